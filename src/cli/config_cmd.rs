@@ -1,0 +1,28 @@
+use clap::Subcommand;
+
+use super::CliResult;
+use crate::config::{Config, Source};
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration, secrets redacted. Exits 2 when a
+    /// variable is invalid.
+    Check,
+}
+
+pub fn run(command: ConfigCommand, config: &Config) -> CliResult {
+    match command {
+        ConfigCommand::Check => {
+            let is_set = |name: &str| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
+            for (name, value, source) in config.describe(is_set) {
+                let source = match source {
+                    Source::Environment => "set",
+                    Source::Default => "default",
+                };
+                println!("{name}={value}  # {source}");
+            }
+            println!("# the configuration is valid");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! The admin command line: `necmail …`.
+//!
+//! Exit codes: 0 success, 1 a runtime failure (the database is unreachable,
+//! a file cannot be written), 2 bad usage or bad input. Errors are one
+//! sentence on stderr.
+
+mod config_cmd;
+mod lists;
+mod output;
+mod progress;
+mod subscribers;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "necmail",
+    version,
+    about = "A self-hosted newsletter for NEC reports",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show or check the configuration.
+    Config {
+        #[command(subcommand)]
+        command: config_cmd::ConfigCommand,
+    },
+    /// Apply the database migrations (every command also does this at start).
+    Migrate,
+    /// Create and manage mailing lists.
+    List {
+        #[command(subcommand)]
+        command: lists::ListCommand,
+    },
+    /// Add, find, change, import, export and remove subscribers.
+    Subscriber {
+        #[command(subcommand)]
+        command: subscribers::SubscriberCommand,
+    },
+}
+
+/// A failure, sorted by whose it is.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The user asked for something that cannot be done: exit code 2.
+    #[error("{0}")]
+    BadInput(String),
+    /// Something failed at run time: exit code 1.
+    #[error("{0}")]
+    Runtime(String),
+    /// Whoever read our output stopped reading (`necmail … | head`): not an error.
+    #[error("the output was closed")]
+    OutputClosed,
+}
+
+impl CliError {
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            CliError::BadInput(_) => ExitCode::from(2),
+            CliError::Runtime(_) => ExitCode::from(1),
+            CliError::OutputClosed => ExitCode::SUCCESS,
+        }
+    }
+}
+
+impl From<StoreError> for CliError {
+    fn from(e: StoreError) -> Self {
+        if e.is_bad_input() {
+            CliError::BadInput(e.to_string())
+        } else {
+            CliError::Runtime(e.to_string())
+        }
+    }
+}
+
+impl From<std::io::Error> for CliError {
+    fn from(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            CliError::OutputClosed
+        } else {
+            CliError::Runtime(format!("writing the output failed: {e}"))
+        }
+    }
+}
+
+pub type CliResult = Result<(), CliError>;
+
+/// Runs the command line and returns the process's exit code.
+pub fn main() -> ExitCode {
+    let dotenv = dotenvy::dotenv();
+    let cli = Cli::parse();
+    if let Err(e) = &dotenv {
+        if !e.not_found() {
+            eprintln!("error: cannot read .env: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            for p in &e.0 {
+                eprintln!("error: {}: {}", p.variable, p.reason);
+            }
+            eprintln!("error: the configuration is invalid; see .env.example for every variable");
+            return ExitCode::from(2);
+        }
+    };
+    crate::telemetry::init(&config, "warn");
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CliError::OutputClosed) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+async fn run(cli: Cli, config: Config) -> CliResult {
+    match cli.command {
+        Command::Config { command } => config_cmd::run(command, &config),
+        Command::Migrate => {
+            let store = open_store(&config).await?;
+            println!("the {} database is up to date", store.backend().name());
+            store.close().await;
+            Ok(())
+        }
+        Command::List { command } => {
+            let store = open_store(&config).await?;
+            let result = lists::run(command, store.as_ref()).await;
+            store.close().await;
+            result
+        }
+        Command::Subscriber { command } => {
+            let store = open_store(&config).await?;
+            let result = subscribers::run(command, store.as_ref()).await;
+            store.close().await;
+            result
+        }
+    }
+}
+
+async fn open_store(config: &Config) -> Result<Arc<dyn Store>, CliError> {
+    crate::store::connect(&config.database_url, &config.pool_options())
+        .await
+        .map_err(|e| match e {
+            StoreError::Unavailable(msg) => CliError::Runtime(msg),
+            other => other.into(),
+        })
+}

@@ -1,0 +1,463 @@
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use super::output::{self, JsonArray};
+use super::progress::Progress;
+use super::{CliError, CliResult};
+use crate::lists::ListSlug;
+use crate::store::Store;
+use crate::subscribers::import::{ImportError, ImportOptions, Reject, import_csv};
+use crate::subscribers::{
+    AttributePair, Consent, ConsentMethod, NewSubscriber, StatusFilter, Subscriber,
+    SubscriberEmail, SubscriberFilter, SubscriberName, SubscriberUpdate, normalise_key,
+};
+
+/// Subscribers fetched per page by `ls` and `export`.
+const PAGE: i64 = 1000;
+
+#[derive(Debug, Subcommand)]
+pub enum SubscriberCommand {
+    /// Add someone to one or more lists.
+    Add(AddArgs),
+    /// List subscribers, optionally filtered.
+    Ls(LsArgs),
+    /// Show everything stored about one person, consent records included.
+    Show {
+        #[arg(value_parser = parse_email)]
+        email: SubscriberEmail,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a subscriber's name or attributes.
+    Update(UpdateArgs),
+    /// Unsubscribe from one list, or from every list (which also suppresses
+    /// the address, so no import adds it back).
+    Unsubscribe {
+        #[arg(value_parser = parse_email)]
+        email: SubscriberEmail,
+        #[arg(long)]
+        list: Option<ListSlug>,
+    },
+    /// Stop all mail to a subscriber, whatever their subscriptions say.
+    Block {
+        #[arg(value_parser = parse_email)]
+        email: SubscriberEmail,
+    },
+    /// Lift a block.
+    Unblock {
+        #[arg(value_parser = parse_email)]
+        email: SubscriberEmail,
+    },
+    /// Delete a subscriber.
+    Rm {
+        #[arg(value_parser = parse_email)]
+        email: SubscriberEmail,
+        /// Delete every personal field and keep only a hash of the address,
+        /// so that a later import or sign-up of it is refused.
+        #[arg(long)]
+        erase: bool,
+    },
+    /// Import subscribers from a CSV file (or - for stdin) with an email column.
+    Import(ImportArgs),
+    /// Write subscribers as CSV to stdout, in the layout `import` reads.
+    Export(FilterArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    #[arg(value_parser = parse_email)]
+    email: SubscriberEmail,
+    #[arg(long, value_parser = parse_name)]
+    name: Option<NameArg>,
+    /// A list to subscribe to; repeat for several.
+    #[arg(long = "list", required = true)]
+    lists: Vec<ListSlug>,
+    /// An attribute, e.g. role=councillor; repeat for several.
+    #[arg(long = "attr")]
+    attributes: Vec<AttributePair>,
+    /// Confirm at once, even on double-opt-in lists: you assert their consent.
+    #[arg(long)]
+    confirmed: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FilterArgs {
+    #[arg(long)]
+    list: Option<ListSlug>,
+    /// confirmed, unconfirmed, unsubscribed or blocklisted.
+    #[arg(long)]
+    status: Option<StatusFilter>,
+    /// Only subscribers with this attribute value; repeat to narrow.
+    #[arg(long = "attr")]
+    attributes: Vec<AttributePair>,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    #[command(flatten)]
+    filter: FilterArgs,
+    /// Only addresses or names containing this text (any case).
+    #[arg(long)]
+    search: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    #[arg(value_parser = parse_email)]
+    email: SubscriberEmail,
+    /// The new name; "" clears it.
+    #[arg(long, value_parser = parse_name)]
+    name: Option<NameArg>,
+    #[arg(long = "attr")]
+    attributes: Vec<AttributePair>,
+    /// An attribute key to remove; repeat for several.
+    #[arg(long = "unset-attr")]
+    unset: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The CSV file, or - to read stdin.
+    file: PathBuf,
+    #[arg(long = "list", required = true)]
+    lists: Vec<ListSlug>,
+    /// Confirm every subscription: you assert that each person consented.
+    #[arg(long)]
+    confirmed: bool,
+    /// Write rejected rows here (line, email, reason) instead of summarising them.
+    #[arg(long)]
+    rejects: Option<PathBuf>,
+}
+
+/// A parsed `--name`; `None` inside means "no name".
+#[derive(Debug, Clone)]
+pub struct NameArg(Option<SubscriberName>);
+
+fn parse_email(s: &str) -> Result<SubscriberEmail, String> {
+    SubscriberEmail::parse(s).map_err(|e| format!("{s:?} is not a usable address: {e}"))
+}
+
+fn parse_name(s: &str) -> Result<NameArg, String> {
+    SubscriberName::parse(s)
+        .map(NameArg)
+        .map_err(|e| e.to_string())
+}
+
+pub async fn run(command: SubscriberCommand, store: &dyn Store) -> CliResult {
+    match command {
+        SubscriberCommand::Add(args) => {
+            let subscriber = store
+                .add_subscriber(&NewSubscriber {
+                    email: args.email,
+                    name: args.name.and_then(|n| n.0),
+                    attributes: args.attributes.into_iter().collect(),
+                    lists: args.lists,
+                    confirmed: args.confirmed,
+                    consent: Consent::by_admin(ConsentMethod::Admin),
+                })
+                .await?;
+            println!("added {} to {}", subscriber.email, memberships(&subscriber));
+            Ok(())
+        }
+        SubscriberCommand::Ls(args) => {
+            let filter = SubscriberFilter {
+                list: args.filter.list,
+                status: args.filter.status,
+                attributes: args.filter.attributes,
+                search: args.search.filter(|s| !s.trim().is_empty()),
+            };
+            list_subscribers(store, &filter, args.json).await
+        }
+        SubscriberCommand::Show { email, json } => {
+            let subscriber = store.subscriber(&email).await?;
+            if json {
+                Ok(output::json(&[subscriber])?)
+            } else {
+                Ok(show(&subscriber)?)
+            }
+        }
+        SubscriberCommand::Update(args) => {
+            let unset = args
+                .unset
+                .iter()
+                .map(|k| normalise_key(k).map_err(|e| CliError::BadInput(e.to_string())))
+                .collect::<Result<Vec<_>, _>>()?;
+            if args.name.is_none() && args.attributes.is_empty() && unset.is_empty() {
+                return Err(CliError::BadInput(
+                    "nothing to update: give --name, --attr or --unset-attr".into(),
+                ));
+            }
+            let update = SubscriberUpdate {
+                name: args.name.map(|n| n.0),
+                set: args.attributes.into_iter().collect(),
+                unset,
+            };
+            let subscriber = store.update_subscriber(&args.email, &update).await?;
+            println!("updated {}", subscriber.email);
+            Ok(())
+        }
+        SubscriberCommand::Unsubscribe { email, list } => {
+            let subscriber = store.unsubscribe(&email, list.as_ref()).await?;
+            match list {
+                Some(slug) => println!("unsubscribed {} from {slug}", subscriber.email),
+                None => println!(
+                    "unsubscribed {} from every list and suppressed the address",
+                    subscriber.email
+                ),
+            }
+            Ok(())
+        }
+        SubscriberCommand::Block { email } => {
+            let subscriber = store.set_blocklisted(&email, true).await?;
+            println!("blocked {}: they will get no mail", subscriber.email);
+            Ok(())
+        }
+        SubscriberCommand::Unblock { email } => {
+            let subscriber = store.set_blocklisted(&email, false).await?;
+            println!("unblocked {}", subscriber.email);
+            Ok(())
+        }
+        SubscriberCommand::Rm { email, erase } => {
+            let deleted = store.remove_subscriber(&email, erase).await?;
+            match (deleted, erase) {
+                (true, true) => println!(
+                    "erased {email}; only a hash of the address is kept, to refuse it later"
+                ),
+                (false, true) => println!(
+                    "{email} was not stored; its hash is kept so it is refused from now on"
+                ),
+                _ => println!("removed {email}"),
+            }
+            Ok(())
+        }
+        SubscriberCommand::Import(args) => import(store, args).await,
+        SubscriberCommand::Export(args) => {
+            let filter = SubscriberFilter {
+                list: args.list,
+                status: args.status,
+                attributes: args.attributes,
+                search: None,
+            };
+            export(store, &filter).await
+        }
+    }
+}
+
+fn memberships(s: &Subscriber) -> String {
+    let parts: Vec<String> = s
+        .lists
+        .iter()
+        .map(|m| format!("{} ({})", m.slug, m.status))
+        .collect();
+    if parts.is_empty() {
+        "no lists".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+fn attributes_text(s: &Subscriber) -> String {
+    s.attributes
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+async fn list_subscribers(store: &dyn Store, filter: &SubscriberFilter, json: bool) -> CliResult {
+    let mut after = 0;
+    if json {
+        let mut array = JsonArray::new(output::stdout())?;
+        loop {
+            let page = store.subscribers(filter, after, PAGE).await?;
+            for s in &page {
+                array.push(s)?;
+            }
+            match page.last() {
+                Some(last) => after = last.id,
+                None => break,
+            }
+        }
+        return Ok(array.finish()?);
+    }
+    let mut rows = Vec::new();
+    loop {
+        let page = store.subscribers(filter, after, PAGE).await?;
+        rows.extend(page.iter().map(|s| {
+            vec![
+                s.email.to_string(),
+                s.name.clone().unwrap_or_default(),
+                s.status.to_string(),
+                s.lists
+                    .iter()
+                    .map(|m| format!("{}:{}", m.slug, m.status))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                attributes_text(s),
+            ]
+        }));
+        match page.last() {
+            Some(last) => after = last.id,
+            None => break,
+        }
+    }
+    Ok(output::table(
+        &["EMAIL", "NAME", "STATUS", "LISTS", "ATTRIBUTES"],
+        &rows,
+    )?)
+}
+
+fn show(s: &Subscriber) -> io::Result<()> {
+    let mut out = output::stdout();
+    writeln!(out, "email:       {}", s.email)?;
+    writeln!(
+        out,
+        "name:        {}",
+        s.name.as_deref().unwrap_or("(none)")
+    )?;
+    writeln!(out, "status:      {}", s.status)?;
+    writeln!(out, "attributes:  {}", attributes_text(s))?;
+    writeln!(out, "created:     {}", s.created_at.to_rfc3339())?;
+    writeln!(out, "updated:     {}", s.updated_at.to_rfc3339())?;
+    for m in &s.lists {
+        writeln!(out, "list {}: {}", m.slug, m.status)?;
+        let ip = m
+            .consent
+            .ip
+            .as_deref()
+            .map(|ip| format!(" from {ip}"))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "  consent:   {} by {}{ip}, wording {}",
+            m.consent.at.to_rfc3339(),
+            m.consent.method,
+            m.consent.wording
+        )?;
+        if let Some(at) = m.confirmed_at {
+            writeln!(out, "  confirmed: {}", at.to_rfc3339())?;
+        }
+        if let Some(at) = m.unsubscribed_at {
+            writeln!(out, "  left:      {}", at.to_rfc3339())?;
+        }
+    }
+    out.flush()
+}
+
+async fn import(store: &dyn Store, args: ImportArgs) -> CliResult {
+    let mut lists = Vec::with_capacity(args.lists.len());
+    for slug in &args.lists {
+        lists.push(store.list(slug).await?);
+    }
+    let (input, size): (Box<dyn Read + Send>, Option<u64>) = if args.file.as_os_str() == "-" {
+        (Box::new(io::stdin()), None)
+    } else {
+        let file = File::open(&args.file)
+            .map_err(|e| CliError::BadInput(format!("cannot open {}: {e}", args.file.display())))?;
+        let size = file.metadata().ok().map(|m| m.len());
+        (Box::new(file), size)
+    };
+    let mut rejects_file = match &args.rejects {
+        Some(path) => {
+            let mut w = csv::Writer::from_path(path)
+                .map_err(|e| CliError::Runtime(format!("cannot write {}: {e}", path.display())))?;
+            w.write_record(["line", "email", "reason"])
+                .map_err(|e| CliError::Runtime(e.to_string()))?;
+            Some(w)
+        }
+        None => None,
+    };
+    const SHOWN_REJECTS: u64 = 20;
+    let mut shown = 0;
+    let progress = Progress::new("import", size, "bytes");
+    let options = ImportOptions {
+        lists,
+        confirmed: args.confirmed,
+    };
+    let mut write_error = None;
+    let result = import_csv(
+        store,
+        input,
+        &options,
+        |reject: &Reject| match &mut rejects_file {
+            Some(w) => {
+                if let Err(e) = w.write_record([
+                    reject.line.to_string(),
+                    reject.email.clone(),
+                    reject.reason.clone(),
+                ]) {
+                    write_error.get_or_insert(e);
+                }
+            }
+            None => {
+                if shown < SHOWN_REJECTS {
+                    progress.println(format!(
+                        "line {}: {} ({})",
+                        reject.line, reject.reason, reject.email
+                    ));
+                }
+                shown += 1;
+            }
+        },
+        |counts, bytes| progress.update(if size.is_some() { bytes } else { counts.rows() }, counts),
+    )
+    .await;
+    progress.finish();
+    let counts = result.map_err(|e| match e {
+        ImportError::BadFile(msg) => CliError::BadInput(msg),
+        ImportError::Store(e) => e.into(),
+        ImportError::Io(e) => {
+            CliError::Runtime(format!("reading {} failed: {e}", args.file.display()))
+        }
+    })?;
+    if let Some(w) = &mut rejects_file {
+        w.flush()?;
+    }
+    if let Some(e) = write_error {
+        return Err(CliError::Runtime(format!(
+            "writing the rejects file failed: {e}"
+        )));
+    }
+    if shown > SHOWN_REJECTS {
+        eprintln!(
+            "… and {} more rejected rows; use --rejects FILE to keep them all",
+            shown - SHOWN_REJECTS
+        );
+    }
+    println!("{counts}");
+    Ok(())
+}
+
+async fn export(store: &dyn Store, filter: &SubscriberFilter) -> CliResult {
+    let keys = store.attribute_keys().await?;
+    let mut out = csv::Writer::from_writer(output::stdout());
+    let csv_error = |e: csv::Error| match e.into_kind() {
+        csv::ErrorKind::Io(io) => CliError::from(io),
+        other => CliError::Runtime(format!("writing CSV failed: {other:?}")),
+    };
+    let header = ["email", "name"]
+        .into_iter()
+        .chain(keys.iter().map(String::as_str));
+    out.write_record(header).map_err(csv_error)?;
+    let mut after = 0;
+    loop {
+        let page = store.subscribers(filter, after, PAGE).await?;
+        for s in &page {
+            let record = [s.email.as_str(), s.name.as_deref().unwrap_or("")]
+                .into_iter()
+                .chain(keys.iter().map(|k| s.attributes.get(k).unwrap_or("")));
+            out.write_record(record).map_err(csv_error)?;
+        }
+        match page.last() {
+            Some(last) => after = last.id,
+            None => break,
+        }
+    }
+    out.flush()?;
+    Ok(())
+}

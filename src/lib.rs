@@ -1,0 +1,13 @@
+//! necmail: a self-hosted newsletter service that mails each NEC report to
+//! party members and councillors.
+//!
+//! The crate is split by domain: [`lists`] and [`subscribers`] hold the
+//! audience, [`store`] keeps everything on SQLite or PostgreSQL, and [`cli`]
+//! is the admin's command line.
+
+pub mod cli;
+pub mod config;
+pub mod lists;
+pub mod store;
+pub mod subscribers;
+pub mod telemetry;

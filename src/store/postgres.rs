@@ -1,0 +1,97 @@
+//! The scale-out backend: PostgreSQL, shared by several necmail instances.
+
+use std::str::FromStr;
+
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
+use sqlx::{Pool, Postgres};
+
+use super::{Backend, Dialect, PoolOptions, Store, StoreError};
+
+pub struct PgStore {
+    pool: Pool<Postgres>,
+}
+
+impl PgStore {
+    pub async fn connect(url: &str, options: &PoolOptions) -> Result<Self, StoreError> {
+        let connect = PgConnectOptions::from_str(url)
+            .map_err(|e| {
+                StoreError::Unavailable(format!("DATABASE_URL is not a valid PostgreSQL URL: {e}"))
+            })?
+            .application_name("necmail");
+        Self::connect_with(connect, options).await
+    }
+
+    pub async fn connect_with(
+        connect: PgConnectOptions,
+        options: &PoolOptions,
+    ) -> Result<Self, StoreError> {
+        let target = format!(
+            "{}:{}/{}",
+            connect.get_host(),
+            connect.get_port(),
+            connect.get_database().unwrap_or("postgres")
+        );
+        // One direct connection first: the pool would retry a refused
+        // connection until its timeout and then report only "timed out".
+        let first = tokio::time::timeout(
+            options.acquire_timeout,
+            PgConnection::connect_with(&connect),
+        )
+        .await
+        .unwrap_or(Err(sqlx::Error::PoolTimedOut));
+        let pool = match first {
+            Ok(conn) => {
+                conn.close().await.ok();
+                PgPoolOptions::new()
+                    .max_connections(options.max_connections)
+                    .acquire_timeout(options.acquire_timeout)
+                    .connect_with(connect)
+                    .await
+            }
+            Err(e) => Err(e),
+        }
+        .map_err(|e| {
+            tracing::debug!(error = %e, "cannot connect to PostgreSQL");
+            let reason = match &e {
+                sqlx::Error::Io(io) => io.to_string(),
+                sqlx::Error::Database(db) => db.message().to_owned(),
+                sqlx::Error::PoolTimedOut => "timed out".into(),
+                other => other.to_string(),
+            };
+            StoreError::Unavailable(format!(
+                "cannot connect to PostgreSQL at {target}: {reason}"
+            ))
+        })?;
+        Ok(Self { pool })
+    }
+}
+
+impl Dialect for PgStore {
+    const ATTRIBUTE_KEYS: &'static str =
+        "SELECT DISTINCT jsonb_object_keys(attributes) AS key FROM subscribers ORDER BY 1";
+}
+
+#[async_trait::async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn migrate(&self) -> Result<usize, StoreError> {
+        super::run_migrations(sqlx::migrate!("./migrations/postgres"), &self.pool).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+crate::lists::impl_list_store!(PgStore, Postgres);
+crate::subscribers::impl_subscriber_store!(PgStore, Postgres);

@@ -1,0 +1,79 @@
+//! The embedded backend: one SQLite file in WAL mode.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Pool, Sqlite};
+
+use super::{Backend, Dialect, PoolOptions, Store, StoreError};
+
+pub struct SqliteStore {
+    pool: Pool<Sqlite>,
+}
+
+impl SqliteStore {
+    pub async fn connect(url: &str, options: &PoolOptions) -> Result<Self, StoreError> {
+        let mut connect = SqliteConnectOptions::from_str(url)
+            .map_err(|e| {
+                StoreError::Unavailable(format!("DATABASE_URL is not a valid SQLite URL: {e}"))
+            })?
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        if !url.contains("mode=") {
+            connect = connect.create_if_missing(true);
+        }
+        let path = connect.get_filename().display().to_string();
+        let pool = SqlitePoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await
+            .map_err(|e| {
+                tracing::debug!(error = %e, "cannot open SQLite database");
+                StoreError::Unavailable(format!(
+                    "cannot open the SQLite database {path}: {}; check that its folder exists and is writable",
+                    sqlite_reason(&e)
+                ))
+            })?;
+        Ok(Self { pool })
+    }
+}
+
+fn sqlite_reason(err: &sqlx::Error) -> String {
+    match err {
+        sqlx::Error::Database(db) => db.message().to_owned(),
+        other => other.to_string(),
+    }
+}
+
+impl Dialect for SqliteStore {
+    const ATTRIBUTE_KEYS: &'static str =
+        "SELECT DISTINCT j.key AS key FROM subscribers s, json_each(s.attributes) j ORDER BY 1";
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn migrate(&self) -> Result<usize, StoreError> {
+        super::run_migrations(sqlx::migrate!("./migrations/sqlite"), &self.pool).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+crate::lists::impl_list_store!(SqliteStore, Sqlite);
+crate::subscribers::impl_subscriber_store!(SqliteStore, Sqlite);

@@ -1,0 +1,632 @@
+//! Storage of subscribers, subscriptions and suppressions. The SQL is shared
+//! by both backends through [`impl_subscriber_store`].
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+
+use super::import::{ImportBatch, ImportCounts};
+use super::{
+    Attributes, Consent, Membership, NewSubscriber, Subscriber, SubscriberEmail, SubscriberFilter,
+    SubscriberUpdate, Suppression,
+};
+use crate::lists::ListSlug;
+use crate::store::StoreError;
+
+#[async_trait]
+pub trait SubscriberStore: Send + Sync {
+    /// Adds a subscriber to lists, or adds an existing one to more lists and
+    /// merges the name and attributes given. A suppressed address is refused.
+    async fn add_subscriber(&self, new: &NewSubscriber) -> Result<Subscriber, StoreError>;
+    async fn subscriber(&self, email: &SubscriberEmail) -> Result<Subscriber, StoreError>;
+    /// One page of the subscribers that match, in id order, after `after_id`.
+    async fn subscribers(
+        &self,
+        filter: &SubscriberFilter,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<Subscriber>, StoreError>;
+    async fn update_subscriber(
+        &self,
+        email: &SubscriberEmail,
+        update: &SubscriberUpdate,
+    ) -> Result<Subscriber, StoreError>;
+    /// Unsubscribes from one list, or from every list and suppresses the
+    /// address so that no import adds it again.
+    async fn unsubscribe(
+        &self,
+        email: &SubscriberEmail,
+        list: Option<&ListSlug>,
+    ) -> Result<Subscriber, StoreError>;
+    async fn set_blocklisted(
+        &self,
+        email: &SubscriberEmail,
+        blocklisted: bool,
+    ) -> Result<Subscriber, StoreError>;
+    /// Deletes a subscriber. With `erase`, the address's suppression hash is
+    /// kept (even when no subscriber was stored) so it is never added again.
+    /// Returns whether a subscriber was deleted.
+    async fn remove_subscriber(
+        &self,
+        email: &SubscriberEmail,
+        erase: bool,
+    ) -> Result<bool, StoreError>;
+    async fn suppression(&self, email: &SubscriberEmail)
+    -> Result<Option<Suppression>, StoreError>;
+    /// Every attribute key that any subscriber has, sorted.
+    async fn attribute_keys(&self) -> Result<Vec<String>, StoreError>;
+    /// Writes one batch of imported rows in one transaction.
+    async fn import_batch(&self, batch: &ImportBatch) -> Result<ImportCounts, StoreError>;
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SubscriberRow {
+    pub id: i64,
+    pub email: String,
+    pub name: Option<String>,
+    pub attributes: Json<Attributes>,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct MembershipRow {
+    pub subscriber_id: i64,
+    pub slug: String,
+    pub status: String,
+    pub consent_at: DateTime<Utc>,
+    pub consent_method: String,
+    pub consent_ip: Option<String>,
+    pub consent_wording: String,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub unsubscribed_at: Option<DateTime<Utc>>,
+}
+
+pub(crate) const SELECT_SUBSCRIBERS: &str = "SELECT s.id, s.email, s.name, s.attributes, s.status, s.created_at, s.updated_at FROM subscribers s";
+
+pub(crate) const SELECT_MEMBERSHIPS: &str = "
+    SELECT x.subscriber_id, l.slug, x.status, x.consent_at, x.consent_method, x.consent_ip, x.consent_wording,
+           x.confirmed_at, x.unsubscribed_at
+      FROM subscriptions x JOIN lists l ON l.id = x.list_id
+     WHERE x.subscriber_id IN (";
+
+pub(crate) const INSERT_SUBSCRIPTION: &str = "INSERT INTO subscriptions
+    (subscriber_id, list_id, status, consent_at, consent_method, consent_ip, consent_wording, confirmed_at) ";
+
+/// An admin's add re-subscribes someone who left the list (they have given
+/// consent again) and upgrades an unconfirmed subscription to confirmed.
+pub(crate) const ON_CONFLICT_ADMIN: &str = " ON CONFLICT (subscriber_id, list_id) DO UPDATE
+    SET status = excluded.status, consent_at = excluded.consent_at, consent_method = excluded.consent_method,
+        consent_ip = excluded.consent_ip, consent_wording = excluded.consent_wording,
+        confirmed_at = excluded.confirmed_at, unsubscribed_at = NULL
+    WHERE subscriptions.status = 'unsubscribed'
+       OR (subscriptions.status = 'unconfirmed' AND excluded.status = 'confirmed')";
+
+/// An import never re-subscribes someone who left a list: a spreadsheet is
+/// not fresh consent. It only upgrades unconfirmed to confirmed.
+pub(crate) const ON_CONFLICT_IMPORT: &str = " ON CONFLICT (subscriber_id, list_id) DO UPDATE
+    SET status = excluded.status, consent_at = excluded.consent_at, consent_method = excluded.consent_method,
+        consent_wording = excluded.consent_wording, confirmed_at = excluded.confirmed_at
+    WHERE subscriptions.status = 'unconfirmed' AND excluded.status = 'confirmed'";
+
+pub(crate) const UPSERT_SUBSCRIBERS: &str =
+    "INSERT INTO subscribers (email, email_key, name, attributes, status, created_at, updated_at) ";
+
+pub(crate) const ON_CONFLICT_SUBSCRIBERS: &str = " ON CONFLICT (email_key) DO UPDATE
+    SET name = excluded.name, attributes = excluded.attributes, updated_at = excluded.updated_at
+    RETURNING id, email_key";
+
+/// How many rows go into one multi-row statement; both backends' bind-parameter
+/// limits allow this times eight.
+pub(crate) const ROWS_PER_STATEMENT: usize = 1000;
+
+fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("a stored subscriber is corrupt: {what}"))
+}
+
+pub(crate) fn membership(row: MembershipRow) -> Result<Membership, StoreError> {
+    Ok(Membership {
+        slug: ListSlug::parse(&row.slug).map_err(corrupt)?,
+        status: row.status.parse().map_err(corrupt)?,
+        consent: Consent {
+            at: row.consent_at,
+            method: row.consent_method.parse().map_err(corrupt)?,
+            ip: row.consent_ip,
+            wording: row.consent_wording,
+        },
+        confirmed_at: row.confirmed_at,
+        unsubscribed_at: row.unsubscribed_at,
+    })
+}
+
+/// Joins subscriber rows with their membership rows (both in subscriber id order).
+pub(crate) fn assemble(
+    rows: Vec<SubscriberRow>,
+    memberships: Vec<MembershipRow>,
+) -> Result<Vec<Subscriber>, StoreError> {
+    let mut by_id: HashMap<i64, Vec<Membership>> = HashMap::new();
+    for m in memberships {
+        by_id
+            .entry(m.subscriber_id)
+            .or_default()
+            .push(membership(m)?);
+    }
+    rows.into_iter()
+        .map(|r| {
+            Ok(Subscriber {
+                id: r.id,
+                email: SubscriberEmail::parse(&r.email).map_err(corrupt)?,
+                name: r.name,
+                status: r.status.parse().map_err(corrupt)?,
+                attributes: r.attributes.0,
+                created_at: r.created_at,
+                updated_at: r.updated_at,
+                lists: by_id.remove(&r.id).unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
+pub(crate) fn like_pattern(search: &str) -> String {
+    let mut p = String::with_capacity(search.len() + 2);
+    p.push('%');
+    for c in search.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+pub(crate) fn not_stored(email: &SubscriberEmail) -> StoreError {
+    StoreError::not_found(format_args!("there is no subscriber {email}"))
+}
+
+/// Implements [`SubscriberStore`] for a store type whose `pool` field is a
+/// `sqlx::Pool<$db>` and which implements [`crate::store::Dialect`].
+macro_rules! impl_subscriber_store {
+    ($store:ty, $db:ty) => {
+        impl $store {
+            async fn load_subscribers(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                rows: Vec<$crate::subscribers::store::SubscriberRow>,
+            ) -> Result<Vec<$crate::subscribers::Subscriber>, $crate::store::StoreError> {
+                if rows.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut qb = sqlx::QueryBuilder::<$db>::new($crate::subscribers::store::SELECT_MEMBERSHIPS);
+                let mut ids = qb.separated(", ");
+                for r in &rows {
+                    ids.push_bind(r.id);
+                }
+                qb.push(") ORDER BY x.subscriber_id, l.slug");
+                let memberships = qb
+                    .build_query_as::<$crate::subscribers::store::MembershipRow>()
+                    .fetch_all(&mut *conn)
+                    .await?;
+                $crate::subscribers::store::assemble(rows, memberships)
+            }
+
+            async fn load_subscriber(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                email: &$crate::subscribers::SubscriberEmail,
+            ) -> Result<$crate::subscribers::Subscriber, $crate::store::StoreError> {
+                let sql = format!("{} WHERE s.email_key = $1", $crate::subscribers::store::SELECT_SUBSCRIBERS);
+                let row = sqlx::query_as::<$db, $crate::subscribers::store::SubscriberRow>(&sql)
+                    .bind(email.key())
+                    .fetch_optional(&mut *conn)
+                    .await?
+                    .ok_or_else(|| $crate::subscribers::store::not_stored(email))?;
+                Ok(Self::load_subscribers(conn, vec![row]).await?.remove(0))
+            }
+
+            async fn load_suppression(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                email: &$crate::subscribers::SubscriberEmail,
+            ) -> Result<Option<$crate::subscribers::Suppression>, $crate::store::StoreError> {
+                let row: Option<(String, chrono::DateTime<chrono::Utc>)> =
+                    sqlx::query_as::<$db, _>("SELECT reason, created_at FROM suppressions WHERE email_hash = $1")
+                        .bind(email.suppression_hash())
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                row.map(|(reason, at)| {
+                    Ok($crate::subscribers::Suppression {
+                        reason: reason.parse().map_err($crate::store::StoreError::Unavailable)?,
+                        at,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn suppress(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                email: &$crate::subscribers::SubscriberEmail,
+                reason: $crate::subscribers::SuppressionReason,
+            ) -> Result<(), $crate::store::StoreError> {
+                sqlx::query::<$db>(
+                    "INSERT INTO suppressions (email_hash, reason, created_at) VALUES ($1, $2, $3)
+                     ON CONFLICT (email_hash) DO UPDATE SET reason = excluded.reason, created_at = excluded.created_at",
+                )
+                .bind(email.suppression_hash())
+                .bind(reason.as_str())
+                .bind(chrono::Utc::now())
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::subscribers::SubscriberStore for $store {
+            #[tracing::instrument(level = "debug", skip_all, fields(lists = new.lists.len()))]
+            async fn add_subscriber(
+                &self,
+                new: &$crate::subscribers::NewSubscriber,
+            ) -> Result<$crate::subscribers::Subscriber, $crate::store::StoreError> {
+                use $crate::store::StoreError;
+                let mut tx = self.pool.begin().await?;
+                if let Some(s) = Self::load_suppression(&mut tx, &new.email).await? {
+                    return Err(StoreError::Refused(s.refusal(&new.email)));
+                }
+                let mut lists = Vec::with_capacity(new.lists.len());
+                for slug in &new.lists {
+                    let row: Option<(i64, String)> =
+                        sqlx::query_as::<$db, _>("SELECT id, opt_in FROM lists WHERE slug = $1")
+                            .bind(slug.as_str())
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                    let (id, opt_in) =
+                        row.ok_or_else(|| StoreError::not_found(format_args!("there is no list {:?}", slug.as_str())))?;
+                    lists.push((id, opt_in.parse::<$crate::lists::OptIn>().map_err(StoreError::Unavailable)?));
+                }
+                let now = chrono::Utc::now();
+                let existing: Option<(i64, Option<String>, sqlx::types::Json<$crate::subscribers::Attributes>)> =
+                    sqlx::query_as::<$db, _>("SELECT id, name, attributes FROM subscribers WHERE email_key = $1")
+                        .bind(new.email.key())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let id = match existing {
+                    None => {
+                        sqlx::query_scalar::<$db, i64>(&format!(
+                            "{} VALUES ($1, $2, $3, $4, 'active', $5, $5) RETURNING id",
+                            $crate::subscribers::store::UPSERT_SUBSCRIBERS
+                        ))
+                        .bind(new.email.as_str())
+                        .bind(new.email.key())
+                        .bind(new.name.as_ref().map(|n| n.as_str()))
+                        .bind(sqlx::types::Json(&new.attributes))
+                        .bind(now)
+                        .fetch_one(&mut *tx)
+                        .await?
+                    }
+                    Some((id, name, sqlx::types::Json(mut attributes))) => {
+                        attributes.merge(&new.attributes);
+                        let name = new.name.as_ref().map(|n| n.as_str().to_owned()).or(name);
+                        sqlx::query::<$db>("UPDATE subscribers SET name = $1, attributes = $2, updated_at = $3 WHERE id = $4")
+                            .bind(name)
+                            .bind(sqlx::types::Json(&attributes))
+                            .bind(now)
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?;
+                        id
+                    }
+                };
+                for (list_id, opt_in) in lists {
+                    let status = $crate::subscribers::initial_status(opt_in, new.confirmed);
+                    let confirmed_at = (status == $crate::subscribers::SubscriptionStatus::Confirmed).then_some(now);
+                    sqlx::query::<$db>(&format!(
+                        "{} VALUES ($1, $2, $3, $4, $5, $6, $7, $8) {}",
+                        $crate::subscribers::store::INSERT_SUBSCRIPTION,
+                        $crate::subscribers::store::ON_CONFLICT_ADMIN
+                    ))
+                    .bind(id)
+                    .bind(list_id)
+                    .bind(status.as_str())
+                    .bind(new.consent.at)
+                    .bind(new.consent.method.as_str())
+                    .bind(new.consent.ip.as_deref())
+                    .bind(&new.consent.wording)
+                    .bind(confirmed_at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                let subscriber = Self::load_subscriber(&mut tx, &new.email).await?;
+                tx.commit().await?;
+                Ok(subscriber)
+            }
+
+            #[tracing::instrument(level = "debug", skip_all)]
+            async fn subscriber(
+                &self,
+                email: &$crate::subscribers::SubscriberEmail,
+            ) -> Result<$crate::subscribers::Subscriber, $crate::store::StoreError> {
+                let mut conn = self.pool.acquire().await?;
+                Self::load_subscriber(&mut conn, email).await
+            }
+
+            #[tracing::instrument(level = "debug", skip_all, fields(after_id, limit))]
+            async fn subscribers(
+                &self,
+                filter: &$crate::subscribers::SubscriberFilter,
+                after_id: i64,
+                limit: i64,
+            ) -> Result<Vec<$crate::subscribers::Subscriber>, $crate::store::StoreError> {
+                use $crate::subscribers::StatusFilter;
+                let mut qb = sqlx::QueryBuilder::<$db>::new($crate::subscribers::store::SELECT_SUBSCRIBERS);
+                qb.push(" WHERE s.id > ").push_bind(after_id);
+                let subscription_status = match filter.status {
+                    Some(StatusFilter::Blocklisted) => {
+                        qb.push(" AND s.status = 'blocklisted'");
+                        None
+                    }
+                    Some(StatusFilter::Subscription(status)) => Some(status),
+                    None => None,
+                };
+                if filter.list.is_some() || subscription_status.is_some() {
+                    qb.push(
+                        " AND EXISTS (SELECT 1 FROM subscriptions x JOIN lists l ON l.id = x.list_id
+                           WHERE x.subscriber_id = s.id",
+                    );
+                    if let Some(slug) = &filter.list {
+                        qb.push(" AND l.slug = ").push_bind(slug.as_str());
+                    }
+                    if let Some(status) = subscription_status {
+                        qb.push(" AND x.status = ").push_bind(status.as_str());
+                    }
+                    qb.push(")");
+                }
+                for pair in &filter.attributes {
+                    qb.push(" AND s.attributes ->> ").push_bind(pair.key.as_str());
+                    qb.push(" = ").push_bind(pair.value.as_str());
+                }
+                if let Some(search) = &filter.search {
+                    let pattern = $crate::subscribers::store::like_pattern(search);
+                    qb.push(" AND (s.email_key LIKE ").push_bind(pattern.clone());
+                    qb.push(" ESCAPE '\\' OR lower(coalesce(s.name, '')) LIKE ").push_bind(pattern);
+                    qb.push(" ESCAPE '\\')");
+                }
+                qb.push(" ORDER BY s.id LIMIT ").push_bind(limit);
+                let mut conn = self.pool.acquire().await?;
+                let rows = qb
+                    .build_query_as::<$crate::subscribers::store::SubscriberRow>()
+                    .fetch_all(&mut *conn)
+                    .await?;
+                Self::load_subscribers(&mut conn, rows).await
+            }
+
+            #[tracing::instrument(level = "debug", skip_all)]
+            async fn update_subscriber(
+                &self,
+                email: &$crate::subscribers::SubscriberEmail,
+                update: &$crate::subscribers::SubscriberUpdate,
+            ) -> Result<$crate::subscribers::Subscriber, $crate::store::StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let mut current = Self::load_subscriber(&mut tx, email).await?;
+                if let Some(name) = &update.name {
+                    current.name = name.as_ref().map(|n| n.as_str().to_owned());
+                }
+                current.attributes.merge(&update.set);
+                for key in &update.unset {
+                    current.attributes.remove(key);
+                }
+                sqlx::query::<$db>("UPDATE subscribers SET name = $1, attributes = $2, updated_at = $3 WHERE id = $4")
+                    .bind(current.name.as_deref())
+                    .bind(sqlx::types::Json(&current.attributes))
+                    .bind(chrono::Utc::now())
+                    .bind(current.id)
+                    .execute(&mut *tx)
+                    .await?;
+                let subscriber = Self::load_subscriber(&mut tx, email).await?;
+                tx.commit().await?;
+                Ok(subscriber)
+            }
+
+            #[tracing::instrument(level = "debug", skip_all)]
+            async fn unsubscribe(
+                &self,
+                email: &$crate::subscribers::SubscriberEmail,
+                list: Option<&$crate::lists::ListSlug>,
+            ) -> Result<$crate::subscribers::Subscriber, $crate::store::StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let subscriber = Self::load_subscriber(&mut tx, email).await?;
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "UPDATE subscriptions SET status = 'unsubscribed', unsubscribed_at = ",
+                );
+                qb.push_bind(chrono::Utc::now());
+                qb.push(" WHERE status <> 'unsubscribed' AND subscriber_id = ").push_bind(subscriber.id);
+                match list {
+                    Some(slug) => {
+                        if !subscriber.lists.iter().any(|m| &m.slug == slug) {
+                            return Err($crate::store::StoreError::not_found(format_args!(
+                                "{email} is not on list {:?}",
+                                slug.as_str()
+                            )));
+                        }
+                        qb.push(" AND list_id = (SELECT id FROM lists WHERE slug = ").push_bind(slug.as_str()).push(")");
+                    }
+                    None => {
+                        Self::suppress(&mut tx, email, $crate::subscribers::SuppressionReason::Unsubscribed).await?;
+                    }
+                }
+                qb.build().execute(&mut *tx).await?;
+                let subscriber = Self::load_subscriber(&mut tx, email).await?;
+                tx.commit().await?;
+                Ok(subscriber)
+            }
+
+            #[tracing::instrument(level = "debug", skip_all, fields(blocklisted))]
+            async fn set_blocklisted(
+                &self,
+                email: &$crate::subscribers::SubscriberEmail,
+                blocklisted: bool,
+            ) -> Result<$crate::subscribers::Subscriber, $crate::store::StoreError> {
+                let status = if blocklisted {
+                    $crate::subscribers::SubscriberStatus::Blocklisted
+                } else {
+                    $crate::subscribers::SubscriberStatus::Active
+                };
+                let done = sqlx::query::<$db>("UPDATE subscribers SET status = $1, updated_at = $2 WHERE email_key = $3")
+                    .bind(status.as_str())
+                    .bind(chrono::Utc::now())
+                    .bind(email.key())
+                    .execute(&self.pool)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Err($crate::subscribers::store::not_stored(email));
+                }
+                self.subscriber(email).await
+            }
+
+            #[tracing::instrument(level = "debug", skip_all, fields(erase))]
+            async fn remove_subscriber(
+                &self,
+                email: &$crate::subscribers::SubscriberEmail,
+                erase: bool,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let deleted = sqlx::query::<$db>("DELETE FROM subscribers WHERE email_key = $1")
+                    .bind(email.key())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                    > 0;
+                if erase {
+                    Self::suppress(&mut tx, email, $crate::subscribers::SuppressionReason::Erased).await?;
+                } else if !deleted {
+                    return Err($crate::subscribers::store::not_stored(email));
+                }
+                tx.commit().await?;
+                Ok(deleted)
+            }
+
+            #[tracing::instrument(level = "debug", skip_all)]
+            async fn suppression(
+                &self,
+                email: &$crate::subscribers::SubscriberEmail,
+            ) -> Result<Option<$crate::subscribers::Suppression>, $crate::store::StoreError> {
+                let mut conn = self.pool.acquire().await?;
+                Self::load_suppression(&mut conn, email).await
+            }
+
+            #[tracing::instrument(level = "debug", skip_all)]
+            async fn attribute_keys(&self) -> Result<Vec<String>, $crate::store::StoreError> {
+                Ok(sqlx::query_scalar::<$db, String>(<$store as $crate::store::Dialect>::ATTRIBUTE_KEYS)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            #[tracing::instrument(level = "debug", skip_all, fields(rows = batch.rows.len()))]
+            async fn import_batch(
+                &self,
+                batch: &$crate::subscribers::import::ImportBatch,
+            ) -> Result<$crate::subscribers::import::ImportCounts, $crate::store::StoreError> {
+                use $crate::subscribers::store::ROWS_PER_STATEMENT;
+                let keys: Vec<String> = batch.rows.iter().map(|r| r.email.key()).collect();
+                let hashes: Vec<String> = batch.rows.iter().map(|r| r.email.suppression_hash()).collect();
+                let mut tx = self.pool.begin().await?;
+
+                let mut suppressed = std::collections::HashSet::new();
+                let mut existing = std::collections::HashMap::new();
+                let mut subscriptions = std::collections::HashMap::new();
+                for chunk in hashes.chunks(ROWS_PER_STATEMENT) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT email_hash FROM suppressions WHERE email_hash IN (");
+                    let mut sep = qb.separated(", ");
+                    for h in chunk {
+                        sep.push_bind(h.as_str());
+                    }
+                    qb.push(")");
+                    suppressed.extend(qb.build_query_scalar::<String>().fetch_all(&mut *tx).await?);
+                }
+                for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT id, email_key, name, attributes FROM subscribers WHERE email_key IN (",
+                    );
+                    let mut sep = qb.separated(", ");
+                    for k in chunk {
+                        sep.push_bind(k.as_str());
+                    }
+                    qb.push(")");
+                    let rows: Vec<(i64, String, Option<String>, sqlx::types::Json<$crate::subscribers::Attributes>)> =
+                        qb.build_query_as().fetch_all(&mut *tx).await?;
+                    for (id, key, name, attributes) in rows {
+                        existing.insert(key, $crate::subscribers::import::Existing { id, name, attributes: attributes.0 });
+                    }
+                }
+                let ids: Vec<i64> = existing.values().map(|e| e.id).collect();
+                for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT subscriber_id, list_id, status FROM subscriptions WHERE subscriber_id IN (",
+                    );
+                    let mut sep = qb.separated(", ");
+                    for id in chunk {
+                        sep.push_bind(*id);
+                    }
+                    qb.push(")");
+                    let rows: Vec<(i64, i64, String)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+                    for (subscriber, list, status) in rows {
+                        let status = status.parse().map_err($crate::store::StoreError::Unavailable)?;
+                        subscriptions.insert((subscriber, list), status);
+                    }
+                }
+
+                let plan = $crate::subscribers::import::plan(batch, &hashes, &suppressed, &existing, &subscriptions);
+                let now = chrono::Utc::now();
+                let mut ids_by_key: std::collections::HashMap<String, i64> =
+                    existing.iter().map(|(k, e)| (k.clone(), e.id)).collect();
+                for chunk in plan.upserts.chunks(ROWS_PER_STATEMENT) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new($crate::subscribers::store::UPSERT_SUBSCRIBERS);
+                    qb.push_values(chunk, |mut row, s| {
+                        row.push_bind(s.email.as_str())
+                            .push_bind(s.key.as_str())
+                            .push_bind(s.name.as_deref())
+                            .push_bind(sqlx::types::Json(&s.attributes))
+                            .push_bind("active")
+                            .push_bind(now)
+                            .push_bind(now);
+                    });
+                    qb.push($crate::subscribers::store::ON_CONFLICT_SUBSCRIBERS);
+                    let rows: Vec<(i64, String)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+                    ids_by_key.extend(rows.into_iter().map(|(id, key)| (key, id)));
+                }
+                for chunk in plan.subscriptions.chunks(ROWS_PER_STATEMENT) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new($crate::subscribers::store::INSERT_SUBSCRIPTION);
+                    let mut missing = None;
+                    qb.push_values(chunk, |mut row, (key, list_id, status)| {
+                        let id = ids_by_key.get(key).copied();
+                        if id.is_none() {
+                            missing = Some(key.clone());
+                        }
+                        let confirmed_at =
+                            (*status == $crate::subscribers::SubscriptionStatus::Confirmed).then_some(now);
+                        row.push_bind(id.unwrap_or_default())
+                            .push_bind(*list_id)
+                            .push_bind(status.as_str())
+                            .push_bind(batch.consent.at)
+                            .push_bind(batch.consent.method.as_str())
+                            .push_bind(batch.consent.ip.as_deref())
+                            .push_bind(batch.consent.wording.as_str())
+                            .push_bind(confirmed_at);
+                    });
+                    if let Some(key) = missing {
+                        return Err($crate::store::StoreError::Unavailable(format!(
+                            "the import lost track of subscriber {key}"
+                        )));
+                    }
+                    qb.push($crate::subscribers::store::ON_CONFLICT_IMPORT);
+                    qb.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(plan.counts)
+            }
+        }
+    };
+}
+
+pub(crate) use impl_subscriber_store;

@@ -1,0 +1,128 @@
+//! Test helpers: a fresh database per test on each backend, and the real
+//! binary run against it.
+
+pub mod cli;
+
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::Once;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use necmail::store::{PoolOptions, Store};
+use sqlx::Connection;
+use tempfile::TempDir;
+
+/// The variable that points the PostgreSQL half of the suite at a server.
+pub const POSTGRES_VAR: &str = "NECMAIL_TEST_POSTGRES_URL";
+
+/// A database of its own for one test: a SQLite file in a temporary folder,
+/// or a fresh schema on the PostgreSQL server.
+pub struct TestDb {
+    pub url: String,
+    pub dir: TempDir,
+    schema: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("necmail.db").display()
+        );
+        TestDb {
+            url,
+            dir,
+            schema: None,
+        }
+    }
+
+    /// A fresh schema, or `None` (and a note on stderr) when no server is configured.
+    pub async fn postgres() -> Option<TestDb> {
+        let Some(admin_url) = std::env::var(POSTGRES_VAR).ok().filter(|v| !v.is_empty()) else {
+            static NOTE: Once = Once::new();
+            NOTE.call_once(|| {
+                // Written straight to stderr so that the test harness's
+                // output capture does not hide it.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "\nNOTE: {POSTGRES_VAR} is not set: the PostgreSQL variants of the storage tests are SKIPPED.\n"
+                );
+            });
+            return None;
+        };
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let schema = format!(
+            "t{}_{}_{}",
+            std::process::id(),
+            nanos,
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut conn = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .expect("connect to the test PostgreSQL");
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&mut conn)
+            .await
+            .expect("create a test schema");
+        conn.close().await.ok();
+        let sep = if admin_url.contains('?') { '&' } else { '?' };
+        let url = format!("{admin_url}{sep}options[search_path]={schema}");
+        Some(TestDb {
+            url,
+            dir: tempfile::tempdir().expect("a temporary folder"),
+            schema: Some((admin_url, schema)),
+        })
+    }
+
+    pub async fn store(&self) -> Arc<dyn Store> {
+        necmail::store::connect(&self.url, &PoolOptions::default())
+            .await
+            .expect("open the test database")
+    }
+
+    /// Drops the PostgreSQL schema of a test that passed.
+    pub async fn finish(self) {
+        if let Some((admin_url, schema)) = &self.schema {
+            let mut conn = sqlx::PgConnection::connect(admin_url)
+                .await
+                .expect("connect to the test PostgreSQL");
+            sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+                .execute(&mut conn)
+                .await
+                .expect("drop the schema");
+        }
+    }
+}
+
+/// Defines each test twice, `on_sqlite` and `on_postgres`, with `$db` a
+/// fresh [`TestDb`].
+macro_rules! on_both_backends {
+    ($(async fn $name:ident($db:ident) $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn body($db: &$crate::support::TestDb) $body
+
+            #[tokio::test]
+            async fn on_sqlite() {
+                let db = $crate::support::TestDb::sqlite();
+                body(&db).await;
+                db.finish().await;
+            }
+
+            #[tokio::test]
+            async fn on_postgres() {
+                let Some(db) = $crate::support::TestDb::postgres().await else { return };
+                body(&db).await;
+                db.finish().await;
+            }
+        }
+    )*};
+}
+pub(crate) use on_both_backends;
