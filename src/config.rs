@@ -4,6 +4,7 @@
 //! documents the same list (a test keeps the two in step).
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::store::{Backend, PoolOptions};
@@ -21,37 +22,119 @@ pub struct Variable {
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://necmail.db?mode=rwc";
 
+const fn var(name: &'static str, default: Option<&'static str>, help: &'static str) -> Variable {
+    Variable {
+        name,
+        default,
+        help,
+        secret: false,
+    }
+}
+
 pub const VARIABLES: &[Variable] = &[
-    Variable {
-        name: "DATABASE_URL",
-        default: Some(DEFAULT_DATABASE_URL),
-        help: "Where necmail keeps its data: sqlite://FILE?mode=rwc or postgres://USER:PASS@HOST:PORT/DB.",
-        secret: false,
-    },
-    Variable {
-        name: "NECMAIL_DB_MAX_CONNECTIONS",
-        default: Some("5"),
-        help: "How many database connections each necmail process opens at most.",
-        secret: false,
-    },
-    Variable {
-        name: "NECMAIL_LOG",
-        default: None,
-        help: "Log filter, e.g. info or info,necmail=debug. Unset: info for serve, warn for other commands.",
-        secret: false,
-    },
-    Variable {
-        name: "NECMAIL_LOG_FORMAT",
-        default: Some("text"),
-        help: "Log format on stderr: text or json.",
-        secret: false,
-    },
+    var(
+        "DATABASE_URL",
+        Some(DEFAULT_DATABASE_URL),
+        "Where necmail keeps its data: sqlite://FILE?mode=rwc or postgres://USER:PASS@HOST:PORT/DB.",
+    ),
+    var(
+        "NECMAIL_DB_MAX_CONNECTIONS",
+        Some("5"),
+        "How many database connections each necmail process opens at most.",
+    ),
+    var(
+        "NECMAIL_LOG",
+        None,
+        "Log filter, e.g. info or info,necmail=debug. Unset: info for serve, warn otherwise.",
+    ),
+    var(
+        "NECMAIL_LOG_FORMAT",
+        Some("text"),
+        "Log format on stderr: text or json.",
+    ),
+    var(
+        "NECMAIL_PUBLIC_URL",
+        Some("http://127.0.0.1:8080"),
+        "The address people reach necmail's pages at; every link in every email starts with it.",
+    ),
+    var(
+        "NECMAIL_FROM",
+        Some("NEC Report <reports@necmail.localhost>"),
+        "The From of every email. Its domain also names Message-IDs, List-Id and bounce addresses.",
+    ),
+    var(
+        "NECMAIL_TEMPLATES_DIR",
+        None,
+        "A folder whose templates override the built-in ones (same relative paths).",
+    ),
+    var(
+        "NECMAIL_OUTBOX_DIR",
+        Some("outbox"),
+        "Where mail is written as .eml files when no SMTP relay is configured.",
+    ),
+    var(
+        "NECMAIL_FEED_TIMEOUT_SECS",
+        Some("20"),
+        "How long one feed or page fetch may take.",
+    ),
+    var(
+        "NECMAIL_FEED_MAX_BYTES",
+        Some("5000000"),
+        "The largest feed or page necmail reads; larger ones are refused.",
+    ),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// A parsed `Name <address@domain>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sender {
+    pub name: Option<String>,
+    pub address: String,
+}
+
+impl Sender {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let (name, address) = match s.rsplit_once('<') {
+            Some((name, rest)) => {
+                let address = rest.strip_suffix('>').ok_or("a '<' needs a closing '>'")?;
+                let name = name.trim().trim_matches('"').trim();
+                ((!name.is_empty()).then(|| name.to_owned()), address)
+            }
+            None => (None, s),
+        };
+        if name
+            .as_deref()
+            .is_some_and(|n| n.chars().any(char::is_control))
+        {
+            return Err("the name contains a control character".into());
+        }
+        let address =
+            crate::subscribers::SubscriberEmail::parse(address).map_err(|e| e.to_string())?;
+        Ok(Sender {
+            name,
+            address: address.to_string(),
+        })
+    }
+
+    /// The domain of the address: the mail domain of Message-IDs, List-Id and VERP.
+    pub fn domain(&self) -> &str {
+        self.address.rsplit_once('@').map_or("", |(_, d)| d)
+    }
+}
+
+impl fmt::Display for Sender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.name {
+            Some(name) => write!(f, "{name} <{}>", self.address),
+            None => f.write_str(&self.address),
+        }
+    }
 }
 
 /// The effective configuration.
@@ -61,6 +144,15 @@ pub struct Config {
     pub db_max_connections: u32,
     pub log_filter: Option<String>,
     pub log_format: LogFormat,
+    pub public_url: url::Url,
+    pub from: Sender,
+    pub templates_dir: Option<PathBuf>,
+    pub outbox_dir: PathBuf,
+    pub feed_timeout: Duration,
+    pub feed_max_bytes: u64,
+    /// Each variable with its effective value (secrets redacted) and whether
+    /// it was set, in [`VARIABLES`] order: what `config check` prints.
+    pub effective: Vec<(&'static str, String, Source)>,
 }
 
 /// One variable that could not be used, and why.
@@ -92,6 +184,74 @@ pub enum Source {
     Default,
 }
 
+/// Reads variables one by one, recording what it found and what was wrong.
+struct Loader<F> {
+    lookup: F,
+    problems: Vec<Problem>,
+    effective: Vec<(&'static str, String, Source)>,
+}
+
+impl<F: Fn(&str) -> Option<String>> Loader<F> {
+    fn variable(name: &str) -> &'static Variable {
+        VARIABLES
+            .iter()
+            .find(|v| v.name == name)
+            .expect("every variable read is listed in VARIABLES")
+    }
+
+    /// Reads `name` (or its default) and parses it; a parse failure is
+    /// recorded and `fallback` used so the other variables are still checked.
+    fn get<T>(
+        &mut self,
+        name: &'static str,
+        parse: impl Fn(&str) -> Result<T, String>,
+        fallback: T,
+    ) -> T
+    where
+        T: Clone,
+    {
+        let var = Self::variable(name);
+        let set = (self.lookup)(name).filter(|v| !v.trim().is_empty());
+        let source = if set.is_some() {
+            Source::Environment
+        } else {
+            Source::Default
+        };
+        let raw = set.or_else(|| var.default.map(str::to_owned));
+        let shown = match (&raw, var.secret) {
+            (Some(_), true) => "(redacted)".to_owned(),
+            (Some(v), false) => redact_url(v.trim()),
+            (None, _) => "(unset)".to_owned(),
+        };
+        self.effective.push((name, shown, source));
+        let Some(raw) = raw else { return fallback };
+        match parse(raw.trim()) {
+            Ok(v) => v,
+            Err(reason) => {
+                self.problems.push(Problem {
+                    variable: name,
+                    reason,
+                });
+                fallback
+            }
+        }
+    }
+
+    fn optional(&mut self, name: &'static str) -> Option<String> {
+        self.get(name, |v| Ok(Some(v.to_owned())), None)
+    }
+}
+
+fn whole_number<T: std::str::FromStr>(min: u64, max: u64) -> impl Fn(&str) -> Result<T, String> {
+    move |v| {
+        v.parse::<u64>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .and_then(|n| n.to_string().parse().ok())
+            .ok_or_else(|| format!("{v:?} is not a whole number from {min} to {max}"))
+    }
+}
+
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -100,66 +260,93 @@ impl Config {
 
     /// Reads configuration through `lookup`; empty values count as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let mut problems = Vec::new();
-
-        let database_url = get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
-        if Backend::from_url(&database_url).is_none() {
-            problems.push(Problem {
-                variable: "DATABASE_URL",
-                reason: format!(
+        let mut l = Loader {
+            lookup,
+            problems: Vec::new(),
+            effective: Vec::new(),
+        };
+        let database_url = l.get(
+            "DATABASE_URL",
+            |v| match Backend::from_url(v) {
+                Some(_) => Ok(v.to_owned()),
+                None => Err(format!(
                     "{} must start with sqlite:// or postgres://",
-                    redact_url(&database_url)
-                ),
-            });
-        }
-
-        let db_max_connections = match get("NECMAIL_DB_MAX_CONNECTIONS") {
-            None => 5,
-            Some(v) => match v.trim().parse::<u32>() {
-                Ok(n) if (1..=1000).contains(&n) => n,
-                _ => {
-                    problems.push(Problem {
-                        variable: "NECMAIL_DB_MAX_CONNECTIONS",
-                        reason: format!("{v:?} is not a whole number from 1 to 1000"),
-                    });
-                    5
+                    redact_url(v)
+                )),
+            },
+            DEFAULT_DATABASE_URL.to_owned(),
+        );
+        let db_max_connections = l.get("NECMAIL_DB_MAX_CONNECTIONS", whole_number(1, 1000), 5);
+        let log_filter = l.get(
+            "NECMAIL_LOG",
+            |v| match tracing_subscriber::EnvFilter::try_new(v) {
+                Ok(_) => Ok(Some(v.to_owned())),
+                Err(e) => Err(format!("{v:?} is not a log filter: {e}")),
+            },
+            None,
+        );
+        let log_format = l.get(
+            "NECMAIL_LOG_FORMAT",
+            |v| match v {
+                "text" => Ok(LogFormat::Text),
+                "json" => Ok(LogFormat::Json),
+                other => Err(format!("{other:?} is not text or json")),
+            },
+            LogFormat::Text,
+        );
+        let fallback_url = url::Url::parse("http://127.0.0.1:8080").expect("a valid URL");
+        let public_url = l.get(
+            "NECMAIL_PUBLIC_URL",
+            |v| {
+                let url = url::Url::parse(v).map_err(|e| format!("{v:?} is not a URL: {e}"))?;
+                match url.scheme() {
+                    "http" | "https" if url.host().is_some() => Ok(url),
+                    _ => Err(format!(
+                        "{v:?} must be an http:// or https:// URL with a host"
+                    )),
                 }
             },
+            fallback_url,
+        );
+        let fallback_sender = Sender {
+            name: None,
+            address: "reports@necmail.localhost".into(),
         };
+        let from = l.get(
+            "NECMAIL_FROM",
+            |v| Sender::parse(v).map_err(|e| format!("{v:?} is not Name <address>: {e}")),
+            fallback_sender,
+        );
+        let templates_dir = l.optional("NECMAIL_TEMPLATES_DIR").map(PathBuf::from);
+        let outbox_dir = l.get(
+            "NECMAIL_OUTBOX_DIR",
+            |v| Ok(PathBuf::from(v)),
+            PathBuf::from("outbox"),
+        );
+        let feed_timeout =
+            Duration::from_secs(l.get("NECMAIL_FEED_TIMEOUT_SECS", whole_number(1, 600), 20));
+        let feed_max_bytes = l.get(
+            "NECMAIL_FEED_MAX_BYTES",
+            whole_number(1024, 1 << 30),
+            5_000_000,
+        );
 
-        let log_filter = get("NECMAIL_LOG");
-        if let Some(filter) = &log_filter {
-            if let Err(e) = tracing_subscriber::EnvFilter::try_new(filter) {
-                problems.push(Problem {
-                    variable: "NECMAIL_LOG",
-                    reason: format!("{filter:?} is not a log filter: {e}"),
-                });
-            }
+        if !l.problems.is_empty() {
+            return Err(ConfigError(l.problems));
         }
-
-        let log_format = match get("NECMAIL_LOG_FORMAT").as_deref().map(str::trim) {
-            None | Some("text") => LogFormat::Text,
-            Some("json") => LogFormat::Json,
-            Some(other) => {
-                problems.push(Problem {
-                    variable: "NECMAIL_LOG_FORMAT",
-                    reason: format!("{other:?} is not text or json"),
-                });
-                LogFormat::Text
-            }
-        };
-
-        if problems.is_empty() {
-            Ok(Config {
-                database_url,
-                db_max_connections,
-                log_filter,
-                log_format,
-            })
-        } else {
-            Err(ConfigError(problems))
-        }
+        Ok(Config {
+            database_url,
+            db_max_connections,
+            log_filter,
+            log_format,
+            public_url,
+            from,
+            templates_dir,
+            outbox_dir,
+            feed_timeout,
+            feed_max_bytes,
+            effective: l.effective,
+        })
     }
 
     pub fn pool_options(&self) -> PoolOptions {
@@ -169,49 +356,25 @@ impl Config {
         }
     }
 
-    /// Every variable with its effective value, secrets redacted.
-    pub fn describe(&self, is_set: impl Fn(&str) -> bool) -> Vec<(&'static str, String, Source)> {
-        VARIABLES
-            .iter()
-            .map(|var| {
-                let value = match var.name {
-                    "DATABASE_URL" => redact_url(&self.database_url),
-                    "NECMAIL_DB_MAX_CONNECTIONS" => self.db_max_connections.to_string(),
-                    "NECMAIL_LOG" => self.log_filter.clone().unwrap_or_else(|| "(unset)".into()),
-                    "NECMAIL_LOG_FORMAT" => match self.log_format {
-                        LogFormat::Text => "text".into(),
-                        LogFormat::Json => "json".into(),
-                    },
-                    other => unreachable!("variable {other} is not described"),
-                };
-                let value = if var.secret {
-                    "(redacted)".to_owned()
-                } else {
-                    value
-                };
-                let source = if is_set(var.name) {
-                    Source::Environment
-                } else {
-                    Source::Default
-                };
-                (var.name, value, source)
-            })
-            .collect()
+    /// The absolute URL of a path on necmail's public site.
+    pub fn public_link(&self, path: &str) -> String {
+        format!(
+            "{}/{}",
+            self.public_url.as_str().trim_end_matches('/'),
+            path.trim_start_matches('/')
+        )
     }
 }
 
-/// A URL with its password replaced, safe to print and log.
+/// A URL with its password replaced, safe to print and log. Anything that
+/// is not a URL is returned as it is.
 pub fn redact_url(raw: &str) -> String {
     match url::Url::parse(raw) {
         Ok(mut url) if url.password().is_some() => {
             let _ = url.set_password(Some("REDACTED"));
             url.to_string()
         }
-        Ok(_) => raw.to_owned(),
-        Err(_) => raw.split_once('@').map_or_else(
-            || raw.to_owned(),
-            |(_, host)| format!("(credentials redacted)@{host}"),
-        ),
+        _ => raw.to_owned(),
     }
 }
 
@@ -234,6 +397,10 @@ mod tests {
         assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
         assert_eq!(c.db_max_connections, 5);
         assert_eq!(c.log_format, LogFormat::Text);
+        assert_eq!(c.from.to_string(), "NEC Report <reports@necmail.localhost>");
+        assert_eq!(c.from.domain(), "necmail.localhost");
+        assert_eq!(c.public_link("/u/abc"), "http://127.0.0.1:8080/u/abc");
+        assert_eq!(c.effective.len(), VARIABLES.len());
     }
 
     #[test]
@@ -242,6 +409,8 @@ mod tests {
             ("DATABASE_URL", "mysql://x"),
             ("NECMAIL_DB_MAX_CONNECTIONS", "lots"),
             ("NECMAIL_LOG_FORMAT", "xml"),
+            ("NECMAIL_PUBLIC_URL", "ftp://x"),
+            ("NECMAIL_FROM", "Reports <not an address>"),
         ])
         .unwrap_err();
         let vars: Vec<&str> = err.0.iter().map(|p| p.variable).collect();
@@ -250,7 +419,9 @@ mod tests {
             [
                 "DATABASE_URL",
                 "NECMAIL_DB_MAX_CONNECTIONS",
-                "NECMAIL_LOG_FORMAT"
+                "NECMAIL_LOG_FORMAT",
+                "NECMAIL_PUBLIC_URL",
+                "NECMAIL_FROM"
             ]
         );
         assert!(err.to_string().contains("\"lots\" is not a whole number"));
@@ -267,8 +438,19 @@ mod tests {
             "sqlite://necmail.db?mode=rwc"
         );
         let c = load(&[("DATABASE_URL", "postgres://u:hunter2@db/x")]).unwrap();
-        let described = c.describe(|_| true);
-        assert!(described.iter().all(|(_, v, _)| !v.contains("hunter2")));
+        assert!(c.effective.iter().all(|(_, v, _)| !v.contains("hunter2")));
+    }
+
+    #[test]
+    fn a_sender_parses_with_or_without_a_name() {
+        assert_eq!(
+            Sender::parse("\"NEC Rep\" <Rep@Example.org>")
+                .unwrap()
+                .to_string(),
+            "NEC Rep <Rep@example.org>"
+        );
+        assert_eq!(Sender::parse("rep@example.org").unwrap().name, None);
+        assert!(Sender::parse("Rep <rep@example.org").is_err());
     }
 
     #[test]

@@ -8,6 +8,8 @@
 pub mod cli;
 pub mod config;
 pub mod lists;
+pub mod render;
+pub mod reports;
 pub mod store;
 pub mod subscribers;
 pub mod telemetry;

@@ -13,8 +13,7 @@ pub enum ConfigCommand {
 pub fn run(command: ConfigCommand, config: &Config) -> CliResult {
     match command {
         ConfigCommand::Check => {
-            let is_set = |name: &str| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
-            for (name, value, source) in config.describe(is_set) {
+            for (name, value, source) in &config.effective {
                 let source = match source {
                     Source::Environment => "set",
                     Source::Default => "default",

@@ -17,11 +17,12 @@ use std::time::Duration;
 pub use error::StoreError;
 
 use crate::lists::ListStore;
+use crate::reports::{ReportStore, SourceStore};
 use crate::subscribers::SubscriberStore;
 
 /// Everything necmail keeps, behind one object.
 #[async_trait::async_trait]
-pub trait Store: ListStore + SubscriberStore + Send + Sync {
+pub trait Store: ListStore + SubscriberStore + ReportStore + SourceStore + Send + Sync {
     /// Which backend this is, for logs and `config check`.
     fn backend(&self) -> Backend;
     /// Applies the embedded migrations; returns how many were new.

@@ -95,3 +95,4 @@ impl Store for PgStore {
 
 crate::lists::impl_list_store!(PgStore, Postgres);
 crate::subscribers::impl_subscriber_store!(PgStore, Postgres);
+crate::reports::impl_report_store!(PgStore, Postgres);

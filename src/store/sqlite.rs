@@ -77,3 +77,4 @@ impl Store for SqliteStore {
 
 crate::lists::impl_list_store!(SqliteStore, Sqlite);
 crate::subscribers::impl_subscriber_store!(SqliteStore, Sqlite);
+crate::reports::impl_report_store!(SqliteStore, Sqlite);

@@ -410,9 +410,7 @@ impl Chunk {
 }
 
 /// Opens a CSV: skips a UTF-8 BOM, sniffs the delimiter and reads the header.
-fn open_csv<R: Read>(
-    input: R,
-) -> Result<(CsvReader<R>, Columns), ImportError> {
+fn open_csv<R: Read>(input: R) -> Result<(CsvReader<R>, Columns), ImportError> {
     let mut reader = BufReader::with_capacity(1 << 16, CrlfToLf::new(input));
     let buf = reader.fill_buf()?;
     if buf.is_empty() {

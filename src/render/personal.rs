@@ -1,0 +1,521 @@
+//! Rendering once per campaign, personalising once per recipient.
+//!
+//! Per campaign, [`Prepared::new`] renders the report's Markdown to HTML and
+//! text, inlines the CSS into the HTML and quoted-printable encodes both.
+//! Per recipient, the templates are rendered with stand-ins (Unicode
+//! private-use characters) in place of the personal values — the name, the
+//! address and the two links — and of the report body. Everything else in
+//! the context (attributes, list) is real, so templates can branch on it.
+//! The result is looked up in a cache of variants: a new variant is
+//! CSS-inlined, split at the stand-ins and encoded once; a known one is
+//! reused. Writing the message then only encodes the few personal values.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::encoding::{header_text, mailbox, qp_piece};
+use super::markdown::{to_html, to_text};
+use super::templates::{TemplateError, Templates};
+use crate::config::{Config, Sender};
+use crate::reports::Report;
+use crate::subscribers::Attributes;
+
+const HTML: &str = "email/report.html.tera";
+const TEXT: &str = "email/report.txt.tera";
+const SUBJECT: &str = "email/report.subject.tera";
+
+/// Why a report could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("template error in {0}")]
+    Template(#[from] TemplateError),
+    #[error("inlining the email's CSS failed: {0}")]
+    Css(String),
+}
+
+/// The personal values a template may print, and the report body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Name,
+    Email,
+    Unsubscribe,
+    Preferences,
+    Body,
+}
+
+impl Slot {
+    const ALL: [Slot; 5] = [
+        Slot::Name,
+        Slot::Email,
+        Slot::Unsubscribe,
+        Slot::Preferences,
+        Slot::Body,
+    ];
+
+    fn code(self) -> char {
+        match self {
+            Slot::Name => 'N',
+            Slot::Email => 'E',
+            Slot::Unsubscribe => 'U',
+            Slot::Preferences => 'P',
+            Slot::Body => 'B',
+        }
+    }
+
+    fn stand_in(self) -> String {
+        format!("\u{E000}{}\u{E001}", self.code())
+    }
+}
+
+/// A rendered variant, split at its slots.
+#[derive(Debug)]
+enum Piece {
+    Text { raw: String, qp: String },
+    Slot(Slot),
+}
+
+fn split_pieces(rendered: &str) -> Vec<Piece> {
+    let mut pieces = Vec::new();
+    let mut rest = rendered;
+    let mut text = String::new();
+    while let Some(start) = rest.find('\u{E000}') {
+        let after = &rest[start + '\u{E000}'.len_utf8()..];
+        let mut chars = after.chars();
+        let slot = chars
+            .next()
+            .and_then(|c| Slot::ALL.into_iter().find(|s| s.code() == c))
+            .filter(|_| chars.next() == Some('\u{E001}'));
+        match slot {
+            Some(slot) => {
+                text.push_str(&rest[..start]);
+                if !text.is_empty() {
+                    pieces.push(static_piece(std::mem::take(&mut text)));
+                }
+                pieces.push(Piece::Slot(slot));
+                rest = chars.as_str();
+            }
+            None => {
+                text.push_str(&rest[..start + '\u{E000}'.len_utf8()]);
+                rest = after;
+            }
+        }
+    }
+    text.push_str(rest);
+    if !text.is_empty() {
+        pieces.push(static_piece(text));
+    }
+    pieces
+}
+
+fn static_piece(raw: String) -> Piece {
+    let mut qp = String::with_capacity(raw.len() + raw.len() / 8);
+    qp_piece(&raw, &mut qp);
+    Piece::Text { raw, qp }
+}
+
+/// Text in its two forms: as written, and quoted-printable encoded.
+struct Encoded {
+    raw: String,
+    qp: String,
+}
+
+impl Encoded {
+    fn new(raw: String) -> Self {
+        let mut qp = String::with_capacity(raw.len() + raw.len() / 8);
+        qp_piece(&raw, &mut qp);
+        Encoded { raw, qp }
+    }
+}
+
+/// The list a recipient gets the email through.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ListInfo {
+    pub slug: String,
+    pub name: String,
+}
+
+/// One recipient's personal values.
+#[derive(Debug, Clone, Copy)]
+pub struct Recipient<'a> {
+    pub email: &'a str,
+    pub name: Option<&'a str>,
+    pub attributes: &'a Attributes,
+    pub list: &'a ListInfo,
+    pub unsubscribe_url: &'a str,
+    pub preferences_url: &'a str,
+}
+
+/// The headers that identify one message of a campaign.
+#[derive(Debug, Clone, Copy)]
+pub struct MessageMeta<'a> {
+    /// The Message-ID, without angle brackets.
+    pub message_id: &'a str,
+    pub date: DateTime<Utc>,
+    /// RFC 8058: the HTTPS one-click link and the mailto fallback. Bulk
+    /// mail only; it also adds Precedence and Auto-Submitted.
+    pub list_unsubscribe: Option<(&'a str, &'a str)>,
+    pub list_id: Option<&'a str>,
+    pub feedback_id: Option<&'a str>,
+}
+
+/// The three parts of one recipient's email, decoded: what `preview` shows.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+}
+
+/// Where links point and who sends: the parts of the configuration a render needs.
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub sender: Sender,
+    pub archive_url: String,
+    /// The web version of a report: `archive_url` + `/` + slug.
+    pub report_url_prefix: String,
+}
+
+impl Site {
+    pub fn from_config(config: &Config) -> Self {
+        Site {
+            sender: config.from.clone(),
+            archive_url: config.public_link("archive"),
+            report_url_prefix: config.public_link("archive/"),
+        }
+    }
+}
+
+/// A report made ready to personalise for each recipient.
+pub struct Prepared {
+    templates: Arc<Templates>,
+    site: Site,
+    report: serde_json::Value,
+    body_html: Encoded,
+    body_text: Encoded,
+    boundary: String,
+    html_variants: RwLock<HashMap<String, Arc<Vec<Piece>>>>,
+    text_variants: RwLock<HashMap<String, Arc<Vec<Piece>>>>,
+}
+
+impl Prepared {
+    /// Renders the report's body once, inlines its CSS, and checks that every
+    /// template renders for a recipient with and without a name and attributes.
+    pub fn new(
+        templates: Arc<Templates>,
+        report: &Report,
+        site: &Site,
+    ) -> Result<Self, RenderError> {
+        let sections = report.sections();
+        let underline: String = "=".repeat(report.title.chars().count());
+        let report_value = json!({
+            "id": report.id,
+            "slug": report.slug,
+            "title": report.title,
+            "title_underline": underline,
+            "meeting_date": report.meeting_date.map(|d| d.format("%-d %B %Y").to_string()),
+            "meeting_date_iso": report.meeting_date.map(|d| d.to_string()),
+            "summary": report.summary,
+            "sections": sections.sections.iter()
+                .map(|s| json!({"heading": s.heading, "anchor": s.anchor}))
+                .collect::<Vec<_>>(),
+            "web_url": format!("{}{}", site.report_url_prefix, report.slug),
+            "body_html": Slot::Body.stand_in(),
+            "body_text": Slot::Body.stand_in(),
+        });
+        let digest = Sha256::digest(format!(
+            "{}:{}:{:?}",
+            report.id,
+            report.content_hash,
+            std::time::SystemTime::now()
+        ));
+        let boundary = format!(
+            "=_necmail_{}",
+            digest
+                .iter()
+                .take(12)
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+        let mut prepared = Prepared {
+            templates,
+            site: site.clone(),
+            report: report_value,
+            body_html: Encoded::new(String::new()),
+            body_text: Encoded::new(to_text(&report.body_markdown)),
+            boundary,
+            html_variants: RwLock::new(HashMap::new()),
+            text_variants: RwLock::new(HashMap::new()),
+        };
+        let samples = sample_recipients();
+        let probe = prepared
+            .templates
+            .render(HTML, &prepared.context(&samples.0.recipient()))?;
+        let css = style_blocks(&probe);
+        let inliner = css_inline::CSSInliner::options()
+            .keep_style_tags(false)
+            .build();
+        let body = inliner
+            .inline_fragment(&to_html(&report.body_markdown), &css)
+            .map_err(|e| RenderError::Css(e.to_string()))?;
+        prepared.body_html = Encoded::new(body);
+        for sample in [&samples.0, &samples.1] {
+            prepared.render(&sample.recipient())?;
+        }
+        Ok(prepared)
+    }
+
+    fn context(&self, r: &Recipient<'_>) -> tera::Context {
+        let mut ctx = tera::Context::new();
+        ctx.insert("report", &self.report);
+        ctx.insert(
+            "subscriber",
+            &json!({
+                "email": Slot::Email.stand_in(),
+                "name": if r.name.is_some_and(|n| !n.is_empty()) { Slot::Name.stand_in() } else { String::new() },
+                "attributes": r.attributes,
+            }),
+        );
+        ctx.insert("list", r.list);
+        ctx.insert("unsubscribe_url", &Slot::Unsubscribe.stand_in());
+        ctx.insert("preferences_url", &Slot::Preferences.stand_in());
+        ctx.insert("archive_url", &self.site.archive_url);
+        ctx.insert(
+            "sender",
+            &json!({"name": self.site.sender.name.as_deref().unwrap_or(&self.site.sender.address),
+                                     "address": self.site.sender.address}),
+        );
+        ctx
+    }
+
+    fn variant(
+        cache: &RwLock<HashMap<String, Arc<Vec<Piece>>>>,
+        rendered: String,
+        build: impl FnOnce(&str) -> Result<Vec<Piece>, RenderError>,
+    ) -> Result<Arc<Vec<Piece>>, RenderError> {
+        if let Some(found) = cache.read().expect("variant cache lock").get(&rendered) {
+            return Ok(Arc::clone(found));
+        }
+        let pieces = Arc::new(build(&rendered)?);
+        cache
+            .write()
+            .expect("variant cache lock")
+            .insert(rendered, Arc::clone(&pieces));
+        Ok(pieces)
+    }
+
+    fn html_pieces(&self, ctx: &tera::Context) -> Result<Arc<Vec<Piece>>, RenderError> {
+        let rendered = self.templates.render(HTML, ctx)?;
+        Self::variant(&self.html_variants, rendered, |html| {
+            let inlined = css_inline::CSSInliner::options()
+                .keep_style_tags(false)
+                .keep_at_rules(true)
+                .build()
+                .inline(html)
+                .map_err(|e| RenderError::Css(e.to_string()))?;
+            Ok(split_pieces(&inlined))
+        })
+    }
+
+    fn text_pieces(&self, ctx: &tera::Context) -> Result<Arc<Vec<Piece>>, RenderError> {
+        let rendered = self.templates.render(TEXT, ctx)?;
+        Self::variant(&self.text_variants, rendered, |text| Ok(split_pieces(text)))
+    }
+
+    fn subject(&self, r: &Recipient<'_>, ctx: &tera::Context) -> Result<String, RenderError> {
+        let rendered = self.templates.render(SUBJECT, ctx)?;
+        let mut subject = String::with_capacity(rendered.len());
+        for piece in split_pieces(&rendered) {
+            match piece {
+                Piece::Text { raw, .. } => subject.push_str(&raw),
+                Piece::Slot(slot) => subject.push_str(slot_text(slot, r)),
+            }
+        }
+        Ok(subject.split_whitespace().collect::<Vec<_>>().join(" "))
+    }
+
+    /// The recipient's subject, HTML and text, decoded.
+    pub fn render(&self, r: &Recipient<'_>) -> Result<Rendered, RenderError> {
+        let ctx = self.context(r);
+        let join = |pieces: &[Piece], html: bool| {
+            let mut out = String::new();
+            for piece in pieces {
+                match piece {
+                    Piece::Text { raw, .. } => out.push_str(raw),
+                    Piece::Slot(Slot::Body) => out.push_str(if html {
+                        &self.body_html.raw
+                    } else {
+                        &self.body_text.raw
+                    }),
+                    Piece::Slot(slot) if html => {
+                        out.push_str(&tera::escape_html(slot_text(*slot, r)))
+                    }
+                    Piece::Slot(slot) => out.push_str(slot_text(*slot, r)),
+                }
+            }
+            out
+        };
+        Ok(Rendered {
+            subject: self.subject(r, &ctx)?,
+            html: join(&self.html_pieces(&ctx)?, true),
+            text: join(&self.text_pieces(&ctx)?, false),
+        })
+    }
+
+    /// Writes the recipient's whole message (headers and a quoted-printable
+    /// multipart/alternative body, text first) with CRLF line ends.
+    pub fn write_message(
+        &self,
+        r: &Recipient<'_>,
+        meta: &MessageMeta<'_>,
+        out: &mut String,
+    ) -> Result<(), RenderError> {
+        let ctx = self.context(r);
+        let subject = self.subject(r, &ctx)?;
+        let text = self.text_pieces(&ctx)?;
+        let html = self.html_pieces(&ctx)?;
+        out.reserve(self.body_html.qp.len() + self.body_text.qp.len() + 16 * 1024);
+
+        out.push_str("From: ");
+        mailbox(
+            self.site.sender.name.as_deref(),
+            &self.site.sender.address,
+            out,
+        );
+        out.push_str("\r\nTo: ");
+        mailbox(r.name, r.email, out);
+        out.push_str("\r\nSubject: ");
+        header_text(&subject, out);
+        out.push_str("\r\nDate: ");
+        out.push_str(&meta.date.to_rfc2822());
+        out.push_str("\r\nMessage-ID: <");
+        out.push_str(meta.message_id);
+        out.push_str(">\r\n");
+        if let Some(list_id) = meta.list_id {
+            out.push_str("List-Id: ");
+            header_text(list_id, out);
+            out.push_str("\r\n");
+        }
+        if let Some((https, mailto)) = meta.list_unsubscribe {
+            out.push_str("List-Unsubscribe: <");
+            out.push_str(https);
+            out.push_str(">,\r\n <");
+            out.push_str(mailto);
+            out.push_str(">\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n");
+            out.push_str("Precedence: bulk\r\nAuto-Submitted: auto-generated\r\n");
+        }
+        if let Some(feedback_id) = meta.feedback_id {
+            out.push_str("Feedback-ID: ");
+            out.push_str(feedback_id);
+            out.push_str("\r\n");
+        }
+        out.push_str("MIME-Version: 1.0\r\nContent-Type: multipart/alternative;\r\n boundary=\"");
+        out.push_str(&self.boundary);
+        out.push_str("\"\r\n\r\n");
+        for (pieces, body, content_type) in [
+            (&text, &self.body_text, "text/plain"),
+            (&html, &self.body_html, "text/html"),
+        ] {
+            out.push_str("--");
+            out.push_str(&self.boundary);
+            out.push_str("\r\nContent-Type: ");
+            out.push_str(content_type);
+            out.push_str("; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n");
+            let html = content_type == "text/html";
+            for piece in pieces.iter() {
+                match piece {
+                    Piece::Text { qp, .. } => out.push_str(qp),
+                    Piece::Slot(Slot::Body) => out.push_str(&body.qp),
+                    Piece::Slot(slot) => {
+                        let value = slot_text(*slot, r);
+                        if html {
+                            qp_piece(&tera::escape_html(&value), out);
+                        } else {
+                            qp_piece(&value, out);
+                        }
+                    }
+                }
+            }
+            out.push_str("\r\n");
+        }
+        out.push_str("--");
+        out.push_str(&self.boundary);
+        out.push_str("--\r\n");
+        Ok(())
+    }
+}
+
+/// A personal value; the body is not personal and is written by the caller.
+fn slot_text<'a>(slot: Slot, r: &Recipient<'a>) -> &'a str {
+    match slot {
+        Slot::Name => r.name.unwrap_or(""),
+        Slot::Email => r.email,
+        Slot::Unsubscribe => r.unsubscribe_url,
+        Slot::Preferences => r.preferences_url,
+        Slot::Body => "",
+    }
+}
+
+/// The text of every `<style>` block of a document.
+fn style_blocks(html: &str) -> String {
+    let mut css = String::new();
+    let mut rest = html;
+    while let Some(start) = rest.find("<style") {
+        let Some(open_end) = rest[start..].find('>') else {
+            break;
+        };
+        let body = &rest[start + open_end + 1..];
+        let Some(end) = body.find("</style>") else {
+            break;
+        };
+        css.push_str(&body[..end]);
+        css.push('\n');
+        rest = &body[end..];
+    }
+    css
+}
+
+/// Two made-up recipients that every template must render for.
+struct Sample {
+    name: Option<&'static str>,
+    attributes: Attributes,
+    list: ListInfo,
+}
+
+impl Sample {
+    fn recipient(&self) -> Recipient<'_> {
+        Recipient {
+            email: "sample@example.org",
+            name: self.name,
+            attributes: &self.attributes,
+            list: &self.list,
+            unsubscribe_url: "https://example.org/u/sample",
+            preferences_url: "https://example.org/p/sample",
+        }
+    }
+}
+
+fn sample_recipients() -> (Sample, Sample) {
+    let list = ListInfo {
+        slug: "members".into(),
+        name: "Members".into(),
+    };
+    let mut councillor = Attributes::new();
+    councillor.set("role".into(), "councillor".into());
+    councillor.set("council".into(), "Islington".into());
+    (
+        Sample {
+            name: Some("Sam Sample"),
+            attributes: councillor,
+            list: list.clone(),
+        },
+        Sample {
+            name: None,
+            attributes: Attributes::new(),
+            list,
+        },
+    )
+}
