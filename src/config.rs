@@ -62,6 +62,13 @@ pub const VARIABLES: &[Variable] = &[
         Some("NEC Report <reports@necmail.localhost>"),
         "The From of every email. Its domain also names Message-IDs, List-Id and bounce addresses.",
     ),
+    Variable {
+        name: "NECMAIL_SECRET",
+        default: None,
+        help: "The key that signs every link in every email. Unset: an insecure development key, refused by \
+               `serve` unless NECMAIL_PUBLIC_URL is on localhost.",
+        secret: true,
+    },
     var(
         "NECMAIL_TEMPLATES_DIR",
         None,
@@ -82,6 +89,34 @@ pub const VARIABLES: &[Variable] = &[
         Some("5000000"),
         "The largest feed or page necmail reads; larger ones are refused.",
     ),
+    var(
+        "NECMAIL_TIMEZONE",
+        Some("Europe/London"),
+        "The time zone of schedules and of times typed at the command line (an IANA name).",
+    ),
+    Variable {
+        name: "NECMAIL_SMTP_URL",
+        default: None,
+        help: "The SMTP relay: smtp://[user:pass@]host[:port][?tls=required] (STARTTLS) or smtps://… \
+               (implicit TLS). Unset: mail goes to the outbox folder.",
+        secret: false,
+    },
+    var("NECMAIL_SMTP_CONNECTIONS", Some("4"), "How many SMTP connections each necmail process keeps open at most."),
+    var("NECMAIL_SMTP_TIMEOUT_SECS", Some("60"), "How long one SMTP command may take before the connection is dropped."),
+    var("NECMAIL_HELO_NAME", None, "The name necmail gives in EHLO. Unset: the domain of NECMAIL_FROM."),
+    var("NECMAIL_SEND_RATE", Some("0"), "Messages per second each necmail process sends at most; 0 is unlimited."),
+    var("NECMAIL_LEASE_SECS", Some("120"), "How long a claimed delivery is held before another worker may retry it."),
+    var("NECMAIL_RETRY_BASE_SECS", Some("300"), "The first retry delay after a temporary failure; it doubles each time."),
+    var("NECMAIL_RETRY_MAX_ATTEMPTS", Some("20"), "Attempts before a deferred message is given up as failed."),
+    var("NECMAIL_RETRY_GIVE_UP_HOURS", Some("72"), "Age after which a deferred message is given up as failed."),
+    var(
+        "NECMAIL_MAX_CONSECUTIVE_FAILURES",
+        Some("50"),
+        "Failures in a row after which a campaign pauses itself (the relay is down or refusing us).",
+    ),
+    var("NECMAIL_DKIM_SELECTOR", None, "DKIM selector; with the two below, every message is signed."),
+    var("NECMAIL_DKIM_DOMAIN", None, "DKIM signing domain (d=). Unset with a selector: the domain of NECMAIL_FROM."),
+    var("NECMAIL_DKIM_KEY_FILE", None, "DKIM private key: RSA (PKCS#1 or PKCS#8 PEM) or Ed25519 (PKCS#8 PEM)."),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +172,87 @@ impl fmt::Display for Sender {
     }
 }
 
+/// How a relay is reached, from `NECMAIL_SMTP_URL`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SmtpUrl {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+impl fmt::Debug for SmtpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmtpUrl")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "REDACTED"))
+            .finish()
+    }
+}
+
+/// How an SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// `smtp://`: STARTTLS when the server offers it, plain otherwise.
+    Opportunistic,
+    /// `smtp://…?tls=required`: STARTTLS or refuse to send.
+    Required,
+    /// `smtps://`: TLS from the first byte.
+    Implicit,
+}
+
+impl SmtpUrl {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let url = url::Url::parse(raw).map_err(|e| format!("{} is not a URL: {e}", redact_url(raw)))?;
+        let (mut tls, default_port) = match url.scheme() {
+            "smtp" => (SmtpTls::Opportunistic, 25),
+            "smtps" => (SmtpTls::Implicit, 465),
+            other => return Err(format!("the scheme {other:?} is not smtp or smtps")),
+        };
+        for (key, value) in url.query_pairs() {
+            match (key.as_ref(), value.as_ref()) {
+                ("tls", "required") if tls == SmtpTls::Opportunistic => tls = SmtpTls::Required,
+                ("tls", "opportunistic") if tls == SmtpTls::Opportunistic => {}
+                (k, v) => return Err(format!("unknown option {k}={v}; the only one is tls=required")),
+            }
+        }
+        let host = url.host_str().filter(|h| !h.is_empty()).ok_or("it has no host")?.to_owned();
+        let decode = |s: &str| {
+            url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned())
+        };
+        let username = (!url.username().is_empty()).then(|| decode(url.username())).flatten();
+        let password = url.password().and_then(decode);
+        Ok(SmtpUrl { host, port: url.port().unwrap_or(default_port), tls, username, password })
+    }
+
+    /// True when the relay is on this machine, where a password may travel
+    /// unencrypted.
+    pub fn is_loopback(&self) -> bool {
+        let host = self.host.trim_start_matches('[').trim_end_matches(']');
+        host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    }
+}
+
+/// When to retry deferred mail and when to give up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub base: Duration,
+    pub max_attempts: u32,
+    pub give_up_after: Duration,
+}
+
+/// DKIM signing, when configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DkimSettings {
+    pub selector: String,
+    pub domain: String,
+    pub key_file: PathBuf,
+}
+
 /// The effective configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -146,10 +262,23 @@ pub struct Config {
     pub log_format: LogFormat,
     pub public_url: url::Url,
     pub from: Sender,
+    /// `None` when NECMAIL_SECRET is unset: see [`Config::signer`].
+    pub secret: Option<String>,
     pub templates_dir: Option<PathBuf>,
     pub outbox_dir: PathBuf,
     pub feed_timeout: Duration,
     pub feed_max_bytes: u64,
+    pub timezone: chrono_tz::Tz,
+    pub smtp: Option<SmtpUrl>,
+    pub smtp_connections: usize,
+    pub smtp_timeout: Duration,
+    pub helo_name: String,
+    /// Messages per second per process; 0 is unlimited.
+    pub send_rate: u32,
+    pub lease: Duration,
+    pub retry: RetryPolicy,
+    pub max_consecutive_failures: u32,
+    pub dkim: Option<DkimSettings>,
     /// Each variable with its effective value (secrets redacted) and whether
     /// it was set, in [`VARIABLES`] order: what `config check` prints.
     pub effective: Vec<(&'static str, String, Source)>,
@@ -317,6 +446,17 @@ impl Config {
             |v| Sender::parse(v).map_err(|e| format!("{v:?} is not Name <address>: {e}")),
             fallback_sender,
         );
+        let secret = l.get(
+            "NECMAIL_SECRET",
+            |v| {
+                if v.len() < 16 {
+                    Err("it must be at least 16 characters; `openssl rand -hex 32` makes a good one".into())
+                } else {
+                    Ok(Some(v.to_owned()))
+                }
+            },
+            None,
+        );
         let templates_dir = l.optional("NECMAIL_TEMPLATES_DIR").map(PathBuf::from);
         let outbox_dir = l.get(
             "NECMAIL_OUTBOX_DIR",
@@ -331,6 +471,51 @@ impl Config {
             5_000_000,
         );
 
+        let timezone = l.get(
+            "NECMAIL_TIMEZONE",
+            |v| v.parse::<chrono_tz::Tz>().map_err(|_| format!("{v:?} is not a time zone such as Europe/London")),
+            chrono_tz::Europe::London,
+        );
+        let smtp = l.get("NECMAIL_SMTP_URL", |v| SmtpUrl::parse(v).map(Some), None);
+        let smtp_connections = l.get("NECMAIL_SMTP_CONNECTIONS", whole_number(1, 256), 4);
+        let smtp_timeout = Duration::from_secs(l.get("NECMAIL_SMTP_TIMEOUT_SECS", whole_number(1, 600), 60));
+        let helo_name = l.optional("NECMAIL_HELO_NAME").unwrap_or_else(|| from.domain().to_owned());
+        let send_rate = l.get("NECMAIL_SEND_RATE", whole_number(0, 1_000_000), 0);
+        let lease = Duration::from_secs(l.get("NECMAIL_LEASE_SECS", whole_number(1, 86_400), 120));
+        let retry = RetryPolicy {
+            base: Duration::from_secs(l.get("NECMAIL_RETRY_BASE_SECS", whole_number(1, 86_400), 300)),
+            max_attempts: l.get("NECMAIL_RETRY_MAX_ATTEMPTS", whole_number(1, 1000), 20),
+            give_up_after: Duration::from_secs(
+                3600 * l.get::<u64>("NECMAIL_RETRY_GIVE_UP_HOURS", whole_number(1, 24 * 30), 72),
+            ),
+        };
+        let max_consecutive_failures = l.get("NECMAIL_MAX_CONSECUTIVE_FAILURES", whole_number(1, 1_000_000), 50);
+        let dkim_selector = l.optional("NECMAIL_DKIM_SELECTOR");
+        let dkim_domain = l.optional("NECMAIL_DKIM_DOMAIN");
+        let dkim_key = l.optional("NECMAIL_DKIM_KEY_FILE").map(PathBuf::from);
+        let dkim = match (dkim_selector, dkim_key) {
+            (Some(selector), Some(key_file)) => Some(DkimSettings {
+                selector,
+                domain: dkim_domain.unwrap_or_else(|| from.domain().to_owned()),
+                key_file,
+            }),
+            (None, None) => None,
+            (Some(_), None) => {
+                l.problems.push(Problem {
+                    variable: "NECMAIL_DKIM_KEY_FILE",
+                    reason: "it is needed when NECMAIL_DKIM_SELECTOR is set".into(),
+                });
+                None
+            }
+            (None, Some(_)) => {
+                l.problems.push(Problem {
+                    variable: "NECMAIL_DKIM_SELECTOR",
+                    reason: "it is needed when NECMAIL_DKIM_KEY_FILE is set".into(),
+                });
+                None
+            }
+        };
+
         if !l.problems.is_empty() {
             return Err(ConfigError(l.problems));
         }
@@ -341,10 +526,21 @@ impl Config {
             log_format,
             public_url,
             from,
+            secret,
             templates_dir,
             outbox_dir,
             feed_timeout,
             feed_max_bytes,
+            timezone,
+            smtp,
+            smtp_connections,
+            smtp_timeout,
+            helo_name,
+            send_rate,
+            lease,
+            retry,
+            max_consecutive_failures,
+            dkim,
             effective: l.effective,
         })
     }
@@ -353,6 +549,22 @@ impl Config {
         PoolOptions {
             max_connections: self.db_max_connections,
             acquire_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// The signer for links. Without NECMAIL_SECRET it uses a fixed,
+    /// publicly known development key: fine on localhost, never in production.
+    pub fn signer(&self) -> crate::tokens::Signer {
+        crate::tokens::Signer::new(self.secret.as_deref().unwrap_or("necmail insecure development secret"))
+    }
+
+    /// True when the public URL points at this machine.
+    pub fn public_url_is_local(&self) -> bool {
+        match self.public_url.host() {
+            Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
         }
     }
 
@@ -437,8 +649,33 @@ mod tests {
             redact_url("sqlite://necmail.db?mode=rwc"),
             "sqlite://necmail.db?mode=rwc"
         );
-        let c = load(&[("DATABASE_URL", "postgres://u:hunter2@db/x")]).unwrap();
+        let c = load(&[("DATABASE_URL", "postgres://u:hunter2@db/x"), ("NECMAIL_SECRET", "correct horse battery staple")])
+            .unwrap();
+        assert!(c.effective.iter().all(|(_, v, _)| !v.contains("hunter2") && !v.contains("horse")));
+        assert!(c.effective.iter().any(|(n, v, _)| *n == "NECMAIL_SECRET" && v == "(redacted)"));
+        let c = load(&[("NECMAIL_SMTP_URL", "smtp://u:hunter2@relay.example:587")]).unwrap();
         assert!(c.effective.iter().all(|(_, v, _)| !v.contains("hunter2")));
+    }
+
+    #[test]
+    fn smtp_urls_parse_with_their_security_and_credentials() {
+        let u = SmtpUrl::parse("smtp://mailer:p%40ss@relay.example:587?tls=required").unwrap();
+        assert_eq!((u.host.as_str(), u.port, u.tls), ("relay.example", 587, SmtpTls::Required));
+        assert_eq!((u.username.as_deref(), u.password.as_deref()), (Some("mailer"), Some("p@ss")));
+        assert!(!format!("{u:?}").contains("p@ss"));
+        let s = SmtpUrl::parse("smtps://relay.example").unwrap();
+        assert_eq!((s.port, s.tls), (465, SmtpTls::Implicit));
+        assert!(SmtpUrl::parse("smtp://127.0.0.1:2525").unwrap().is_loopback());
+        assert!(SmtpUrl::parse("http://relay.example").is_err());
+        assert!(SmtpUrl::parse("smtp://relay.example?tls=maybe").is_err());
+    }
+
+    #[test]
+    fn dkim_needs_both_a_selector_and_a_key() {
+        let err = load(&[("NECMAIL_DKIM_SELECTOR", "nec")]).unwrap_err();
+        assert_eq!(err.0[0].variable, "NECMAIL_DKIM_KEY_FILE");
+        let c = load(&[("NECMAIL_DKIM_SELECTOR", "nec"), ("NECMAIL_DKIM_KEY_FILE", "/k.pem")]).unwrap();
+        assert_eq!(c.dkim.unwrap().domain, "necmail.localhost");
     }
 
     #[test]

@@ -14,6 +14,8 @@ CREATE TABLE subscribers (
     id         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     email      TEXT NOT NULL,
     email_key  TEXT NOT NULL UNIQUE,
+    -- SHA-256 of email_key, as in suppressions: lets SQL leave suppressed addresses out.
+    email_hash TEXT NOT NULL,
     name       TEXT,
     attributes JSONB NOT NULL DEFAULT '{}',
     status     TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'blocklisted')),

@@ -16,6 +16,8 @@ CREATE TABLE subscribers (
     id         INTEGER PRIMARY KEY,
     email      TEXT NOT NULL,
     email_key  TEXT NOT NULL UNIQUE,
+    -- SHA-256 of email_key, as in suppressions: lets SQL leave suppressed addresses out.
+    email_hash TEXT NOT NULL,
     name       TEXT,
     attributes TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(attributes)),
     status     TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'blocklisted')),

@@ -4,10 +4,14 @@
 //! a file cannot be written), 2 bad usage or bad input. Errors are one
 //! sentence on stderr.
 
+mod campaigns;
 mod config_cmd;
 mod lists;
 mod output;
+mod preview;
 mod progress;
+mod reports;
+mod sources;
 mod subscribers;
 
 use std::process::ExitCode;
@@ -49,6 +53,24 @@ enum Command {
         #[command(subcommand)]
         command: subscribers::SubscriberCommand,
     },
+    /// Import, list, show and remove reports.
+    Report {
+        #[command(subcommand)]
+        command: reports::ReportCommand,
+    },
+    /// Manage the RSS and Atom feeds polled for new reports, and poll them.
+    Source {
+        #[command(subcommand)]
+        command: sources::SourceCommand,
+    },
+    /// Send a report to lists: create, start, watch, pause, resume, cancel, retry.
+    Campaign {
+        #[command(subcommand)]
+        command: campaigns::CampaignCommand,
+    },
+    /// Send one report to one address, exactly as a campaign would, through
+    /// the configured transport.
+    SendTest(preview::SendTestArgs),
 }
 
 /// A failure, sorted by whose it is.
@@ -159,7 +181,49 @@ async fn run(cli: Cli, config: Config) -> CliResult {
             store.close().await;
             result
         }
+        Command::Report { command } => {
+            let store = open_store(&config).await?;
+            let result = reports::run(command, store.as_ref(), &config).await;
+            store.close().await;
+            result
+        }
+        Command::Source { command } => {
+            let store = open_store(&config).await?;
+            let result = sources::run(command, store.as_ref(), &config).await;
+            store.close().await;
+            result
+        }
+        Command::Campaign { command } => {
+            let store = open_store(&config).await?;
+            let result = campaigns::run(command, Arc::clone(&store), &config).await;
+            store.close().await;
+            result
+        }
+        Command::SendTest(args) => {
+            let store = open_store(&config).await?;
+            let result = preview::send_test(args, store.as_ref(), &config).await;
+            store.close().await;
+            result
+        }
     }
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub(crate) async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => return interrupt.await.unwrap_or(()),
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    interrupt.await.unwrap_or(());
 }
 
 async fn open_store(config: &Config) -> Result<Arc<dyn Store>, CliError> {

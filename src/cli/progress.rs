@@ -9,6 +9,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 /// How often a plain progress line is printed when stderr is not a terminal.
 const LINE_EVERY: Duration = Duration::from_secs(5);
 
+/// Cloning shares the bar; a clone prints its own plain lines.
+#[derive(Clone)]
 pub struct Progress {
     bar: Option<ProgressBar>,
     label: &'static str,

@@ -82,6 +82,23 @@ fn encoded_words(value: &str, out: &mut String) {
     }
 }
 
+/// Escapes text for HTML content and attribute values: `& < > " '`. Unlike
+/// Tera's default it leaves `/` alone, so URLs stay readable.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// A mailbox for `From:` or `To:`: `Name <address>`, with the name quoted or
 /// encoded as it needs, or the bare address.
 pub fn mailbox(name: Option<&str>, address: &str, out: &mut String) {

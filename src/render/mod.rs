@@ -5,6 +5,8 @@ mod encoding;
 mod markdown;
 mod personal;
 mod templates;
+#[cfg(test)]
+mod tests;
 
 pub use markdown::{TEXT_WIDTH, inline_text, to_html, to_text, unique_anchor, wrap};
 pub use personal::{ListInfo, MessageMeta, Prepared, Recipient, RenderError, Rendered, Site};

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::encoding::{header_text, mailbox, qp_piece};
+use super::encoding::{escape_html, header_text, mailbox, qp_piece};
 use super::markdown::{to_html, to_text};
 use super::templates::{TemplateError, Templates};
 use crate::config::{Config, Sender};
@@ -197,6 +197,8 @@ pub struct Prepared {
     body_html: Encoded,
     body_text: Encoded,
     boundary: String,
+    /// Replaces the subject template's output (`campaign create --subject`).
+    subject: Option<String>,
     html_variants: RwLock<HashMap<String, Arc<Vec<Piece>>>>,
     text_variants: RwLock<HashMap<String, Arc<Vec<Piece>>>>,
 }
@@ -247,6 +249,7 @@ impl Prepared {
             body_html: Encoded::new(String::new()),
             body_text: Encoded::new(to_text(&report.body_markdown)),
             boundary,
+            subject: None,
             html_variants: RwLock::new(HashMap::new()),
             text_variants: RwLock::new(HashMap::new()),
         };
@@ -325,7 +328,15 @@ impl Prepared {
         Self::variant(&self.text_variants, rendered, |text| Ok(split_pieces(text)))
     }
 
+    /// Makes every message's subject `subject` instead of the template's.
+    pub fn set_subject(&mut self, subject: Option<String>) {
+        self.subject = subject;
+    }
+
     fn subject(&self, r: &Recipient<'_>, ctx: &tera::Context) -> Result<String, RenderError> {
+        if let Some(subject) = &self.subject {
+            return Ok(subject.clone());
+        }
         let rendered = self.templates.render(SUBJECT, ctx)?;
         let mut subject = String::with_capacity(rendered.len());
         for piece in split_pieces(&rendered) {
@@ -335,6 +346,11 @@ impl Prepared {
             }
         }
         Ok(subject.split_whitespace().collect::<Vec<_>>().join(" "))
+    }
+
+    /// How many distinct HTML variants have been built so far.
+    pub fn html_variant_count(&self) -> usize {
+        self.html_variants.read().expect("variant cache lock").len()
     }
 
     /// The recipient's subject, HTML and text, decoded.
@@ -351,7 +367,7 @@ impl Prepared {
                         &self.body_text.raw
                     }),
                     Piece::Slot(slot) if html => {
-                        out.push_str(&tera::escape_html(slot_text(*slot, r)))
+                        out.push_str(&escape_html(slot_text(*slot, r)))
                     }
                     Piece::Slot(slot) => out.push_str(slot_text(*slot, r)),
                 }
@@ -432,7 +448,7 @@ impl Prepared {
                     Piece::Slot(slot) => {
                         let value = slot_text(*slot, r);
                         if html {
-                            qp_piece(&tera::escape_html(&value), out);
+                            qp_piece(&escape_html(&value), out);
                         } else {
                             qp_piece(&value, out);
                         }

@@ -79,6 +79,7 @@ impl Templates {
         }
         let mut tera = Tera::default();
         tera.autoescape_on(vec![".html.tera", ".html"]);
+        tera.set_escape_fn(super::encoding::escape_html);
         let raw: Vec<(&str, &str)> = sources
             .iter()
             .map(|(n, _, t)| (n.as_str(), t.as_str()))

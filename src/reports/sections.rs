@@ -24,6 +24,17 @@ pub fn anchor_for(heading: &str) -> String {
     super::slugify(heading)
 }
 
+/// A heading without its optional closing `#`s, which CommonMark only
+/// recognises after a space (`## Motion \#` keeps its escaped `#`).
+fn closing_hashes_removed(heading: &str) -> &str {
+    let without = heading.trim_end_matches('#');
+    if without.len() < heading.len() && (without.is_empty() || without.ends_with(' ')) {
+        without.trim_end()
+    } else {
+        heading
+    }
+}
+
 /// Splits Markdown at `## ` headings (outside fenced code blocks).
 pub fn split_sections(markdown: &str) -> Sections {
     let mut intro = String::new();
@@ -38,7 +49,7 @@ pub fn split_sections(markdown: &str) -> Sections {
         let heading = (!in_fence).then(|| line.strip_prefix("## ")).flatten();
         match heading {
             Some(h) => {
-                let heading = crate::render::inline_text(h.trim().trim_end_matches('#').trim());
+                let heading = crate::render::inline_text(closing_hashes_removed(h.trim()));
                 let anchor = crate::render::unique_anchor(&mut anchors, &heading);
                 sections.push(Section {
                     heading,
@@ -79,6 +90,13 @@ mod tests {
         assert_eq!(s.sections[0].anchor, "leaders-report");
         assert_eq!(s.sections[0].markdown, "One.\n\nTwo.");
         assert_eq!(s.sections[1].markdown, "575,000 members.");
+    }
+
+    #[test]
+    fn closing_hashes_are_dropped_but_an_escaped_one_is_kept() {
+        let s = split_sections("## Update ##\n\n## Motion \\#\n");
+        assert_eq!(s.sections[0].heading, "Update");
+        assert_eq!(s.sections[1].heading, "Motion #");
     }
 
     #[test]

@@ -16,13 +16,14 @@ use std::time::Duration;
 
 pub use error::StoreError;
 
+use crate::campaigns::CampaignStore;
 use crate::lists::ListStore;
 use crate::reports::{ReportStore, SourceStore};
 use crate::subscribers::SubscriberStore;
 
 /// Everything necmail keeps, behind one object.
 #[async_trait::async_trait]
-pub trait Store: ListStore + SubscriberStore + ReportStore + SourceStore + Send + Sync {
+pub trait Store: ListStore + SubscriberStore + ReportStore + SourceStore + CampaignStore + Send + Sync {
     /// Which backend this is, for logs and `config check`.
     fn backend(&self) -> Backend;
     /// Applies the embedded migrations; returns how many were new.
@@ -102,6 +103,8 @@ pub async fn connect(url: &str, options: &PoolOptions) -> Result<Arc<dyn Store>,
 pub(crate) trait Dialect {
     /// Every attribute key in use, one row each, column `key`.
     const ATTRIBUTE_KEYS: &'static str;
+    /// Appended to the subquery that picks deliveries to claim.
+    const CLAIM_LOCK: &'static str;
 }
 
 /// Runs `migrator` and returns how many migrations were new.

@@ -70,6 +70,7 @@ impl PgStore {
 impl Dialect for PgStore {
     const ATTRIBUTE_KEYS: &'static str =
         "SELECT DISTINCT jsonb_object_keys(attributes) AS key FROM subscribers ORDER BY 1";
+    const CLAIM_LOCK: &'static str = " FOR UPDATE SKIP LOCKED";
 }
 
 #[async_trait::async_trait]
@@ -96,3 +97,4 @@ impl Store for PgStore {
 crate::lists::impl_list_store!(PgStore, Postgres);
 crate::subscribers::impl_subscriber_store!(PgStore, Postgres);
 crate::reports::impl_report_store!(PgStore, Postgres);
+crate::campaigns::impl_campaign_store!(PgStore, Postgres);

@@ -52,6 +52,7 @@ fn sqlite_reason(err: &sqlx::Error) -> String {
 impl Dialect for SqliteStore {
     const ATTRIBUTE_KEYS: &'static str =
         "SELECT DISTINCT j.key AS key FROM subscribers s, json_each(s.attributes) j ORDER BY 1";
+    const CLAIM_LOCK: &'static str = "";
 }
 
 #[async_trait::async_trait]
@@ -78,3 +79,4 @@ impl Store for SqliteStore {
 crate::lists::impl_list_store!(SqliteStore, Sqlite);
 crate::subscribers::impl_subscriber_store!(SqliteStore, Sqlite);
 crate::reports::impl_report_store!(SqliteStore, Sqlite);
+crate::campaigns::impl_campaign_store!(SqliteStore, Sqlite);

@@ -108,6 +108,7 @@ pub(crate) struct Existing {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Planned {
     pub key: String,
+    pub hash: String,
     pub email: SubscriberEmail,
     pub name: Option<String>,
     pub attributes: Attributes,
@@ -154,6 +155,7 @@ pub(crate) fn plan(
             Pending {
                 planned: Planned {
                     key: key.clone(),
+                    hash: hash.clone(),
                     email: row.email.clone(),
                     name: stored.and_then(|e| e.name.clone()),
                     attributes: stored.map(|e| e.attributes.clone()).unwrap_or_default(),

@@ -113,7 +113,7 @@ pub(crate) const ON_CONFLICT_IMPORT: &str = " ON CONFLICT (subscriber_id, list_i
     WHERE subscriptions.status = 'unconfirmed' AND excluded.status = 'confirmed'";
 
 pub(crate) const UPSERT_SUBSCRIBERS: &str =
-    "INSERT INTO subscribers (email, email_key, name, attributes, status, created_at, updated_at) ";
+    "INSERT INTO subscribers (email, email_key, email_hash, name, attributes, status, created_at, updated_at) ";
 
 pub(crate) const ON_CONFLICT_SUBSCRIBERS: &str = " ON CONFLICT (email_key) DO UPDATE
     SET name = excluded.name, attributes = excluded.attributes, updated_at = excluded.updated_at
@@ -294,11 +294,12 @@ macro_rules! impl_subscriber_store {
                 let id = match existing {
                     None => {
                         sqlx::query_scalar::<$db, i64>(&format!(
-                            "{} VALUES ($1, $2, $3, $4, 'active', $5, $5) RETURNING id",
+                            "{} VALUES ($1, $2, $3, $4, $5, 'active', $6, $6) RETURNING id",
                             $crate::subscribers::store::UPSERT_SUBSCRIBERS
                         ))
                         .bind(new.email.as_str())
                         .bind(new.email.key())
+                        .bind(new.email.suppression_hash())
                         .bind(new.name.as_ref().map(|n| n.as_str()))
                         .bind(sqlx::types::Json(&new.attributes))
                         .bind(now)
@@ -585,6 +586,7 @@ macro_rules! impl_subscriber_store {
                     qb.push_values(chunk, |mut row, s| {
                         row.push_bind(s.email.as_str())
                             .push_bind(s.key.as_str())
+                            .push_bind(s.hash.as_str())
                             .push_bind(s.name.as_deref())
                             .push_bind(sqlx::types::Json(&s.attributes))
                             .push_bind("active")

@@ -2,7 +2,13 @@
 
 mod support;
 
+mod campaign_cli;
+mod campaigns;
 mod cli;
 mod import;
 mod lists;
+mod reports_cli;
+mod reports_import;
+mod smtp;
+mod sources;
 mod subscribers;

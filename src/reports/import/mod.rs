@@ -1,9 +1,26 @@
 //! Importers: turn a Markdown file, a pasted blog post or a saved HTML page
 //! into report drafts.
 //!
-//! PLACEHOLDER: being written (issue 3); the signatures are the contract.
+//! Every importer produces the same Markdown body, in which each section
+//! starts with a `## ` heading line (see [`crate::reports::split_sections`]).
+//! Text from a paste or a page is escaped so that it renders exactly as it
+//! was written: figures, curly quotes, dashes, ellipses and doubled spaces
+//! included. A Markdown file's body is the author's Markdown, kept as is.
+//!
+//! Before parsing, every input loses its byte-order mark, its Unicode
+//! private-use characters (U+E000 to U+F8FF, which the renderer uses as
+//! placeholders) and its control characters other than tabs and line ends;
+//! `\r\n` and lone `\r` line ends become `\n`.
 
-use super::ReportDraft;
+mod body;
+mod cruft;
+mod dom;
+mod escape;
+mod html;
+mod markdown;
+mod text;
+
+use super::{ReportDraft, ReportSource};
 
 /// The format of an input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,17 +46,362 @@ impl std::str::FromStr for Format {
 /// Why an input cannot be imported. Every variant is the user's bad input.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ImportError {
-    #[error("{0}")]
-    BadInput(String),
+    #[error(
+        "the input is not UTF-8 text: the byte at offset {offset} (line {line}) is not valid UTF-8; \
+         save it as UTF-8 and try again"
+    )]
+    NotUtf8 { offset: usize, line: usize },
+    #[error("the input is empty")]
+    Empty,
+    #[error(
+        "the report has no title: start a pasted post with its title on a line of its own, or give a \
+         Markdown file a `title` in its front matter or a `# Title` first line"
+    )]
+    NoTitle,
+    #[error("the report has a title but no text")]
+    NoBody,
+    #[error(
+        "the front matter opened by `{fence}` on the first line is never closed by another `{fence}` line"
+    )]
+    UnclosedFrontMatter { fence: &'static str },
+    #[error("the front matter is not valid {syntax}: {reason}")]
+    FrontMatter {
+        syntax: &'static str,
+        reason: String,
+    },
+    #[error("the meeting date {value:?} is not a date written YYYY-MM-DD, such as 2017-03-21")]
+    BadDate { value: String },
+    #[error(
+        "this is an archive page of {}, which cannot be split reliably into reports: import each post on its own",
+        count_posts(*posts)
+    )]
+    Archive { posts: usize },
 }
 
-/// Guesses the format from a file name (if any) and the content.
-pub fn guess_format(_name: Option<&str>, _content: &[u8]) -> Format {
-    todo!("issue 3: importers")
+/// `no posts`, `1 post`, `3 posts`.
+fn count_posts(posts: usize) -> String {
+    match posts {
+        0 => "no posts".into(),
+        1 => "1 post".into(),
+        n => format!("{n} posts"),
+    }
+}
+
+/// Guesses the format from a file name (if any) and the content: by the
+/// extension when there is a known one (`.md`, `.markdown`, `.txt`,
+/// `.html`, `.htm`), else by sniffing. Front matter or a `# Title` first
+/// line means Markdown; a doctype, an `<html>` tag or content that is
+/// mostly tags means HTML; anything else is a text paste.
+pub fn guess_format(name: Option<&str>, content: &[u8]) -> Format {
+    let extension = name
+        .and_then(|n| n.rsplit_once('.'))
+        .map(|(_, ext)| ext.to_ascii_lowercase());
+    match extension.as_deref() {
+        Some("md" | "markdown" | "mdown" | "mkd") => return Format::Markdown,
+        Some("txt" | "text") => return Format::Text,
+        Some("html" | "htm" | "xhtml") => return Format::Html,
+        _ => {}
+    }
+    let head = &content[..content.len().min(64 * 1024)];
+    let head = String::from_utf8_lossy(head);
+    let head = head.trim_start_matches('\u{feff}').trim_start();
+    let first_line = head.lines().next().unwrap_or("").trim_end();
+    if first_line == "---" || first_line == "+++" || first_line.starts_with("# ") {
+        return Format::Markdown;
+    }
+    let lower = head
+        .get(..head.len().min(16))
+        .unwrap_or(head)
+        .to_ascii_lowercase();
+    if lower.starts_with("<!doctype") || lower.starts_with("<html") {
+        return Format::Html;
+    }
+    if mostly_tags(head) {
+        Format::Html
+    } else {
+        Format::Text
+    }
+}
+
+/// Starts with a tag and has a closing tag, or most of its lines start with
+/// a tag.
+fn mostly_tags(text: &str) -> bool {
+    let starts_with_tag = |s: &str| {
+        let mut chars = s.trim_start().chars();
+        chars.next() == Some('<') && chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+    };
+    if starts_with_tag(text) && text.contains("</") {
+        return true;
+    }
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let tagged = lines.iter().filter(|l| starts_with_tag(l)).count();
+    !lines.is_empty() && tagged * 2 > lines.len()
 }
 
 /// Parses `content` into one draft per report it holds. Drafts come back
 /// with `source: ReportSource::Paste` and no `published_at`; the caller sets both.
-pub fn parse(_content: &[u8], _format: Format) -> Result<Vec<ReportDraft>, ImportError> {
-    todo!("issue 3: importers")
+pub fn parse(content: &[u8], format: Format) -> Result<Vec<ReportDraft>, ImportError> {
+    let text = decode(content)?;
+    match format {
+        Format::Markdown => markdown::parse(&text).map(|draft| vec![draft]),
+        Format::Text => text::parse(&text),
+        Format::Html => html::parse(&text),
+    }
+}
+
+/// Parses the HTML of a feed item (its `content:encoded`), whose title comes
+/// from the feed. The HTML is sanitised and converted as a page's would be.
+pub fn parse_html_fragment(html: &str, title: &str) -> Result<ReportDraft, ImportError> {
+    let html = clean_characters(html);
+    if html.trim().is_empty() {
+        return Err(ImportError::Empty);
+    }
+    html::parse_fragment(&html, &clean_characters(title))
+}
+
+/// The input as text: UTF-8 checked, then cleaned by [`clean_characters`].
+fn decode(content: &[u8]) -> Result<String, ImportError> {
+    let text = std::str::from_utf8(content).map_err(|e| {
+        let offset = e.valid_up_to();
+        let line = content[..offset].iter().filter(|&&b| b == b'\n').count() + 1;
+        ImportError::NotUtf8 { offset, line }
+    })?;
+    let text = clean_characters(text);
+    if text.trim().is_empty() {
+        return Err(ImportError::Empty);
+    }
+    Ok(text)
+}
+
+/// Drops a leading byte-order mark, private-use characters (U+E000 to
+/// U+F8FF) and control characters other than tabs and line ends, and turns
+/// `\r\n` and `\r` into `\n`.
+fn clean_characters(text: &str) -> String {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => {
+                if chars.peek() != Some(&'\n') {
+                    out.push('\n');
+                }
+            }
+            '\u{e000}'..='\u{f8ff}' => {}
+            c if c.is_control() && c != '\n' && c != '\t' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A draft of a pasted post or page from its title and body blocks.
+fn draft(title: String, blocks: Vec<body::Block>) -> Result<ReportDraft, ImportError> {
+    if blocks.is_empty() {
+        return Err(ImportError::NoBody);
+    }
+    Ok(ReportDraft {
+        title,
+        meeting_date: None,
+        summary: None,
+        body_markdown: body::to_markdown(&blocks),
+        source: ReportSource::Paste,
+        published_at: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FORMATS: [Format; 3] = [Format::Markdown, Format::Text, Format::Html];
+
+    /// A small report in each format.
+    fn sample(format: Format, body: &str) -> String {
+        match format {
+            Format::Markdown => format!("---\ntitle: NEC Report – June 2017\n---\n{body}\n"),
+            Format::Text => format!("NEC Report – June 2017\n\n{body}\n"),
+            Format::Html => format!("<h1>NEC Report – June 2017</h1><p>{body}</p>"),
+        }
+    }
+
+    fn only(content: &[u8], format: Format) -> ReportDraft {
+        let mut drafts = parse(content, format).unwrap();
+        assert_eq!(drafts.len(), 1, "{drafts:#?}");
+        drafts.remove(0)
+    }
+
+    #[test]
+    fn the_format_comes_from_the_extension_when_there_is_one() {
+        assert_eq!(guess_format(Some("report.MD"), b"<html>"), Format::Markdown);
+        assert_eq!(guess_format(Some("notes.markdown"), b""), Format::Markdown);
+        assert_eq!(guess_format(Some("post.txt"), b"---\n"), Format::Text);
+        assert_eq!(guess_format(Some("saved.htm"), b"Title"), Format::Html);
+        assert_eq!(guess_format(Some("page.html"), b"Title"), Format::Html);
+    }
+
+    #[test]
+    fn without_an_extension_the_content_is_sniffed() {
+        assert_eq!(
+            guess_format(None, b"---\ntitle: T\n---\n"),
+            Format::Markdown
+        );
+        assert_eq!(
+            guess_format(Some("-"), b"\xef\xbb\xbf+++\ntitle = 'T'\n+++\n"),
+            Format::Markdown
+        );
+        assert_eq!(
+            guess_format(None, b"# NEC Report\n\nText"),
+            Format::Markdown
+        );
+        assert_eq!(
+            guess_format(Some("paste"), b"\n  <!DOCTYPE html><html>"),
+            Format::Html
+        );
+        assert_eq!(guess_format(None, b"<HTML><body>"), Format::Html);
+        assert_eq!(guess_format(None, b"<p>One</p>\n<p>Two</p>"), Format::Html);
+        assert_eq!(
+            guess_format(None, b"<div>\n<p>One\n<p>Two\n</div>"),
+            Format::Html
+        );
+        assert_eq!(
+            guess_format(None, b"NEC Report\n\nIt used <b> tags once.\n"),
+            Format::Text
+        );
+        assert_eq!(guess_format(None, b"NEC Report\n---\nText"), Format::Text);
+        assert_eq!(guess_format(None, b"\xff\xfe"), Format::Text);
+    }
+
+    #[test]
+    fn invalid_utf8_is_refused_naming_the_byte_offset() {
+        let mut content = sample(Format::Text, "Fine so far.").into_bytes();
+        let offset = content.len();
+        content.extend_from_slice(b"\x93quoted\x94\n");
+        for format in FORMATS {
+            let err = parse(&content, format).unwrap_err();
+            assert_eq!(err, ImportError::NotUtf8 { offset, line: 4 });
+            assert!(
+                err.to_string()
+                    .contains(&format!("offset {offset} (line 4)")),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_empty_or_blank_input_is_refused() {
+        for format in FORMATS {
+            for content in ["", " \n\t\r\n  ", "\u{feff}", "\u{e000}\u{f8ff}"] {
+                assert_eq!(
+                    parse(content.as_bytes(), format),
+                    Err(ImportError::Empty),
+                    "{content:?}"
+                );
+            }
+        }
+        assert_eq!(parse_html_fragment(" \n ", "T"), Err(ImportError::Empty));
+        assert_eq!(
+            parse_html_fragment("<p>x</p>", " "),
+            Err(ImportError::NoTitle)
+        );
+    }
+
+    #[test]
+    fn a_title_without_text_is_refused() {
+        for format in FORMATS {
+            let content = sample(format, "");
+            assert_eq!(
+                parse(content.as_bytes(), format),
+                Err(ImportError::NoBody),
+                "{format:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn private_use_characters_are_stripped_from_every_input() {
+        for format in FORMATS {
+            let content = sample(format, "575,000\u{e000} members\u{f8ff} and \u{e123}40%");
+            let draft = only(content.as_bytes(), format);
+            assert_eq!(
+                draft.body_markdown, "575,000 members and 40%\n",
+                "{format:?}"
+            );
+        }
+        let draft = parse_html_fragment("<p>a\u{e001}b</p>", "T\u{e002}itle").unwrap();
+        assert_eq!(
+            (draft.title.as_str(), draft.body_markdown.as_str()),
+            ("Title", "ab\n")
+        );
+    }
+
+    #[test]
+    fn line_ends_and_control_characters_are_normalised() {
+        let draft = only(
+            b"NEC Report\r\n\r\nOne\x00 line\rTwo\x07\r\n\r\nThree\r\n",
+            Format::Text,
+        );
+        assert_eq!(draft.body_markdown, "One line\\\nTwo\n\nThree\n");
+    }
+
+    #[test]
+    fn drafts_come_back_as_pastes_without_a_publication_date() {
+        for format in FORMATS {
+            let draft = only(sample(format, "Text.").as_bytes(), format);
+            assert_eq!(draft.source, ReportSource::Paste);
+            assert_eq!(draft.published_at, None);
+        }
+    }
+
+    #[test]
+    fn a_one_megabyte_body_imports_in_every_format() {
+        let paragraph = "The NEC noted 575,000 members, “80 million” leaflets – and 40% growth… ";
+        for format in FORMATS {
+            let mut body = String::new();
+            for n in 1.. {
+                if body.len() > 1024 * 1024 {
+                    break;
+                }
+                body.push_str(paragraph);
+                if format != Format::Html && n % 7 == 0 {
+                    body.push_str("\n\n");
+                }
+            }
+            let draft = only(sample(format, &body).as_bytes(), format);
+            assert!(draft.body_markdown.len() > 1_000_000, "{format:?}");
+            assert_eq!(
+                draft.body_markdown.matches("80 million").count(),
+                body.matches("80 million").count()
+            );
+        }
+    }
+
+    #[test]
+    fn injected_html_never_reaches_the_rendered_report() {
+        let attack = "<script>alert(1)</script><img src=x onerror=alert(2)><iframe src=https://x.org></iframe>";
+        for format in FORMATS {
+            let draft = only(
+                sample(format, &format!("Text. {attack}")).as_bytes(),
+                format,
+            );
+            let html = crate::render::to_html(&draft.body_markdown);
+            let tags: Vec<&str> = html
+                .split('<')
+                .skip(1)
+                .map(|t| t.split('>').next().unwrap_or(t))
+                .collect();
+            assert!(
+                tags.iter().all(|t| matches!(*t, "p" | "/p")),
+                "{format:?}: {html}"
+            );
+            if format != Format::Html {
+                assert!(
+                    html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+                    "{format:?}: {html}"
+                );
+            }
+        }
+        let draft = parse_html_fragment(&format!("<p>Text.</p>{attack}"), "T").unwrap();
+        assert_eq!(draft.body_markdown, "Text.\n");
+    }
 }

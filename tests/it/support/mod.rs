@@ -2,6 +2,8 @@
 //! binary run against it.
 
 pub mod cli;
+pub mod http;
+pub mod smtp;
 
 use std::io::Write;
 use std::sync::Arc;

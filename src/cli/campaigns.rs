@@ -1,0 +1,276 @@
+//! `necmail campaign …`: create, start, watch and steer campaigns.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use clap::{Args, Subcommand};
+use tokio::sync::watch;
+
+use super::output::{self, stdout};
+use super::progress::Progress;
+use super::{CliError, CliResult};
+use crate::campaigns::{Campaign, CampaignState, DeliveryCounts, NewCampaign};
+use crate::config::Config;
+use crate::delivery::engine::{Engine, Finish};
+use crate::lists::ListSlug;
+use crate::render::Templates;
+use crate::reports::ReportRef;
+use crate::store::Store;
+use crate::subscribers::AttributePair;
+
+#[derive(Debug, Subcommand)]
+pub enum CampaignCommand {
+    /// Create a campaign: a report, to lists, now, later or as a draft.
+    Create(CreateArgs),
+    /// Show every campaign.
+    Ls {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Counts by delivery state, the current rate, an ETA and the last errors.
+    Status {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start a campaign. With --wait, send it from this process until it is done.
+    Send {
+        id: i64,
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Stop sending for now; `resume` carries on.
+    Pause { id: i64 },
+    Resume { id: i64 },
+    /// Stop for good: deliveries not yet sent are skipped.
+    Cancel { id: i64 },
+    /// Retry deferred deliveries now; with --failed, failed ones too.
+    Retry {
+        id: i64,
+        #[arg(long)]
+        failed: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The report's id or slug.
+    #[arg(long)]
+    report: ReportRef,
+    /// A target list; repeat for several. Someone on two gets one message.
+    #[arg(long = "list", required = true)]
+    lists: Vec<ListSlug>,
+    /// Only subscribers with this attribute value, e.g. role=councillor; repeat to narrow.
+    #[arg(long = "where")]
+    filter: Vec<AttributePair>,
+    /// When to start, "YYYY-MM-DD HH:MM" in NECMAIL_TIMEZONE (or RFC 3339).
+    #[arg(long, conflicts_with = "now")]
+    at: Option<String>,
+    /// Start as soon as a sender (the daemon or `campaign send --wait`) picks it up.
+    #[arg(long)]
+    now: bool,
+    /// Use this subject instead of the template's.
+    #[arg(long)]
+    subject: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+/// Parses `--at`: local time in `tz`, or an RFC 3339 timestamp.
+pub fn parse_at(text: &str, tz: chrono_tz::Tz) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text.trim()) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let naive = NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%d %H:%M")
+        .map_err(|_| format!("{text:?} is not a time like \"2026-12-01 09:00\""))?;
+    tz.from_local_datetime(&naive)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or_else(|| format!("{text:?} does not exist in {tz} (a clock change skips it)"))
+}
+
+pub async fn run(command: CampaignCommand, store: Arc<dyn Store>, config: &Config) -> CliResult {
+    match command {
+        CampaignCommand::Create(args) => {
+            let send_at = match (&args.at, args.now) {
+                (Some(at), _) => Some(parse_at(at, config.timezone).map_err(CliError::BadInput)?),
+                (None, true) => Some(Utc::now()),
+                (None, false) => None,
+            };
+            let subject = args.subject.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+            if subject.as_deref().is_some_and(|s| s.chars().any(char::is_control)) {
+                return Err(CliError::BadInput("the subject must be one line".into()));
+            }
+            let campaign = store
+                .create_campaign(&NewCampaign { report: args.report, lists: args.lists, filter: args.filter, send_at, subject })
+                .await?;
+            if args.json {
+                output::json(&[campaign])?;
+            } else {
+                println!("{}", campaign.id);
+            }
+            Ok(())
+        }
+        CampaignCommand::Ls { json } => {
+            let campaigns = store.campaigns().await?;
+            if json {
+                return Ok(output::json(&campaigns)?);
+            }
+            let mut rows = Vec::new();
+            for c in &campaigns {
+                let counts = store.delivery_counts(c.id).await?;
+                rows.push(vec![
+                    c.id.to_string(),
+                    c.state.to_string(),
+                    c.report_slug.clone(),
+                    c.lists.iter().map(ListSlug::to_string).collect::<Vec<_>>().join(","),
+                    c.send_at.map(|t| t.with_timezone(&config.timezone).format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default(),
+                    format!("{}/{}", counts.sent, counts.total()),
+                ]);
+            }
+            Ok(output::table(&["ID", "STATE", "REPORT", "LISTS", "SEND AT", "SENT"], &rows)?)
+        }
+        CampaignCommand::Status { id, json } => status(&*store, id, json, config).await,
+        CampaignCommand::Send { id, wait } => send(store, id, wait, config).await,
+        CampaignCommand::Pause { id } => steer(&*store, id, CampaignState::Paused, Some("paused by an admin")).await,
+        CampaignCommand::Resume { id } => steer(&*store, id, CampaignState::Sending, None).await,
+        CampaignCommand::Cancel { id } => steer(&*store, id, CampaignState::Cancelled, None).await,
+        CampaignCommand::Retry { id, failed } => {
+            let n = store.retry_deliveries(id, failed).await?;
+            println!("campaign {id}: {n} deliveries will be retried now");
+            Ok(())
+        }
+    }
+}
+
+async fn steer(store: &dyn Store, id: i64, to: CampaignState, reason: Option<&str>) -> CliResult {
+    let campaign = store.set_campaign_state(id, to, reason).await?;
+    println!("campaign {id} is {}", campaign.state);
+    Ok(())
+}
+
+#[derive(serde::Serialize)]
+struct Status {
+    campaign: Campaign,
+    deliveries: DeliveryCounts,
+    /// Messages sent per second over the last minute.
+    rate: f64,
+    /// Seconds until the queue is empty at that rate.
+    eta_seconds: Option<u64>,
+    last_errors: Vec<crate::campaigns::RecentError>,
+}
+
+async fn status(store: &dyn Store, id: i64, json: bool, config: &Config) -> CliResult {
+    let campaign = store.campaign(id).await?;
+    let deliveries = store.delivery_counts(id).await?;
+    let recent = store.sent_since(id, Utc::now() - chrono::Duration::seconds(60)).await?;
+    let rate = recent as f64 / 60.0;
+    let left = deliveries.queued + deliveries.sending + deliveries.deferred;
+    let eta_seconds = (rate > 0.0 && left > 0).then(|| (left as f64 / rate).ceil() as u64);
+    let status = Status { campaign, deliveries, rate, eta_seconds, last_errors: store.recent_errors(id, 5).await? };
+    if json {
+        return Ok(output::json(&[status])?);
+    }
+    let mut out = stdout();
+    let c = &status.campaign;
+    writeln!(out, "campaign {}: {} — {}", c.id, c.state, c.report_title)?;
+    if let Some(reason) = &c.pause_reason {
+        writeln!(out, "paused because: {reason}")?;
+    }
+    let lists: Vec<String> = c.lists.iter().map(ListSlug::to_string).collect();
+    writeln!(out, "lists: {}", lists.join(", "))?;
+    if let Some(at) = c.send_at {
+        writeln!(out, "send at: {}", at.with_timezone(&config.timezone).format("%Y-%m-%d %H:%M %Z"))?;
+    }
+    let d = &status.deliveries;
+    writeln!(
+        out,
+        "deliveries: {} total — {} sent, {} queued, {} sending, {} deferred, {} failed, {} skipped; {} ambiguous",
+        d.total(),
+        d.sent,
+        d.queued,
+        d.sending,
+        d.deferred,
+        d.failed,
+        d.skipped,
+        d.ambiguous
+    )?;
+    match status.eta_seconds {
+        Some(eta) => writeln!(out, "rate: {:.1} messages/s; about {} left", status.rate, human_duration(eta))?,
+        None => writeln!(out, "rate: {:.1} messages/s", status.rate)?,
+    }
+    for e in &status.last_errors {
+        writeln!(out, "  {} {} ({}): {}", e.at.format("%H:%M:%S"), e.email, e.state, e.error)?;
+    }
+    Ok(out.flush()?)
+}
+
+fn human_duration(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m{:02}s", secs / 60, secs % 60),
+        _ => format!("{}h{:02}m", secs / 3600, secs % 3600 / 60),
+    }
+}
+
+async fn send(store: Arc<dyn Store>, id: i64, wait: bool, config: &Config) -> CliResult {
+    let recipients = store.start_campaign(id).await?;
+    println!("campaign {id} is sending to {recipients} recipients");
+    if !wait {
+        println!("`necmail serve` sends it; or run `necmail campaign send {id} --wait` to send it from here");
+        return Ok(());
+    }
+    let engine = engine(Arc::clone(&store), config)?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        super::shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let progress = Progress::new("send", u64::try_from(recipients).ok(), "messages");
+    let watcher = {
+        let store = Arc::clone(&store);
+        let progress = progress.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Ok(c) = store.delivery_counts(id).await {
+                    progress.update(
+                        u64::try_from(c.finished()).unwrap_or_default(),
+                        format!("{} sent, {} deferred, {} failed", c.sent, c.deferred, c.failed),
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        })
+    };
+    let finish = engine.run(id, stop_rx).await;
+    watcher.abort();
+    progress.finish();
+    let finish = finish.map_err(|e| match e {
+        crate::delivery::engine::EngineError::Store(e) => CliError::from(e),
+        render @ crate::delivery::engine::EngineError::Render { .. } => CliError::BadInput(render.to_string()),
+    })?;
+    let c = store.delivery_counts(id).await?;
+    let summary = format!("{} sent, {} failed, {} skipped, {} deferred", c.sent, c.failed, c.skipped, c.deferred);
+    match finish {
+        Finish::Done => println!("campaign {id} is done: {summary}"),
+        Finish::Paused(reason) => println!("campaign {id} is paused ({reason}): {summary}"),
+        Finish::Cancelled => println!("campaign {id} was cancelled: {summary}"),
+        Finish::Stopped => println!("stopped; campaign {id} carries on when it is sent again: {summary}"),
+    }
+    Ok(())
+}
+
+/// The delivery engine the configuration describes.
+pub fn engine(store: Arc<dyn Store>, config: &Config) -> Result<Engine, CliError> {
+    let templates = Templates::load(config.templates_dir.as_deref()).map_err(|e| CliError::BadInput(e.to_string()))?;
+    let transport = crate::delivery::transport(config).map_err(|e| CliError::Runtime(e.to_string()))?;
+    let dkim = config
+        .dkim
+        .as_ref()
+        .map(|settings| crate::delivery::dkim::DkimSigner::load(settings).map(Arc::new))
+        .transpose()
+        .map_err(|e| CliError::BadInput(e.to_string()))?;
+    Ok(Engine::new(store, Arc::from(transport), Arc::new(config.clone()), Arc::new(templates), dkim))
+}

@@ -1,0 +1,1140 @@
+//! DKIM signing of raw messages (RFC 6376), with RSA-SHA256 or Ed25519-SHA256
+//! (RFC 8463) keys and relaxed/relaxed canonicalization.
+//!
+//! lettre's signer works on its own `Message` type and signs only a few
+//! headers; necmail builds each message's bytes itself and must sign
+//! `List-Unsubscribe` and `List-Unsubscribe-Post` (RFC 8058), so it signs the
+//! raw bytes here. [`DkimSigner::sign`] returns the `DKIM-Signature` header to
+//! put in front of the message.
+//!
+//! The signed headers are those of [`SIGNED_HEADERS`] that the message has.
+//! `MIME-Version` and `Content-Type` are among them because `Content-Type`
+//! carries the multipart boundary: left unsigned, it could be rewritten to
+//! show the signed body as something else. `From` is listed once more than
+//! it occurs, so that a second `From` added in transit breaks the signature.
+
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use ed25519_dalek::Signer;
+use rsa::pkcs1::DecodeRsaPrivateKey;
+use rsa::pkcs8::{EncodePublicKey, PrivateKeyInfo, SecretDocument};
+use rsa::sha2::{Digest, Sha256};
+use rsa::traits::PublicKeyParts;
+use rsa::{Pkcs1v15Sign, RsaPrivateKey};
+
+use crate::config::DkimSettings;
+
+/// The headers signed when the message has them, lowercase, in `h=` order;
+/// `from` comes first.
+pub const SIGNED_HEADERS: [&str; 10] = [
+    "from",
+    "to",
+    "subject",
+    "date",
+    "message-id",
+    "list-id",
+    "list-unsubscribe",
+    "list-unsubscribe-post",
+    "mime-version",
+    "content-type",
+];
+
+/// RSA key sizes DKIM verifiers accept (RFC 8301 §3.2).
+const RSA_BITS: std::ops::RangeInclusive<usize> = 1024..=4096;
+
+/// Longest folded line of the header, without its CRLF (RFC 5322 §2.1.1).
+const LINE: usize = 78;
+
+/// A key file larger than this is not a key.
+const MAX_KEY_FILE: u64 = 64 * 1024;
+
+/// Why a key could not be loaded or a message not signed.
+#[derive(Debug, thiserror::Error)]
+pub enum DkimError {
+    #[error("cannot read the DKIM key file {path}: {source}")]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "the DKIM key file {path} is not an RSA or Ed25519 private key in PEM (PKCS#1 or PKCS#8): {reason}"
+    )]
+    NotAKey { path: PathBuf, reason: String },
+    #[error(
+        "the DKIM key file {path} holds a {bits}-bit RSA key, but DKIM needs 1024 to 4096 bits (2048 is best)"
+    )]
+    RsaKeySize { path: PathBuf, bits: usize },
+    #[error("the DKIM selector {0:?} is not a valid DNS name")]
+    InvalidSelector(String),
+    #[error("the DKIM domain {0:?} is not a valid DNS name")]
+    InvalidDomain(String),
+    #[error("the message has no From header, which DKIM must sign")]
+    NoFrom,
+    #[error("RSA signing failed: {0}")]
+    Rsa(#[from] rsa::Error),
+}
+
+enum Key {
+    Rsa(Box<RsaPrivateKey>),
+    Ed25519(Box<ed25519_dalek::SigningKey>),
+}
+
+/// Signs messages for one domain and selector with one private key.
+pub struct DkimSigner {
+    key: Key,
+    domain: String,
+    selector: String,
+}
+
+impl fmt::Debug for DkimSigner {
+    /// Leaves the private key out.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DkimSigner")
+            .field("algorithm", &self.algorithm())
+            .field("domain", &self.domain)
+            .field("selector", &self.selector)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DkimSigner {
+    /// Reads the private key the settings name: RSA in PKCS#1 or PKCS#8 PEM,
+    /// or Ed25519 in PKCS#8 PEM.
+    pub fn load(settings: &DkimSettings) -> Result<DkimSigner, DkimError> {
+        let selector = dns_name(&settings.selector)
+            .ok_or_else(|| DkimError::InvalidSelector(settings.selector.clone()))?;
+        let domain = dns_name(&settings.domain)
+            .ok_or_else(|| DkimError::InvalidDomain(settings.domain.clone()))?;
+        let key = read_key(&settings.key_file)?;
+        Ok(DkimSigner {
+            key,
+            domain,
+            selector,
+        })
+    }
+
+    /// `rsa-sha256` or `ed25519-sha256`.
+    pub fn algorithm(&self) -> &'static str {
+        match self.key {
+            Key::Rsa(_) => "rsa-sha256",
+            Key::Ed25519(_) => "ed25519-sha256",
+        }
+    }
+
+    /// Where the public key is published: `SELECTOR._domainkey.DOMAIN`.
+    pub fn dns_name(&self) -> String {
+        format!("{}._domainkey.{}", self.selector, self.domain)
+    }
+
+    /// The TXT record to publish at [`DkimSigner::dns_name`]. An RSA record
+    /// is longer than 255 characters, so DNS tools split it into strings.
+    pub fn dns_record(&self) -> String {
+        let (k, p) = match &self.key {
+            Key::Rsa(key) => {
+                let der = key.to_public_key().to_public_key_der();
+                // Encoding a valid key's public half cannot fail.
+                (
+                    "rsa",
+                    der.map(|d| BASE64.encode(d.as_bytes())).unwrap_or_default(),
+                )
+            }
+            Key::Ed25519(key) => ("ed25519", BASE64.encode(key.verifying_key().as_bytes())),
+        };
+        format!("v=DKIM1; k={k}; p={p}")
+    }
+
+    /// The `DKIM-Signature` header, folded and ending in CRLF, to put in
+    /// front of `message` (CRLF line ends), signed now.
+    pub fn sign(&self, message: &[u8]) -> Result<String, DkimError> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.sign_at(message, now)
+    }
+
+    /// [`DkimSigner::sign`] with the signing time (`t=`) given in seconds
+    /// since the Unix epoch.
+    pub fn sign_at(&self, message: &[u8], unix_time: u64) -> Result<String, DkimError> {
+        let (fields, body) = split_message(message);
+        let counts = SIGNED_HEADERS.map(|name| fields.iter().filter(|f| f.is(name)).count());
+        if counts[0] == 0 {
+            return Err(DkimError::NoFrom);
+        }
+        let mut body_hash = Sha256::new();
+        canonical_body(body, &mut body_hash);
+        let body_hash = body_hash.finalize();
+
+        let mut header = Folded::new(1024);
+        header.atom("DKIM-Signature:");
+        header.tag("v=1;");
+        header.tag(&format!("a={};", self.algorithm()));
+        header.tag("c=relaxed/relaxed;");
+        header.tag(&format!("d={};", self.domain));
+        header.tag(&format!("s={};", self.selector));
+        header.tag(&format!("t={unix_time};"));
+        header.tag("h=");
+        let mut first = true;
+        for (name, count) in SIGNED_HEADERS.iter().zip(counts) {
+            let listed = if *name == "from" { count + 1 } else { count };
+            for _ in 0..listed {
+                if !first {
+                    header.atom(":");
+                }
+                header.atom_or_fold(name);
+                first = false;
+            }
+        }
+        header.atom(";");
+        header.tag(&format!("bh={};", BASE64.encode(body_hash)));
+        header.tag("b=");
+
+        let mut hash = Sha256::new();
+        for (name, count) in SIGNED_HEADERS.iter().zip(counts) {
+            // The bottom instance first (RFC 6376 §5.4.2); the extra `From`
+            // has no instance left and adds nothing.
+            for field in fields.iter().rev().filter(|f| f.is(name)).take(count) {
+                canonical_header(field.raw, &mut hash);
+                hash.update(b"\r\n");
+            }
+        }
+        // The signature's own header, with `b=` still empty and no CRLF.
+        canonical_header(header.text.as_bytes(), &mut hash);
+        let digest = hash.finalize();
+
+        let signature = match &self.key {
+            Key::Rsa(key) => key.sign(Pkcs1v15Sign::new::<Sha256>(), &digest)?,
+            Key::Ed25519(key) => key.sign(&digest).to_bytes().to_vec(),
+        };
+        header.base64(&BASE64.encode(signature));
+        header.text.push_str("\r\n");
+        Ok(header.text)
+    }
+}
+
+/// The name in A-labels when it is a valid DNS name of letters, digits,
+/// hyphens and underscores.
+fn dns_name(name: &str) -> Option<String> {
+    let ascii = idna::domain_to_ascii(name).ok()?;
+    let valid = !ascii.is_empty()
+        && ascii.len() <= 253
+        && ascii.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    valid.then_some(ascii)
+}
+
+fn read_key(path: &Path) -> Result<Key, DkimError> {
+    let unreadable = |source| DkimError::Unreadable {
+        path: path.to_owned(),
+        source,
+    };
+    let not_a_key = |reason: &str| DkimError::NotAKey {
+        path: path.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(MAX_KEY_FILE + 1).read_to_end(&mut bytes))
+        .map_err(unreadable)?;
+    if bytes.len() as u64 > MAX_KEY_FILE {
+        return Err(not_a_key("it is larger than 64 KiB"));
+    }
+    let pem = std::str::from_utf8(&bytes).map_err(|_| not_a_key("it is not text"))?;
+
+    if pem.contains("-----BEGIN RSA PRIVATE KEY-----") {
+        let key = RsaPrivateKey::from_pkcs1_pem(pem).map_err(|e| not_a_key(&e.to_string()))?;
+        return rsa_key(path, key);
+    }
+    if pem.contains("-----BEGIN PRIVATE KEY-----") {
+        let invalid = |e: &dyn std::fmt::Display| not_a_key(&e.to_string());
+        let (_, der) = SecretDocument::from_pem(pem).map_err(|e| invalid(&e))?;
+        let info = PrivateKeyInfo::try_from(der.as_bytes()).map_err(|e| invalid(&e))?;
+        let algorithm = info.algorithm.oid;
+        if algorithm == rsa::pkcs1::ALGORITHM_OID {
+            return rsa_key(
+                path,
+                RsaPrivateKey::try_from(info).map_err(|e| invalid(&e))?,
+            );
+        }
+        if algorithm == ed25519_dalek::pkcs8::ALGORITHM_OID {
+            let key = ed25519_dalek::SigningKey::try_from(info).map_err(|e| invalid(&e))?;
+            return Ok(Key::Ed25519(Box::new(key)));
+        }
+        return Err(not_a_key(&format!(
+            "it holds a key of another kind (algorithm {algorithm})"
+        )));
+    }
+    if pem.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+        return Err(not_a_key("it is encrypted; decrypt it with `openssl pkey`"));
+    }
+    Err(not_a_key(
+        "it has no BEGIN RSA PRIVATE KEY or BEGIN PRIVATE KEY line",
+    ))
+}
+
+fn rsa_key(path: &Path, key: RsaPrivateKey) -> Result<Key, DkimError> {
+    let bits = key.n().bits();
+    if !RSA_BITS.contains(&bits) {
+        return Err(DkimError::RsaKeySize {
+            path: path.to_owned(),
+            bits,
+        });
+    }
+    Ok(Key::Rsa(Box::new(key)))
+}
+
+/// Where canonicalized bytes go: a hash, or a buffer in tests.
+trait Sink {
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl Sink for Sha256 {
+    fn put(&mut self, bytes: &[u8]) {
+        self.update(bytes);
+    }
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+/// One header field: `raw` runs from its name to the end of its last line,
+/// without that line's CRLF.
+struct Field<'a> {
+    name: &'a [u8],
+    raw: &'a [u8],
+}
+
+impl Field<'_> {
+    fn is(&self, lowercase: &str) -> bool {
+        self.name.eq_ignore_ascii_case(lowercase.as_bytes())
+    }
+}
+
+fn is_wsp(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+/// The header fields and the body. Lines end in CRLF; a bare LF is read as
+/// a line end too.
+fn split_message(message: &[u8]) -> (Vec<Field<'_>>, &[u8]) {
+    let mut fields: Vec<Field<'_>> = Vec::with_capacity(24);
+    let mut field_start = 0;
+    let mut start = 0;
+    while start < message.len() {
+        let (end, next) = match memchr::memchr(b'\n', &message[start..]) {
+            Some(p) if p > 0 && message[start + p - 1] == b'\r' => (start + p - 1, start + p + 1),
+            Some(p) => (start + p, start + p + 1),
+            None => (message.len(), message.len()),
+        };
+        let line = &message[start..end];
+        if line.is_empty() {
+            return (fields, &message[next..]);
+        }
+        if is_wsp(line[0]) {
+            if let Some(field) = fields.last_mut() {
+                field.raw = &message[field_start..end];
+            }
+        } else {
+            // A line without a colon is no field DKIM can sign.
+            let name = line
+                .iter()
+                .position(|&b| b == b':')
+                .map_or(&b""[..], |colon| line[..colon].trim_ascii_end());
+            fields.push(Field { name, raw: line });
+            field_start = start;
+        }
+        start = next;
+    }
+    (fields, &[])
+}
+
+/// Relaxed header canonicalization (RFC 6376 §3.4.2) of one field, without
+/// the CRLF that ends it.
+fn canonical_header(raw: &[u8], out: &mut impl Sink) {
+    let Some(colon) = raw.iter().position(|&b| b == b':') else {
+        return;
+    };
+    let mut name = [0u8; 64];
+    for chunk in raw[..colon].trim_ascii_end().chunks(name.len()) {
+        let lower = &mut name[..chunk.len()];
+        lower.copy_from_slice(chunk);
+        lower.make_ascii_lowercase();
+        out.put(lower);
+    }
+    out.put(b":");
+    let value = &raw[colon + 1..];
+    let mut from = None;
+    let mut space = false;
+    let mut i = 0;
+    while i < value.len() {
+        let b = value[i];
+        if is_wsp(b) || b == b'\r' || b == b'\n' {
+            if let Some(start) = from.take() {
+                out.put(&value[start..i]);
+                space = true;
+            }
+        } else if from.is_none() {
+            if space {
+                out.put(b" ");
+                space = false;
+            }
+            from = Some(i);
+        }
+        i += 1;
+    }
+    if let Some(start) = from {
+        out.put(&value[start..]);
+    }
+}
+
+/// Relaxed body canonicalization (RFC 6376 §3.4.4) in one pass, putting the
+/// longest unchanged runs of the body into `out` as they are.
+fn canonical_body(body: &[u8], out: &mut impl Sink) {
+    // body[..done] is in `out` or was dropped.
+    let mut done = 0;
+    // The empty lines seen since the last line with text, which are dropped
+    // at the end of the body: where they start, how many, and whether all
+    // were bare CRLFs that can stay in the unchanged run.
+    let mut blanks: Option<(usize, usize, bool)> = None;
+    let mut spacing = Spacing::new(body);
+    let mut start = 0;
+    while start < body.len() {
+        let newline = memchr::memchr(b'\n', &body[start..]).map(|p| start + p);
+        let (content_end, next) = match newline {
+            Some(p) if p > start && body[p - 1] == b'\r' => (p - 1, p + 1),
+            Some(p) => (p, p + 1),
+            None => (body.len(), body.len()),
+        };
+        let crlf = newline.is_some() && next == content_end + 2;
+        let mut end = content_end;
+        while end > start && is_wsp(body[end - 1]) {
+            end -= 1;
+        }
+        if end == start {
+            let clean = crlf && content_end == start;
+            match &mut blanks {
+                Some((_, count, all_clean)) => {
+                    *count += 1;
+                    *all_clean &= clean;
+                }
+                None => blanks = Some((start, 1, clean)),
+            }
+            start = next;
+            continue;
+        }
+        // Empty lines that were all bare CRLFs stay in the unchanged run.
+        if let Some((at, count, false)) = blanks.take() {
+            out.put(&body[done..at]);
+            for _ in 0..count {
+                out.put(b"\r\n");
+            }
+            done = start;
+        }
+        let mut i = spacing.next(start).min(end);
+        // A tab may end a run of white space that began before it.
+        while i > start && is_wsp(body[i - 1]) {
+            i -= 1;
+        }
+        while i < end {
+            if is_wsp(body[i]) {
+                let mut j = i + 1;
+                while j < end && is_wsp(body[j]) {
+                    j += 1;
+                }
+                if j != i + 1 || body[i] != b' ' {
+                    out.put(&body[done..i]);
+                    out.put(b" ");
+                    done = j;
+                }
+                i = j;
+            } else {
+                i += 1;
+            }
+        }
+        if !(crlf && end == content_end) {
+            out.put(&body[done..end]);
+            out.put(b"\r\n");
+            done = next;
+        }
+        start = next;
+    }
+    let stop = blanks.map_or(body.len(), |(at, _, _)| at);
+    out.put(&body[done..stop]);
+}
+
+/// Where the next tab or two spaces in a row are, at or after a place in the
+/// body: the only things inside a line that relaxed canonicalization
+/// changes. Found with vectorized searches, so that lines without them are
+/// not looked at byte by byte.
+struct Spacing<'a> {
+    body: &'a [u8],
+    tab: usize,
+    pair: usize,
+}
+
+impl<'a> Spacing<'a> {
+    fn new(body: &'a [u8]) -> Spacing<'a> {
+        Spacing {
+            body,
+            tab: Self::tab_from(body, 0),
+            pair: Self::pair_from(body, 0),
+        }
+    }
+
+    fn tab_from(body: &[u8], from: usize) -> usize {
+        memchr::memchr(b'\t', &body[from..]).map_or(body.len(), |p| from + p)
+    }
+
+    fn pair_from(body: &[u8], from: usize) -> usize {
+        memchr::memmem::find(&body[from..], b"  ").map_or(body.len(), |p| from + p)
+    }
+
+    /// The first tab or double space at or after `from`, or the body's end.
+    fn next(&mut self, from: usize) -> usize {
+        if self.tab < from {
+            self.tab = Self::tab_from(self.body, from);
+        }
+        if self.pair < from {
+            self.pair = Self::pair_from(self.body, from);
+        }
+        self.tab.min(self.pair)
+    }
+}
+
+/// A header being folded into lines of at most [`LINE`] characters.
+struct Folded {
+    text: String,
+    line: usize,
+}
+
+impl Folded {
+    fn new(capacity: usize) -> Folded {
+        Folded {
+            text: String::with_capacity(capacity),
+            line: 0,
+        }
+    }
+
+    /// Text that may not be broken, right after what is there.
+    fn atom(&mut self, s: &str) {
+        self.text.push_str(s);
+        self.line += s.len();
+    }
+
+    fn fold(&mut self) {
+        self.text.push_str("\r\n ");
+        self.line = 1;
+    }
+
+    /// A new tag: after a space, or on a new line when it does not fit.
+    fn tag(&mut self, s: &str) {
+        if self.line + 1 + s.len() > LINE {
+            self.fold();
+        } else {
+            self.atom(" ");
+        }
+        self.atom(s);
+    }
+
+    /// More of a tag, where folding white space is allowed before it.
+    fn atom_or_fold(&mut self, s: &str) {
+        if self.line + s.len() + 1 > LINE {
+            self.fold();
+        }
+        self.atom(s);
+    }
+
+    /// A base64 value, which may be folded anywhere.
+    fn base64(&mut self, value: &str) {
+        let mut rest = value;
+        while !rest.is_empty() {
+            // Leave room for the `;` that may follow.
+            let room = (LINE - 1).saturating_sub(self.line);
+            if room == 0 {
+                self.fold();
+                continue;
+            }
+            let (now, later) = rest.split_at(room.min(rest.len()));
+            self.atom(now);
+            rest = later;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::process::Command;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const UNSUBSCRIBE: &str =
+        "<https://news.example.org/u/TOKEN1>,\r\n <mailto:leave+TOKEN1@example.org>";
+
+    fn key(file: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/dkim")
+            .join(file)
+    }
+
+    fn settings(file: &str) -> DkimSettings {
+        DkimSettings {
+            selector: "nec2025".into(),
+            domain: "example.org".into(),
+            key_file: key(file),
+        }
+    }
+
+    fn signer(file: &str) -> DkimSigner {
+        DkimSigner::load(&settings(file)).expect("the test key loads")
+    }
+
+    /// A campaign message shaped like the ones `render::personal` writes.
+    fn message(list_unsubscribe: &str, body_text: &str) -> Vec<u8> {
+        format!(
+            "From: NEC Report <nec@example.org>\r\n\
+             To: Ann Member <ann@example.net>\r\n\
+             Subject: =?utf-8?b?TkVDIHJlcG9ydDogSnVseSDigJQgZmluYW5jZQ==?=\r\n\
+             Date: Tue, 1 Jul 2025 10:00:00 +0000\r\n\
+             Message-ID: <c1.r1@example.org>\r\n\
+             List-Id: NEC reports <nec-reports.example.org>\r\n\
+             List-Unsubscribe: {list_unsubscribe}\r\n\
+             List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n\
+             Precedence: bulk\r\n\
+             Auto-Submitted: auto-generated\r\n\
+             Feedback-ID: c1:nec-reports:necmail:example\r\n\
+             MIME-Version: 1.0\r\n\
+             Content-Type: multipart/alternative;\r\n boundary=\"=_b1\"\r\n\
+             \r\n\
+             --=_b1\r\n\
+             Content-Type: text/plain; charset=utf-8\r\n\
+             Content-Transfer-Encoding: quoted-printable\r\n\
+             \r\n\
+             {body_text}\r\n\
+             --=_b1\r\n\
+             Content-Type: text/html; charset=utf-8\r\n\
+             Content-Transfer-Encoding: quoted-printable\r\n\
+             \r\n\
+             <p>{body_text}</p>\r\n\
+             --=_b1--\r\n"
+        )
+        .into_bytes()
+    }
+
+    fn signed(signer: &DkimSigner, message: &[u8]) -> Vec<u8> {
+        let mut out = signer
+            .sign(message)
+            .expect("the message signs")
+            .into_bytes();
+        out.extend_from_slice(message);
+        out
+    }
+
+    fn relaxed_body(body: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        canonical_body(body, &mut out);
+        out
+    }
+
+    fn relaxed_header(field: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        canonical_header(field, &mut out);
+        out
+    }
+
+    /// Relaxed body canonicalization as RFC 6376 §3.4.4 words it, one step
+    /// after the other on copies.
+    fn reference_body(body: &[u8]) -> Vec<u8> {
+        let mut lines: Vec<&[u8]> = body.split(|&b| b == b'\n').collect();
+        let unterminated = lines.pop().unwrap_or_default();
+        // A CR is part of the line end only right before the LF.
+        let mut lines: Vec<&[u8]> = lines
+            .iter()
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+            .collect();
+        lines.push(unterminated);
+        let mut canonical: Vec<Vec<u8>> = lines
+            .iter()
+            .map(|line| {
+                let mut out = Vec::new();
+                for &b in *line {
+                    if !is_wsp(b) {
+                        out.push(b);
+                    } else if out.last() != Some(&b' ') {
+                        out.push(b' ');
+                    }
+                }
+                while out.last() == Some(&b' ') {
+                    out.pop();
+                }
+                out
+            })
+            .collect();
+        while canonical.last().is_some_and(Vec::is_empty) {
+            canonical.pop();
+        }
+        canonical
+            .into_iter()
+            .flat_map(|line| line.into_iter().chain(*b"\r\n"))
+            .collect()
+    }
+
+    /// What dkimpy says about a signed message: `Ok` with the headers it
+    /// found signed, `Err` with why it failed, or `None` when it is not
+    /// installed.
+    fn dkimpy(signer: &DkimSigner, signed: &[u8]) -> Option<Result<String, String>> {
+        let mut file = tempfile::NamedTempFile::new().expect("a temporary file");
+        file.write_all(signed).expect("the message is written");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dkim_verify.py");
+        let run = Command::new("python3")
+            .arg(script)
+            .arg(file.path())
+            .arg(signer.dns_name())
+            .arg(signer.dns_record())
+            .output();
+        let skipped = match &run {
+            Err(_) => true,
+            Ok(output) => output.status.code() == Some(77),
+        };
+        if skipped {
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped: pip install dkimpy pynacl (python3 with dkimpy is needed)"
+            );
+            return None;
+        }
+        let output = run.ok()?;
+        let stdout = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+        Some(if output.status.success() {
+            Ok(stdout)
+        } else {
+            Err(stderr)
+        })
+    }
+
+    fn tag<'a>(header: &'a str, name: &str) -> &'a str {
+        let unfolded = header.split(';').map(str::trim);
+        let value = unfolded
+            .clone()
+            .find_map(|t| t.strip_prefix(name)?.strip_prefix('='));
+        value.unwrap_or_else(|| panic!("no {name}= tag in {header}"))
+    }
+
+    #[test]
+    fn relaxed_headers_match_the_rfc_6376_example() {
+        assert_eq!(relaxed_header(b"A: X"), b"a:X");
+        assert_eq!(relaxed_header(b"B : Y\t\r\n\tZ  "), b"b:Y Z");
+    }
+
+    #[test]
+    fn relaxed_headers_lowercase_long_names_and_drop_empty_values() {
+        let name = "X-".to_owned() + &"Long".repeat(40);
+        let field = format!("{name}:  \r\n value");
+        assert_eq!(
+            relaxed_header(field.as_bytes()),
+            format!("{}:value", name.to_lowercase()).as_bytes()
+        );
+        assert_eq!(relaxed_header(b"Subject: \t "), b"subject:");
+        assert_eq!(relaxed_header(b"no colon here"), b"");
+    }
+
+    #[test]
+    fn relaxed_body_matches_the_rfc_6376_example() {
+        assert_eq!(relaxed_body(b" C \r\nD \t E\r\n\r\n\r\n"), b" C\r\nD E\r\n");
+    }
+
+    #[test]
+    fn an_empty_body_or_one_of_only_blank_lines_canonicalizes_to_nothing() {
+        assert_eq!(relaxed_body(b""), b"");
+        assert_eq!(relaxed_body(b"\r\n\r\n \t\r\n"), b"");
+    }
+
+    #[test]
+    fn a_body_without_a_final_line_break_gets_one() {
+        assert_eq!(relaxed_body(b"last line"), b"last line\r\n");
+        assert_eq!(relaxed_body(b"last line  "), b"last line\r\n");
+    }
+
+    #[test]
+    fn bare_line_feeds_end_lines_and_whitespace_runs_become_one_space() {
+        assert_eq!(relaxed_body(b"a\nb\t\tc \n"), b"a\r\nb c\r\n");
+        assert_eq!(relaxed_body(b"\n \ta"), b"\r\n a\r\n");
+        assert_eq!(relaxed_body(b"a \tb  c\r\n"), b"a b c\r\n");
+        assert_eq!(
+            relaxed_body(b"\r"),
+            b"\r\r\n",
+            "a CR is a line end only before LF"
+        );
+    }
+
+    #[test]
+    fn blank_lines_inside_the_body_are_kept() {
+        assert_eq!(
+            relaxed_body(b"a\r\n\r\n  \r\nb\r\n\r\n"),
+            b"a\r\n\r\n\r\nb\r\n"
+        );
+        assert_eq!(relaxed_body(b"a\r\n\r\n\r\nb\r\n"), b"a\r\n\r\n\r\nb\r\n");
+    }
+
+    proptest! {
+        #[test]
+        fn streaming_body_canonicalization_matches_the_rfc_wording(
+            body in prop::collection::vec(prop::sample::select(b"ab \t\r\n".to_vec()), 0..200)
+        ) {
+            prop_assert_eq!(relaxed_body(&body), reference_body(&body));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn signing_any_bytes_gives_a_header_or_an_error_without_panicking(
+            from in any::<bool>(),
+            bytes in prop::collection::vec(prop::sample::select(b"From:a \t\r\n\xff".to_vec()), 0..300),
+        ) {
+            let message = [if from { &b"From: a@example.org\r\n"[..] } else { b"" }, &bytes].concat();
+            match signer("ed25519.pem").sign_at(&message, 0) {
+                Ok(header) => prop_assert!(header.ends_with("\r\n") && header.contains("h=from:from")),
+                Err(error) => prop_assert!(matches!(error, DkimError::NoFrom) && !from),
+            }
+        }
+    }
+
+    #[test]
+    fn the_signer_can_be_shared_between_threads() {
+        fn shared<T: Send + Sync>(_: &T) {}
+        shared(&signer("rsa2048.pkcs1.pem"));
+    }
+
+    #[test]
+    fn a_message_without_a_body_has_the_empty_body_hash() {
+        let header = signer("ed25519.pem")
+            .sign_at(b"From: a@example.org\r\n", 0)
+            .unwrap();
+        assert_eq!(
+            tag(&header, "bh"),
+            "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+        );
+    }
+
+    #[test]
+    fn an_rsa_signature_verifies_with_dkimpy() {
+        for file in ["rsa2048.pkcs1.pem", "rsa2048.pkcs8.pem"] {
+            let signer = signer(file);
+            assert_eq!(signer.algorithm(), "rsa-sha256");
+            let Some(verdict) = dkimpy(
+                &signer,
+                &signed(&signer, &message(UNSUBSCRIBE, "Hello  Ann,")),
+            ) else {
+                return;
+            };
+            let headers = verdict.unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert!(
+                headers.contains("list-unsubscribe list-unsubscribe-post"),
+                "{headers}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_ed25519_signature_verifies_with_dkimpy() {
+        let signer = signer("ed25519.pem");
+        assert_eq!(signer.algorithm(), "ed25519-sha256");
+        let Some(verdict) = dkimpy(
+            &signer,
+            &signed(&signer, &message(UNSUBSCRIBE, "Hello Ann,\t ")),
+        ) else {
+            return;
+        };
+        let headers = verdict.unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            headers.contains("list-unsubscribe list-unsubscribe-post"),
+            "{headers}"
+        );
+    }
+
+    #[test]
+    fn a_tampered_body_fails_verification() {
+        for file in ["rsa2048.pkcs1.pem", "ed25519.pem"] {
+            let signer = signer(file);
+            let header = signer.sign(&message(UNSUBSCRIBE, "Vote yes.")).unwrap();
+            let tampered = [header.as_bytes(), &message(UNSUBSCRIBE, "Vote no.")].concat();
+            let Some(verdict) = dkimpy(&signer, &tampered) else {
+                return;
+            };
+            let error = verdict.expect_err("a changed body must not verify");
+            assert!(error.contains("body hash mismatch"), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_changed_list_unsubscribe_header_fails_verification() {
+        for file in ["rsa2048.pkcs1.pem", "ed25519.pem"] {
+            let signer = signer(file);
+            let header = signer.sign(&message(UNSUBSCRIBE, "Hello")).unwrap();
+            let other = UNSUBSCRIBE.replace("TOKEN1", "TOKEN2");
+            let tampered = [header.as_bytes(), &message(&other, "Hello")].concat();
+            let Some(verdict) = dkimpy(&signer, &tampered) else {
+                return;
+            };
+            assert!(
+                verdict.is_err(),
+                "a changed List-Unsubscribe must not verify"
+            );
+        }
+    }
+
+    #[test]
+    fn a_second_from_header_added_after_signing_fails_verification() {
+        let signer = signer("ed25519.pem");
+        let message = message(UNSUBSCRIBE, "Hello");
+        let header = signer.sign(&message).unwrap();
+        let tampered = [header.as_bytes(), &message].concat();
+        let tampered = String::from_utf8(tampered).unwrap().replacen(
+            "To: ",
+            "From: x@evil.example\r\nTo: ",
+            1,
+        );
+        let Some(verdict) = dkimpy(&signer, tampered.as_bytes()) else {
+            return;
+        };
+        assert!(verdict.is_err(), "an added From must not verify");
+    }
+
+    #[test]
+    fn a_relay_that_refolds_headers_and_pads_white_space_does_not_break_the_signature() {
+        for file in ["rsa2048.pkcs1.pem", "ed25519.pem"] {
+            let signer = signer(file);
+            let message = message(UNSUBSCRIBE, "Hello Ann,");
+            let header = signer.sign(&message).unwrap();
+            let relayed = String::from_utf8(message)
+                .unwrap()
+                .replace("Subject: ", "Subject:\t ")
+                .replace(",\r\n <mailto", ", <mailto")
+                .replace(";\r\n boundary", ";\r\n\t  boundary")
+                .replace("Hello Ann,", "Hello \t Ann,")
+                .replace("quoted-printable\r\n", "quoted-printable \t\r\n")
+                .replace("--=_b1--\r\n", "--=_b1--\r\n\r\n \r\n");
+            let Some(verdict) = dkimpy(&signer, &[header.as_bytes(), relayed.as_bytes()].concat())
+            else {
+                return;
+            };
+            verdict.unwrap_or_else(|e| panic!("{file}: {e}"));
+        }
+    }
+
+    #[test]
+    fn h_lists_the_signed_headers_present_with_from_twice() {
+        let signer = signer("ed25519.pem");
+        let header = signer.sign_at(&message(UNSUBSCRIBE, "Hi"), 1).unwrap();
+        let h: String = tag(&header, "h").split_whitespace().collect();
+        assert_eq!(
+            h,
+            "from:from:to:subject:date:message-id:list-id:list-unsubscribe:list-unsubscribe-post:\
+             mime-version:content-type"
+        );
+        let plain = b"Subject: hi\r\nFrom: a@example.org\r\nX-Other: 1\r\n\r\nbody\r\n";
+        let header = signer.sign_at(plain, 1).unwrap();
+        assert_eq!(tag(&header, "h"), "from:from:subject");
+    }
+
+    #[test]
+    fn the_header_names_the_key_the_time_and_the_canonicalization() {
+        let signer = signer("rsa2048.pkcs8.pem");
+        let header = signer
+            .sign_at(&message(UNSUBSCRIBE, "Hi"), 1_751_364_000)
+            .unwrap();
+        assert!(
+            header.starts_with(
+                "DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=example.org;"
+            )
+        );
+        assert_eq!(tag(&header, "s"), "nec2025");
+        assert_eq!(tag(&header, "t"), "1751364000");
+        let b: String = tag(&header, "b").split_whitespace().collect();
+        assert_eq!(BASE64.decode(b).unwrap().len(), 256);
+    }
+
+    #[test]
+    fn the_header_is_folded_into_lines_of_at_most_78_characters() {
+        for file in ["rsa2048.pkcs1.pem", "ed25519.pem"] {
+            let header = signer(file).sign(&message(UNSUBSCRIBE, "Hi")).unwrap();
+            let lines: Vec<&str> = header.strip_suffix("\r\n").unwrap().split("\r\n").collect();
+            assert!(lines.len() > 2, "{header}");
+            for (i, line) in lines.iter().enumerate() {
+                assert!(line.len() <= LINE, "{line:?} is {} long", line.len());
+                assert_eq!(i > 0, line.starts_with(' '), "{line:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_message_without_from_is_refused() {
+        let error = signer("ed25519.pem")
+            .sign(b"To: a@example.org\r\n\r\nhi\r\n")
+            .unwrap_err();
+        assert!(matches!(error, DkimError::NoFrom), "{error}");
+    }
+
+    #[test]
+    fn a_missing_or_unreadable_key_file_is_an_error_naming_it() {
+        for path in [key("no-such-key.pem"), key("")] {
+            let error = DkimSigner::load(&DkimSettings {
+                key_file: path.clone(),
+                ..settings("")
+            })
+            .unwrap_err();
+            assert!(matches!(error, DkimError::Unreadable { .. }), "{error}");
+            assert!(
+                error.to_string().contains(&path.display().to_string()),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_file_that_is_no_usable_key_is_an_error_naming_it() {
+        for (file, reason) in [
+            ("README.md", "no BEGIN"),
+            ("ec-p256.pem", "another kind (algorithm 1.2.840.10045.2.1)"),
+            ("ed25519.encrypted.pem", "encrypted"),
+            ("rsa512.pkcs1.pem", "512-bit"),
+        ] {
+            let error = DkimSigner::load(&settings(file)).unwrap_err().to_string();
+            assert!(error.contains(&key(file).display().to_string()), "{error}");
+            assert!(error.contains(reason), "{error}");
+            assert_eq!(error.matches(". ").count(), 0, "one sentence: {error}");
+        }
+    }
+
+    #[test]
+    fn a_corrupt_pem_key_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = std::fs::read_to_string(key("rsa2048.pkcs1.pem")).unwrap();
+        for (name, text) in [
+            ("cut.pem", good[..good.len() / 2].to_owned()),
+            (
+                "binary.pem",
+                String::from_utf8_lossy(&[0xff, 0xfe, 0]).into_owned(),
+            ),
+            (
+                "big.pem",
+                "-----BEGIN PRIVATE KEY-----\n".to_owned() + &"A".repeat(70_000),
+            ),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            let error = DkimSigner::load(&DkimSettings {
+                key_file: path.clone(),
+                ..settings("")
+            })
+            .unwrap_err();
+            assert!(matches!(error, DkimError::NotAKey { .. }), "{error}");
+            assert!(
+                error.to_string().contains(&path.display().to_string()),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_selector_or_domain_that_is_not_a_dns_name_is_refused() {
+        for selector in ["", "a b", "s;t=1", "a..b"] {
+            let error = DkimSigner::load(&DkimSettings {
+                selector: selector.into(),
+                ..settings("ed25519.pem")
+            });
+            assert!(
+                matches!(error, Err(DkimError::InvalidSelector(_))),
+                "{selector:?}"
+            );
+        }
+        let error = DkimSigner::load(&DkimSettings {
+            domain: "example.org;".into(),
+            ..settings("ed25519.pem")
+        });
+        assert!(matches!(error, Err(DkimError::InvalidDomain(_))));
+        let idn = DkimSigner::load(&DkimSettings {
+            domain: "bücher.example".into(),
+            ..settings("ed25519.pem")
+        });
+        assert_eq!(
+            idn.unwrap().dns_name(),
+            "nec2025._domainkey.xn--bcher-kva.example"
+        );
+    }
+
+    #[test]
+    fn the_dns_record_publishes_the_public_key() {
+        let record = signer("ed25519.pem").dns_record();
+        let p = record
+            .strip_prefix("v=DKIM1; k=ed25519; p=")
+            .expect(&record);
+        assert_eq!(BASE64.decode(p).unwrap().len(), 32);
+        let record = signer("rsa2048.pkcs1.pem").dns_record();
+        let p = record.strip_prefix("v=DKIM1; k=rsa; p=").expect(&record);
+        assert_eq!(
+            BASE64.decode(p).unwrap().len(),
+            294,
+            "a 2048-bit SubjectPublicKeyInfo"
+        );
+    }
+
+    #[test]
+    fn debug_output_leaves_the_private_key_out() {
+        let debug = format!("{:?}", signer("rsa2048.pkcs1.pem"));
+        assert!(
+            debug.contains("rsa-sha256") && debug.contains("nec2025"),
+            "{debug}"
+        );
+        assert!(!debug.contains("primes") && debug.len() < 300, "{debug}");
+    }
+
+    /// `cargo test --release --lib delivery::dkim -- --ignored --nocapture`
+    #[test]
+    #[ignore = "a timing run, for release builds"]
+    fn signing_a_120_kb_message_is_timed() {
+        let line = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod=\r\n";
+        let message = message(UNSUBSCRIBE, &line.repeat(120 * 1024 / line.len() / 2));
+        assert!(message.len() > 115 * 1024);
+        let time = |label: &str, runs: u32, f: &dyn Fn()| {
+            let start = std::time::Instant::now();
+            for _ in 0..runs {
+                f();
+            }
+            let each = start.elapsed() / runs;
+            let _ = writeln!(
+                std::io::stderr(),
+                "{label}: {each:?} per {} KB message",
+                message.len() / 1024
+            );
+        };
+        time("SHA-256 of the raw message, for comparison", 2000, &|| {
+            std::hint::black_box(Sha256::digest(&message));
+        });
+        time("relaxed body hash", 2000, &|| {
+            let mut hash = Sha256::new();
+            canonical_body(&message, &mut hash);
+            std::hint::black_box(hash.finalize());
+        });
+        for file in ["rsa2048.pkcs1.pem", "ed25519.pem"] {
+            let signer = signer(file);
+            time(signer.algorithm(), 300, &|| {
+                std::hint::black_box(signer.sign(&message).unwrap());
+            });
+        }
+    }
+}

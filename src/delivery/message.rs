@@ -1,0 +1,73 @@
+//! The personal addressing of each message: links, headers and the VERP
+//! return path. Campaigns, `send-test` and `report preview` all use this, so
+//! a preview is exactly what a recipient gets.
+
+use chrono::Utc;
+
+use crate::config::Config;
+use crate::render::{ListInfo, MessageMeta, Recipient};
+use crate::subscribers::Attributes;
+use crate::tokens::{Purpose, Signer};
+
+/// The list a message is sent through.
+#[derive(Debug, Clone)]
+pub struct ListRef {
+    pub id: i64,
+    pub info: ListInfo,
+}
+
+/// Everything personal about one message except its content.
+#[derive(Debug, Clone)]
+pub struct Addressing {
+    pub unsubscribe_url: String,
+    pub unsubscribe_mailto: String,
+    pub preferences_url: String,
+    pub list_id: String,
+    pub feedback_id: String,
+    /// Without angle brackets.
+    pub message_id: String,
+    /// The VERP envelope sender, `bounce+TOKEN@DOMAIN`.
+    pub return_path: String,
+}
+
+impl Addressing {
+    /// The addressing of delivery `delivery_id` of campaign `campaign_id` to
+    /// subscriber `subscriber_id` through `list`.
+    pub fn new(config: &Config, signer: &Signer, subscriber_id: i64, list: &ListRef, campaign_id: i64, delivery_id: i64) -> Self {
+        let domain = config.from.domain();
+        let sub = u64::try_from(subscriber_id).unwrap_or_default();
+        let unsubscribe = signer.sign(Purpose::Unsubscribe, &[sub, u64::try_from(list.id).unwrap_or_default()]);
+        let preferences = signer.sign(Purpose::Preferences, &[sub]);
+        let delivery = signer.sign(Purpose::Delivery, &[u64::try_from(delivery_id).unwrap_or_default()]);
+        Addressing {
+            unsubscribe_url: config.public_link(&format!("u/{unsubscribe}")),
+            unsubscribe_mailto: format!("mailto:leave+{unsubscribe}@{domain}"),
+            preferences_url: config.public_link(&format!("p/{preferences}")),
+            list_id: format!("{} <{}.{domain}>", list.info.name.replace(['<', '>'], ""), list.info.slug),
+            feedback_id: format!("{campaign_id}:{}:necmail:{domain}", list.info.slug),
+            message_id: format!("{campaign_id}.{delivery}@{domain}"),
+            return_path: format!("bounce+{delivery}@{domain}"),
+        }
+    }
+
+    pub fn recipient<'a>(&'a self, email: &'a str, name: Option<&'a str>, attributes: &'a Attributes, list: &'a ListRef) -> Recipient<'a> {
+        Recipient {
+            email,
+            name,
+            attributes,
+            list: &list.info,
+            unsubscribe_url: &self.unsubscribe_url,
+            preferences_url: &self.preferences_url,
+        }
+    }
+
+    pub fn meta(&self) -> MessageMeta<'_> {
+        MessageMeta {
+            message_id: &self.message_id,
+            date: Utc::now(),
+            list_unsubscribe: Some((&self.unsubscribe_url, &self.unsubscribe_mailto)),
+            list_id: Some(&self.list_id),
+            feedback_id: Some(&self.feedback_id),
+        }
+    }
+}

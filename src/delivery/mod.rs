@@ -1,0 +1,73 @@
+//! Delivery: building each recipient's message and handing it to a
+//! transport — an SMTP relay, or the outbox folder by default.
+
+pub mod dkim;
+pub mod engine;
+pub mod message;
+mod outbox;
+pub mod smtp;
+
+use async_trait::async_trait;
+
+pub use message::{Addressing, ListRef};
+pub use outbox::Outbox;
+pub use smtp::SmtpRelay;
+
+/// The SMTP envelope of one message.
+#[derive(Debug, Clone, Copy)]
+pub struct Envelope<'a> {
+    /// A name for the message that is unique and safe as a file name: the
+    /// outbox names its file after it.
+    pub id: &'a str,
+    /// The return path (VERP for campaign mail).
+    pub mail_from: &'a str,
+    pub rcpt_to: &'a str,
+}
+
+/// A message the transport took responsibility for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    /// The server's reply, or where the outbox put the file.
+    pub reply: String,
+}
+
+/// Why a message was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// A 4xx reply: try again later.
+    #[error("temporary failure: {0}")]
+    Transient(String),
+    /// A 5xx reply: do not try again.
+    #[error("permanent failure: {0}")]
+    Permanent(String),
+    /// The connection failed before the message was handed over: try again.
+    #[error("network error before the message was sent: {0}")]
+    NetworkBeforeData(String),
+    /// The connection failed after the message data was sent but before the
+    /// reply: the message may or may not have arrived.
+    #[error("connection lost after the message was sent, so it may have arrived: {0}")]
+    Ambiguous(String),
+    /// Something on this machine failed (a full disk, a bad configuration).
+    #[error("{0}")]
+    Local(String),
+}
+
+/// The transport the configuration names: the outbox folder unless an
+/// SMTP relay is configured.
+pub fn transport(config: &crate::config::Config) -> Result<Box<dyn Transport>, SendError> {
+    match config.smtp {
+        Some(_) => Ok(Box::new(SmtpRelay::new(config)?)),
+        None => Ok(Box::new(Outbox::new(&config.outbox_dir)?)),
+    }
+}
+
+/// Where messages go.
+#[async_trait]
+pub trait Transport: Send + Sync {
+    async fn send(&self, envelope: &Envelope<'_>, message: &[u8]) -> Result<Accepted, SendError>;
+    /// A line for logs and the CLI: where mail goes.
+    fn describe(&self) -> String;
+    /// Closes open connections (QUIT) once the sends in progress are done;
+    /// the engine calls it on shutdown.
+    async fn close(&self) {}
+}

@@ -1,0 +1,213 @@
+//! Rendering tests: the parts of an email, their encoding, and snapshots.
+
+use std::sync::Arc;
+
+use chrono::{NaiveDate, TimeZone, Utc};
+
+use super::*;
+use crate::config::Sender;
+use crate::reports::{Report, ReportSource};
+use crate::subscribers::Attributes;
+
+pub(crate) fn report(body: &str) -> Report {
+    Report {
+        id: 7,
+        slug: "nec-report-march-2026".into(),
+        title: "Labour NEC Report – March 2026".into(),
+        meeting_date: NaiveDate::from_ymd_opt(2026, 3, 21),
+        summary: Some("Membership passes 575,000; the NPF timetable is agreed.".into()),
+        body_markdown: body.into(),
+        source: ReportSource::Paste,
+        content_hash: "h".into(),
+        published_at: Utc.with_ymd_and_hms(2026, 3, 22, 9, 0, 0).unwrap(),
+        created_at: Utc.with_ymd_and_hms(2026, 3, 22, 9, 0, 0).unwrap(),
+    }
+}
+
+pub(crate) fn site() -> Site {
+    Site {
+        sender: Sender::parse("NEC Report <reports@nec.example>").unwrap(),
+        archive_url: "https://nec.example/archive".into(),
+        report_url_prefix: "https://nec.example/archive/".into(),
+    }
+}
+
+const BODY: &str = "Comrades, here is my report.\n\n## Leader’s Report\n\nThe Leader said 80 million \
+    leaflets went out.\n\n## Local Government Report\n\nCouncillors: 8,000 people joined, up 40%.\n\n\
+    ## Party Membership\n\nWe now have 575,000 members. <script>alert('x')</script>\n";
+
+fn prepared(body: &str) -> Prepared {
+    Prepared::new(Arc::new(Templates::load(None).unwrap()), &report(body), &site()).unwrap()
+}
+
+fn councillor() -> Attributes {
+    ["role=councillor".parse().unwrap()].into_iter().collect()
+}
+
+fn recipient<'a>(name: Option<&'a str>, attributes: &'a Attributes, list: &'a ListInfo) -> Recipient<'a> {
+    Recipient {
+        email: "jo@example.org",
+        name,
+        attributes,
+        list,
+        unsubscribe_url: "https://nec.example/u/TOKEN?a=1&b=2",
+        preferences_url: "https://nec.example/p/PREFS",
+    }
+}
+
+fn members() -> ListInfo {
+    ListInfo { slug: "members".into(), name: "Party members".into() }
+}
+
+#[test]
+fn every_figure_survives_into_both_parts() {
+    let p = prepared(BODY);
+    let (attrs, list) = (Attributes::new(), members());
+    let r = p.render(&recipient(Some("Jo"), &attrs, &list)).unwrap();
+    for figure in ["80 million", "8,000 people", "40%", "575,000 members"] {
+        assert!(r.html.contains(figure), "{figure} missing from HTML");
+        assert!(r.text.contains(figure), "{figure} missing from text");
+    }
+}
+
+#[test]
+fn script_in_a_report_shows_as_text_in_the_html() {
+    let p = prepared(BODY);
+    let (attrs, list) = (Attributes::new(), members());
+    let r = p.render(&recipient(None, &attrs, &list)).unwrap();
+    assert!(!r.html.contains("<script"), "{}", r.html);
+    assert!(r.html.contains("&lt;script&gt;"), "{}", r.html);
+}
+
+#[test]
+fn the_css_is_inlined_and_no_external_resource_is_loaded() {
+    let p = prepared(BODY);
+    let (attrs, list) = (Attributes::new(), members());
+    let html = p.render(&recipient(None, &attrs, &list)).unwrap().html;
+    assert!(html.contains("<h2 id=\"leaders-report\" style="), "{html}");
+    assert!(html.contains("<p style="), "body paragraphs are styled: {html}");
+    assert!(!html.contains("class=\"content\">"), "layout classes carry inline styles");
+    for external in ["<link", "<img", "<script", "src=\"http", "@import"] {
+        assert!(!html.contains(external), "{external} in {html}");
+    }
+    assert!(html.contains("@media"), "the mobile rules are kept in a style block");
+}
+
+#[test]
+fn councillors_get_a_jump_link_to_local_government_and_members_do_not() {
+    let p = prepared(BODY);
+    let list = members();
+    let councillor_attrs = councillor();
+    let plain = Attributes::new();
+    let c = p.render(&recipient(None, &councillor_attrs, &list)).unwrap().html;
+    let m = p.render(&recipient(None, &plain, &list)).unwrap().html;
+    assert!(c.contains("As a councillor"), "{c}");
+    assert!(c.contains("href=\"#local-government-report\""), "{c}");
+    assert!(!m.contains("As a councillor"));
+}
+
+#[test]
+fn personal_values_are_escaped_in_html_and_plain_in_text() {
+    let p = prepared(BODY);
+    let (attrs, list) = (Attributes::new(), members());
+    let r = p.render(&recipient(Some("Jo <b>& Co"), &attrs, &list)).unwrap();
+    assert!(r.html.contains("Dear Jo &lt;b&gt;&amp; Co,"), "{}", r.html);
+    assert!(r.html.contains("href=\"https://nec.example/u/TOKEN?a=1&amp;b=2\""), "{}", r.html);
+    assert!(r.text.contains("Dear Jo <b>& Co,"), "{}", r.text);
+    assert!(r.text.trim_end().ends_with("Unsubscribe: https://nec.example/u/TOKEN?a=1&b=2"), "{}", r.text);
+}
+
+#[test]
+fn the_text_part_is_wrapped_with_underlined_headings() {
+    let long = "word ".repeat(60);
+    let p = prepared(&format!("## Party Membership\n\n{long}\n"));
+    let (attrs, list) = (Attributes::new(), members());
+    let text = p.render(&recipient(None, &attrs, &list)).unwrap().text;
+    assert!(text.contains("Party Membership\n----------------\n"), "{text}");
+    assert!(text.lines().all(|l| l.chars().count() <= 78), "{text}");
+}
+
+#[test]
+fn recipients_with_the_same_attributes_share_one_html_variant() {
+    let p = prepared(BODY);
+    let list = members();
+    let (a, b) = (councillor(), Attributes::new());
+    let before = p.html_variant_count();
+    for name in ["Ann", "Bob", "Cat"] {
+        p.render(&recipient(Some(name), &a, &list)).unwrap();
+        p.render(&recipient(Some(name), &b, &list)).unwrap();
+    }
+    assert_eq!(p.html_variant_count() - before, 2);
+}
+
+#[test]
+fn a_message_is_well_formed_mime_with_text_first() {
+    let p = prepared(BODY);
+    let (attrs, list) = (Attributes::new(), members());
+    let meta = MessageMeta {
+        message_id: "d42.c3@nec.example",
+        date: Utc.with_ymd_and_hms(2026, 3, 22, 9, 0, 0).unwrap(),
+        list_unsubscribe: Some(("https://nec.example/u/TOKEN", "mailto:leave+TOKEN@nec.example")),
+        list_id: Some("Party members <members.nec.example>"),
+        feedback_id: Some("3:members:necmail:nec"),
+    };
+    let mut out = String::new();
+    p.write_message(&recipient(Some("Siobhán O’Neill"), &attrs, &list), &meta, &mut out).unwrap();
+    assert!(out.lines().all(|l| l.len() <= 998));
+    assert!(!out.replace("\r\n", "").contains('\n'), "bare LF in the message");
+    assert!(out.is_ascii());
+    let text_at = out.find("Content-Type: text/plain").unwrap();
+    let html_at = out.find("Content-Type: text/html").unwrap();
+    assert!(text_at < html_at);
+    for header in [
+        "Message-ID: <d42.c3@nec.example>\r\n",
+        "List-Unsubscribe: <https://nec.example/u/TOKEN>,\r\n <mailto:leave+TOKEN@nec.example>\r\n",
+        "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
+        "Precedence: bulk\r\n",
+        "Auto-Submitted: auto-generated\r\n",
+        "List-Id: Party members <members.nec.example>\r\n",
+        "Feedback-ID: 3:members:necmail:nec\r\n",
+        "From: NEC Report <reports@nec.example>\r\n",
+        "MIME-Version: 1.0\r\n",
+    ] {
+        assert!(out.contains(header), "{header:?} missing in:\n{out}");
+    }
+    assert!(out.contains("To: =?UTF-8?B?"), "a non-ASCII name is encoded");
+}
+
+#[test]
+fn a_template_syntax_error_names_the_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("email")).unwrap();
+    let file = dir.path().join("email/report.subject.tera");
+    std::fs::write(&file, "{{ report.title }}\n{% if %}\n").unwrap();
+    let err = Templates::load(Some(dir.path())).err().unwrap();
+    assert_eq!(err.file, file.display().to_string());
+    assert_eq!(err.line, Some(2), "{err}");
+}
+
+#[test]
+fn an_unknown_variable_is_reported_with_file_and_line_before_any_send() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("email")).unwrap();
+    let file = dir.path().join("email/report.txt.tera");
+    std::fs::write(&file, "{{ report.title }}\n\n{{ report.titel }}\n").unwrap();
+    let templates = Arc::new(Templates::load(Some(dir.path())).unwrap());
+    let err = Prepared::new(templates, &report(BODY), &site()).err().unwrap();
+    let RenderError::Template(err) = err else { panic!("{err}") };
+    assert_eq!(err.file, file.display().to_string());
+    assert_eq!(err.line, Some(3), "{err}");
+    assert!(err.reason.contains("report.titel"), "{err}");
+}
+
+#[test]
+fn an_override_replaces_only_its_own_template() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("email")).unwrap();
+    std::fs::write(dir.path().join("email/report.subject.tera"), "[NEC] {{ report.title }}").unwrap();
+    let p = Prepared::new(Arc::new(Templates::load(Some(dir.path())).unwrap()), &report(BODY), &site()).unwrap();
+    let (attrs, list) = (Attributes::new(), members());
+    let r = p.render(&recipient(None, &attrs, &list)).unwrap();
+    assert_eq!(r.subject, "[NEC] Labour NEC Report – March 2026");
+    assert!(r.html.contains("IN THIS REPORT"), "the built-in HTML template is still used");
+}

@@ -1,0 +1,243 @@
+//! Polling sources: fetch (conditionally), parse, keep the source's category,
+//! import each item as a report, and record how it went on the source.
+//!
+//! Nothing a feed does can lose a stored report or stop the other sources:
+//! a fetch that fails, or a response that is not a feed, is recorded as the
+//! source's last error and the poll moves on. An item that cannot be imported
+//! is skipped, and recorded too; the source's validators are then left as
+//! they were, so the next poll reads the whole feed again and retries it.
+//! Only the database failing is an error.
+
+use futures_util::{StreamExt, TryStreamExt, stream};
+use tokio::sync::Mutex;
+
+use super::{FeedItem, Fetched, Fetcher, Validators, parse_feed, parse_url};
+use crate::reports::{FetchRecord, Report, Source, Stored};
+use crate::store::{Store, StoreError};
+
+/// How many sources [`poll_all`] fetches at once.
+pub const POLL_CONCURRENCY: usize = 4;
+
+/// What polling one source did.
+#[derive(Debug, Clone)]
+pub struct SourcePoll {
+    /// The source as it was before the poll (its lists say where new reports go).
+    pub source: Source,
+    pub outcome: PollOutcome,
+}
+
+#[derive(Debug, Clone)]
+pub enum PollOutcome {
+    /// The server answered 304: nothing changed since the last poll.
+    NotModified,
+    /// The feed was read and its items imported, skipped or refused.
+    Fetched(ItemsImported),
+    /// The feed could not be fetched, or was not a feed; nothing was imported.
+    Failed(String),
+}
+
+/// What became of a feed's items.
+#[derive(Debug, Clone, Default)]
+pub struct ItemsImported {
+    /// Reports stored by this poll, oldest first.
+    pub new: Vec<Report>,
+    /// Items stored before (by guid or by content).
+    pub duplicates: Vec<Report>,
+    /// Items without the source's category.
+    pub skipped_by_category: usize,
+    pub failed: Vec<FailedItem>,
+}
+
+/// An item that could not be imported, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedItem {
+    pub guid: String,
+    pub title: Option<String>,
+    pub reason: String,
+}
+
+/// Polls every stored source and returns one summary per source, in the
+/// order of their ids. A few sources are fetched at once; their reports are
+/// stored one source at a time, since SQLite has one writer at a time.
+#[tracing::instrument(skip_all)]
+pub async fn poll_all(store: &dyn Store, fetcher: &Fetcher) -> Result<Vec<SourcePoll>, StoreError> {
+    let sources = store.sources().await?;
+    let writes = Mutex::new(());
+    // The futures are made up front (they do nothing until polled): a
+    // closure in `StreamExt::map` would make the whole future lose `Send`.
+    let polls: Vec<_> = sources
+        .iter()
+        .map(|source| poll_one(store, fetcher, source, &writes))
+        .collect();
+    stream::iter(polls)
+        .buffered(POLL_CONCURRENCY)
+        .try_collect()
+        .await
+}
+
+/// Polls one source: see the module's documentation.
+pub async fn poll_source(
+    store: &dyn Store,
+    fetcher: &Fetcher,
+    source: &Source,
+) -> Result<SourcePoll, StoreError> {
+    poll_one(store, fetcher, source, &Mutex::new(())).await
+}
+
+/// What a source's URL gave.
+enum Read {
+    NotModified,
+    Feed {
+        items: Vec<FeedItem>,
+        validators: Validators,
+    },
+    Failed(String),
+}
+
+#[tracing::instrument(skip_all, fields(source.id = source.id, source.url = %source.url))]
+async fn poll_one(
+    store: &dyn Store,
+    fetcher: &Fetcher,
+    source: &Source,
+    writes: &Mutex<()>,
+) -> Result<SourcePoll, StoreError> {
+    let read = read(fetcher, source).await;
+    let _turn = writes.lock().await;
+    let outcome = match read {
+        Read::NotModified => {
+            let record = FetchRecord {
+                etag: source.etag.clone(),
+                last_modified: source.last_modified.clone(),
+                error: None,
+            };
+            store.record_fetch(source.id, &record).await?;
+            PollOutcome::NotModified
+        }
+        Read::Failed(error) => {
+            tracing::warn!(source.id = source.id, source.url = %source.url, %error, "polling a source failed");
+            let record = FetchRecord {
+                error: Some(error.clone()),
+                ..FetchRecord::default()
+            };
+            store.record_fetch(source.id, &record).await?;
+            PollOutcome::Failed(error)
+        }
+        Read::Feed { items, validators } => {
+            let imported =
+                import_items(store, &source.url, items, source.category.as_deref()).await?;
+            let record = match imported.failed.as_slice() {
+                [] => FetchRecord {
+                    etag: validators.etag,
+                    last_modified: validators.last_modified,
+                    error: None,
+                },
+                [first, ..] => FetchRecord {
+                    error: Some(format!(
+                        "{} of the feed's items could not be imported; the first, {:?}: {}",
+                        imported.failed.len(),
+                        first.title.as_deref().unwrap_or(&first.guid),
+                        first.reason
+                    )),
+                    ..FetchRecord::default()
+                },
+            };
+            store.record_fetch(source.id, &record).await?;
+            tracing::info!(
+                new = imported.new.len(),
+                duplicates = imported.duplicates.len(),
+                skipped = imported.skipped_by_category,
+                failed = imported.failed.len(),
+                "polled"
+            );
+            PollOutcome::Fetched(imported)
+        }
+    };
+    Ok(SourcePoll {
+        source: source.clone(),
+        outcome,
+    })
+}
+
+/// Fetches a source with its validators and parses what comes back.
+async fn read(fetcher: &Fetcher, source: &Source) -> Read {
+    let validators = Validators {
+        etag: source.etag.clone(),
+        last_modified: source.last_modified.clone(),
+    };
+    let fetched = match parse_url(&source.url) {
+        Ok(url) => fetcher.fetch(&url, &validators).await,
+        Err(e) => Err(e),
+    };
+    match fetched {
+        Ok(Fetched::NotModified) => Read::NotModified,
+        Ok(Fetched::Page(page)) => match parse_feed(&page.body, Some(page.url.as_str())) {
+            Ok(items) => Read::Feed {
+                items,
+                validators: page.validators,
+            },
+            Err(e) => Read::Failed(format!("{} answered, but {e}", source.url)),
+        },
+        Err(e) => Read::Failed(e.to_string()),
+    }
+}
+
+/// Imports a feed's items, oldest first, keeping only those in `category`
+/// when there is one. An item the importer refuses is recorded and skipped.
+async fn import_items(
+    store: &dyn Store,
+    feed_url: &str,
+    mut items: Vec<FeedItem>,
+    category: Option<&str>,
+) -> Result<ItemsImported, StoreError> {
+    let mut imported = ItemsImported::default();
+    items.sort_by_key(|item| item.published);
+    for item in items {
+        if category.is_some_and(|c| !item.has_category(c)) {
+            imported.skipped_by_category += 1;
+            continue;
+        }
+        let refused = |reason: String| {
+            tracing::warn!(feed.url = feed_url, item.guid = item.guid, %reason, "a feed item cannot be imported");
+            FailedItem {
+                guid: item.guid.clone(),
+                title: item.title.clone(),
+                reason,
+            }
+        };
+        let draft = match item.to_draft(feed_url) {
+            Ok(draft) => draft,
+            Err(e) => {
+                imported.failed.push(refused(e.to_string()));
+                continue;
+            }
+        };
+        match store.insert_report(&draft).await {
+            Ok(Stored::New(report)) => imported.new.push(report),
+            Ok(Stored::Duplicate(report)) => imported.duplicates.push(report),
+            Err(e) if e.is_bad_input() => imported.failed.push(refused(e.to_string())),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(imported)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_poll_runs_on_a_spawned_task_as_the_scheduler_will_run_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = crate::store::connect(&url, &Default::default())
+            .await
+            .unwrap();
+        let fetcher =
+            Fetcher::new("necmail-test", std::time::Duration::from_secs(1), 1024).unwrap();
+        let polled = tokio::spawn(async move { poll_all(store.as_ref(), &fetcher).await })
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(polled.is_empty());
+    }
+}

@@ -1,0 +1,313 @@
+//! Markdown files written by the representative, with YAML (`---`) or TOML
+//! (`+++`) front matter:
+//!
+//! ```text
+//! ---
+//! title: Labour NEC Report – March 2017
+//! meeting_date: 2017-03-21
+//! summary: Membership, the by-elections and the rule changes.
+//! ---
+//! ## Leader’s Report
+//! …
+//! ```
+//!
+//! `title` is required unless the body starts with a `# Title` line, which
+//! is then used and removed; `meeting_date` (YYYY-MM-DD) and `summary` are
+//! optional, other keys are ignored. The body is kept as written: only its
+//! `## ` headings start sections.
+
+use chrono::NaiveDate;
+
+use super::ImportError;
+use crate::reports::{ReportDraft, ReportSource};
+
+/// The front matter's syntax.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Syntax {
+    Yaml,
+    Toml,
+}
+
+impl Syntax {
+    fn fence(self) -> &'static str {
+        match self {
+            Syntax::Yaml => "---",
+            Syntax::Toml => "+++",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Syntax::Yaml => "YAML",
+            Syntax::Toml => "TOML",
+        }
+    }
+}
+
+/// The fields necmail reads from the front matter, as text.
+#[derive(Debug, Default)]
+struct FrontMatter {
+    title: Option<String>,
+    meeting_date: Option<String>,
+    summary: Option<String>,
+}
+
+/// Parses a Markdown report.
+pub(super) fn parse(text: &str) -> Result<ReportDraft, ImportError> {
+    let (front, body) = split_front_matter(text)?;
+    let mut title = front.title;
+    let body = match heading_one(body) {
+        Some((h1, rest)) if title.is_none() => {
+            title = Some(h1);
+            rest
+        }
+        Some((h1, rest)) if title.as_deref() == Some(h1.as_str()) => rest,
+        _ => body,
+    };
+    let title = title.ok_or(ImportError::NoTitle)?;
+    let meeting_date = front.meeting_date.map(|d| parse_date(&d)).transpose()?;
+    let body = body.trim_matches('\n');
+    if body.trim().is_empty() {
+        return Err(ImportError::NoBody);
+    }
+    Ok(ReportDraft {
+        title,
+        meeting_date,
+        summary: front.summary,
+        body_markdown: format!("{body}\n"),
+        source: ReportSource::Paste,
+        published_at: None,
+    })
+}
+
+/// Splits off the front matter, if the text starts with a fence line.
+fn split_front_matter(text: &str) -> Result<(FrontMatter, &str), ImportError> {
+    let first_line = text.lines().next().unwrap_or("").trim_end();
+    let syntax = match first_line {
+        "---" => Syntax::Yaml,
+        "+++" => Syntax::Toml,
+        _ => return Ok((FrontMatter::default(), text)),
+    };
+    let after_open = &text[text.find('\n').map_or(text.len(), |i| i + 1)..];
+    let mut offset = 0;
+    for line in after_open.split_inclusive('\n') {
+        if line.trim_end() == syntax.fence() {
+            let source = &after_open[..offset];
+            let body = &after_open[offset + line.len()..];
+            return Ok((read_front_matter(source, syntax)?, body));
+        }
+        offset += line.len();
+    }
+    Err(ImportError::UnclosedFrontMatter {
+        fence: syntax.fence(),
+    })
+}
+
+fn read_front_matter(source: &str, syntax: Syntax) -> Result<FrontMatter, ImportError> {
+    const KEYS: [&str; 3] = ["title", "meeting_date", "summary"];
+    let invalid = |reason: String| ImportError::FrontMatter {
+        syntax: syntax.name(),
+        reason,
+    };
+    let values = match syntax {
+        Syntax::Yaml => {
+            let map = match serde_norway::from_str(source).map_err(|e| invalid(e.to_string()))? {
+                serde_norway::Value::Null => serde_norway::Mapping::new(),
+                serde_norway::Value::Mapping(map) => map,
+                _ => return Err(invalid("it must be a set of `key: value` lines".into())),
+            };
+            KEYS.map(|key| match map.get(key) {
+                None | Some(serde_norway::Value::Null) => Field::Missing,
+                Some(serde_norway::Value::String(s)) => Field::Text(s.clone()),
+                Some(serde_norway::Value::Number(n)) => Field::Text(n.to_string()),
+                Some(_) => Field::NotText,
+            })
+        }
+        Syntax::Toml => {
+            let table: toml::Table =
+                toml::from_str(source).map_err(|e| invalid(e.message().to_owned()))?;
+            KEYS.map(|key| match table.get(key) {
+                None => Field::Missing,
+                Some(toml::Value::String(s)) => Field::Text(s.clone()),
+                Some(toml::Value::Datetime(d)) => Field::Text(d.to_string()),
+                Some(toml::Value::Integer(n)) => Field::Text(n.to_string()),
+                Some(_) => Field::NotText,
+            })
+        }
+    };
+    let mut texts: [Option<String>; 3] = Default::default();
+    for ((key, value), text) in KEYS.into_iter().zip(values).zip(&mut texts) {
+        *text = match value {
+            Field::Missing => None,
+            Field::Text(t) => {
+                Some(t.split_whitespace().collect::<Vec<_>>().join(" ")).filter(|t| !t.is_empty())
+            }
+            Field::NotText => return Err(invalid(format!("`{key}` must be text"))),
+        };
+    }
+    let [title, meeting_date, summary] = texts;
+    Ok(FrontMatter {
+        title,
+        meeting_date,
+        summary,
+    })
+}
+
+/// A front-matter value as necmail reads it.
+enum Field {
+    Missing,
+    Text(String),
+    NotText,
+}
+
+/// A meeting date written as YYYY-MM-DD.
+fn parse_date(value: &str) -> Result<NaiveDate, ImportError> {
+    let bad = || ImportError::BadDate {
+        value: value.to_owned(),
+    };
+    let b = value.as_bytes();
+    let shaped = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    if !shaped {
+        return Err(bad());
+    }
+    NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| bad())
+}
+
+/// If the body's first non-blank line is a `# Title` heading: its text and
+/// the body after it.
+fn heading_one(body: &str) -> Option<(String, &str)> {
+    let start = body.len() - body.trim_start_matches(['\n', ' ']).len();
+    let rest = &body[start..];
+    let line_end = rest.find('\n').unwrap_or(rest.len());
+    let line = rest[..line_end].trim_end();
+    let heading = line.strip_prefix("# ")?;
+    let title = crate::render::inline_text(heading.trim().trim_end_matches('#').trim());
+    let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
+    (!title.is_empty()).then(|| (title, &rest[line_end..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reports::split_sections;
+
+    #[test]
+    fn yaml_front_matter_gives_the_title_date_and_summary() {
+        let draft = parse(
+            "---\ntitle: Labour NEC Report – March 2017\nmeeting_date: 2017-03-21\nsummary: >\n  Membership and\n  \
+             the by-elections.\nlayout: post\n---\n\n## Leader’s Report\n\nText.\n",
+        )
+        .unwrap();
+        assert_eq!(draft.title, "Labour NEC Report – March 2017");
+        assert_eq!(draft.meeting_date, NaiveDate::from_ymd_opt(2017, 3, 21));
+        assert_eq!(
+            draft.summary.as_deref(),
+            Some("Membership and the by-elections.")
+        );
+        assert_eq!(draft.body_markdown, "## Leader’s Report\n\nText.\n");
+    }
+
+    #[test]
+    fn toml_front_matter_accepts_a_bare_date() {
+        let draft =
+            parse("+++\ntitle = \"NEC Report\"\nmeeting_date = 2017-03-21\n+++\nText.\n").unwrap();
+        assert_eq!(draft.title, "NEC Report");
+        assert_eq!(draft.meeting_date, NaiveDate::from_ymd_opt(2017, 3, 21));
+        assert_eq!(draft.summary, None);
+    }
+
+    #[test]
+    fn a_first_level_heading_is_the_title_when_the_front_matter_has_none() {
+        let draft =
+            parse("---\nmeeting_date: 2017-03-21\n---\n\n# NEC Report – *March* 2017\n\nIntro.\n")
+                .unwrap();
+        assert_eq!(draft.title, "NEC Report – March 2017");
+        assert_eq!(draft.body_markdown, "Intro.\n");
+        let draft = parse("# NEC Report\n\n## Party Membership\n\n575,000 members.\n").unwrap();
+        assert_eq!(draft.title, "NEC Report");
+        assert_eq!(
+            draft.body_markdown,
+            "## Party Membership\n\n575,000 members.\n"
+        );
+    }
+
+    #[test]
+    fn a_first_level_heading_repeating_the_title_is_removed_and_another_is_kept() {
+        let draft = parse("---\ntitle: NEC Report\n---\n# NEC Report\n\nText.\n").unwrap();
+        assert_eq!(draft.body_markdown, "Text.\n");
+        let draft = parse("---\ntitle: NEC Report\n---\n# Something else\n\nText.\n").unwrap();
+        assert_eq!(draft.body_markdown, "# Something else\n\nText.\n");
+    }
+
+    #[test]
+    fn only_second_level_headings_start_sections() {
+        let draft = parse(
+            "---\ntitle: T\n---\nIntro\n\n## One\n\n### Detail\n\n#### Finer\n\n## Two\n\nText\n",
+        )
+        .unwrap();
+        let sections = split_sections(&draft.body_markdown);
+        let headings: Vec<&str> = sections
+            .sections
+            .iter()
+            .map(|s| s.heading.as_str())
+            .collect();
+        assert_eq!(headings, ["One", "Two"]);
+        assert_eq!(sections.sections[0].markdown, "### Detail\n\n#### Finer");
+    }
+
+    #[test]
+    fn a_bad_meeting_date_is_named_in_the_error() {
+        for date in ["21/03/2017", "2017-02-30", "2017-3-21", "March 2017"] {
+            let err = parse(&format!(
+                "---\ntitle: T\nmeeting_date: {date}\n---\nText.\n"
+            ))
+            .unwrap_err();
+            assert_eq!(err, ImportError::BadDate { value: date.into() });
+            assert!(err.to_string().contains("YYYY-MM-DD"), "{err}");
+        }
+    }
+
+    #[test]
+    fn broken_front_matter_is_refused_with_a_reason() {
+        assert_eq!(
+            parse("---\ntitle: T\nText.\n"),
+            Err(ImportError::UnclosedFrontMatter { fence: "---" })
+        );
+        let err = parse("---\ntitle: [unclosed\n---\nText.\n").unwrap_err();
+        assert!(
+            matches!(err, ImportError::FrontMatter { syntax: "YAML", .. }),
+            "{err:?}"
+        );
+        let err = parse("+++\ntitle = \n+++\nText.\n").unwrap_err();
+        assert!(
+            matches!(err, ImportError::FrontMatter { syntax: "TOML", .. }),
+            "{err:?}"
+        );
+        let err = parse("---\ntitle:\n  - a\n  - b\n---\nText.\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the front matter is not valid YAML: `title` must be text"
+        );
+        let err = parse("---\n- a list\n---\nText.\n").unwrap_err();
+        assert!(err.to_string().contains("key: value"), "{err}");
+    }
+
+    #[test]
+    fn a_report_without_a_title_or_a_body_is_refused() {
+        assert_eq!(
+            parse("---\nsummary: S\n---\nText.\n"),
+            Err(ImportError::NoTitle)
+        );
+        assert_eq!(parse("Just text.\n"), Err(ImportError::NoTitle));
+        assert_eq!(
+            parse("---\ntitle: T\n---\n\n   \n"),
+            Err(ImportError::NoBody)
+        );
+        assert_eq!(parse("# Title only\n"), Err(ImportError::NoBody));
+    }
+}

@@ -1,0 +1,308 @@
+//! Campaigns and delivery through a real SMTP conversation over TCP, with the
+//! test server in `support::smtp`, on both backends; and crash tests with the
+//! real binary.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use necmail::campaigns::{CampaignState, NewCampaign};
+use necmail::config::Config;
+use necmail::delivery::engine::{Engine, Finish};
+use necmail::lists::{ListSlug, OptIn};
+use necmail::render::Templates;
+use necmail::reports::{ReportDraft, ReportRef, ReportSource, Stored};
+use necmail::store::Store;
+use necmail::subscribers::{SubscriberEmail, SuppressionReason};
+use necmail::tokens::Purpose;
+use tokio::sync::watch;
+
+use crate::lists::{new_list, subscriber};
+use crate::support::smtp::{Behaviour, SmtpServer, Who};
+use crate::support::{TestDb, on_both_backends};
+
+const WAIT: Duration = Duration::from_secs(20);
+const SECRET: &str = "a test secret of some length";
+
+fn config(server: &SmtpServer, extra: &[(&str, &str)]) -> Config {
+    let mut env: HashMap<String, String> = [
+        ("NECMAIL_SMTP_URL", server.url()),
+        ("NECMAIL_SECRET", SECRET.to_owned()),
+        ("NECMAIL_PUBLIC_URL", "https://nec.example".to_owned()),
+        ("NECMAIL_FROM", "NEC Report <reports@nec.example>".to_owned()),
+        ("NECMAIL_SMTP_CONNECTIONS", "3".to_owned()),
+        ("NECMAIL_RETRY_BASE_SECS", "1".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Config::from_lookup(|k| env.get(k).cloned()).expect("a valid test configuration")
+}
+
+fn engine(store: &Arc<dyn Store>, config: Config) -> Engine {
+    let transport = necmail::delivery::transport(&config).expect("a transport");
+    Engine::new(
+        Arc::clone(store),
+        Arc::from(transport),
+        Arc::new(config),
+        Arc::new(Templates::load(None).expect("templates")),
+        None,
+    )
+}
+
+async fn report(store: &dyn Store) -> i64 {
+    let draft = ReportDraft {
+        title: "Labour NEC Report – March 2026".into(),
+        meeting_date: None,
+        summary: None,
+        body_markdown: "## Party Membership\n\nWe have 575,000 members.\n\n## Local Government Report\n\n\
+            8,000 people stood for election.\n"
+            .into(),
+        source: ReportSource::Paste,
+        published_at: None,
+    };
+    match store.insert_report(&draft).await.unwrap() {
+        Stored::New(r) | Stored::Duplicate(r) => r.id,
+    }
+}
+
+/// Lists `members` and `councillors`, a report, and `n` confirmed members.
+async fn world(db: &TestDb, n: usize) -> (Arc<dyn Store>, i64) {
+    let store = db.store().await;
+    store.create_list(&new_list("members", OptIn::Double)).await.unwrap();
+    store.create_list(&new_list("councillors", OptIn::Double)).await.unwrap();
+    for i in 0..n {
+        store.add_subscriber(&subscriber(&format!("m{i:03}@example.org"), &["members"], true)).await.unwrap();
+    }
+    let report = report(&*store).await;
+    (store, report)
+}
+
+async fn campaign(store: &dyn Store, report: i64, lists: &[&str]) -> i64 {
+    let new = NewCampaign {
+        report: ReportRef::Id(report),
+        lists: lists.iter().map(|l| ListSlug::parse(l).unwrap()).collect(),
+        filter: Vec::new(),
+        send_at: None,
+        subject: None,
+        };
+    let id = store.create_campaign(&new).await.unwrap().id;
+    store.start_campaign(id).await.unwrap();
+    id
+}
+
+async fn run(engine: &Engine, id: i64) -> Finish {
+    let (_stop, stop) = watch::channel(false);
+    tokio::time::timeout(WAIT, engine.run(id, stop)).await.expect("the run ends").expect("the run works")
+}
+
+fn recipients(server: &SmtpServer) -> Vec<String> {
+    let mut r: Vec<String> = server.messages().iter().flat_map(|m| m.rcpt_to.clone()).collect();
+    r.sort();
+    r
+}
+
+on_both_backends! {
+    async fn every_confirmed_recipient_gets_exactly_one_personal_message(db) {
+        let (store, report) = world(db, 4).await;
+        store.add_subscriber(&subscriber("pending@example.org", &["members"], false)).await.unwrap();
+        store.add_subscriber(&subscriber("blocked@example.org", &["members"], true)).await.unwrap();
+        store.set_blocklisted(&SubscriberEmail::parse("blocked@example.org").unwrap(), true).await.unwrap();
+        store.add_subscriber(&subscriber("left@example.org", &["members"], true)).await.unwrap();
+        store.unsubscribe(&SubscriberEmail::parse("left@example.org").unwrap(), None).await.unwrap();
+        let server = SmtpServer::start().await;
+        let id = campaign(&*store, report, &["members"]).await;
+
+        assert_eq!(run(&engine(&store, config(&server, &[])), id).await, Finish::Done);
+        assert_eq!(recipients(&server), ["m000@example.org", "m001@example.org", "m002@example.org", "m003@example.org"]);
+        let counts = store.delivery_counts(id).await.unwrap();
+        assert_eq!((counts.sent, counts.total()), (4, 4));
+        assert_eq!(store.campaign(id).await.unwrap().state, CampaignState::Done);
+
+        let signer = necmail::tokens::Signer::new(SECRET);
+        let members = store.list(&ListSlug::parse("members").unwrap()).await.unwrap();
+        for message in server.messages() {
+            let to = &message.rcpt_to[0];
+            let subscriber = store.subscriber(&SubscriberEmail::parse(to).unwrap()).await.unwrap();
+            assert!(message.mail_from.starts_with("bounce+") && message.mail_from.ends_with("@nec.example"));
+            assert_eq!(message.header("List-Unsubscribe-Post").as_deref(), Some("List-Unsubscribe=One-Click"));
+            assert_eq!(message.header("List-Id").as_deref(), Some("The members list <members.nec.example>"));
+            assert_eq!(message.header("Precedence").as_deref(), Some("bulk"));
+            let unsubscribe = message.header("List-Unsubscribe").unwrap();
+            let token = unsubscribe.split("https://nec.example/u/").nth(1).unwrap().split('>').next().unwrap();
+            let ids = signer.verify(Purpose::Unsubscribe, token).expect("a valid personal token");
+            assert_eq!(ids, [subscriber.id as u64, members.id as u64], "the link unsubscribes {to} from members");
+            assert!(unsubscribe.contains(&format!("<mailto:leave+{token}@nec.example>")));
+            assert!(message.text().contains("575,000 members"));
+        }
+    }
+
+    async fn someone_on_two_target_lists_gets_one_message(db) {
+        let (store, report) = world(db, 2).await;
+        store.add_subscriber(&subscriber("both@example.org", &["members", "councillors"], true)).await.unwrap();
+        let server = SmtpServer::start().await;
+        let id = campaign(&*store, report, &["members", "councillors"]).await;
+        run(&engine(&store, config(&server, &[])), id).await;
+        assert_eq!(recipients(&server), ["both@example.org", "m000@example.org", "m001@example.org"]);
+    }
+
+    async fn deferred_mail_is_retried_and_arrives(db) {
+        let (store, report) = world(db, 3).await;
+        let server = SmtpServer::start_with(
+            Behaviour::accept().refuse(Who::to(["m001@example.org"]).and_first(1), "451 4.3.0 try again later"),
+        )
+        .await;
+        let id = campaign(&*store, report, &["members"]).await;
+        assert_eq!(run(&engine(&store, config(&server, &[])), id).await, Finish::Done);
+        assert_eq!(server.messages_to("m001@example.org").len(), 1);
+        assert_eq!(server.attempts_to("m001@example.org").len(), 2);
+        assert_eq!(store.delivery_counts(id).await.unwrap().sent, 3);
+    }
+
+    async fn a_permanent_failure_is_recorded_and_the_address_suppressed(db) {
+        let (store, report) = world(db, 3).await;
+        let server = SmtpServer::start_with(
+            Behaviour::accept().refuse(Who::to(["m002@example.org"]), "550 5.1.1 <m002@example.org>: no such user"),
+        )
+        .await;
+        let id = campaign(&*store, report, &["members"]).await;
+        assert_eq!(run(&engine(&store, config(&server, &[])), id).await, Finish::Done);
+        let counts = store.delivery_counts(id).await.unwrap();
+        assert_eq!((counts.sent, counts.failed), (2, 1));
+        let errors = store.recent_errors(id, 5).await.unwrap();
+        assert!(errors[0].error.contains("550 5.1.1"), "{errors:?}");
+        let suppression = store.suppression(&SubscriberEmail::parse("m002@example.org").unwrap()).await.unwrap();
+        assert_eq!(suppression.unwrap().reason, SuppressionReason::HardBounce);
+
+        let next = campaign(&*store, report, &["members"]).await;
+        assert_eq!(store.delivery_counts(next).await.unwrap().total(), 2, "the bounced address is left out");
+    }
+
+    async fn the_campaign_pauses_itself_when_the_relay_refuses_everything(db) {
+        let (store, report) = world(db, 10).await;
+        let server = SmtpServer::start_with(Behaviour::accept().refuse(Who::everyone(), "421 4.3.2 service shutting down")).await;
+        let id = campaign(&*store, report, &["members"]).await;
+        let finish = run(&engine(&store, config(&server, &[("NECMAIL_MAX_CONSECUTIVE_FAILURES", "3")])), id).await;
+        let Finish::Paused(reason) = finish else { panic!("{finish:?}") };
+        assert!(reason.contains("failed in a row") && reason.contains("421"), "{reason}");
+        let campaign = store.campaign(id).await.unwrap();
+        assert_eq!(campaign.state, CampaignState::Paused);
+        assert!(campaign.pause_reason.unwrap().contains("421"));
+        let counts = store.delivery_counts(id).await.unwrap();
+        assert!(counts.queued >= 5, "it stopped early instead of burning the list: {counts:?}");
+        assert_eq!(counts.sending, 0, "nothing is left claimed");
+
+        server.set(Behaviour::accept());
+        store.set_campaign_state(id, CampaignState::Sending, None).await.unwrap();
+        store.retry_deliveries(id, false).await.unwrap();
+        assert_eq!(run(&engine(&store, config(&server, &[])), id).await, Finish::Done);
+        assert_eq!(recipients(&server).len(), 10);
+    }
+
+    async fn pausing_and_resuming_mid_send_delivers_everyone_once(db) {
+        let (store, report) = world(db, 12).await;
+        let server = SmtpServer::start_with(Behaviour::accept().delay(Duration::from_millis(15))).await;
+        let id = campaign(&*store, report, &["members"]).await;
+        let engine = Arc::new(engine(&store, config(&server, &[("NECMAIL_SMTP_CONNECTIONS", "1")])));
+        let running = tokio::spawn({
+            let engine = Arc::clone(&engine);
+            async move { run(&engine, id).await }
+        });
+        server.wait_for(2, WAIT).await;
+        store.set_campaign_state(id, CampaignState::Paused, Some("paused by an admin")).await.unwrap();
+        assert!(matches!(running.await.unwrap(), Finish::Paused(_)));
+        let sent = server.messages().len();
+        assert!(sent < 12, "the pause stopped the campaign ({sent} sent)");
+        assert_eq!(store.delivery_counts(id).await.unwrap().sending, 0);
+
+        store.set_campaign_state(id, CampaignState::Sending, None).await.unwrap();
+        assert_eq!(run(&engine, id).await, Finish::Done);
+        let all = recipients(&server);
+        let mut unique = all.clone();
+        unique.dedup();
+        assert_eq!((all.len(), unique.len()), (12, 12));
+    }
+
+    async fn cancelling_mid_send_skips_the_rest(db) {
+        let (store, report) = world(db, 12).await;
+        let server = SmtpServer::start_with(Behaviour::accept().delay(Duration::from_millis(15))).await;
+        let id = campaign(&*store, report, &["members"]).await;
+        let engine = Arc::new(engine(&store, config(&server, &[("NECMAIL_SMTP_CONNECTIONS", "1")])));
+        let running = tokio::spawn({
+            let engine = Arc::clone(&engine);
+            async move { run(&engine, id).await }
+        });
+        server.wait_for(2, WAIT).await;
+        store.set_campaign_state(id, CampaignState::Cancelled, None).await.unwrap();
+        assert_eq!(running.await.unwrap(), Finish::Cancelled);
+        let counts = store.delivery_counts(id).await.unwrap();
+        assert_eq!(counts.sent as usize, server.messages().len());
+        assert_eq!(counts.sent + counts.skipped, 12, "{counts:?}");
+        assert!(counts.skipped > 0);
+    }
+
+    async fn an_unsubscribe_during_the_campaign_is_honoured_at_the_next_claim(db) {
+        let (store, report) = world(db, 12).await;
+        let server = SmtpServer::start_with(Behaviour::accept().delay(Duration::from_millis(15))).await;
+        let id = campaign(&*store, report, &["members"]).await;
+        let engine = Arc::new(engine(&store, config(&server, &[("NECMAIL_SMTP_CONNECTIONS", "1")])));
+        let running = tokio::spawn({
+            let engine = Arc::clone(&engine);
+            async move { run(&engine, id).await }
+        });
+        server.wait_for(1, WAIT).await;
+        let members = ListSlug::parse("members").unwrap();
+        store.unsubscribe(&SubscriberEmail::parse("m011@example.org").unwrap(), Some(&members)).await.unwrap();
+        assert_eq!(running.await.unwrap(), Finish::Done);
+        assert!(server.messages_to("m011@example.org").is_empty());
+        let counts = store.delivery_counts(id).await.unwrap();
+        assert_eq!((counts.sent, counts.skipped), (11, 1));
+    }
+
+    async fn a_connection_lost_after_the_data_is_retried_and_counted_ambiguous(db) {
+        let (store, report) = world(db, 3).await;
+        let server = SmtpServer::start_with(Behaviour::accept().drop_after_data(Who::to(["m000@example.org"]).and_first(1))).await;
+        let id = campaign(&*store, report, &["members"]).await;
+        assert_eq!(run(&engine(&store, config(&server, &[])), id).await, Finish::Done);
+        let counts = store.delivery_counts(id).await.unwrap();
+        assert_eq!((counts.sent, counts.ambiguous), (3, 1));
+        assert_eq!(server.messages_to("m000@example.org").len(), 1, "the server did not keep the dropped one");
+    }
+
+    async fn messages_are_well_formed_for_an_independent_mime_parser(db) {
+        let (store, report) = world(db, 2).await;
+        let mut named = subscriber("siobhan@example.org", &["members"], true);
+        named.name = necmail::subscribers::SubscriberName::parse("Siobhán O’Neill").unwrap();
+        named.attributes = ["role=councillor".parse().unwrap()].into_iter().collect();
+        store.add_subscriber(&named).await.unwrap();
+        let server = SmtpServer::start().await;
+        let id = campaign(&*store, report, &["members"]).await;
+        run(&engine(&store, config(&server, &[])), id).await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut paths = Vec::new();
+        for (i, m) in server.messages().iter().enumerate() {
+            let path = dir.path().join(format!("{i}.eml"));
+            std::fs::write(&path, &m.data).unwrap();
+            paths.push(path);
+        }
+        let out = std::process::Command::new("python3")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/check_mime.py"))
+            .args(&paths)
+            .output()
+            .expect("python3 runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let parsed: Vec<serde_json::Value> =
+            String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(parsed.len(), 3);
+        for p in &parsed {
+            assert_eq!(p["subject"], "Labour NEC Report – March 2026");
+            assert!(p["text"].as_str().unwrap().contains("575,000 members"));
+            assert!(p["html"].as_str().unwrap().contains("575,000 members"));
+        }
+        let siobhan = parsed.iter().find(|p| p["to"].as_str().unwrap().contains("siobhan@")).unwrap();
+        assert_eq!(siobhan["to"], "Siobhán O’Neill <siobhan@example.org>");
+        assert!(siobhan["html"].as_str().unwrap().contains("Dear Siobhán O’Neill,"));
+        assert!(siobhan["html"].as_str().unwrap().contains("As a councillor"));
+    }
+}

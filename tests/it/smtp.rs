@@ -1,0 +1,413 @@
+//! The SMTP relay transport against the test SMTP server, over real TCP.
+
+use std::time::Duration;
+
+use necmail::config::{Config, SmtpUrl};
+use necmail::delivery::{Accepted, Envelope, SendError, SmtpRelay, Transport};
+
+use crate::support::smtp::{Action, Behaviour, SmtpServer, Stage, Who};
+
+const WAIT: Duration = Duration::from_secs(5);
+const MESSAGE: &[u8] =
+    b"From: NEC Report <reports@nec.example>\r\nTo: jo@example.org\r\nSubject: NEC report\r\n\r\nHello.\r\n";
+
+fn envelope(rcpt_to: &str) -> Envelope<'_> {
+    Envelope {
+        id: "d1",
+        mail_from: "bounce+d1@nec.example",
+        rcpt_to,
+    }
+}
+
+/// Sends [`MESSAGE`] to `rcpt`.
+async fn send_to(relay: &SmtpRelay, rcpt: &str) -> Result<Accepted, SendError> {
+    relay.send(&envelope(rcpt), MESSAGE).await
+}
+
+fn with_url(mut config: Config, url: &str) -> Config {
+    config.smtp = Some(SmtpUrl::parse(url).expect("a valid SMTP URL"));
+    config
+}
+
+#[tokio::test]
+async fn a_message_arrives_with_its_envelope_and_exact_bytes() {
+    let server = SmtpServer::start().await;
+    let relay = SmtpRelay::new(&server.config()).unwrap();
+    let message = b"Subject: dots\r\n\r\n.starts with a dot\r\n..two dots\r\n.\r\nlast line\r\n";
+    let accepted = relay
+        .send(&envelope("jo@example.org"), message)
+        .await
+        .unwrap();
+    assert_eq!(accepted.reply, "250 2.0.0 Ok: queued as 1");
+    let received = server.messages();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].mail_from, "bounce+d1@nec.example");
+    assert_eq!(received[0].rcpt_to, ["jo@example.org"]);
+    assert_eq!(received[0].text(), String::from_utf8_lossy(message));
+    assert_eq!(received[0].header("subject").as_deref(), Some("dots"));
+    assert_eq!(
+        received[0].body(),
+        ".starts with a dot\r\n..two dots\r\n.\r\nlast line\r\n"
+    );
+    assert_eq!(received[0].reply, accepted.reply);
+}
+
+#[tokio::test]
+async fn eight_bit_content_is_announced_with_body_8bitmime_and_arrives_unchanged() {
+    let server = SmtpServer::start().await;
+    let relay = SmtpRelay::new(&server.config()).unwrap();
+    let message = "Subject: =?utf-8?q?caf=C3=A9?=\r\n\r\nCafé, Gdańsk, Łódź.\r\n".as_bytes();
+    relay
+        .send(&envelope("jo@example.org"), message)
+        .await
+        .unwrap();
+    assert_eq!(server.messages()[0].data, message);
+    assert!(
+        server
+            .commands()
+            .contains(&"MAIL FROM:<bounce+d1@nec.example> BODY=8BITMIME".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn a_4xx_reply_to_rcpt_is_transient_and_the_connection_is_reset_and_reused() {
+    let busy = Who::to(["busy@example.org"]).and_first(1);
+    let server =
+        SmtpServer::start_with(Behaviour::accept().refuse(busy, "450 4.2.1 mailbox busy")).await;
+    let relay = SmtpRelay::new(&server.config()).unwrap();
+    let err = send_to(&relay, "busy@example.org").await.unwrap_err();
+    assert_eq!(err, SendError::Transient("450 4.2.1 mailbox busy".into()));
+    send_to(&relay, "busy@example.org").await.unwrap();
+    assert_eq!(server.connections(), 1, "the connection was kept");
+    assert_eq!(server.messages_to("busy@example.org")[0].connection, 1);
+    let commands = server.commands();
+    let rset = commands
+        .iter()
+        .position(|c| c == "RSET")
+        .expect("an RSET after the refusal");
+    assert!(
+        commands[rset - 1].starts_with("RCPT TO:<busy@example.org>"),
+        "{commands:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_5xx_reply_is_permanent_with_the_whole_reply_and_its_enhanced_status_code() {
+    let refusal = "550 5.1.1 <gone@example.org>: no such user";
+    let server =
+        SmtpServer::start_with(Behaviour::accept().refuse(Who::to(["gone@example.org"]), refusal))
+            .await;
+    let relay = SmtpRelay::new(&server.config()).unwrap();
+    let err = relay
+        .send(&envelope("gone@example.org"), MESSAGE)
+        .await
+        .unwrap_err();
+    assert_eq!(err, SendError::Permanent(refusal.into()));
+    let attempts = server.attempts_to("gone@example.org");
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].reply.as_deref(), Some(refusal));
+}
+
+#[tokio::test]
+async fn a_refusal_of_the_mail_from_is_reset_and_a_refusal_after_the_data_needs_no_reset() {
+    let server = SmtpServer::start_with(Behaviour::accept().rule(
+        Who::everyone(),
+        Stage::Mail,
+        Action::Reply("451 4.3.0 try again later".into()),
+    ))
+    .await;
+    let relay = SmtpRelay::new(&server.config()).unwrap();
+    let err = relay
+        .send(&envelope("jo@example.org"), MESSAGE)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        SendError::Transient("451 4.3.0 try again later".into())
+    );
+    assert_eq!(server.commands().last().map(String::as_str), Some("RSET"));
+
+    let spam = "554 5.7.1 message rejected as spam";
+    server.set(Behaviour::accept().rule(
+        Who::everyone(),
+        Stage::EndOfData,
+        Action::Reply(spam.into()),
+    ));
+    let err = relay
+        .send(&envelope("jo@example.org"), MESSAGE)
+        .await
+        .unwrap_err();
+    assert_eq!(err, SendError::Permanent(spam.into()));
+    server.set(Behaviour::accept());
+    relay
+        .send(&envelope("jo@example.org"), MESSAGE)
+        .await
+        .unwrap();
+    let commands = server.commands();
+    assert_eq!(
+        commands.iter().filter(|c| *c == "RSET").count(),
+        1,
+        "{commands:#?}"
+    );
+    assert_eq!(server.connections(), 1);
+}
+
+#[tokio::test]
+async fn a_drop_before_data_is_a_network_error_before_data_and_the_next_send_reconnects() {
+    let server = SmtpServer::start_with(Behaviour::accept().drop_before_data(Who::first(1))).await;
+    let relay = SmtpRelay::new(&server.config()).unwrap();
+    let err = relay
+        .send(&envelope("jo@example.org"), MESSAGE)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SendError::NetworkBeforeData(_)), "{err:?}");
+    assert!(server.messages().is_empty());
+    relay
+        .send(&envelope("jo@example.org"), MESSAGE)
+        .await
+        .unwrap();
+    assert_eq!(server.connections(), 2);
+    let replies: Vec<_> = server
+        .attempts_to("jo@example.org")
+        .into_iter()
+        .map(|a| a.reply)
+        .collect();
+    assert_eq!(
+        replies,
+        [None, Some("250 2.0.0 Ok: queued as 1".to_owned())]
+    );
+}
+
+#[tokio::test]
+async fn a_drop_after_the_data_is_ambiguous_and_the_next_send_reconnects() {
+    let server =
+        SmtpServer::start_with(Behaviour::accept().drop_after_data(Who::to(["jo@example.org"])))
+            .await;
+    let relay = SmtpRelay::new(&server.config()).unwrap();
+    let err = relay
+        .send(&envelope("jo@example.org"), MESSAGE)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SendError::Ambiguous(_)), "{err:?}");
+    let attempts = server.wait_for_attempts(1, WAIT).await;
+    assert_eq!(
+        (attempts[0].rcpt_to.as_deref(), attempts[0].reply.as_deref()),
+        (Some("jo@example.org"), None)
+    );
+    assert!(server.messages().is_empty());
+    relay
+        .send(&envelope("al@example.org"), MESSAGE)
+        .await
+        .unwrap();
+    assert_eq!(server.connections(), 2);
+    assert_eq!(server.messages_to("al@example.org").len(), 1);
+}
+
+#[tokio::test]
+async fn a_pooled_connection_the_relay_closed_is_replaced_without_an_error() {
+    let server = SmtpServer::start().await;
+    let relay = SmtpRelay::new(&server.config()).unwrap();
+    relay
+        .send(&envelope("jo@example.org"), MESSAGE)
+        .await
+        .unwrap();
+    server.disconnect_all();
+    server.wait_for_no_connections(WAIT).await;
+    relay
+        .send(&envelope("al@example.org"), MESSAGE)
+        .await
+        .unwrap();
+    assert_eq!(server.connections(), 2);
+    assert_eq!(server.wait_for(2, WAIT).await.len(), 2);
+}
+
+#[tokio::test]
+async fn one_connection_sends_without_waiting_for_delayed_acks() {
+    let server = SmtpServer::start().await;
+    let relay = SmtpRelay::new(&server.config()).unwrap();
+    send_to(&relay, "jo@example.org").await.unwrap();
+    let started = std::time::Instant::now();
+    for _ in 0..10 {
+        send_to(&relay, "jo@example.org").await.unwrap();
+    }
+    // With Nagle's algorithm on, the final dot waits for the delayed ACK of
+    // the message (40 ms on Linux) every time.
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(350),
+        "10 messages took {took:?}"
+    );
+    assert_eq!(server.connections(), 1);
+}
+
+#[tokio::test]
+async fn a_relay_slower_than_the_timeout_is_a_network_error_before_data() {
+    let server =
+        SmtpServer::start_with(Behaviour::accept().delay(Duration::from_millis(500))).await;
+    let mut config = server.config();
+    config.smtp_timeout = Duration::from_millis(100);
+    let relay = SmtpRelay::new(&config).unwrap();
+    let err = relay
+        .send(&envelope("jo@example.org"), MESSAGE)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, SendError::NetworkBeforeData(ref m) if m.contains("no answer within")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn no_more_than_smtp_connections_are_open_at_once_under_concurrent_sends() {
+    let server = SmtpServer::start_with(Behaviour::accept().delay(Duration::from_millis(5))).await;
+    let mut config = server.config();
+    config.smtp_connections = 3;
+    let relay = SmtpRelay::new(&config).unwrap();
+    let rcpts: Vec<String> = (0..30).map(|i| format!("member{i}@example.org")).collect();
+    let sends = rcpts.iter().map(|rcpt| send_to(&relay, rcpt));
+    let results = futures_util::future::join_all(sends).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(server.messages().len(), 30);
+    assert_eq!(
+        server.max_open_connections(),
+        3,
+        "three connections were used, and never more"
+    );
+    assert_eq!(server.connections(), 3, "and each was reused");
+}
+
+#[tokio::test]
+async fn close_says_quit_on_every_connection() {
+    let server = SmtpServer::start_with(Behaviour::accept().delay(Duration::from_millis(20))).await;
+    let mut config = server.config();
+    config.smtp_connections = 2;
+    let relay = SmtpRelay::new(&config).unwrap();
+    let (a, b) = tokio::join!(
+        send_to(&relay, "jo@example.org"),
+        send_to(&relay, "al@example.org")
+    );
+    a.unwrap();
+    b.unwrap();
+    assert_eq!(server.open_connections(), 2);
+    Transport::close(&relay).await;
+    assert_eq!(server.commands().iter().filter(|c| *c == "QUIT").count(), 2);
+    server.wait_for_no_connections(WAIT).await;
+    send_to(&relay, "jo@example.org").await.unwrap();
+    assert_eq!(
+        server.connections(),
+        3,
+        "a closed relay opens a new connection when used again"
+    );
+}
+
+#[tokio::test]
+async fn auth_plain_works_against_a_relay_on_loopback() {
+    let server =
+        SmtpServer::start_with(Behaviour::accept().require_auth("mailer", "s3cret pass")).await;
+    let config = with_url(
+        server.config(),
+        &format!("smtp://mailer:s3cret%20pass@{}", server.addr()),
+    );
+    let relay = SmtpRelay::new(&config).unwrap();
+    relay
+        .send(&envelope("jo@example.org"), MESSAGE)
+        .await
+        .unwrap();
+    assert_eq!(
+        server.messages()[0].authenticated_as.as_deref(),
+        Some("mailer")
+    );
+}
+
+#[tokio::test]
+async fn refused_credentials_are_a_local_error_that_never_shows_the_password() {
+    let server = SmtpServer::start_with(Behaviour::accept().require_auth("mailer", "right")).await;
+    let config = with_url(
+        server.config(),
+        &format!("smtp://mailer:hunter2@{}", server.addr()),
+    );
+    let relay = SmtpRelay::new(&config).unwrap();
+    let err = relay
+        .send(&envelope("jo@example.org"), MESSAGE)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, SendError::Local(ref m) if m.contains("535 5.7.8")),
+        "{err:?}"
+    );
+    for shown in [
+        err.to_string(),
+        format!("{err:?}"),
+        format!("{relay:?}"),
+        relay.describe(),
+    ] {
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+    assert!(server.messages().is_empty());
+}
+
+#[tokio::test]
+async fn credentials_for_a_relay_elsewhere_without_required_encryption_are_refused_without_connecting()
+ {
+    let config = with_url(
+        Config::from_lookup(|_| None).unwrap(),
+        "smtp://mailer:hunter2@relay.invalid:587",
+    );
+    let err = SmtpRelay::new(&config).unwrap_err();
+    assert!(
+        matches!(err, SendError::Local(ref m) if m.contains("tls=required")),
+        "{err:?}"
+    );
+    let err = necmail::delivery::transport(&config)
+        .err()
+        .expect("the transport is refused too");
+    assert!(
+        !err.to_string().contains("hunter2") && !format!("{err:?}").contains("hunter2"),
+        "{err}"
+    );
+    let required = with_url(
+        config,
+        "smtp://mailer:hunter2@relay.invalid:587?tls=required",
+    );
+    let relay = SmtpRelay::new(&required).unwrap();
+    assert_eq!(relay.describe(), "smtp://relay.invalid:587 (STARTTLS)");
+    assert!(!format!("{relay:?}").contains("hunter2"));
+}
+
+#[tokio::test]
+async fn tls_required_refuses_to_send_to_a_relay_without_starttls() {
+    let server = SmtpServer::start().await;
+    let config = with_url(server.config(), &format!("{}?tls=required", server.url()));
+    let relay = SmtpRelay::new(&config).unwrap();
+    let err = relay
+        .send(&envelope("jo@example.org"), MESSAGE)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, SendError::Local(ref m) if m.contains("does not offer STARTTLS")),
+        "{err:?}"
+    );
+    assert!(
+        server.commands().iter().all(|c| !c.starts_with("MAIL")),
+        "{:?}",
+        server.commands()
+    );
+}
+
+#[tokio::test]
+async fn the_configured_transport_is_the_relay_when_an_smtp_url_is_set() {
+    let server = SmtpServer::start().await;
+    let transport = necmail::delivery::transport(&server.config()).unwrap();
+    assert_eq!(
+        transport.describe(),
+        format!("{} (STARTTLS if offered)", server.url())
+    );
+    transport
+        .send(&envelope("jo@example.org"), MESSAGE)
+        .await
+        .unwrap();
+    assert_eq!(
+        server.wait_for(1, WAIT).await[0].header("To").as_deref(),
+        Some("jo@example.org")
+    );
+}

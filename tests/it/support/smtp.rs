@@ -1,0 +1,784 @@
+//! An SMTP server for tests, on 127.0.0.1 and a free port.
+//!
+//! It speaks enough ESMTP for necmail (EHLO with 8BITMIME and SIZE, AUTH
+//! PLAIN when asked to require it, no STARTTLS, no PIPELINING), records
+//! every message it accepts and every attempt with its reply, and misbehaves
+//! on request. Its [`Behaviour`] can be changed at any time, also while a
+//! campaign is sending:
+//!
+//! ```ignore
+//! let server = SmtpServer::start().await;
+//! server.set(Behaviour::accept().refuse(Who::to(["jo@example.org"]), "550 5.1.1 no such user"));
+//! // … send …
+//! server.set(Behaviour::accept().refuse(Who::everyone(), "421 4.3.2 try later"));
+//! let sent = server.wait_for(3, Duration::from_secs(5)).await;
+//! assert_eq!(sent[0].header("Subject").as_deref(), Some("NEC report"));
+//! ```
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use base64::Engine as _;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+use tokio::task::AbortHandle;
+
+/// Which recipients a rule is for.
+#[derive(Debug, Clone, Default)]
+pub struct Who {
+    /// `None`: every recipient.
+    recipients: Option<Vec<String>>,
+    /// `Some(n)`: only a recipient's first `n` attempts since the behaviour
+    /// was set.
+    first: Option<u32>,
+}
+
+impl Who {
+    pub fn everyone() -> Who {
+        Who::default()
+    }
+
+    /// These recipients (compared without regard to case).
+    pub fn to<S: Into<String>>(recipients: impl IntoIterator<Item = S>) -> Who {
+        Who {
+            recipients: Some(recipients.into_iter().map(Into::into).collect()),
+            first: None,
+        }
+    }
+
+    /// The first `n` attempts of each recipient: `Who::first(2)`, or
+    /// `Who::to([…]).and_first(2)`.
+    pub fn first(n: u32) -> Who {
+        Who {
+            recipients: None,
+            first: Some(n),
+        }
+    }
+
+    pub fn and_first(self, n: u32) -> Who {
+        Who {
+            first: Some(n),
+            ..self
+        }
+    }
+
+    fn matches(&self, recipient: &str, attempt: u32) -> bool {
+        self.recipients
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|r| r.eq_ignore_ascii_case(recipient)))
+            && self.first.is_none_or(|n| attempt <= n)
+    }
+}
+
+/// Where in a transaction a rule acts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// The reply to MAIL FROM (only rules for everyone act here: there is
+    /// no recipient yet).
+    Mail,
+    /// The reply to RCPT TO.
+    Rcpt,
+    /// The reply to the DATA command.
+    Data,
+    /// The final reply, after the message data.
+    EndOfData,
+}
+
+/// What a rule does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Answer with this full reply, e.g. `450 4.2.1 mailbox busy`.
+    Reply(String),
+    /// Close the connection without answering.
+    Drop,
+}
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub who: Who,
+    pub stage: Stage,
+    pub action: Action,
+}
+
+/// How the server behaves: the first matching rule acts, and without one it
+/// accepts.
+#[derive(Debug, Clone, Default)]
+pub struct Behaviour {
+    pub rules: Vec<Rule>,
+    /// Waited before every reply.
+    pub delay: Duration,
+    /// AUTH PLAIN with these credentials is required before MAIL.
+    pub auth: Option<(String, String)>,
+}
+
+impl Behaviour {
+    /// Accepts everything: the default.
+    pub fn accept() -> Behaviour {
+        Behaviour::default()
+    }
+
+    pub fn rule(mut self, who: Who, stage: Stage, action: Action) -> Behaviour {
+        self.rules.push(Rule { who, stage, action });
+        self
+    }
+
+    /// Answers RCPT TO with `reply` (a 4xx or 5xx, in full).
+    pub fn refuse(self, who: Who, reply: &str) -> Behaviour {
+        self.rule(who, Stage::Rcpt, Action::Reply(reply.into()))
+    }
+
+    /// Closes the connection when the client sends DATA.
+    pub fn drop_before_data(self, who: Who) -> Behaviour {
+        self.rule(who, Stage::Data, Action::Drop)
+    }
+
+    /// Reads the whole message, then closes the connection without a reply.
+    pub fn drop_after_data(self, who: Who) -> Behaviour {
+        self.rule(who, Stage::EndOfData, Action::Drop)
+    }
+
+    pub fn delay(self, delay: Duration) -> Behaviour {
+        Behaviour { delay, ..self }
+    }
+
+    pub fn require_auth(self, user: &str, password: &str) -> Behaviour {
+        Behaviour {
+            auth: Some((user.into(), password.into())),
+            ..self
+        }
+    }
+
+    /// The action of the first rule for this stage and recipient, if any.
+    fn action(&self, stage: Stage, recipient: Option<(&str, u32)>) -> Option<&Action> {
+        self.rules
+            .iter()
+            .find(|r| {
+                r.stage == stage
+                    && match recipient {
+                        Some((rcpt, attempt)) => r.who.matches(rcpt, attempt),
+                        None => r.who.recipients.is_none() && r.who.first.is_none(),
+                    }
+            })
+            .map(|r| &r.action)
+    }
+}
+
+/// A message the server accepted.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// Which connection (numbered from 1) carried it.
+    pub connection: usize,
+    pub mail_from: String,
+    pub rcpt_to: Vec<String>,
+    /// The message as the client meant it: dot-unstuffed, ending with the
+    /// CRLF before the final dot.
+    pub data: Vec<u8>,
+    /// The user the connection authenticated as.
+    pub authenticated_as: Option<String>,
+    /// The server's final reply, e.g. `250 2.0.0 Ok: queued as 3`.
+    pub reply: String,
+}
+
+impl Received {
+    /// The message as text (invalid UTF-8 replaced).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.data).into_owned()
+    }
+
+    /// The first header called `name` (any case), unfolded and trimmed.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers(name).into_iter().next()
+    }
+
+    /// Every header called `name` (any case), in order, unfolded and trimmed.
+    pub fn headers(&self, name: &str) -> Vec<String> {
+        let text = self.text();
+        let head = text.split("\r\n\r\n").next().unwrap_or_default();
+        let mut fields: Vec<String> = Vec::new();
+        for line in head.split("\r\n") {
+            match fields.last_mut() {
+                Some(field) if line.starts_with([' ', '\t']) => field.push_str(line),
+                _ => fields.push(line.to_owned()),
+            }
+        }
+        fields
+            .iter()
+            .filter_map(|f| f.split_once(':'))
+            .filter(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim().to_owned())
+            .collect()
+    }
+
+    /// Everything after the blank line that ends the headers.
+    pub fn body(&self) -> String {
+        self.text()
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// One recipient's attempt: from its RCPT TO (or from a refused MAIL FROM,
+/// before any recipient) to the reply that settled it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub connection: usize,
+    pub mail_from: String,
+    /// `None` when MAIL FROM itself was refused.
+    pub rcpt_to: Option<String>,
+    /// The reply that settled it; `None` when the transaction ended without
+    /// one (the server dropped the connection, or the client reset, quit or
+    /// went away).
+    pub reply: Option<String>,
+}
+
+#[derive(Default)]
+struct State {
+    behaviour: Behaviour,
+    /// Attempts per recipient (lower case) since the behaviour was set.
+    attempt_counts: HashMap<String, u32>,
+    messages: Vec<Received>,
+    attempts: Vec<Attempt>,
+    commands: Vec<String>,
+    connections: usize,
+    open: usize,
+    max_open: usize,
+    tasks: Vec<AbortHandle>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    changed: Notify,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn record(&self, f: impl FnOnce(&mut State)) {
+        f(&mut self.lock());
+        self.changed.notify_waiters();
+    }
+}
+
+/// The running server; it stops when dropped.
+pub struct SmtpServer {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    accept: AbortHandle,
+}
+
+impl SmtpServer {
+    /// A server that accepts everything.
+    pub async fn start() -> SmtpServer {
+        SmtpServer::start_with(Behaviour::accept()).await
+    }
+
+    pub async fn start_with(behaviour: Behaviour) -> SmtpServer {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the test SMTP server");
+        let addr = listener
+            .local_addr()
+            .expect("the test SMTP server's address");
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                behaviour,
+                ..State::default()
+            }),
+            changed: Notify::new(),
+        });
+        let accepting = Arc::clone(&shared);
+        let accept = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let mut state = accepting.lock();
+                state.connections += 1;
+                state.open += 1;
+                state.max_open = state.max_open.max(state.open);
+                let id = state.connections;
+                let session = Session::new(id, Arc::clone(&accepting));
+                state
+                    .tasks
+                    .push(tokio::spawn(session.run(stream)).abort_handle());
+            }
+        })
+        .abort_handle();
+        SmtpServer {
+            addr,
+            shared,
+            accept,
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `smtp://127.0.0.1:PORT`, for NECMAIL_SMTP_URL.
+    pub fn url(&self) -> String {
+        format!("smtp://{}", self.addr)
+    }
+
+    /// A configuration that sends to this server, with defaults otherwise.
+    pub fn config(&self) -> necmail::config::Config {
+        let url = self.url();
+        necmail::config::Config::from_lookup(|name| {
+            (name == "NECMAIL_SMTP_URL").then(|| url.clone())
+        })
+        .expect("a valid configuration")
+    }
+
+    /// Replaces the behaviour, from the next reply on, and restarts the
+    /// count of each recipient's attempts.
+    pub fn set(&self, behaviour: Behaviour) {
+        let mut state = self.shared.lock();
+        state.behaviour = behaviour;
+        state.attempt_counts.clear();
+    }
+
+    /// Every message accepted so far, in order.
+    pub fn messages(&self) -> Vec<Received> {
+        self.shared.lock().messages.clone()
+    }
+
+    /// The accepted messages for `rcpt` (any case).
+    pub fn messages_to(&self, rcpt: &str) -> Vec<Received> {
+        let state = self.shared.lock();
+        state
+            .messages
+            .iter()
+            .filter(|m| m.rcpt_to.iter().any(|r| r.eq_ignore_ascii_case(rcpt)))
+            .cloned()
+            .collect()
+    }
+
+    /// Every attempt so far, in the order they were settled.
+    pub fn attempts(&self) -> Vec<Attempt> {
+        self.shared.lock().attempts.clone()
+    }
+
+    /// The attempts for `rcpt` (any case).
+    pub fn attempts_to(&self, rcpt: &str) -> Vec<Attempt> {
+        let state = self.shared.lock();
+        let is_rcpt = |a: &&Attempt| {
+            a.rcpt_to
+                .as_deref()
+                .is_some_and(|r| r.eq_ignore_ascii_case(rcpt))
+        };
+        state.attempts.iter().filter(is_rcpt).cloned().collect()
+    }
+
+    /// Every command line received (not the message data), e.g. `RSET`.
+    pub fn commands(&self) -> Vec<String> {
+        self.shared.lock().commands.clone()
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.shared.lock().connections
+    }
+
+    /// Connections open now.
+    pub fn open_connections(&self) -> usize {
+        self.shared.lock().open
+    }
+
+    /// The most connections that were ever open at once.
+    pub fn max_open_connections(&self) -> usize {
+        self.shared.lock().max_open
+    }
+
+    /// Closes every open connection at once, without a word, as a crashed
+    /// or restarted relay would.
+    pub fn disconnect_all(&self) {
+        let tasks = std::mem::take(&mut self.shared.lock().tasks);
+        for task in tasks {
+            task.abort();
+        }
+    }
+
+    /// Waits until at least `n` messages have been accepted, and returns
+    /// them all; panics, showing what did happen, after `timeout`.
+    pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Received> {
+        self.wait_until(timeout, &format!("{n} messages"), |s| s.messages.len() >= n)
+            .await;
+        self.messages()
+    }
+
+    /// Waits until at least `n` attempts have been settled, and returns them
+    /// all; panics, showing what did happen, after `timeout`.
+    pub async fn wait_for_attempts(&self, n: usize, timeout: Duration) -> Vec<Attempt> {
+        self.wait_until(timeout, &format!("{n} attempts"), |s| s.attempts.len() >= n)
+            .await;
+        self.attempts()
+    }
+
+    /// Waits until no connection is open; panics after `timeout`.
+    pub async fn wait_for_no_connections(&self, timeout: Duration) {
+        self.wait_until(timeout, "every connection to close", |s| s.open == 0)
+            .await;
+    }
+
+    async fn wait_until(&self, timeout: Duration, what: &str, done: impl Fn(&State) -> bool) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let changed = self.shared.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if done(&self.shared.lock()) {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                let state = self.shared.lock();
+                panic!(
+                    "the test SMTP server waited {timeout:?} for {what}; it accepted {} messages, settled attempts \
+                     {:#?}, and {} connections are open",
+                    state.messages.len(),
+                    state.attempts,
+                    state.open
+                );
+            }
+        }
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.disconnect_all();
+    }
+}
+
+/// One connection's conversation.
+struct Session {
+    id: usize,
+    shared: Arc<Shared>,
+    authenticated_as: Option<String>,
+    mail_from: Option<String>,
+    rcpt_to: Vec<String>,
+}
+
+/// The session is over: the client quit or went away, or the behaviour
+/// said to drop it.
+struct Closed;
+
+impl Session {
+    fn new(id: usize, shared: Arc<Shared>) -> Session {
+        Session {
+            id,
+            shared,
+            authenticated_as: None,
+            mail_from: None,
+            rcpt_to: Vec::new(),
+        }
+    }
+
+    /// Runs until the conversation ends or the task is aborted; either way
+    /// dropping the session settles its transaction and counts it closed.
+    async fn run(mut self, stream: TcpStream) {
+        let (read, mut write) = stream.into_split();
+        let mut read = BufReader::new(read);
+        let _ = self.converse(&mut read, &mut write).await;
+    }
+
+    async fn converse(
+        &mut self,
+        read: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+        write: &mut OwnedWriteHalf,
+    ) -> Result<(), Closed> {
+        self.reply(write, "220 necmail-test ESMTP ready").await?;
+        loop {
+            let line = read_line(read).await?;
+            let line = String::from_utf8_lossy(&line).trim_end().to_owned();
+            self.shared.record(|s| s.commands.push(line.clone()));
+            let (verb, argument) = line.split_once(' ').unwrap_or((&line, ""));
+            match verb.to_ascii_uppercase().as_str() {
+                "EHLO" => {
+                    let auth = self.behaviour().auth.is_some();
+                    let mut lines = vec!["250-necmail-test", "250-8BITMIME", "250-SIZE 52428800"];
+                    if auth {
+                        lines.push("250-AUTH PLAIN");
+                    }
+                    lines.push("250 ENHANCEDSTATUSCODES");
+                    self.reply(write, &lines.join("\r\n")).await?;
+                }
+                "HELO" | "NOOP" => self.reply(write, "250 2.0.0 Ok").await?,
+                "AUTH" => self.auth(read, write, argument).await?,
+                "MAIL" => self.mail(write, argument).await?,
+                "RCPT" => self.rcpt(write, argument).await?,
+                "DATA" => self.data(read, write).await?,
+                "RSET" => {
+                    self.abandon();
+                    self.reply(write, "250 2.0.0 Ok").await?;
+                }
+                "QUIT" => {
+                    self.reply(write, "221 2.0.0 Bye").await?;
+                    return Err(Closed);
+                }
+                _ => {
+                    self.reply(write, "500 5.5.2 command not recognised")
+                        .await?
+                }
+            }
+        }
+    }
+
+    fn behaviour(&self) -> Behaviour {
+        self.shared.lock().behaviour.clone()
+    }
+
+    async fn reply(&self, write: &mut OwnedWriteHalf, reply: &str) -> Result<(), Closed> {
+        let delay = self.behaviour().delay;
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        write
+            .write_all(format!("{reply}\r\n").as_bytes())
+            .await
+            .map_err(|_| Closed)
+    }
+
+    /// Settles the open transaction's recipients with `reply` and clears it.
+    fn settle(&mut self, reply: Option<&str>) {
+        let mail_from = self.mail_from.take().unwrap_or_default();
+        let rcpts = std::mem::take(&mut self.rcpt_to);
+        let id = self.id;
+        self.shared.record(|s| {
+            for rcpt in rcpts {
+                let rcpt_to = Some(rcpt);
+                s.attempts.push(Attempt {
+                    connection: id,
+                    mail_from: mail_from.clone(),
+                    rcpt_to,
+                    reply: reply.map(Into::into),
+                });
+            }
+        });
+    }
+
+    fn abandon(&mut self) {
+        self.settle(None);
+    }
+
+    async fn auth(
+        &mut self,
+        read: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+        write: &mut OwnedWriteHalf,
+        argument: &str,
+    ) -> Result<(), Closed> {
+        let Some((user, password)) = self.behaviour().auth else {
+            return self.reply(write, "503 5.5.1 AUTH is not offered").await;
+        };
+        let (mechanism, initial) = argument.split_once(' ').unwrap_or((argument, ""));
+        if !mechanism.eq_ignore_ascii_case("PLAIN") {
+            return self
+                .reply(write, "504 5.5.4 only AUTH PLAIN is offered")
+                .await;
+        }
+        let response = if initial.is_empty() {
+            self.reply(write, "334 ").await?;
+            String::from_utf8_lossy(&read_line(read).await?)
+                .trim_end()
+                .to_owned()
+        } else {
+            initial.to_owned()
+        };
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(response.trim())
+            .unwrap_or_default();
+        let parts: Vec<&[u8]> = decoded.split(|b| *b == 0).collect();
+        if parts.len() == 3 && parts[1] == user.as_bytes() && parts[2] == password.as_bytes() {
+            self.authenticated_as = Some(user);
+            self.reply(write, "235 2.7.0 Authentication successful")
+                .await
+        } else {
+            self.reply(write, "535 5.7.8 Authentication credentials invalid")
+                .await
+        }
+    }
+
+    async fn mail(&mut self, write: &mut OwnedWriteHalf, argument: &str) -> Result<(), Closed> {
+        let behaviour = self.behaviour();
+        if behaviour.auth.is_some() && self.authenticated_as.is_none() {
+            return self.reply(write, "530 5.7.0 Authentication required").await;
+        }
+        if self.mail_from.is_some() {
+            return self.reply(write, "503 5.5.1 nested MAIL command").await;
+        }
+        let Some(from) = path(argument, "FROM:") else {
+            return self
+                .reply(write, "501 5.5.4 syntax: MAIL FROM:<address>")
+                .await;
+        };
+        match behaviour.action(Stage::Mail, None) {
+            Some(action) => {
+                let reply = match action {
+                    Action::Reply(reply) => Some(reply.clone()),
+                    Action::Drop => None,
+                };
+                let attempt = Attempt {
+                    connection: self.id,
+                    mail_from: from,
+                    rcpt_to: None,
+                    reply: reply.clone(),
+                };
+                self.shared.record(|s| s.attempts.push(attempt));
+                match reply {
+                    Some(reply) => self.reply(write, &reply).await,
+                    None => Err(Closed),
+                }
+            }
+            None => {
+                self.mail_from = Some(from);
+                self.reply(write, "250 2.1.0 Ok").await
+            }
+        }
+    }
+
+    async fn rcpt(&mut self, write: &mut OwnedWriteHalf, argument: &str) -> Result<(), Closed> {
+        let Some(mail_from) = self.mail_from.clone() else {
+            return self.reply(write, "503 5.5.1 need MAIL before RCPT").await;
+        };
+        let Some(rcpt) = path(argument, "TO:") else {
+            return self
+                .reply(write, "501 5.5.4 syntax: RCPT TO:<address>")
+                .await;
+        };
+        let (behaviour, attempt) = {
+            let mut state = self.shared.lock();
+            let count = state
+                .attempt_counts
+                .entry(rcpt.to_ascii_lowercase())
+                .or_default();
+            *count += 1;
+            let count = *count;
+            (state.behaviour.clone(), count)
+        };
+        match behaviour.action(Stage::Rcpt, Some((&rcpt, attempt))) {
+            Some(Action::Drop) => {
+                self.rcpt_to.push(rcpt);
+                Err(Closed)
+            }
+            Some(Action::Reply(reply)) => {
+                let settled = Attempt {
+                    connection: self.id,
+                    mail_from,
+                    rcpt_to: Some(rcpt),
+                    reply: Some(reply.clone()),
+                };
+                self.shared.record(|s| s.attempts.push(settled));
+                self.reply(write, reply).await
+            }
+            None => {
+                self.rcpt_to.push(rcpt);
+                self.reply(write, "250 2.1.5 Ok").await
+            }
+        }
+    }
+
+    /// The action for the transaction's recipients at `stage`: the first
+    /// recipient that a rule matches decides.
+    fn transaction_action(&self, stage: Stage) -> Option<Action> {
+        let state = self.shared.lock();
+        self.rcpt_to.iter().find_map(|rcpt| {
+            let attempt = state
+                .attempt_counts
+                .get(&rcpt.to_ascii_lowercase())
+                .copied()
+                .unwrap_or(1);
+            state
+                .behaviour
+                .action(stage, Some((rcpt, attempt)))
+                .cloned()
+        })
+    }
+
+    async fn data(
+        &mut self,
+        read: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+        write: &mut OwnedWriteHalf,
+    ) -> Result<(), Closed> {
+        if self.rcpt_to.is_empty() {
+            return self.reply(write, "503 5.5.1 need RCPT before DATA").await;
+        }
+        match self.transaction_action(Stage::Data) {
+            Some(Action::Drop) => return Err(Closed),
+            Some(Action::Reply(reply)) => {
+                self.settle(Some(&reply));
+                return self.reply(write, &reply).await;
+            }
+            None => {
+                self.reply(write, "354 End data with <CR><LF>.<CR><LF>")
+                    .await?
+            }
+        }
+        let mut data = Vec::new();
+        loop {
+            let line = read_line(read).await?;
+            if line == b".\r\n" {
+                break;
+            }
+            data.extend_from_slice(line.strip_prefix(b".").unwrap_or(&line));
+        }
+        match self.transaction_action(Stage::EndOfData) {
+            Some(Action::Drop) => Err(Closed),
+            Some(Action::Reply(reply)) => {
+                self.settle(Some(&reply));
+                self.reply(write, &reply).await
+            }
+            None => {
+                let reply = {
+                    let mut state = self.shared.lock();
+                    let reply = format!("250 2.0.0 Ok: queued as {}", state.messages.len() + 1);
+                    state.messages.push(Received {
+                        connection: self.id,
+                        mail_from: self.mail_from.clone().unwrap_or_default(),
+                        rcpt_to: self.rcpt_to.clone(),
+                        data,
+                        authenticated_as: self.authenticated_as.clone(),
+                        reply: reply.clone(),
+                    });
+                    reply
+                };
+                // Settling notifies whoever waits for messages.
+                self.settle(Some(&reply));
+                self.reply(write, &reply).await
+            }
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.abandon();
+        self.shared.record(|s| s.open -= 1);
+    }
+}
+
+/// The address in `FROM:<a@b> PARAMS` or `TO:<a@b>`.
+fn path(argument: &str, keyword: &str) -> Option<String> {
+    let rest = argument
+        .get(..keyword.len())
+        .filter(|k| k.eq_ignore_ascii_case(keyword))
+        .map(|_| &argument[keyword.len()..])?;
+    let rest = rest.trim_start().strip_prefix('<')?;
+    rest.split_once('>').map(|(address, _)| address.to_owned())
+}
+
+/// One line with its line ending; the session ends at end of input.
+async fn read_line(
+    read: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+) -> Result<Vec<u8>, Closed> {
+    let mut line = Vec::new();
+    match read.read_until(b'\n', &mut line).await {
+        Ok(0) | Err(_) => Err(Closed),
+        Ok(_) => Ok(line),
+    }
+}
