@@ -16,9 +16,12 @@ use necmail::reports::{Report, ReportSource};
 use necmail::subscribers::Attributes;
 
 fn report() -> Report {
-    let draft = parse(include_bytes!("../tests/fixtures/render/three-thousand-words.md"), Format::Markdown)
-        .expect("the fixture parses")
-        .remove(0);
+    let draft = parse(
+        include_bytes!("../tests/fixtures/render/three-thousand-words.md"),
+        Format::Markdown,
+    )
+    .expect("the fixture parses")
+    .remove(0);
     Report {
         id: 1,
         slug: "labour-nec-report-march-2026".into(),
@@ -38,30 +41,49 @@ fn per_recipient(c: &mut Criterion) {
     let signer = config.signer();
     let templates = Arc::new(Templates::load(None).expect("the built-in templates load"));
     let report = report();
-    let prepared = Prepared::new(Arc::clone(&templates), &report, &Site::from_config(&config)).expect("it renders");
-    let list = ListRef { id: 1, info: ListInfo { slug: "members".into(), name: "Party members".into() } };
+    let prepared = Prepared::new(Arc::clone(&templates), &report, &Site::from_config(&config))
+        .expect("it renders");
+    let list = ListRef {
+        id: 1,
+        info: ListInfo {
+            slug: "members".into(),
+            name: "Party members".into(),
+        },
+    };
     let mut councillor = Attributes::new();
     councillor.set("role".into(), "councillor".into());
     let member = Attributes::new();
     let mut out = String::new();
     let mut i: i64 = 0;
 
-    c.bench_function("per recipient: addressing, templates and MIME (3,000 words)", |b| {
-        b.iter(|| {
-            i += 1;
-            let email = format!("member{i}@example.org");
-            let attributes = if i % 10 == 0 { &councillor } else { &member };
-            let addressing = Addressing::new(&config, &signer, i, &list, 1, i);
-            out.clear();
-            prepared
-                .write_message(&addressing.recipient(&email, Some("Jo Bloggs"), attributes, &list), &addressing.meta(), &mut out)
-                .expect("it renders");
-            black_box(out.len())
-        })
-    });
+    c.bench_function(
+        "per recipient: addressing, templates and MIME (3,000 words)",
+        |b| {
+            b.iter(|| {
+                i += 1;
+                let email = format!("member{i}@example.org");
+                let attributes = if i % 10 == 0 { &councillor } else { &member };
+                let addressing = Addressing::new(&config, &signer, i, &list, 1, i);
+                out.clear();
+                prepared
+                    .write_message(
+                        &addressing.recipient(&email, Some("Jo Bloggs"), attributes, &list),
+                        &addressing.meta(),
+                        &mut out,
+                    )
+                    .expect("it renders");
+                black_box(out.len())
+            })
+        },
+    );
 
     c.bench_function("per campaign: prepare a 3,000-word report", |b| {
-        b.iter(|| black_box(Prepared::new(Arc::clone(&templates), &report, &Site::from_config(&config)).expect("it renders")))
+        b.iter(|| {
+            black_box(
+                Prepared::new(Arc::clone(&templates), &report, &Site::from_config(&config))
+                    .expect("it renders"),
+            )
+        })
     });
 }
 

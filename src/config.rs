@@ -101,22 +101,66 @@ pub const VARIABLES: &[Variable] = &[
                (implicit TLS). Unset: mail goes to the outbox folder.",
         secret: false,
     },
-    var("NECMAIL_SMTP_CONNECTIONS", Some("4"), "How many SMTP connections each necmail process keeps open at most."),
-    var("NECMAIL_SMTP_TIMEOUT_SECS", Some("60"), "How long one SMTP command may take before the connection is dropped."),
-    var("NECMAIL_HELO_NAME", None, "The name necmail gives in EHLO. Unset: the domain of NECMAIL_FROM."),
-    var("NECMAIL_SEND_RATE", Some("0"), "Messages per second each necmail process sends at most; 0 is unlimited."),
-    var("NECMAIL_LEASE_SECS", Some("120"), "How long a claimed delivery is held before another worker may retry it."),
-    var("NECMAIL_RETRY_BASE_SECS", Some("300"), "The first retry delay after a temporary failure; it doubles each time."),
-    var("NECMAIL_RETRY_MAX_ATTEMPTS", Some("20"), "Attempts before a deferred message is given up as failed."),
-    var("NECMAIL_RETRY_GIVE_UP_HOURS", Some("72"), "Age after which a deferred message is given up as failed."),
+    var(
+        "NECMAIL_SMTP_CONNECTIONS",
+        Some("4"),
+        "How many SMTP connections each necmail process keeps open at most.",
+    ),
+    var(
+        "NECMAIL_SMTP_TIMEOUT_SECS",
+        Some("60"),
+        "How long one SMTP command may take before the connection is dropped.",
+    ),
+    var(
+        "NECMAIL_HELO_NAME",
+        None,
+        "The name necmail gives in EHLO. Unset: the domain of NECMAIL_FROM.",
+    ),
+    var(
+        "NECMAIL_SEND_RATE",
+        Some("0"),
+        "Messages per second each necmail process sends at most; 0 is unlimited.",
+    ),
+    var(
+        "NECMAIL_LEASE_SECS",
+        Some("120"),
+        "How long a claimed delivery is held before another worker may retry it.",
+    ),
+    var(
+        "NECMAIL_RETRY_BASE_SECS",
+        Some("300"),
+        "The first retry delay after a temporary failure; it doubles each time.",
+    ),
+    var(
+        "NECMAIL_RETRY_MAX_ATTEMPTS",
+        Some("20"),
+        "Attempts before a deferred message is given up as failed.",
+    ),
+    var(
+        "NECMAIL_RETRY_GIVE_UP_HOURS",
+        Some("72"),
+        "Age after which a deferred message is given up as failed.",
+    ),
     var(
         "NECMAIL_MAX_CONSECUTIVE_FAILURES",
         Some("50"),
         "Failures in a row after which a campaign pauses itself (the relay is down or refusing us).",
     ),
-    var("NECMAIL_DKIM_SELECTOR", None, "DKIM selector; with the two below, every message is signed."),
-    var("NECMAIL_DKIM_DOMAIN", None, "DKIM signing domain (d=). Unset with a selector: the domain of NECMAIL_FROM."),
-    var("NECMAIL_DKIM_KEY_FILE", None, "DKIM private key: RSA (PKCS#1 or PKCS#8 PEM) or Ed25519 (PKCS#8 PEM)."),
+    var(
+        "NECMAIL_DKIM_SELECTOR",
+        None,
+        "DKIM selector; with the two below, every message is signed.",
+    ),
+    var(
+        "NECMAIL_DKIM_DOMAIN",
+        None,
+        "DKIM signing domain (d=). Unset with a selector: the domain of NECMAIL_FROM.",
+    ),
+    var(
+        "NECMAIL_DKIM_KEY_FILE",
+        None,
+        "DKIM private key: RSA (PKCS#1 or PKCS#8 PEM) or Ed25519 (PKCS#8 PEM).",
+    ),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,7 +251,8 @@ pub enum SmtpTls {
 
 impl SmtpUrl {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let url = url::Url::parse(raw).map_err(|e| format!("{} is not a URL: {e}", redact_url(raw)))?;
+        let url =
+            url::Url::parse(raw).map_err(|e| format!("{} is not a URL: {e}", redact_url(raw)))?;
         let (mut tls, default_port) = match url.scheme() {
             "smtp" => (SmtpTls::Opportunistic, 25),
             "smtps" => (SmtpTls::Implicit, 465),
@@ -217,23 +262,44 @@ impl SmtpUrl {
             match (key.as_ref(), value.as_ref()) {
                 ("tls", "required") if tls == SmtpTls::Opportunistic => tls = SmtpTls::Required,
                 ("tls", "opportunistic") if tls == SmtpTls::Opportunistic => {}
-                (k, v) => return Err(format!("unknown option {k}={v}; the only one is tls=required")),
+                (k, v) => {
+                    return Err(format!(
+                        "unknown option {k}={v}; the only one is tls=required"
+                    ));
+                }
             }
         }
-        let host = url.host_str().filter(|h| !h.is_empty()).ok_or("it has no host")?.to_owned();
+        let host = url
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or("it has no host")?
+            .to_owned();
         let decode = |s: &str| {
-            url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned())
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
         };
-        let username = (!url.username().is_empty()).then(|| decode(url.username())).flatten();
+        let username = (!url.username().is_empty())
+            .then(|| decode(url.username()))
+            .flatten();
         let password = url.password().and_then(decode);
-        Ok(SmtpUrl { host, port: url.port().unwrap_or(default_port), tls, username, password })
+        Ok(SmtpUrl {
+            host,
+            port: url.port().unwrap_or(default_port),
+            tls,
+            username,
+            password,
+        })
     }
 
     /// True when the relay is on this machine, where a password may travel
     /// unencrypted.
     pub fn is_loopback(&self) -> bool {
         let host = self.host.trim_start_matches('[').trim_end_matches(']');
-        host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
     }
 }
 
@@ -473,23 +539,37 @@ impl Config {
 
         let timezone = l.get(
             "NECMAIL_TIMEZONE",
-            |v| v.parse::<chrono_tz::Tz>().map_err(|_| format!("{v:?} is not a time zone such as Europe/London")),
+            |v| {
+                v.parse::<chrono_tz::Tz>()
+                    .map_err(|_| format!("{v:?} is not a time zone such as Europe/London"))
+            },
             chrono_tz::Europe::London,
         );
         let smtp = l.get("NECMAIL_SMTP_URL", |v| SmtpUrl::parse(v).map(Some), None);
         let smtp_connections = l.get("NECMAIL_SMTP_CONNECTIONS", whole_number(1, 256), 4);
-        let smtp_timeout = Duration::from_secs(l.get("NECMAIL_SMTP_TIMEOUT_SECS", whole_number(1, 600), 60));
-        let helo_name = l.optional("NECMAIL_HELO_NAME").unwrap_or_else(|| from.domain().to_owned());
+        let smtp_timeout =
+            Duration::from_secs(l.get("NECMAIL_SMTP_TIMEOUT_SECS", whole_number(1, 600), 60));
+        let helo_name = l
+            .optional("NECMAIL_HELO_NAME")
+            .unwrap_or_else(|| from.domain().to_owned());
         let send_rate = l.get("NECMAIL_SEND_RATE", whole_number(0, 1_000_000), 0);
         let lease = Duration::from_secs(l.get("NECMAIL_LEASE_SECS", whole_number(1, 86_400), 120));
         let retry = RetryPolicy {
-            base: Duration::from_secs(l.get("NECMAIL_RETRY_BASE_SECS", whole_number(1, 86_400), 300)),
+            base: Duration::from_secs(l.get(
+                "NECMAIL_RETRY_BASE_SECS",
+                whole_number(1, 86_400),
+                300,
+            )),
             max_attempts: l.get("NECMAIL_RETRY_MAX_ATTEMPTS", whole_number(1, 1000), 20),
             give_up_after: Duration::from_secs(
                 3600 * l.get::<u64>("NECMAIL_RETRY_GIVE_UP_HOURS", whole_number(1, 24 * 30), 72),
             ),
         };
-        let max_consecutive_failures = l.get("NECMAIL_MAX_CONSECUTIVE_FAILURES", whole_number(1, 1_000_000), 50);
+        let max_consecutive_failures = l.get(
+            "NECMAIL_MAX_CONSECUTIVE_FAILURES",
+            whole_number(1, 1_000_000),
+            50,
+        );
         let dkim_selector = l.optional("NECMAIL_DKIM_SELECTOR");
         let dkim_domain = l.optional("NECMAIL_DKIM_DOMAIN");
         let dkim_key = l.optional("NECMAIL_DKIM_KEY_FILE").map(PathBuf::from);
@@ -555,7 +635,11 @@ impl Config {
     /// The signer for links. Without NECMAIL_SECRET it uses a fixed,
     /// publicly known development key: fine on localhost, never in production.
     pub fn signer(&self) -> crate::tokens::Signer {
-        crate::tokens::Signer::new(self.secret.as_deref().unwrap_or("necmail insecure development secret"))
+        crate::tokens::Signer::new(
+            self.secret
+                .as_deref()
+                .unwrap_or("necmail insecure development secret"),
+        )
     }
 
     /// True when the public URL points at this machine.
@@ -649,10 +733,21 @@ mod tests {
             redact_url("sqlite://necmail.db?mode=rwc"),
             "sqlite://necmail.db?mode=rwc"
         );
-        let c = load(&[("DATABASE_URL", "postgres://u:hunter2@db/x"), ("NECMAIL_SECRET", "correct horse battery staple")])
-            .unwrap();
-        assert!(c.effective.iter().all(|(_, v, _)| !v.contains("hunter2") && !v.contains("horse")));
-        assert!(c.effective.iter().any(|(n, v, _)| *n == "NECMAIL_SECRET" && v == "(redacted)"));
+        let c = load(&[
+            ("DATABASE_URL", "postgres://u:hunter2@db/x"),
+            ("NECMAIL_SECRET", "correct horse battery staple"),
+        ])
+        .unwrap();
+        assert!(
+            c.effective
+                .iter()
+                .all(|(_, v, _)| !v.contains("hunter2") && !v.contains("horse"))
+        );
+        assert!(
+            c.effective
+                .iter()
+                .any(|(n, v, _)| *n == "NECMAIL_SECRET" && v == "(redacted)")
+        );
         let c = load(&[("NECMAIL_SMTP_URL", "smtp://u:hunter2@relay.example:587")]).unwrap();
         assert!(c.effective.iter().all(|(_, v, _)| !v.contains("hunter2")));
     }
@@ -660,12 +755,22 @@ mod tests {
     #[test]
     fn smtp_urls_parse_with_their_security_and_credentials() {
         let u = SmtpUrl::parse("smtp://mailer:p%40ss@relay.example:587?tls=required").unwrap();
-        assert_eq!((u.host.as_str(), u.port, u.tls), ("relay.example", 587, SmtpTls::Required));
-        assert_eq!((u.username.as_deref(), u.password.as_deref()), (Some("mailer"), Some("p@ss")));
+        assert_eq!(
+            (u.host.as_str(), u.port, u.tls),
+            ("relay.example", 587, SmtpTls::Required)
+        );
+        assert_eq!(
+            (u.username.as_deref(), u.password.as_deref()),
+            (Some("mailer"), Some("p@ss"))
+        );
         assert!(!format!("{u:?}").contains("p@ss"));
         let s = SmtpUrl::parse("smtps://relay.example").unwrap();
         assert_eq!((s.port, s.tls), (465, SmtpTls::Implicit));
-        assert!(SmtpUrl::parse("smtp://127.0.0.1:2525").unwrap().is_loopback());
+        assert!(
+            SmtpUrl::parse("smtp://127.0.0.1:2525")
+                .unwrap()
+                .is_loopback()
+        );
         assert!(SmtpUrl::parse("http://relay.example").is_err());
         assert!(SmtpUrl::parse("smtp://relay.example?tls=maybe").is_err());
     }
@@ -674,7 +779,11 @@ mod tests {
     fn dkim_needs_both_a_selector_and_a_key() {
         let err = load(&[("NECMAIL_DKIM_SELECTOR", "nec")]).unwrap_err();
         assert_eq!(err.0[0].variable, "NECMAIL_DKIM_KEY_FILE");
-        let c = load(&[("NECMAIL_DKIM_SELECTOR", "nec"), ("NECMAIL_DKIM_KEY_FILE", "/k.pem")]).unwrap();
+        let c = load(&[
+            ("NECMAIL_DKIM_SELECTOR", "nec"),
+            ("NECMAIL_DKIM_KEY_FILE", "/k.pem"),
+        ])
+        .unwrap();
         assert_eq!(c.dkim.unwrap().domain, "necmail.localhost");
     }
 

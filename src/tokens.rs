@@ -61,7 +61,9 @@ impl std::fmt::Debug for Signer {
 
 impl Signer {
     pub fn new(secret: &str) -> Self {
-        Signer { key: Sha256::digest(secret.as_bytes()).into() }
+        Signer {
+            key: Sha256::digest(secret.as_bytes()).into(),
+        }
     }
 
     fn mac(&self, purpose: Purpose, payload: &[u8]) -> Hmac<Sha256> {
@@ -83,12 +85,16 @@ impl Signer {
 
     /// The integers of a valid token for `purpose`.
     pub fn verify(&self, purpose: Purpose, token: &str) -> Result<Vec<u64>, TokenError> {
-        let bytes = URL_SAFE_NO_PAD.decode(token.trim()).map_err(|_| TokenError::Malformed)?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(token.trim())
+            .map_err(|_| TokenError::Malformed)?;
         if bytes.len() <= MAC_BYTES {
             return Err(TokenError::Malformed);
         }
         let (payload, tag) = bytes.split_at(bytes.len() - MAC_BYTES);
-        self.mac(purpose, payload).verify_truncated_left(tag).map_err(|_| TokenError::Forged)?;
+        self.mac(purpose, payload)
+            .verify_truncated_left(tag)
+            .map_err(|_| TokenError::Forged)?;
         read_varints(payload).ok_or(TokenError::Malformed)
     }
 }
@@ -132,7 +138,10 @@ mod tests {
         let s = Signer::new("secret");
         let t = s.sign(Purpose::Unsubscribe, &[123_456, 7]);
         assert!(t.len() <= 24, "{t}");
-        assert!(t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(
+            t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
         assert_eq!(s.verify(Purpose::Unsubscribe, &t).unwrap(), [123_456, 7]);
     }
 
@@ -149,11 +158,29 @@ mod tests {
         let t = s.sign(Purpose::Unsubscribe, &[123_456_789, 1]);
         let mut forged = t.clone().into_bytes();
         forged[0] = if forged[0] == b'A' { b'B' } else { b'A' };
-        assert_eq!(s.verify(Purpose::Unsubscribe, std::str::from_utf8(&forged).unwrap()), Err(TokenError::Forged));
-        assert_eq!(s.verify(Purpose::Unsubscribe, &t[..t.len() - 3]), Err(TokenError::Malformed));
-        assert_eq!(s.verify(Purpose::Unsubscribe, &t[..t.len() - 4]), Err(TokenError::Forged));
-        assert_eq!(s.verify(Purpose::Unsubscribe, "abc"), Err(TokenError::Malformed));
-        assert_eq!(s.verify(Purpose::Unsubscribe, "!!not base64!!"), Err(TokenError::Malformed));
-        assert_eq!(Signer::new("other").verify(Purpose::Unsubscribe, &t), Err(TokenError::Forged));
+        assert_eq!(
+            s.verify(Purpose::Unsubscribe, std::str::from_utf8(&forged).unwrap()),
+            Err(TokenError::Forged)
+        );
+        assert_eq!(
+            s.verify(Purpose::Unsubscribe, &t[..t.len() - 3]),
+            Err(TokenError::Malformed)
+        );
+        assert_eq!(
+            s.verify(Purpose::Unsubscribe, &t[..t.len() - 4]),
+            Err(TokenError::Forged)
+        );
+        assert_eq!(
+            s.verify(Purpose::Unsubscribe, "abc"),
+            Err(TokenError::Malformed)
+        );
+        assert_eq!(
+            s.verify(Purpose::Unsubscribe, "!!not base64!!"),
+            Err(TokenError::Malformed)
+        );
+        assert_eq!(
+            Signer::new("other").verify(Purpose::Unsubscribe, &t),
+            Err(TokenError::Forged)
+        );
     }
 }

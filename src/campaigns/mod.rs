@@ -14,8 +14,8 @@ use crate::lists::ListSlug;
 use crate::reports::ReportRef;
 use crate::subscribers::{AttributePair, Attributes};
 
-pub use store::{CampaignStore, Claimed, Outcome, Recorded};
 pub(crate) use store::impl_campaign_store;
+pub use store::{CampaignStore, Claimed, Outcome, Recorded};
 
 macro_rules! states {
     ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {

@@ -36,11 +36,22 @@ pub struct Claimed {
 /// What happened to one delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Sent { reply: String },
-    Deferred { error: String, retry_at: DateTime<Utc>, ambiguous: bool },
+    Sent {
+        reply: String,
+    },
+    Deferred {
+        error: String,
+        retry_at: DateTime<Utc>,
+        ambiguous: bool,
+    },
     /// `hard_bounce` also suppresses the address.
-    Failed { error: String, hard_bounce: bool },
-    Skipped { reason: String },
+    Failed {
+        error: String,
+        hard_bounce: bool,
+    },
+    Skipped {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,12 +61,28 @@ pub struct Recorded {
 }
 
 impl Outcome {
-    fn columns(&self) -> (&'static str, Option<&str>, Option<&str>, Option<DateTime<Utc>>, i32) {
+    fn columns(
+        &self,
+    ) -> (
+        &'static str,
+        Option<&str>,
+        Option<&str>,
+        Option<DateTime<Utc>>,
+        i32,
+    ) {
         match self {
             Outcome::Sent { reply } => ("sent", Some(reply), None, None, 0),
-            Outcome::Deferred { error, retry_at, ambiguous } => {
-                ("deferred", None, Some(error), Some(*retry_at), i32::from(*ambiguous))
-            }
+            Outcome::Deferred {
+                error,
+                retry_at,
+                ambiguous,
+            } => (
+                "deferred",
+                None,
+                Some(error),
+                Some(*retry_at),
+                i32::from(*ambiguous),
+            ),
             Outcome::Failed { error, .. } => ("failed", Some(error), Some(error), None, 0),
             Outcome::Skipped { reason } => ("skipped", None, Some(reason), None, 0),
         }
@@ -91,7 +118,13 @@ pub trait CampaignStore: Send + Sync {
     /// Claims up to `limit` deliveries for `worker` under a lease: expired
     /// leases first (their outcome is unknown), then deferred ones that are
     /// due, then queued ones. The claim is committed before anything is sent.
-    async fn claim(&self, id: i64, worker: &str, limit: i64, lease: Duration) -> Result<Vec<Claimed>, StoreError>;
+    async fn claim(
+        &self,
+        id: i64,
+        worker: &str,
+        limit: i64,
+        lease: Duration,
+    ) -> Result<Vec<Claimed>, StoreError>;
     /// Records outcomes of deliveries `worker` still holds, in one transaction.
     async fn record(&self, worker: &str, outcomes: &[Recorded]) -> Result<(), StoreError>;
     /// Gives claimed but unsent deliveries back to the queue.
@@ -123,13 +156,17 @@ pub(crate) const SELECT_CAMPAIGNS: &str = "SELECT c.id, c.report_id, r.slug AS r
     FROM campaigns c JOIN reports r ON r.id = c.report_id";
 
 pub(crate) fn campaign(row: CampaignRow, lists: Vec<String>) -> Result<Campaign, StoreError> {
-    let corrupt = |e: String| StoreError::Unavailable(format!("campaign {} is corrupt: {e}", row.id));
+    let corrupt =
+        |e: String| StoreError::Unavailable(format!("campaign {} is corrupt: {e}", row.id));
     Ok(Campaign {
         id: row.id,
         report_id: row.report_id,
         report_slug: row.report_slug.clone(),
         report_title: row.report_title.clone(),
-        lists: lists.iter().map(|l| ListSlug::parse(l).map_err(|e| corrupt(e.to_string()))).collect::<Result<_, _>>()?,
+        lists: lists
+            .iter()
+            .map(|l| ListSlug::parse(l).map_err(|e| corrupt(e.to_string())))
+            .collect::<Result<_, _>>()?,
         filter: row.filter.0.clone(),
         subject: row.subject.clone(),
         state: row.state.parse().map_err(corrupt)?,
@@ -185,7 +222,15 @@ pub(crate) const SELECT_CLAIMED: &str = "SELECT d.id AS delivery_id, d.subscribe
 /// How many outcomes one `record` statement takes (six binds each).
 pub(crate) const RECORD_CHUNK: usize = 500;
 
-pub(crate) fn outcome_columns(o: &Outcome) -> (&'static str, Option<&str>, Option<&str>, Option<DateTime<Utc>>, i32) {
+pub(crate) fn outcome_columns(
+    o: &Outcome,
+) -> (
+    &'static str,
+    Option<&str>,
+    Option<&str>,
+    Option<DateTime<Utc>>,
+    i32,
+) {
     o.columns()
 }
 
@@ -225,7 +270,7 @@ macro_rules! impl_campaign_store {
                 new: &$crate::campaigns::NewCampaign,
             ) -> Result<$crate::campaigns::Campaign, $crate::store::StoreError> {
                 use $crate::store::StoreError;
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
                 let report = Self::find_report(&mut tx, &new.report).await?;
                 let mut list_ids = Vec::new();
                 for slug in &new.lists {
@@ -287,7 +332,7 @@ macro_rules! impl_campaign_store {
             #[tracing::instrument(level = "debug", skip_all, fields(campaign = id))]
             async fn start_campaign(&self, id: i64) -> Result<i64, $crate::store::StoreError> {
                 use $crate::campaigns::CampaignState;
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
                 let campaign = Self::load_campaign(&mut tx, id).await?;
                 match campaign.state {
                     CampaignState::Draft | CampaignState::Scheduled | CampaignState::Held => {}
@@ -341,7 +386,7 @@ macro_rules! impl_campaign_store {
                 reason: Option<&str>,
             ) -> Result<$crate::campaigns::Campaign, $crate::store::StoreError> {
                 use $crate::campaigns::CampaignState;
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
                 let campaign = Self::load_campaign(&mut tx, id).await?;
                 if campaign.state == to {
                     return Ok(campaign);
@@ -383,7 +428,7 @@ macro_rules! impl_campaign_store {
 
             #[tracing::instrument(level = "debug", skip_all, fields(campaign = id, include_failed))]
             async fn retry_deliveries(&self, id: i64, include_failed: bool) -> Result<i64, $crate::store::StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
                 Self::load_campaign(&mut tx, id).await?;
                 let now = chrono::Utc::now();
                 let mut n = sqlx::query::<$db>(
@@ -520,7 +565,7 @@ macro_rules! impl_campaign_store {
                     return Ok(());
                 }
                 let now = chrono::Utc::now();
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
                 for chunk in outcomes.chunks($crate::campaigns::store::RECORD_CHUNK) {
                     let mut qb = sqlx::QueryBuilder::<$db>::new("WITH v (id, state, reply, error, next_at, amb) AS (");
                     qb.push_values(chunk, |mut row, r| {

@@ -42,10 +42,16 @@ pub enum CampaignCommand {
         wait: bool,
     },
     /// Stop sending for now; `resume` carries on.
-    Pause { id: i64 },
-    Resume { id: i64 },
+    Pause {
+        id: i64,
+    },
+    Resume {
+        id: i64,
+    },
     /// Stop for good: deliveries not yet sent are skipped.
-    Cancel { id: i64 },
+    Cancel {
+        id: i64,
+    },
     /// Retry deferred deliveries now; with --failed, failed ones too.
     Retry {
         id: i64,
@@ -99,12 +105,24 @@ pub async fn run(command: CampaignCommand, store: Arc<dyn Store>, config: &Confi
                 (None, true) => Some(Utc::now()),
                 (None, false) => None,
             };
-            let subject = args.subject.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
-            if subject.as_deref().is_some_and(|s| s.chars().any(char::is_control)) {
+            let subject = args
+                .subject
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty());
+            if subject
+                .as_deref()
+                .is_some_and(|s| s.chars().any(char::is_control))
+            {
                 return Err(CliError::BadInput("the subject must be one line".into()));
             }
             let campaign = store
-                .create_campaign(&NewCampaign { report: args.report, lists: args.lists, filter: args.filter, send_at, subject })
+                .create_campaign(&NewCampaign {
+                    report: args.report,
+                    lists: args.lists,
+                    filter: args.filter,
+                    send_at,
+                    subject,
+                })
                 .await?;
             if args.json {
                 output::json(&[campaign])?;
@@ -125,16 +143,37 @@ pub async fn run(command: CampaignCommand, store: Arc<dyn Store>, config: &Confi
                     c.id.to_string(),
                     c.state.to_string(),
                     c.report_slug.clone(),
-                    c.lists.iter().map(ListSlug::to_string).collect::<Vec<_>>().join(","),
-                    c.send_at.map(|t| t.with_timezone(&config.timezone).format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default(),
+                    c.lists
+                        .iter()
+                        .map(ListSlug::to_string)
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    c.send_at
+                        .map(|t| {
+                            t.with_timezone(&config.timezone)
+                                .format("%Y-%m-%d %H:%M")
+                                .to_string()
+                        })
+                        .unwrap_or_default(),
                     format!("{}/{}", counts.sent, counts.total()),
                 ]);
             }
-            Ok(output::table(&["ID", "STATE", "REPORT", "LISTS", "SEND AT", "SENT"], &rows)?)
+            Ok(output::table(
+                &["ID", "STATE", "REPORT", "LISTS", "SEND AT", "SENT"],
+                &rows,
+            )?)
         }
         CampaignCommand::Status { id, json } => status(&*store, id, json, config).await,
         CampaignCommand::Send { id, wait } => send(store, id, wait, config).await,
-        CampaignCommand::Pause { id } => steer(&*store, id, CampaignState::Paused, Some("paused by an admin")).await,
+        CampaignCommand::Pause { id } => {
+            steer(
+                &*store,
+                id,
+                CampaignState::Paused,
+                Some("paused by an admin"),
+            )
+            .await
+        }
         CampaignCommand::Resume { id } => steer(&*store, id, CampaignState::Sending, None).await,
         CampaignCommand::Cancel { id } => steer(&*store, id, CampaignState::Cancelled, None).await,
         CampaignCommand::Retry { id, failed } => {
@@ -165,11 +204,19 @@ struct Status {
 async fn status(store: &dyn Store, id: i64, json: bool, config: &Config) -> CliResult {
     let campaign = store.campaign(id).await?;
     let deliveries = store.delivery_counts(id).await?;
-    let recent = store.sent_since(id, Utc::now() - chrono::Duration::seconds(60)).await?;
+    let recent = store
+        .sent_since(id, Utc::now() - chrono::Duration::seconds(60))
+        .await?;
     let rate = recent as f64 / 60.0;
     let left = deliveries.queued + deliveries.sending + deliveries.deferred;
     let eta_seconds = (rate > 0.0 && left > 0).then(|| (left as f64 / rate).ceil() as u64);
-    let status = Status { campaign, deliveries, rate, eta_seconds, last_errors: store.recent_errors(id, 5).await? };
+    let status = Status {
+        campaign,
+        deliveries,
+        rate,
+        eta_seconds,
+        last_errors: store.recent_errors(id, 5).await?,
+    };
     if json {
         return Ok(output::json(&[status])?);
     }
@@ -182,7 +229,12 @@ async fn status(store: &dyn Store, id: i64, json: bool, config: &Config) -> CliR
     let lists: Vec<String> = c.lists.iter().map(ListSlug::to_string).collect();
     writeln!(out, "lists: {}", lists.join(", "))?;
     if let Some(at) = c.send_at {
-        writeln!(out, "send at: {}", at.with_timezone(&config.timezone).format("%Y-%m-%d %H:%M %Z"))?;
+        writeln!(
+            out,
+            "send at: {}",
+            at.with_timezone(&config.timezone)
+                .format("%Y-%m-%d %H:%M %Z")
+        )?;
     }
     let d = &status.deliveries;
     writeln!(
@@ -198,11 +250,23 @@ async fn status(store: &dyn Store, id: i64, json: bool, config: &Config) -> CliR
         d.ambiguous
     )?;
     match status.eta_seconds {
-        Some(eta) => writeln!(out, "rate: {:.1} messages/s; about {} left", status.rate, human_duration(eta))?,
+        Some(eta) => writeln!(
+            out,
+            "rate: {:.1} messages/s; about {} left",
+            status.rate,
+            human_duration(eta)
+        )?,
         None => writeln!(out, "rate: {:.1} messages/s", status.rate)?,
     }
     for e in &status.last_errors {
-        writeln!(out, "  {} {} ({}): {}", e.at.format("%H:%M:%S"), e.email, e.state, e.error)?;
+        writeln!(
+            out,
+            "  {} {} ({}): {}",
+            e.at.format("%H:%M:%S"),
+            e.email,
+            e.state,
+            e.error
+        )?;
     }
     Ok(out.flush()?)
 }
@@ -219,7 +283,9 @@ async fn send(store: Arc<dyn Store>, id: i64, wait: bool, config: &Config) -> Cl
     let recipients = store.start_campaign(id).await?;
     println!("campaign {id} is sending to {recipients} recipients");
     if !wait {
-        println!("`necmail serve` sends it; or run `necmail campaign send {id} --wait` to send it from here");
+        println!(
+            "`necmail serve` sends it; or run `necmail campaign send {id} --wait` to send it from here"
+        );
         return Ok(());
     }
     let engine = engine(Arc::clone(&store), config)?;
@@ -237,7 +303,10 @@ async fn send(store: Arc<dyn Store>, id: i64, wait: bool, config: &Config) -> Cl
                 if let Ok(c) = store.delivery_counts(id).await {
                     progress.update(
                         u64::try_from(c.finished()).unwrap_or_default(),
-                        format!("{} sent, {} deferred, {} failed", c.sent, c.deferred, c.failed),
+                        format!(
+                            "{} sent, {} deferred, {} failed",
+                            c.sent, c.deferred, c.failed
+                        ),
                     );
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
@@ -249,28 +318,43 @@ async fn send(store: Arc<dyn Store>, id: i64, wait: bool, config: &Config) -> Cl
     progress.finish();
     let finish = finish.map_err(|e| match e {
         crate::delivery::engine::EngineError::Store(e) => CliError::from(e),
-        render @ crate::delivery::engine::EngineError::Render { .. } => CliError::BadInput(render.to_string()),
+        render @ crate::delivery::engine::EngineError::Render { .. } => {
+            CliError::BadInput(render.to_string())
+        }
     })?;
     let c = store.delivery_counts(id).await?;
-    let summary = format!("{} sent, {} failed, {} skipped, {} deferred", c.sent, c.failed, c.skipped, c.deferred);
+    let summary = format!(
+        "{} sent, {} failed, {} skipped, {} deferred",
+        c.sent, c.failed, c.skipped, c.deferred
+    );
     match finish {
         Finish::Done => println!("campaign {id} is done: {summary}"),
         Finish::Paused(reason) => println!("campaign {id} is paused ({reason}): {summary}"),
         Finish::Cancelled => println!("campaign {id} was cancelled: {summary}"),
-        Finish::Stopped => println!("stopped; campaign {id} carries on when it is sent again: {summary}"),
+        Finish::Stopped => {
+            println!("stopped; campaign {id} carries on when it is sent again: {summary}")
+        }
     }
     Ok(())
 }
 
 /// The delivery engine the configuration describes.
 pub fn engine(store: Arc<dyn Store>, config: &Config) -> Result<Engine, CliError> {
-    let templates = Templates::load(config.templates_dir.as_deref()).map_err(|e| CliError::BadInput(e.to_string()))?;
-    let transport = crate::delivery::transport(config).map_err(|e| CliError::Runtime(e.to_string()))?;
+    let templates = Templates::load(config.templates_dir.as_deref())
+        .map_err(|e| CliError::BadInput(e.to_string()))?;
+    let transport =
+        crate::delivery::transport(config).map_err(|e| CliError::Runtime(e.to_string()))?;
     let dkim = config
         .dkim
         .as_ref()
         .map(|settings| crate::delivery::dkim::DkimSigner::load(settings).map(Arc::new))
         .transpose()
         .map_err(|e| CliError::BadInput(e.to_string()))?;
-    Ok(Engine::new(store, Arc::from(transport), Arc::new(config.clone()), Arc::new(templates), dkim))
+    Ok(Engine::new(
+        store,
+        Arc::from(transport),
+        Arc::new(config.clone()),
+        Arc::new(templates),
+        dkim,
+    ))
 }

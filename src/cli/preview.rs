@@ -54,8 +54,18 @@ struct OneRecipient {
 
 /// The subscriber behind `email` (through their first confirmed list), or,
 /// when `must_exist` is false and there is none, a stranger on the first list.
-async fn recipient(store: &dyn Store, email: &SubscriberEmail, must_exist: bool) -> Result<OneRecipient, CliError> {
-    let list_ref = |list: crate::lists::List| ListRef { id: list.id, info: ListInfo { slug: list.slug.to_string(), name: list.name } };
+async fn recipient(
+    store: &dyn Store,
+    email: &SubscriberEmail,
+    must_exist: bool,
+) -> Result<OneRecipient, CliError> {
+    let list_ref = |list: crate::lists::List| ListRef {
+        id: list.id,
+        info: ListInfo {
+            slug: list.slug.to_string(),
+            name: list.name,
+        },
+    };
     match store.subscriber(email).await {
         Ok(s) => {
             let membership = s
@@ -67,7 +77,13 @@ async fn recipient(store: &dyn Store, email: &SubscriberEmail, must_exist: bool)
                 Some(m) => store.list(&m.slug).await?,
                 None => any_list(store).await?,
             };
-            Ok(OneRecipient { subscriber_id: s.id, email: s.email, name: s.name, attributes: s.attributes, list: list_ref(list) })
+            Ok(OneRecipient {
+                subscriber_id: s.id,
+                email: s.email,
+                name: s.name,
+                attributes: s.attributes,
+                list: list_ref(list),
+            })
         }
         Err(StoreError::NotFound(msg)) if must_exist => Err(CliError::BadInput(msg)),
         Err(StoreError::NotFound(_)) => Ok(OneRecipient {
@@ -89,8 +105,10 @@ async fn any_list(store: &dyn Store) -> Result<crate::lists::List, CliError> {
 
 /// Loads the templates and renders the report once, as a campaign does.
 fn prepare(config: &Config, report: &Report) -> Result<Prepared, CliError> {
-    let templates = Templates::load(config.templates_dir.as_deref()).map_err(|e| CliError::BadInput(e.to_string()))?;
-    Prepared::new(Arc::new(templates), report, &Site::from_config(config)).map_err(|e| CliError::BadInput(e.to_string()))
+    let templates = Templates::load(config.templates_dir.as_deref())
+        .map_err(|e| CliError::BadInput(e.to_string()))?;
+    Prepared::new(Arc::new(templates), report, &Site::from_config(config))
+        .map_err(|e| CliError::BadInput(e.to_string()))
 }
 
 pub async fn preview(args: PreviewArgs, store: &dyn Store, config: &Config) -> CliResult {
@@ -105,23 +123,45 @@ pub async fn preview(args: PreviewArgs, store: &dyn Store, config: &Config) -> C
             list: ListRef {
                 id: 0,
                 info: match store.lists().await?.into_iter().next() {
-                    Some(l) => ListInfo { slug: l.slug.to_string(), name: l.name },
-                    None => ListInfo { slug: ListSlug::parse("members").expect("a valid slug").to_string(), name: "Members".into() },
+                    Some(l) => ListInfo {
+                        slug: l.slug.to_string(),
+                        name: l.name,
+                    },
+                    None => ListInfo {
+                        slug: ListSlug::parse("members")
+                            .expect("a valid slug")
+                            .to_string(),
+                        name: "Members".into(),
+                    },
                 },
             },
         },
     };
     let prepared = prepare(config, &report)?;
     let addressing = Addressing::new(config, &config.signer(), who.subscriber_id, &who.list, 0, 0);
-    let recipient = addressing.recipient(who.email.as_str(), who.name.as_deref(), &who.attributes, &who.list);
-    let rendered = prepared.render(&recipient).map_err(|e| CliError::BadInput(e.to_string()))?;
+    let recipient = addressing.recipient(
+        who.email.as_str(),
+        who.name.as_deref(),
+        &who.attributes,
+        &who.list,
+    );
+    let rendered = prepared
+        .render(&recipient)
+        .map_err(|e| CliError::BadInput(e.to_string()))?;
     let mut eml = String::new();
-    prepared.write_message(&recipient, &addressing.meta(), &mut eml).map_err(|e| CliError::BadInput(e.to_string()))?;
+    prepared
+        .write_message(&recipient, &addressing.meta(), &mut eml)
+        .map_err(|e| CliError::BadInput(e.to_string()))?;
     std::fs::create_dir_all(&args.out)
         .map_err(|e| CliError::Runtime(format!("cannot create {}: {e}", args.out.display())))?;
-    for (name, content) in [("preview.html", &rendered.html), ("preview.txt", &rendered.text), ("preview.eml", &eml)] {
+    for (name, content) in [
+        ("preview.html", &rendered.html),
+        ("preview.txt", &rendered.text),
+        ("preview.eml", &eml),
+    ] {
         let path = args.out.join(name);
-        std::fs::write(&path, content).map_err(|e| CliError::Runtime(format!("cannot write {}: {e}", path.display())))?;
+        std::fs::write(&path, content)
+            .map_err(|e| CliError::Runtime(format!("cannot write {}: {e}", path.display())))?;
         println!("wrote {}", path.display());
     }
     println!("subject: {}", rendered.subject);
@@ -137,18 +177,43 @@ pub async fn send_test(args: SendTestArgs, store: &dyn Store, config: &Config) -
     let who = recipient(store, &args.to, false).await?;
     let prepared = prepare(config, &report)?;
     let addressing = Addressing::new(config, &config.signer(), who.subscriber_id, &who.list, 0, 0);
-    let recipient = addressing.recipient(who.email.as_str(), who.name.as_deref(), &who.attributes, &who.list);
+    let recipient = addressing.recipient(
+        who.email.as_str(),
+        who.name.as_deref(),
+        &who.attributes,
+        &who.list,
+    );
     let mut message = String::new();
     prepared
         .write_message(&recipient, &addressing.meta(), &mut message)
         .map_err(|e| CliError::BadInput(e.to_string()))?;
-    let transport = crate::delivery::transport(config).map_err(|e| CliError::Runtime(e.to_string()))?;
-    let id = format!("test-{}-{}", report.id, chrono::Utc::now().format("%Y%m%dT%H%M%S%.3f"));
-    let envelope = Envelope { id: &id, mail_from: &addressing.return_path, rcpt_to: who.email.as_str() };
+    let transport =
+        crate::delivery::transport(config).map_err(|e| CliError::Runtime(e.to_string()))?;
+    let id = format!(
+        "test-{}-{}",
+        report.id,
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3f")
+    );
+    let envelope = Envelope {
+        id: &id,
+        mail_from: &addressing.return_path,
+        rcpt_to: who.email.as_str(),
+    };
     let accepted = transport
         .send(&envelope, message.as_bytes())
         .await
-        .map_err(|e| CliError::Runtime(format!("the test message to {} was not sent: {e}", who.email)))?;
-    println!("sent report {} to {} through {}: {}", report.slug, who.email, transport.describe(), accepted.reply);
+        .map_err(|e| {
+            CliError::Runtime(format!(
+                "the test message to {} was not sent: {e}",
+                who.email
+            ))
+        })?;
+    println!(
+        "sent report {} to {} through {}: {}",
+        report.slug,
+        who.email,
+        transport.describe(),
+        accepted.reply
+    );
     Ok(())
 }

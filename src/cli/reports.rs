@@ -30,11 +30,17 @@ pub enum ReportCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Delete a report.
+    /// Delete a report. Refused while a campaign uses it, unless --force,
+    /// which deletes those campaigns too.
     Rm {
         /// The report's id or slug.
         report: ReportRef,
+        #[arg(long)]
+        force: bool,
     },
+    /// Write preview.html, preview.txt and preview.eml: one recipient's
+    /// message, exactly as a campaign builds it.
+    Preview(super::preview::PreviewArgs),
 }
 
 #[derive(Debug, Args)]
@@ -92,11 +98,12 @@ pub async fn run(command: ReportCommand, store: &dyn Store, config: &Config) -> 
                 Ok(show(&report)?)
             }
         }
-        ReportCommand::Rm { report } => {
-            let deleted = store.delete_report(&report).await?;
+        ReportCommand::Rm { report, force } => {
+            let deleted = store.delete_report(&report, force).await?;
             println!("deleted report {} {}", deleted.id, deleted.slug);
             Ok(())
         }
+        ReportCommand::Preview(args) => super::preview::preview(args, store, config).await,
     }
 }
 

@@ -21,11 +21,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use ed25519_dalek::Signer;
-use rsa::pkcs1::DecodeRsaPrivateKey;
-use rsa::pkcs8::{EncodePublicKey, PrivateKeyInfo, SecretDocument};
-use rsa::sha2::{Digest, Sha256};
-use rsa::traits::PublicKeyParts;
-use rsa::{Pkcs1v15Sign, RsaPrivateKey};
+use ed25519_dalek::pkcs8::spki::der::asn1::UintRef;
+use ed25519_dalek::pkcs8::spki::der::{Decode, Header, SliceReader, Tag};
+use ed25519_dalek::pkcs8::{PrivateKeyInfo, SecretDocument};
+use ring::rand::SystemRandom;
+use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+use sha2::{Digest, Sha256};
 
 use crate::config::DkimSettings;
 
@@ -44,8 +45,15 @@ pub const SIGNED_HEADERS: [&str; 10] = [
     "content-type",
 ];
 
-/// RSA key sizes DKIM verifiers accept (RFC 8301 §3.2).
-const RSA_BITS: std::ops::RangeInclusive<usize> = 1024..=4096;
+/// RSA key sizes ring signs with. DKIM verifiers accept 1024 to 4096 bits
+/// (RFC 8301 §3.2), but ring refuses keys under 2048 bits, and keys whose
+/// primes are not a multiple of 512 bits long: 2048, 3072 and 4096 are the
+/// usual sizes that it takes.
+const RSA_BITS: std::ops::RangeInclusive<usize> = 2048..=4096;
+
+/// The DER of the object identifier rsaEncryption, 1.2.840.113549.1.1.1
+/// (RFC 8017 Appendix C).
+const RSA_ENCRYPTION: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
 
 /// Longest folded line of the header, without its CRLF (RFC 5322 §2.1.1).
 const LINE: usize = 78;
@@ -66,7 +74,7 @@ pub enum DkimError {
     )]
     NotAKey { path: PathBuf, reason: String },
     #[error(
-        "the DKIM key file {path} holds a {bits}-bit RSA key, but DKIM needs 1024 to 4096 bits (2048 is best)"
+        "the DKIM key file {path} holds a {bits}-bit RSA key, but necmail signs only with 2048-, 3072- or 4096-bit keys"
     )]
     RsaKeySize { path: PathBuf, bits: usize },
     #[error("the DKIM selector {0:?} is not a valid DNS name")]
@@ -75,18 +83,19 @@ pub enum DkimError {
     InvalidDomain(String),
     #[error("the message has no From header, which DKIM must sign")]
     NoFrom,
-    #[error("RSA signing failed: {0}")]
-    Rsa(#[from] rsa::Error),
+    #[error("signing a message with the RSA key of the DKIM key file {path} failed")]
+    RsaSigning { path: PathBuf },
 }
 
 enum Key {
-    Rsa(Box<RsaPrivateKey>),
+    Rsa(Box<RsaKeyPair>),
     Ed25519(Box<ed25519_dalek::SigningKey>),
 }
 
 /// Signs messages for one domain and selector with one private key.
 pub struct DkimSigner {
     key: Key,
+    key_file: PathBuf,
     domain: String,
     selector: String,
 }
@@ -113,6 +122,7 @@ impl DkimSigner {
         let key = read_key(&settings.key_file)?;
         Ok(DkimSigner {
             key,
+            key_file: settings.key_file.clone(),
             domain,
             selector,
         })
@@ -135,14 +145,7 @@ impl DkimSigner {
     /// is longer than 255 characters, so DNS tools split it into strings.
     pub fn dns_record(&self) -> String {
         let (k, p) = match &self.key {
-            Key::Rsa(key) => {
-                let der = key.to_public_key().to_public_key_der();
-                // Encoding a valid key's public half cannot fail.
-                (
-                    "rsa",
-                    der.map(|d| BASE64.encode(d.as_bytes())).unwrap_or_default(),
-                )
-            }
+            Key::Rsa(key) => ("rsa", BASE64.encode(rsa_spki(key.public().as_ref()))),
             Key::Ed25519(key) => ("ed25519", BASE64.encode(key.verifying_key().as_bytes())),
         };
         format!("v=DKIM1; k={k}; p={p}")
@@ -193,22 +196,36 @@ impl DkimSigner {
         header.tag(&format!("bh={};", BASE64.encode(body_hash)));
         header.tag("b=");
 
-        let mut hash = Sha256::new();
+        // The canonical headers are kept rather than hashed as they come,
+        // since ring hashes what it signs itself.
+        let mut signed = Vec::with_capacity(2048);
         for (name, count) in SIGNED_HEADERS.iter().zip(counts) {
             // The bottom instance first (RFC 6376 §5.4.2); the extra `From`
             // has no instance left and adds nothing.
             for field in fields.iter().rev().filter(|f| f.is(name)).take(count) {
-                canonical_header(field.raw, &mut hash);
-                hash.update(b"\r\n");
+                canonical_header(field.raw, &mut signed);
+                signed.put(b"\r\n");
             }
         }
         // The signature's own header, with `b=` still empty and no CRLF.
-        canonical_header(header.text.as_bytes(), &mut hash);
-        let digest = hash.finalize();
+        canonical_header(header.text.as_bytes(), &mut signed);
 
         let signature = match &self.key {
-            Key::Rsa(key) => key.sign(Pkcs1v15Sign::new::<Sha256>(), &digest)?,
-            Key::Ed25519(key) => key.sign(&digest).to_bytes().to_vec(),
+            Key::Rsa(key) => {
+                let mut signature = vec![0; key.public().modulus_len()];
+                key.sign(
+                    &RSA_PKCS1_SHA256,
+                    &SystemRandom::new(),
+                    &signed,
+                    &mut signature,
+                )
+                .map_err(|ring::error::Unspecified| DkimError::RsaSigning {
+                    path: self.key_file.clone(),
+                })?;
+                signature
+            }
+            // RFC 8463 §3: Ed25519 signs the SHA-256 hash of the headers.
+            Key::Ed25519(key) => key.sign(&Sha256::digest(&signed)).to_bytes().to_vec(),
         };
         header.base64(&BASE64.encode(signature));
         header.text.push_str("\r\n");
@@ -249,20 +266,20 @@ fn read_key(path: &Path) -> Result<Key, DkimError> {
     }
     let pem = std::str::from_utf8(&bytes).map_err(|_| not_a_key("it is not text"))?;
 
+    let invalid = |e: &dyn std::fmt::Display| not_a_key(&e.to_string());
     if pem.contains("-----BEGIN RSA PRIVATE KEY-----") {
-        let key = RsaPrivateKey::from_pkcs1_pem(pem).map_err(|e| not_a_key(&e.to_string()))?;
-        return rsa_key(path, key);
+        let (label, der) = SecretDocument::from_pem(pem).map_err(|e| invalid(&e))?;
+        if label != "RSA PRIVATE KEY" {
+            return Err(not_a_key(&format!("its PEM label is {label:?}")));
+        }
+        return rsa_key(path, der.as_bytes());
     }
     if pem.contains("-----BEGIN PRIVATE KEY-----") {
-        let invalid = |e: &dyn std::fmt::Display| not_a_key(&e.to_string());
         let (_, der) = SecretDocument::from_pem(pem).map_err(|e| invalid(&e))?;
         let info = PrivateKeyInfo::try_from(der.as_bytes()).map_err(|e| invalid(&e))?;
         let algorithm = info.algorithm.oid;
-        if algorithm == rsa::pkcs1::ALGORITHM_OID {
-            return rsa_key(
-                path,
-                RsaPrivateKey::try_from(info).map_err(|e| invalid(&e))?,
-            );
+        if algorithm.as_bytes() == RSA_ENCRYPTION {
+            return rsa_key(path, info.private_key);
         }
         if algorithm == ed25519_dalek::pkcs8::ALGORITHM_OID {
             let key = ed25519_dalek::SigningKey::try_from(info).map_err(|e| invalid(&e))?;
@@ -280,18 +297,95 @@ fn read_key(path: &Path) -> Result<Key, DkimError> {
     ))
 }
 
-fn rsa_key(path: &Path, key: RsaPrivateKey) -> Result<Key, DkimError> {
-    let bits = key.n().bits();
+/// The key of a PKCS#1 `RSAPrivateKey` (RFC 8017 Appendix A.1.2) in DER.
+fn rsa_key(path: &Path, der: &[u8]) -> Result<Key, DkimError> {
+    let not_a_key = |reason: String| DkimError::NotAKey {
+        path: path.to_owned(),
+        reason,
+    };
+    let bits =
+        rsa_modulus_bits(der).ok_or_else(|| not_a_key("its RSA key is malformed".to_owned()))?;
+    let size = || DkimError::RsaKeySize {
+        path: path.to_owned(),
+        bits,
+    };
     if !RSA_BITS.contains(&bits) {
-        return Err(DkimError::RsaKeySize {
-            path: path.to_owned(),
-            bits,
-        });
+        return Err(size());
     }
-    Ok(Key::Rsa(Box::new(key)))
+    // ring names why it refuses a key in its `Display`, with no variants.
+    match RsaKeyPair::from_der(der) {
+        Ok(key) => Ok(Key::Rsa(Box::new(key))),
+        Err(e) => Err(match e.to_string().as_str() {
+            "PrivateModulusLenNotMultipleOf512Bits" => size(),
+            // The modulus was measured above, so this is the exponent.
+            "TooSmall" | "TooLarge" => not_a_key(
+                "its RSA public exponent is not between 65537 (what openssl uses) and 2^33 - 1"
+                    .to_owned(),
+            ),
+            _ => not_a_key(format!("it is not a valid RSA private key ({e})")),
+        }),
+    }
 }
 
-/// Where canonicalized bytes go: a hash, or a buffer in tests.
+/// How many bits long the modulus of a PKCS#1 `RSAPrivateKey` in DER is.
+fn rsa_modulus_bits(der: &[u8]) -> Option<usize> {
+    let mut reader = SliceReader::new(der).ok()?;
+    if Header::decode(&mut reader).ok()?.tag != Tag::Sequence {
+        return None;
+    }
+    let _version = u8::decode(&mut reader).ok()?;
+    let modulus = UintRef::decode(&mut reader).ok()?;
+    let bytes = modulus.as_bytes();
+    let top = bytes.first()?;
+    Some(bytes.len() * 8 - top.leading_zeros() as usize)
+}
+
+/// The SubjectPublicKeyInfo (RFC 5280 §4.1, RFC 3279 §2.3.1) in DER of an
+/// RSA public key given as a PKCS#1 `RSAPublicKey` in DER: what
+/// `openssl rsa -pubout` writes, and what DKIM publishes.
+fn rsa_spki(public_key: &[u8]) -> Vec<u8> {
+    const SEQUENCE: u8 = 0x30;
+    const BIT_STRING: u8 = 0x03;
+    const OBJECT_IDENTIFIER: u8 = 0x06;
+    const NULL: [u8; 2] = [0x05, 0x00];
+    let algorithm = der_tlv(
+        SEQUENCE,
+        &[&der_tlv(OBJECT_IDENTIFIER, &[&RSA_ENCRYPTION]), &NULL],
+    );
+    // The first byte of a bit string counts the unused bits at its end.
+    let key = der_tlv(BIT_STRING, &[&[0], public_key]);
+    der_tlv(SEQUENCE, &[&algorithm, &key])
+}
+
+/// A DER tag, length and value, the value given in parts.
+fn der_tlv(tag: u8, value: &[&[u8]]) -> Vec<u8> {
+    let len = value.iter().map(|part| part.len()).sum();
+    let mut out = Vec::with_capacity(1 + 9 + len);
+    out.push(tag);
+    der_length(len, &mut out);
+    for part in value {
+        out.extend_from_slice(part);
+    }
+    out
+}
+
+/// The DER encoding of a length (X.690 §8.1.3, §10.1): one byte under 128,
+/// else 0x80 plus the count of the big-endian bytes that follow, with no
+/// leading zeros.
+fn der_length(len: usize, out: &mut Vec<u8>) {
+    match u8::try_from(len) {
+        Ok(short) if short < 0x80 => out.push(short),
+        _ => {
+            let bytes = len.to_be_bytes();
+            let zeros = bytes.iter().take_while(|&&b| b == 0).count();
+            let long = &bytes[zeros..];
+            out.push(0x80 | long.len() as u8);
+            out.extend_from_slice(long);
+        }
+    }
+}
+
+/// Where canonicalized bytes go: a hash, or a buffer.
 trait Sink {
     fn put(&mut self, bytes: &[u8]);
 }
@@ -1012,6 +1106,9 @@ mod tests {
             ("ec-p256.pem", "another kind (algorithm 1.2.840.10045.2.1)"),
             ("ed25519.encrypted.pem", "encrypted"),
             ("rsa512.pkcs1.pem", "512-bit"),
+            ("rsa1024.pkcs1.pem", "1024-bit"),
+            ("rsa2560.pkcs8.pem", "2560-bit"),
+            ("rsa2048-e3.pkcs8.pem", "public exponent"),
         ] {
             let error = DkimSigner::load(&settings(file)).unwrap_err().to_string();
             assert!(error.contains(&key(file).display().to_string()), "{error}");
@@ -1091,6 +1188,69 @@ mod tests {
             294,
             "a 2048-bit SubjectPublicKeyInfo"
         );
+    }
+
+    #[test]
+    fn the_rsa_public_key_is_published_as_openssl_writes_it() {
+        for (file, public) in [
+            ("rsa2048.pkcs1.pem", "rsa2048.pub.pem"),
+            ("rsa2048.pkcs8.pem", "rsa2048.pub.pem"),
+            ("rsa4096.pkcs8.pem", "rsa4096.pub.pem"),
+        ] {
+            // Made with `openssl rsa -in FILE -pubout`.
+            let pem = std::fs::read_to_string(key(public)).unwrap();
+            let spki: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+            assert_eq!(
+                signer(file).dns_record(),
+                format!("v=DKIM1; k=rsa; p={spki}"),
+                "{file}"
+            );
+        }
+    }
+
+    #[test]
+    fn der_lengths_are_short_under_128_and_long_from_there_without_leading_zeros() {
+        for (len, der) in [
+            (0, &[0x00][..]),
+            (1, &[0x01]),
+            (127, &[0x7f]),
+            (128, &[0x81, 0x80]),
+            (255, &[0x81, 0xff]),
+            (256, &[0x82, 0x01, 0x00]),
+            (270, &[0x82, 0x01, 0x0e]),
+            (65_535, &[0x82, 0xff, 0xff]),
+            (65_536, &[0x83, 0x01, 0x00, 0x00]),
+            (0x0102_0304, &[0x84, 0x01, 0x02, 0x03, 0x04]),
+        ] {
+            let mut out = Vec::new();
+            der_length(len, &mut out);
+            assert_eq!(out, der, "{len}");
+        }
+    }
+
+    #[test]
+    fn a_4096_bit_rsa_signature_verifies_with_dkimpy() {
+        let signer = signer("rsa4096.pkcs8.pem");
+        let header = signer.sign_at(&message(UNSUBSCRIBE, "Hi"), 1).unwrap();
+        let b: String = tag(&header, "b").split_whitespace().collect();
+        assert_eq!(BASE64.decode(b).unwrap().len(), 512);
+        let Some(verdict) = dkimpy(&signer, &signed(&signer, &message(UNSUBSCRIBE, "Hi"))) else {
+            return;
+        };
+        verdict.unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[test]
+    fn the_modulus_length_of_a_malformed_rsa_key_is_unknown_rather_than_a_panic() {
+        for der in [
+            &b""[..],
+            b"\x30",
+            b"\x30\x03\x02\x01\x00",
+            b"\x04\x00",
+            b"\x30\x05\x02\x01\x00\x02\x00",
+        ] {
+            assert_eq!(rsa_modulus_bits(der), None, "{der:?}");
+        }
     }
 
     #[test]

@@ -77,7 +77,15 @@ impl Engine {
         dkim: Option<Arc<super::dkim::DkimSigner>>,
     ) -> Self {
         let signer = config.signer();
-        Engine { store, transport, config, templates, signer, dkim, worker: worker_id() }
+        Engine {
+            store,
+            transport,
+            config,
+            templates,
+            signer,
+            dkim,
+            worker: worker_id(),
+        }
     }
 
     /// This process's name in `deliveries.worker`.
@@ -87,11 +95,25 @@ impl Engine {
 
     /// Sends campaign `id` until it is done, paused, cancelled, or `stop` turns true.
     #[tracing::instrument(skip_all, fields(campaign = id, worker = %self.worker))]
-    pub async fn run(&self, id: i64, mut stop: watch::Receiver<bool>) -> Result<Finish, EngineError> {
+    pub async fn run(
+        &self,
+        id: i64,
+        mut stop: watch::Receiver<bool>,
+    ) -> Result<Finish, EngineError> {
         let campaign = self.store.campaign(id).await?;
-        let report = self.store.report(&ReportRef::Id(campaign.report_id)).await?;
-        let mut prepared = Prepared::new(Arc::clone(&self.templates), &report, &Site::from_config(&self.config))
-            .map_err(|e| EngineError::Render { campaign: id, reason: e.to_string() })?;
+        let report = self
+            .store
+            .report(&ReportRef::Id(campaign.report_id))
+            .await?;
+        let mut prepared = Prepared::new(
+            Arc::clone(&self.templates),
+            &report,
+            &Site::from_config(&self.config),
+        )
+        .map_err(|e| EngineError::Render {
+            campaign: id,
+            reason: e.to_string(),
+        })?;
         prepared.set_subject(campaign.subject.clone());
         let shared = Arc::new(Shared {
             campaign: id,
@@ -114,11 +136,19 @@ impl Engine {
         let recorder = tokio::spawn(record(Arc::clone(&self.store), self.worker.clone(), out_rx));
         let mut handles = Vec::with_capacity(workers);
         for _ in 0..workers {
-            handles.push(tokio::spawn(work(Arc::clone(&shared), Arc::clone(&job_rx), out_tx.clone())));
+            handles.push(tokio::spawn(work(
+                Arc::clone(&shared),
+                Arc::clone(&job_rx),
+                out_tx.clone(),
+            )));
         }
         tracing::info!(workers, transport = %self.transport.describe(), "sending");
 
-        let watcher = tokio::spawn(watch_state(Arc::clone(&self.store), id, Arc::clone(&shared)));
+        let watcher = tokio::spawn(watch_state(
+            Arc::clone(&self.store),
+            id,
+            Arc::clone(&shared),
+        ));
         let batch = i64::try_from(workers * 4).unwrap_or(64);
         let finish = loop {
             if *stop.borrow() {
@@ -126,7 +156,9 @@ impl Engine {
             }
             let paused = shared.pause.lock().expect("pause lock").clone();
             if let Some(reason) = paused {
-                self.store.set_campaign_state(id, CampaignState::Paused, Some(&reason)).await?;
+                self.store
+                    .set_campaign_state(id, CampaignState::Paused, Some(&reason))
+                    .await?;
                 tracing::warn!(%reason, "campaign paused itself");
                 break Finish::Paused(reason);
             }
@@ -134,13 +166,19 @@ impl Engine {
             if let Some(halted) = halted {
                 break halted;
             }
-            let claimed = self.store.claim(id, &self.worker, batch, self.config.lease).await?;
+            let claimed = self
+                .store
+                .claim(id, &self.worker, batch, self.config.lease)
+                .await?;
             if claimed.is_empty() {
                 if self.store.finish_if_complete(id).await? {
                     break Finish::Done;
                 }
                 let wait = match self.store.next_due(id).await? {
-                    Some(due) => (due - Utc::now()).to_std().unwrap_or_default().clamp(Duration::from_millis(20), IDLE),
+                    Some(due) => (due - Utc::now())
+                        .to_std()
+                        .unwrap_or_default()
+                        .clamp(Duration::from_millis(20), IDLE),
                     None => IDLE,
                 };
                 tokio::select! {
@@ -152,8 +190,17 @@ impl Engine {
             let mut claimed = claimed.into_iter();
             for job in claimed.by_ref() {
                 if !job.eligible {
-                    let skipped = Outcome::Skipped { reason: "no longer subscribed".into() };
-                    if out_tx.send(Recorded { delivery_id: job.delivery_id, outcome: skipped }).await.is_err() {
+                    let skipped = Outcome::Skipped {
+                        reason: "no longer subscribed".into(),
+                    };
+                    if out_tx
+                        .send(Recorded {
+                            delivery_id: job.delivery_id,
+                            outcome: skipped,
+                        })
+                        .await
+                        .is_err()
+                    {
                         break;
                     }
                     continue;
@@ -168,7 +215,11 @@ impl Engine {
                 }
             }
             // Whatever a stop left of the batch was never handed to a worker.
-            shared.unstarted.lock().expect("unstarted lock").extend(claimed.map(|job| job.delivery_id));
+            shared
+                .unstarted
+                .lock()
+                .expect("unstarted lock")
+                .extend(claimed.map(|job| job.delivery_id));
         };
         watcher.abort();
 
@@ -182,14 +233,24 @@ impl Engine {
         let unstarted = std::mem::take(&mut *shared.unstarted.lock().expect("unstarted lock"));
         if finish == Finish::Cancelled {
             for delivery_id in &unstarted {
-                let skipped = Outcome::Skipped { reason: "the campaign was cancelled".into() };
-                let _ = out_tx.send(Recorded { delivery_id: *delivery_id, outcome: skipped }).await;
+                let skipped = Outcome::Skipped {
+                    reason: "the campaign was cancelled".into(),
+                };
+                let _ = out_tx
+                    .send(Recorded {
+                        delivery_id: *delivery_id,
+                        outcome: skipped,
+                    })
+                    .await;
             }
         }
         drop(out_tx);
         let _ = recorder.await;
         if !unstarted.is_empty() && finish != Finish::Cancelled {
-            tracing::info!(deliveries = unstarted.len(), "giving unsent claims back to the queue");
+            tracing::info!(
+                deliveries = unstarted.len(),
+                "giving unsent claims back to the queue"
+            );
             self.store.release(&self.worker, &unstarted).await?;
         }
         if finish == Finish::Stopped || matches!(finish, Finish::Paused(_)) {
@@ -238,13 +299,21 @@ async fn watch_state(store: Arc<dyn Store>, id: i64, shared: Arc<Shared>) {
     }
 }
 
-async fn work(shared: Arc<Shared>, jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<Claimed>>>, out: mpsc::Sender<Recorded>) {
+async fn work(
+    shared: Arc<Shared>,
+    jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<Claimed>>>,
+    out: mpsc::Sender<Recorded>,
+) {
     let mut buf = String::new();
     loop {
         let job = jobs.lock().await.recv().await;
         let Some(job) = job else { break };
         if shared.stopping.load(Ordering::SeqCst) {
-            shared.unstarted.lock().expect("unstarted lock").push(job.delivery_id);
+            shared
+                .unstarted
+                .lock()
+                .expect("unstarted lock")
+                .push(job.delivery_id);
             continue;
         }
         shared.pace.wait().await;
@@ -255,13 +324,24 @@ async fn work(shared: Arc<Shared>, jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<C
                 let n = shared.failures.fetch_add(1, Ordering::Relaxed) + 1;
                 if n >= shared.config.max_consecutive_failures {
                     let reason = format!("{n} deliveries failed in a row; the last: {error}");
-                    shared.pause.lock().expect("pause lock").get_or_insert(reason);
+                    shared
+                        .pause
+                        .lock()
+                        .expect("pause lock")
+                        .get_or_insert(reason);
                     shared.stopping.store(true, Ordering::SeqCst);
                 }
             }
             Outcome::Skipped { .. } => {}
         }
-        if out.send(Recorded { delivery_id: job.delivery_id, outcome }).await.is_err() {
+        if out
+            .send(Recorded {
+                delivery_id: job.delivery_id,
+                outcome,
+            })
+            .await
+            .is_err()
+        {
             break;
         }
     }
@@ -270,13 +350,31 @@ async fn work(shared: Arc<Shared>, jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<C
 /// Builds, signs and sends one message, and says what happened.
 #[tracing::instrument(level = "debug", skip_all, fields(delivery = job.delivery_id, attempt = job.attempts))]
 async fn deliver(shared: &Shared, job: &Claimed, buf: &mut String) -> Outcome {
-    let list = ListRef { id: job.list_id, info: ListInfo { slug: job.list_slug.clone(), name: job.list_name.clone() } };
-    let addressing =
-        Addressing::new(&shared.config, &shared.signer, job.subscriber_id, &list, shared.campaign, job.delivery_id);
+    let list = ListRef {
+        id: job.list_id,
+        info: ListInfo {
+            slug: job.list_slug.clone(),
+            name: job.list_name.clone(),
+        },
+    };
+    let addressing = Addressing::new(
+        &shared.config,
+        &shared.signer,
+        job.subscriber_id,
+        &list,
+        shared.campaign,
+        job.delivery_id,
+    );
     buf.clear();
     let recipient = addressing.recipient(&job.email, job.name.as_deref(), &job.attributes.0, &list);
-    if let Err(e) = shared.prepared.write_message(&recipient, &addressing.meta(), buf) {
-        return Outcome::Failed { error: format!("the message could not be rendered: {e}"), hard_bounce: false };
+    if let Err(e) = shared
+        .prepared
+        .write_message(&recipient, &addressing.meta(), buf)
+    {
+        return Outcome::Failed {
+            error: format!("the message could not be rendered: {e}"),
+            hard_bounce: false,
+        };
     }
     let signed;
     let message: &[u8] = match &shared.dkim {
@@ -285,17 +383,31 @@ async fn deliver(shared: &Shared, job: &Claimed, buf: &mut String) -> Outcome {
                 signed = [header.as_bytes(), buf.as_bytes()].concat();
                 &signed
             }
-            Err(e) => return Outcome::Failed { error: format!("DKIM signing failed: {e}"), hard_bounce: false },
+            Err(e) => {
+                return Outcome::Failed {
+                    error: format!("DKIM signing failed: {e}"),
+                    hard_bounce: false,
+                };
+            }
         },
         None => buf.as_bytes(),
     };
     let id = format!("d{}", job.delivery_id);
-    let envelope = Envelope { id: &id, mail_from: &addressing.return_path, rcpt_to: &job.email };
+    let envelope = Envelope {
+        id: &id,
+        mail_from: &addressing.return_path,
+        rcpt_to: &job.email,
+    };
     match shared.transport.send(&envelope, message).await {
-        Ok(accepted) => Outcome::Sent { reply: accepted.reply },
+        Ok(accepted) => Outcome::Sent {
+            reply: accepted.reply,
+        },
         Err(SendError::Permanent(reply)) => {
             let hard_bounce = is_hard_bounce(&reply);
-            Outcome::Failed { error: reply, hard_bounce }
+            Outcome::Failed {
+                error: reply,
+                hard_bounce,
+            }
         }
         Err(e @ SendError::Ambiguous(_)) => retry(&shared.config.retry, job, e.to_string(), true),
         Err(e) => retry(&shared.config.retry, job, e.to_string(), false),
@@ -306,33 +418,47 @@ async fn deliver(shared: &Shared, job: &Claimed, buf: &mut String) -> Outcome {
 /// once it has had its attempts or is too old.
 fn retry(policy: &RetryPolicy, job: &Claimed, error: String, ambiguous: bool) -> Outcome {
     let now = Utc::now();
-    let age = job.first_attempt_at.map_or(Duration::ZERO, |first| (now - first).to_std().unwrap_or_default());
+    let age = job.first_attempt_at.map_or(Duration::ZERO, |first| {
+        (now - first).to_std().unwrap_or_default()
+    });
     let attempts = u32::try_from(job.attempts.max(1)).unwrap_or(u32::MAX);
     if attempts >= policy.max_attempts || age >= policy.give_up_after {
-        return Outcome::Failed { error: format!("gave up after {attempts} attempts: {error}"), hard_bounce: false };
+        return Outcome::Failed {
+            error: format!("gave up after {attempts} attempts: {error}"),
+            hard_bounce: false,
+        };
     }
     let delay = backoff(policy.base, attempts, job.delivery_id);
     let retry_at = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
-    Outcome::Deferred { error, retry_at, ambiguous }
+    Outcome::Deferred {
+        error,
+        retry_at,
+        ambiguous,
+    }
 }
 
 /// `base × 2^(attempt-1)`, capped, times a jitter in [0.75, 1.25) that
 /// spreads a failed batch's retries out.
 fn backoff(base: Duration, attempt: u32, seed: i64) -> Duration {
-    let exp = base.saturating_mul(1u32 << (attempt - 1).min(16)).min(MAX_RETRY_DELAY.max(base));
+    let exp = base
+        .saturating_mul(1u32 << (attempt - 1).min(16))
+        .min(MAX_RETRY_DELAY.max(base));
     let nanos = u64::from(Utc::now().timestamp_subsec_nanos());
-    let mix = (seed as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ nanos.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    let mix = (seed as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ nanos.wrapping_mul(0xBF58_476D_1CE4_E5B9);
     let jitter = 0.75 + (mix % 1000) as f64 / 2000.0;
     exp.mul_f64(jitter)
 }
 
 /// A 5.1.x enhanced status code (RFC 3463: bad destination mailbox address).
 fn is_hard_bounce(reply: &str) -> bool {
-    reply.split_whitespace().take(3).any(|word| {
+    reply.split_whitespace().take(5).any(|word| {
         let mut parts = word.trim_end_matches(['.', ',', ':']).split('.');
         parts.next() == Some("5")
             && parts.next() == Some("1")
-            && parts.next().is_some_and(|d| !d.is_empty() && d.chars().all(|c| c.is_ascii_digit()))
+            && parts
+                .next()
+                .is_some_and(|d| !d.is_empty() && d.chars().all(|c| c.is_ascii_digit()))
             && parts.next().is_none()
     })
 }
@@ -387,7 +513,9 @@ impl Pace {
     }
 
     async fn wait(&self) {
-        let Some(interval) = self.interval else { return };
+        let Some(interval) = self.interval else {
+            return;
+        };
         let slot = {
             let mut next = self.next.lock().expect("pace lock");
             let slot = (*next).max(Instant::now());
@@ -406,7 +534,11 @@ fn worker_id() -> String {
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "necmail".into());
     let started: DateTime<Utc> = Utc::now();
-    format!("{host}-{}-{}", std::process::id(), started.timestamp_micros())
+    format!(
+        "{host}-{}-{}",
+        std::process::id(),
+        started.timestamp_micros()
+    )
 }
 
 #[cfg(test)]
@@ -415,7 +547,9 @@ mod tests {
 
     #[test]
     fn hard_bounces_are_5_1_x_enhanced_codes() {
-        assert!(is_hard_bounce("550 5.1.1 <jo@example.org>: Recipient address rejected: no such user"));
+        assert!(is_hard_bounce(
+            "550 5.1.1 <jo@example.org>: Recipient address rejected: no such user"
+        ));
         assert!(is_hard_bounce("permanent failure: 550 5.1.10 null MX"));
         assert!(!is_hard_bounce("550 5.7.1 message rejected as spam"));
         assert!(!is_hard_bounce("552 5.2.2 mailbox full"));
@@ -428,7 +562,10 @@ mod tests {
         for attempt in 1..=4 {
             let d = backoff(base, attempt, 7).as_secs_f64();
             let exact = 60.0 * f64::from(1u32 << (attempt - 1));
-            assert!(d >= exact * 0.75 && d < exact * 1.25, "attempt {attempt}: {d}");
+            assert!(
+                d >= exact * 0.75 && d < exact * 1.25,
+                "attempt {attempt}: {d}"
+            );
         }
         assert!(backoff(base, 30, 7) <= MAX_RETRY_DELAY.mul_f64(1.25));
     }
@@ -451,12 +588,29 @@ mod tests {
 
     #[test]
     fn a_delivery_is_deferred_until_it_runs_out_of_attempts_or_time() {
-        let policy = RetryPolicy { base: Duration::from_secs(60), max_attempts: 3, give_up_after: Duration::from_secs(3600) };
-        assert!(matches!(retry(&policy, &job(1, Some(Utc::now())), "451".into(), false), Outcome::Deferred { .. }));
-        assert!(matches!(retry(&policy, &job(3, Some(Utc::now())), "451".into(), false), Outcome::Failed { .. }));
+        let policy = RetryPolicy {
+            base: Duration::from_secs(60),
+            max_attempts: 3,
+            give_up_after: Duration::from_secs(3600),
+        };
+        assert!(matches!(
+            retry(&policy, &job(1, Some(Utc::now())), "451".into(), false),
+            Outcome::Deferred { .. }
+        ));
+        assert!(matches!(
+            retry(&policy, &job(3, Some(Utc::now())), "451".into(), false),
+            Outcome::Failed { .. }
+        ));
         let old = Utc::now() - chrono::Duration::hours(2);
-        assert!(matches!(retry(&policy, &job(1, Some(old)), "451".into(), false), Outcome::Failed { .. }));
-        let Outcome::Deferred { ambiguous, .. } = retry(&policy, &job(1, None), "lost".into(), true) else { panic!() };
+        assert!(matches!(
+            retry(&policy, &job(1, Some(old)), "451".into(), false),
+            Outcome::Failed { .. }
+        ));
+        let Outcome::Deferred { ambiguous, .. } =
+            retry(&policy, &job(1, None), "lost".into(), true)
+        else {
+            panic!()
+        };
         assert!(ambiguous);
     }
 

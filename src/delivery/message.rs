@@ -33,24 +33,47 @@ pub struct Addressing {
 impl Addressing {
     /// The addressing of delivery `delivery_id` of campaign `campaign_id` to
     /// subscriber `subscriber_id` through `list`.
-    pub fn new(config: &Config, signer: &Signer, subscriber_id: i64, list: &ListRef, campaign_id: i64, delivery_id: i64) -> Self {
+    pub fn new(
+        config: &Config,
+        signer: &Signer,
+        subscriber_id: i64,
+        list: &ListRef,
+        campaign_id: i64,
+        delivery_id: i64,
+    ) -> Self {
         let domain = config.from.domain();
         let sub = u64::try_from(subscriber_id).unwrap_or_default();
-        let unsubscribe = signer.sign(Purpose::Unsubscribe, &[sub, u64::try_from(list.id).unwrap_or_default()]);
+        let unsubscribe = signer.sign(
+            Purpose::Unsubscribe,
+            &[sub, u64::try_from(list.id).unwrap_or_default()],
+        );
         let preferences = signer.sign(Purpose::Preferences, &[sub]);
-        let delivery = signer.sign(Purpose::Delivery, &[u64::try_from(delivery_id).unwrap_or_default()]);
+        let delivery = signer.sign(
+            Purpose::Delivery,
+            &[u64::try_from(delivery_id).unwrap_or_default()],
+        );
         Addressing {
             unsubscribe_url: config.public_link(&format!("u/{unsubscribe}")),
             unsubscribe_mailto: format!("mailto:leave+{unsubscribe}@{domain}"),
             preferences_url: config.public_link(&format!("p/{preferences}")),
-            list_id: format!("{} <{}.{domain}>", list.info.name.replace(['<', '>'], ""), list.info.slug),
+            list_id: format!(
+                "{} <{}.{domain}>",
+                list.info.name.replace(['<', '>'], ""),
+                list.info.slug
+            ),
             feedback_id: format!("{campaign_id}:{}:necmail:{domain}", list.info.slug),
             message_id: format!("{campaign_id}.{delivery}@{domain}"),
             return_path: format!("bounce+{delivery}@{domain}"),
         }
     }
 
-    pub fn recipient<'a>(&'a self, email: &'a str, name: Option<&'a str>, attributes: &'a Attributes, list: &'a ListRef) -> Recipient<'a> {
+    pub fn recipient<'a>(
+        &'a self,
+        email: &'a str,
+        name: Option<&'a str>,
+        attributes: &'a Attributes,
+        list: &'a ListRef,
+    ) -> Recipient<'a> {
         Recipient {
             email,
             name,

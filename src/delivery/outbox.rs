@@ -14,9 +14,15 @@ pub struct Outbox {
 impl Outbox {
     /// Uses `dir`, creating it if needed.
     pub fn new(dir: &Path) -> Result<Self, SendError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| SendError::Local(format!("cannot create the outbox folder {}: {e}", dir.display())))?;
-        Ok(Outbox { dir: dir.to_path_buf() })
+        std::fs::create_dir_all(dir).map_err(|e| {
+            SendError::Local(format!(
+                "cannot create the outbox folder {}: {e}",
+                dir.display()
+            ))
+        })?;
+        Ok(Outbox {
+            dir: dir.to_path_buf(),
+        })
     }
 }
 
@@ -33,10 +39,13 @@ impl Transport for Outbox {
         data.extend_from_slice(format!("Return-Path: <{}>\r\n", envelope.mail_from).as_bytes());
         data.extend_from_slice(format!("X-Envelope-To: <{}>\r\n", envelope.rcpt_to).as_bytes());
         data.extend_from_slice(message);
-        let fail = |e: std::io::Error| SendError::Local(format!("cannot write {}: {e}", path.display()));
+        let fail =
+            |e: std::io::Error| SendError::Local(format!("cannot write {}: {e}", path.display()));
         tokio::fs::write(&tmp, &data).await.map_err(fail)?;
         tokio::fs::rename(&tmp, &path).await.map_err(fail)?;
-        Ok(Accepted { reply: format!("written to {}", path.display()) })
+        Ok(Accepted {
+            reply: format!("written to {}", path.display()),
+        })
     }
 
     fn describe(&self) -> String {
@@ -52,18 +61,40 @@ mod tests {
     async fn a_message_becomes_one_eml_file_named_by_its_id() {
         let dir = tempfile::tempdir().unwrap();
         let outbox = Outbox::new(&dir.path().join("outbox")).unwrap();
-        let env = Envelope { id: "d42", mail_from: "bounce+x@nec.example", rcpt_to: "jo@example.org" };
-        let accepted = outbox.send(&env, b"Subject: hi\r\n\r\nbody\r\n").await.unwrap();
+        let env = Envelope {
+            id: "d42",
+            mail_from: "bounce+x@nec.example",
+            rcpt_to: "jo@example.org",
+        };
+        let accepted = outbox
+            .send(&env, b"Subject: hi\r\n\r\nbody\r\n")
+            .await
+            .unwrap();
         let written = std::fs::read_to_string(dir.path().join("outbox/d42.eml")).unwrap();
-        assert_eq!(written, "Return-Path: <bounce+x@nec.example>\r\nX-Envelope-To: <jo@example.org>\r\nSubject: hi\r\n\r\nbody\r\n");
+        assert_eq!(
+            written,
+            "Return-Path: <bounce+x@nec.example>\r\nX-Envelope-To: <jo@example.org>\r\nSubject: hi\r\n\r\nbody\r\n"
+        );
         assert!(accepted.reply.contains("d42.eml"));
-        let names: Vec<_> = std::fs::read_dir(dir.path().join("outbox")).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(names.len(), 1, "no temporary file is left behind: {names:?}");
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("outbox"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            names.len(),
+            1,
+            "no temporary file is left behind: {names:?}"
+        );
     }
 
     #[test]
     fn an_outbox_that_cannot_be_created_is_a_clear_local_error() {
-        let err = Outbox::new(Path::new("/proc/necmail-outbox")).err().unwrap();
-        assert!(matches!(err, SendError::Local(ref m) if m.contains("cannot create the outbox folder")), "{err}");
+        let err = Outbox::new(Path::new("/proc/necmail-outbox"))
+            .err()
+            .unwrap();
+        assert!(
+            matches!(err, SendError::Local(ref m) if m.contains("cannot create the outbox folder")),
+            "{err}"
+        );
     }
 }

@@ -366,9 +366,7 @@ impl Prepared {
                     } else {
                         &self.body_text.raw
                     }),
-                    Piece::Slot(slot) if html => {
-                        out.push_str(&escape_html(slot_text(*slot, r)))
-                    }
+                    Piece::Slot(slot) if html => out.push_str(&escape_html(slot_text(*slot, r))),
                     Piece::Slot(slot) => out.push_str(slot_text(*slot, r)),
                 }
             }

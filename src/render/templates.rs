@@ -80,6 +80,7 @@ impl Templates {
         let mut tera = Tera::default();
         tera.autoescape_on(vec![".html.tera", ".html"]);
         tera.set_escape_fn(super::encoding::escape_html);
+        tera.register_filter("wrap", wrap_filter);
         let raw: Vec<(&str, &str)> = sources
             .iter()
             .map(|(n, _, t)| (n.as_str(), t.as_str()))
@@ -146,6 +147,24 @@ impl Templates {
             .join("; ");
         TemplateError { file, line, reason }
     }
+}
+
+/// `{{ text | wrap }}` or `{{ text | wrap(width=60) }}`: wraps plain text the
+/// way report bodies are wrapped (76 columns, figures kept whole).
+fn wrap_filter(
+    value: &tera::Value,
+    args: &std::collections::HashMap<String, tera::Value>,
+) -> tera::Result<tera::Value> {
+    let text = tera::try_get_value!("wrap", "value", String, value);
+    let width = match args.get("width") {
+        Some(w) => tera::try_get_value!("wrap", "width", usize, w),
+        None => super::TEXT_WIDTH,
+    };
+    let lines: Vec<String> = text
+        .lines()
+        .flat_map(|line| super::wrap(line, width.max(20)))
+        .collect();
+    Ok(tera::Value::String(lines.join("\n")))
 }
 
 /// The first `q`-quoted word in `text`.

@@ -37,14 +37,23 @@ const BODY: &str = "Comrades, here is my report.\n\n## Leader’s Report\n\nThe 
     ## Party Membership\n\nWe now have 575,000 members. <script>alert('x')</script>\n";
 
 fn prepared(body: &str) -> Prepared {
-    Prepared::new(Arc::new(Templates::load(None).unwrap()), &report(body), &site()).unwrap()
+    Prepared::new(
+        Arc::new(Templates::load(None).unwrap()),
+        &report(body),
+        &site(),
+    )
+    .unwrap()
 }
 
 fn councillor() -> Attributes {
     ["role=councillor".parse().unwrap()].into_iter().collect()
 }
 
-fn recipient<'a>(name: Option<&'a str>, attributes: &'a Attributes, list: &'a ListInfo) -> Recipient<'a> {
+fn recipient<'a>(
+    name: Option<&'a str>,
+    attributes: &'a Attributes,
+    list: &'a ListInfo,
+) -> Recipient<'a> {
     Recipient {
         email: "jo@example.org",
         name,
@@ -56,7 +65,10 @@ fn recipient<'a>(name: Option<&'a str>, attributes: &'a Attributes, list: &'a Li
 }
 
 fn members() -> ListInfo {
-    ListInfo { slug: "members".into(), name: "Party members".into() }
+    ListInfo {
+        slug: "members".into(),
+        name: "Party members".into(),
+    }
 }
 
 #[test]
@@ -85,12 +97,21 @@ fn the_css_is_inlined_and_no_external_resource_is_loaded() {
     let (attrs, list) = (Attributes::new(), members());
     let html = p.render(&recipient(None, &attrs, &list)).unwrap().html;
     assert!(html.contains("<h2 id=\"leaders-report\" style="), "{html}");
-    assert!(html.contains("<p style="), "body paragraphs are styled: {html}");
-    assert!(!html.contains("class=\"content\">"), "layout classes carry inline styles");
+    assert!(
+        html.contains("<p style="),
+        "body paragraphs are styled: {html}"
+    );
+    assert!(
+        !html.contains("class=\"content\">"),
+        "layout classes carry inline styles"
+    );
     for external in ["<link", "<img", "<script", "src=\"http", "@import"] {
         assert!(!html.contains(external), "{external} in {html}");
     }
-    assert!(html.contains("@media"), "the mobile rules are kept in a style block");
+    assert!(
+        html.contains("@media"),
+        "the mobile rules are kept in a style block"
+    );
 }
 
 #[test]
@@ -99,7 +120,10 @@ fn councillors_get_a_jump_link_to_local_government_and_members_do_not() {
     let list = members();
     let councillor_attrs = councillor();
     let plain = Attributes::new();
-    let c = p.render(&recipient(None, &councillor_attrs, &list)).unwrap().html;
+    let c = p
+        .render(&recipient(None, &councillor_attrs, &list))
+        .unwrap()
+        .html;
     let m = p.render(&recipient(None, &plain, &list)).unwrap().html;
     assert!(c.contains("As a councillor"), "{c}");
     assert!(c.contains("href=\"#local-government-report\""), "{c}");
@@ -110,11 +134,24 @@ fn councillors_get_a_jump_link_to_local_government_and_members_do_not() {
 fn personal_values_are_escaped_in_html_and_plain_in_text() {
     let p = prepared(BODY);
     let (attrs, list) = (Attributes::new(), members());
-    let r = p.render(&recipient(Some("Jo <b>& Co"), &attrs, &list)).unwrap();
+    let r = p
+        .render(&recipient(Some("Jo <b>& Co"), &attrs, &list))
+        .unwrap();
     assert!(r.html.contains("Dear Jo &lt;b&gt;&amp; Co,"), "{}", r.html);
-    assert!(r.html.contains("href=\"https://nec.example/u/TOKEN?a=1&amp;b=2\""), "{}", r.html);
+    assert!(
+        r.html
+            .contains("href=\"https://nec.example/u/TOKEN?a=1&amp;b=2\""),
+        "{}",
+        r.html
+    );
     assert!(r.text.contains("Dear Jo <b>& Co,"), "{}", r.text);
-    assert!(r.text.trim_end().ends_with("Unsubscribe: https://nec.example/u/TOKEN?a=1&b=2"), "{}", r.text);
+    assert!(
+        r.text
+            .trim_end()
+            .ends_with("Unsubscribe: https://nec.example/u/TOKEN?a=1&b=2"),
+        "{}",
+        r.text
+    );
 }
 
 #[test]
@@ -123,7 +160,10 @@ fn the_text_part_is_wrapped_with_underlined_headings() {
     let p = prepared(&format!("## Party Membership\n\n{long}\n"));
     let (attrs, list) = (Attributes::new(), members());
     let text = p.render(&recipient(None, &attrs, &list)).unwrap().text;
-    assert!(text.contains("Party Membership\n----------------\n"), "{text}");
+    assert!(
+        text.contains("Party Membership\n----------------\n"),
+        "{text}"
+    );
     assert!(text.lines().all(|l| l.chars().count() <= 78), "{text}");
 }
 
@@ -147,14 +187,25 @@ fn a_message_is_well_formed_mime_with_text_first() {
     let meta = MessageMeta {
         message_id: "d42.c3@nec.example",
         date: Utc.with_ymd_and_hms(2026, 3, 22, 9, 0, 0).unwrap(),
-        list_unsubscribe: Some(("https://nec.example/u/TOKEN", "mailto:leave+TOKEN@nec.example")),
+        list_unsubscribe: Some((
+            "https://nec.example/u/TOKEN",
+            "mailto:leave+TOKEN@nec.example",
+        )),
         list_id: Some("Party members <members.nec.example>"),
         feedback_id: Some("3:members:necmail:nec"),
     };
     let mut out = String::new();
-    p.write_message(&recipient(Some("Siobhán O’Neill"), &attrs, &list), &meta, &mut out).unwrap();
+    p.write_message(
+        &recipient(Some("Siobhán O’Neill"), &attrs, &list),
+        &meta,
+        &mut out,
+    )
+    .unwrap();
     assert!(out.lines().all(|l| l.len() <= 998));
-    assert!(!out.replace("\r\n", "").contains('\n'), "bare LF in the message");
+    assert!(
+        !out.replace("\r\n", "").contains('\n'),
+        "bare LF in the message"
+    );
     assert!(out.is_ascii());
     let text_at = out.find("Content-Type: text/plain").unwrap();
     let html_at = out.find("Content-Type: text/html").unwrap();
@@ -172,7 +223,10 @@ fn a_message_is_well_formed_mime_with_text_first() {
     ] {
         assert!(out.contains(header), "{header:?} missing in:\n{out}");
     }
-    assert!(out.contains("To: =?UTF-8?B?"), "a non-ASCII name is encoded");
+    assert!(
+        out.contains("To: =?UTF-8?B?"),
+        "a non-ASCII name is encoded"
+    );
 }
 
 #[test]
@@ -193,8 +247,12 @@ fn an_unknown_variable_is_reported_with_file_and_line_before_any_send() {
     let file = dir.path().join("email/report.txt.tera");
     std::fs::write(&file, "{{ report.title }}\n\n{{ report.titel }}\n").unwrap();
     let templates = Arc::new(Templates::load(Some(dir.path())).unwrap());
-    let err = Prepared::new(templates, &report(BODY), &site()).err().unwrap();
-    let RenderError::Template(err) = err else { panic!("{err}") };
+    let err = Prepared::new(templates, &report(BODY), &site())
+        .err()
+        .unwrap();
+    let RenderError::Template(err) = err else {
+        panic!("{err}")
+    };
     assert_eq!(err.file, file.display().to_string());
     assert_eq!(err.line, Some(3), "{err}");
     assert!(err.reason.contains("report.titel"), "{err}");
@@ -204,10 +262,100 @@ fn an_unknown_variable_is_reported_with_file_and_line_before_any_send() {
 fn an_override_replaces_only_its_own_template() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("email")).unwrap();
-    std::fs::write(dir.path().join("email/report.subject.tera"), "[NEC] {{ report.title }}").unwrap();
-    let p = Prepared::new(Arc::new(Templates::load(Some(dir.path())).unwrap()), &report(BODY), &site()).unwrap();
+    std::fs::write(
+        dir.path().join("email/report.subject.tera"),
+        "[NEC] {{ report.title }}",
+    )
+    .unwrap();
+    let p = Prepared::new(
+        Arc::new(Templates::load(Some(dir.path())).unwrap()),
+        &report(BODY),
+        &site(),
+    )
+    .unwrap();
     let (attrs, list) = (Attributes::new(), members());
     let r = p.render(&recipient(None, &attrs, &list)).unwrap();
     assert_eq!(r.subject, "[NEC] Labour NEC Report – March 2026");
-    assert!(r.html.contains("IN THIS REPORT"), "the built-in HTML template is still used");
+    assert!(
+        r.html.contains("IN THIS REPORT"),
+        "the built-in HTML template is still used"
+    );
+}
+
+fn imported(fixture: &[u8], format: crate::reports::import::Format) -> Report {
+    let draft = crate::reports::import::parse(fixture, format)
+        .unwrap()
+        .remove(0);
+    Report {
+        title: draft.title,
+        meeting_date: draft.meeting_date,
+        summary: draft.summary,
+        body_markdown: draft.body_markdown,
+        ..report("")
+    }
+}
+
+fn render_for_a_councillor(report: &Report) -> Rendered {
+    let p = Prepared::new(Arc::new(Templates::load(None).unwrap()), report, &site()).unwrap();
+    let (attrs, list) = (councillor(), members());
+    p.render(&recipient(Some("Jo Bloggs"), &attrs, &list))
+        .unwrap()
+}
+
+#[test]
+fn every_figure_of_the_fixtures_survives_into_both_parts() {
+    use crate::reports::import::Format;
+    let figures = include_str!("../../tests/fixtures/reports/figures.txt");
+    for (name, fixture, format) in [
+        (
+            "clean.md",
+            &include_bytes!("../../tests/fixtures/reports/clean.md")[..],
+            Format::Markdown,
+        ),
+        (
+            "pasted-with-cruft.txt",
+            &include_bytes!("../../tests/fixtures/reports/pasted-with-cruft.txt")[..],
+            Format::Text,
+        ),
+    ] {
+        let r = render_for_a_councillor(&imported(fixture, format));
+        for figure in figures.lines().map(str::trim).filter(|f| !f.is_empty()) {
+            assert!(
+                r.html.contains(figure),
+                "{figure:?} from {name} is missing from the HTML"
+            );
+            assert!(
+                r.text.contains(figure),
+                "{figure:?} from {name} is missing from the text"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_html_of_a_3000_word_report_stays_under_gmails_clipping_size() {
+    let report = imported(
+        include_bytes!("../../tests/fixtures/render/three-thousand-words.md"),
+        crate::reports::import::Format::Markdown,
+    );
+    let words = report.body_markdown.split_whitespace().count();
+    assert!(words >= 2900, "the fixture has {words} words");
+    let html = render_for_a_councillor(&report).html;
+    assert!(
+        html.len() < 102 * 1024,
+        "the HTML part is {} bytes",
+        html.len()
+    );
+}
+
+#[test]
+fn the_clean_report_renders_as_its_snapshots() {
+    let report = imported(
+        include_bytes!("../../tests/fixtures/reports/clean.md"),
+        crate::reports::import::Format::Markdown,
+    );
+    let r = render_for_a_councillor(&report);
+    insta::assert_snapshot!("clean_report_subject", r.subject);
+    insta::assert_snapshot!("clean_report_html", r.html);
+    insta::assert_snapshot!("clean_report_text", r.text);
 }

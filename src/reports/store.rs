@@ -55,7 +55,9 @@ pub trait ReportStore: Send + Sync {
     /// Every report, newest first.
     async fn reports(&self) -> Result<Vec<Report>, StoreError>;
     async fn report(&self, which: &ReportRef) -> Result<Report, StoreError>;
-    async fn delete_report(&self, which: &ReportRef) -> Result<Report, StoreError>;
+    /// Deletes a report. While a campaign uses it this is refused, unless
+    /// `force`, which deletes those campaigns and their deliveries too.
+    async fn delete_report(&self, which: &ReportRef, force: bool) -> Result<Report, StoreError>;
 }
 
 /// A feed to poll for new reports.
@@ -116,6 +118,10 @@ pub(crate) struct ReportRow {
     pub published_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
 }
+
+/// A stored report with the same content, or the same feed item.
+pub(crate) const SAME_REPORT: &str = "SELECT id FROM reports WHERE content_hash = $1
+    OR (source_guid IS NOT NULL AND source_ref = $2 AND source_guid = $3) ORDER BY id LIMIT 1";
 
 pub(crate) const SELECT_REPORTS: &str =
     "SELECT id, slug, title, meeting_date, summary, body_markdown, source_kind,
@@ -258,17 +264,13 @@ macro_rules! impl_report_store {
                 use $crate::reports::store::Stored;
                 let hash = draft.content_hash();
                 let (source_ref, guid, link) = $crate::reports::store::source_columns(&draft.source);
-                let mut tx = self.pool.begin().await?;
-                let existing: Option<i64> = sqlx::query_scalar::<$db, i64>(
-                    "SELECT id FROM reports WHERE content_hash = $1
-                        OR (source_guid IS NOT NULL AND source_ref = $2 AND source_guid = $3)
-                     ORDER BY id LIMIT 1",
-                )
-                .bind(&hash)
-                .bind(source_ref)
-                .bind(guid)
-                .fetch_optional(&mut *tx)
-                .await?;
+                let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
+                let existing: Option<i64> = sqlx::query_scalar::<$db, i64>($crate::reports::store::SAME_REPORT)
+                    .bind(&hash)
+                    .bind(source_ref)
+                    .bind(guid)
+                    .fetch_optional(&mut *tx)
+                    .await?;
                 if let Some(id) = existing {
                     let report = Self::find_report(&mut tx, &$crate::reports::ReportRef::Id(id)).await?;
                     return Ok(Stored::Duplicate(report));
@@ -286,7 +288,7 @@ macro_rules! impl_report_store {
                     .find(|s| !taken.contains(s))
                     .expect("some suffix is free");
                 let now = chrono::Utc::now();
-                let id: i64 = sqlx::query_scalar::<$db, i64>(
+                let inserted = sqlx::query_scalar::<$db, i64>(
                     "INSERT INTO reports (slug, title, meeting_date, summary, body_markdown, source_kind, source_ref,
                                           source_guid, source_link, content_hash, published_at, created_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
@@ -304,7 +306,27 @@ macro_rules! impl_report_store {
                 .bind(draft.published_at.unwrap_or(now))
                 .bind(now)
                 .fetch_one(&mut *tx)
-                .await?;
+                .await;
+                let id = match inserted {
+                    Ok(id) => id,
+                    Err(e) if $crate::store::error::is_unique_violation(&e) => {
+                        // Another process stored the same report, or took its slug, meanwhile.
+                        drop(tx);
+                        let existing: Option<i64> = sqlx::query_scalar::<$db, i64>($crate::reports::store::SAME_REPORT)
+                            .bind(&hash)
+                            .bind(source_ref)
+                            .bind(guid)
+                            .fetch_optional(&self.pool)
+                            .await?;
+                        return match existing {
+                            Some(id) => Ok(Stored::Duplicate(self.report(&$crate::reports::ReportRef::Id(id)).await?)),
+                            None => Err($crate::store::StoreError::Conflict(format!(
+                                "another report took the slug {slug:?} at the same moment; import it again"
+                            ))),
+                        };
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 let report = Self::find_report(&mut tx, &$crate::reports::ReportRef::Id(id)).await?;
                 tx.commit().await?;
                 Ok(Stored::New(report))
@@ -336,9 +358,20 @@ macro_rules! impl_report_store {
             async fn delete_report(
                 &self,
                 which: &$crate::reports::ReportRef,
+                force: bool,
             ) -> Result<$crate::reports::Report, $crate::store::StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
                 let report = Self::find_report(&mut tx, which).await?;
+                let campaigns: i64 = sqlx::query_scalar::<$db, i64>("SELECT COUNT(*) FROM campaigns WHERE report_id = $1")
+                    .bind(report.id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if campaigns > 0 && !force {
+                    return Err($crate::store::StoreError::Refused(format!(
+                        "report {} is used by {campaigns} campaign(s); use --force to delete it and them",
+                        report.slug
+                    )));
+                }
                 sqlx::query::<$db>("DELETE FROM reports WHERE id = $1").bind(report.id).execute(&mut *tx).await?;
                 tx.commit().await?;
                 Ok(report)
@@ -353,7 +386,7 @@ macro_rules! impl_report_store {
                 new: &$crate::reports::NewSource,
             ) -> Result<$crate::reports::Source, $crate::store::StoreError> {
                 use $crate::store::StoreError;
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
                 let mut list_ids = Vec::new();
                 for slug in &new.lists {
                     let id: Option<i64> = sqlx::query_scalar::<$db, i64>("SELECT id FROM lists WHERE slug = $1")
@@ -412,7 +445,7 @@ macro_rules! impl_report_store {
 
             #[tracing::instrument(level = "debug", skip_all, fields(source = id))]
             async fn remove_source(&self, id: i64) -> Result<$crate::reports::Source, $crate::store::StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
                 let row = sqlx::query_as::<$db, $crate::reports::store::SourceRow>("SELECT * FROM sources WHERE id = $1")
                     .bind(id)
                     .fetch_optional(&mut *tx)

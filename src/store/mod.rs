@@ -23,7 +23,9 @@ use crate::subscribers::SubscriberStore;
 
 /// Everything necmail keeps, behind one object.
 #[async_trait::async_trait]
-pub trait Store: ListStore + SubscriberStore + ReportStore + SourceStore + CampaignStore + Send + Sync {
+pub trait Store:
+    ListStore + SubscriberStore + ReportStore + SourceStore + CampaignStore + Send + Sync
+{
     /// Which backend this is, for logs and `config check`.
     fn backend(&self) -> Backend;
     /// Applies the embedded migrations; returns how many were new.
@@ -105,6 +107,11 @@ pub(crate) trait Dialect {
     const ATTRIBUTE_KEYS: &'static str;
     /// Appended to the subquery that picks deliveries to claim.
     const CLAIM_LOCK: &'static str;
+    /// How a read-then-write transaction begins. SQLite's default (deferred)
+    /// transaction fails at once with SQLITE_BUSY when it upgrades from
+    /// reading to writing while another connection writes, instead of
+    /// waiting; `BEGIN IMMEDIATE` takes the write lock up front and waits.
+    const BEGIN: &'static str;
 }
 
 /// Runs `migrator` and returns how many migrations were new.

@@ -70,6 +70,7 @@ impl PgStore {
 impl Dialect for PgStore {
     const ATTRIBUTE_KEYS: &'static str =
         "SELECT DISTINCT jsonb_object_keys(attributes) AS key FROM subscribers ORDER BY 1";
+    const BEGIN: &'static str = "BEGIN";
     const CLAIM_LOCK: &'static str = " FOR UPDATE SKIP LOCKED";
 }
 

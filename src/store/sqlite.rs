@@ -52,6 +52,7 @@ fn sqlite_reason(err: &sqlx::Error) -> String {
 impl Dialect for SqliteStore {
     const ATTRIBUTE_KEYS: &'static str =
         "SELECT DISTINCT j.key AS key FROM subscribers s, json_each(s.attributes) j ORDER BY 1";
+    const BEGIN: &'static str = "BEGIN IMMEDIATE";
     const CLAIM_LOCK: &'static str = "";
 }
 

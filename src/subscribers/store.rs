@@ -112,8 +112,7 @@ pub(crate) const ON_CONFLICT_IMPORT: &str = " ON CONFLICT (subscriber_id, list_i
         consent_wording = excluded.consent_wording, confirmed_at = excluded.confirmed_at
     WHERE subscriptions.status = 'unconfirmed' AND excluded.status = 'confirmed'";
 
-pub(crate) const UPSERT_SUBSCRIBERS: &str =
-    "INSERT INTO subscribers (email, email_key, email_hash, name, attributes, status, created_at, updated_at) ";
+pub(crate) const UPSERT_SUBSCRIBERS: &str = "INSERT INTO subscribers (email, email_key, email_hash, name, attributes, status, created_at, updated_at) ";
 
 pub(crate) const ON_CONFLICT_SUBSCRIBERS: &str = " ON CONFLICT (email_key) DO UPDATE
     SET name = excluded.name, attributes = excluded.attributes, updated_at = excluded.updated_at
@@ -270,7 +269,7 @@ macro_rules! impl_subscriber_store {
                 new: &$crate::subscribers::NewSubscriber,
             ) -> Result<$crate::subscribers::Subscriber, $crate::store::StoreError> {
                 use $crate::store::StoreError;
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
                 if let Some(s) = Self::load_suppression(&mut tx, &new.email).await? {
                     return Err(StoreError::Refused(s.refusal(&new.email)));
                 }
@@ -408,7 +407,7 @@ macro_rules! impl_subscriber_store {
                 email: &$crate::subscribers::SubscriberEmail,
                 update: &$crate::subscribers::SubscriberUpdate,
             ) -> Result<$crate::subscribers::Subscriber, $crate::store::StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
                 let mut current = Self::load_subscriber(&mut tx, email).await?;
                 if let Some(name) = &update.name {
                     current.name = name.as_ref().map(|n| n.as_str().to_owned());
@@ -435,7 +434,7 @@ macro_rules! impl_subscriber_store {
                 email: &$crate::subscribers::SubscriberEmail,
                 list: Option<&$crate::lists::ListSlug>,
             ) -> Result<$crate::subscribers::Subscriber, $crate::store::StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
                 let subscriber = Self::load_subscriber(&mut tx, email).await?;
                 let mut qb = sqlx::QueryBuilder::<$db>::new(
                     "UPDATE subscriptions SET status = 'unsubscribed', unsubscribed_at = ",
@@ -491,7 +490,7 @@ macro_rules! impl_subscriber_store {
                 email: &$crate::subscribers::SubscriberEmail,
                 erase: bool,
             ) -> Result<bool, $crate::store::StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
                 let deleted = sqlx::query::<$db>("DELETE FROM subscribers WHERE email_key = $1")
                     .bind(email.key())
                     .execute(&mut *tx)
@@ -531,7 +530,7 @@ macro_rules! impl_subscriber_store {
                 use $crate::subscribers::store::ROWS_PER_STATEMENT;
                 let keys: Vec<String> = batch.rows.iter().map(|r| r.email.key()).collect();
                 let hashes: Vec<String> = batch.rows.iter().map(|r| r.email.suppression_hash()).collect();
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
 
                 let mut suppressed = std::collections::HashSet::new();
                 let mut existing = std::collections::HashMap::new();

@@ -18,9 +18,19 @@ const RECIPIENTS: usize = 40;
 /// A started campaign to `RECIPIENTS` members; returns its id.
 async fn started_campaign(db: &TestDb) -> i64 {
     let store = db.store().await;
-    store.create_list(&new_list("members", OptIn::Double)).await.unwrap();
+    store
+        .create_list(&new_list("members", OptIn::Double))
+        .await
+        .unwrap();
     for i in 0..RECIPIENTS {
-        store.add_subscriber(&subscriber(&format!("m{i:03}@example.org"), &["members"], true)).await.unwrap();
+        store
+            .add_subscriber(&subscriber(
+                &format!("m{i:03}@example.org"),
+                &["members"],
+                true,
+            ))
+            .await
+            .unwrap();
     }
     let draft = necmail::reports::ReportDraft {
         title: "NEC Report – April 2026".into(),
@@ -59,15 +69,25 @@ fn sender(db: &TestDb, server: &SmtpServer, id: i64, lease_secs: &str) -> Child 
 }
 
 fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill").args([&format!("-{name}"), &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
 }
 
 /// Waits for the process on a blocking thread, so that the test's SMTP
 /// server, on this runtime, keeps answering it meanwhile.
 async fn finish(child: Child) -> (i32, String) {
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.code().unwrap_or(-1), text)
 }
 
@@ -161,7 +181,9 @@ on_both_backends! {
 
 #[tokio::test]
 async fn two_senders_on_postgres_share_a_campaign_exactly_once() {
-    let Some(db) = TestDb::postgres().await else { return };
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
     let id = started_campaign(&db).await;
     let server = SmtpServer::start_with(Behaviour::accept().delay(Duration::from_millis(5))).await;
     let a = sender(&db, &server, id, "120");
@@ -172,7 +194,11 @@ async fn two_senders_on_postgres_share_a_campaign_exactly_once() {
     let t = tally(&server);
     assert_eq!(t.len(), RECIPIENTS);
     assert!(t.values().all(|&n| n == 1), "{t:?}");
-    let senders: std::collections::BTreeSet<usize> = server.messages().iter().map(|m| m.connection).collect();
-    assert!(senders.len() >= 3, "both processes sent (connections used: {senders:?})");
+    let senders: std::collections::BTreeSet<usize> =
+        server.messages().iter().map(|m| m.connection).collect();
+    assert!(
+        senders.len() >= 3,
+        "both processes sent (connections used: {senders:?})"
+    );
     db.finish().await;
 }

@@ -29,7 +29,10 @@ fn config(server: &SmtpServer, extra: &[(&str, &str)]) -> Config {
         ("NECMAIL_SMTP_URL", server.url()),
         ("NECMAIL_SECRET", SECRET.to_owned()),
         ("NECMAIL_PUBLIC_URL", "https://nec.example".to_owned()),
-        ("NECMAIL_FROM", "NEC Report <reports@nec.example>".to_owned()),
+        (
+            "NECMAIL_FROM",
+            "NEC Report <reports@nec.example>".to_owned(),
+        ),
         ("NECMAIL_SMTP_CONNECTIONS", "3".to_owned()),
         ("NECMAIL_RETRY_BASE_SECS", "1".to_owned()),
     ]
@@ -56,9 +59,10 @@ async fn report(store: &dyn Store) -> i64 {
         title: "Labour NEC Report – March 2026".into(),
         meeting_date: None,
         summary: None,
-        body_markdown: "## Party Membership\n\nWe have 575,000 members.\n\n## Local Government Report\n\n\
+        body_markdown:
+            "## Party Membership\n\nWe have 575,000 members.\n\n## Local Government Report\n\n\
             8,000 people stood for election.\n"
-            .into(),
+                .into(),
         source: ReportSource::Paste,
         published_at: None,
     };
@@ -70,10 +74,23 @@ async fn report(store: &dyn Store) -> i64 {
 /// Lists `members` and `councillors`, a report, and `n` confirmed members.
 async fn world(db: &TestDb, n: usize) -> (Arc<dyn Store>, i64) {
     let store = db.store().await;
-    store.create_list(&new_list("members", OptIn::Double)).await.unwrap();
-    store.create_list(&new_list("councillors", OptIn::Double)).await.unwrap();
+    store
+        .create_list(&new_list("members", OptIn::Double))
+        .await
+        .unwrap();
+    store
+        .create_list(&new_list("councillors", OptIn::Double))
+        .await
+        .unwrap();
     for i in 0..n {
-        store.add_subscriber(&subscriber(&format!("m{i:03}@example.org"), &["members"], true)).await.unwrap();
+        store
+            .add_subscriber(&subscriber(
+                &format!("m{i:03}@example.org"),
+                &["members"],
+                true,
+            ))
+            .await
+            .unwrap();
     }
     let report = report(&*store).await;
     (store, report)
@@ -86,7 +103,7 @@ async fn campaign(store: &dyn Store, report: i64, lists: &[&str]) -> i64 {
         filter: Vec::new(),
         send_at: None,
         subject: None,
-        };
+    };
     let id = store.create_campaign(&new).await.unwrap().id;
     store.start_campaign(id).await.unwrap();
     id
@@ -94,11 +111,18 @@ async fn campaign(store: &dyn Store, report: i64, lists: &[&str]) -> i64 {
 
 async fn run(engine: &Engine, id: i64) -> Finish {
     let (_stop, stop) = watch::channel(false);
-    tokio::time::timeout(WAIT, engine.run(id, stop)).await.expect("the run ends").expect("the run works")
+    tokio::time::timeout(WAIT, engine.run(id, stop))
+        .await
+        .expect("the run ends")
+        .expect("the run works")
 }
 
 fn recipients(server: &SmtpServer) -> Vec<String> {
-    let mut r: Vec<String> = server.messages().iter().flat_map(|m| m.rcpt_to.clone()).collect();
+    let mut r: Vec<String> = server
+        .messages()
+        .iter()
+        .flat_map(|m| m.rcpt_to.clone())
+        .collect();
     r.sort();
     r
 }
