@@ -17,35 +17,7 @@ use crate::subscribers::{AttributePair, Attributes};
 pub(crate) use store::impl_campaign_store;
 pub use store::{CampaignStore, Claimed, Outcome, Recorded};
 
-macro_rules! states {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-        #[serde(rename_all = "lowercase")]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-        }
-
-        impl std::str::FromStr for $name {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
-                match s { $($text => Ok($name::$variant),)+ other => Err(format!("unknown state {other:?}")) }
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-
-states!(
+string_enum!(
     /// Where a campaign stands.
     CampaignState {
         Draft = "draft",
@@ -58,7 +30,7 @@ states!(
     }
 );
 
-states!(
+string_enum!(
     /// Where one recipient's message stands.
     DeliveryState {
         Queued = "queued",

@@ -269,20 +269,9 @@ macro_rules! impl_campaign_store {
                 &self,
                 new: &$crate::campaigns::NewCampaign,
             ) -> Result<$crate::campaigns::Campaign, $crate::store::StoreError> {
-                use $crate::store::StoreError;
                 let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
                 let report = Self::find_report(&mut tx, &new.report).await?;
-                let mut list_ids = Vec::new();
-                for slug in &new.lists {
-                    let id: Option<i64> = sqlx::query_scalar::<$db, i64>("SELECT id FROM lists WHERE slug = $1")
-                        .bind(slug.as_str())
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    let id = id.ok_or_else(|| StoreError::not_found(format_args!("there is no list {:?}", slug.as_str())))?;
-                    if !list_ids.contains(&id) {
-                        list_ids.push(id);
-                    }
-                }
+                let list_ids: Vec<i64> = Self::resolve_lists(&mut tx, &new.lists).await?.into_iter().map(|(id, _)| id).collect();
                 let filter: $crate::subscribers::Attributes = new.filter.iter().cloned().collect();
                 let state = if new.send_at.is_some() { "scheduled" } else { "draft" };
                 let id: i64 = sqlx::query_scalar::<$db, i64>(
@@ -645,24 +634,13 @@ macro_rules! impl_campaign_store {
             }
 
             async fn next_due(&self, id: i64) -> Result<Option<chrono::DateTime<chrono::Utc>>, $crate::store::StoreError> {
-                let deferred: Option<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar::<$db, chrono::DateTime<chrono::Utc>>(
-                    "SELECT next_attempt_at FROM deliveries WHERE campaign_id = $1 AND state = 'deferred'
-                      ORDER BY next_attempt_at LIMIT 1",
+                Ok(sqlx::query_scalar::<$db, Option<chrono::DateTime<chrono::Utc>>>(
+                    "SELECT MIN(CASE WHEN state = 'deferred' THEN next_attempt_at ELSE lease_until END)
+                       FROM deliveries WHERE campaign_id = $1 AND state IN ('deferred', 'sending')",
                 )
                 .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-                let lease: Option<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar::<$db, chrono::DateTime<chrono::Utc>>(
-                    "SELECT lease_until FROM deliveries WHERE campaign_id = $1 AND state = 'sending'
-                      ORDER BY lease_until LIMIT 1",
-                )
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-                Ok(match (deferred, lease) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                })
+                .fetch_one(&self.pool)
+                .await?)
             }
         }
     };

@@ -10,7 +10,7 @@ use super::{CliError, CliResult};
 use crate::config::Config;
 use crate::delivery::{Addressing, Envelope, ListRef};
 use crate::lists::ListSlug;
-use crate::render::{ListInfo, Prepared, Site, Templates};
+use crate::render::{ListInfo, Prepared, Rendered, Site, Templates};
 use crate::reports::{Report, ReportRef};
 use crate::store::{Store, StoreError};
 use crate::subscribers::{Attributes, SubscriberEmail, SubscriptionStatus};
@@ -103,6 +103,30 @@ async fn any_list(store: &dyn Store) -> Result<crate::lists::List, CliError> {
     })
 }
 
+/// One recipient's message, built as a campaign builds it: the decoded parts
+/// and the whole MIME message, with the addressing (links, return path).
+fn compose(
+    config: &Config,
+    report: &Report,
+    who: &OneRecipient,
+) -> Result<(Rendered, String, Addressing), CliError> {
+    let prepared = prepare(config, report)?;
+    let addressing = Addressing::new(config, &config.signer(), who.subscriber_id, &who.list, 0, 0);
+    let recipient = addressing.recipient(
+        who.email.as_str(),
+        who.name.as_deref(),
+        &who.attributes,
+        &who.list,
+    );
+    let bad = |e: crate::render::RenderError| CliError::BadInput(e.to_string());
+    let rendered = prepared.render(&recipient).map_err(bad)?;
+    let mut message = String::new();
+    prepared
+        .write_message(&recipient, &addressing.meta(), &mut message)
+        .map_err(bad)?;
+    Ok((rendered, message, addressing))
+}
+
 /// Loads the templates and renders the report once, as a campaign does.
 fn prepare(config: &Config, report: &Report) -> Result<Prepared, CliError> {
     let templates = Templates::load(config.templates_dir.as_deref())
@@ -137,21 +161,7 @@ pub async fn preview(args: PreviewArgs, store: &dyn Store, config: &Config) -> C
             },
         },
     };
-    let prepared = prepare(config, &report)?;
-    let addressing = Addressing::new(config, &config.signer(), who.subscriber_id, &who.list, 0, 0);
-    let recipient = addressing.recipient(
-        who.email.as_str(),
-        who.name.as_deref(),
-        &who.attributes,
-        &who.list,
-    );
-    let rendered = prepared
-        .render(&recipient)
-        .map_err(|e| CliError::BadInput(e.to_string()))?;
-    let mut eml = String::new();
-    prepared
-        .write_message(&recipient, &addressing.meta(), &mut eml)
-        .map_err(|e| CliError::BadInput(e.to_string()))?;
+    let (rendered, eml, _) = compose(config, &report, &who)?;
     std::fs::create_dir_all(&args.out)
         .map_err(|e| CliError::Runtime(format!("cannot create {}: {e}", args.out.display())))?;
     for (name, content) in [
@@ -175,18 +185,7 @@ pub async fn preview(args: PreviewArgs, store: &dyn Store, config: &Config) -> C
 pub async fn send_test(args: SendTestArgs, store: &dyn Store, config: &Config) -> CliResult {
     let report = store.report(&args.report).await?;
     let who = recipient(store, &args.to, false).await?;
-    let prepared = prepare(config, &report)?;
-    let addressing = Addressing::new(config, &config.signer(), who.subscriber_id, &who.list, 0, 0);
-    let recipient = addressing.recipient(
-        who.email.as_str(),
-        who.name.as_deref(),
-        &who.attributes,
-        &who.list,
-    );
-    let mut message = String::new();
-    prepared
-        .write_message(&recipient, &addressing.meta(), &mut message)
-        .map_err(|e| CliError::BadInput(e.to_string()))?;
+    let (_, message, addressing) = compose(config, &report, &who)?;
     let transport =
         crate::delivery::transport(config).map_err(|e| CliError::Runtime(e.to_string()))?;
     let id = format!(

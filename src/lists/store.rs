@@ -75,6 +75,31 @@ pub(crate) const SELECT_LISTS: &str = "
 /// `sqlx::Pool<$db>`.
 macro_rules! impl_list_store {
     ($store:ty, $db:ty) => {
+        impl $store {
+            /// The id and opt-in policy of each named list, each once, in the
+            /// order given; an unknown slug is [`StoreError::NotFound`].
+            async fn resolve_lists(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                slugs: &[$crate::lists::ListSlug],
+            ) -> Result<Vec<(i64, $crate::lists::OptIn)>, $crate::store::StoreError> {
+                use $crate::store::StoreError;
+                let mut lists: Vec<(i64, $crate::lists::OptIn)> = Vec::with_capacity(slugs.len());
+                for slug in slugs {
+                    let row: Option<(i64, String)> =
+                        sqlx::query_as::<$db, _>("SELECT id, opt_in FROM lists WHERE slug = $1")
+                            .bind(slug.as_str())
+                            .fetch_optional(&mut *conn)
+                            .await?;
+                    let (id, opt_in) =
+                        row.ok_or_else(|| StoreError::not_found(format_args!("there is no list {:?}", slug.as_str())))?;
+                    if !lists.iter().any(|(known, _)| *known == id) {
+                        lists.push((id, opt_in.parse().map_err(StoreError::Unavailable)?));
+                    }
+                }
+                Ok(lists)
+            }
+        }
+
         #[async_trait::async_trait]
         impl $crate::lists::ListStore for $store {
             #[tracing::instrument(level = "debug", skip_all, fields(list = %new.slug))]

@@ -446,9 +446,9 @@ impl Prepared {
                     Piece::Slot(slot) => {
                         let value = slot_text(*slot, r);
                         if html {
-                            qp_piece(&escape_html(&value), out);
+                            qp_piece(&escape_html(value), out);
                         } else {
-                            qp_piece(&value, out);
+                            qp_piece(value, out);
                         }
                     }
                 }

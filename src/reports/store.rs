@@ -387,16 +387,7 @@ macro_rules! impl_report_store {
             ) -> Result<$crate::reports::Source, $crate::store::StoreError> {
                 use $crate::store::StoreError;
                 let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
-                let mut list_ids = Vec::new();
-                for slug in &new.lists {
-                    let id: Option<i64> = sqlx::query_scalar::<$db, i64>("SELECT id FROM lists WHERE slug = $1")
-                        .bind(slug.as_str())
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    list_ids.push(id.ok_or_else(|| {
-                        StoreError::not_found(format_args!("there is no list {:?}", slug.as_str()))
-                    })?);
-                }
+                let list_ids: Vec<i64> = Self::resolve_lists(&mut tx, &new.lists).await?.into_iter().map(|(id, _)| id).collect();
                 let inserted = sqlx::query_scalar::<$db, i64>(
                     "INSERT INTO sources (url, category, created_at) VALUES ($1, $2, $3) RETURNING id",
                 )

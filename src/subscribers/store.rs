@@ -273,17 +273,7 @@ macro_rules! impl_subscriber_store {
                 if let Some(s) = Self::load_suppression(&mut tx, &new.email).await? {
                     return Err(StoreError::Refused(s.refusal(&new.email)));
                 }
-                let mut lists = Vec::with_capacity(new.lists.len());
-                for slug in &new.lists {
-                    let row: Option<(i64, String)> =
-                        sqlx::query_as::<$db, _>("SELECT id, opt_in FROM lists WHERE slug = $1")
-                            .bind(slug.as_str())
-                            .fetch_optional(&mut *tx)
-                            .await?;
-                    let (id, opt_in) =
-                        row.ok_or_else(|| StoreError::not_found(format_args!("there is no list {:?}", slug.as_str())))?;
-                    lists.push((id, opt_in.parse::<$crate::lists::OptIn>().map_err(StoreError::Unavailable)?));
-                }
+                let lists = Self::resolve_lists(&mut tx, &new.lists).await?;
                 let now = chrono::Utc::now();
                 let existing: Option<(i64, Option<String>, sqlx::types::Json<$crate::subscribers::Attributes>)> =
                     sqlx::query_as::<$db, _>("SELECT id, name, attributes FROM subscribers WHERE email_key = $1")

@@ -32,17 +32,7 @@ async fn started_campaign(db: &TestDb) -> i64 {
             .await
             .unwrap();
     }
-    let draft = necmail::reports::ReportDraft {
-        title: "NEC Report – April 2026".into(),
-        meeting_date: None,
-        summary: None,
-        body_markdown: "## Party Membership\n\n575,000 members.\n".into(),
-        source: necmail::reports::ReportSource::Paste,
-        published_at: None,
-    };
-    let report = match store.insert_report(&draft).await.unwrap() {
-        necmail::reports::Stored::New(r) | necmail::reports::Stored::Duplicate(r) => r.id,
-    };
+    let report = crate::campaigns::report(&*store).await;
     let new = NewCampaign {
         report: ReportRef::Id(report),
         lists: vec![ListSlug::parse("members").unwrap()],

@@ -54,7 +54,8 @@ fn engine(store: &Arc<dyn Store>, config: Config) -> Engine {
     )
 }
 
-async fn report(store: &dyn Store) -> i64 {
+/// A short report with figures in it; returns its id.
+pub async fn report(store: &dyn Store) -> i64 {
     let draft = ReportDraft {
         title: "Labour NEC Report – March 2026".into(),
         meeting_date: None,
@@ -115,6 +116,12 @@ async fn run(engine: &Engine, id: i64) -> Finish {
         .await
         .expect("the run ends")
         .expect("the run works")
+}
+
+/// Runs the engine on its own task, for tests that act while it sends.
+fn spawn_run(engine: &Arc<Engine>, id: i64) -> tokio::task::JoinHandle<Finish> {
+    let engine = Arc::clone(engine);
+    tokio::spawn(async move { run(&engine, id).await })
 }
 
 fn recipients(server: &SmtpServer) -> Vec<String> {
@@ -229,10 +236,7 @@ on_both_backends! {
         let server = SmtpServer::start_with(Behaviour::accept().delay(Duration::from_millis(15))).await;
         let id = campaign(&*store, report, &["members"]).await;
         let engine = Arc::new(engine(&store, config(&server, &[("NECMAIL_SMTP_CONNECTIONS", "1")])));
-        let running = tokio::spawn({
-            let engine = Arc::clone(&engine);
-            async move { run(&engine, id).await }
-        });
+        let running = spawn_run(&engine, id);
         server.wait_for(2, WAIT).await;
         store.set_campaign_state(id, CampaignState::Paused, Some("paused by an admin")).await.unwrap();
         assert!(matches!(running.await.unwrap(), Finish::Paused(_)));
@@ -253,10 +257,7 @@ on_both_backends! {
         let server = SmtpServer::start_with(Behaviour::accept().delay(Duration::from_millis(15))).await;
         let id = campaign(&*store, report, &["members"]).await;
         let engine = Arc::new(engine(&store, config(&server, &[("NECMAIL_SMTP_CONNECTIONS", "1")])));
-        let running = tokio::spawn({
-            let engine = Arc::clone(&engine);
-            async move { run(&engine, id).await }
-        });
+        let running = spawn_run(&engine, id);
         server.wait_for(2, WAIT).await;
         store.set_campaign_state(id, CampaignState::Cancelled, None).await.unwrap();
         assert_eq!(running.await.unwrap(), Finish::Cancelled);
@@ -271,10 +272,7 @@ on_both_backends! {
         let server = SmtpServer::start_with(Behaviour::accept().delay(Duration::from_millis(15))).await;
         let id = campaign(&*store, report, &["members"]).await;
         let engine = Arc::new(engine(&store, config(&server, &[("NECMAIL_SMTP_CONNECTIONS", "1")])));
-        let running = tokio::spawn({
-            let engine = Arc::clone(&engine);
-            async move { run(&engine, id).await }
-        });
+        let running = spawn_run(&engine, id);
         server.wait_for(1, WAIT).await;
         let members = ListSlug::parse("members").unwrap();
         store.unsubscribe(&SubscriberEmail::parse("m011@example.org").unwrap(), Some(&members)).await.unwrap();
