@@ -260,11 +260,13 @@ impl SmtpUrl {
         };
         for (key, value) in url.query_pairs() {
             match (key.as_ref(), value.as_ref()) {
-                ("tls", "required") if tls == SmtpTls::Opportunistic => tls = SmtpTls::Required,
+                ("tls", "required" | "starttls") if tls == SmtpTls::Opportunistic => {
+                    tls = SmtpTls::Required
+                }
                 ("tls", "opportunistic") if tls == SmtpTls::Opportunistic => {}
                 (k, v) => {
                     return Err(format!(
-                        "unknown option {k}={v}; the only one is tls=required"
+                        "unknown option {k}={v}; the only one is tls=required (or tls=starttls)"
                     ));
                 }
             }
