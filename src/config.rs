@@ -159,7 +159,7 @@ pub const VARIABLES: &[Variable] = &[
     var(
         "NECMAIL_DKIM_KEY_FILE",
         None,
-        "DKIM private key: RSA (PKCS#1 or PKCS#8 PEM) or Ed25519 (PKCS#8 PEM).",
+        "DKIM private key: RSA of 2048-4096 bits (PKCS#1 or PKCS#8 PEM) or Ed25519 (PKCS#8 PEM).",
     ),
 ];
 

@@ -283,9 +283,7 @@ async fn send(store: Arc<dyn Store>, id: i64, wait: bool, config: &Config) -> Cl
     let recipients = store.start_campaign(id).await?;
     println!("campaign {id} is sending to {recipients} recipients");
     if !wait {
-        println!(
-            "`necmail serve` sends it; or run `necmail campaign send {id} --wait` to send it from here"
-        );
+        println!("send it with `necmail campaign send {id} --wait`, from one process or several");
         return Ok(());
     }
     let engine = engine(Arc::clone(&store), config)?;
@@ -314,6 +312,7 @@ async fn send(store: Arc<dyn Store>, id: i64, wait: bool, config: &Config) -> Cl
         })
     };
     let finish = engine.run(id, stop_rx).await;
+    engine.close().await;
     watcher.abort();
     progress.finish();
     let finish = finish.map_err(|e| match e {

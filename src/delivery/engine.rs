@@ -88,6 +88,11 @@ impl Engine {
         }
     }
 
+    /// Closes the transport's connections (SMTP QUIT); it reconnects if used again.
+    pub async fn close(&self) {
+        self.transport.close().await;
+    }
+
     /// This process's name in `deliveries.worker`.
     pub fn worker(&self) -> &str {
         &self.worker

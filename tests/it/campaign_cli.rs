@@ -4,11 +4,6 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use necmail::campaigns::NewCampaign;
-use necmail::lists::{ListSlug, OptIn};
-use necmail::reports::ReportRef;
-
-use crate::lists::{new_list, subscriber};
 use crate::support::cli::{necmail, run};
 use crate::support::smtp::{Behaviour, SmtpServer};
 use crate::support::{TestDb, on_both_backends};
@@ -17,31 +12,8 @@ const RECIPIENTS: usize = 40;
 
 /// A started campaign to `RECIPIENTS` members; returns its id.
 async fn started_campaign(db: &TestDb) -> i64 {
-    let store = db.store().await;
-    store
-        .create_list(&new_list("members", OptIn::Double))
-        .await
-        .unwrap();
-    for i in 0..RECIPIENTS {
-        store
-            .add_subscriber(&subscriber(
-                &format!("m{i:03}@example.org"),
-                &["members"],
-                true,
-            ))
-            .await
-            .unwrap();
-    }
-    let report = crate::campaigns::report(&*store).await;
-    let new = NewCampaign {
-        report: ReportRef::Id(report),
-        lists: vec![ListSlug::parse("members").unwrap()],
-        filter: Vec::new(),
-        send_at: None,
-        subject: None,
-    };
-    let id = store.create_campaign(&new).await.unwrap().id;
-    store.start_campaign(id).await.unwrap();
+    let (store, report) = crate::campaigns::world(db, RECIPIENTS).await;
+    let id = crate::campaigns::campaign(&*store, report, &["members"]).await;
     store.close().await;
     id
 }

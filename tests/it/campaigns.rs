@@ -73,7 +73,7 @@ pub async fn report(store: &dyn Store) -> i64 {
 }
 
 /// Lists `members` and `councillors`, a report, and `n` confirmed members.
-async fn world(db: &TestDb, n: usize) -> (Arc<dyn Store>, i64) {
+pub async fn world(db: &TestDb, n: usize) -> (Arc<dyn Store>, i64) {
     let store = db.store().await;
     store
         .create_list(&new_list("members", OptIn::Double))
@@ -97,7 +97,8 @@ async fn world(db: &TestDb, n: usize) -> (Arc<dyn Store>, i64) {
     (store, report)
 }
 
-async fn campaign(store: &dyn Store, report: i64, lists: &[&str]) -> i64 {
+/// Creates and starts a campaign of `report` to `lists`; returns its id.
+pub async fn campaign(store: &dyn Store, report: i64, lists: &[&str]) -> i64 {
     let new = NewCampaign {
         report: ReportRef::Id(report),
         lists: lists.iter().map(|l| ListSlug::parse(l).unwrap()).collect(),
