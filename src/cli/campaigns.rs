@@ -281,6 +281,10 @@ fn human_duration(secs: u64) -> String {
 
 async fn send(store: Arc<dyn Store>, id: i64, wait: bool, config: &Config) -> CliResult {
     let recipients = store.start_campaign(id).await?;
+    if recipients == 0 && store.finish_if_complete(id).await? {
+        println!("campaign {id} has no recipients: nobody on its lists is confirmed and matches it");
+        return Ok(());
+    }
     println!("campaign {id} is sending to {recipients} recipients");
     if !wait {
         println!("send it with `necmail campaign send {id} --wait`, from one process or several");
