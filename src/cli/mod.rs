@@ -53,7 +53,7 @@ enum Command {
         #[command(subcommand)]
         command: subscribers::SubscriberCommand,
     },
-    /// Import, list, show and remove reports.
+    /// Import, list, show, preview and remove reports.
     Report {
         #[command(subcommand)]
         command: reports::ReportCommand,
