@@ -61,7 +61,9 @@ pub struct Recorded {
 }
 
 impl Outcome {
-    fn columns(
+    /// The delivery columns an outcome sets: state, SMTP reply, last error,
+    /// next attempt, and whether it adds an ambiguous attempt.
+    pub(crate) fn columns(
         &self,
     ) -> (
         &'static str,
@@ -221,18 +223,6 @@ pub(crate) const SELECT_CLAIMED: &str = "SELECT d.id AS delivery_id, d.subscribe
 
 /// How many outcomes one `record` statement takes (six binds each).
 pub(crate) const RECORD_CHUNK: usize = 500;
-
-pub(crate) fn outcome_columns(
-    o: &Outcome,
-) -> (
-    &'static str,
-    Option<&str>,
-    Option<&str>,
-    Option<DateTime<Utc>>,
-    i32,
-) {
-    o.columns()
-}
 
 /// Implements [`CampaignStore`] for a store type whose `pool` field is a
 /// `sqlx::Pool<$db>` and which implements [`crate::store::Dialect`].
@@ -558,7 +548,7 @@ macro_rules! impl_campaign_store {
                 for chunk in outcomes.chunks($crate::campaigns::store::RECORD_CHUNK) {
                     let mut qb = sqlx::QueryBuilder::<$db>::new("WITH v (id, state, reply, error, next_at, amb) AS (");
                     qb.push_values(chunk, |mut row, r| {
-                        let (state, reply, error, next_at, amb) = $crate::campaigns::store::outcome_columns(&r.outcome);
+                        let (state, reply, error, next_at, amb) = r.outcome.columns();
                         row.push_bind(r.delivery_id)
                             .push_bind(state)
                             .push_bind(reply.map(str::to_owned))

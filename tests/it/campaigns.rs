@@ -125,6 +125,34 @@ fn spawn_run(engine: &Arc<Engine>, id: i64) -> tokio::task::JoinHandle<Finish> {
     tokio::spawn(async move { run(&engine, id).await })
 }
 
+/// A campaign to 12 members, sending over one connection to a slow server,
+/// already running: for tests that act while it sends.
+struct Slow {
+    store: Arc<dyn Store>,
+    server: SmtpServer,
+    id: i64,
+    engine: Arc<Engine>,
+    running: tokio::task::JoinHandle<Finish>,
+}
+
+async fn slow_campaign(db: &TestDb) -> Slow {
+    let (store, report) = world(db, 12).await;
+    let server = SmtpServer::start_with(Behaviour::accept().delay(Duration::from_millis(15))).await;
+    let id = campaign(&*store, report, &["members"]).await;
+    let engine = Arc::new(engine(
+        &store,
+        config(&server, &[("NECMAIL_SMTP_CONNECTIONS", "1")]),
+    ));
+    let running = spawn_run(&engine, id);
+    Slow {
+        store,
+        server,
+        id,
+        engine,
+        running,
+    }
+}
+
 fn recipients(server: &SmtpServer) -> Vec<String> {
     let mut r: Vec<String> = server
         .messages()
@@ -233,11 +261,7 @@ on_both_backends! {
     }
 
     async fn pausing_and_resuming_mid_send_delivers_everyone_once(db) {
-        let (store, report) = world(db, 12).await;
-        let server = SmtpServer::start_with(Behaviour::accept().delay(Duration::from_millis(15))).await;
-        let id = campaign(&*store, report, &["members"]).await;
-        let engine = Arc::new(engine(&store, config(&server, &[("NECMAIL_SMTP_CONNECTIONS", "1")])));
-        let running = spawn_run(&engine, id);
+        let Slow { store, server, id, engine, running } = slow_campaign(db).await;
         server.wait_for(2, WAIT).await;
         store.set_campaign_state(id, CampaignState::Paused, Some("paused by an admin")).await.unwrap();
         assert!(matches!(running.await.unwrap(), Finish::Paused(_)));
@@ -254,11 +278,7 @@ on_both_backends! {
     }
 
     async fn cancelling_mid_send_skips_the_rest(db) {
-        let (store, report) = world(db, 12).await;
-        let server = SmtpServer::start_with(Behaviour::accept().delay(Duration::from_millis(15))).await;
-        let id = campaign(&*store, report, &["members"]).await;
-        let engine = Arc::new(engine(&store, config(&server, &[("NECMAIL_SMTP_CONNECTIONS", "1")])));
-        let running = spawn_run(&engine, id);
+        let Slow { store, server, id, running, .. } = slow_campaign(db).await;
         server.wait_for(2, WAIT).await;
         store.set_campaign_state(id, CampaignState::Cancelled, None).await.unwrap();
         assert_eq!(running.await.unwrap(), Finish::Cancelled);
@@ -269,11 +289,7 @@ on_both_backends! {
     }
 
     async fn an_unsubscribe_during_the_campaign_is_honoured_at_the_next_claim(db) {
-        let (store, report) = world(db, 12).await;
-        let server = SmtpServer::start_with(Behaviour::accept().delay(Duration::from_millis(15))).await;
-        let id = campaign(&*store, report, &["members"]).await;
-        let engine = Arc::new(engine(&store, config(&server, &[("NECMAIL_SMTP_CONNECTIONS", "1")])));
-        let running = spawn_run(&engine, id);
+        let Slow { store, server, id, running, .. } = slow_campaign(db).await;
         server.wait_for(1, WAIT).await;
         let members = ListSlug::parse("members").unwrap();
         store.unsubscribe(&SubscriberEmail::parse("m011@example.org").unwrap(), Some(&members)).await.unwrap();
