@@ -29,7 +29,7 @@ mkdir -p "$out"
 for width in 375 800; do
   chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --disable-background-networking \
     --disable-component-update --disable-sync --no-first-run --user-data-dir="$work/chrome" \
-    --window-size="$width,3000" --screenshot="$out/email-$width.png" "file://$work/preview/preview.html" \
+    --window-size="$width,6000" --screenshot="$out/email-$width.png" "file://$work/preview/preview.html" \
     >/dev/null 2>&1
   echo "wrote $out/email-$width.png"
 done
