@@ -20,7 +20,7 @@ fn envelope(rcpt_to: &str) -> Envelope<'_> {
 }
 
 /// Sends [`MESSAGE`] to `rcpt`.
-async fn send_to(relay: &SmtpRelay, rcpt: &str) -> Result<Accepted, SendError> {
+async fn send_to(relay: &dyn Transport, rcpt: &str) -> Result<Accepted, SendError> {
     relay.send(&envelope(rcpt), MESSAGE).await
 }
 
@@ -98,10 +98,7 @@ async fn a_5xx_reply_is_permanent_with_the_whole_reply_and_its_enhanced_status_c
         SmtpServer::start_with(Behaviour::accept().refuse(Who::to(["gone@example.org"]), refusal))
             .await;
     let relay = SmtpRelay::new(&server.config()).unwrap();
-    let err = relay
-        .send(&envelope("gone@example.org"), MESSAGE)
-        .await
-        .unwrap_err();
+    let err = send_to(&relay, "gone@example.org").await.unwrap_err();
     assert_eq!(err, SendError::Permanent(refusal.into()));
     let attempts = server.attempts_to("gone@example.org");
     assert_eq!(attempts.len(), 1);
@@ -117,10 +114,7 @@ async fn a_refusal_of_the_mail_from_is_reset_and_a_refusal_after_the_data_needs_
     ))
     .await;
     let relay = SmtpRelay::new(&server.config()).unwrap();
-    let err = relay
-        .send(&envelope("jo@example.org"), MESSAGE)
-        .await
-        .unwrap_err();
+    let err = send_to(&relay, "jo@example.org").await.unwrap_err();
     assert_eq!(
         err,
         SendError::Transient("451 4.3.0 try again later".into())
@@ -133,16 +127,10 @@ async fn a_refusal_of_the_mail_from_is_reset_and_a_refusal_after_the_data_needs_
         Stage::EndOfData,
         Action::Reply(spam.into()),
     ));
-    let err = relay
-        .send(&envelope("jo@example.org"), MESSAGE)
-        .await
-        .unwrap_err();
+    let err = send_to(&relay, "jo@example.org").await.unwrap_err();
     assert_eq!(err, SendError::Permanent(spam.into()));
     server.set(Behaviour::accept());
-    relay
-        .send(&envelope("jo@example.org"), MESSAGE)
-        .await
-        .unwrap();
+    send_to(&relay, "jo@example.org").await.unwrap();
     let commands = server.commands();
     assert_eq!(
         commands.iter().filter(|c| *c == "RSET").count(),
@@ -156,16 +144,10 @@ async fn a_refusal_of_the_mail_from_is_reset_and_a_refusal_after_the_data_needs_
 async fn a_drop_before_data_is_a_network_error_before_data_and_the_next_send_reconnects() {
     let server = SmtpServer::start_with(Behaviour::accept().drop_before_data(Who::first(1))).await;
     let relay = SmtpRelay::new(&server.config()).unwrap();
-    let err = relay
-        .send(&envelope("jo@example.org"), MESSAGE)
-        .await
-        .unwrap_err();
+    let err = send_to(&relay, "jo@example.org").await.unwrap_err();
     assert!(matches!(err, SendError::NetworkBeforeData(_)), "{err:?}");
     assert!(server.messages().is_empty());
-    relay
-        .send(&envelope("jo@example.org"), MESSAGE)
-        .await
-        .unwrap();
+    send_to(&relay, "jo@example.org").await.unwrap();
     assert_eq!(server.connections(), 2);
     let replies: Vec<_> = server
         .attempts_to("jo@example.org")
@@ -184,10 +166,7 @@ async fn a_drop_after_the_data_is_ambiguous_and_the_next_send_reconnects() {
         SmtpServer::start_with(Behaviour::accept().drop_after_data(Who::to(["jo@example.org"])))
             .await;
     let relay = SmtpRelay::new(&server.config()).unwrap();
-    let err = relay
-        .send(&envelope("jo@example.org"), MESSAGE)
-        .await
-        .unwrap_err();
+    let err = send_to(&relay, "jo@example.org").await.unwrap_err();
     assert!(matches!(err, SendError::Ambiguous(_)), "{err:?}");
     let attempts = server.wait_for_attempts(1, WAIT).await;
     assert_eq!(
@@ -195,10 +174,7 @@ async fn a_drop_after_the_data_is_ambiguous_and_the_next_send_reconnects() {
         (Some("jo@example.org"), None)
     );
     assert!(server.messages().is_empty());
-    relay
-        .send(&envelope("al@example.org"), MESSAGE)
-        .await
-        .unwrap();
+    send_to(&relay, "al@example.org").await.unwrap();
     assert_eq!(server.connections(), 2);
     assert_eq!(server.messages_to("al@example.org").len(), 1);
 }
@@ -207,16 +183,10 @@ async fn a_drop_after_the_data_is_ambiguous_and_the_next_send_reconnects() {
 async fn a_pooled_connection_the_relay_closed_is_replaced_without_an_error() {
     let server = SmtpServer::start().await;
     let relay = SmtpRelay::new(&server.config()).unwrap();
-    relay
-        .send(&envelope("jo@example.org"), MESSAGE)
-        .await
-        .unwrap();
+    send_to(&relay, "jo@example.org").await.unwrap();
     server.disconnect_all();
     server.wait_for_no_connections(WAIT).await;
-    relay
-        .send(&envelope("al@example.org"), MESSAGE)
-        .await
-        .unwrap();
+    send_to(&relay, "al@example.org").await.unwrap();
     assert_eq!(server.connections(), 2);
     assert_eq!(server.wait_for(2, WAIT).await.len(), 2);
 }
@@ -228,10 +198,7 @@ async fn a_relay_slower_than_the_timeout_is_a_network_error_before_data() {
     let mut config = server.config();
     config.smtp_timeout = Duration::from_millis(100);
     let relay = SmtpRelay::new(&config).unwrap();
-    let err = relay
-        .send(&envelope("jo@example.org"), MESSAGE)
-        .await
-        .unwrap_err();
+    let err = send_to(&relay, "jo@example.org").await.unwrap_err();
     assert!(
         matches!(err, SendError::NetworkBeforeData(ref m) if m.contains("no answer within")),
         "{err:?}"
@@ -290,10 +257,7 @@ async fn auth_plain_works_against_a_relay_on_loopback() {
         &format!("smtp://mailer:s3cret%20pass@{}", server.addr()),
     );
     let relay = SmtpRelay::new(&config).unwrap();
-    relay
-        .send(&envelope("jo@example.org"), MESSAGE)
-        .await
-        .unwrap();
+    send_to(&relay, "jo@example.org").await.unwrap();
     assert_eq!(
         server.messages()[0].authenticated_as.as_deref(),
         Some("mailer")
@@ -308,10 +272,7 @@ async fn refused_credentials_are_a_local_error_that_never_shows_the_password() {
         &format!("smtp://mailer:hunter2@{}", server.addr()),
     );
     let relay = SmtpRelay::new(&config).unwrap();
-    let err = relay
-        .send(&envelope("jo@example.org"), MESSAGE)
-        .await
-        .unwrap_err();
+    let err = send_to(&relay, "jo@example.org").await.unwrap_err();
     assert!(
         matches!(err, SendError::Local(ref m) if m.contains("535 5.7.8")),
         "{err:?}"
@@ -360,10 +321,7 @@ async fn tls_required_refuses_to_send_to_a_relay_without_starttls() {
     let server = SmtpServer::start().await;
     let config = with_url(server.config(), &format!("{}?tls=required", server.url()));
     let relay = SmtpRelay::new(&config).unwrap();
-    let err = relay
-        .send(&envelope("jo@example.org"), MESSAGE)
-        .await
-        .unwrap_err();
+    let err = send_to(&relay, "jo@example.org").await.unwrap_err();
     assert!(
         matches!(err, SendError::Local(ref m) if m.contains("does not offer STARTTLS")),
         "{err:?}"
@@ -383,10 +341,7 @@ async fn the_configured_transport_is_the_relay_when_an_smtp_url_is_set() {
         transport.describe(),
         format!("{} (STARTTLS if offered)", server.url())
     );
-    transport
-        .send(&envelope("jo@example.org"), MESSAGE)
-        .await
-        .unwrap();
+    send_to(&*transport, "jo@example.org").await.unwrap();
     assert_eq!(
         server.wait_for(1, WAIT).await[0].header("To").as_deref(),
         Some("jo@example.org")
