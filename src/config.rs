@@ -7,6 +7,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::scheduler::Schedule;
 use crate::store::{Backend, PoolOptions};
 
 /// A configuration variable: its name, default and meaning.
@@ -145,6 +146,70 @@ pub const VARIABLES: &[Variable] = &[
         "NECMAIL_MAX_CONSECUTIVE_FAILURES",
         Some("50"),
         "Failures in a row after which a campaign pauses itself (the relay is down or refusing us).",
+    ),
+    var(
+        "NECMAIL_HTTP_ADDR",
+        Some("127.0.0.1:8080"),
+        "The address and port `serve` listens on for the web pages.",
+    ),
+    var(
+        "NECMAIL_TRUSTED_PROXIES",
+        None,
+        "Comma-separated IP addresses of reverse proxies whose X-Forwarded-For is believed. \
+         Unset: the socket's peer address is the client's.",
+    ),
+    var(
+        "NECMAIL_ALLOWED_ORIGINS",
+        None,
+        "Comma-separated origins (https://blog.example) whose pages may POST /subscribe as JSON. \
+         Unset: none.",
+    ),
+    var(
+        "NECMAIL_CONSENT_VERSION",
+        Some("subscribe-form-v1"),
+        "Stored with each consent given on the subscribe form; change it when you change the wording.",
+    ),
+    var(
+        "NECMAIL_SUBSCRIBE_PER_IP_PER_HOUR",
+        Some("20"),
+        "Subscribe requests one IP address may make per hour.",
+    ),
+    var(
+        "NECMAIL_CONFIRMATIONS_PER_ADDRESS_PER_DAY",
+        Some("3"),
+        "Confirmation emails one address may be sent per day.",
+    ),
+    var(
+        "NECMAIL_POLL_SCHEDULE",
+        Some("*/15 * * * *"),
+        "When `serve` polls the feed sources: a crontab line (5 fields, or 6 with seconds).",
+    ),
+    var(
+        "NECMAIL_DISPATCH_SCHEDULE",
+        Some("0 9 * * *"),
+        "The dispatch window: a report found by a poll is sent at the next time this fires.",
+    ),
+    var(
+        "NECMAIL_DEFAULT_LISTS",
+        None,
+        "Comma-separated lists a new report goes to when its source names none. \
+         Unset: such reports get no campaign (a warning is logged).",
+    ),
+    var(
+        "NECMAIL_AUTO_DISPATCH",
+        Some("schedule"),
+        "schedule: a new report's campaign starts at the next dispatch window; \
+         hold: it waits for `necmail campaign approve ID`.",
+    ),
+    var(
+        "NECMAIL_REPORT_OVERDUE_DAYS",
+        Some("14"),
+        "Days after a meeting with no report before `serve` warns the admin.",
+    ),
+    var(
+        "NECMAIL_ADMIN_EMAIL",
+        None,
+        "Where `serve` mails warnings (an overdue report). Unset: they are only logged.",
     ),
     var(
         "NECMAIL_DKIM_SELECTOR",
@@ -321,6 +386,15 @@ pub struct DkimSettings {
     pub key_file: PathBuf,
 }
 
+/// What happens to the campaign of a report found by a poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoDispatch {
+    /// Scheduled for the next dispatch window.
+    Schedule,
+    /// Held until an admin approves it.
+    Hold,
+}
+
 /// The effective configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -347,6 +421,19 @@ pub struct Config {
     pub retry: RetryPolicy,
     pub max_consecutive_failures: u32,
     pub dkim: Option<DkimSettings>,
+    pub http_addr: std::net::SocketAddr,
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Origins allowed to POST /subscribe cross-site, as `scheme://host[:port]`.
+    pub allowed_origins: Vec<String>,
+    pub consent_version: String,
+    pub subscribe_per_ip_per_hour: u32,
+    pub confirmations_per_address_per_day: u32,
+    pub poll_schedule: Schedule,
+    pub dispatch_schedule: Schedule,
+    pub default_lists: Vec<crate::lists::ListSlug>,
+    pub auto_dispatch: AutoDispatch,
+    pub report_overdue_days: u32,
+    pub admin_email: Option<crate::subscribers::SubscriberEmail>,
     /// Each variable with its effective value (secrets redacted) and whether
     /// it was set, in [`VARIABLES`] order: what `config check` prints.
     pub effective: Vec<(&'static str, String, Source)>,
@@ -598,6 +685,97 @@ impl Config {
             }
         };
 
+        let http_addr = l.get(
+            "NECMAIL_HTTP_ADDR",
+            |v| {
+                v.parse::<std::net::SocketAddr>()
+                    .map_err(|_| format!("{v:?} is not an address and port such as 127.0.0.1:8080"))
+            },
+            std::net::SocketAddr::from(([127, 0, 0, 1], 8080)),
+        );
+        let trusted_proxies = l.get(
+            "NECMAIL_TRUSTED_PROXIES",
+            |v| {
+                comma_list(v)
+                    .map(|ip| {
+                        ip.parse::<std::net::IpAddr>()
+                            .map_err(|_| format!("{ip:?} is not an IP address"))
+                    })
+                    .collect()
+            },
+            Vec::new(),
+        );
+        let allowed_origins = l.get(
+            "NECMAIL_ALLOWED_ORIGINS",
+            |v| {
+                comma_list(v)
+                    .map(|o| match url::Url::parse(o) {
+                        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                            Ok(u.origin().ascii_serialization())
+                        }
+                        _ => Err(format!("{o:?} is not an origin such as https://blog.example")),
+                    })
+                    .collect()
+            },
+            Vec::new(),
+        );
+        let consent_version = l.get(
+            "NECMAIL_CONSENT_VERSION",
+            |v| {
+                if v.len() <= 100 && !v.chars().any(char::is_control) {
+                    Ok(v.to_owned())
+                } else {
+                    Err("it must be one line of at most 100 characters".into())
+                }
+            },
+            "subscribe-form-v1".to_owned(),
+        );
+        let subscribe_per_ip_per_hour =
+            l.get("NECMAIL_SUBSCRIBE_PER_IP_PER_HOUR", whole_number(1, 1_000_000), 20);
+        let confirmations_per_address_per_day = l.get(
+            "NECMAIL_CONFIRMATIONS_PER_ADDRESS_PER_DAY",
+            whole_number(1, 1000),
+            3,
+        );
+        let fallback_schedule = Schedule::parse("0 9 * * *", timezone).expect("a valid schedule");
+        let poll_schedule = l.get(
+            "NECMAIL_POLL_SCHEDULE",
+            |v| Schedule::parse(v, timezone),
+            fallback_schedule.clone(),
+        );
+        let dispatch_schedule = l.get(
+            "NECMAIL_DISPATCH_SCHEDULE",
+            |v| Schedule::parse(v, timezone),
+            fallback_schedule,
+        );
+        let default_lists = l.get(
+            "NECMAIL_DEFAULT_LISTS",
+            |v| {
+                comma_list(v)
+                    .map(|s| crate::lists::ListSlug::parse(s).map_err(|e| format!("{s:?}: {e}")))
+                    .collect()
+            },
+            Vec::new(),
+        );
+        let auto_dispatch = l.get(
+            "NECMAIL_AUTO_DISPATCH",
+            |v| match v {
+                "schedule" => Ok(AutoDispatch::Schedule),
+                "hold" => Ok(AutoDispatch::Hold),
+                other => Err(format!("{other:?} is not schedule or hold")),
+            },
+            AutoDispatch::Schedule,
+        );
+        let report_overdue_days = l.get("NECMAIL_REPORT_OVERDUE_DAYS", whole_number(1, 365), 14);
+        let admin_email = l.get(
+            "NECMAIL_ADMIN_EMAIL",
+            |v| {
+                crate::subscribers::SubscriberEmail::parse(v)
+                    .map(Some)
+                    .map_err(|e| e.to_string())
+            },
+            None,
+        );
         if !l.problems.is_empty() {
             return Err(ConfigError(l.problems));
         }
@@ -623,6 +801,18 @@ impl Config {
             retry,
             max_consecutive_failures,
             dkim,
+            http_addr,
+            trusted_proxies,
+            allowed_origins,
+            consent_version,
+            subscribe_per_ip_per_hour,
+            confirmations_per_address_per_day,
+            poll_schedule,
+            dispatch_schedule,
+            default_lists,
+            auto_dispatch,
+            report_overdue_days,
+            admin_email,
             effective: l.effective,
         })
     }
@@ -644,6 +834,22 @@ impl Config {
         )
     }
 
+    /// The checks `serve` adds: a public site needs its own secret, or
+    /// anyone could forge every unsubscribe and preferences link.
+    pub fn check_for_serving(&self) -> Result<(), ConfigError> {
+        if self.secret.is_none() && !self.public_url_is_local() {
+            return Err(ConfigError(vec![Problem {
+                variable: "NECMAIL_SECRET",
+                reason: format!(
+                    "it must be set when NECMAIL_PUBLIC_URL ({}) is not on localhost; \
+                     `openssl rand -hex 32` makes a good one",
+                    self.public_url
+                ),
+            }]));
+        }
+        Ok(())
+    }
+
     /// True when the public URL points at this machine.
     pub fn public_url_is_local(&self) -> bool {
         match self.public_url.host() {
@@ -662,6 +868,11 @@ impl Config {
             path.trim_start_matches('/')
         )
     }
+}
+
+/// The non-empty items of a comma-separated value.
+fn comma_list(v: &str) -> impl Iterator<Item = &str> {
+    v.split(',').map(str::trim).filter(|s| !s.is_empty())
 }
 
 /// A URL with its password replaced, safe to print and log. Anything that

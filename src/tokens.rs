@@ -22,7 +22,8 @@ pub enum Purpose {
     Unsubscribe,
     /// `[subscriber id]`
     Preferences,
-    /// `[subscriber id, list id, issued at (unix seconds)]`
+    /// `[subscriber id, issued at (unix seconds)]`: confirms every
+    /// subscription that sign-up left awaiting confirmation.
     Confirm,
     /// `[delivery id]`: the VERP return path.
     Delivery,

@@ -7,10 +7,12 @@
 mod campaigns;
 mod config_cmd;
 mod lists;
+mod meetings;
 mod output;
 mod preview;
 mod progress;
 mod reports;
+mod serve;
 mod sources;
 mod subscribers;
 
@@ -36,6 +38,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the daemon: the web pages, the scheduler and the delivery workers.
+    Serve,
     /// Show or check the configuration.
     Config {
         #[command(subcommand)]
@@ -67,6 +71,11 @@ enum Command {
     Campaign {
         #[command(subcommand)]
         command: campaigns::CampaignCommand,
+    },
+    /// Record NEC meetings, so that a late report is noticed.
+    Meeting {
+        #[command(subcommand)]
+        command: meetings::MeetingCommand,
     },
     /// Send one report to one address, exactly as a campaign would, through
     /// the configured transport.
@@ -162,6 +171,7 @@ pub fn main() -> ExitCode {
 
 async fn run(cli: Cli, config: Config) -> CliResult {
     match cli.command {
+        Command::Serve => serve::run(config).await,
         Command::Config { command } => config_cmd::run(command, &config),
         Command::Migrate => {
             let store = open_store(&config).await?;
@@ -196,6 +206,12 @@ async fn run(cli: Cli, config: Config) -> CliResult {
         Command::Campaign { command } => {
             let store = open_store(&config).await?;
             let result = campaigns::run(command, Arc::clone(&store), &config).await;
+            store.close().await;
+            result
+        }
+        Command::Meeting { command } => {
+            let store = open_store(&config).await?;
+            let result = meetings::run(command, store.as_ref(), &config).await;
             store.close().await;
             result
         }

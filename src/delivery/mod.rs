@@ -4,6 +4,7 @@
 pub mod dkim;
 pub mod engine;
 pub mod message;
+pub mod notice;
 mod outbox;
 pub mod smtp;
 

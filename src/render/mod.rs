@@ -1,7 +1,7 @@
 //! Rendering: a report becomes an HTML email and a plain-text email through
 //! Tera templates, rendered once per campaign and personalised per recipient.
 
-mod encoding;
+pub(crate) mod encoding;
 mod markdown;
 mod personal;
 mod templates;

@@ -18,13 +18,26 @@ pub use error::StoreError;
 
 use crate::campaigns::CampaignStore;
 use crate::lists::ListStore;
+use crate::meetings::MeetingStore;
 use crate::reports::{ReportStore, SourceStore};
-use crate::subscribers::SubscriberStore;
+use crate::scheduler::ScheduleStore;
+use crate::subscribers::{SelfServiceStore, SubscriberStore};
+use crate::web::SiteStore;
 
 /// Everything necmail keeps, behind one object.
 #[async_trait::async_trait]
 pub trait Store:
-    ListStore + SubscriberStore + ReportStore + SourceStore + CampaignStore + Send + Sync
+    ListStore
+    + SubscriberStore
+    + SelfServiceStore
+    + ReportStore
+    + SourceStore
+    + CampaignStore
+    + MeetingStore
+    + ScheduleStore
+    + SiteStore
+    + Send
+    + Sync
 {
     /// Which backend this is, for logs and `config check`.
     fn backend(&self) -> Backend;

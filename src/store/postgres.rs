@@ -96,6 +96,10 @@ impl Store for PgStore {
 }
 
 crate::lists::impl_list_store!(PgStore, Postgres);
+crate::subscribers::impl_self_service_store!(PgStore, Postgres);
+crate::meetings::impl_meeting_store!(PgStore, Postgres);
+crate::scheduler::impl_schedule_store!(PgStore, Postgres);
+crate::web::impl_site_store!(PgStore, Postgres);
 crate::subscribers::impl_subscriber_store!(PgStore, Postgres);
 crate::reports::impl_report_store!(PgStore, Postgres);
 crate::campaigns::impl_campaign_store!(PgStore, Postgres);

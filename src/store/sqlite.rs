@@ -78,6 +78,10 @@ impl Store for SqliteStore {
 }
 
 crate::lists::impl_list_store!(SqliteStore, Sqlite);
+crate::subscribers::impl_self_service_store!(SqliteStore, Sqlite);
+crate::meetings::impl_meeting_store!(SqliteStore, Sqlite);
+crate::scheduler::impl_schedule_store!(SqliteStore, Sqlite);
+crate::web::impl_site_store!(SqliteStore, Sqlite);
 crate::subscribers::impl_subscriber_store!(SqliteStore, Sqlite);
 crate::reports::impl_report_store!(SqliteStore, Sqlite);
 crate::campaigns::impl_campaign_store!(SqliteStore, Sqlite);

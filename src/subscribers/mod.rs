@@ -5,6 +5,7 @@ mod attributes;
 mod email;
 pub mod import;
 mod name;
+pub(crate) mod self_service;
 pub(crate) mod store;
 
 use chrono::{DateTime, Utc};
@@ -13,6 +14,10 @@ use serde::Serialize;
 pub use attributes::{AttributeError, AttributePair, Attributes, normalise_key, normalise_value};
 pub use email::{EmailError, SubscriberEmail};
 pub use name::{NameError, SubscriberName};
+pub(crate) use self_service::impl_self_service_store;
+pub use self_service::{
+    Pending, PreferenceChange, SelfServiceStore, Signup, SignupOutcome,
+};
 pub use store::SubscriberStore;
 pub(crate) use store::impl_subscriber_store;
 

@@ -1,0 +1,138 @@
+//! Cron schedules: the usual 5-field crontab lines (minute hour day month
+//! weekday), or 6 fields with seconds first, evaluated in one time zone.
+
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+/// A parsed cron line and the time zone it is read in.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    line: String,
+    cron: cron::Schedule,
+    timezone: Tz,
+}
+
+impl PartialEq for Schedule {
+    fn eq(&self, other: &Self) -> bool {
+        self.line == other.line && self.timezone == other.timezone
+    }
+}
+
+impl Schedule {
+    /// Parses `line`: 5 fields (`0 9 * * *`) or 6 with seconds (`*/5 * * * * *`).
+    pub fn parse(line: &str, timezone: Tz) -> Result<Self, String> {
+        let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
+        let fields = line.split(' ').filter(|f| !f.is_empty()).count();
+        let with_seconds = match fields {
+            5 => format!("0 {line}"),
+            6 => line.clone(),
+            n => {
+                return Err(format!(
+                    "{line:?} has {n} fields; a schedule has 5 (minute hour day month weekday), \
+                     or 6 with seconds first"
+                ));
+            }
+        };
+        let cron = cron::Schedule::from_str(&with_seconds)
+            .map_err(|e| format!("{line:?} is not a cron schedule: {e}"))?;
+        if cron.upcoming(timezone).next().is_none() {
+            return Err(format!("{line:?} never fires"));
+        }
+        Ok(Schedule {
+            line,
+            cron,
+            timezone,
+        })
+    }
+
+    /// The line as written (whitespace normalised), for logs.
+    pub fn line(&self) -> &str {
+        &self.line
+    }
+
+    pub fn timezone(&self) -> Tz {
+        self.timezone
+    }
+
+    /// The first time the schedule fires strictly after `t`.
+    pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.cron
+            .after(&t.with_timezone(&self.timezone))
+            .next()
+            .map(|d| d.with_timezone(&Utc))
+    }
+
+    /// The latest time the schedule fired after `since` and no later than
+    /// `now`: the one tick to run after downtime, however many were missed.
+    pub fn latest_between(
+        &self,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let tz_now = now.with_timezone(&self.timezone);
+        let since = since.with_timezone(&self.timezone);
+        self.cron
+            .after(&tz_now)
+            .next_back()
+            .filter(|t| *t > since)
+            .map(|t| t.with_timezone(&Utc))
+    }
+}
+
+impl std::fmt::Display for Schedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.line, self.timezone)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn five_field_lines_fire_on_the_minute_in_the_schedules_time_zone() {
+        let s = Schedule::parse("0 9 * * *", chrono_tz::Europe::London).unwrap();
+        // 9:00 in London is 8:00 UTC in summer and 9:00 UTC in winter.
+        assert_eq!(
+            s.next_after(at("2026-07-01T10:00:00Z")),
+            Some(at("2026-07-02T08:00:00Z"))
+        );
+        assert_eq!(
+            s.next_after(at("2026-12-01T10:00:00Z")),
+            Some(at("2026-12-02T09:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn six_field_lines_have_seconds_first() {
+        let s = Schedule::parse("*/5 * * * * *", chrono_tz::UTC).unwrap();
+        assert_eq!(
+            s.next_after(at("2026-01-01T00:00:01Z")),
+            Some(at("2026-01-01T00:00:05Z"))
+        );
+    }
+
+    #[test]
+    fn lines_that_are_not_schedules_are_refused_with_the_reason() {
+        for bad in ["", "every day", "0 9 * *", "61 * * * *", "0 9 * * * * * *"] {
+            let err = Schedule::parse(bad, chrono_tz::UTC).unwrap_err();
+            assert!(err.contains("fields") || err.contains("not a cron"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn after_downtime_only_the_latest_missed_tick_is_due() {
+        let s = Schedule::parse("*/15 * * * *", chrono_tz::UTC).unwrap();
+        let since = at("2026-01-01T00:00:00Z");
+        let now = Utc.with_ymd_and_hms(2026, 1, 1, 2, 7, 0).unwrap();
+        assert_eq!(s.latest_between(since, now), Some(at("2026-01-01T02:00:00Z")));
+        assert_eq!(s.latest_between(at("2026-01-01T02:00:00Z"), now), None);
+    }
+}
