@@ -713,7 +713,9 @@ impl Config {
                         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
                             Ok(u.origin().ascii_serialization())
                         }
-                        _ => Err(format!("{o:?} is not an origin such as https://blog.example")),
+                        _ => Err(format!(
+                            "{o:?} is not an origin such as https://blog.example"
+                        )),
                     })
                     .collect()
             },
@@ -730,8 +732,11 @@ impl Config {
             },
             "subscribe-form-v1".to_owned(),
         );
-        let subscribe_per_ip_per_hour =
-            l.get("NECMAIL_SUBSCRIBE_PER_IP_PER_HOUR", whole_number(1, 1_000_000), 20);
+        let subscribe_per_ip_per_hour = l.get(
+            "NECMAIL_SUBSCRIBE_PER_IP_PER_HOUR",
+            whole_number(1, 1_000_000),
+            20,
+        );
         let confirmations_per_address_per_day = l.get(
             "NECMAIL_CONFIRMATIONS_PER_ADDRESS_PER_DAY",
             whole_number(1, 1000),

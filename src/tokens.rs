@@ -27,6 +27,9 @@ pub enum Purpose {
     Confirm,
     /// `[delivery id]`: the VERP return path.
     Delivery,
+    /// `[issued at (unix seconds), scope]`: the CSRF token of a web form;
+    /// the scope ties it to the page's own link token (0 for the subscribe form).
+    Form,
 }
 
 impl Purpose {
@@ -36,6 +39,7 @@ impl Purpose {
             Purpose::Preferences => b'p',
             Purpose::Confirm => b'c',
             Purpose::Delivery => b'd',
+            Purpose::Form => b'f',
         }
     }
 }

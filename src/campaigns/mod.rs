@@ -53,6 +53,9 @@ pub struct NewCampaign {
     pub send_at: Option<DateTime<Utc>>,
     /// Replaces the subject the template makes.
     pub subject: Option<String>,
+    /// Creates the campaign held: it waits for `campaign approve`, which
+    /// schedules it (keeping `send_at` when that is still to come).
+    pub hold: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]

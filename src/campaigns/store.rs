@@ -93,7 +93,8 @@ impl Outcome {
 
 #[async_trait]
 pub trait CampaignStore: Send + Sync {
-    /// Creates a campaign: a draft, or scheduled when it has a start time.
+    /// Creates a campaign: held when asked, else a draft, or scheduled when
+    /// it has a start time.
     async fn create_campaign(&self, new: &NewCampaign) -> Result<Campaign, StoreError>;
     async fn campaigns(&self) -> Result<Vec<Campaign>, StoreError>;
     async fn campaign(&self, id: i64) -> Result<Campaign, StoreError>;
@@ -111,6 +112,12 @@ pub trait CampaignStore: Send + Sync {
         to: CampaignState,
         reason: Option<&str>,
     ) -> Result<Campaign, StoreError>;
+    /// Approves a held campaign: it becomes scheduled, keeping its start time
+    /// when that is after `now`, else starting at `now`. A campaign in any
+    /// other state is refused.
+    async fn approve_campaign(&self, id: i64, now: DateTime<Utc>) -> Result<Campaign, StoreError>;
+    /// The scheduled campaigns whose start time is `now` or earlier, by start time.
+    async fn due_campaigns(&self, now: DateTime<Utc>) -> Result<Vec<i64>, StoreError>;
     /// Re-queues deferred deliveries now, and failed ones too with `include_failed`.
     async fn retry_deliveries(&self, id: i64, include_failed: bool) -> Result<i64, StoreError>;
     async fn delivery_counts(&self, id: i64) -> Result<DeliveryCounts, StoreError>;
@@ -263,7 +270,11 @@ macro_rules! impl_campaign_store {
                 let report = Self::find_report(&mut tx, &new.report).await?;
                 let list_ids: Vec<i64> = Self::resolve_lists(&mut tx, &new.lists).await?.into_iter().map(|(id, _)| id).collect();
                 let filter: $crate::subscribers::Attributes = new.filter.iter().cloned().collect();
-                let state = if new.send_at.is_some() { "scheduled" } else { "draft" };
+                let state = match (new.hold, new.send_at) {
+                    (true, _) => "held",
+                    (false, Some(_)) => "scheduled",
+                    (false, None) => "draft",
+                };
                 let id: i64 = sqlx::query_scalar::<$db, i64>(
                     "INSERT INTO campaigns (report_id, subject, filter, state, send_at, created_at)
                      VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
@@ -383,10 +394,17 @@ macro_rules! impl_campaign_store {
                     to
                 };
                 let now = chrono::Utc::now();
-                sqlx::query::<$db>("UPDATE campaigns SET state = $1, pause_reason = $2, finished_at = $3 WHERE id = $4")
+                // A campaign waiting for its time needs one, or it would never start.
+                let send_at = if to == CampaignState::Scheduled {
+                    Some(campaign.send_at.filter(|at| *at > now).unwrap_or(now))
+                } else {
+                    campaign.send_at
+                };
+                sqlx::query::<$db>("UPDATE campaigns SET state = $1, pause_reason = $2, finished_at = $3, send_at = $4 WHERE id = $5")
                     .bind(to.as_str())
                     .bind(reason)
                     .bind((to == CampaignState::Cancelled).then_some(now))
+                    .bind(send_at)
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
@@ -403,6 +421,44 @@ macro_rules! impl_campaign_store {
                 let campaign = Self::load_campaign(&mut tx, id).await?;
                 tx.commit().await?;
                 Ok(campaign)
+            }
+
+            #[tracing::instrument(level = "debug", skip_all, fields(campaign = id))]
+            async fn approve_campaign(
+                &self,
+                id: i64,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<$crate::campaigns::Campaign, $crate::store::StoreError> {
+                let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
+                let campaign = Self::load_campaign(&mut tx, id).await?;
+                if campaign.state != $crate::campaigns::CampaignState::Held {
+                    return Err($crate::store::StoreError::Refused(format!(
+                        "campaign {id} is {}, not held, so there is nothing to approve",
+                        campaign.state
+                    )));
+                }
+                let send_at = campaign.send_at.filter(|at| *at > now).unwrap_or(now);
+                sqlx::query::<$db>("UPDATE campaigns SET state = 'scheduled', send_at = $1 WHERE id = $2 AND state = 'held'")
+                    .bind(send_at)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                let campaign = Self::load_campaign(&mut tx, id).await?;
+                tx.commit().await?;
+                Ok(campaign)
+            }
+
+            #[tracing::instrument(level = "debug", skip_all)]
+            async fn due_campaigns(
+                &self,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<Vec<i64>, $crate::store::StoreError> {
+                Ok(sqlx::query_scalar::<$db, i64>(
+                    "SELECT id FROM campaigns WHERE state = 'scheduled' AND send_at <= $1 ORDER BY send_at, id",
+                )
+                .bind(now)
+                .fetch_all(&self.pool)
+                .await?)
             }
 
             #[tracing::instrument(level = "debug", skip_all, fields(campaign = id, include_failed))]

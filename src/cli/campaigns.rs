@@ -41,6 +41,9 @@ pub enum CampaignCommand {
         #[arg(long)]
         wait: bool,
     },
+    /// Let a held campaign go: it starts at its time, or at once when it has
+    /// none or its time has passed.
+    Approve { id: i64 },
     /// Stop sending for now; `resume` carries on.
     Pause { id: i64 },
     /// Carry on sending a paused campaign.
@@ -117,6 +120,7 @@ pub async fn run(command: CampaignCommand, store: Arc<dyn Store>, config: &Confi
                     filter: args.filter,
                     send_at,
                     subject,
+                    hold: false,
                 })
                 .await?;
             if args.json {
@@ -160,6 +164,19 @@ pub async fn run(command: CampaignCommand, store: Arc<dyn Store>, config: &Confi
         }
         CampaignCommand::Status { id, json } => status(&*store, id, json, config).await,
         CampaignCommand::Send { id, wait } => send(store, id, wait, config).await,
+        CampaignCommand::Approve { id } => {
+            let campaign = store.approve_campaign(id, Utc::now()).await?;
+            let at = campaign
+                .send_at
+                .map(|t| {
+                    t.with_timezone(&config.timezone)
+                        .format("%Y-%m-%d %H:%M %Z")
+                        .to_string()
+                })
+                .unwrap_or_default();
+            println!("campaign {id} is approved and starts at {at}");
+            Ok(())
+        }
         CampaignCommand::Pause { id } => {
             steer(
                 &*store,

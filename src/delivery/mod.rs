@@ -7,6 +7,7 @@ pub mod message;
 pub mod notice;
 mod outbox;
 pub mod smtp;
+pub mod supervisor;
 
 use async_trait::async_trait;
 

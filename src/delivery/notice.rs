@@ -113,7 +113,9 @@ mod tests {
             html: Some("<p>Confirm <a href=\"https://x/c/abc\">here</a></p>"),
         };
         let m = compose(&config(), &notice, "abc123");
-        assert!(m.starts_with("From: NEC Rep <rep@example.org>\r\nTo: Ann Smith <ann@example.org>\r\n"));
+        assert!(
+            m.starts_with("From: NEC Rep <rep@example.org>\r\nTo: Ann Smith <ann@example.org>\r\n")
+        );
         assert!(m.contains("Subject: =?UTF-8?B?"));
         assert!(m.contains("Message-ID: <notice.abc123@example.org>"));
         let text = m.find("Content-Type: text/plain").unwrap();

@@ -77,6 +77,17 @@ pub struct List {
     pub subscribers: ListCounts,
 }
 
+/// A list as offered to people on the web pages: no counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListOption {
+    pub id: i64,
+    pub slug: ListSlug,
+    pub name: String,
+    pub description: String,
+    pub opt_in: OptIn,
+    pub public: bool,
+}
+
 /// Checks a list's display name: one line, 1 to 200 characters.
 pub fn parse_list_name(input: &str) -> Result<String, SlugError> {
     let name = input.trim();

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{List, ListCounts, ListSlug, NewList};
+use super::{List, ListCounts, ListOption, ListSlug, NewList};
 use crate::store::StoreError;
 
 #[async_trait]
@@ -14,6 +14,8 @@ pub trait ListStore: Send + Sync {
     /// Every list, by slug, with its counts.
     async fn lists(&self) -> Result<Vec<List>, StoreError>;
     async fn list(&self, slug: &ListSlug) -> Result<List, StoreError>;
+    /// Every list, by slug, without counts: cheap enough for each page view.
+    async fn list_options(&self) -> Result<Vec<ListOption>, StoreError>;
     async fn rename_list(&self, slug: &ListSlug, name: &str) -> Result<List, StoreError>;
     /// Deletes a list. While it has subscribers this is refused unless `force`,
     /// which also deletes their subscriptions to it (not the subscribers).
@@ -136,6 +138,30 @@ macro_rules! impl_list_store {
                     .await?
                     .into_iter()
                     .map(TryInto::try_into)
+                    .collect()
+            }
+
+            #[tracing::instrument(level = "debug", skip_all)]
+            async fn list_options(&self) -> Result<Vec<$crate::lists::ListOption>, $crate::store::StoreError> {
+                let rows: Vec<(i64, String, String, String, String, bool)> = sqlx::query_as::<$db, _>(
+                    "SELECT id, slug, name, description, opt_in, public FROM lists ORDER BY slug",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter()
+                    .map(|(id, slug, name, description, opt_in, public)| {
+                        let corrupt = |what: String| {
+                            $crate::store::StoreError::Unavailable(format!("the stored list {slug:?} is corrupt: {what}"))
+                        };
+                        Ok($crate::lists::ListOption {
+                            id,
+                            slug: $crate::lists::ListSlug::parse(&slug).map_err(|e| corrupt(e.to_string()))?,
+                            opt_in: opt_in.parse().map_err(corrupt)?,
+                            name,
+                            description,
+                            public,
+                        })
+                    })
                     .collect()
             }
 

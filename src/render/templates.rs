@@ -23,6 +23,62 @@ pub const BUILT_IN: &[(&str, &str)] = &[
         "email/report.subject.tera",
         include_str!("../../templates/email/report.subject.tera"),
     ),
+    (
+        "email/confirm.subject.tera",
+        include_str!("../../templates/email/confirm.subject.tera"),
+    ),
+    (
+        "email/confirm.txt.tera",
+        include_str!("../../templates/email/confirm.txt.tera"),
+    ),
+    (
+        "email/confirm.html.tera",
+        include_str!("../../templates/email/confirm.html.tera"),
+    ),
+    (
+        "pages/layout.html.tera",
+        include_str!("../../templates/pages/layout.html.tera"),
+    ),
+    (
+        "pages/subscribe.html.tera",
+        include_str!("../../templates/pages/subscribe.html.tera"),
+    ),
+    (
+        "pages/notice.html.tera",
+        include_str!("../../templates/pages/notice.html.tera"),
+    ),
+    (
+        "pages/confirm.html.tera",
+        include_str!("../../templates/pages/confirm.html.tera"),
+    ),
+    (
+        "pages/unsubscribe.html.tera",
+        include_str!("../../templates/pages/unsubscribe.html.tera"),
+    ),
+    (
+        "pages/preferences.html.tera",
+        include_str!("../../templates/pages/preferences.html.tera"),
+    ),
+    (
+        "pages/erase.html.tera",
+        include_str!("../../templates/pages/erase.html.tera"),
+    ),
+    (
+        "pages/archive.html.tera",
+        include_str!("../../templates/pages/archive.html.tera"),
+    ),
+    (
+        "pages/error.html.tera",
+        include_str!("../../templates/pages/error.html.tera"),
+    ),
+    (
+        "email/overdue.subject.tera",
+        include_str!("../../templates/email/overdue.subject.tera"),
+    ),
+    (
+        "email/overdue.txt.tera",
+        include_str!("../../templates/email/overdue.txt.tera"),
+    ),
 ];
 
 /// A template that cannot be used: which file, which line, and why.

@@ -1,9 +1,12 @@
 //! The scheduler: cron schedules for polling the feed sources and for the
-//! dispatch window, evaluated in `NECMAIL_TIMEZONE`.
+//! dispatch window, evaluated in `NECMAIL_TIMEZONE`, and the [`Scheduler`]
+//! that `serve` runs on them.
 
+mod runner;
 mod schedule;
 pub(crate) mod store;
 
+pub use runner::{DISPATCH_TICK, POLL_TICK, PollReport, Ran, Scheduler, TickError};
 pub use schedule::Schedule;
 pub use store::ScheduleStore;
 pub(crate) use store::impl_schedule_store;

@@ -71,7 +71,9 @@ impl Schedule {
         since: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Option<DateTime<Utc>> {
-        let tz_now = now.with_timezone(&self.timezone);
+        // cron looks strictly before the time it is given: a nanosecond
+        // later makes a tick at `now` itself count.
+        let tz_now = (now + chrono::Duration::nanoseconds(1)).with_timezone(&self.timezone);
         let since = since.with_timezone(&self.timezone);
         self.cron
             .after(&tz_now)
@@ -123,7 +125,10 @@ mod tests {
     fn lines_that_are_not_schedules_are_refused_with_the_reason() {
         for bad in ["", "every day", "0 9 * *", "61 * * * *", "0 9 * * * * * *"] {
             let err = Schedule::parse(bad, chrono_tz::UTC).unwrap_err();
-            assert!(err.contains("fields") || err.contains("not a cron"), "{bad}: {err}");
+            assert!(
+                err.contains("fields") || err.contains("not a cron"),
+                "{bad}: {err}"
+            );
         }
     }
 
@@ -132,7 +137,24 @@ mod tests {
         let s = Schedule::parse("*/15 * * * *", chrono_tz::UTC).unwrap();
         let since = at("2026-01-01T00:00:00Z");
         let now = Utc.with_ymd_and_hms(2026, 1, 1, 2, 7, 0).unwrap();
-        assert_eq!(s.latest_between(since, now), Some(at("2026-01-01T02:00:00Z")));
+        assert_eq!(
+            s.latest_between(since, now),
+            Some(at("2026-01-01T02:00:00Z"))
+        );
         assert_eq!(s.latest_between(at("2026-01-01T02:00:00Z"), now), None);
+    }
+
+    #[test]
+    fn a_tick_at_the_very_moment_asked_about_is_due() {
+        let s = Schedule::parse("0 9 * * *", chrono_tz::UTC).unwrap();
+        let since = at("2026-01-01T09:00:00Z");
+        assert_eq!(
+            s.latest_between(since, at("2026-01-02T09:00:00Z")),
+            Some(at("2026-01-02T09:00:00Z"))
+        );
+        assert_eq!(
+            s.latest_between(since, at("2026-01-02T08:59:59.999Z")),
+            None
+        );
     }
 }

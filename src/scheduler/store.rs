@@ -22,18 +22,39 @@ macro_rules! impl_schedule_store {
     ($store:ty, $db:ty) => {
         #[async_trait::async_trait]
         impl $crate::scheduler::ScheduleStore for $store {
+            #[tracing::instrument(level = "debug", skip_all, fields(schedule = name, %due))]
             async fn claim_tick(
                 &self,
-                _name: &str,
-                _due: chrono::DateTime<chrono::Utc>,
+                name: &str,
+                due: chrono::DateTime<chrono::Utc>,
             ) -> Result<bool, $crate::store::StoreError> {
-                todo!("SKELETON")
+                // One statement, so that of several instances claiming the
+                // same tick exactly one changes the row.
+                let claimed = sqlx::query::<$db>(
+                    "INSERT INTO schedule_ticks (name, last_tick) VALUES ($1, $2)
+                     ON CONFLICT (name) DO UPDATE SET last_tick = excluded.last_tick
+                      WHERE schedule_ticks.last_tick < excluded.last_tick",
+                )
+                .bind(name)
+                .bind(due)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(claimed > 0)
             }
 
+            #[tracing::instrument(level = "debug", skip_all)]
             async fn ticks(
                 &self,
-            ) -> Result<Vec<(String, chrono::DateTime<chrono::Utc>)>, $crate::store::StoreError> {
-                todo!("SKELETON")
+            ) -> Result<Vec<(String, chrono::DateTime<chrono::Utc>)>, $crate::store::StoreError>
+            {
+                Ok(
+                    sqlx::query_as::<$db, (String, chrono::DateTime<chrono::Utc>)>(
+                        "SELECT name, last_tick FROM schedule_ticks ORDER BY name",
+                    )
+                    .fetch_all(&self.pool)
+                    .await?,
+                )
             }
         }
     };

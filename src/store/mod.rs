@@ -125,6 +125,11 @@ pub(crate) trait Dialect {
     /// reading to writing while another connection writes, instead of
     /// waiting; `BEGIN IMMEDIATE` takes the write lock up front and waits.
     const BEGIN: &'static str;
+    /// Run first in a write transaction about one address (its key bound as
+    /// `$1`) to serialise concurrent ones: PostgreSQL takes a transaction-level
+    /// advisory lock; SQLite needs nothing, as `BEGIN IMMEDIATE` serialises
+    /// every writer.
+    const ADDRESS_LOCK: Option<&'static str>;
 }
 
 /// Runs `migrator` and returns how many migrations were new.

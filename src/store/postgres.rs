@@ -72,6 +72,7 @@ impl Dialect for PgStore {
         "SELECT DISTINCT jsonb_object_keys(attributes) AS key FROM subscribers ORDER BY 1";
     const BEGIN: &'static str = "BEGIN";
     const CLAIM_LOCK: &'static str = " FOR UPDATE SKIP LOCKED";
+    const ADDRESS_LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(hashtext($1))");
 }
 
 #[async_trait::async_trait]

@@ -54,6 +54,7 @@ impl Dialect for SqliteStore {
         "SELECT DISTINCT j.key AS key FROM subscribers s, json_each(s.attributes) j ORDER BY 1";
     const BEGIN: &'static str = "BEGIN IMMEDIATE";
     const CLAIM_LOCK: &'static str = "";
+    const ADDRESS_LOCK: Option<&'static str> = None;
 }
 
 #[async_trait::async_trait]

@@ -76,12 +76,18 @@ pub trait SelfServiceStore: Send + Sync {
     async fn sign_up(&self, signup: &Signup) -> Result<SignupOutcome, StoreError>;
     /// The subscriptions awaiting the confirmation stamped `issued_at`, or
     /// `None` when there are none (already confirmed, superseded, or gone).
-    async fn pending(&self, subscriber_id: i64, issued_at: i64)
-    -> Result<Option<Pending>, StoreError>;
+    async fn pending(
+        &self,
+        subscriber_id: i64,
+        issued_at: i64,
+    ) -> Result<Option<Pending>, StoreError>;
     /// Confirms the subscriptions awaiting confirmation `issued_at`, once:
     /// a second call returns `None`.
-    async fn confirm(&self, subscriber_id: i64, issued_at: i64)
-    -> Result<Option<Pending>, StoreError>;
+    async fn confirm(
+        &self,
+        subscriber_id: i64,
+        issued_at: i64,
+    ) -> Result<Option<Pending>, StoreError>;
     /// Counts confirmation emails to `email` since `since` and, when fewer
     /// than `limit`, records one more and returns true. The count survives
     /// restarts and is shared by every instance.
@@ -109,65 +115,416 @@ pub trait SelfServiceStore: Send + Sync {
     ) -> Result<Subscriber, StoreError>;
 }
 
+/// Stores a subscription from the subscribe form or the preferences page:
+/// inserts it, or overwrites one that is not confirmed. A confirmed one is
+/// left alone and keeps the consent it was confirmed with.
+pub(crate) const UPSERT_SELF_SERVICE: &str = "INSERT INTO subscriptions
+    (subscriber_id, list_id, status, consent_at, consent_method, consent_ip, consent_wording,
+     confirmed_at, confirm_issued_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+    ON CONFLICT (subscriber_id, list_id) DO UPDATE
+    SET status = excluded.status, consent_at = excluded.consent_at, consent_method = excluded.consent_method,
+        consent_ip = excluded.consent_ip, consent_wording = excluded.consent_wording,
+        confirmed_at = excluded.confirmed_at, unsubscribed_at = NULL,
+        confirm_issued_at = excluded.confirm_issued_at
+    WHERE subscriptions.status <> 'confirmed'";
+
+/// The subscriptions of a subscriber awaiting one confirmation: list id,
+/// address and list name, in list name order.
+pub(crate) const SELECT_AWAITING: &str = "SELECT x.list_id, s.email, l.name
+     FROM subscriptions x
+     JOIN subscribers s ON s.id = x.subscriber_id
+     JOIN lists l ON l.id = x.list_id
+    WHERE x.subscriber_id = $1 AND x.status = 'unconfirmed' AND x.confirm_issued_at = $2
+    ORDER BY l.name";
+
+/// Parses an address read back from the database.
+pub(crate) fn stored_email(email: &str) -> Result<SubscriberEmail, StoreError> {
+    SubscriberEmail::parse(email)
+        .map_err(|e| StoreError::Unavailable(format!("a stored subscriber is corrupt: {e}")))
+}
+
+/// The [`Pending`] for rows of [`SELECT_AWAITING`], or `None` when there are none.
+pub(crate) fn pending_from(
+    rows: Vec<(i64, String, String)>,
+) -> Result<Option<Pending>, StoreError> {
+    let Some((_, email, _)) = rows.first() else {
+        return Ok(None);
+    };
+    let email = stored_email(email)?;
+    Ok(Some(Pending {
+        email,
+        lists: rows.into_iter().map(|(_, _, name)| name).collect(),
+    }))
+}
+
+pub(crate) fn no_subscriber(id: i64) -> StoreError {
+    StoreError::not_found(format_args!("there is no subscriber with id {id}"))
+}
+
 /// Implements [`SelfServiceStore`] for a store type whose `pool` field is a
-/// `sqlx::Pool<$db>` and which implements [`crate::store::Dialect`].
+/// `sqlx::Pool<$db>` and which implements [`crate::store::Dialect`]. It uses
+/// the inherent helpers of `impl_subscriber_store!` and `impl_list_store!`.
 macro_rules! impl_self_service_store {
     ($store:ty, $db:ty) => {
+        impl $store {
+            /// Serialises write transactions about one address.
+            async fn lock_address(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                email: &$crate::subscribers::SubscriberEmail,
+            ) -> Result<(), $crate::store::StoreError> {
+                if let Some(sql) = <$store as $crate::store::Dialect>::ADDRESS_LOCK {
+                    sqlx::query::<$db>(sql).bind(email.key()).execute(&mut *conn).await?;
+                }
+                Ok(())
+            }
+
+            /// The address of subscriber `id`, if there is one.
+            async fn subscriber_email_by_id(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                id: i64,
+            ) -> Result<Option<$crate::subscribers::SubscriberEmail>, $crate::store::StoreError> {
+                let email: Option<String> = sqlx::query_scalar::<$db, String>("SELECT email FROM subscribers WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                email.as_deref().map($crate::subscribers::self_service::stored_email).transpose()
+            }
+
+            /// Writes one subscription with [`UPSERT_SELF_SERVICE`](crate::subscribers::self_service::UPSERT_SELF_SERVICE).
+            async fn upsert_self_service(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                subscriber_id: i64,
+                list_id: i64,
+                status: $crate::subscribers::SubscriptionStatus,
+                consent: &$crate::subscribers::Consent,
+                issued_at: Option<i64>,
+            ) -> Result<(), $crate::store::StoreError> {
+                let confirmed_at =
+                    (status == $crate::subscribers::SubscriptionStatus::Confirmed).then(chrono::Utc::now);
+                sqlx::query::<$db>($crate::subscribers::self_service::UPSERT_SELF_SERVICE)
+                    .bind(subscriber_id)
+                    .bind(list_id)
+                    .bind(status.as_str())
+                    .bind(consent.at)
+                    .bind(consent.method.as_str())
+                    .bind(consent.ip.as_deref())
+                    .bind(&consent.wording)
+                    .bind(confirmed_at)
+                    .bind(issued_at)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            }
+        }
+
         #[async_trait::async_trait]
         impl $crate::subscribers::SelfServiceStore for $store {
+            #[tracing::instrument(level = "debug", skip_all, fields(lists = signup.lists.len()))]
             async fn sign_up(
                 &self,
-                _signup: &$crate::subscribers::Signup,
+                signup: &$crate::subscribers::Signup,
             ) -> Result<$crate::subscribers::SignupOutcome, $crate::store::StoreError> {
-                todo!("SKELETON")
+                use $crate::lists::OptIn;
+                use $crate::store::StoreError;
+                use $crate::subscribers::{SignupOutcome, SubscriberStatus, SubscriptionStatus};
+                if signup.lists.is_empty() {
+                    return Err(StoreError::Refused("choose at least one list to subscribe to".into()));
+                }
+                let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
+                Self::lock_address(&mut tx, &signup.email).await?;
+                if Self::load_suppression(&mut tx, &signup.email).await?.is_some() {
+                    return Ok(SignupOutcome::Suppressed);
+                }
+                let existing: Option<(i64, String)> =
+                    sqlx::query_as::<$db, _>("SELECT id, status FROM subscribers WHERE email_key = $1")
+                        .bind(signup.email.key())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let lists = Self::resolve_lists(&mut tx, &signup.lists).await?;
+                let subscriber_id = match existing {
+                    Some((_, status)) if status == SubscriberStatus::Blocklisted.as_str() => {
+                        return Ok(SignupOutcome::Suppressed);
+                    }
+                    Some((id, _)) => id,
+                    None => {
+                        let now = chrono::Utc::now();
+                        sqlx::query_scalar::<$db, i64>(&format!(
+                            "{} VALUES ($1, $2, $3, $4, $5, 'active', $6, $6) RETURNING id",
+                            $crate::subscribers::store::UPSERT_SUBSCRIBERS
+                        ))
+                        .bind(signup.email.as_str())
+                        .bind(signup.email.key())
+                        .bind(signup.email.suppression_hash())
+                        .bind(signup.name.as_ref().map(|n| n.as_str()))
+                        .bind(sqlx::types::Json(&signup.attributes))
+                        .bind(now)
+                        .fetch_one(&mut *tx)
+                        .await?
+                    }
+                };
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT l.id, l.name, x.status FROM lists l
+                       LEFT JOIN subscriptions x ON x.list_id = l.id AND x.subscriber_id = ",
+                );
+                qb.push_bind(subscriber_id).push(" WHERE l.id IN (");
+                let mut ids = qb.separated(", ");
+                for (id, _) in &lists {
+                    ids.push_bind(*id);
+                }
+                qb.push(")");
+                let current: std::collections::HashMap<i64, (String, Option<String>)> = qb
+                    .build_query_as::<(i64, String, Option<String>)>()
+                    .fetch_all(&mut *tx)
+                    .await?
+                    .into_iter()
+                    .map(|(id, name, status)| (id, (name, status)))
+                    .collect();
+                let (mut pending, mut joined, mut already) = (Vec::new(), Vec::new(), Vec::new());
+                for (list_id, opt_in) in lists {
+                    let (name, status) = current
+                        .get(&list_id)
+                        .cloned()
+                        .ok_or_else(|| StoreError::Unavailable(format!("list {list_id} vanished during a sign-up")))?;
+                    if status.as_deref() == Some(SubscriptionStatus::Confirmed.as_str()) {
+                        already.push(name);
+                        continue;
+                    }
+                    let (status, issued_at) = match opt_in {
+                        OptIn::Double => {
+                            pending.push(name);
+                            (SubscriptionStatus::Unconfirmed, Some(signup.issued_at))
+                        }
+                        OptIn::Single => {
+                            joined.push(name);
+                            (SubscriptionStatus::Confirmed, None)
+                        }
+                    };
+                    Self::upsert_self_service(&mut tx, subscriber_id, list_id, status, &signup.consent, issued_at)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(SignupOutcome::Stored { subscriber_id, pending, joined, already })
             }
 
+            #[tracing::instrument(level = "debug", skip_all, fields(subscriber = subscriber_id))]
             async fn pending(
                 &self,
-                _subscriber_id: i64,
-                _issued_at: i64,
+                subscriber_id: i64,
+                issued_at: i64,
             ) -> Result<Option<$crate::subscribers::Pending>, $crate::store::StoreError> {
-                todo!("SKELETON")
+                let rows: Vec<(i64, String, String)> =
+                    sqlx::query_as::<$db, _>($crate::subscribers::self_service::SELECT_AWAITING)
+                        .bind(subscriber_id)
+                        .bind(issued_at)
+                        .fetch_all(&self.pool)
+                        .await?;
+                $crate::subscribers::self_service::pending_from(rows)
             }
 
+            #[tracing::instrument(level = "debug", skip_all, fields(subscriber = subscriber_id))]
             async fn confirm(
                 &self,
-                _subscriber_id: i64,
-                _issued_at: i64,
+                subscriber_id: i64,
+                issued_at: i64,
             ) -> Result<Option<$crate::subscribers::Pending>, $crate::store::StoreError> {
-                todo!("SKELETON")
+                let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
+                let mut rows: Vec<(i64, String, String)> =
+                    sqlx::query_as::<$db, _>($crate::subscribers::self_service::SELECT_AWAITING)
+                        .bind(subscriber_id)
+                        .bind(issued_at)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                if rows.is_empty() {
+                    return Ok(None);
+                }
+                // The same condition again, so that of two concurrent
+                // confirmations only one confirms each subscription.
+                let confirmed: Vec<i64> = sqlx::query_scalar::<$db, i64>(
+                    "UPDATE subscriptions SET status = 'confirmed', confirmed_at = $1, confirm_issued_at = NULL
+                      WHERE subscriber_id = $2 AND status = 'unconfirmed' AND confirm_issued_at = $3
+                      RETURNING list_id",
+                )
+                .bind(chrono::Utc::now())
+                .bind(subscriber_id)
+                .bind(issued_at)
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                rows.retain(|(list_id, _, _)| confirmed.contains(list_id));
+                $crate::subscribers::self_service::pending_from(rows)
             }
 
+            #[tracing::instrument(level = "debug", skip_all, fields(limit))]
             async fn allow_confirmation_email(
                 &self,
-                _email: &$crate::subscribers::SubscriberEmail,
-                _since: chrono::DateTime<chrono::Utc>,
-                _limit: u32,
+                email: &$crate::subscribers::SubscriberEmail,
+                since: chrono::DateTime<chrono::Utc>,
+                limit: u32,
             ) -> Result<bool, $crate::store::StoreError> {
-                todo!("SKELETON")
+                let hash = email.suppression_hash();
+                let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
+                Self::lock_address(&mut tx, email).await?;
+                sqlx::query::<$db>("DELETE FROM confirmation_emails WHERE sent_at < $1")
+                    .bind(since)
+                    .execute(&mut *tx)
+                    .await?;
+                let sent: i64 = sqlx::query_scalar::<$db, i64>(
+                    "SELECT COUNT(*) FROM confirmation_emails WHERE email_hash = $1 AND sent_at >= $2",
+                )
+                .bind(&hash)
+                .bind(since)
+                .fetch_one(&mut *tx)
+                .await?;
+                let allowed = sent < i64::from(limit);
+                if allowed {
+                    sqlx::query::<$db>("INSERT INTO confirmation_emails (email_hash, sent_at) VALUES ($1, $2)")
+                        .bind(&hash)
+                        .bind(chrono::Utc::now())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(allowed)
             }
 
+            #[tracing::instrument(level = "debug", skip_all, fields(subscriber = id))]
             async fn subscriber_by_id(
                 &self,
-                _id: i64,
+                id: i64,
             ) -> Result<$crate::subscribers::Subscriber, $crate::store::StoreError> {
-                todo!("SKELETON")
+                let mut conn = self.pool.acquire().await?;
+                let sql = format!("{} WHERE s.id = $1", $crate::subscribers::store::SELECT_SUBSCRIBERS);
+                let row = sqlx::query_as::<$db, $crate::subscribers::store::SubscriberRow>(&sql)
+                    .bind(id)
+                    .fetch_optional(&mut *conn)
+                    .await?
+                    .ok_or_else(|| $crate::subscribers::self_service::no_subscriber(id))?;
+                Ok(Self::load_subscribers(&mut conn, vec![row]).await?.remove(0))
             }
 
+            #[tracing::instrument(level = "debug", skip_all, fields(subscriber = subscriber_id, list = list_id))]
             async fn unsubscribe_by_id(
                 &self,
-                _subscriber_id: i64,
-                _list_id: Option<i64>,
+                subscriber_id: i64,
+                list_id: Option<i64>,
             ) -> Result<bool, $crate::store::StoreError> {
-                todo!("SKELETON")
+                const UNSUBSCRIBE: &str = "UPDATE subscriptions
+                    SET status = 'unsubscribed', unsubscribed_at = $1, confirm_issued_at = NULL
+                    WHERE subscriber_id = $2 AND status <> 'unsubscribed'";
+                let now = chrono::Utc::now();
+                let Some(list_id) = list_id else {
+                    let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
+                    let Some(email) = Self::subscriber_email_by_id(&mut tx, subscriber_id).await? else {
+                        return Ok(false);
+                    };
+                    sqlx::query::<$db>(UNSUBSCRIBE)
+                        .bind(now)
+                        .bind(subscriber_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    // A stronger suppression (a bounce, a complaint) is kept.
+                    if Self::load_suppression(&mut tx, &email).await?.is_none() {
+                        Self::suppress(&mut tx, &email, $crate::subscribers::SuppressionReason::Unsubscribed).await?;
+                    }
+                    tx.commit().await?;
+                    return Ok(true);
+                };
+                let done = sqlx::query::<$db>(&format!("{UNSUBSCRIBE} AND list_id = $3"))
+                    .bind(now)
+                    .bind(subscriber_id)
+                    .bind(list_id)
+                    .execute(&self.pool)
+                    .await?;
+                if done.rows_affected() > 0 {
+                    return Ok(true);
+                }
+                Ok(sqlx::query_scalar::<$db, i32>("SELECT 1 FROM subscribers WHERE id = $1")
+                    .bind(subscriber_id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .is_some())
             }
 
+            #[tracing::instrument(level = "debug", skip_all, fields(subscriber = subscriber_id, on = change.on.len(), off = change.off.len()))]
             async fn change_preferences(
                 &self,
-                _subscriber_id: i64,
-                _change: &$crate::subscribers::PreferenceChange,
+                subscriber_id: i64,
+                change: &$crate::subscribers::PreferenceChange,
             ) -> Result<$crate::subscribers::Subscriber, $crate::store::StoreError> {
-                todo!("SKELETON")
+                use $crate::store::StoreError;
+                use $crate::subscribers::{SubscriptionStatus, SuppressionReason};
+                if let Some(both) = change.on.iter().find(|id| change.off.contains(id)) {
+                    return Err(StoreError::Refused(format!("list {both} cannot be both joined and left")));
+                }
+                let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
+                let email = Self::subscriber_email_by_id(&mut tx, subscriber_id)
+                    .await?
+                    .ok_or_else(|| $crate::subscribers::self_service::no_subscriber(subscriber_id))?;
+                let now = chrono::Utc::now();
+                if let Some(name) = &change.name {
+                    sqlx::query::<$db>("UPDATE subscribers SET name = $1, updated_at = $2 WHERE id = $3")
+                        .bind(name.as_ref().map(|n| n.as_str()))
+                        .bind(now)
+                        .bind(subscriber_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                if !change.on.is_empty() {
+                    match Self::load_suppression(&mut tx, &email).await? {
+                        None => {}
+                        Some(s) if s.reason == SuppressionReason::Unsubscribed => {
+                            sqlx::query::<$db>("DELETE FROM suppressions WHERE email_hash = $1")
+                                .bind(email.suppression_hash())
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        Some(s) => {
+                            return Err(StoreError::Refused(format!(
+                                "{}, so it cannot join a list again",
+                                s.refusal(&email)
+                            )));
+                        }
+                    }
+                    let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT id FROM lists WHERE id IN (");
+                    let mut ids = qb.separated(", ");
+                    for id in &change.on {
+                        ids.push_bind(*id);
+                    }
+                    qb.push(")");
+                    let known: Vec<i64> = qb.build_query_scalar().fetch_all(&mut *tx).await?;
+                    if let Some(missing) = change.on.iter().find(|id| !known.contains(id)) {
+                        return Err(StoreError::not_found(format_args!("there is no list with id {missing}")));
+                    }
+                    for list_id in &change.on {
+                        Self::upsert_self_service(
+                            &mut tx,
+                            subscriber_id,
+                            *list_id,
+                            SubscriptionStatus::Confirmed,
+                            &change.consent,
+                            None,
+                        )
+                        .await?;
+                    }
+                }
+                if !change.off.is_empty() {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "UPDATE subscriptions SET status = 'unsubscribed', confirm_issued_at = NULL, unsubscribed_at = ",
+                    );
+                    qb.push_bind(now);
+                    qb.push(" WHERE status <> 'unsubscribed' AND subscriber_id = ").push_bind(subscriber_id);
+                    qb.push(" AND list_id IN (");
+                    let mut ids = qb.separated(", ");
+                    for id in &change.off {
+                        ids.push_bind(*id);
+                    }
+                    qb.push(")");
+                    qb.build().execute(&mut *tx).await?;
+                }
+                let subscriber = Self::load_subscriber(&mut tx, &email).await?;
+                tx.commit().await?;
+                Ok(subscriber)
             }
         }
     };

@@ -243,6 +243,8 @@ macro_rules! impl_subscriber_store {
                 .transpose()
             }
 
+            /// Suppresses the address; an unsubscribe never weakens a stronger
+            /// reason (a hard bounce, a complaint, an erasure) already recorded.
             async fn suppress(
                 conn: &mut <$db as sqlx::Database>::Connection,
                 email: &$crate::subscribers::SubscriberEmail,
@@ -250,7 +252,8 @@ macro_rules! impl_subscriber_store {
             ) -> Result<(), $crate::store::StoreError> {
                 sqlx::query::<$db>(
                     "INSERT INTO suppressions (email_hash, reason, created_at) VALUES ($1, $2, $3)
-                     ON CONFLICT (email_hash) DO UPDATE SET reason = excluded.reason, created_at = excluded.created_at",
+                     ON CONFLICT (email_hash) DO UPDATE SET reason = excluded.reason, created_at = excluded.created_at
+                     WHERE excluded.reason <> 'unsubscribed' OR suppressions.reason = 'unsubscribed'",
                 )
                 .bind(email.suppression_hash())
                 .bind(reason.as_str())

@@ -105,6 +105,7 @@ pub async fn campaign(store: &dyn Store, report: i64, lists: &[&str]) -> i64 {
         filter: Vec::new(),
         send_at: None,
         subject: None,
+        hold: false,
     };
     let id = store.create_campaign(&new).await.unwrap().id;
     store.start_campaign(id).await.unwrap();

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod browser;
 mod campaign_cli;
 mod campaigns;
 mod cli;
@@ -9,6 +10,10 @@ mod import;
 mod lists;
 mod reports_cli;
 mod reports_import;
+mod scheduler;
+mod self_service;
+mod serve;
 mod smtp;
 mod sources;
 mod subscribers;
+mod web;

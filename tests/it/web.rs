@@ -1,0 +1,689 @@
+//! The web pages, over HTTP, on both backends: subscribe, confirm,
+//! unsubscribe (with RFC 8058 one-click), preferences, the archive and
+//! operations.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use necmail::lists::{ListSlug, NewList, OptIn};
+use necmail::store::{Store, StoreError};
+use necmail::subscribers::{ConsentMethod, SubscriberEmail, SubscriptionStatus, SuppressionReason};
+use necmail::tokens::Purpose;
+
+use crate::campaigns::{campaign, report};
+use crate::lists::{new_list, subscriber};
+use crate::support::app::{BLOG, TestApp, csrf_of, spawn_app, spawn_app_with};
+use crate::support::{TestDb, on_both_backends};
+
+fn email(s: &str) -> SubscriberEmail {
+    SubscriberEmail::parse(s).unwrap()
+}
+
+/// Lists `members` and `councillors` (public, double opt-in) and `staff`
+/// (not public).
+async fn lists(store: &dyn Store) {
+    for slug in ["members", "councillors"] {
+        store
+            .create_list(&new_list(slug, OptIn::Double))
+            .await
+            .unwrap();
+    }
+    store
+        .create_list(&NewList {
+            public: false,
+            ..new_list("staff", OptIn::Double)
+        })
+        .await
+        .unwrap();
+}
+
+async fn list_id(store: &dyn Store, slug: &str) -> i64 {
+    store
+        .list(&ListSlug::parse(slug).unwrap())
+        .await
+        .unwrap()
+        .id
+}
+
+/// The status of `address`'s subscription to `list`, if any.
+async fn status(store: &dyn Store, address: &str, list: &str) -> Option<SubscriptionStatus> {
+    let s = store.subscriber(&email(address)).await.ok()?;
+    s.lists
+        .iter()
+        .find(|m| m.slug.as_str() == list)
+        .map(|m| m.status)
+}
+
+/// A confirmed subscriber of `lists`; returns their id.
+async fn member(store: &dyn Store, address: &str, lists: &[&str]) -> i64 {
+    store
+        .add_subscriber(&subscriber(address, lists, true))
+        .await
+        .unwrap()
+        .id
+}
+
+fn is_gone(e: StoreError) -> bool {
+    matches!(e, StoreError::NotFound(_))
+}
+
+async fn text_of(response: reqwest::Response) -> String {
+    response.text().await.unwrap()
+}
+
+/// Signs up `address` for members and returns the confirmation link's path.
+async fn signed_up(app: &TestApp, address: &str) -> String {
+    let r = app.subscribe(address, &["members"]).await;
+    assert_eq!(r.status(), 200);
+    app.confirmation_link().await
+}
+
+on_both_backends! {
+    async fn the_subscribe_form_offers_only_public_lists(db) {
+        let app = spawn_app(db).await;
+        lists(&*app.store).await;
+        let r = app.get("/subscribe").await;
+        assert_eq!(r.status(), 200);
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+        let html = text_of(r).await;
+        assert!(html.contains("value=\"members\""), "{html}");
+        assert!(html.contains("value=\"councillors\""));
+        assert!(!html.contains("staff"), "a private list is not offered");
+        assert!(html.contains("name=\"website\""), "the honeypot is there");
+        assert!(html.contains("class=\"hp\""), "and hidden by the stylesheet");
+        assert!(html.contains("value=\"councillor\""), "the role is asked");
+        assert!(html.contains("<label for=\"email\">"));
+        assert!(html.contains("<html lang=\"en\">"));
+        assert!(!html.contains("<script"));
+        assert!(!html.contains("style=\""), "no inline styles: the CSP forbids them");
+        let css = text_of(app.get("/static/style.css").await).await;
+        assert!(css.contains(".hp { display: none; }"));
+    }
+
+    async fn a_subscription_is_stored_unconfirmed_with_its_consent_and_one_confirmation_email(db) {
+        let app = spawn_app(db).await;
+        lists(&*app.store).await;
+        let csrf = app.csrf("/subscribe").await;
+        let r = app
+            .post_form(
+                "/subscribe",
+                &[
+                    ("csrf", &csrf),
+                    ("email", "ann@example.org"),
+                    ("name", "Ann Smith"),
+                    ("list", "members"),
+                    ("list", "councillors"),
+                    ("role", "councillor"),
+                    ("website", ""),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        assert!(text_of(r).await.contains("Check your inbox"));
+        let s = app.store.subscriber(&email("ann@example.org")).await.unwrap();
+        assert_eq!(s.name.as_deref(), Some("Ann Smith"));
+        assert_eq!(s.attributes.get("role"), Some("councillor"));
+        assert_eq!(s.lists.len(), 2);
+        for m in &s.lists {
+            assert_eq!(m.status, SubscriptionStatus::Unconfirmed);
+            assert_eq!(m.consent.method, ConsentMethod::Form);
+            assert_eq!(m.consent.ip.as_deref(), Some("127.0.0.1"));
+            assert_eq!(m.consent.wording, "subscribe-form-v1");
+        }
+        let emails = app.wait_for_emails(1).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(app.emails().len(), 1, "one email for both lists");
+        let message = &emails[0];
+        assert!(message.contains("X-Envelope-To: <ann@example.org>"));
+        assert!(message.contains("To: ann@example.org\r\n"), "no name in the email");
+        assert!(!message.contains("Ann Smith"), "no user text but the address");
+        assert!(app.confirmation_link().await.starts_with("/confirm/"));
+    }
+
+    async fn the_answer_is_the_same_for_a_new_an_existing_and_a_suppressed_address(db) {
+        let app = spawn_app(db).await;
+        lists(&*app.store).await;
+        member(&*app.store, "old@example.org", &["members"]).await;
+        member(&*app.store, "gone@example.org", &["members"]).await;
+        app.store.unsubscribe(&email("gone@example.org"), None).await.unwrap();
+        let new = text_of(app.subscribe("new@example.org", &["members"]).await).await;
+        let old = text_of(app.subscribe("old@example.org", &["members"]).await).await;
+        let gone = text_of(app.subscribe("gone@example.org", &["members"]).await).await;
+        assert_eq!(new, old);
+        assert_eq!(new, gone);
+        app.wait_for_emails(1).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let emails = app.emails();
+        assert_eq!(emails.len(), 1, "only the new address is mailed");
+        assert!(emails[0].contains("X-Envelope-To: <new@example.org>"));
+        assert_eq!(
+            status(&*app.store, "gone@example.org", "members").await,
+            Some(SubscriptionStatus::Unsubscribed)
+        );
+    }
+
+    async fn a_json_subscription_from_an_allowed_origin_needs_no_csrf_token(db) {
+        let app = spawn_app(db).await;
+        lists(&*app.store).await;
+        let preflight = app
+            .client
+            .request(reqwest::Method::OPTIONS, app.url("/subscribe"))
+            .header("Origin", BLOG)
+            .header("Access-Control-Request-Method", "POST")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(preflight.status(), 204);
+        assert_eq!(preflight.headers()["access-control-allow-origin"], BLOG);
+        let refused = app
+            .client
+            .request(reqwest::Method::OPTIONS, app.url("/subscribe"))
+            .header("Origin", "https://evil.example")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 403);
+
+        let r = app
+            .client
+            .post(app.url("/subscribe"))
+            .header("Origin", BLOG)
+            .json(&serde_json::json!({"email": "jo@example.org", "lists": ["members"], "role": "member"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["access-control-allow-origin"], BLOG);
+        let answer: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(answer["ok"], true);
+        assert_eq!(
+            status(&*app.store, "jo@example.org", "members").await,
+            Some(SubscriptionStatus::Unconfirmed)
+        );
+        app.wait_for_emails(1).await;
+
+        let invalid = app
+            .client
+            .post(app.url("/subscribe"))
+            .json(&serde_json::json!({"email": "not an address", "lists": ["members"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(invalid.status(), 422);
+        let answer: serde_json::Value = invalid.json().await.unwrap();
+        assert_eq!(answer["ok"], false);
+        assert!(answer["error"].as_str().unwrap().contains("email address"));
+
+        let foreign = app
+            .client
+            .post(app.url("/subscribe"))
+            .header("Origin", "https://evil.example")
+            .json(&serde_json::json!({"email": "eve@example.org", "lists": ["members"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(foreign.status(), 403);
+        assert!(app.store.subscriber(&email("eve@example.org")).await.is_err());
+    }
+
+    async fn a_filled_honeypot_looks_like_success_and_stores_nothing(db) {
+        let app = spawn_app(db).await;
+        lists(&*app.store).await;
+        let csrf = app.csrf("/subscribe").await;
+        let r = app
+            .post_form(
+                "/subscribe",
+                &[("csrf", &csrf), ("email", "bot@example.org"), ("list", "members"), ("website", "http://spam.example")],
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        assert!(text_of(r).await.contains("Check your inbox"));
+        assert!(is_gone(app.store.subscriber(&email("bot@example.org")).await.unwrap_err()));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(app.emails().is_empty());
+    }
+
+    async fn a_form_without_a_good_csrf_token_is_refused_with_403(db) {
+        let app = spawn_app(db).await;
+        lists(&*app.store).await;
+        let missing = app
+            .post_form("/subscribe", &[("email", "ann@example.org"), ("list", "members")])
+            .await;
+        assert_eq!(missing.status(), 403);
+        assert!(text_of(missing).await.contains("This form has expired"));
+        let forged = app
+            .post_form("/subscribe", &[("csrf", "AAAAAAAAAAAAAAAAAAAA"), ("email", "ann@example.org"), ("list", "members")])
+            .await;
+        assert_eq!(forged.status(), 403);
+        assert!(app.store.subscriber(&email("ann@example.org")).await.is_err());
+    }
+
+    async fn a_flood_from_one_address_is_refused_with_429(db) {
+        let app = spawn_app_with(db, &[("NECMAIL_SUBSCRIBE_PER_IP_PER_HOUR", "3")]).await;
+        lists(&*app.store).await;
+        for i in 0..3 {
+            let r = app.subscribe(&format!("p{i}@example.org"), &["members"]).await;
+            assert_eq!(r.status(), 200);
+        }
+        let r = app.subscribe("p3@example.org", &["members"]).await;
+        assert_eq!(r.status(), 429);
+        assert!(r.headers().contains_key("retry-after"));
+        assert!(text_of(r).await.contains("Too many requests"));
+        assert!(app.store.subscriber(&email("p3@example.org")).await.is_err());
+    }
+
+    async fn a_fourth_confirmation_email_in_a_day_is_not_sent(db) {
+        let app = spawn_app(db).await;
+        lists(&*app.store).await;
+        let mut pages = Vec::new();
+        for _ in 0..4 {
+            let r = app.subscribe("ann@example.org", &["members"]).await;
+            assert_eq!(r.status(), 200);
+            pages.push(text_of(r).await);
+        }
+        assert!(pages.windows(2).all(|w| w[0] == w[1]), "the refusal does not show");
+        app.wait_for_emails(3).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(app.emails().len(), 3);
+    }
+
+    async fn over_long_and_multi_line_fields_are_refused_and_nothing_is_stored(db) {
+        let app = spawn_app(db).await;
+        lists(&*app.store).await;
+        let long_local = format!("{}@example.org", "a".repeat(300));
+        let long_name = "n".repeat(300);
+        for (address, name) in [
+            (long_local.as_str(), ""),
+            ("ann@example.org", "Ann\r\nBcc: everyone@example.org"),
+            ("ann@example.org", long_name.as_str()),
+            ("ann@exam\nple.org", ""),
+        ] {
+            let csrf = app.csrf("/subscribe").await;
+            let r = app
+                .post_form("/subscribe", &[("csrf", &csrf), ("email", address), ("name", name), ("list", "members")])
+                .await;
+            assert_eq!(r.status(), 422, "{address:?} {name:?}");
+            let html = text_of(r).await;
+            assert!(html.contains("class=\"error\""), "{html}");
+        }
+        assert!(app.store.subscriber(&email("ann@example.org")).await.is_err());
+        let huge = "x".repeat(20_000);
+        let r = app.post_form("/subscribe", &[("email", &huge)]).await;
+        assert_eq!(r.status(), 413);
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    }
+
+    async fn a_confirmation_link_changes_nothing_on_get_and_confirms_once_on_post(db) {
+        let app = spawn_app(db).await;
+        lists(&*app.store).await;
+        let link = signed_up(&app, "ann@example.org").await;
+        let page = app.get(&link).await;
+        assert_eq!(page.status(), 200);
+        let html = text_of(page).await;
+        assert!(html.contains("The members list"), "{html}");
+        assert_eq!(
+            status(&*app.store, "ann@example.org", "members").await,
+            Some(SubscriptionStatus::Unconfirmed),
+            "a GET changes nothing"
+        );
+        let csrf = csrf_of(&html);
+        let without = app.post_form(&link, &[]).await;
+        assert_eq!(without.status(), 403);
+        let confirmed = app.post_form(&link, &[("csrf", &csrf)]).await;
+        assert_eq!(confirmed.status(), 200);
+        assert!(text_of(confirmed).await.contains("You are subscribed"));
+        assert_eq!(
+            status(&*app.store, "ann@example.org", "members").await,
+            Some(SubscriptionStatus::Confirmed)
+        );
+        let again = app.post_form(&link, &[("csrf", &csrf)]).await;
+        assert_eq!(again.status(), 410);
+        assert!(text_of(again).await.contains("already used or has expired"));
+        assert_eq!(app.get(&link).await.status(), 410);
+    }
+
+    async fn an_expired_confirmation_link_is_refused(db) {
+        let app = spawn_app(db).await;
+        lists(&*app.store).await;
+        signed_up(&app, "ann@example.org").await;
+        let id = app.store.subscriber(&email("ann@example.org")).await.unwrap().id;
+        let old = (Utc::now() - chrono::Duration::days(8)).timestamp();
+        let token = app.signer.sign(Purpose::Confirm, &[id as u64, old as u64]);
+        let r = app.get(&format!("/confirm/{token}")).await;
+        assert_eq!(r.status(), 410);
+        assert!(text_of(r).await.contains("already used or has expired"));
+    }
+
+    async fn forged_and_truncated_confirmation_links_are_refused(db) {
+        let app = spawn_app(db).await;
+        lists(&*app.store).await;
+        let link = signed_up(&app, "ann@example.org").await;
+        let token = link.trim_start_matches("/confirm/");
+        let mut forged = token.as_bytes().to_vec();
+        forged[0] = if forged[0] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).unwrap();
+        for bad in [forged.as_str(), &token[..token.len() - 3], "abc", "%00%0A"] {
+            let r = app.get(&format!("/confirm/{bad}")).await;
+            assert_eq!(r.status(), 400, "{bad}");
+            assert!(text_of(r).await.contains("incomplete or damaged"));
+        }
+        let other = app.signer.sign(Purpose::Unsubscribe, &[1, 1]);
+        assert_eq!(app.get(&format!("/confirm/{other}")).await.status(), 400);
+        assert_eq!(
+            status(&*app.store, "ann@example.org", "members").await,
+            Some(SubscriptionStatus::Unconfirmed)
+        );
+    }
+
+    async fn a_single_opt_in_list_is_joined_at_once(db) {
+        let app = spawn_app(db).await;
+        app.store.create_list(&new_list("news", OptIn::Single)).await.unwrap();
+        let r = app.subscribe("ann@example.org", &["news"]).await;
+        assert_eq!(r.status(), 200);
+        assert!(text_of(r).await.contains("you are on it already"));
+        assert_eq!(
+            status(&*app.store, "ann@example.org", "news").await,
+            Some(SubscriptionStatus::Confirmed)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(app.emails().is_empty(), "nothing to confirm");
+    }
+
+    async fn an_unsubscribe_link_changes_nothing_on_get(db) {
+        let app = spawn_app(db).await;
+        lists(&*app.store).await;
+        let id = member(&*app.store, "ann@example.org", &["members"]).await;
+        let path = app.unsubscribe_path(id, list_id(&*app.store, "members").await);
+        let r = app.get(&path).await;
+        assert_eq!(r.status(), 200);
+        let html = text_of(r).await;
+        assert!(html.contains("value=\"list\"") && html.contains("value=\"all\""), "{html}");
+        assert_eq!(
+            status(&*app.store, "ann@example.org", "members").await,
+            Some(SubscriptionStatus::Confirmed)
+        );
+        let bad = app.get("/u/AAAAAAAAAAAAAAAAAAAAAA").await;
+        assert_eq!(bad.status(), 400);
+    }
+
+    async fn an_unsubscribe_post_leaves_one_list_or_everything(db) {
+        let app = spawn_app(db).await;
+        lists(&*app.store).await;
+        let id = member(&*app.store, "ann@example.org", &["members", "councillors"]).await;
+        let path = app.unsubscribe_path(id, list_id(&*app.store, "members").await);
+        let csrf = app.csrf(&path).await;
+        let none = app.post_form(&path, &[("choice", "list")]).await;
+        assert_eq!(none.status(), 403);
+        let r = app.post_form(&path, &[("csrf", &csrf), ("choice", "list")]).await;
+        assert_eq!(r.status(), 200);
+        let html = text_of(r).await;
+        assert!(html.contains("/p/"), "a link to the preferences: {html}");
+        assert_eq!(status(&*app.store, "ann@example.org", "members").await, Some(SubscriptionStatus::Unsubscribed));
+        assert_eq!(status(&*app.store, "ann@example.org", "councillors").await, Some(SubscriptionStatus::Confirmed));
+        assert!(app.store.suppression(&email("ann@example.org")).await.unwrap().is_none());
+
+        let r = app.post_form(&path, &[("csrf", &csrf), ("choice", "all")]).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(status(&*app.store, "ann@example.org", "councillors").await, Some(SubscriptionStatus::Unsubscribed));
+        let suppression = app.store.suppression(&email("ann@example.org")).await.unwrap().unwrap();
+        assert_eq!(suppression.reason, SuppressionReason::Unsubscribed);
+    }
+
+    async fn one_click_unsubscribe_answers_200_without_a_redirect_and_the_delivery_is_skipped(db) {
+        let app = spawn_app(db).await;
+        lists(&*app.store).await;
+        let id = member(&*app.store, "ann@example.org", &["members"]).await;
+        let report = report(&*app.store).await;
+        let campaign = campaign(&*app.store, report, &["members"]).await;
+        let path = app.unsubscribe_path(id, list_id(&*app.store, "members").await);
+        let r = app
+            .client
+            .post(app.url(&path))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body("List-Unsubscribe=One-Click")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.headers().get("location").is_none());
+        assert!(r.headers().get("set-cookie").is_none());
+        assert!(text_of(r).await.len() < 100);
+        assert_eq!(status(&*app.store, "ann@example.org", "members").await, Some(SubscriptionStatus::Unsubscribed));
+        let claimed = app
+            .store
+            .claim(campaign, "test-worker", 10, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert!(!claimed[0].eligible, "the engine skips the delivery");
+    }
+
+    async fn preferences_rename_and_turn_lists_on_and_off(db) {
+        let app = spawn_app(db).await;
+        lists(&*app.store).await;
+        let id = member(&*app.store, "ann@example.org", &["members", "staff"]).await;
+        let path = app.preferences_path(id);
+        let page = text_of(app.get(&path).await).await;
+        assert!(page.contains("ann@example.org"));
+        assert!(page.contains("The staff list"), "private lists are shown, not offered");
+        assert!(!page.contains("value=\"staff\""));
+        let csrf = csrf_of(&page);
+        let r = app
+            .post_form(&path, &[("csrf", &csrf), ("name", "Ann Jones"), ("list", "councillors")])
+            .await;
+        assert_eq!(r.status(), 200);
+        assert!(text_of(r).await.contains("Your changes are saved"));
+        let s = app.store.subscriber(&email("ann@example.org")).await.unwrap();
+        assert_eq!(s.name.as_deref(), Some("Ann Jones"));
+        assert_eq!(status(&*app.store, "ann@example.org", "members").await, Some(SubscriptionStatus::Unsubscribed));
+        assert_eq!(status(&*app.store, "ann@example.org", "councillors").await, Some(SubscriptionStatus::Confirmed));
+        assert_eq!(status(&*app.store, "ann@example.org", "staff").await, Some(SubscriptionStatus::Confirmed));
+        let bad = app.post_form(&path, &[("csrf", &csrf), ("name", "Ann\nJones")]).await;
+        assert_eq!(bad.status(), 422);
+        let forged = app.post_form(&path, &[("csrf", "nope"), ("name", "Mallory")]).await;
+        assert_eq!(forged.status(), 403);
+        assert!(text_of(forged).await.contains("This form has expired"));
+        let other = app.preferences_path(id + 1000);
+        let elsewhere = app.post_form(&other, &[("csrf", &csrf), ("name", "Mallory")]).await;
+        assert_eq!(elsewhere.status(), 403, "a CSRF token works only on its own page");
+        let leave = app.post_form(&format!("{path}/leave"), &[("csrf", &csrf)]).await;
+        assert_eq!(leave.status(), 200);
+        assert_eq!(status(&*app.store, "ann@example.org", "councillors").await, Some(SubscriptionStatus::Unsubscribed));
+    }
+
+    async fn download_my_data_gives_json_with_the_consent_record(db) {
+        let app = spawn_app(db).await;
+        lists(&*app.store).await;
+        let link = signed_up(&app, "ann@example.org").await;
+        let csrf = app.csrf(&link).await;
+        app.post_form(&link, &[("csrf", &csrf)]).await;
+        let id = app.store.subscriber(&email("ann@example.org")).await.unwrap().id;
+        let path = app.preferences_path(id);
+        let csrf = app.csrf(&path).await;
+        assert_eq!(app.post_form(&format!("{path}/data"), &[]).await.status(), 403);
+        let r = app.post_form(&format!("{path}/data"), &[("csrf", &csrf)]).await;
+        assert_eq!(r.status(), 200);
+        assert!(r.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
+        let data: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(data["email"], "ann@example.org");
+        let consent = &data["lists"][0]["consent"];
+        assert_eq!(consent["method"], "form");
+        assert_eq!(consent["ip"], "127.0.0.1");
+        assert_eq!(consent["wording"], "subscribe-form-v1");
+        assert!(data["lists"][0]["confirmed_at"].is_string());
+    }
+
+    async fn erasure_asks_first_and_leaves_only_the_suppression(db) {
+        let app = spawn_app(db).await;
+        lists(&*app.store).await;
+        let id = member(&*app.store, "ann@example.org", &["members"]).await;
+        let path = app.preferences_path(id);
+        let page = text_of(app.get(&path).await).await;
+        assert!(page.contains(&format!("{path}/erase")));
+        let ask = app.get(&format!("{path}/erase")).await;
+        assert_eq!(ask.status(), 200);
+        let csrf = csrf_of(&text_of(ask).await);
+        assert!(app.store.subscriber(&email("ann@example.org")).await.is_ok(), "asking erases nothing");
+        let r = app.post_form(&format!("{path}/erase"), &[("csrf", &csrf)]).await;
+        assert_eq!(r.status(), 200);
+        assert!(text_of(r).await.contains("Your data has been erased"));
+        assert!(is_gone(app.store.subscriber(&email("ann@example.org")).await.unwrap_err()));
+        let suppression = app.store.suppression(&email("ann@example.org")).await.unwrap().unwrap();
+        assert_eq!(suppression.reason, SuppressionReason::Erased);
+        assert_eq!(app.get(&path).await.status(), 410, "the link no longer works");
+    }
+
+    async fn the_archive_lists_only_sent_reports_with_web_versions_without_personal_links(db) {
+        let app = spawn_app(db).await;
+        lists(&*app.store).await;
+        member(&*app.store, "ann@example.org", &["members"]).await;
+        let sent = report(&*app.store).await;
+        campaign(&*app.store, sent, &["members"]).await;
+        let unsent = app
+            .store
+            .insert_report(&necmail::reports::ReportDraft {
+                title: "A draft <not sent>".into(),
+                meeting_date: None,
+                summary: None,
+                body_markdown: "## Secret\n\nNot yet.\n".into(),
+                source: necmail::reports::ReportSource::Paste,
+                published_at: None,
+            })
+            .await
+            .unwrap();
+        let unsent_slug = match unsent {
+            necmail::reports::Stored::New(r) | necmail::reports::Stored::Duplicate(r) => r.slug,
+        };
+        let sent_slug = app.store.report(&necmail::reports::ReportRef::Id(sent)).await.unwrap().slug;
+        let html = text_of(app.get("/archive").await).await;
+        assert!(html.contains("Labour NEC Report – March 2026"), "{html}");
+        assert!(html.contains(&format!("/archive/{sent_slug}")));
+        assert!(!html.contains("A draft"));
+        assert_eq!(app.get(&format!("/archive/{unsent_slug}")).await.status(), 404);
+        let r = app.get(&format!("/archive/{sent_slug}")).await;
+        assert_eq!(r.status(), 200);
+        assert!(r.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'none'"));
+        let web = text_of(r).await;
+        assert!(web.contains("575,000 members"));
+        assert!(!web.contains("/u/") && !web.contains("/p/"), "no personal links: {web}");
+        assert!(!web.contains("ann@example.org"));
+
+        let feed = app.get("/archive/feed.xml").await;
+        assert_eq!(feed.status(), 200);
+        assert!(feed.headers()["content-type"].to_str().unwrap().starts_with("application/atom+xml"));
+        let parsed = feed_rs::parser::parse(feed.bytes().await.unwrap().as_ref()).expect("valid Atom");
+        assert_eq!(parsed.entries.len(), 1);
+        assert_eq!(parsed.entries[0].title.as_ref().unwrap().content, "Labour NEC Report – March 2026");
+        assert_eq!(
+            parsed.entries[0].links[0].href,
+            format!("https://nec.example/archive/{sent_slug}")
+        );
+    }
+
+    async fn healthz_answers_ok(db) {
+        let app = spawn_app(db).await;
+        let r = app.get("/healthz").await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(text_of(r).await.trim(), "ok");
+    }
+
+    async fn metrics_have_the_expected_series_and_values(db) {
+        let app = spawn_app(db).await;
+        lists(&*app.store).await;
+        member(&*app.store, "ann@example.org", &["members"]).await;
+        member(&*app.store, "bob@example.org", &["members"]).await;
+        member(&*app.store, "cy@example.org", &["councillors"]).await;
+        app.store.unsubscribe(&email("cy@example.org"), None).await.unwrap();
+        let sent = report(&*app.store).await;
+        campaign(&*app.store, sent, &["members"]).await;
+        let tick = Utc::now() - chrono::Duration::minutes(5);
+        let tick = chrono::DateTime::from_timestamp(tick.timestamp(), 0).unwrap();
+        assert!(app.store.claim_tick("poll", tick).await.unwrap());
+        let r = app.get("/metrics").await;
+        assert_eq!(r.status(), 200);
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+        let text = text_of(r).await;
+        for line in [
+            "necmail_deliveries{state=\"queued\"} 2",
+            "necmail_deliveries{state=\"sent\"} 0",
+            "necmail_queue_depth 2",
+            "necmail_subscriptions{list=\"members\",status=\"confirmed\"} 2",
+            "necmail_subscriptions{list=\"councillors\",status=\"unsubscribed\"} 1",
+            "necmail_suppressions{reason=\"unsubscribed\"} 1",
+            "necmail_suppressions{reason=\"hard-bounce\"} 0",
+            "necmail_suppressions{reason=\"complaint\"} 0",
+            &format!("necmail_scheduler_last_tick_seconds{{schedule=\"poll\"}} {}", tick.timestamp()),
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
+        }
+        assert!(text.contains("# TYPE necmail_queue_depth gauge"));
+    }
+
+    async fn every_page_carries_the_security_headers(db) {
+        let app = spawn_app(db).await;
+        lists(&*app.store).await;
+        let id = member(&*app.store, "ann@example.org", &["members"]).await;
+        let pages = [
+            "/subscribe".to_owned(),
+            app.unsubscribe_path(id, list_id(&*app.store, "members").await),
+            app.preferences_path(id),
+            "/archive".to_owned(),
+            "/archive/feed.xml".to_owned(),
+            "/healthz".to_owned(),
+            "/metrics".to_owned(),
+            "/static/style.css".to_owned(),
+            "/no/such/page".to_owned(),
+            "/confirm/garbage".to_owned(),
+        ];
+        for path in &pages {
+            let r = app.get(path).await;
+            let h = r.headers();
+            assert_eq!(
+                h["content-security-policy"],
+                "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+                "{path}"
+            );
+            assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+            assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+            assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        }
+        let posted = app.post_form("/subscribe", &[]).await;
+        assert_eq!(posted.headers()["x-frame-options"], "DENY");
+    }
+
+    async fn an_unknown_page_or_method_is_a_friendly_error_page(db) {
+        let app = spawn_app(db).await;
+        let r = app.get("/wp-login.php").await;
+        assert_eq!(r.status(), 404);
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+        let html = text_of(r).await;
+        assert!(html.contains("Page not found"));
+        assert!(html.contains("<html lang=\"en\">"));
+        let r = app.client.delete(app.url("/subscribe")).send().await.unwrap();
+        assert_eq!(r.status(), 405);
+        assert!(text_of(r).await.contains("cannot be used that way"));
+    }
+}
+
+#[tokio::test]
+async fn a_taken_port_is_a_clear_bind_error() {
+    let db = TestDb::sqlite();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let config =
+        necmail::config::Config::from_lookup(|k| (k == "NECMAIL_HTTP_ADDR").then(|| addr.clone()))
+            .unwrap();
+    let err = necmail::web::Application::build(necmail::web::Context {
+        store: db.store().await,
+        config: std::sync::Arc::new(config),
+        templates: std::sync::Arc::new(necmail::render::Templates::load(None).unwrap()),
+        transport: std::sync::Arc::new(
+            necmail::delivery::Outbox::new(&db.dir.path().join("outbox")).unwrap(),
+        ),
+    })
+    .await
+    .err()
+    .expect("the port is taken");
+    assert!(matches!(err, necmail::web::WebError::Bind { .. }));
+    assert!(err.to_string().contains(&addr), "{err}");
+}

@@ -11,6 +11,8 @@
 //!   `/fail/huge-declared` (the same with a Content-Length) and `/fail/slow`.
 //! - `/flaky.rss`: whatever [`FeedServer::set_flaky`] last chose.
 //! - `/redirect/N`: N redirects, then `nec.rss`.
+//! - `/live.rss`: whatever [`FeedServer::set_live`] last set (an empty feed
+//!   at first), for tests where new items appear.
 
 use std::convert::Infallible;
 use std::future::IntoFuture;
@@ -78,6 +80,7 @@ struct Shared {
     hits: Arc<Mutex<Vec<Hit>>>,
     flaky: Arc<Mutex<Behaviour>>,
     huge_sent: Arc<AtomicU64>,
+    live: Arc<Mutex<String>>,
 }
 
 pub struct FeedServer {
@@ -93,6 +96,7 @@ impl FeedServer {
             hits: Arc::default(),
             flaky: Arc::new(Mutex::new(Behaviour::Feed)),
             huge_sent: Arc::default(),
+            live: Arc::new(Mutex::new(rss(&[]))),
         };
         let app = router(shared.clone());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -134,6 +138,11 @@ impl FeedServer {
 
     pub fn set_flaky(&self, behaviour: Behaviour) {
         *self.shared.flaky.lock().unwrap() = behaviour;
+    }
+
+    /// Makes `/live.rss` an RSS feed of `items`: (guid, title, HTML content).
+    pub fn set_live(&self, items: &[(&str, &str, &str)]) {
+        *self.shared.live.lock().unwrap() = rss(items);
     }
 
     /// How many bytes of 50 MB bodies the server has produced so far.
@@ -198,6 +207,13 @@ fn router(shared: Shared) -> Router {
             }),
         )
         .route(
+            "/live.rss",
+            get(|State(s): State<Shared>| async move {
+                let body = s.live.lock().unwrap().clone();
+                ([(header::CONTENT_TYPE, "application/rss+xml")], body).into_response()
+            }),
+        )
+        .route(
             "/redirect/{n}",
             get(|Path(n): Path<u32>| async move {
                 match n {
@@ -208,6 +224,26 @@ fn router(shared: Shared) -> Router {
         )
         .layer(middleware::from_fn_with_state(shared.clone(), record))
         .with_state(shared)
+}
+
+/// A minimal RSS 2.0 feed with full content, as a blog publishes it.
+fn rss(items: &[(&str, &str, &str)]) -> String {
+    let mut xml = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <rss version=\"2.0\" xmlns:content=\"http://purl.org/rss/1.0/modules/content/\">\n\
+         <channel><title>Notes from the NEC</title><link>https://nec-rep.example.org</link>\
+         <description>Reports from the NEC</description>\n",
+    );
+    for (guid, title, html) in items {
+        xml.push_str(&format!(
+            "<item><title>{title}</title><link>https://nec-rep.example.org/{guid}/</link>\
+             <guid isPermaLink=\"false\">{guid}</guid>\
+             <pubDate>Tue, 02 May 2017 18:05:11 +0000</pubDate>\
+             <content:encoded><![CDATA[{html}]]></content:encoded></item>\n"
+        ));
+    }
+    xml.push_str("</channel></rss>\n");
+    xml
 }
 
 async fn record(State(shared): State<Shared>, request: Request, next: Next) -> Response {

@@ -1,6 +1,7 @@
 //! Test helpers: a fresh database per test on each backend, and the real
 //! binary run against it.
 
+pub mod app;
 pub mod cli;
 pub mod http;
 pub mod smtp;

@@ -1,0 +1,106 @@
+//! The daemon's delivery workers: the engine runs every campaign that is
+//! sending — started by the scheduler, by `campaign send`, or resumed — and
+//! keeps running it until it is done, paused or cancelled, retrying deferred
+//! deliveries as they fall due. Several instances on one PostgreSQL database
+//! each run every sending campaign; their claims never overlap.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::engine::{Engine, Finish};
+use crate::campaigns::CampaignState;
+use crate::store::Store;
+
+/// How often the supervisor looks for campaigns that started sending.
+const LOOK_EVERY: Duration = Duration::from_secs(1);
+/// How long a campaign whose run failed (its template broke, the database
+/// went away) waits before it is tried again.
+const AFTER_FAILURE: Duration = Duration::from_secs(60);
+
+pub struct Supervisor {
+    store: Arc<dyn Store>,
+    engine: Arc<Engine>,
+}
+
+impl Supervisor {
+    pub fn new(store: Arc<dyn Store>, engine: Arc<Engine>) -> Self {
+        Supervisor { store, engine }
+    }
+
+    /// Runs sending campaigns until `stop` turns true, then lets each run
+    /// finish its in-flight messages and closes the transport.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut running: JoinSet<(i64, Option<Finish>)> = JoinSet::new();
+        let mut active: HashSet<i64> = HashSet::new();
+        let mut resting: HashMap<i64, Instant> = HashMap::new();
+        while !*stop.borrow() {
+            match self.store.campaigns().await {
+                Ok(campaigns) => {
+                    resting.retain(|_, until| *until > Instant::now());
+                    for c in campaigns {
+                        if c.state != CampaignState::Sending
+                            || active.contains(&c.id)
+                            || resting.contains_key(&c.id)
+                        {
+                            continue;
+                        }
+                        active.insert(c.id);
+                        let engine = Arc::clone(&self.engine);
+                        let stop = stop.clone();
+                        let id = c.id;
+                        running.spawn(async move {
+                            match engine.run(id, stop).await {
+                                Ok(finish) => (id, Some(finish)),
+                                Err(e) => {
+                                    tracing::error!(campaign = id, error = %e, "the campaign's run failed; trying again in a minute");
+                                    (id, None)
+                                }
+                            }
+                        });
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot look for campaigns to send"),
+            }
+            let deadline = tokio::time::sleep(LOOK_EVERY);
+            tokio::pin!(deadline);
+            loop {
+                tokio::select! {
+                    _ = &mut deadline => break,
+                    _ = stop.changed() => break,
+                    Some(done) = running.join_next() => {
+                        if let Ok((id, finish)) = done {
+                            active.remove(&id);
+                            report(id, finish, &mut resting);
+                        }
+                    }
+                }
+            }
+        }
+        while let Some(done) = running.join_next().await {
+            if let Ok((id, finish)) = done {
+                report(id, finish, &mut resting);
+            }
+        }
+        self.engine.close().await;
+    }
+}
+
+fn report(id: i64, finish: Option<Finish>, resting: &mut HashMap<i64, Instant>) {
+    match finish {
+        Some(Finish::Done) => tracing::info!(campaign = id, "campaign sent"),
+        Some(Finish::Paused(reason)) => tracing::warn!(campaign = id, %reason, "campaign paused"),
+        Some(Finish::Cancelled) => tracing::info!(campaign = id, "campaign cancelled"),
+        Some(Finish::Stopped) => tracing::info!(
+            campaign = id,
+            "campaign stopped; it resumes at the next start"
+        ),
+        None => {
+            resting.insert(id, Instant::now() + AFTER_FAILURE);
+        }
+    }
+}

@@ -1,0 +1,439 @@
+//! The scheduler as `serve` runs it: the poll tick, the dispatch window, and
+//! the start of every scheduled campaign whose time has come.
+//!
+//! - Each poll tick polls the feed sources, makes a campaign for every new
+//!   report (to its source's lists, else `NECMAIL_DEFAULT_LISTS`) starting at
+//!   the next dispatch window, or held when `NECMAIL_AUTO_DISPATCH=hold`;
+//!   links meetings to their reports; and warns about meetings whose report
+//!   is overdue, mailing `NECMAIL_ADMIN_EMAIL` once per meeting.
+//! - Every second, every scheduled campaign whose time has come is started
+//!   (the delivery supervisor then sends it). Each dispatch tick is logged.
+//! - Instances sharing a database claim each tick in the store, so each runs
+//!   once. After downtime only the latest missed tick of each schedule runs;
+//!   a schedule that never ticked waits for its next tick.
+//!
+//! Nothing stops the scheduler: a feed that fails is recorded on its source,
+//! and a database failure is logged and tried again at the next check.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Days, Utc};
+use tokio::sync::{Mutex, watch};
+
+use super::Schedule;
+use crate::campaigns::{Campaign, NewCampaign};
+use crate::config::{AutoDispatch, Config};
+use crate::delivery::Transport;
+use crate::delivery::notice::{Notice, send_notice};
+use crate::meetings::Meeting;
+use crate::render::Templates;
+use crate::reports::ReportRef;
+use crate::reports::feeds::{FetchError, Fetcher, PollOutcome, SourcePoll, poll_all};
+use crate::store::{Store, StoreError};
+
+/// The name the poll schedule's ticks are claimed under.
+pub const POLL_TICK: &str = "poll";
+/// The name the dispatch schedule's ticks are claimed under.
+pub const DISPATCH_TICK: &str = "dispatch";
+
+/// The longest the scheduler waits between checks: scheduled campaigns are
+/// started within this of their time.
+const CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// Why a poll tick could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum TickError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Fetcher(#[from] FetchError),
+}
+
+/// What one poll tick did.
+#[derive(Debug, Default)]
+pub struct PollReport {
+    /// Each source's poll, in the order of their ids.
+    pub sources: Vec<SourcePoll>,
+    /// The campaigns made for the new reports.
+    pub campaigns: Vec<Campaign>,
+    /// The meetings linked to a report by this tick.
+    pub linked: Vec<Meeting>,
+    /// The meetings whose report is overdue and whose warning this tick gave.
+    pub overdue: Vec<Meeting>,
+}
+
+/// What [`Scheduler::run_due`] did.
+#[derive(Debug, Default)]
+pub struct Ran {
+    /// The poll tick's work, when a tick was due and this instance claimed it
+    /// (and the poll did not fail).
+    pub poll: Option<PollReport>,
+    /// The dispatch tick, when one was due and this instance claimed it.
+    pub dispatch_window: Option<DateTime<Utc>>,
+    /// The campaigns started because their time had come.
+    pub started: Vec<i64>,
+}
+
+/// One schedule and the last tick of it this instance knows of.
+struct Ticker {
+    name: &'static str,
+    schedule: Schedule,
+    /// `None` until read from the store at the first check.
+    last: Mutex<Option<DateTime<Utc>>>,
+}
+
+/// The scheduler of `necmail serve`. Make one with [`Scheduler::new`] and
+/// run it with [`Scheduler::run`] until the stop signal.
+pub struct Scheduler {
+    store: Arc<dyn Store>,
+    config: Arc<Config>,
+    templates: Arc<Templates>,
+    transport: Arc<dyn Transport>,
+    poll: Ticker,
+    dispatch: Ticker,
+}
+
+impl Scheduler {
+    /// A scheduler for `config`'s poll and dispatch schedules; `templates`
+    /// and `transport` make and send the admin's overdue warnings.
+    pub fn new(
+        store: Arc<dyn Store>,
+        config: Arc<Config>,
+        templates: Arc<Templates>,
+        transport: Arc<dyn Transport>,
+    ) -> Self {
+        let ticker = |name, schedule: &Schedule| Ticker {
+            name,
+            schedule: schedule.clone(),
+            last: Mutex::new(None),
+        };
+        Scheduler {
+            poll: ticker(POLL_TICK, &config.poll_schedule),
+            dispatch: ticker(DISPATCH_TICK, &config.dispatch_schedule),
+            store,
+            config,
+            templates,
+            transport,
+        }
+    }
+
+    /// Both schedules, for the start-up log: "poll */15 * * * *
+    /// (Europe/London), dispatch 0 9 * * * (Europe/London)".
+    pub fn describe(&self) -> String {
+        format!(
+            "poll {}, dispatch {}",
+            self.poll.schedule, self.dispatch.schedule
+        )
+    }
+
+    /// Runs until `stop` holds true (or its sender is dropped): the poll
+    /// ticks on one side, the dispatch checks every second on the other, so
+    /// that a slow poll never delays a campaign's start. A poll in progress
+    /// when told to stop is finished first, so that no new report is left
+    /// without its campaign.
+    pub async fn run(self, stop: watch::Receiver<bool>) {
+        let this = &self;
+        tokio::join!(
+            this.every_check(stop.clone(), |now| async move {
+                this.poll_due(now).await;
+            }),
+            this.every_check(stop, |now| async move {
+                this.dispatch_due(now).await;
+            }),
+        );
+        tracing::info!("the scheduler stopped");
+    }
+
+    /// Calls `check` with the time, then again after each pause, until told to stop.
+    async fn every_check<F, Fut>(&self, mut stop: watch::Receiver<bool>, check: F)
+    where
+        F: Fn(DateTime<Utc>) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            check(Utc::now()).await;
+            let wait = self.until_next_tick(Utc::now()).min(CHECK_EVERY);
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                changed = stop.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// How long until the earliest next tick of either schedule.
+    fn until_next_tick(&self, now: DateTime<Utc>) -> Duration {
+        [&self.poll, &self.dispatch]
+            .iter()
+            .filter_map(|t| t.schedule.next_after(now))
+            .min()
+            .and_then(|next| (next - now).to_std().ok())
+            .unwrap_or(CHECK_EVERY)
+    }
+
+    /// Does whatever is due at `now`: the poll tick when one is due (claimed
+    /// first, so that one instance runs it), then the dispatch check. The
+    /// first call also runs the latest tick missed while necmail was down.
+    pub async fn run_due(&self, now: DateTime<Utc>) -> Ran {
+        let poll = self.poll_due(now).await;
+        let (dispatch_window, started) = self.dispatch_due(now).await;
+        Ran {
+            poll,
+            dispatch_window,
+            started,
+        }
+    }
+
+    /// Runs the poll tick if one is due at `now` and this instance claims it.
+    async fn poll_due(&self, now: DateTime<Utc>) -> Option<PollReport> {
+        let due = self.claim_due(&self.poll, now).await?;
+        match self.poll(now).await {
+            Ok(report) => Some(report),
+            Err(e) => {
+                tracing::error!(tick = %due, error = %e, "the poll failed; it runs again at the next tick");
+                None
+            }
+        }
+    }
+
+    /// Starts the campaigns due at `now`, and logs the dispatch window when
+    /// one opens (claimed, so that one instance logs it).
+    async fn dispatch_due(&self, now: DateTime<Utc>) -> (Option<DateTime<Utc>>, Vec<i64>) {
+        let started = self.start_due_campaigns(now).await;
+        let window = self.claim_due(&self.dispatch, now).await;
+        if let Some(window) = window {
+            tracing::info!(
+                window = %window,
+                started = started.len(),
+                "the dispatch window opened"
+            );
+        }
+        (window, started)
+    }
+
+    /// The tick of `ticker` due at `now`, when there is one and this
+    /// instance claimed it. The first call reads the last tick from the
+    /// store; a schedule that never ticked has no tick due until its next.
+    async fn claim_due(&self, ticker: &Ticker, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let mut last = ticker.last.lock().await;
+        let since = match *last {
+            Some(since) => since,
+            None => match self.store.ticks().await {
+                Ok(ticks) => ticks
+                    .into_iter()
+                    .find(|(name, _)| name == ticker.name)
+                    .map_or(now, |(_, at)| at),
+                Err(e) => {
+                    tracing::error!(schedule = ticker.name, error = %e, "cannot read the last ticks; trying again shortly");
+                    return None;
+                }
+            },
+        };
+        *last = Some(since);
+        let due = ticker.schedule.latest_between(since, now)?;
+        match self.store.claim_tick(ticker.name, due).await {
+            Ok(claimed) => {
+                *last = Some(due);
+                if !claimed {
+                    tracing::debug!(schedule = ticker.name, tick = %due, "another instance ran this tick");
+                }
+                claimed.then_some(due)
+            }
+            Err(e) => {
+                tracing::error!(schedule = ticker.name, tick = %due, error = %e, "cannot claim a tick; trying again shortly");
+                None
+            }
+        }
+    }
+
+    /// Starts every scheduled campaign whose time is `now` or earlier;
+    /// returns the ids of those started. Starting is idempotent, so two
+    /// instances racing for a campaign start it once.
+    #[tracing::instrument(level = "debug", skip_all, fields(%now))]
+    pub async fn start_due_campaigns(&self, now: DateTime<Utc>) -> Vec<i64> {
+        let due = match self.store.due_campaigns(now).await {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot look for campaigns to start; trying again shortly");
+                return Vec::new();
+            }
+        };
+        let mut started = Vec::new();
+        for id in due {
+            match self.store.start_campaign(id).await {
+                Ok(recipients) => {
+                    tracing::info!(campaign = id, recipients, "started a scheduled campaign");
+                    started.push(id);
+                }
+                Err(e) => {
+                    tracing::error!(campaign = id, error = %e, "cannot start a scheduled campaign")
+                }
+            }
+        }
+        started
+    }
+
+    /// The work of one poll tick at `now`, whether or not a tick is due:
+    /// poll every source, make the new reports' campaigns, link meetings to
+    /// reports and warn about overdue ones. Only a failure to poll at all is
+    /// an error; the later steps log their failures and are retried at the
+    /// next tick.
+    #[tracing::instrument(skip_all, fields(%now))]
+    pub async fn poll(&self, now: DateTime<Utc>) -> Result<PollReport, TickError> {
+        let fetcher = Fetcher::from_config(&self.config)?;
+        let sources = poll_all(self.store.as_ref(), &fetcher).await?;
+        let mut report = PollReport {
+            campaigns: self.make_campaigns(&sources, now).await,
+            sources,
+            ..PollReport::default()
+        };
+        match self.store.link_reports().await {
+            Ok(linked) => {
+                for m in &linked {
+                    if let Some(r) = &m.report {
+                        tracing::info!(meeting = %m.held_on, report = %r.slug, "linked a meeting to its report");
+                    }
+                }
+                report.linked = linked;
+                report.overdue = self.warn_overdue(now).await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot link meetings to reports; trying again at the next poll")
+            }
+        }
+        Ok(report)
+    }
+
+    /// A campaign for each new report, to its source's lists or the default
+    /// ones, starting at the next dispatch window (or held).
+    async fn make_campaigns(&self, sources: &[SourcePoll], now: DateTime<Utc>) -> Vec<Campaign> {
+        let mut made = Vec::new();
+        for poll in sources {
+            let PollOutcome::Fetched(items) = &poll.outcome else {
+                continue;
+            };
+            let lists = if poll.source.lists.is_empty() {
+                &self.config.default_lists
+            } else {
+                &poll.source.lists
+            };
+            for new in &items.new {
+                if lists.is_empty() {
+                    tracing::warn!(
+                        report = %new.slug,
+                        source = %poll.source.url,
+                        "a new report has no campaign: its source names no list and NECMAIL_DEFAULT_LISTS is unset"
+                    );
+                    continue;
+                }
+                let campaign = NewCampaign {
+                    report: ReportRef::Id(new.id),
+                    lists: lists.clone(),
+                    filter: Vec::new(),
+                    send_at: self.config.dispatch_schedule.next_after(now),
+                    subject: None,
+                    hold: self.config.auto_dispatch == AutoDispatch::Hold,
+                };
+                match self.store.create_campaign(&campaign).await {
+                    Ok(c) => {
+                        tracing::info!(
+                            campaign = c.id,
+                            report = %new.slug,
+                            state = %c.state,
+                            send_at = ?c.send_at,
+                            "made a campaign for a new report"
+                        );
+                        made.push(c);
+                    }
+                    Err(e) => tracing::error!(
+                        report = %new.slug,
+                        error = %e,
+                        "cannot make a campaign for a new report; create it with `necmail campaign create`"
+                    ),
+                }
+            }
+        }
+        made
+    }
+
+    /// Warns about each meeting held `NECMAIL_REPORT_OVERDUE_DAYS` or more
+    /// days before `now` that has no report, mailing the admin when there is
+    /// one. A meeting is marked warned only once the mail went, so a failed
+    /// send is retried at the next poll.
+    async fn warn_overdue(&self, now: DateTime<Utc>) -> Vec<Meeting> {
+        let today = now.with_timezone(&self.config.timezone).date_naive();
+        let held_by = today - Days::new(u64::from(self.config.report_overdue_days));
+        let overdue = match self.store.overdue_meetings(held_by).await {
+            Ok(overdue) => overdue,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot look for overdue reports; trying again at the next poll");
+                return Vec::new();
+            }
+        };
+        let mut warned = Vec::new();
+        for meeting in overdue {
+            let days = (today - meeting.held_on).num_days();
+            tracing::warn!(meeting = %meeting.held_on, days, "there is no report of an NEC meeting yet");
+            if let Some(admin) = &self.config.admin_email {
+                if let Err(e) = self.mail_overdue(admin.as_str(), &meeting, days).await {
+                    tracing::error!(
+                        meeting = %meeting.held_on,
+                        error = %e,
+                        "cannot mail the admin about an overdue report; trying again at the next poll"
+                    );
+                    continue;
+                }
+            }
+            match self.store.mark_overdue_notified(meeting.id).await {
+                Ok(()) => warned.push(meeting),
+                Err(e) => {
+                    tracing::error!(meeting = %meeting.held_on, error = %e, "cannot record the overdue warning")
+                }
+            }
+        }
+        warned
+    }
+
+    /// Mails `to` that `meeting`'s report is `days` days overdue.
+    #[tracing::instrument(skip_all, fields(meeting = %meeting.held_on))]
+    async fn mail_overdue(&self, to: &str, meeting: &Meeting, days: i64) -> Result<(), String> {
+        let mut context = tera::Context::new();
+        context.insert(
+            "meeting",
+            &serde_json::json!({
+                "held_on": meeting.held_on.format("%-d %B %Y").to_string(),
+                "held_on_iso": meeting.held_on.to_string(),
+                "title": meeting.title,
+            }),
+        );
+        context.insert("days", &days);
+        context.insert("public_url", self.config.public_url.as_str());
+        let subject = self
+            .templates
+            .render("email/overdue.subject.tera", &context)
+            .map_err(|e| e.to_string())?;
+        let text = self
+            .templates
+            .render("email/overdue.txt.tera", &context)
+            .map_err(|e| e.to_string())?;
+        let notice = Notice {
+            to,
+            to_name: None,
+            subject: subject.trim(),
+            text: &text,
+            html: None,
+        };
+        send_notice(self.transport.as_ref(), &self.config, &notice)
+            .await
+            .map_err(|e| e.to_string())?;
+        tracing::info!(to, "mailed the admin about an overdue report");
+        Ok(())
+    }
+}

@@ -1,0 +1,190 @@
+//! The archive: every report that has been sent, its web version, and an
+//! Atom feed of them.
+//!
+//! The web version is the email's HTML rendered for a stand-in recipient:
+//! no name, "your address" for the address, and the subscribe page where
+//! the email has its personal unsubscribe and preferences links. The email
+//! keeps its inlined styles, so that page alone allows inline styles in its
+//! Content-Security-Policy (it still allows no scripts).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use serde_json::json;
+
+use super::Shared;
+use super::pages::{PageError, page};
+use super::protect::CSP_ARCHIVED_REPORT;
+use crate::render::{ListInfo, Prepared, Recipient, Site};
+use crate::reports::Report;
+use crate::subscribers::Attributes;
+
+/// Rendered web versions by slug, with the content hash they were made from.
+#[derive(Default)]
+pub(crate) struct WebVersions {
+    rendered: Mutex<HashMap<String, (String, Arc<String>)>>,
+}
+
+impl WebVersions {
+    fn get(&self, report: &Report) -> Option<Arc<String>> {
+        let rendered = self.rendered.lock().unwrap_or_else(|e| e.into_inner());
+        rendered
+            .get(&report.slug)
+            .filter(|(hash, _)| *hash == report.content_hash)
+            .map(|(_, html)| Arc::clone(html))
+    }
+
+    fn put(&self, report: &Report, html: Arc<String>) {
+        let mut rendered = self.rendered.lock().unwrap_or_else(|e| e.into_inner());
+        rendered.insert(report.slug.clone(), (report.content_hash.clone(), html));
+    }
+}
+
+#[tracing::instrument(name = "archive", skip_all)]
+pub(super) async fn index(State(state): State<Shared>) -> Result<Response, PageError> {
+    let reports: Vec<_> = state
+        .store
+        .archive()
+        .await?
+        .into_iter()
+        .map(|r| {
+            json!({
+                "slug": r.slug,
+                "title": r.title,
+                "meeting_date": r.meeting_date.map(|d| d.format("%-d %B %Y").to_string()),
+                "summary": r.summary,
+                "sent_at": r.sent_at.format("%-d %B %Y").to_string(),
+                "sent_at_iso": r.sent_at.to_rfc3339(),
+            })
+        })
+        .collect();
+    Ok(page(
+        &state,
+        StatusCode::OK,
+        "archive",
+        json!({"reports": reports}),
+    ))
+}
+
+#[tracing::instrument(name = "archived_report", skip_all)]
+pub(super) async fn web_version(
+    State(state): State<Shared>,
+    Path(slug): Path<String>,
+) -> Result<Response, PageError> {
+    let report = state
+        .store
+        .archived_report(&slug)
+        .await?
+        .ok_or(PageError::NotFound)?;
+    let html = match state.archive.get(&report) {
+        Some(html) => html,
+        None => {
+            let html = Arc::new(render(&state, &report)?);
+            state.archive.put(&report, Arc::clone(&html));
+            html
+        }
+    };
+    Ok((
+        [(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP_ARCHIVED_REPORT),
+        )],
+        Html(html.as_str().to_owned()),
+    )
+        .into_response())
+}
+
+/// The email's HTML for a stand-in recipient without personal links.
+fn render(state: &Shared, report: &Report) -> Result<String, PageError> {
+    let site = Site::from_config(&state.config);
+    let prepared = Prepared::new(Arc::clone(&state.templates), report, &site)
+        .map_err(|e| PageError::Internal(anyhow::anyhow!("the web version of a report: {e}")))?;
+    let subscribe = state.config.public_link("subscribe");
+    let attributes = Attributes::new();
+    let list = ListInfo {
+        slug: "archive".into(),
+        name: state.site_name.clone(),
+    };
+    let recipient = Recipient {
+        email: "your address",
+        name: None,
+        attributes: &attributes,
+        list: &list,
+        unsubscribe_url: &subscribe,
+        preferences_url: &subscribe,
+    };
+    prepared
+        .render(&recipient)
+        .map(|r| r.html)
+        .map_err(|e| PageError::Internal(anyhow::anyhow!("the web version of a report: {e}")))
+}
+
+/// Text made safe for XML: escaped, without the control characters XML 1.0 forbids.
+fn xml(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if c.is_control() || ('\u{FFFE}'..='\u{FFFF}').contains(&c) => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The archive as an Atom feed (RFC 4287).
+#[tracing::instrument(name = "archive_feed", skip_all)]
+pub(super) async fn feed(State(state): State<Shared>) -> Result<Response, PageError> {
+    let reports = state.store.archive().await?;
+    let archive_url = state.config.public_link("archive");
+    let updated = reports
+        .iter()
+        .map(|r| r.sent_at)
+        .max()
+        .unwrap_or(chrono::DateTime::UNIX_EPOCH)
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut out = String::with_capacity(1024 + reports.len() * 512);
+    out.push_str("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
+    out.push_str("<feed xmlns=\"http://www.w3.org/2005/Atom\">\n");
+    out.push_str(&format!(
+        "  <title>{}</title>\n  <id>{}</id>\n  <link rel=\"self\" type=\"application/atom+xml\" href=\"{}/feed.xml\"/>\n  \
+         <link rel=\"alternate\" type=\"text/html\" href=\"{}\"/>\n  <updated>{updated}</updated>\n  \
+         <author><name>{}</name></author>\n",
+        xml(&state.site_name),
+        xml(&archive_url),
+        xml(&archive_url),
+        xml(&archive_url),
+        xml(&state.site_name),
+    ));
+    for r in &reports {
+        let url = xml(&format!("{archive_url}/{}", r.slug));
+        let at = r.sent_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        out.push_str(&format!(
+            "  <entry>\n    <title>{}</title>\n    <id>{url}</id>\n    \
+             <link rel=\"alternate\" type=\"text/html\" href=\"{url}\"/>\n    \
+             <published>{at}</published>\n    <updated>{at}</updated>\n",
+            xml(&r.title)
+        ));
+        if let Some(summary) = &r.summary {
+            out.push_str(&format!("    <summary>{}</summary>\n", xml(summary)));
+        }
+        out.push_str("  </entry>\n");
+    }
+    out.push_str("</feed>\n");
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/atom+xml; charset=utf-8"),
+        )],
+        out,
+    )
+        .into_response())
+}

@@ -1,0 +1,271 @@
+//! The preferences link of every email, `/p/{token}`: the name, each public
+//! list on or off, leaving everything, downloading one's data, and erasure.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde_json::json;
+
+use super::pages::{PageError, page};
+use super::protect::{client_ip, csrf_ok, csrf_token, scope_of, token_hint};
+use super::{FormData, Shared, id_of};
+use crate::subscribers::{
+    Consent, ConsentMethod, PreferenceChange, Subscriber, SubscriberName, SubscriptionStatus,
+};
+use crate::tokens::Purpose;
+
+/// The subscriber a preferences link names.
+fn subscriber_id(state: &Shared, token: &str) -> Result<i64, PageError> {
+    let values = state
+        .signer
+        .verify(Purpose::Preferences, token)
+        .map_err(|e| {
+            tracing::info!(token = token_hint(token), reason = %e, "a bad preferences link");
+            PageError::BrokenLink
+        })?;
+    match values[..] {
+        [id] => id_of(id).ok_or(PageError::BrokenLink),
+        _ => Err(PageError::BrokenLink),
+    }
+}
+
+/// The subscriber of a POST whose CSRF token is good.
+fn checked(state: &Shared, token: &str, form: &FormData) -> Result<i64, PageError> {
+    let id = subscriber_id(state, token)?;
+    if !csrf_ok(&state.signer, scope_of(token), form.get("csrf")) {
+        return Err(PageError::FormExpired);
+    }
+    Ok(id)
+}
+
+/// Whether a subscription counts as "on" in the page's checkboxes.
+fn is_on(status: SubscriptionStatus) -> bool {
+    status != SubscriptionStatus::Unsubscribed
+}
+
+/// The preferences page.
+async fn preferences_page(
+    state: &Shared,
+    token: &str,
+    subscriber: &Subscriber,
+    status: StatusCode,
+    saved: bool,
+    error: Option<&str>,
+    name: Option<&str>,
+) -> Result<Response, PageError> {
+    let lists = state.store.list_options().await?;
+    let membership = |slug: &str| subscriber.lists.iter().find(|m| m.slug.as_str() == slug);
+    let public: Vec<_> = lists
+        .iter()
+        .filter(|l| l.public)
+        .map(|l| {
+            let m = membership(l.slug.as_str());
+            json!({
+                "slug": l.slug.as_str(),
+                "name": l.name,
+                "description": l.description,
+                "on": m.is_some_and(|m| is_on(m.status)),
+                "unconfirmed": m.is_some_and(|m| m.status == SubscriptionStatus::Unconfirmed),
+            })
+        })
+        .collect();
+    let private: Vec<_> = lists
+        .iter()
+        .filter(|l| !l.public && membership(l.slug.as_str()).is_some_and(|m| is_on(m.status)))
+        .map(|l| l.name.clone())
+        .collect();
+    Ok(page(
+        state,
+        status,
+        "preferences",
+        json!({
+            "email": subscriber.email.as_str(),
+            "name": name.or(subscriber.name.as_deref()).unwrap_or_default(),
+            "lists": public,
+            "private_lists": private,
+            "base": format!("/p/{token}"),
+            "csrf": csrf_token(&state.signer, scope_of(token)),
+            "saved": saved,
+            "error": error,
+        }),
+    ))
+}
+
+#[tracing::instrument(name = "preferences_page", skip_all)]
+pub(super) async fn show(
+    State(state): State<Shared>,
+    Path(token): Path<String>,
+) -> Result<Response, PageError> {
+    let id = subscriber_id(&state, &token)?;
+    let subscriber = state.store.subscriber_by_id(id).await?;
+    preferences_page(
+        &state,
+        &token,
+        &subscriber,
+        StatusCode::OK,
+        false,
+        None,
+        None,
+    )
+    .await
+}
+
+#[tracing::instrument(name = "preferences_save", skip_all)]
+pub(super) async fn save(
+    State(state): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let form = FormData::parse(&body);
+    let id = checked(&state, &token, &form)?;
+    let subscriber = state.store.subscriber_by_id(id).await?;
+    let typed = form.get("name").unwrap_or_default();
+    let name = match SubscriberName::parse(typed) {
+        Ok(name) => name,
+        Err(e) => {
+            let error = format!("That name cannot be used: {e}.");
+            return preferences_page(
+                &state,
+                &token,
+                &subscriber,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                false,
+                Some(&error),
+                Some(typed),
+            )
+            .await;
+        }
+    };
+    let wanted = form.all("list");
+    let (mut on, mut off) = (Vec::new(), Vec::new());
+    for list in state
+        .store
+        .list_options()
+        .await?
+        .into_iter()
+        .filter(|l| l.public)
+    {
+        let status = subscriber
+            .lists
+            .iter()
+            .find(|m| m.slug == list.slug)
+            .map(|m| m.status);
+        let want = wanted.iter().any(|w| w == list.slug.as_str());
+        if want && status != Some(SubscriptionStatus::Confirmed) {
+            on.push(list.id);
+        } else if !want && status.is_some_and(is_on) {
+            off.push(list.id);
+        }
+    }
+    let change = PreferenceChange {
+        name: (name.as_ref().map(SubscriberName::as_str) != subscriber.name.as_deref())
+            .then_some(name),
+        on,
+        off,
+        consent: Consent {
+            at: Utc::now(),
+            method: ConsentMethod::Form,
+            ip: Some(client_ip(peer, &headers, &state.config.trusted_proxies).to_string()),
+            wording: state.config.consent_version.clone(),
+        },
+    };
+    let updated = state.store.change_preferences(id, &change).await?;
+    tracing::info!(subscriber_id = id, "preferences saved");
+    preferences_page(&state, &token, &updated, StatusCode::OK, true, None, None).await
+}
+
+#[tracing::instrument(name = "preferences_leave", skip_all)]
+pub(super) async fn leave(
+    State(state): State<Shared>,
+    Path(token): Path<String>,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let id = checked(&state, &token, &FormData::parse(&body))?;
+    if !state.store.unsubscribe_by_id(id, None).await? {
+        return Err(PageError::SpentLink);
+    }
+    tracing::info!(subscriber_id = id, "unsubscribed from everything");
+    Ok(page(
+        &state,
+        StatusCode::OK,
+        "notice",
+        json!({"kind": "left-everything", "preferences": format!("/p/{token}")}),
+    ))
+}
+
+/// Everything kept about the subscriber, as a JSON attachment.
+#[tracing::instrument(name = "preferences_download", skip_all)]
+pub(super) async fn download(
+    State(state): State<Shared>,
+    Path(token): Path<String>,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let id = checked(&state, &token, &FormData::parse(&body))?;
+    let subscriber = state.store.subscriber_by_id(id).await?;
+    let data = serde_json::to_vec_pretty(&subscriber).map_err(anyhow::Error::from)?;
+    tracing::info!(subscriber_id = id, "data downloaded");
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_static("attachment; filename=\"my-subscription-data.json\""),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        data,
+    )
+        .into_response())
+}
+
+/// The page that asks to confirm an erasure. It changes nothing.
+#[tracing::instrument(name = "erase_page", skip_all)]
+pub(super) async fn erase_page(
+    State(state): State<Shared>,
+    Path(token): Path<String>,
+) -> Result<Response, PageError> {
+    let id = subscriber_id(&state, &token)?;
+    let subscriber = state.store.subscriber_by_id(id).await?;
+    Ok(page(
+        &state,
+        StatusCode::OK,
+        "erase",
+        json!({
+            "email": subscriber.email.as_str(),
+            "base": format!("/p/{token}"),
+            "csrf": csrf_token(&state.signer, scope_of(&token)),
+        }),
+    ))
+}
+
+/// Deletes the subscriber, keeping only the suppression of the address so
+/// that it is never added again.
+#[tracing::instrument(name = "erase", skip_all)]
+pub(super) async fn erase(
+    State(state): State<Shared>,
+    Path(token): Path<String>,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let id = checked(&state, &token, &FormData::parse(&body))?;
+    let subscriber = state.store.subscriber_by_id(id).await?;
+    state
+        .store
+        .remove_subscriber(&subscriber.email, true)
+        .await?;
+    tracing::info!(subscriber_id = id, "subscriber erased at their request");
+    Ok(page(
+        &state,
+        StatusCode::OK,
+        "notice",
+        json!({"kind": "erased"}),
+    ))
+}

@@ -1,0 +1,508 @@
+//! Signing up (the form, or JSON from an embedding blog) and confirming.
+//!
+//! The page after a sign-up is the same whatever happened — a new address,
+//! one already subscribed, a suppressed one, or one over its daily limit of
+//! confirmation emails — so the form cannot be used to learn who is on the
+//! lists. The confirmation email is sent in the background for the same
+//! reason: the answer takes as long whether or not one is sent.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::pages::{PageError, page};
+use super::protect::{client_ip, csrf_ok, csrf_token, scope_of, token_hint};
+use super::{FormData, Shared, id_of};
+use crate::delivery::notice::{Notice, send_notice};
+use crate::lists::ListOption;
+use crate::subscribers::{
+    Attributes, Consent, ConsentMethod, Signup, SignupOutcome, SubscriberEmail, SubscriberName,
+};
+use crate::tokens::Purpose;
+
+/// How long a confirmation link works.
+pub(crate) const CONFIRM_LIFETIME_DAYS: i64 = 7;
+
+/// What a sign-up asks for, from the form or JSON.
+#[derive(Debug, Default, Deserialize)]
+struct SignupInput {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    lists: Vec<String>,
+    #[serde(default)]
+    role: String,
+    /// The honeypot: hidden from people, filled in by bots.
+    #[serde(default)]
+    website: String,
+}
+
+impl SignupInput {
+    fn from_form(form: &FormData) -> Self {
+        let field = |name: &str| form.get(name).unwrap_or_default().to_owned();
+        SignupInput {
+            email: field("email"),
+            name: field("name"),
+            lists: form.all("list"),
+            role: field("role"),
+            website: field("website"),
+        }
+    }
+}
+
+/// The lists offered on the form.
+async fn public_lists(state: &Shared) -> Result<Vec<ListOption>, PageError> {
+    Ok(state
+        .store
+        .list_options()
+        .await?
+        .into_iter()
+        .filter(|l| l.public)
+        .collect())
+}
+
+/// The form, filled with `input` and showing `error` when a submission failed.
+fn form_page(
+    state: &Shared,
+    status: StatusCode,
+    lists: &[ListOption],
+    input: &SignupInput,
+    error: Option<&str>,
+) -> Response {
+    let lists: Vec<_> = lists
+        .iter()
+        .map(|l| {
+            json!({
+                "slug": l.slug.as_str(),
+                "name": l.name,
+                "description": l.description,
+                "checked": input.lists.iter().any(|s| s == l.slug.as_str()),
+            })
+        })
+        .collect();
+    page(
+        state,
+        status,
+        "subscribe",
+        json!({
+            "lists": lists,
+            "csrf": csrf_token(&state.signer, 0),
+            "email": input.email,
+            "name": input.name,
+            "role": input.role,
+            "error": error,
+            "consent_version": state.config.consent_version,
+        }),
+    )
+}
+
+pub(super) async fn form(State(state): State<Shared>) -> Result<Response, PageError> {
+    let lists = public_lists(&state).await?;
+    Ok(form_page(
+        &state,
+        StatusCode::OK,
+        &lists,
+        &SignupInput::default(),
+        None,
+    ))
+}
+
+/// A sign-up that passed validation.
+struct Valid {
+    email: SubscriberEmail,
+    name: Option<SubscriberName>,
+    attributes: Attributes,
+    lists: Vec<crate::lists::ListSlug>,
+}
+
+fn validate(input: &SignupInput, public: &[ListOption]) -> Result<Valid, String> {
+    let email = SubscriberEmail::parse(&input.email)
+        .map_err(|e| format!("That email address cannot be used: {e}."))?;
+    let name = SubscriberName::parse(&input.name)
+        .map_err(|e| format!("That name cannot be used: {e}."))?;
+    let mut lists = Vec::new();
+    for slug in &input.lists {
+        let list = public
+            .iter()
+            .find(|l| l.slug.as_str() == slug)
+            .ok_or("Please choose from the lists shown.")?;
+        lists.push(list.slug.clone());
+    }
+    if lists.is_empty() {
+        match public {
+            [only] => lists.push(only.slug.clone()),
+            _ => return Err("Please choose at least one list.".into()),
+        }
+    }
+    let mut attributes = Attributes::new();
+    match input.role.trim() {
+        "" => {}
+        role @ ("member" | "councillor") => attributes.set("role".into(), role.into()),
+        _ => return Err("Please say whether you are a member or a councillor.".into()),
+    }
+    Ok(Valid {
+        email,
+        name,
+        attributes,
+        lists,
+    })
+}
+
+/// The origin of the public site, as browsers send it in `Origin`.
+fn own_origin(state: &Shared) -> String {
+    state.config.public_url.origin().ascii_serialization()
+}
+
+/// The request's `Origin` when it is one of NECMAIL_ALLOWED_ORIGINS.
+fn allowed_origin<'h>(state: &Shared, headers: &'h HeaderMap) -> Option<&'h str> {
+    let origin = headers.get(header::ORIGIN)?.to_str().ok()?;
+    state
+        .config
+        .allowed_origins
+        .iter()
+        .any(|o| o.eq_ignore_ascii_case(origin))
+        .then_some(origin)
+}
+
+fn add_cors(response: &mut Response, origin: &str) {
+    if let Ok(value) = HeaderValue::from_str(origin) {
+        let headers = response.headers_mut();
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+        headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+    }
+}
+
+/// The CORS preflight of a JSON sign-up from an allowed origin.
+pub(super) async fn preflight(State(state): State<Shared>, headers: HeaderMap) -> Response {
+    let Some(origin) = allowed_origin(&state, &headers) else {
+        return StatusCode::FORBIDDEN.into_response();
+    };
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    add_cors(&mut response, origin);
+    let h = response.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("POST"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("Content-Type, Accept"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("86400"),
+    );
+    response
+}
+
+fn has_json(headers: &HeaderMap, name: header::HeaderName) -> bool {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"))
+}
+
+pub(super) async fn submit(
+    State(state): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let json_in = has_json(&headers, header::CONTENT_TYPE);
+    let json_out = json_in || has_json(&headers, header::ACCEPT);
+    let cors = allowed_origin(&state, &headers);
+    let mut response = match sign_up(&state, peer, &headers, &body, json_in).await {
+        Ok(()) if json_out => axum::Json(json!({
+            "ok": true,
+            "message": "Thank you. If this address can join, we have sent it an email: \
+                        follow the link in it to confirm.",
+        }))
+        .into_response(),
+        Ok(()) => page(
+            &state,
+            StatusCode::OK,
+            "notice",
+            json!({"kind": "check-inbox"}),
+        ),
+        Err(Refusal::Page(e)) if json_out => e.json(),
+        Err(Refusal::Page(e)) => e.into_response(),
+        Err(Refusal::Form {
+            lists,
+            input,
+            error,
+        }) if !json_out => form_page(
+            &state,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &lists,
+            &input,
+            Some(&error),
+        ),
+        Err(Refusal::Form { error, .. }) => PageError::Invalid(error).json(),
+    };
+    if let Some(origin) = cors {
+        add_cors(&mut response, origin);
+    }
+    response
+}
+
+/// Why a sign-up was refused: an error page, or the form again with a
+/// sentence on what to fix.
+enum Refusal {
+    Page(PageError),
+    Form {
+        lists: Vec<ListOption>,
+        input: SignupInput,
+        error: String,
+    },
+}
+
+impl From<PageError> for Refusal {
+    fn from(e: PageError) -> Self {
+        Refusal::Page(e)
+    }
+}
+
+impl From<crate::store::StoreError> for Refusal {
+    fn from(e: crate::store::StoreError) -> Self {
+        Refusal::Page(e.into())
+    }
+}
+
+#[tracing::instrument(name = "subscribe", skip_all)]
+async fn sign_up(
+    state: &Shared,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    body: &[u8],
+    json: bool,
+) -> Result<(), Refusal> {
+    if json {
+        // A browser sends JSON cross-site only after a preflight, which
+        // only the allowed origins pass; refuse any other origin outright.
+        let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+        if origin
+            .is_some_and(|o| o != own_origin(state) && allowed_origin(state, headers).is_none())
+        {
+            return Err(PageError::FormExpired.into());
+        }
+    }
+    let ip = client_ip(peer, headers, &state.config.trusted_proxies);
+    if !state.subscribe_limit.allow(ip) {
+        tracing::info!(%ip, "subscribe refused: over the per-address rate limit");
+        return Err(PageError::TooMany.into());
+    }
+    let input = if json {
+        serde_json::from_slice::<SignupInput>(body).map_err(|_| {
+            PageError::Invalid("The request is not the JSON object this form expects.".into())
+        })?
+    } else {
+        let form = FormData::parse(body);
+        if !csrf_ok(&state.signer, 0, form.get("csrf")) {
+            return Err(PageError::FormExpired.into());
+        }
+        SignupInput::from_form(&form)
+    };
+    if !input.website.is_empty() {
+        tracing::info!(%ip, "subscribe ignored: the honeypot was filled in");
+        return Ok(());
+    }
+    let lists = public_lists(state).await?;
+    let valid = match validate(&input, &lists) {
+        Ok(valid) => valid,
+        Err(error) => {
+            return Err(Refusal::Form {
+                lists,
+                input,
+                error,
+            });
+        }
+    };
+    store_sign_up(state, valid, ip).await?;
+    Ok(())
+}
+
+async fn store_sign_up(state: &Shared, valid: Valid, ip: IpAddr) -> Result<(), PageError> {
+    let now = Utc::now();
+    let allowed = state
+        .store
+        .allow_confirmation_email(
+            &valid.email,
+            now - chrono::Duration::hours(24),
+            state.config.confirmations_per_address_per_day,
+        )
+        .await?;
+    if !allowed {
+        tracing::info!("subscribe ignored: the address had its confirmation emails for today");
+        return Ok(());
+    }
+    let signup = Signup {
+        email: valid.email,
+        name: valid.name,
+        attributes: valid.attributes,
+        lists: valid.lists,
+        consent: Consent {
+            at: now,
+            method: ConsentMethod::Form,
+            ip: Some(ip.to_string()),
+            wording: state.config.consent_version.clone(),
+        },
+        issued_at: now.timestamp(),
+    };
+    match state.store.sign_up(&signup).await? {
+        SignupOutcome::Suppressed => {
+            tracing::info!("subscribe ignored: the address is suppressed");
+        }
+        SignupOutcome::Stored {
+            subscriber_id,
+            pending,
+            joined,
+            ..
+        } => {
+            tracing::info!(
+                subscriber_id,
+                pending = pending.len(),
+                joined = joined.len(),
+                "sign-up stored"
+            );
+            if !pending.is_empty() {
+                let state = state.clone();
+                let email = signup.email;
+                let issued_at = signup.issued_at;
+                tokio::spawn(async move {
+                    if let Err(e) =
+                        send_confirmation(&state, &email, subscriber_id, issued_at, &pending).await
+                    {
+                        tracing::error!(
+                            subscriber_id,
+                            error = format!("{e:#}"),
+                            "the confirmation email was not sent"
+                        );
+                    }
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Sends the confirmation email. The only text from the sign-up in it is
+/// the address itself.
+async fn send_confirmation(
+    state: &Shared,
+    email: &SubscriberEmail,
+    subscriber_id: i64,
+    issued_at: i64,
+    lists: &[String],
+) -> anyhow::Result<()> {
+    let token = state.signer.sign(
+        Purpose::Confirm,
+        &[u64::try_from(subscriber_id)?, u64::try_from(issued_at)?],
+    );
+    let mut ctx = tera::Context::new();
+    ctx.insert("email", email.as_str());
+    ctx.insert(
+        "confirm_url",
+        &state.config.public_link(&format!("confirm/{token}")),
+    );
+    ctx.insert("lists", lists);
+    ctx.insert("site_name", &state.site_name);
+    ctx.insert("expires_days", &CONFIRM_LIFETIME_DAYS);
+    let subject = state.templates.render("email/confirm.subject.tera", &ctx)?;
+    let text = state.templates.render("email/confirm.txt.tera", &ctx)?;
+    let html = state.templates.render("email/confirm.html.tera", &ctx)?;
+    send_notice(
+        &*state.transport,
+        &state.config,
+        &Notice {
+            to: email.as_str(),
+            to_name: None,
+            subject: subject.trim(),
+            text: &text,
+            html: Some(&html),
+        },
+    )
+    .await?;
+    tracing::info!(subscriber_id, "confirmation email sent");
+    Ok(())
+}
+
+/// The subscriber id and issue time of a confirmation link that is still
+/// within its lifetime.
+fn confirmation(state: &Shared, token: &str) -> Result<(i64, i64), PageError> {
+    let values = state.signer.verify(Purpose::Confirm, token).map_err(|e| {
+        tracing::info!(token = token_hint(token), reason = %e, "a bad confirmation link");
+        PageError::BrokenLink
+    })?;
+    let [id, issued] = values[..] else {
+        return Err(PageError::BrokenLink);
+    };
+    let id = id_of(id).ok_or(PageError::BrokenLink)?;
+    let issued = i64::try_from(issued).map_err(|_| PageError::BrokenLink)?;
+    let age = Utc::now().timestamp().saturating_sub(issued);
+    if age > CONFIRM_LIFETIME_DAYS * 24 * 60 * 60 {
+        return Err(PageError::SpentLink);
+    }
+    Ok((id, issued))
+}
+
+/// The confirmation page: what the link is for and one button. It changes
+/// nothing, since mail scanners fetch links.
+#[tracing::instrument(name = "confirm_page", skip_all)]
+pub(super) async fn confirm_page(
+    State(state): State<Shared>,
+    Path(token): Path<String>,
+) -> Result<Response, PageError> {
+    let (id, issued) = confirmation(&state, &token)?;
+    let pending = state
+        .store
+        .pending(id, issued)
+        .await?
+        .ok_or(PageError::SpentLink)?;
+    Ok(page(
+        &state,
+        StatusCode::OK,
+        "confirm",
+        json!({
+            "email": pending.email.as_str(),
+            "lists": pending.lists,
+            "action": format!("/confirm/{token}"),
+            "csrf": csrf_token(&state.signer, scope_of(&token)),
+        }),
+    ))
+}
+
+#[tracing::instrument(name = "confirm", skip_all)]
+pub(super) async fn confirm(
+    State(state): State<Shared>,
+    Path(token): Path<String>,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let (id, issued) = confirmation(&state, &token)?;
+    if !csrf_ok(
+        &state.signer,
+        scope_of(&token),
+        FormData::parse(&body).get("csrf"),
+    ) {
+        return Err(PageError::FormExpired);
+    }
+    let confirmed = state
+        .store
+        .confirm(id, issued)
+        .await?
+        .ok_or(PageError::SpentLink)?;
+    tracing::info!(subscriber_id = id, "subscription confirmed");
+    Ok(page(
+        &state,
+        StatusCode::OK,
+        "notice",
+        json!({"kind": "confirmed", "lists": confirmed.lists}),
+    ))
+}
