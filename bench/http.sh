@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 
 secs=${1:-10}
 conns=${2:-32}
-subscribers=${NECMAIL_BENCH_SUBSCRIBERS:-200000}
+subscribers=${NECMAIL_BENCH_SUBSCRIBERS:-400000}
 port=${NECMAIL_BENCH_HTTP_PORT:-18080}
 work=$(mktemp -d)
 server_pid=

@@ -107,6 +107,11 @@ pub trait SelfServiceStore: Send + Sync {
         subscriber_id: i64,
         list_id: Option<i64>,
     ) -> Result<bool, StoreError>;
+    /// Unsubscribes each `(subscriber id, list id)` in one statement, and
+    /// tells for each whether the subscriber exists: the RFC 8058 endpoint
+    /// writes the one-clicks that arrive together with one commit.
+    async fn unsubscribe_from_lists(&self, targets: &[(i64, i64)])
+    -> Result<Vec<bool>, StoreError>;
     /// Applies a change from the preferences page in one transaction.
     async fn change_preferences(
         &self,
@@ -137,6 +142,11 @@ pub(crate) const SELECT_AWAITING: &str = "SELECT x.list_id, s.email, l.name
      JOIN lists l ON l.id = x.list_id
     WHERE x.subscriber_id = $1 AND x.status = 'unconfirmed' AND x.confirm_issued_at = $2
     ORDER BY l.name";
+
+/// Unsubscribes subscriber `$2` at `$1` from every list.
+pub(crate) const UNSUBSCRIBE: &str = "UPDATE subscriptions
+    SET status = 'unsubscribed', unsubscribed_at = $1, confirm_issued_at = NULL
+    WHERE subscriber_id = $2 AND status <> 'unsubscribed'";
 
 /// Parses an address read back from the database.
 pub(crate) fn stored_email(email: &str) -> Result<SubscriberEmail, StoreError> {
@@ -409,41 +419,67 @@ macro_rules! impl_self_service_store {
                 subscriber_id: i64,
                 list_id: Option<i64>,
             ) -> Result<bool, $crate::store::StoreError> {
-                const UNSUBSCRIBE: &str = "UPDATE subscriptions
-                    SET status = 'unsubscribed', unsubscribed_at = $1, confirm_issued_at = NULL
-                    WHERE subscriber_id = $2 AND status <> 'unsubscribed'";
-                let now = chrono::Utc::now();
                 let Some(list_id) = list_id else {
                     let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
                     let Some(email) = Self::subscriber_email_by_id(&mut tx, subscriber_id).await? else {
                         return Ok(false);
                     };
-                    sqlx::query::<$db>(UNSUBSCRIBE)
-                        .bind(now)
+                    sqlx::query::<$db>($crate::subscribers::self_service::UNSUBSCRIBE)
+                        .bind(chrono::Utc::now())
                         .bind(subscriber_id)
                         .execute(&mut *tx)
                         .await?;
-                    // A stronger suppression (a bounce, a complaint) is kept.
-                    if Self::load_suppression(&mut tx, &email).await?.is_none() {
-                        Self::suppress(&mut tx, &email, $crate::subscribers::SuppressionReason::Unsubscribed).await?;
-                    }
+                    Self::suppress(&mut tx, &email, $crate::subscribers::SuppressionReason::Unsubscribed).await?;
                     tx.commit().await?;
                     return Ok(true);
                 };
-                let done = sqlx::query::<$db>(&format!("{UNSUBSCRIBE} AND list_id = $3"))
-                    .bind(now)
-                    .bind(subscriber_id)
-                    .bind(list_id)
-                    .execute(&self.pool)
-                    .await?;
-                if done.rows_affected() > 0 {
-                    return Ok(true);
+                Ok(self.unsubscribe_from_lists(&[(subscriber_id, list_id)]).await?[0])
+            }
+
+            #[tracing::instrument(level = "debug", skip_all, fields(targets = targets.len()))]
+            async fn unsubscribe_from_lists(
+                &self,
+                targets: &[(i64, i64)],
+            ) -> Result<Vec<bool>, $crate::store::StoreError> {
+                if targets.is_empty() {
+                    return Ok(Vec::new());
                 }
-                Ok(sqlx::query_scalar::<$db, i32>("SELECT 1 FROM subscribers WHERE id = $1")
-                    .bind(subscriber_id)
-                    .fetch_optional(&self.pool)
-                    .await?
-                    .is_some())
+                // UPDATE … FROM (VALUES …) finds each row through the primary key
+                // on both backends; a row-value IN (VALUES …) scans the table.
+                let mut update = sqlx::QueryBuilder::<$db>::new(
+                    "UPDATE subscriptions SET status = 'unsubscribed', confirm_issued_at = NULL, unsubscribed_at = ",
+                );
+                update.push_bind(chrono::Utc::now());
+                update.push(" FROM (VALUES ");
+                let mut rows = update.separated(", ");
+                for &(subscriber_id, list_id) in targets {
+                    rows.push("(");
+                    rows.push_bind_unseparated(subscriber_id);
+                    rows.push_unseparated(", ");
+                    rows.push_bind_unseparated(list_id);
+                    rows.push_unseparated(")");
+                }
+                update.push(
+                    ") AS t WHERE subscriptions.subscriber_id = t.column1 AND subscriptions.list_id = t.column2
+                       AND subscriptions.status <> 'unsubscribed' RETURNING subscriber_id",
+                );
+                // One statement, committed on its own: the common case is a
+                // single round trip to the database. Only subscribers it
+                // changed nothing for are looked up, to tell who exists.
+                let mut exists: std::collections::HashSet<i64> =
+                    update.build_query_scalar::<i64>().fetch_all(&self.pool).await?.into_iter().collect();
+                let unchanged: Vec<i64> =
+                    targets.iter().map(|(s, _)| *s).filter(|s| !exists.contains(s)).collect();
+                if !unchanged.is_empty() {
+                    let mut known = sqlx::QueryBuilder::<$db>::new("SELECT id FROM subscribers WHERE id IN (");
+                    let mut ids = known.separated(", ");
+                    for subscriber_id in unchanged {
+                        ids.push_bind(subscriber_id);
+                    }
+                    known.push(")");
+                    exists.extend(known.build_query_scalar::<i64>().fetch_all(&self.pool).await?);
+                }
+                Ok(targets.iter().map(|(s, _)| exists.contains(s)).collect())
             }
 
             #[tracing::instrument(level = "debug", skip_all, fields(subscriber = subscriber_id, on = change.on.len(), off = change.off.len()))]

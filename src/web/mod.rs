@@ -89,6 +89,7 @@ pub(crate) struct AppState {
     site_name: String,
     subscribe_limit: protect::RateLimiter,
     archive: archive::WebVersions,
+    one_click: unsubscribe::OneClickWriter,
 }
 
 type Shared = Arc<AppState>;
@@ -121,6 +122,7 @@ impl Application {
                 .unwrap_or_else(|| "NEC reports".to_owned()),
             subscribe_limit: protect::RateLimiter::per_hour(ctx.config.subscribe_per_ip_per_hour),
             archive: archive::WebVersions::default(),
+            one_click: unsubscribe::OneClickWriter::start(Arc::clone(&ctx.store)),
             store: ctx.store,
             config: ctx.config,
             templates: ctx.templates,

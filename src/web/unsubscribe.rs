@@ -1,19 +1,78 @@
 //! The unsubscribe link of every email, `/u/{token}`: a page with two
 //! buttons, and RFC 8058 one-click for mail providers.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use tokio::sync::{mpsc, oneshot};
 
 use super::pages::{PageError, page};
 use super::protect::{csrf_ok, csrf_token, scope_of, token_hint};
 use super::{FormData, Shared, id_of};
+use crate::store::{Store, StoreError};
 use crate::tokens::Purpose;
 
 /// The body of an RFC 8058 one-click unsubscribe.
 const ONE_CLICK: &[u8] = b"List-Unsubscribe=One-Click";
+
+/// One-clicks written per transaction at most.
+const ONE_CLICK_BATCH: usize = 256;
+
+/// One one-click waiting to be written: the subscriber, the list, and who
+/// to tell whether the subscriber exists.
+type OneClick = (i64, i64, oneshot::Sender<Result<bool, StoreError>>);
+
+/// Writes one-click unsubscribes with group commit: one task takes every
+/// request that is waiting and writes them all in one transaction, so a
+/// burst of one-clicks (a provider acting on a whole campaign's complaints
+/// at once) costs one commit per batch instead of one per request. Each
+/// request is answered only after its batch is committed, so the very next
+/// claim of the delivery engine honours it.
+pub(crate) struct OneClickWriter {
+    queue: mpsc::Sender<OneClick>,
+}
+
+impl OneClickWriter {
+    /// Starts the writer task; it ends when the writer is dropped.
+    pub(crate) fn start(store: Arc<dyn Store>) -> Self {
+        let (queue, mut waiting) = mpsc::channel::<OneClick>(ONE_CLICK_BATCH * 16);
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(ONE_CLICK_BATCH);
+            while waiting.recv_many(&mut batch, ONE_CLICK_BATCH).await > 0 {
+                let targets: Vec<(i64, i64)> = batch.iter().map(|(s, l, _)| (*s, *l)).collect();
+                match store.unsubscribe_from_lists(&targets).await {
+                    Ok(exists) => {
+                        for ((_, _, reply), exists) in batch.drain(..).zip(exists) {
+                            let _ = reply.send(Ok(exists));
+                        }
+                    }
+                    Err(e) => {
+                        for (_, _, reply) in batch.drain(..) {
+                            let _ = reply.send(Err(StoreError::Unavailable(e.to_string())));
+                        }
+                    }
+                }
+            }
+        });
+        OneClickWriter { queue }
+    }
+
+    /// Unsubscribes `subscriber_id` from `list_id` once its batch is
+    /// committed; whether the subscriber exists.
+    async fn unsubscribe(&self, subscriber_id: i64, list_id: i64) -> Result<bool, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || StoreError::Unavailable("the one-click writer has stopped".into());
+        self.queue
+            .send((subscriber_id, list_id, reply))
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
 
 /// The subscriber and list an unsubscribe link names.
 fn target(state: &Shared, token: &str) -> Result<(i64, i64), PageError> {
@@ -83,10 +142,7 @@ pub(super) async fn submit(
 #[tracing::instrument(name = "one_click", skip_all)]
 async fn one_click(state: &Shared, token: &str) -> Result<Response, PageError> {
     let (subscriber_id, list_id) = target(state, token)?;
-    state
-        .store
-        .unsubscribe_by_id(subscriber_id, Some(list_id))
-        .await?;
+    state.one_click.unsubscribe(subscriber_id, list_id).await?;
     Ok((
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
         "Unsubscribed.\n",

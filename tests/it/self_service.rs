@@ -291,6 +291,29 @@ on_both_backends! {
         assert!(!store.unsubscribe_by_id(4242, None).await.unwrap());
     }
 
+    async fn one_batch_unsubscribes_each_pair_and_tells_which_subscribers_exist(db) {
+        let (store, _) = world(db, 3).await;
+        let members = list_id(&*store, "members").await;
+        let addresses = ["m000@example.org", "m001@example.org", "m002@example.org"];
+        let mut subscribers = Vec::new();
+        for address in addresses {
+            subscribers.push(store.subscriber(&email(address)).await.unwrap().id);
+        }
+        let exists = store
+            .unsubscribe_from_lists(&[(subscribers[0], members), (4242, members), (subscribers[2], members), (subscribers[0], members)])
+            .await
+            .unwrap();
+        assert_eq!(exists, [true, false, true, true]);
+        let statuses: Vec<String> = {
+            let mut out = Vec::new();
+            for address in addresses {
+                out.push(store.subscriber(&email(address)).await.unwrap().lists[0].status.to_string());
+            }
+            out
+        };
+        assert_eq!(statuses, ["unsubscribed", "confirmed", "unsubscribed"]);
+    }
+
     async fn a_delivery_to_someone_who_unsubscribed_by_id_is_claimed_ineligible(db) {
         let (store, report) = world(db, 2).await;
         let id = campaign(&*store, report, &["members"]).await;
