@@ -198,6 +198,12 @@ pub(crate) fn allowed_from(to: CampaignState) -> &'static [&'static str] {
     }
 }
 
+/// When a campaign becoming scheduled at `now` starts: at its start time
+/// `send_at` while that is still ahead, else at once.
+pub(crate) fn start_time(send_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> DateTime<Utc> {
+    send_at.filter(|at| *at > now).unwrap_or(now)
+}
+
 /// The claim statement for deliveries matching `condition`, locked as the
 /// dialect allows.
 pub(crate) fn claim_sql(condition: &str, lock: &str) -> String {
@@ -257,6 +263,16 @@ macro_rules! impl_campaign_store {
                 .await?;
                 $crate::campaigns::store::campaign(row, lists)
             }
+
+            /// Commits `tx`, returning campaign `id` as it then stands.
+            async fn commit_campaign(
+                mut tx: $crate::store::WriteTx<'_, $db>,
+                id: i64,
+            ) -> Result<$crate::campaigns::Campaign, $crate::store::StoreError> {
+                let campaign = Self::load_campaign(&mut tx, id).await?;
+                tx.commit().await?;
+                Ok(campaign)
+            }
         }
 
         #[async_trait::async_trait]
@@ -266,7 +282,7 @@ macro_rules! impl_campaign_store {
                 &self,
                 new: &$crate::campaigns::NewCampaign,
             ) -> Result<$crate::campaigns::Campaign, $crate::store::StoreError> {
-                let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
+                let mut tx = self.begin_write().await?;
                 let report = Self::find_report(&mut tx, &new.report).await?;
                 let list_ids: Vec<i64> = Self::resolve_lists(&mut tx, &new.lists).await?.into_iter().map(|(id, _)| id).collect();
                 let filter: $crate::subscribers::Attributes = new.filter.iter().cloned().collect();
@@ -295,9 +311,7 @@ macro_rules! impl_campaign_store {
                         .execute(&mut *tx)
                         .await?;
                 }
-                let campaign = Self::load_campaign(&mut tx, id).await?;
-                tx.commit().await?;
-                Ok(campaign)
+                Self::commit_campaign(tx, id).await
             }
 
             #[tracing::instrument(level = "debug", skip_all)]
@@ -322,7 +336,7 @@ macro_rules! impl_campaign_store {
             #[tracing::instrument(level = "debug", skip_all, fields(campaign = id))]
             async fn start_campaign(&self, id: i64) -> Result<i64, $crate::store::StoreError> {
                 use $crate::campaigns::CampaignState;
-                let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
+                let mut tx = self.begin_write().await?;
                 let campaign = Self::load_campaign(&mut tx, id).await?;
                 match campaign.state {
                     CampaignState::Draft | CampaignState::Scheduled | CampaignState::Held => {}
@@ -376,7 +390,7 @@ macro_rules! impl_campaign_store {
                 reason: Option<&str>,
             ) -> Result<$crate::campaigns::Campaign, $crate::store::StoreError> {
                 use $crate::campaigns::CampaignState;
-                let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
+                let mut tx = self.begin_write().await?;
                 let campaign = Self::load_campaign(&mut tx, id).await?;
                 if campaign.state == to {
                     return Ok(campaign);
@@ -396,7 +410,7 @@ macro_rules! impl_campaign_store {
                 let now = chrono::Utc::now();
                 // A campaign waiting for its time needs one, or it would never start.
                 let send_at = if to == CampaignState::Scheduled {
-                    Some(campaign.send_at.filter(|at| *at > now).unwrap_or(now))
+                    Some($crate::campaigns::store::start_time(campaign.send_at, now))
                 } else {
                     campaign.send_at
                 };
@@ -418,9 +432,7 @@ macro_rules! impl_campaign_store {
                     .execute(&mut *tx)
                     .await?;
                 }
-                let campaign = Self::load_campaign(&mut tx, id).await?;
-                tx.commit().await?;
-                Ok(campaign)
+                Self::commit_campaign(tx, id).await
             }
 
             #[tracing::instrument(level = "debug", skip_all, fields(campaign = id))]
@@ -429,7 +441,7 @@ macro_rules! impl_campaign_store {
                 id: i64,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<$crate::campaigns::Campaign, $crate::store::StoreError> {
-                let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
+                let mut tx = self.begin_write().await?;
                 let campaign = Self::load_campaign(&mut tx, id).await?;
                 if campaign.state != $crate::campaigns::CampaignState::Held {
                     return Err($crate::store::StoreError::Refused(format!(
@@ -437,15 +449,13 @@ macro_rules! impl_campaign_store {
                         campaign.state
                     )));
                 }
-                let send_at = campaign.send_at.filter(|at| *at > now).unwrap_or(now);
+                let send_at = $crate::campaigns::store::start_time(campaign.send_at, now);
                 sqlx::query::<$db>("UPDATE campaigns SET state = 'scheduled', send_at = $1 WHERE id = $2 AND state = 'held'")
                     .bind(send_at)
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
-                let campaign = Self::load_campaign(&mut tx, id).await?;
-                tx.commit().await?;
-                Ok(campaign)
+                Self::commit_campaign(tx, id).await
             }
 
             #[tracing::instrument(level = "debug", skip_all)]
@@ -463,7 +473,7 @@ macro_rules! impl_campaign_store {
 
             #[tracing::instrument(level = "debug", skip_all, fields(campaign = id, include_failed))]
             async fn retry_deliveries(&self, id: i64, include_failed: bool) -> Result<i64, $crate::store::StoreError> {
-                let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
+                let mut tx = self.begin_write().await?;
                 Self::load_campaign(&mut tx, id).await?;
                 let now = chrono::Utc::now();
                 let mut n = sqlx::query::<$db>(
@@ -600,7 +610,7 @@ macro_rules! impl_campaign_store {
                     return Ok(());
                 }
                 let now = chrono::Utc::now();
-                let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
+                let mut tx = self.begin_write().await?;
                 for chunk in outcomes.chunks($crate::campaigns::store::RECORD_CHUNK) {
                     let mut qb = sqlx::QueryBuilder::<$db>::new("WITH v (id, state, reply, error, next_at, amb) AS (");
                     qb.push_values(chunk, |mut row, r| {

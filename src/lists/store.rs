@@ -202,7 +202,7 @@ macro_rules! impl_list_store {
                 slug: &$crate::lists::ListSlug,
                 force: bool,
             ) -> Result<(), $crate::store::StoreError> {
-                let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
+                let mut tx = self.begin_write().await?;
                 let id: Option<i64> = sqlx::query_scalar::<$db, i64>("SELECT id FROM lists WHERE slug = $1")
                     .bind(slug.as_str())
                     .fetch_optional(&mut *tx)

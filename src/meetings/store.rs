@@ -140,7 +140,7 @@ macro_rules! impl_meeting_store {
 
             #[tracing::instrument(level = "debug", skip_all)]
             async fn link_reports(&self) -> Result<Vec<$crate::meetings::Meeting>, $crate::store::StoreError> {
-                let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
+                let mut tx = self.begin_write().await?;
                 let unlinked = sqlx::query_as::<$db, (i64, chrono::NaiveDate)>(
                     "SELECT id, held_on FROM meetings WHERE report_id IS NULL ORDER BY held_on",
                 )

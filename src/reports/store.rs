@@ -264,7 +264,7 @@ macro_rules! impl_report_store {
                 use $crate::reports::store::Stored;
                 let hash = draft.content_hash();
                 let (source_ref, guid, link) = $crate::reports::store::source_columns(&draft.source);
-                let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
+                let mut tx = self.begin_write().await?;
                 let existing: Option<i64> = sqlx::query_scalar::<$db, i64>($crate::reports::store::SAME_REPORT)
                     .bind(&hash)
                     .bind(source_ref)
@@ -360,7 +360,7 @@ macro_rules! impl_report_store {
                 which: &$crate::reports::ReportRef,
                 force: bool,
             ) -> Result<$crate::reports::Report, $crate::store::StoreError> {
-                let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
+                let mut tx = self.begin_write().await?;
                 let report = Self::find_report(&mut tx, which).await?;
                 let campaigns: i64 = sqlx::query_scalar::<$db, i64>("SELECT COUNT(*) FROM campaigns WHERE report_id = $1")
                     .bind(report.id)
@@ -386,7 +386,7 @@ macro_rules! impl_report_store {
                 new: &$crate::reports::NewSource,
             ) -> Result<$crate::reports::Source, $crate::store::StoreError> {
                 use $crate::store::StoreError;
-                let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
+                let mut tx = self.begin_write().await?;
                 let list_ids: Vec<i64> = Self::resolve_lists(&mut tx, &new.lists).await?.into_iter().map(|(id, _)| id).collect();
                 let inserted = sqlx::query_scalar::<$db, i64>(
                     "INSERT INTO sources (url, category, created_at) VALUES ($1, $2, $3) RETURNING id",
@@ -436,7 +436,7 @@ macro_rules! impl_report_store {
 
             #[tracing::instrument(level = "debug", skip_all, fields(source = id))]
             async fn remove_source(&self, id: i64) -> Result<$crate::reports::Source, $crate::store::StoreError> {
-                let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
+                let mut tx = self.begin_write().await?;
                 let row = sqlx::query_as::<$db, $crate::reports::store::SourceRow>("SELECT * FROM sources WHERE id = $1")
                     .bind(id)
                     .fetch_optional(&mut *tx)

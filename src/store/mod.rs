@@ -120,16 +120,54 @@ pub(crate) trait Dialect {
     const ATTRIBUTE_KEYS: &'static str;
     /// Appended to the subquery that picks deliveries to claim.
     const CLAIM_LOCK: &'static str;
-    /// How a read-then-write transaction begins. SQLite's default (deferred)
-    /// transaction fails at once with SQLITE_BUSY when it upgrades from
-    /// reading to writing while another connection writes, instead of
-    /// waiting; `BEGIN IMMEDIATE` takes the write lock up front and waits.
-    const BEGIN: &'static str;
     /// Run first in a write transaction about one address (its key bound as
     /// `$1`) to serialise concurrent ones: PostgreSQL takes a transaction-level
     /// advisory lock; SQLite needs nothing, as `BEGIN IMMEDIATE` serialises
     /// every writer.
     const ADDRESS_LOCK: Option<&'static str>;
+}
+
+/// A write transaction, as every domain macro begins one with
+/// `self.begin_write()`. It derefs to the connection, like a transaction.
+///
+/// On SQLite it also holds the process's write turn. SQLite lets one writer
+/// in at a time; a second connection that tries meanwhile gets SQLITE_BUSY
+/// and sleeps in SQLite's busy handler (1, 2, 5 … 100 ms), which under load
+/// costs far more than the writes themselves. Taking turns on an async mutex
+/// first queues writers in order instead, and `BEGIN IMMEDIATE` then takes
+/// SQLite's lock up front (a deferred transaction that upgrades from reading
+/// to writing would fail at once when another process writes).
+pub(crate) struct WriteTx<'a, DB: sqlx::Database> {
+    // Declared first so that it is dropped (rolled back) before the turn ends.
+    tx: sqlx::Transaction<'static, DB>,
+    _turn: Option<tokio::sync::MutexGuard<'a, ()>>,
+}
+
+impl<'a, DB: sqlx::Database> WriteTx<'a, DB> {
+    pub(crate) fn new(
+        tx: sqlx::Transaction<'static, DB>,
+        turn: Option<tokio::sync::MutexGuard<'a, ()>>,
+    ) -> Self {
+        WriteTx { tx, _turn: turn }
+    }
+
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::Deref for WriteTx<'_, DB> {
+    type Target = DB::Connection;
+
+    fn deref(&self) -> &DB::Connection {
+        &self.tx
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::DerefMut for WriteTx<'_, DB> {
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        &mut self.tx
+    }
 }
 
 /// Runs `migrator` and returns how many migrations were new.

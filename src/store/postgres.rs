@@ -6,7 +6,7 @@ use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::{Pool, Postgres};
 
-use super::{Backend, Dialect, PoolOptions, Store, StoreError};
+use super::{Backend, Dialect, PoolOptions, Store, StoreError, WriteTx};
 
 pub struct PgStore {
     pool: Pool<Postgres>,
@@ -67,10 +67,16 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    /// Begins a write transaction; PostgreSQL's row locks need no turn-taking.
+    async fn begin_write(&self) -> Result<WriteTx<'_, Postgres>, sqlx::Error> {
+        Ok(WriteTx::new(self.pool.begin().await?, None))
+    }
+}
+
 impl Dialect for PgStore {
     const ATTRIBUTE_KEYS: &'static str =
         "SELECT DISTINCT jsonb_object_keys(attributes) AS key FROM subscribers ORDER BY 1";
-    const BEGIN: &'static str = "BEGIN";
     const CLAIM_LOCK: &'static str = " FOR UPDATE SKIP LOCKED";
     const ADDRESS_LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(hashtext($1))");
 }

@@ -6,10 +6,12 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Pool, Sqlite};
 
-use super::{Backend, Dialect, PoolOptions, Store, StoreError};
+use super::{Backend, Dialect, PoolOptions, Store, StoreError, WriteTx};
 
 pub struct SqliteStore {
     pool: Pool<Sqlite>,
+    /// Writers take turns here before SQLite's own lock: see [`WriteTx`].
+    write_turn: tokio::sync::Mutex<()>,
 }
 
 impl SqliteStore {
@@ -38,7 +40,19 @@ impl SqliteStore {
                     sqlite_reason(&e)
                 ))
             })?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            write_turn: tokio::sync::Mutex::new(()),
+        })
+    }
+}
+
+impl SqliteStore {
+    /// Begins a write transaction in this process's turn.
+    async fn begin_write(&self) -> Result<WriteTx<'_, Sqlite>, sqlx::Error> {
+        let turn = self.write_turn.lock().await;
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        Ok(WriteTx::new(tx, Some(turn)))
     }
 }
 
@@ -52,7 +66,6 @@ fn sqlite_reason(err: &sqlx::Error) -> String {
 impl Dialect for SqliteStore {
     const ATTRIBUTE_KEYS: &'static str =
         "SELECT DISTINCT j.key AS key FROM subscribers s, json_each(s.attributes) j ORDER BY 1";
-    const BEGIN: &'static str = "BEGIN IMMEDIATE";
     const CLAIM_LOCK: &'static str = "";
     const ADDRESS_LOCK: Option<&'static str> = None;
 }

@@ -241,7 +241,7 @@ macro_rules! impl_self_service_store {
                 if signup.lists.is_empty() {
                     return Err(StoreError::Refused("choose at least one list to subscribe to".into()));
                 }
-                let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
+                let mut tx = self.begin_write().await?;
                 Self::lock_address(&mut tx, &signup.email).await?;
                 if Self::load_suppression(&mut tx, &signup.email).await?.is_some() {
                     return Ok(SignupOutcome::Suppressed);
@@ -338,7 +338,7 @@ macro_rules! impl_self_service_store {
                 subscriber_id: i64,
                 issued_at: i64,
             ) -> Result<Option<$crate::subscribers::Pending>, $crate::store::StoreError> {
-                let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
+                let mut tx = self.begin_write().await?;
                 let mut rows: Vec<(i64, String, String)> =
                     sqlx::query_as::<$db, _>($crate::subscribers::self_service::SELECT_AWAITING)
                         .bind(subscriber_id)
@@ -373,7 +373,7 @@ macro_rules! impl_self_service_store {
                 limit: u32,
             ) -> Result<bool, $crate::store::StoreError> {
                 let hash = email.suppression_hash();
-                let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
+                let mut tx = self.begin_write().await?;
                 Self::lock_address(&mut tx, email).await?;
                 sqlx::query::<$db>("DELETE FROM confirmation_emails WHERE sent_at < $1")
                     .bind(since)
@@ -420,7 +420,7 @@ macro_rules! impl_self_service_store {
                 list_id: Option<i64>,
             ) -> Result<bool, $crate::store::StoreError> {
                 let Some(list_id) = list_id else {
-                    let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
+                    let mut tx = self.begin_write().await?;
                     let Some(email) = Self::subscriber_email_by_id(&mut tx, subscriber_id).await? else {
                         return Ok(false);
                     };
@@ -493,7 +493,7 @@ macro_rules! impl_self_service_store {
                 if let Some(both) = change.on.iter().find(|id| change.off.contains(id)) {
                     return Err(StoreError::Refused(format!("list {both} cannot be both joined and left")));
                 }
-                let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
+                let mut tx = self.begin_write().await?;
                 let email = Self::subscriber_email_by_id(&mut tx, subscriber_id)
                     .await?
                     .ok_or_else(|| $crate::subscribers::self_service::no_subscriber(subscriber_id))?;

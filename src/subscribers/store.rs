@@ -272,7 +272,7 @@ macro_rules! impl_subscriber_store {
                 new: &$crate::subscribers::NewSubscriber,
             ) -> Result<$crate::subscribers::Subscriber, $crate::store::StoreError> {
                 use $crate::store::StoreError;
-                let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
+                let mut tx = self.begin_write().await?;
                 if let Some(s) = Self::load_suppression(&mut tx, &new.email).await? {
                     return Err(StoreError::Refused(s.refusal(&new.email)));
                 }
@@ -400,7 +400,7 @@ macro_rules! impl_subscriber_store {
                 email: &$crate::subscribers::SubscriberEmail,
                 update: &$crate::subscribers::SubscriberUpdate,
             ) -> Result<$crate::subscribers::Subscriber, $crate::store::StoreError> {
-                let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
+                let mut tx = self.begin_write().await?;
                 let mut current = Self::load_subscriber(&mut tx, email).await?;
                 if let Some(name) = &update.name {
                     current.name = name.as_ref().map(|n| n.as_str().to_owned());
@@ -427,7 +427,7 @@ macro_rules! impl_subscriber_store {
                 email: &$crate::subscribers::SubscriberEmail,
                 list: Option<&$crate::lists::ListSlug>,
             ) -> Result<$crate::subscribers::Subscriber, $crate::store::StoreError> {
-                let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
+                let mut tx = self.begin_write().await?;
                 let subscriber = Self::load_subscriber(&mut tx, email).await?;
                 let mut qb = sqlx::QueryBuilder::<$db>::new(
                     "UPDATE subscriptions SET status = 'unsubscribed', unsubscribed_at = ",
@@ -483,7 +483,7 @@ macro_rules! impl_subscriber_store {
                 email: &$crate::subscribers::SubscriberEmail,
                 erase: bool,
             ) -> Result<bool, $crate::store::StoreError> {
-                let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
+                let mut tx = self.begin_write().await?;
                 let deleted = sqlx::query::<$db>("DELETE FROM subscribers WHERE email_key = $1")
                     .bind(email.key())
                     .execute(&mut *tx)
@@ -523,7 +523,7 @@ macro_rules! impl_subscriber_store {
                 use $crate::subscribers::store::ROWS_PER_STATEMENT;
                 let keys: Vec<String> = batch.rows.iter().map(|r| r.email.key()).collect();
                 let hashes: Vec<String> = batch.rows.iter().map(|r| r.email.suppression_hash()).collect();
-                let mut tx = self.pool.begin_with(<$store as $crate::store::Dialect>::BEGIN).await?;
+                let mut tx = self.begin_write().await?;
 
                 let mut suppressed = std::collections::HashSet::new();
                 let mut existing = std::collections::HashMap::new();

@@ -18,6 +18,7 @@ use serde_json::json;
 use super::Shared;
 use super::pages::{PageError, page};
 use super::protect::CSP_ARCHIVED_REPORT;
+use crate::render::encoding::escape_html;
 use crate::render::{ListInfo, Prepared, Recipient, Site};
 use crate::reports::Report;
 use crate::subscribers::Attributes;
@@ -124,20 +125,14 @@ fn render(state: &Shared, report: &Report) -> Result<String, PageError> {
 
 /// Text made safe for XML: escaped, without the control characters XML 1.0 forbids.
 fn xml(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if c.is_control() || ('\u{FFFE}'..='\u{FFFF}').contains(&c) => {}
-            c => out.push(c),
-        }
-    }
-    out
+    let allowed: String = text
+        .chars()
+        .filter(|&c| {
+            matches!(c, '\t' | '\n' | '\r')
+                || !(c.is_control() || ('\u{FFFE}'..='\u{FFFF}').contains(&c))
+        })
+        .collect();
+    escape_html(&allowed)
 }
 
 /// The archive as an Atom feed (RFC 4287).

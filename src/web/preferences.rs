@@ -42,6 +42,22 @@ fn checked(state: &Shared, token: &str, form: &FormData) -> Result<i64, PageErro
     Ok(id)
 }
 
+/// The subscriber a preferences link names, as stored.
+async fn linked_subscriber(state: &Shared, token: &str) -> Result<Subscriber, PageError> {
+    let id = subscriber_id(state, token)?;
+    Ok(state.store.subscriber_by_id(id).await?)
+}
+
+/// The subscriber of a POST whose CSRF token is good, as stored.
+async fn checked_subscriber(
+    state: &Shared,
+    token: &str,
+    form: &FormData,
+) -> Result<Subscriber, PageError> {
+    let id = checked(state, token, form)?;
+    Ok(state.store.subscriber_by_id(id).await?)
+}
+
 /// Whether a subscription counts as "on" in the page's checkboxes.
 fn is_on(status: SubscriptionStatus) -> bool {
     status != SubscriptionStatus::Unsubscribed
@@ -100,8 +116,7 @@ pub(super) async fn show(
     State(state): State<Shared>,
     Path(token): Path<String>,
 ) -> Result<Response, PageError> {
-    let id = subscriber_id(&state, &token)?;
-    let subscriber = state.store.subscriber_by_id(id).await?;
+    let subscriber = linked_subscriber(&state, &token).await?;
     preferences_page(
         &state,
         &token,
@@ -123,8 +138,7 @@ pub(super) async fn save(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let form = FormData::parse(&body);
-    let id = checked(&state, &token, &form)?;
-    let subscriber = state.store.subscriber_by_id(id).await?;
+    let subscriber = checked_subscriber(&state, &token, &form).await?;
     let typed = form.get("name").unwrap_or_default();
     let name = match SubscriberName::parse(typed) {
         Ok(name) => name,
@@ -175,8 +189,11 @@ pub(super) async fn save(
             wording: state.config.consent_version.clone(),
         },
     };
-    let updated = state.store.change_preferences(id, &change).await?;
-    tracing::info!(subscriber_id = id, "preferences saved");
+    let updated = state
+        .store
+        .change_preferences(subscriber.id, &change)
+        .await?;
+    tracing::info!(subscriber_id = subscriber.id, "preferences saved");
     preferences_page(&state, &token, &updated, StatusCode::OK, true, None, None).await
 }
 
@@ -206,10 +223,9 @@ pub(super) async fn download(
     Path(token): Path<String>,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let id = checked(&state, &token, &FormData::parse(&body))?;
-    let subscriber = state.store.subscriber_by_id(id).await?;
+    let subscriber = checked_subscriber(&state, &token, &FormData::parse(&body)).await?;
     let data = serde_json::to_vec_pretty(&subscriber).map_err(anyhow::Error::from)?;
-    tracing::info!(subscriber_id = id, "data downloaded");
+    tracing::info!(subscriber_id = subscriber.id, "data downloaded");
     Ok((
         [
             (
@@ -233,8 +249,7 @@ pub(super) async fn erase_page(
     State(state): State<Shared>,
     Path(token): Path<String>,
 ) -> Result<Response, PageError> {
-    let id = subscriber_id(&state, &token)?;
-    let subscriber = state.store.subscriber_by_id(id).await?;
+    let subscriber = linked_subscriber(&state, &token).await?;
     Ok(page(
         &state,
         StatusCode::OK,
@@ -255,13 +270,15 @@ pub(super) async fn erase(
     Path(token): Path<String>,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let id = checked(&state, &token, &FormData::parse(&body))?;
-    let subscriber = state.store.subscriber_by_id(id).await?;
+    let subscriber = checked_subscriber(&state, &token, &FormData::parse(&body)).await?;
     state
         .store
         .remove_subscriber(&subscriber.email, true)
         .await?;
-    tracing::info!(subscriber_id = id, "subscriber erased at their request");
+    tracing::info!(
+        subscriber_id = subscriber.id,
+        "subscriber erased at their request"
+    );
     Ok(page(
         &state,
         StatusCode::OK,

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use necmail::lists::{ListSlug, NewList, OptIn};
-use necmail::subscribers::{SubscriberEmail, SubscriptionStatus};
+use necmail::subscribers::{Subscriber, SubscriberEmail, SubscriptionStatus};
 
 use crate::support::TestDb;
 use crate::support::app::{TestApp, spawn_app};
@@ -101,13 +101,34 @@ async fn expect_heading(client: &Client, text: &str) {
     }
 }
 
-/// Each list of `email` (in slug order) with its status.
-async fn status(app: &TestApp, email: &str) -> Vec<(String, SubscriptionStatus)> {
-    let email = SubscriberEmail::parse(email).unwrap();
-    app.store
-        .subscriber(&email)
+/// Presses the element `locator` finds.
+async fn click(client: &Client, locator: Locator<'_>) {
+    client.find(locator).await.unwrap().click().await.unwrap();
+}
+
+/// Types `text` into the field `css` selects.
+async fn type_into(client: &Client, css: &str, text: &str) {
+    client
+        .find(Locator::Css(css))
         .await
         .unwrap()
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
+/// The stored subscriber `email`.
+async fn subscriber(app: &TestApp, email: &str) -> Subscriber {
+    app.store
+        .subscriber(&SubscriberEmail::parse(email).unwrap())
+        .await
+        .unwrap()
+}
+
+/// Each list of `email` (in slug order) with its status.
+async fn status(app: &TestApp, email: &str) -> Vec<(String, SubscriptionStatus)> {
+    subscriber(app, email)
+        .await
         .lists
         .into_iter()
         .map(|m| (m.slug.as_str().to_owned(), m.status))
@@ -117,36 +138,12 @@ async fn status(app: &TestApp, email: &str) -> Vec<(String, SubscriptionStatus)>
 async fn journey(app: &TestApp, client: &Client) {
     // Subscribe: type into the form and press its button.
     client.goto(&app.url("/subscribe")).await.unwrap();
-    client
-        .find(Locator::Css("#email"))
-        .await
-        .unwrap()
-        .send_keys("ann@example.org")
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("#name"))
-        .await
-        .unwrap()
-        .send_keys("Ann Smith")
-        .await
-        .unwrap();
+    type_into(client, "#email", "ann@example.org").await;
+    type_into(client, "#name", "Ann Smith").await;
     for choice in ["#list-members", "#list-councillors", "#role-councillor"] {
-        client
-            .find(Locator::Css(choice))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(client, Locator::Css(choice)).await;
     }
-    client
-        .find(Locator::Css("form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(client, Locator::Css("form button[type=submit]")).await;
     expect_heading(client, "Check your inbox").await;
     assert_eq!(
         status(app, "ann@example.org").await,
@@ -165,13 +162,7 @@ async fn journey(app: &TestApp, client: &Client) {
         SubscriptionStatus::Unconfirmed,
         "opening the link changes nothing"
     );
-    client
-        .find(Locator::Css("form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(client, Locator::Css("form button[type=submit]")).await;
     expect_heading(client, "You are subscribed").await;
     assert!(
         status(app, "ann@example.org")
@@ -181,11 +172,7 @@ async fn journey(app: &TestApp, client: &Client) {
     );
 
     // Unsubscribe from one list with the page's first button.
-    let ann = app
-        .store
-        .subscriber(&SubscriberEmail::parse("ann@example.org").unwrap())
-        .await
-        .unwrap();
+    let ann = subscriber(app, "ann@example.org").await;
     let members = app
         .store
         .list(&ListSlug::parse("members").unwrap())
@@ -196,13 +183,7 @@ async fn journey(app: &TestApp, client: &Client) {
         .await
         .unwrap();
     expect_heading(client, "Unsubscribe").await;
-    client
-        .find(Locator::Css("button[value=list]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(client, Locator::Css("button[value=list]")).await;
     expect_heading(client, "You have unsubscribed").await;
     assert_eq!(
         status(app, "ann@example.org").await,
@@ -213,31 +194,13 @@ async fn journey(app: &TestApp, client: &Client) {
     );
 
     // Preferences, reached from the done page's link: rename, rejoin members.
-    client
-        .find(Locator::LinkText("manage your other subscriptions"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(client, Locator::LinkText("manage your other subscriptions")).await;
     expect_heading(client, "Your preferences").await;
     let name = client.find(Locator::Css("#name")).await.unwrap();
     name.clear().await.unwrap();
     name.send_keys("Ann Jones").await.unwrap();
-    client
-        .find(Locator::Css("#list-members"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    client
-        .find(Locator::XPath("//button[text()='Save']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(client, Locator::Css("#list-members")).await;
+    click(client, Locator::XPath("//button[text()='Save']")).await;
     let saved = client
         .wait()
         .at_most(Duration::from_secs(10))
@@ -248,11 +211,7 @@ async fn journey(app: &TestApp, client: &Client) {
         .await
         .unwrap();
     assert_eq!(saved, "Your changes are saved.");
-    let ann = app
-        .store
-        .subscriber(&SubscriberEmail::parse("ann@example.org").unwrap())
-        .await
-        .unwrap();
+    let ann = subscriber(app, "ann@example.org").await;
     assert_eq!(ann.name.as_deref(), Some("Ann Jones"));
     assert!(
         ann.lists

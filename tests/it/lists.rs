@@ -1,7 +1,7 @@
 //! Lists, on both backends.
 
 use necmail::lists::{ListSlug, NewList, OptIn};
-use necmail::store::StoreError;
+use necmail::store::{Store, StoreError};
 use necmail::subscribers::{Consent, ConsentMethod, NewSubscriber, SubscriberEmail};
 
 use crate::support::on_both_backends;
@@ -25,6 +25,15 @@ pub fn subscriber(email: &str, lists: &[&str], confirmed: bool) -> NewSubscriber
         confirmed,
         consent: Consent::by_admin(ConsentMethod::Admin),
     }
+}
+
+/// The id of list `slug`.
+pub async fn list_id(store: &dyn Store, slug: &str) -> i64 {
+    store
+        .list(&ListSlug::parse(slug).unwrap())
+        .await
+        .unwrap()
+        .id
 }
 
 fn slug(s: &str) -> ListSlug {

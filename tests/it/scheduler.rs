@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use necmail::campaigns::{CampaignState, NewCampaign};
+use necmail::campaigns::{Campaign, CampaignState, NewCampaign};
 use necmail::config::Config;
 use necmail::delivery::{Accepted, Envelope, Outbox, SendError, Transport};
 use necmail::lists::{ListSlug, OptIn};
@@ -24,7 +24,7 @@ use crate::campaigns::report;
 use crate::lists::new_list;
 use crate::support::cli::run;
 use crate::support::http::FeedServer;
-use crate::support::on_both_backends;
+use crate::support::{TestDb, on_both_backends};
 
 /// The three NEC items of `nec.rss`, oldest first.
 const NEC_ITEMS: usize = 3;
@@ -38,6 +38,26 @@ fn at(rfc3339: &str) -> DateTime<Utc> {
 
 fn date(s: &str) -> NaiveDate {
     s.parse().unwrap()
+}
+
+/// A new `members` list and a campaign of a new report to it, sent at `send_at`.
+async fn members_campaign(store: &dyn Store, send_at: Option<DateTime<Utc>>) -> Campaign {
+    store
+        .create_list(&new_list("members", OptIn::Double))
+        .await
+        .unwrap();
+    let report = report(store).await;
+    store
+        .create_campaign(&NewCampaign {
+            report: ReportRef::Id(report),
+            lists: vec![ListSlug::parse("members").unwrap()],
+            filter: Vec::new(),
+            send_at,
+            subject: None,
+            hold: false,
+        })
+        .await
+        .unwrap()
 }
 
 /// Polls every quarter hour and dispatches at 09:00, in UTC, with `extra` on top.
@@ -73,6 +93,16 @@ fn scheduler_with(
 /// A scheduler whose mail goes to the outbox folder `outbox`.
 fn scheduler(store: &Arc<dyn Store>, config: Config, outbox: &Path) -> Scheduler {
     scheduler_with(store, config, Arc::new(Outbox::new(outbox).unwrap()))
+}
+
+/// A feed server, a store with members and the feed as a source, and a
+/// scheduler over it configured with `extra`.
+async fn fed(db: &TestDb, extra: &[(&str, &str)]) -> (FeedServer, Arc<dyn Store>, Scheduler) {
+    let server = FeedServer::start();
+    let store = db.store().await;
+    members_and_a_feed(&*store, &server).await;
+    let scheduler = scheduler(&store, config(extra), &db.dir.path().join("outbox"));
+    (server, store, scheduler)
 }
 
 async fn add_source(store: &dyn Store, url: &str, lists: &[&str]) -> Source {
@@ -125,10 +155,7 @@ impl Transport for Down {
 
 on_both_backends! {
     async fn a_new_feed_item_becomes_a_campaign_to_its_sources_lists_at_the_next_dispatch_window(db) {
-        let server = FeedServer::start();
-        let store = db.store().await;
-        members_and_a_feed(&*store, &server).await;
-        let scheduler = scheduler(&store, config(&[]), &db.dir.path().join("outbox"));
+        let (_server, store, scheduler) = fed(db, &[]).await;
 
         let polled = scheduler.poll(at("2026-03-02T10:00:00Z")).await.unwrap();
         assert_eq!(polled.campaigns.len(), NEC_ITEMS);
@@ -144,14 +171,7 @@ on_both_backends! {
     }
 
     async fn with_hold_a_new_reports_campaign_is_held_until_campaign_approve_schedules_it(db) {
-        let server = FeedServer::start();
-        let store = db.store().await;
-        members_and_a_feed(&*store, &server).await;
-        let scheduler = scheduler(
-            &store,
-            config(&[("NECMAIL_AUTO_DISPATCH", "hold")]),
-            &db.dir.path().join("outbox"),
-        );
+        let (_server, store, scheduler) = fed(db, &[("NECMAIL_AUTO_DISPATCH", "hold")]).await;
 
         let now = Utc::now();
         let polled = scheduler.poll(now).await.unwrap();
@@ -173,14 +193,7 @@ on_both_backends! {
     }
 
     async fn approving_a_held_campaign_whose_time_has_passed_starts_it_at_once(db) {
-        let server = FeedServer::start();
-        let store = db.store().await;
-        members_and_a_feed(&*store, &server).await;
-        let scheduler = scheduler(
-            &store,
-            config(&[("NECMAIL_AUTO_DISPATCH", "hold")]),
-            &db.dir.path().join("outbox"),
-        );
+        let (_server, store, scheduler) = fed(db, &[("NECMAIL_AUTO_DISPATCH", "hold")]).await;
         let polled = scheduler.poll(at("2020-01-01T10:00:00Z")).await.unwrap();
         let id = polled.campaigns[0].id;
 
@@ -222,21 +235,8 @@ on_both_backends! {
 
     async fn a_scheduled_campaign_is_started_once_its_time_comes_and_not_before(db) {
         let store = db.store().await;
-        store.create_list(&new_list("members", OptIn::Double)).await.unwrap();
-        let report = report(&*store).await;
         let send_at = at("2026-03-03T09:00:00Z");
-        let id = store
-            .create_campaign(&NewCampaign {
-                report: ReportRef::Id(report),
-                lists: vec![ListSlug::parse("members").unwrap()],
-                filter: Vec::new(),
-                send_at: Some(send_at),
-                subject: None,
-                hold: false,
-            })
-            .await
-            .unwrap()
-            .id;
+        let id = members_campaign(&*store, Some(send_at)).await.id;
         let scheduler = scheduler(&store, config(&[]), &db.dir.path().join("outbox"));
 
         let early = scheduler.run_due(at("2026-03-03T08:59:59Z")).await;
@@ -255,19 +255,8 @@ on_both_backends! {
 
     async fn running_it_starts_a_campaign_whose_time_has_come_and_it_stops_when_told(db) {
         let store = db.store().await;
-        store.create_list(&new_list("members", OptIn::Double)).await.unwrap();
-        let report = report(&*store).await;
-        let id = store
-            .create_campaign(&NewCampaign {
-                report: ReportRef::Id(report),
-                lists: vec![ListSlug::parse("members").unwrap()],
-                filter: Vec::new(),
-                send_at: Some(Utc::now() - chrono::Duration::minutes(1)),
-                subject: None,
-                hold: false,
-            })
+        let id = members_campaign(&*store, Some(Utc::now() - chrono::Duration::minutes(1)))
             .await
-            .unwrap()
             .id;
         let scheduler = scheduler(&store, config(&[]), &db.dir.path().join("outbox"));
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
@@ -309,10 +298,7 @@ on_both_backends! {
     }
 
     async fn a_schedule_that_never_ticked_waits_for_its_next_tick(db) {
-        let server = FeedServer::start();
-        let store = db.store().await;
-        members_and_a_feed(&*store, &server).await;
-        let scheduler = scheduler(&store, config(&[]), &db.dir.path().join("outbox"));
+        let (server, store, scheduler) = fed(db, &[]).await;
 
         assert!(scheduler.run_due(at("2026-03-02T10:07:00Z")).await.poll.is_none());
         assert!(server.hits("/fixtures/nec.rss").is_empty());
@@ -507,19 +493,7 @@ on_both_backends! {
 
     async fn campaign_approve_of_a_campaign_that_is_not_held_exits_2(db) {
         let store = db.store().await;
-        store.create_list(&new_list("members", OptIn::Double)).await.unwrap();
-        let report = report(&*store).await;
-        let draft = store
-            .create_campaign(&NewCampaign {
-                report: ReportRef::Id(report),
-                lists: vec![ListSlug::parse("members").unwrap()],
-                filter: Vec::new(),
-                send_at: None,
-                subject: None,
-                hold: false,
-            })
-            .await
-            .unwrap();
+        let draft = members_campaign(&*store, None).await;
         let out = run(db, &["campaign", "approve", &draft.id.to_string()]);
         assert!(out.fails(2).contains("is draft, not held"), "{}", out.stderr);
         assert_eq!(store.campaign(draft.id).await.unwrap().state, CampaignState::Draft);

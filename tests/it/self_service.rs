@@ -13,7 +13,7 @@ use necmail::subscribers::{
 };
 
 use crate::campaigns::{campaign, world};
-use crate::lists::{new_list, subscriber};
+use crate::lists::{list_id, new_list, subscriber};
 use crate::support::on_both_backends;
 
 fn email(s: &str) -> SubscriberEmail {
@@ -60,14 +60,6 @@ fn stored(outcome: SignupOutcome) -> (i64, Vec<String>, Vec<String>, Vec<String>
         } => (subscriber_id, pending, joined, already),
         SignupOutcome::Suppressed => panic!("the sign-up was suppressed"),
     }
-}
-
-async fn list_id(store: &dyn Store, slug: &str) -> i64 {
-    store
-        .list(&ListSlug::parse(slug).unwrap())
-        .await
-        .unwrap()
-        .id
 }
 
 /// Each list's slug and status for subscriber `id`, in slug order.

@@ -5,13 +5,13 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use necmail::lists::{ListSlug, NewList, OptIn};
+use necmail::lists::{NewList, OptIn};
 use necmail::store::{Store, StoreError};
 use necmail::subscribers::{ConsentMethod, SubscriberEmail, SubscriptionStatus, SuppressionReason};
 use necmail::tokens::Purpose;
 
 use crate::campaigns::{campaign, report};
-use crate::lists::{new_list, subscriber};
+use crate::lists::{list_id, new_list, subscriber};
 use crate::support::app::{BLOG, TestApp, csrf_of, spawn_app, spawn_app_with};
 use crate::support::{TestDb, on_both_backends};
 
@@ -35,14 +35,6 @@ async fn lists(store: &dyn Store) {
         })
         .await
         .unwrap();
-}
-
-async fn list_id(store: &dyn Store, slug: &str) -> i64 {
-    store
-        .list(&ListSlug::parse(slug).unwrap())
-        .await
-        .unwrap()
-        .id
 }
 
 /// The status of `address`'s subscription to `list`, if any.
@@ -69,6 +61,16 @@ fn is_gone(e: StoreError) -> bool {
 
 async fn text_of(response: reqwest::Response) -> String {
     response.text().await.unwrap()
+}
+
+/// Posts the subscribe form with a fresh CSRF token and `fields`.
+async fn post_subscribe(app: &TestApp, fields: &[(&str, &str)]) -> reqwest::Response {
+    let csrf = app.csrf("/subscribe").await;
+    let form: Vec<(&str, &str)> = [("csrf", csrf.as_str())]
+        .into_iter()
+        .chain(fields.iter().copied())
+        .collect();
+    app.post_form("/subscribe", &form).await
 }
 
 /// Signs up `address` for members and returns the confirmation link's path.
@@ -103,21 +105,18 @@ on_both_backends! {
     async fn a_subscription_is_stored_unconfirmed_with_its_consent_and_one_confirmation_email(db) {
         let app = spawn_app(db).await;
         lists(&*app.store).await;
-        let csrf = app.csrf("/subscribe").await;
-        let r = app
-            .post_form(
-                "/subscribe",
-                &[
-                    ("csrf", &csrf),
-                    ("email", "ann@example.org"),
-                    ("name", "Ann Smith"),
-                    ("list", "members"),
-                    ("list", "councillors"),
-                    ("role", "councillor"),
-                    ("website", ""),
-                ],
-            )
-            .await;
+        let r = post_subscribe(
+            &app,
+            &[
+                ("email", "ann@example.org"),
+                ("name", "Ann Smith"),
+                ("list", "members"),
+                ("list", "councillors"),
+                ("role", "councillor"),
+                ("website", ""),
+            ],
+        )
+        .await;
         assert_eq!(r.status(), 200);
         assert!(text_of(r).await.contains("Check your inbox"));
         let s = app.store.subscriber(&email("ann@example.org")).await.unwrap();
@@ -229,13 +228,11 @@ on_both_backends! {
     async fn a_filled_honeypot_looks_like_success_and_stores_nothing(db) {
         let app = spawn_app(db).await;
         lists(&*app.store).await;
-        let csrf = app.csrf("/subscribe").await;
-        let r = app
-            .post_form(
-                "/subscribe",
-                &[("csrf", &csrf), ("email", "bot@example.org"), ("list", "members"), ("website", "http://spam.example")],
-            )
-            .await;
+        let r = post_subscribe(
+            &app,
+            &[("email", "bot@example.org"), ("list", "members"), ("website", "http://spam.example")],
+        )
+        .await;
         assert_eq!(r.status(), 200);
         assert!(text_of(r).await.contains("Check your inbox"));
         assert!(is_gone(app.store.subscriber(&email("bot@example.org")).await.unwrap_err()));
@@ -298,10 +295,7 @@ on_both_backends! {
             ("ann@example.org", long_name.as_str()),
             ("ann@exam\nple.org", ""),
         ] {
-            let csrf = app.csrf("/subscribe").await;
-            let r = app
-                .post_form("/subscribe", &[("csrf", &csrf), ("email", address), ("name", name), ("list", "members")])
-                .await;
+            let r = post_subscribe(&app, &[("email", address), ("name", name), ("list", "members")]).await;
             assert_eq!(r.status(), 422, "{address:?} {name:?}");
             let html = text_of(r).await;
             assert!(html.contains("class=\"error\""), "{html}");
