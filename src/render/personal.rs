@@ -177,14 +177,29 @@ pub struct Site {
     pub archive_url: String,
     /// The web version of a report: `archive_url` + `/` + slug.
     pub report_url_prefix: String,
+    pub subscribe_url: String,
+    /// Rendering the archive's web version, read by anyone: the templates
+    /// leave out what only a recipient should see.
+    pub web_version: bool,
 }
 
 impl Site {
+    /// The site of the emails.
     pub fn from_config(config: &Config) -> Self {
         Site {
             sender: config.from.clone(),
             archive_url: config.public_link("archive"),
             report_url_prefix: config.public_link("archive/"),
+            subscribe_url: config.public_link("subscribe"),
+            web_version: false,
+        }
+    }
+
+    /// The site of the archive's web versions.
+    pub fn web_version(config: &Config) -> Self {
+        Site {
+            web_version: true,
+            ..Site::from_config(config)
         }
     }
 }
@@ -286,6 +301,8 @@ impl Prepared {
         ctx.insert("unsubscribe_url", &Slot::Unsubscribe.stand_in());
         ctx.insert("preferences_url", &Slot::Preferences.stand_in());
         ctx.insert("archive_url", &self.site.archive_url);
+        ctx.insert("subscribe_url", &self.site.subscribe_url);
+        ctx.insert("web_version", &self.site.web_version);
         ctx.insert(
             "sender",
             &json!({"name": self.site.sender.name.as_deref().unwrap_or(&self.site.sender.address),

@@ -29,6 +29,8 @@ pub(crate) fn site() -> Site {
         sender: Sender::parse("NEC Report <reports@nec.example>").unwrap(),
         archive_url: "https://nec.example/archive".into(),
         report_url_prefix: "https://nec.example/archive/".into(),
+        subscribe_url: "https://nec.example/subscribe".into(),
+        web_version: false,
     }
 }
 

@@ -98,9 +98,10 @@ pub(super) async fn web_version(
         .into_response())
 }
 
-/// The email's HTML for a stand-in recipient without personal links.
+/// The email's HTML as the templates render it for the web version: for a
+/// stand-in recipient, with nothing personal in it.
 fn render(state: &Shared, report: &Report) -> Result<String, PageError> {
-    let site = Site::from_config(&state.config);
+    let site = Site::web_version(&state.config);
     let prepared = Prepared::new(Arc::clone(&state.templates), report, &site)
         .map_err(|e| PageError::Internal(anyhow::anyhow!("the web version of a report: {e}")))?;
     let subscribe = state.config.public_link("subscribe");

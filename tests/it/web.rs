@@ -561,6 +561,8 @@ on_both_backends! {
         assert!(web.contains("575,000 members"));
         assert!(!web.contains("/u/") && !web.contains("/p/"), "no personal links: {web}");
         assert!(!web.contains("ann@example.org"));
+        assert!(!web.contains("Unsubscribe") && !web.contains("your address"), "no subscriber footer: {web}");
+        assert!(web.contains("Get these reports by email") && web.contains("href=\"https://nec.example/subscribe\""), "{web}");
 
         let feed = app.get("/archive/feed.xml").await;
         assert_eq!(feed.status(), 200);
