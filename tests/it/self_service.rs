@@ -373,6 +373,9 @@ on_both_backends! {
         store.unsubscribe_by_id(bounced.subscriber_id, None).await.unwrap();
         let suppression = store.suppression(&email("m001@example.org")).await.unwrap().unwrap();
         assert_eq!(suppression.reason, SuppressionReason::HardBounce, "an unsubscribe keeps the stronger reason");
+        store.unsubscribe(&email("m001@example.org"), None).await.unwrap();
+        let suppression = store.suppression(&email("m001@example.org")).await.unwrap().unwrap();
+        assert_eq!(suppression.reason, SuppressionReason::HardBounce, "so does an admin's unsubscribe");
         let err = store.change_preferences(bounced.subscriber_id, &change(&[members], &[])).await.unwrap_err();
         assert!(matches!(err, StoreError::Refused(_)), "{err:?}");
         assert!(err.to_string().contains("hard-bounced"), "{err}");
