@@ -7,6 +7,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use secrecy::{ExposeSecret, SecretString};
+
 use crate::scheduler::Schedule;
 use crate::store::{Backend, PoolOptions};
 
@@ -67,9 +69,23 @@ pub const VARIABLES: &[Variable] = &[
         name: "NECMAIL_SECRET",
         default: None,
         help: "The key that signs every link in every email. Unset: an insecure development key, refused by \
-               `serve` unless NECMAIL_PUBLIC_URL is on localhost.",
+               `serve` unless NECMAIL_PUBLIC_URL is on localhost, and by every command that sends \
+               through an SMTP relay.",
         secret: true,
     },
+    Variable {
+        name: "NECMAIL_SECRET_PREVIOUS",
+        default: None,
+        help: "The secret before the last rotation: links signed with it keep working, new links use \
+               NECMAIL_SECRET. Unset: only NECMAIL_SECRET is accepted.",
+        secret: true,
+    },
+    var(
+        "NECMAIL_PREFERENCES_LINK_DAYS",
+        Some("60"),
+        "Days a preferences link (change lists, download or erase one's data) works; an expired one \
+         offers to email a fresh link. Unsubscribe links never expire.",
+    ),
     var(
         "NECMAIL_TEMPLATES_DIR",
         None,
@@ -282,13 +298,13 @@ impl fmt::Display for Sender {
 }
 
 /// How a relay is reached, from `NECMAIL_SMTP_URL`.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct SmtpUrl {
     pub host: String,
     pub port: u16,
     pub tls: SmtpTls,
     pub username: Option<String>,
-    pub password: Option<String>,
+    pub password: Option<SecretString>,
 }
 
 impl fmt::Debug for SmtpUrl {
@@ -349,7 +365,7 @@ impl SmtpUrl {
         let username = (!url.username().is_empty())
             .then(|| decode(url.username()))
             .flatten();
-        let password = url.password().and_then(decode);
+        let password = url.password().and_then(decode).map(SecretString::from);
         Ok(SmtpUrl {
             host,
             port: url.port().unwrap_or(default_port),
@@ -398,14 +414,18 @@ pub enum AutoDispatch {
 /// The effective configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub database_url: String,
+    pub database_url: DatabaseUrl,
     pub db_max_connections: u32,
     pub log_filter: Option<String>,
     pub log_format: LogFormat,
     pub public_url: url::Url,
     pub from: Sender,
     /// `None` when NECMAIL_SECRET is unset: see [`Config::signer`].
-    pub secret: Option<String>,
+    pub secret: Option<SecretString>,
+    /// NECMAIL_SECRET_PREVIOUS: still accepted, never used to sign.
+    pub secret_previous: Option<SecretString>,
+    /// How long a preferences link works.
+    pub preferences_link_lifetime: Duration,
     pub templates_dir: Option<PathBuf>,
     pub outbox_dir: PathBuf,
     pub feed_timeout: Duration,
@@ -551,14 +571,8 @@ impl Config {
         };
         let database_url = l.get(
             "DATABASE_URL",
-            |v| match Backend::from_url(v) {
-                Some(_) => Ok(v.to_owned()),
-                None => Err(format!(
-                    "{} must start with sqlite:// or postgres://",
-                    redact_url(v)
-                )),
-            },
-            DEFAULT_DATABASE_URL.to_owned(),
+            DatabaseUrl::parse,
+            DatabaseUrl::parse(DEFAULT_DATABASE_URL).expect("the default is valid"),
         );
         let db_max_connections = l.get("NECMAIL_DB_MAX_CONNECTIONS", whole_number(1, 1000), 5);
         let log_filter = l.get(
@@ -601,16 +615,17 @@ impl Config {
             |v| Sender::parse(v).map_err(|e| format!("{v:?} is not Name <address>: {e}")),
             fallback_sender,
         );
-        let secret = l.get(
-            "NECMAIL_SECRET",
-            |v| {
-                if v.len() < 16 {
-                    Err("it must be at least 16 characters; `openssl rand -hex 32` makes a good one".into())
-                } else {
-                    Ok(Some(v.to_owned()))
-                }
-            },
-            None,
+        let secret = l.get("NECMAIL_SECRET", parse_secret, None);
+        let secret_previous = l.get("NECMAIL_SECRET_PREVIOUS", parse_secret, None);
+        if secret_previous.is_some() && secret.is_none() {
+            l.problems.push(Problem {
+                variable: "NECMAIL_SECRET_PREVIOUS",
+                reason: "it only makes sense with NECMAIL_SECRET, the secret that replaced it"
+                    .into(),
+            });
+        }
+        let preferences_link_lifetime = Duration::from_secs(
+            24 * 3600 * l.get::<u64>("NECMAIL_PREFERENCES_LINK_DAYS", whole_number(1, 3650), 60),
         );
         let templates_dir = l.optional("NECMAIL_TEMPLATES_DIR").map(PathBuf::from);
         let outbox_dir = l.get(
@@ -792,6 +807,8 @@ impl Config {
             public_url,
             from,
             secret,
+            secret_previous,
+            preferences_link_lifetime,
             templates_dir,
             outbox_dir,
             feed_timeout,
@@ -829,30 +846,50 @@ impl Config {
         }
     }
 
-    /// The signer for links. Without NECMAIL_SECRET it uses a fixed,
-    /// publicly known development key: fine on localhost, never in production.
+    /// The signer for links: NECMAIL_SECRET, and NECMAIL_SECRET_PREVIOUS for
+    /// verifying. Without NECMAIL_SECRET it uses a fixed, publicly known
+    /// development key: fine for the outbox on localhost, never for real mail
+    /// (see [`Config::check_for_sending`]).
     pub fn signer(&self) -> crate::tokens::Signer {
-        crate::tokens::Signer::new(
+        crate::tokens::Signer::with_previous(
             self.secret
-                .as_deref()
-                .unwrap_or("necmail insecure development secret"),
+                .as_ref()
+                .map_or(DEVELOPMENT_SECRET, ExposeSecret::expose_secret),
+            self.secret_previous
+                .as_ref()
+                .map(ExposeSecret::expose_secret),
         )
     }
 
-    /// The checks `serve` adds: a public site needs its own secret, or
-    /// anyone could forge every unsubscribe and preferences link.
-    pub fn check_for_serving(&self) -> Result<(), ConfigError> {
-        if self.secret.is_none() && !self.public_url_is_local() {
-            return Err(ConfigError(vec![Problem {
-                variable: "NECMAIL_SECRET",
-                reason: format!(
-                    "it must be set when NECMAIL_PUBLIC_URL ({}) is not on localhost; \
-                     `openssl rand -hex 32` makes a good one",
-                    self.public_url
-                ),
-            }]));
+    /// The check before anything signs links into mail (`serve`, `campaign
+    /// send`, `send-test`): with the public development key anyone could
+    /// forge every unsubscribe and preferences link. It may only sign mail
+    /// that goes to the outbox folder, with links to localhost.
+    pub fn check_for_sending(&self) -> Result<(), ConfigError> {
+        if self.secret.is_some() {
+            return Ok(());
         }
-        Ok(())
+        let why = if self.smtp.is_some() {
+            "mail goes out through NECMAIL_SMTP_URL".to_owned()
+        } else if !self.public_url_is_local() {
+            format!(
+                "NECMAIL_PUBLIC_URL ({}) is not on localhost",
+                self.public_url
+            )
+        } else {
+            tracing::warn!(
+                "NECMAIL_SECRET is unset: links are signed with the public development key, \
+                 which is fine only for trying necmail out on this machine"
+            );
+            return Ok(());
+        };
+        Err(ConfigError(vec![Problem {
+            variable: "NECMAIL_SECRET",
+            reason: format!(
+                "it must be set when {why}, or anyone could forge the links in every email; \
+                 `openssl rand -hex 32` makes a good one"
+            ),
+        }]))
     }
 
     /// True when the public URL points at this machine.
@@ -880,15 +917,105 @@ fn comma_list(v: &str) -> impl Iterator<Item = &str> {
     v.split(',').map(str::trim).filter(|s| !s.is_empty())
 }
 
-/// A URL with its password replaced, safe to print and log. Anything that
-/// is not a URL is returned as it is.
+/// A URL with its password replaced, safe to print and log. Text that does
+/// not parse as a URL loses whatever stands between the first `:` after
+/// `scheme://` and the last `@`, in case it is a password.
 pub fn redact_url(raw: &str) -> String {
     match url::Url::parse(raw) {
         Ok(mut url) if url.password().is_some() => {
             let _ = url.set_password(Some("REDACTED"));
             url.to_string()
         }
-        _ => raw.to_owned(),
+        Ok(_) => raw.to_owned(),
+        Err(_) => match loose_password(raw) {
+            Some(range) => format!("{}REDACTED{}", &raw[..range.start], &raw[range.end..]),
+            None => raw.to_owned(),
+        },
+    }
+}
+
+/// Where a password would stand in `scheme://user:password@host…`, found
+/// without parsing: between the first `:` of the authority and the last `@`.
+fn loose_password(raw: &str) -> Option<std::ops::Range<usize>> {
+    let start = raw.find("://")? + 3;
+    let at = start + raw[start..].rfind('@')?;
+    let colon = start + raw[start..at].find(':')?;
+    Some(colon + 1..at)
+}
+
+/// The fixed key of links signed without NECMAIL_SECRET. It is public, so
+/// such links can be forged: see [`Config::check_for_sending`].
+const DEVELOPMENT_SECRET: &str = "necmail insecure development secret";
+
+fn parse_secret(v: &str) -> Result<Option<SecretString>, String> {
+    if v.len() < 16 {
+        Err("it must be at least 16 characters; `openssl rand -hex 32` makes a good one".into())
+    } else {
+        Ok(Some(SecretString::from(v)))
+    }
+}
+
+/// DATABASE_URL. It may hold a password, so it shows (in `Debug`, `Display`
+/// and logs) with the password replaced; [`DatabaseUrl::expose`] gives the
+/// real one to the store.
+#[derive(Clone)]
+pub struct DatabaseUrl {
+    url: SecretString,
+    shown: String,
+}
+
+impl DatabaseUrl {
+    /// Checks that the URL is one the backend it names can open.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        use std::str::FromStr;
+        let shown = redact_url(raw);
+        let scrub = |e: sqlx::Error| {
+            let reason = e.to_string();
+            match loose_password(raw)
+                .map(|r| &raw[r])
+                .filter(|p| !p.is_empty())
+            {
+                Some(password) => reason.replace(password, "REDACTED"),
+                None => reason,
+            }
+        };
+        match Backend::from_url(raw) {
+            Some(Backend::Sqlite) => sqlx::sqlite::SqliteConnectOptions::from_str(raw)
+                .map(drop)
+                .map_err(|e| format!("{shown} is not a valid SQLite URL: {}", scrub(e)))?,
+            Some(Backend::Postgres) => {
+                let url = url::Url::parse(raw)
+                    .map_err(|e| format!("{shown} is not a valid PostgreSQL URL: {e}"))?;
+                if url.host_str().is_none_or(str::is_empty) {
+                    return Err(format!("{shown} names no database server"));
+                }
+                sqlx::postgres::PgConnectOptions::from_str(raw)
+                    .map(drop)
+                    .map_err(|e| format!("{shown} is not a valid PostgreSQL URL: {}", scrub(e)))?
+            }
+            None => return Err(format!("{shown} must start with sqlite:// or postgres://")),
+        }
+        Ok(DatabaseUrl {
+            url: SecretString::from(raw),
+            shown,
+        })
+    }
+
+    /// The URL with its password, for connecting.
+    pub fn expose(&self) -> &str {
+        self.url.expose_secret()
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.shown)
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({})", self.shown)
     }
 }
 
@@ -908,7 +1035,7 @@ mod tests {
     #[test]
     fn with_nothing_set_the_defaults_work() {
         let c = load(&[]).unwrap();
-        assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(c.database_url.expose(), DEFAULT_DATABASE_URL);
         assert_eq!(c.db_max_connections, 5);
         assert_eq!(c.log_format, LogFormat::Text);
         assert_eq!(c.from.to_string(), "NEC Report <reports@necmail.localhost>");
@@ -968,6 +1095,69 @@ mod tests {
         );
         let c = load(&[("NECMAIL_SMTP_URL", "smtp://u:hunter2@relay.example:587")]).unwrap();
         assert!(c.effective.iter().all(|(_, v, _)| !v.contains("hunter2")));
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_malformed_url_never_shows_its_password() {
+        for (variable, url) in [
+            ("NECMAIL_SMTP_URL", "smtp://mailer:hunter2@relay:notaport"),
+            (
+                "DATABASE_URL",
+                "postgres://necmail:hunter2@db:notaport/necmail",
+            ),
+            (
+                "DATABASE_URL",
+                "postgres://necmail:hunter2@db/necmail?sslmode=sometimes",
+            ),
+        ] {
+            let err = load(&[(variable, url)]).unwrap_err();
+            assert_eq!(err.0[0].variable, variable, "{url}");
+            let shown = err.to_string();
+            assert!(!shown.contains("hunter2"), "{shown}");
+            let effective = Config::from_lookup(|k| (k == variable).then(|| url.to_owned()));
+            assert!(effective.is_err());
+        }
+        assert_eq!(
+            redact_url("smtp://mailer:hunter2@relay:notaport"),
+            "smtp://mailer:REDACTED@relay:notaport"
+        );
+    }
+
+    #[test]
+    fn a_malformed_database_url_is_refused() {
+        for url in [
+            "postgres://",
+            "postgres://db:notaport/x",
+            "sqlite://necmail.db?mode=sometimes",
+        ] {
+            let err = load(&[("DATABASE_URL", url)]).unwrap_err();
+            assert_eq!(err.0[0].variable, "DATABASE_URL", "{url}");
+        }
+        assert!(load(&[("DATABASE_URL", "postgres://u:p@127.0.0.1:5432/necmail")]).is_ok());
+    }
+
+    #[test]
+    fn the_development_key_may_sign_only_outbox_mail_to_localhost() {
+        assert!(load(&[]).unwrap().check_for_sending().is_ok());
+        let relay = load(&[("NECMAIL_SMTP_URL", "smtp://127.0.0.1:2525")]).unwrap();
+        let err = relay.check_for_sending().unwrap_err();
+        assert_eq!(err.0[0].variable, "NECMAIL_SECRET");
+        assert!(err.to_string().contains("NECMAIL_SMTP_URL"), "{err}");
+        let public = load(&[("NECMAIL_PUBLIC_URL", "https://news.example.org")]).unwrap();
+        assert!(public.check_for_sending().is_err());
+        let secret = load(&[
+            ("NECMAIL_SMTP_URL", "smtp://127.0.0.1:2525"),
+            ("NECMAIL_SECRET", "a secret of more than sixteen characters"),
+        ])
+        .unwrap();
+        assert!(secret.check_for_sending().is_ok());
+    }
+
+    #[test]
+    fn the_previous_secret_needs_a_current_one() {
+        let err = load(&[("NECMAIL_SECRET_PREVIOUS", "an old secret of some length")]).unwrap_err();
+        assert_eq!(err.0[0].variable, "NECMAIL_SECRET_PREVIOUS");
     }
 
     #[test]
@@ -978,7 +1168,10 @@ mod tests {
             ("relay.example", 587, SmtpTls::Required)
         );
         assert_eq!(
-            (u.username.as_deref(), u.password.as_deref()),
+            (
+                u.username.as_deref(),
+                u.password.as_ref().map(ExposeSecret::expose_secret)
+            ),
             (Some("mailer"), Some("p@ss"))
         );
         assert!(!format!("{u:?}").contains("p@ss"));

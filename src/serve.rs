@@ -51,7 +51,7 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    config.check_for_serving()?;
+    config.check_for_sending()?;
     let config = Arc::new(config);
     let templates = Arc::new(
         Templates::load(config.templates_dir.as_deref())
@@ -63,10 +63,10 @@ pub async fn serve(
         .map(|settings| DkimSigner::load(settings).map(Arc::new))
         .transpose()
         .map_err(|e| ServeError::Config(e.to_string()))?;
-    let store = crate::store::connect(&config.database_url, &config.pool_options()).await?;
+    let store = crate::store::connect(config.database_url.expose(), &config.pool_options()).await?;
     tracing::info!(
         backend = store.backend().name(),
-        url = %crate::config::redact_url(&config.database_url),
+        url = %config.database_url,
         "database ready"
     );
     let transport: Arc<dyn crate::delivery::Transport> = Arc::from(

@@ -1,9 +1,27 @@
 //! Signed tokens for the links in every email: unsubscribe, preferences,
 //! confirmation, and the VERP bounce address.
 //!
-//! A token is a few integers (ids, a timestamp) and a truncated
-//! HMAC-SHA256 over them and the token's purpose, keyed by `NECMAIL_SECRET`,
-//! all in URL-safe base64: short, unforgeable, and checked in constant time.
+//! A token carries a few integers (ids, a timestamp), sealed so that it is
+//! both unforgeable and opaque: nobody can read a subscriber id out of a
+//! link, or tell two subscribers' links apart by their shape. The
+//! construction is SIV (deterministic authenticated encryption, RFC 5297's
+//! idea with HMAC-SHA256 as both PRF and MAC):
+//!
+//! ```text
+//! tag   = HMAC(mac_key, 2 ‖ purpose ‖ varints)[..10]
+//! token = base64url(tag ‖ varints ⊕ HMAC(enc_key, tag ‖ purpose))
+//! ```
+//!
+//! Both keys are derived from `NECMAIL_SECRET`. Verification recomputes the
+//! tag in constant time. A signer may also hold the previous secret
+//! (`NECMAIL_SECRET_PREVIOUS`) so that links in mail already sent keep
+//! working while the secret is rotated; new tokens always use the current
+//! one.
+//!
+//! Tokens made before tokens were sealed (readable varints followed by the
+//! MAC) still verify, so that unsubscribe links in old mail keep working as
+//! RFC 8058 expects; nothing makes them any more.
+//!
 //! Tokens carry no expiry of their own; a purpose that expires puts its
 //! issue time among the integers and the caller checks it.
 
@@ -14,13 +32,18 @@ use sha2::{Digest, Sha256};
 
 /// Bytes of MAC kept: 80 bits.
 const MAC_BYTES: usize = 10;
+/// The most integers a token carries; longer payloads are not ours.
+const MAX_PAYLOAD: usize = 32;
+/// The version byte mixed into every sealed token's MAC.
+const SEALED: u8 = 2;
 
 /// What a token is for; a token made for one purpose never verifies for another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
-    /// `[subscriber id, list id]`
+    /// `[subscriber id, list id]`; never expires.
     Unsubscribe,
-    /// `[subscriber id]`
+    /// `[subscriber id, issued at (unix seconds)]`: expires after
+    /// NECMAIL_PREFERENCES_LINK_DAYS. (Unsealed tokens are `[subscriber id]`.)
     Preferences,
     /// `[subscriber id, issued at (unix seconds)]`: confirms every
     /// subscription that sign-up left awaiting confirmation.
@@ -52,10 +75,73 @@ pub enum TokenError {
     Forged,
 }
 
-/// Signs and verifies tokens with one secret.
+/// The keys derived from one secret.
+#[derive(Clone)]
+struct Keys {
+    /// SHA-256 of the secret: the MAC key of unsealed tokens.
+    legacy: [u8; 32],
+    mac: [u8; 32],
+    enc: [u8; 32],
+}
+
+impl Keys {
+    fn derive(secret: &str) -> Self {
+        let legacy: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        let sub = |label: &[u8]| -> [u8; 32] { hmac(&legacy, &[label]).into() };
+        Keys {
+            legacy,
+            mac: sub(b"necmail token mac"),
+            enc: sub(b"necmail token enc"),
+        }
+    }
+
+    fn seal_tag(&self, purpose: Purpose, payload: &[u8]) -> [u8; MAC_BYTES] {
+        let full = hmac(&self.mac, &[&[SEALED, purpose.tag()], payload]);
+        full[..MAC_BYTES].try_into().expect("MAC_BYTES of 32")
+    }
+
+    /// XORs `bytes` with the keystream for `tag`: seals and unseals alike.
+    fn keystream(&self, purpose: Purpose, tag: &[u8], bytes: &mut [u8]) {
+        let stream = hmac(&self.enc, &[tag, &[purpose.tag()]]);
+        for (b, k) in bytes.iter_mut().zip(stream.iter()) {
+            *b ^= k;
+        }
+    }
+
+    fn open(&self, purpose: Purpose, bytes: &[u8]) -> Option<Vec<u8>> {
+        let (tag, sealed) = bytes.split_at(MAC_BYTES);
+        let mut payload = sealed.to_vec();
+        self.keystream(purpose, tag, &mut payload);
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.mac).expect("HMAC takes any key length");
+        mac.update(&[SEALED, purpose.tag()]);
+        mac.update(&payload);
+        mac.verify_truncated_left(tag).ok().map(|()| payload)
+    }
+
+    fn open_unsealed<'a>(&self, purpose: Purpose, bytes: &'a [u8]) -> Option<&'a [u8]> {
+        let (payload, tag) = bytes.split_at(bytes.len() - MAC_BYTES);
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.legacy).expect("HMAC takes any key length");
+        mac.update(&[purpose.tag()]);
+        mac.update(payload);
+        mac.verify_truncated_left(tag).ok().map(|()| payload)
+    }
+}
+
+fn hmac(key: &[u8], parts: &[&[u8]]) -> hmac::digest::Output<Hmac<Sha256>> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes()
+}
+
+/// Signs tokens with the current secret and verifies them with the current
+/// or the previous one.
 #[derive(Clone)]
 pub struct Signer {
-    key: [u8; 32],
+    current: Keys,
+    previous: Option<Keys>,
 }
 
 impl std::fmt::Debug for Signer {
@@ -67,40 +153,69 @@ impl std::fmt::Debug for Signer {
 impl Signer {
     pub fn new(secret: &str) -> Self {
         Signer {
-            key: Sha256::digest(secret.as_bytes()).into(),
+            current: Keys::derive(secret),
+            previous: None,
         }
     }
 
-    fn mac(&self, purpose: Purpose, payload: &[u8]) -> Hmac<Sha256> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
-        mac.update(&[purpose.tag()]);
-        mac.update(payload);
-        mac
+    /// A signer that also accepts tokens made with `previous`.
+    pub fn with_previous(secret: &str, previous: Option<&str>) -> Self {
+        Signer {
+            current: Keys::derive(secret),
+            previous: previous.map(Keys::derive),
+        }
     }
 
     pub fn sign(&self, purpose: Purpose, values: &[u64]) -> String {
-        let mut bytes = Vec::with_capacity(values.len() * 3 + MAC_BYTES);
+        let mut payload = Vec::with_capacity(values.len() * 3);
         for &v in values {
-            push_varint(&mut bytes, v);
+            push_varint(&mut payload, v);
         }
-        let tag = self.mac(purpose, &bytes).finalize().into_bytes();
-        bytes.extend_from_slice(&tag[..MAC_BYTES]);
+        assert!(
+            payload.len() <= MAX_PAYLOAD,
+            "a token carries a few integers"
+        );
+        let tag = self.current.seal_tag(purpose, &payload);
+        self.current.keystream(purpose, &tag, &mut payload);
+        let mut bytes = Vec::with_capacity(MAC_BYTES + payload.len());
+        bytes.extend_from_slice(&tag);
+        bytes.extend_from_slice(&payload);
         URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// The token of a preferences link for `subscriber_id`, issued now.
+    pub fn preferences(&self, subscriber_id: i64) -> String {
+        let now = chrono::Utc::now().timestamp();
+        self.sign(
+            Purpose::Preferences,
+            &[
+                u64::try_from(subscriber_id).unwrap_or_default(),
+                u64::try_from(now).unwrap_or_default(),
+            ],
+        )
     }
 
     /// The integers of a valid token for `purpose`.
     pub fn verify(&self, purpose: Purpose, token: &str) -> Result<Vec<u64>, TokenError> {
+        let token = token.trim();
+        if token.len() > (MAC_BYTES + MAX_PAYLOAD) * 4 / 3 + 1 {
+            return Err(TokenError::Malformed);
+        }
         let bytes = URL_SAFE_NO_PAD
-            .decode(token.trim())
+            .decode(token)
             .map_err(|_| TokenError::Malformed)?;
         if bytes.len() <= MAC_BYTES {
             return Err(TokenError::Malformed);
         }
-        let (payload, tag) = bytes.split_at(bytes.len() - MAC_BYTES);
-        self.mac(purpose, payload)
-            .verify_truncated_left(tag)
-            .map_err(|_| TokenError::Forged)?;
-        read_varints(payload).ok_or(TokenError::Malformed)
+        for keys in std::iter::once(&self.current).chain(&self.previous) {
+            if let Some(payload) = keys.open(purpose, &bytes) {
+                return read_varints(&payload).ok_or(TokenError::Malformed);
+            }
+            if let Some(payload) = keys.open_unsealed(purpose, &bytes) {
+                return read_varints(payload).ok_or(TokenError::Malformed);
+            }
+        }
+        Err(TokenError::Forged)
     }
 }
 
@@ -186,6 +301,85 @@ mod tests {
         assert_eq!(
             Signer::new("other").verify(Purpose::Unsubscribe, &t),
             Err(TokenError::Forged)
+        );
+    }
+
+    /// A token as necmail made them before tokens were sealed.
+    fn unsealed(secret: &str, purpose: Purpose, values: &[u64]) -> String {
+        let mut bytes = Vec::new();
+        for &v in values {
+            push_varint(&mut bytes, v);
+        }
+        let key: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        let tag = hmac(&key, &[&[purpose.tag()], &bytes]);
+        bytes.extend_from_slice(&tag[..MAC_BYTES]);
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    #[test]
+    fn a_token_does_not_show_the_ids_it_carries() {
+        let s = Signer::new("secret");
+        let first = URL_SAFE_NO_PAD
+            .decode(s.sign(Purpose::Unsubscribe, &[1, 1]))
+            .unwrap();
+        let second = URL_SAFE_NO_PAD
+            .decode(s.sign(Purpose::Unsubscribe, &[2, 1]))
+            .unwrap();
+        assert_ne!(&first[MAC_BYTES..], &[1, 1], "the ids are sealed");
+        let same = first.iter().zip(&second).filter(|(a, b)| a == b).count();
+        assert!(
+            same <= 2,
+            "neighbouring ids give unrelated tokens: {first:?} {second:?}"
+        );
+    }
+
+    #[test]
+    fn links_in_mail_sent_before_tokens_were_sealed_still_work() {
+        let old = unsealed("secret", Purpose::Unsubscribe, &[123_456, 7]);
+        let s = Signer::new("secret");
+        assert_eq!(s.verify(Purpose::Unsubscribe, &old).unwrap(), [123_456, 7]);
+        assert_eq!(
+            s.verify(Purpose::Preferences, &old),
+            Err(TokenError::Forged)
+        );
+        assert_eq!(
+            Signer::new("another secret").verify(Purpose::Unsubscribe, &old),
+            Err(TokenError::Forged)
+        );
+    }
+
+    #[test]
+    fn a_rotated_secret_still_accepts_links_signed_with_the_previous_one() {
+        let before = Signer::new("the old secret");
+        let token = before.sign(Purpose::Unsubscribe, &[42, 3]);
+        let unsealed_token = unsealed("the old secret", Purpose::Unsubscribe, &[42, 3]);
+        let after = Signer::with_previous("the new secret", Some("the old secret"));
+        assert_eq!(after.verify(Purpose::Unsubscribe, &token).unwrap(), [42, 3]);
+        assert_eq!(
+            after.verify(Purpose::Unsubscribe, &unsealed_token).unwrap(),
+            [42, 3]
+        );
+        let fresh = after.sign(Purpose::Unsubscribe, &[42, 3]);
+        assert_eq!(
+            Signer::new("the new secret")
+                .verify(Purpose::Unsubscribe, &fresh)
+                .unwrap(),
+            [42, 3],
+            "new links use the new secret"
+        );
+        assert_eq!(
+            Signer::new("the new secret").verify(Purpose::Unsubscribe, &token),
+            Err(TokenError::Forged),
+            "without NECMAIL_SECRET_PREVIOUS the old links stop"
+        );
+    }
+
+    #[test]
+    fn an_overlong_token_is_refused_before_any_work() {
+        let s = Signer::new("secret");
+        assert_eq!(
+            s.verify(Purpose::Unsubscribe, &"A".repeat(10_000)),
+            Err(TokenError::Malformed)
         );
     }
 }

@@ -292,6 +292,9 @@ fn human_duration(secs: u64) -> String {
 }
 
 async fn send(store: Arc<dyn Store>, id: i64, wait: bool, config: &Config) -> CliResult {
+    if wait {
+        config.check_for_sending()?;
+    }
     let recipients = store.start_campaign(id).await?;
     if recipients == 0 && store.finish_if_complete(id).await? {
         println!(

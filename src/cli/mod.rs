@@ -106,6 +106,12 @@ impl CliError {
     }
 }
 
+impl From<crate::config::ConfigError> for CliError {
+    fn from(e: crate::config::ConfigError) -> Self {
+        CliError::BadInput(e.to_string())
+    }
+}
+
 impl From<StoreError> for CliError {
     fn from(e: StoreError) -> Self {
         if e.is_bad_input() {
@@ -250,7 +256,7 @@ pub(crate) async fn shutdown_signal() {
 }
 
 async fn open_store(config: &Config) -> Result<Arc<dyn Store>, CliError> {
-    crate::store::connect(&config.database_url, &config.pool_options())
+    crate::store::connect(config.database_url.expose(), &config.pool_options())
         .await
         .map_err(|e| match e {
             StoreError::Unavailable(msg) => CliError::Runtime(msg),

@@ -183,6 +183,7 @@ pub async fn preview(args: PreviewArgs, store: &dyn Store, config: &Config) -> C
 }
 
 pub async fn send_test(args: SendTestArgs, store: &dyn Store, config: &Config) -> CliResult {
+    config.check_for_sending()?;
     let report = store.report(&args.report).await?;
     let who = recipient(store, &args.to, false).await?;
     let (_, message, addressing) = compose(config, &report, &who)?;

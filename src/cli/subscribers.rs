@@ -10,6 +10,7 @@ use super::{CliError, CliResult};
 use crate::lists::ListSlug;
 use crate::store::Store;
 use crate::subscribers::import::{ImportError, ImportOptions, Reject, import_csv};
+use crate::subscribers::spreadsheet;
 use crate::subscribers::{
     AttributePair, Consent, ConsentMethod, NewSubscriber, StatusFilter, Subscriber,
     SubscriberEmail, SubscriberFilter, SubscriberName, SubscriberUpdate, normalise_key,
@@ -396,10 +397,10 @@ async fn import(store: &dyn Store, args: ImportArgs) -> CliResult {
             }
             None => {
                 if shown < SHOWN_REJECTS {
-                    progress.println(format!(
-                        "line {}: {} ({})",
-                        reject.line, reject.reason, reject.email
-                    ));
+                    progress.println(match reject.email.as_str() {
+                        "" => format!("line {}: {}", reject.line, reject.reason),
+                        email => format!("line {}: {} ({email})", reject.line, reject.reason),
+                    });
                 }
                 shown += 1;
             }
@@ -448,10 +449,13 @@ async fn export(store: &dyn Store, filter: &SubscriberFilter) -> CliResult {
     loop {
         let page = store.subscribers(filter, after, PAGE).await?;
         for s in &page {
-            let record = [s.email.as_str(), s.name.as_deref().unwrap_or("")]
+            let record: Vec<_> = [s.email.as_str(), s.name.as_deref().unwrap_or("")]
                 .into_iter()
-                .chain(keys.iter().map(|k| s.attributes.get(k).unwrap_or("")));
-            out.write_record(record).map_err(csv_error)?;
+                .chain(keys.iter().map(|k| s.attributes.get(k).unwrap_or("")))
+                .map(spreadsheet::neutralise)
+                .collect();
+            out.write_record(record.iter().map(|cell| cell.as_bytes()))
+                .map_err(csv_error)?;
         }
         match page.last() {
             Some(last) => after = last.id,

@@ -47,7 +47,7 @@ impl Addressing {
             Purpose::Unsubscribe,
             &[sub, u64::try_from(list.id).unwrap_or_default()],
         );
-        let preferences = signer.sign(Purpose::Preferences, &[sub]);
+        let preferences = signer.preferences(subscriber_id);
         let delivery = signer.sign(
             Purpose::Delivery,
             &[u64::try_from(delivery_id).unwrap_or_default()],

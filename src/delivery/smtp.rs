@@ -50,6 +50,8 @@ use tokio_rustls::rustls;
 use tracing::Instrument as _;
 
 use super::{Accepted, Envelope, SendError, Transport};
+use secrecy::ExposeSecret;
+
 use crate::config::{Config, SmtpTls, SmtpUrl};
 
 /// A pooled connection idle for longer than this is closed rather than
@@ -161,7 +163,10 @@ impl SmtpRelay {
         let credentials = match (&url.username, &url.password) {
             (Some(user), password) => Some(Credentials::new(
                 user.clone(),
-                password.clone().unwrap_or_default(),
+                password
+                    .as_ref()
+                    .map(|p| p.expose_secret().to_owned())
+                    .unwrap_or_default(),
             )),
             (None, _) => None,
         };

@@ -36,6 +36,18 @@ pub const BUILT_IN: &[(&str, &str)] = &[
         include_str!("../../templates/email/confirm.html.tera"),
     ),
     (
+        "email/preferences.subject.tera",
+        include_str!("../../templates/email/preferences.subject.tera"),
+    ),
+    (
+        "email/preferences.txt.tera",
+        include_str!("../../templates/email/preferences.txt.tera"),
+    ),
+    (
+        "email/preferences.html.tera",
+        include_str!("../../templates/email/preferences.html.tera"),
+    ),
+    (
         "pages/layout.html.tera",
         include_str!("../../templates/pages/layout.html.tera"),
     ),

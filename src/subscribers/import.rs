@@ -12,13 +12,15 @@ use tokio::sync::mpsc;
 
 use super::{
     Attributes, Consent, SubscriberEmail, SubscriberName, SubscriptionStatus, initial_status,
-    normalise_key, normalise_value,
+    normalise_key, normalise_value, spreadsheet,
 };
 use crate::lists::{List, OptIn};
 use crate::store::{Store, StoreError};
 
 /// Rows per transaction.
 pub const BATCH_ROWS: usize = 2000;
+/// The most attribute columns (besides email and name) one file may have.
+pub const MAX_ATTRIBUTE_COLUMNS: usize = 50;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -46,6 +48,9 @@ pub struct Reject {
     pub line: u64,
     pub email: String,
     pub reason: String,
+    /// The rows of the file this stands for: more than one when a quote
+    /// left open swallowed the rows after it.
+    pub rows: u64,
 }
 
 /// What one batch asks the store to do.
@@ -225,13 +230,14 @@ struct Columns {
     email: usize,
     name: Option<usize>,
     attributes: Vec<(usize, String)>,
+    delimiter: u8,
 }
 
 const EMAIL_HEADERS: &[&str] = &["email", "email_address", "e_mail", "mail"];
 const NAME_HEADERS: &[&str] = &["name", "full_name"];
 
 impl Columns {
-    fn from_headers(headers: &csv::ByteRecord) -> Result<Self, ImportError> {
+    fn from_headers(headers: &csv::ByteRecord, delimiter: u8) -> Result<Self, ImportError> {
         let mut email = None;
         let mut name = None;
         let mut attributes = Vec::new();
@@ -244,8 +250,10 @@ impl Columns {
                 continue;
             }
             let key = normalise_key(raw).map_err(|_| {
+                let shown: String = raw.chars().take(80).collect();
                 ImportError::BadFile(format!(
-                    "column {} is headed {raw:?}; headers must be letters, digits, spaces, hyphens or underscores",
+                    "column {} is headed {shown:?}; headers must be 1 to 64 letters, digits, spaces, \
+                     hyphens or underscores",
                     i + 1
                 ))
             })?;
@@ -260,6 +268,12 @@ impl Columns {
                 name = Some(i);
             } else {
                 attributes.push((i, key));
+                if attributes.len() > MAX_ATTRIBUTE_COLUMNS {
+                    return Err(ImportError::BadFile(format!(
+                        "the CSV has more than {MAX_ATTRIBUTE_COLUMNS} attribute columns besides email \
+                         and name; keep only the ones necmail needs"
+                    )));
+                }
             }
         }
         let email = email.ok_or_else(|| {
@@ -276,17 +290,21 @@ impl Columns {
             email,
             name,
             attributes,
+            delimiter,
         })
     }
 
     fn parse(&self, record: &csv::ByteRecord) -> Result<ImportRow, Reject> {
         let line = record.position().map_or(0, |p| p.line());
-        let field = |i: usize| std::str::from_utf8(record.get(i).unwrap_or_default());
+        let field = |i: usize| {
+            std::str::from_utf8(record.get(i).unwrap_or_default()).map(spreadsheet::restore)
+        };
         let raw_email = field(self.email);
         let reject = |reason: String| Reject {
             line,
             email: String::from_utf8_lossy(record.get(self.email).unwrap_or_default()).into_owned(),
             reason,
+            rows: 1,
         };
         let raw_email = raw_email.map_err(|_| reject("the email is not valid UTF-8".into()))?;
         let email = SubscriberEmail::parse(raw_email).map_err(|e| reject(e.to_string()))?;
@@ -442,8 +460,37 @@ fn open_csv<R: Read>(input: R) -> Result<(CsvReader<R>, Columns), ImportError> {
     {
         return Err(ImportError::BadFile("the file has no header row".into()));
     }
-    let columns = Columns::from_headers(headers)?;
+    let columns = Columns::from_headers(headers, delimiter)?;
     Ok((csv, columns))
+}
+
+/// The reject for a record that a quote left open has run on over the rows
+/// after it: a field that spans lines which themselves hold the delimiter.
+/// (A field may not hold a line break at all, so a multi-line record is
+/// refused anyway; this tells how much of the file went with it.)
+fn unclosed_quote(record: &csv::ByteRecord, delimiter: u8) -> Option<Reject> {
+    let field = record.iter().find(|f| f.contains(&b'\n'))?;
+    let swallowed = field
+        .split(|&b| b == b'\n')
+        .skip(1)
+        .filter(|line| line.contains(&delimiter))
+        .count() as u64;
+    if swallowed == 0 {
+        return None;
+    }
+    let line = record.position().map_or(0, |p| p.line());
+    let spanned = record.as_slice().trim_ascii_end();
+    let last = line + spanned.iter().filter(|&&b| b == b'\n').count() as u64;
+    Some(Reject {
+        line,
+        email: String::new(),
+        reason: format!(
+            "the quote opened on line {line} is never closed, so lines {line}–{last} were read as one \
+             field and {} rows were not imported; close the quote and import the file again",
+            swallowed + 1
+        ),
+        rows: swallowed + 1,
+    })
 }
 
 fn read_chunks<R: Read>(
@@ -458,6 +505,10 @@ fn read_chunks<R: Read>(
             Ok(false) => break,
             Ok(true) => {
                 if record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
+                    continue;
+                }
+                if let Some(reject) = unclosed_quote(&record, columns.delimiter) {
+                    chunk.rejects.push(reject);
                     continue;
                 }
                 match columns.parse(&record) {
@@ -476,6 +527,7 @@ fn read_chunks<R: Read>(
                     line,
                     email: String::new(),
                     reason: format!("unreadable CSV: {e}"),
+                    rows: 1,
                 });
             }
         }
@@ -519,7 +571,7 @@ pub async fn import_csv<R: Read + Send + 'static>(
         for reject in &chunk.rejects {
             on_reject(reject);
         }
-        counts.rejected += chunk.rejects.len() as u64;
+        counts.rejected += chunk.rejects.iter().map(|r| r.rows).sum::<u64>();
         if !chunk.rows.is_empty() {
             let batch = ImportBatch {
                 rows: chunk.rows,

@@ -6,6 +6,7 @@ mod email;
 pub mod import;
 mod name;
 pub(crate) mod self_service;
+pub mod spreadsheet;
 pub(crate) mod store;
 
 use chrono::{DateTime, Utc};

@@ -13,7 +13,8 @@
 //! - `GET|POST /confirm/{token}`
 //! - `GET|POST /u/{token}` (POST `List-Unsubscribe=One-Click` is RFC 8058)
 //! - `GET|POST /p/{token}`, `POST /p/{token}/leave`, `POST /p/{token}/data`,
-//!   `GET|POST /p/{token}/erase`
+//!   `GET|POST /p/{token}/erase`, `POST /p/{token}/renew` (an expired link
+//!   asks for a fresh one by email)
 //! - `GET /archive`, `GET /archive/feed.xml`, `GET /archive/{slug}`
 //! - `GET /healthz`, `GET /metrics`, `GET /static/style.css`
 
@@ -183,6 +184,7 @@ fn router(state: Shared) -> Router {
         .route("/p/{token}", get(preferences::show).post(preferences::save))
         .route("/p/{token}/leave", post(preferences::leave))
         .route("/p/{token}/data", post(preferences::download))
+        .route("/p/{token}/renew", post(preferences::renew))
         .route(
             "/p/{token}/erase",
             get(preferences::erase_page).post(preferences::erase),
@@ -203,6 +205,38 @@ fn router(state: Shared) -> Router {
         ))
         .layer(trace)
         .with_state(state)
+}
+
+/// Sends the email made of the templates `email/{name}.subject.tera`,
+/// `.txt.tera` and `.html.tera`, rendered with `ctx` and the site's name.
+pub(crate) async fn mail(
+    state: &AppState,
+    to: &crate::subscribers::SubscriberEmail,
+    name: &str,
+    mut ctx: tera::Context,
+) -> anyhow::Result<()> {
+    ctx.insert("site_name", &state.site_name);
+    let render = |part: &str| {
+        state
+            .templates
+            .render(&format!("email/{name}.{part}.tera"), &ctx)
+    };
+    let subject = render("subject")?;
+    let text = render("txt")?;
+    let html = render("html")?;
+    crate::delivery::notice::send_notice(
+        &*state.transport,
+        &state.config,
+        &crate::delivery::notice::Notice {
+            to: to.as_str(),
+            to_name: None,
+            subject: subject.trim(),
+            text: &text,
+            html: Some(&html),
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 /// The subscriber id of a token's first value, as stored.

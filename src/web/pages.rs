@@ -67,6 +67,8 @@ pub(crate) enum PageError {
     /// A link that worked once and no longer does: used, superseded,
     /// expired, or its subscriber erased.
     SpentLink,
+    /// A preferences link past its lifetime: the page offers a fresh one.
+    ExpiredLink(Renew),
     NotFound,
     /// Over the per-address limit of subscribe requests.
     TooMany,
@@ -80,6 +82,16 @@ pub(crate) enum PageError {
 struct ErrorNote {
     kind: &'static str,
     message: Option<String>,
+    renew: Option<Renew>,
+}
+
+/// The form on an expired link's page that asks for a fresh link by email.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct Renew {
+    pub action: String,
+    pub csrf: String,
+    /// How long links work, for the page's explanation.
+    pub days: u64,
 }
 
 impl PageError {
@@ -88,7 +100,7 @@ impl PageError {
             PageError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             PageError::FormExpired => StatusCode::FORBIDDEN,
             PageError::BrokenLink => StatusCode::BAD_REQUEST,
-            PageError::SpentLink => StatusCode::GONE,
+            PageError::SpentLink | PageError::ExpiredLink(_) => StatusCode::GONE,
             PageError::NotFound => StatusCode::NOT_FOUND,
             PageError::TooMany => StatusCode::TOO_MANY_REQUESTS,
             PageError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -101,6 +113,7 @@ impl PageError {
             PageError::FormExpired => "form-expired",
             PageError::BrokenLink => "broken-link",
             PageError::SpentLink => "spent-link",
+            PageError::ExpiredLink(_) => "expired-link",
             PageError::NotFound => "not-found",
             PageError::TooMany => "rate-limited",
             PageError::Internal(_) => "internal",
@@ -153,13 +166,14 @@ impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let status = self.status();
         let kind = self.kind();
-        let message = match self {
+        let (message, renew) = match self {
             PageError::Internal(e) => {
                 tracing::error!(error = format!("{e:#}"), "request failed");
-                None
+                (None, None)
             }
-            PageError::Invalid(m) => Some(m),
-            _ => None,
+            PageError::Invalid(m) => (Some(m), None),
+            PageError::ExpiredLink(renew) => (None, Some(renew)),
+            _ => (None, None),
         };
         let mut response = status.into_response();
         if status == StatusCode::TOO_MANY_REQUESTS {
@@ -167,9 +181,11 @@ impl IntoResponse for PageError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("3600"));
         }
-        response
-            .extensions_mut()
-            .insert(ErrorNote { kind, message });
+        response.extensions_mut().insert(ErrorNote {
+            kind,
+            message,
+            renew,
+        });
         response
     }
 }
@@ -207,13 +223,13 @@ pub(crate) async fn friendly_errors(
         },
         |n| n.kind,
     );
-    let message = note.and_then(|n| n.message);
+    let (message, renew) = note.map_or((None, None), |n| (n.message, n.renew));
     let (mut parts, _) = response.into_parts();
     let page = page(
         &state,
         status,
         "error",
-        json!({"status": status.as_u16(), "kind": kind, "message": message}),
+        json!({"status": status.as_u16(), "kind": kind, "message": message, "renew": renew}),
     );
     let (page_parts, body) = page.into_parts();
     parts.headers.remove(header::CONTENT_LENGTH);

@@ -10,16 +10,17 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde_json::json;
 
-use super::pages::{PageError, page};
+use super::pages::{PageError, Renew, page};
 use super::protect::{client_ip, csrf_ok, csrf_token, scope_of, token_hint};
-use super::{FormData, Shared, id_of};
+use super::{FormData, Shared, id_of, mail};
 use crate::subscribers::{
     Consent, ConsentMethod, PreferenceChange, Subscriber, SubscriberName, SubscriptionStatus,
 };
 use crate::tokens::Purpose;
 
-/// The subscriber a preferences link names.
-fn subscriber_id(state: &Shared, token: &str) -> Result<i64, PageError> {
+/// The subscriber a preferences link names and when it was issued (`None`
+/// for a link made before links expired), whether or not it has expired.
+fn link(state: &Shared, token: &str) -> Result<(i64, Option<i64>), PageError> {
     let values = state
         .signer
         .verify(Purpose::Preferences, token)
@@ -27,10 +28,32 @@ fn subscriber_id(state: &Shared, token: &str) -> Result<i64, PageError> {
             tracing::info!(token = token_hint(token), reason = %e, "a bad preferences link");
             PageError::BrokenLink
         })?;
-    match values[..] {
-        [id] => id_of(id).ok_or(PageError::BrokenLink),
-        _ => Err(PageError::BrokenLink),
+    let (id, issued) = match values[..] {
+        [id] => (id, None),
+        [id, issued] => (id, Some(i64::try_from(issued).unwrap_or(i64::MAX))),
+        _ => return Err(PageError::BrokenLink),
+    };
+    Ok((id_of(id).ok_or(PageError::BrokenLink)?, issued))
+}
+
+/// The subscriber a preferences link names, while the link is current.
+/// An expired link is [`PageError::ExpiredLink`], whose page offers a fresh
+/// one by email.
+fn subscriber_id(state: &Shared, token: &str) -> Result<i64, PageError> {
+    let (id, issued) = link(state, token)?;
+    let lifetime = state.config.preferences_link_lifetime;
+    let current = issued.is_some_and(|issued| {
+        let age = Utc::now().timestamp().saturating_sub(issued);
+        u64::try_from(age).is_ok_and(|age| age <= lifetime.as_secs())
+    });
+    if !current {
+        return Err(PageError::ExpiredLink(Renew {
+            action: format!("/p/{token}/renew"),
+            csrf: csrf_token(&state.signer, scope_of(token)),
+            days: lifetime.as_secs() / 86_400,
+        }));
     }
+    Ok(id)
 }
 
 /// The subscriber of a POST whose CSRF token is good.
@@ -284,5 +307,59 @@ pub(super) async fn erase(
         StatusCode::OK,
         "notice",
         json!({"kind": "erased"}),
+    ))
+}
+
+/// Emails a fresh preferences link to the address on file, for someone
+/// whose link expired. Only the subscriber's own address ever gets it, and
+/// it shares the daily per-address allowance of confirmation emails, so the
+/// button cannot be used to flood anyone.
+#[tracing::instrument(name = "preferences_renew", skip_all)]
+pub(super) async fn renew(
+    State(state): State<Shared>,
+    Path(token): Path<String>,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let (id, _) = link(&state, &token)?;
+    if !csrf_ok(
+        &state.signer,
+        scope_of(&token),
+        FormData::parse(&body).get("csrf"),
+    ) {
+        return Err(PageError::FormExpired);
+    }
+    let subscriber = state.store.subscriber_by_id(id).await?;
+    let days = state.config.preferences_link_lifetime.as_secs() / 86_400;
+    let allowed = state
+        .store
+        .allow_confirmation_email(
+            &subscriber.email,
+            Utc::now() - chrono::Duration::hours(24),
+            state.config.confirmations_per_address_per_day,
+        )
+        .await?;
+    if allowed {
+        let mut ctx = tera::Context::new();
+        ctx.insert("email", subscriber.email.as_str());
+        ctx.insert(
+            "preferences_url",
+            &state
+                .config
+                .public_link(&format!("p/{}", state.signer.preferences(id))),
+        );
+        ctx.insert("expires_days", &days);
+        mail(&state, &subscriber.email, "preferences", ctx).await?;
+        tracing::info!(subscriber_id = id, "a fresh preferences link was sent");
+    } else {
+        tracing::info!(
+            subscriber_id = id,
+            "no fresh preferences link: the address had its emails for today"
+        );
+    }
+    Ok(page(
+        &state,
+        StatusCode::OK,
+        "notice",
+        json!({"kind": "link-sent", "expires_days": days}),
     ))
 }

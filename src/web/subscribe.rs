@@ -19,7 +19,6 @@ use serde_json::json;
 use super::pages::{PageError, page};
 use super::protect::{client_ip, csrf_ok, csrf_token, scope_of, token_hint};
 use super::{FormData, Shared, id_of};
-use crate::delivery::notice::{Notice, send_notice};
 use crate::lists::ListOption;
 use crate::subscribers::{
     Attributes, Consent, ConsentMethod, Signup, SignupOutcome, SubscriberEmail, SubscriberName,
@@ -413,23 +412,8 @@ async fn send_confirmation(
         &state.config.public_link(&format!("confirm/{token}")),
     );
     ctx.insert("lists", lists);
-    ctx.insert("site_name", &state.site_name);
     ctx.insert("expires_days", &CONFIRM_LIFETIME_DAYS);
-    let subject = state.templates.render("email/confirm.subject.tera", &ctx)?;
-    let text = state.templates.render("email/confirm.txt.tera", &ctx)?;
-    let html = state.templates.render("email/confirm.html.tera", &ctx)?;
-    send_notice(
-        &*state.transport,
-        &state.config,
-        &Notice {
-            to: email.as_str(),
-            to_name: None,
-            subject: subject.trim(),
-            text: &text,
-            html: Some(&html),
-        },
-    )
-    .await?;
+    super::mail(state, email, "confirm", ctx).await?;
     tracing::info!(subscriber_id, "confirmation email sent");
     Ok(())
 }

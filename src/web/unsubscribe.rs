@@ -174,10 +174,7 @@ async fn leave(state: &Shared, token: &str, form: &FormData) -> Result<Response,
         return Err(PageError::SpentLink);
     }
     tracing::info!(subscriber_id, everything, "unsubscribed");
-    let preferences = state.signer.sign(
-        Purpose::Preferences,
-        &[u64::try_from(subscriber_id).unwrap_or_default()],
-    );
+    let preferences = state.signer.preferences(subscriber_id);
     Ok(page(
         state,
         StatusCode::OK,

@@ -22,6 +22,7 @@ fn sender(db: &TestDb, server: &SmtpServer, id: i64, lease_secs: &str) -> Child 
     necmail(db)
         .args(["campaign", "send", &id.to_string(), "--wait"])
         .env("NECMAIL_SMTP_URL", server.url())
+        .env("NECMAIL_SECRET", crate::support::app::SECRET)
         .env("NECMAIL_SMTP_CONNECTIONS", "2")
         .env("NECMAIL_LEASE_SECS", lease_secs)
         .stdout(Stdio::piped())

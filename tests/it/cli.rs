@@ -141,6 +141,102 @@ on_both_backends! {
         assert!(written.starts_with("line,email,reason\n3,"), "{written}");
         assert!(written.contains("UTF-8"), "{written}");
     }
+
+    async fn a_formula_typed_as_a_name_is_exported_as_text_and_imported_back_as_it_was(db) {
+        setup(db);
+        let formula = "=HYPERLINK(\"http://evil\",\"x\")";
+        run(db, &["subscriber", "add", "jo@example.org", "--name", formula, "--list", "members",
+                  "--attr", "phone=+44 20 7946 0000", "--attr", "note='quoted"]).ok();
+        let exported = run(db, &["subscriber", "export"]).ok().to_owned();
+        assert_eq!(
+            exported,
+            "email,name,note,phone\njo@example.org,\"'=HYPERLINK(\"\"http://evil\"\",\"\"x\"\")\",''quoted,'+44 20 7946 0000\n"
+        );
+        let fresh = TestDb::sqlite();
+        setup(&fresh);
+        run_with_stdin(&fresh, &["subscriber", "import", "-", "--list", "members", "--confirmed"], exported.as_bytes()).ok();
+        let jo = &run(&fresh, &["subscriber", "ls", "--json"]).json()[0];
+        assert_eq!(jo["name"], formula);
+        assert_eq!(jo["attributes"]["phone"], "+44 20 7946 0000");
+        assert_eq!(jo["attributes"]["note"], "'quoted");
+        assert_eq!(run(&fresh, &["subscriber", "export"]).ok(), exported);
+    }
+
+    async fn an_unclosed_quote_reports_every_row_it_swallowed_with_its_lines(db) {
+        setup(db);
+        let mut csv = String::from("email,name\nfirst@example.org,First\nbroken@example.org,\"Unclosed\n");
+        for i in 0..1000 {
+            csv.push_str(&format!("row{i}@example.org,Row {i}\n"));
+        }
+        let out = run_with_stdin(db, &["subscriber", "import", "-", "--list", "members"], csv.as_bytes());
+        assert_eq!(out.ok().trim(), "imported 1, updated 0, skipped 0 suppressed, rejected 1001, unchanged 0");
+        assert!(out.stderr.contains("line 3: the quote opened on line 3 is never closed, so lines 3–1003"), "{}", out.stderr);
+        assert!(out.stderr.contains("1001 rows were not imported"), "{}", out.stderr);
+    }
+
+    async fn a_file_with_more_attribute_columns_than_the_limit_is_refused_whole(db) {
+        setup(db);
+        let before = snapshot(db);
+        let mut csv = String::from("email");
+        for i in 0..100_000 {
+            csv.push_str(&format!(",c{i}"));
+        }
+        csv.push_str("\nmany@example.org");
+        csv.push_str(&",x".repeat(100_000));
+        csv.push('\n');
+        let out = run_with_stdin(db, &["subscriber", "import", "-", "--list", "members"], csv.as_bytes());
+        assert!(out.fails(2).contains("more than 50 attribute columns"), "{}", out.stderr);
+        assert_eq!(snapshot(db), before);
+    }
+}
+
+#[test]
+fn a_malformed_url_in_the_configuration_never_shows_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    for (variable, value) in [
+        ("NECMAIL_SMTP_URL", "smtp://mailer:hunter2@relay:notaport"),
+        (
+            "DATABASE_URL",
+            "postgres://necmail:hunter2@db:notaport/necmail",
+        ),
+    ] {
+        for args in [&["config", "check"][..], &["list", "ls"], &["serve"]] {
+            let out = run_command(necmail_at("", dir.path()).env(variable, value).args(args));
+            let err = out.fails(2);
+            assert!(
+                err.contains(&format!("error: {variable}:")),
+                "{args:?}: {err}"
+            );
+            assert!(
+                !err.contains("hunter2") && !out.stdout.contains("hunter2"),
+                "{args:?}: {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn sending_through_a_relay_without_a_secret_is_refused_naming_the_variable() {
+    let db = TestDb::sqlite();
+    setup(&db);
+    let before = snapshot(&db);
+    let relay = [("NECMAIL_SMTP_URL", "smtp://127.0.0.1:9")];
+    for args in [
+        &["campaign", "send", "1", "--wait"][..],
+        &["send-test", "some-report", "--to", "jo@example.org"],
+    ] {
+        let mut cmd = crate::support::cli::necmail(&db);
+        cmd.envs(relay).env_remove("NECMAIL_SECRET").args(args);
+        let out = run_command(&mut cmd);
+        let err = out.fails(2);
+        assert!(
+            err.contains(
+                "NECMAIL_SECRET: it must be set when mail goes out through NECMAIL_SMTP_URL"
+            ),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(snapshot(&db), before);
 }
 
 #[test]

@@ -527,6 +527,70 @@ on_both_backends! {
         assert_eq!(app.get(&path).await.status(), 410, "the link no longer works");
     }
 
+    async fn an_expired_preferences_link_changes_nothing_and_offers_a_fresh_link_by_email(db) {
+        let app = spawn_app(db).await;
+        lists(&*app.store).await;
+        let id = member(&*app.store, "ann@example.org", &["members"]).await;
+        let fresh_enough = app.old_preferences_path(id, 59);
+        assert_eq!(app.get(&fresh_enough).await.status(), 200);
+        let path = app.old_preferences_path(id, 61);
+        let csrf = app.csrf(&app.preferences_path(id)).await;
+        let page = app.get(&path).await;
+        assert_eq!(page.status(), 410);
+        let page = text_of(page).await;
+        assert!(page.contains("This link has expired"), "{page}");
+        assert!(page.contains("60 days"), "{page}");
+        for action in ["data", "erase", "leave"] {
+            let r = app.post_form(&format!("{path}/{action}"), &[("csrf", &csrf)]).await;
+            assert_eq!(r.status(), 410, "{action}");
+        }
+        assert!(app.store.subscriber(&email("ann@example.org")).await.is_ok());
+        assert_eq!(status(&*app.store, "ann@example.org", "members").await, Some(SubscriptionStatus::Confirmed));
+
+        let renew = csrf_of(&page);
+        assert_eq!(app.post_form(&format!("{path}/renew"), &[]).await.status(), 403);
+        let r = app.post_form(&format!("{path}/renew"), &[("csrf", &renew)]).await;
+        assert_eq!(r.status(), 200);
+        assert!(text_of(r).await.contains("We have sent a fresh link"));
+        let mail = app.wait_for_emails(1).await.remove(0);
+        assert!(mail.contains("To: ann@example.org"), "{mail}");
+        let start = mail.find("/p/").expect("a preferences link");
+        let link: String = mail[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || "/-_".contains(*c)).collect();
+        assert_eq!(app.get(&link).await.status(), 200, "{link}");
+    }
+
+    async fn a_preferences_link_without_an_issue_time_counts_as_expired(db) {
+        let app = spawn_app(db).await;
+        lists(&*app.store).await;
+        let id = member(&*app.store, "ann@example.org", &["members"]).await;
+        let token = app.signer.sign(Purpose::Preferences, &[id as u64]);
+        assert_eq!(app.get(&format!("/p/{token}")).await.status(), 410);
+    }
+
+    async fn links_signed_with_the_previous_secret_work_after_a_rotation(db) {
+        let app = spawn_app_with(db, &[
+            ("NECMAIL_SECRET", "the new secret of some length"),
+            ("NECMAIL_SECRET_PREVIOUS", crate::support::app::SECRET),
+        ]).await;
+        lists(&*app.store).await;
+        let id = member(&*app.store, "ann@example.org", &["members"]).await;
+        let old = necmail::tokens::Signer::new(crate::support::app::SECRET);
+        let list = list_id(&*app.store, "members").await;
+        let token = old.sign(Purpose::Unsubscribe, &[id as u64, list as u64]);
+        let r = app
+            .client
+            .post(app.url(&format!("/u/{token}")))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body("List-Unsubscribe=One-Click")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(status(&*app.store, "ann@example.org", "members").await, Some(SubscriptionStatus::Unsubscribed));
+        let forged = necmail::tokens::Signer::new("some other secret entirely").sign(Purpose::Unsubscribe, &[id as u64, list as u64]);
+        assert_eq!(app.get(&format!("/u/{forged}")).await.status(), 400);
+    }
+
     async fn the_archive_lists_only_sent_reports_with_web_versions_without_personal_links(db) {
         let app = spawn_app(db).await;
         lists(&*app.store).await;

@@ -195,11 +195,17 @@ impl TestApp {
         format!("/u/{token}")
     }
 
-    /// The path of subscriber `id`'s preferences link.
+    /// The path of subscriber `id`'s preferences link, issued now.
     pub fn preferences_path(&self, id: i64) -> String {
-        format!(
-            "/p/{}",
-            self.signer.sign(Purpose::Preferences, &[id as u64])
-        )
+        format!("/p/{}", self.signer.preferences(id))
+    }
+
+    /// The path of subscriber `id`'s preferences link, issued `days_ago`.
+    pub fn old_preferences_path(&self, id: i64, days_ago: i64) -> String {
+        let issued = chrono::Utc::now().timestamp() - days_ago * 86_400;
+        let token = self
+            .signer
+            .sign(Purpose::Preferences, &[id as u64, issued as u64]);
+        format!("/p/{token}")
     }
 }
