@@ -140,7 +140,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Err(e) = &dotenv {
         if !e.not_found() {
-            eprintln!("error: cannot read .env: {e}");
+            eprintln!("error: cannot read {}", dotenv_problem(e));
             return ExitCode::from(2);
         }
     }
@@ -178,6 +178,36 @@ pub fn main() -> ExitCode {
             eprintln!("error: {e}");
             e.exit_code()
         }
+    }
+}
+
+/// What is wrong with the `.env` file, naming its line and variable but
+/// never quoting the value, which may be a secret. (dotenvy's own message
+/// quotes it.)
+fn dotenv_problem(e: &dotenvy::Error) -> String {
+    let dotenvy::Error::LineParse(value, index) = e else {
+        return format!(".env: {e}");
+    };
+    let path = std::env::current_dir().ok().and_then(|dir| {
+        dir.ancestors()
+            .map(|d| d.join(".env"))
+            .find(|p| p.is_file())
+    });
+    let text = path.as_ref().and_then(|p| std::fs::read_to_string(p).ok());
+    let found = text.as_deref().and_then(|text| {
+        text.lines()
+            .enumerate()
+            .find(|(_, line)| line.contains(value.as_str()))
+            .map(|(n, line)| (n + 1, line.split_once('=').map_or("", |(k, _)| k.trim())))
+    });
+    let file = path.map_or_else(|| ".env".to_owned(), |p| p.display().to_string());
+    match found {
+        Some((number, name)) => format!(
+            "{file}: line {number} ({name}) cannot be parsed at character {}; a value with spaces, \
+             quotes, < or > must be written between double quotes",
+            index + 1
+        ),
+        None => format!("{file}: a line cannot be parsed; a value with spaces must be quoted"),
     }
 }
 

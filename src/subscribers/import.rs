@@ -807,4 +807,53 @@ mod tests {
         assert_eq!(lines, vec![3, 5]);
         assert!(chunk.rejects[0].reason.contains("line break"));
     }
+
+    /// Real-looking files for the fuzzer to start from.
+    const SEEDS: &[&str] = &[
+        "email,name,role,council\nann@example.org,\"Smith, Ann\",councillor,Islington\n",
+        "\u{feff}Email Address;Name\r\nbob@example.org;Bob\r\n",
+        "mail\tfull_name\tward\nc@example.org\t'=SUM(A1)\tCanonbury\n",
+        "email,name\nd@example.org,\"Two\nLines\"\ne@example.org,\"Unclosed\nf@example.org,F\n",
+    ];
+
+    fn read_all(bytes: &[u8]) {
+        if let Ok((csv, columns)) = open_csv(bytes) {
+            let (tx, mut rx) = mpsc::channel(1024);
+            read_chunks(csv, &columns, &tx);
+            drop(tx);
+            while let Some(chunk) = rx.blocking_recv() {
+                let chunk = chunk.unwrap();
+                assert!(chunk.rows.len() + chunk.rejects.len() <= bytes.len());
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(crate::fuzzing::cases()))]
+
+        /// Fuzzing: no bytes crash the CSV reader.
+        #[test]
+        fn no_bytes_crash_the_csv_reader(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            read_all(&bytes);
+        }
+
+        /// Fuzzing: no mutation of a real-looking file crashes the CSV reader.
+        #[test]
+        fn no_mutated_file_crashes_the_csv_reader(
+            seed in 0..SEEDS.len(),
+            edits in proptest::collection::vec((proptest::num::usize::ANY, proptest::num::u8::ANY, 0u8..3), 0..16),
+        ) {
+            let mut bytes = SEEDS[seed].as_bytes().to_vec();
+            for (at, byte, kind) in edits {
+                let at = at % (bytes.len() + 1);
+                match kind {
+                    0 => bytes.insert(at, byte),
+                    1 if at < bytes.len() => { bytes.remove(at); }
+                    _ if at < bytes.len() => bytes[at] = byte,
+                    _ => {}
+                }
+            }
+            read_all(&bytes);
+        }
+    }
 }

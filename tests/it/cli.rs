@@ -216,6 +216,23 @@ fn a_malformed_url_in_the_configuration_never_shows_its_password() {
 }
 
 #[test]
+fn a_dotenv_line_that_cannot_be_parsed_is_named_without_its_value() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join(".env"),
+        "# settings\nNECMAIL_LOG_FORMAT=text\nNECMAIL_SMTP_URL=smtp://mailer:hunter2 secret@relay\n",
+    )
+    .unwrap();
+    let out = run_command(necmail_at("", dir.path()).args(["config", "check"]));
+    let err = out.fails(2);
+    assert!(
+        err.contains("line 3 (NECMAIL_SMTP_URL) cannot be parsed"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+}
+
+#[test]
 fn sending_through_a_relay_without_a_secret_is_refused_naming_the_variable() {
     let db = TestDb::sqlite();
     setup(&db);
