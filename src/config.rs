@@ -107,6 +107,12 @@ pub const VARIABLES: &[Variable] = &[
         "The largest feed or page necmail reads; larger ones are refused.",
     ),
     var(
+        "NECMAIL_FEED_ALLOW_PRIVATE",
+        Some("false"),
+        "true lets feed and page fetches connect to loopback, private, link-local and other \
+         addresses that are not globally routable (an intranet blog); false refuses them.",
+    ),
+    var(
         "NECMAIL_TIMEZONE",
         Some("Europe/London"),
         "The time zone of schedules and of times typed at the command line (an IANA name).",
@@ -430,6 +436,8 @@ pub struct Config {
     pub outbox_dir: PathBuf,
     pub feed_timeout: Duration,
     pub feed_max_bytes: u64,
+    /// Whether fetches may connect to addresses that are not globally routable.
+    pub feed_allow_private: bool,
     pub timezone: chrono_tz::Tz,
     pub smtp: Option<SmtpUrl>,
     pub smtp_connections: usize,
@@ -640,6 +648,15 @@ impl Config {
             whole_number(1024, 1 << 30),
             5_000_000,
         );
+        let feed_allow_private = l.get(
+            "NECMAIL_FEED_ALLOW_PRIVATE",
+            |v| match v {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                other => Err(format!("{other:?} is not true or false")),
+            },
+            false,
+        );
 
         let timezone = l.get(
             "NECMAIL_TIMEZONE",
@@ -813,6 +830,7 @@ impl Config {
             outbox_dir,
             feed_timeout,
             feed_max_bytes,
+            feed_allow_private,
             timezone,
             smtp,
             smtp_connections,
@@ -1208,6 +1226,20 @@ mod tests {
         );
         assert_eq!(Sender::parse("rep@example.org").unwrap().name, None);
         assert!(Sender::parse("Rep <rep@example.org").is_err());
+    }
+
+    #[test]
+    fn feed_fetches_refuse_private_addresses_unless_allowed_in_so_many_words() {
+        assert!(!load(&[]).unwrap().feed_allow_private);
+        let allowed = load(&[("NECMAIL_FEED_ALLOW_PRIVATE", "true")]).unwrap();
+        assert!(allowed.feed_allow_private);
+        let refused = load(&[("NECMAIL_FEED_ALLOW_PRIVATE", "false")]).unwrap();
+        assert!(!refused.feed_allow_private);
+        let err = load(&[("NECMAIL_FEED_ALLOW_PRIVATE", "yes")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "NECMAIL_FEED_ALLOW_PRIVATE: \"yes\" is not true or false"
+        );
     }
 
     #[test]

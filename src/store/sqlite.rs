@@ -54,6 +54,19 @@ impl SqliteStore {
         let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         Ok(WriteTx::new(tx, Some(turn)))
     }
+
+    /// `PRAGMA wal_checkpoint(TRUNCATE)` without waiting for other
+    /// connections; true when the whole log was copied and emptied.
+    async fn checkpoint(&self) -> Result<bool, sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        sqlx::query("PRAGMA busy_timeout = 0")
+            .execute(&mut *conn)
+            .await?;
+        let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok(busy == 0)
+    }
 }
 
 fn sqlite_reason(err: &sqlx::Error) -> String {
@@ -86,7 +99,20 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    /// Also checkpoints the write-ahead log into the database file and
+    /// empties it, so that after a clean exit the `.db` file alone holds
+    /// every write and can be copied. When another process is reading or
+    /// writing at that moment the checkpoint does not wait for it: that
+    /// process checkpoints when it closes in turn.
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn close(&self) {
+        match self.checkpoint().await {
+            Ok(true) => tracing::debug!("write-ahead log checkpointed"),
+            Ok(false) => tracing::info!(
+                "another process is using the database: the write-ahead log is left for it to checkpoint"
+            ),
+            Err(e) => tracing::warn!(error = %e, "cannot checkpoint the write-ahead log"),
+        }
         self.pool.close().await;
     }
 }

@@ -22,7 +22,7 @@ use necmail::store::Store;
 
 use crate::campaigns::report;
 use crate::lists::new_list;
-use crate::support::cli::run;
+use crate::support::cli::{ALLOW_LOOPBACK_FEEDS, run};
 use crate::support::http::FeedServer;
 use crate::support::{TestDb, on_both_backends};
 
@@ -60,9 +60,11 @@ async fn members_campaign(store: &dyn Store, send_at: Option<DateTime<Utc>>) -> 
         .unwrap()
 }
 
-/// Polls every quarter hour and dispatches at 09:00, in UTC, with `extra` on top.
+/// Polls every quarter hour and dispatches at 09:00, in UTC, fetches from
+/// the test feed server on 127.0.0.1, with `extra` on top.
 fn config(extra: &[(&str, &str)]) -> Config {
     let env: HashMap<String, String> = [
+        ALLOW_LOOPBACK_FEEDS,
         ("NECMAIL_TIMEZONE", "UTC"),
         ("NECMAIL_POLL_SCHEDULE", "*/15 * * * *"),
         ("NECMAIL_DISPATCH_SCHEDULE", "0 9 * * *"),

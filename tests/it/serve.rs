@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::process::{Child, Command};
 
-use crate::support::cli::{necmail, run};
+use crate::support::cli::{ALLOW_LOOPBACK_FEEDS, necmail, run};
 use crate::support::http::FeedServer;
 use crate::support::smtp::{Received, SmtpServer};
 use crate::support::{TestDb, on_both_backends};
@@ -192,6 +192,7 @@ on_both_backends! {
         run(db, &["subscriber", "add", "kept@example.org", "--list", "members", "--confirmed"]).ok();
         let daemon = Daemon::start(db, &[
             ("NECMAIL_SMTP_URL", smtp.url()),
+            (ALLOW_LOOPBACK_FEEDS.0, ALLOW_LOOPBACK_FEEDS.1.into()),
             ("NECMAIL_POLL_SCHEDULE", "* * * * * *".into()),
             ("NECMAIL_DISPATCH_SCHEDULE", "*/2 * * * * *".into()),
         ]).await;
@@ -334,4 +335,73 @@ async fn serve_refuses_a_template_that_does_not_parse_and_names_the_file() {
     .await;
     assert_eq!(code, 2, "{log}");
     assert!(log.contains("subscribe.html.tera"), "{log}");
+}
+
+#[tokio::test]
+async fn after_sigterm_a_copy_of_the_db_file_alone_holds_what_serve_wrote() {
+    let db = TestDb::sqlite();
+    run(
+        &db,
+        &["list", "create", "members", "--name", "Party members"],
+    )
+    .ok();
+    let daemon = Daemon::start(&db, &[]).await;
+    let client = reqwest::Client::new();
+    for email in ["ann@example.org", "bob@example.org"] {
+        let form = client
+            .get(daemon.url("/subscribe"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let mut fields = hidden_fields(&form);
+        fields.push(("email".into(), email.into()));
+        fields.push(("list".into(), "members".into()));
+        let page = client
+            .post(daemon.url("/subscribe"))
+            .form(&fields)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200, "{}", page.text().await.unwrap());
+    }
+    let (code, log) = daemon.stop().await;
+    assert_eq!(code, 0, "{log}");
+
+    let file = crate::sqlite_files::db_file(&db);
+    crate::sqlite_files::assert_wal_is_empty(&file);
+    assert_eq!(
+        crate::sqlite_files::rows_in_a_copy(&file, "subscribers").await,
+        2
+    );
+}
+
+on_both_backends! {
+    async fn the_daemon_refuses_a_source_on_a_loopback_address_records_why_and_carries_on(db) {
+        let feed = FeedServer::start();
+        let url = feed.url("/fixtures/nec.rss");
+        run(db, &["source", "add", &url]).ok();
+        let daemon = Daemon::start(db, &[("NECMAIL_POLL_SCHEDULE", "* * * * * *".into())]).await;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let error = loop {
+            let listed = run(db, &["source", "ls", "--json"]).json();
+            if let Some(error) = listed[0]["last_error"].as_str() {
+                break error.to_owned();
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no poll recorded:\n{}", daemon.log());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(
+            error,
+            format!("cannot fetch {url}: refused to connect to 127.0.0.1 (loopback): NECMAIL_FEED_ALLOW_PRIVATE is off")
+        );
+        assert_eq!(feed.connections(), 0);
+        let health = reqwest::get(daemon.url("/healthz")).await.unwrap();
+        assert_eq!(health.status(), 200);
+        let (code, log) = daemon.stop().await;
+        assert_eq!(code, 0, "{log}");
+        assert!(log.contains("refused to connect to 127.0.0.1 (loopback)"), "{log}");
+    }
 }

@@ -6,20 +6,27 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use necmail::lists::{ListSlug, OptIn};
 use necmail::reports::feeds::{
-    FetchError, Fetched, Fetcher, ItemsImported, PollOutcome, SourcePoll, parse_feed, parse_url,
-    poll_all, poll_source,
+    AddressPolicy, FetchError, Fetched, Fetcher, ItemsImported, PollOutcome, SourcePoll,
+    parse_feed, parse_url, poll_all, poll_source,
 };
 use necmail::reports::{NewSource, ReportSource, Source};
 use necmail::store::Store;
 
 use crate::lists::new_list;
-use crate::support::cli::{run, run_command};
+use crate::support::cli::{ALLOW_LOOPBACK_FEEDS, run, run_allowing_loopback, run_command};
 use crate::support::http::{Behaviour, ETAG, FeedServer, HUGE_BYTES, LAST_MODIFIED, fixture};
 use crate::support::on_both_backends;
 
-/// A fetcher with a short timeout and a 1 MB limit.
+/// A fetcher with a short timeout and a 1 MB limit, allowed to fetch from
+/// the test server on 127.0.0.1.
 fn fetcher() -> Fetcher {
-    Fetcher::new("necmail-test", Duration::from_secs(1), 1_000_000).unwrap()
+    Fetcher::new(
+        "necmail-test",
+        Duration::from_secs(1),
+        1_000_000,
+        AddressPolicy::Any,
+    )
+    .unwrap()
 }
 
 async fn add_source(store: &dyn Store, url: &str, category: Option<&str>) -> Source {
@@ -434,13 +441,13 @@ on_both_backends! {
         assert_eq!(listed[0]["lists"], serde_json::json!(["members"]));
         assert_eq!(listed[0]["last_checked_at"], serde_json::Value::Null);
 
-        let polled = run(db, &["source", "poll"]).ok().to_owned();
+        let polled = run_allowing_loopback(db, &["source", "poll"]).ok().to_owned();
         let lines: Vec<&str> = polled.lines().collect();
         assert_eq!(lines[0], format!("source 1 {url}: 3 new, 0 already stored, 2 not in category NEC, 0 failed"));
         assert_eq!(lines.len(), 4, "{polled}");
         let january = "  imported report 1 labour-nec-report-january-2017: Labour NEC Report – January 2017 (";
         assert!(lines[1].starts_with(january), "{polled}");
-        let again = run(db, &["source", "poll"]).ok().to_owned();
+        let again = run_allowing_loopback(db, &["source", "poll"]).ok().to_owned();
         assert_eq!(again.trim(), format!("source 1 {url}: not modified"));
         let hits = server.hits("/honours-validators/nec.rss");
         let agent = format!("necmail/{} (+http://127.0.0.1:8080/)", env!("CARGO_PKG_VERSION"));
@@ -466,7 +473,8 @@ on_both_backends! {
         }
         let poll = || {
             let mut command = crate::support::cli::necmail(db);
-            run_command(command.env("NECMAIL_FEED_TIMEOUT_SECS", "1").args(["source", "poll"]))
+            let (name, value) = ALLOW_LOOPBACK_FEEDS;
+            run_command(command.env(name, value).env("NECMAIL_FEED_TIMEOUT_SECS", "1").args(["source", "poll"]))
         };
         let first = poll();
         assert!(first.ok().starts_with(&format!("source 1 {flaky}: 3 new,")), "{}", first.stdout);

@@ -1,13 +1,16 @@
 //! Fetching feeds and pages over HTTP: one client with a time limit, a size
 //! limit enforced while the body streams in, a bounded number of redirects,
-//! and conditional GET.
+//! conditional GET, and an [`AddressPolicy`] checked on every address it
+//! connects to.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
 use url::Url;
 
+use super::addresses::{AddressPolicy, GuardedResolver, Refused};
 use crate::config::Config;
 
 /// How many redirects one fetch follows before giving up.
@@ -53,6 +56,10 @@ pub enum FetchError {
     Timeout { url: Url, timeout: Duration },
     #[error("{url} redirected more than {MAX_REDIRECTS} times")]
     TooManyRedirects { url: Url },
+    /// The URL, a redirect or a DNS answer led to an address the
+    /// [`AddressPolicy`] does not allow; nothing was sent to it.
+    #[error("cannot fetch {url}: {refused}")]
+    Refused { url: Url, refused: Box<Refused> },
     #[error("cannot fetch {url}: {reason}")]
     Network { url: Url, reason: String },
     #[error("cannot set up the HTTP client: {0}")]
@@ -64,7 +71,8 @@ impl FetchError {
         match self {
             FetchError::BadUrl(_)
             | FetchError::TooLarge { .. }
-            | FetchError::TooManyRedirects { .. } => true,
+            | FetchError::TooManyRedirects { .. }
+            | FetchError::Refused { .. } => true,
             FetchError::Status { status, .. } => status.is_client_error(),
             FetchError::Timeout { .. } | FetchError::Network { .. } | FetchError::Client(_) => {
                 false
@@ -92,33 +100,61 @@ pub fn user_agent(public_url: &Url) -> String {
 #[derive(Debug, Clone)]
 pub struct Fetcher {
     client: reqwest::Client,
+    addresses: AddressPolicy,
     timeout: Duration,
     max_bytes: u64,
 }
 
+/// Why the redirect policy stopped following redirects.
+#[derive(Debug, thiserror::Error)]
+#[error("more than {MAX_REDIRECTS} redirects")]
+struct TooManyRedirects;
+
 impl Fetcher {
     /// A fetcher whose every fetch, body included, takes at most `timeout`
-    /// and reads at most `max_bytes` of body.
-    pub fn new(user_agent: &str, timeout: Duration, max_bytes: u64) -> Result<Fetcher, FetchError> {
+    /// and reads at most `max_bytes` of body, and connects only to the
+    /// addresses `addresses` allows, directly (proxies named in the
+    /// environment are ignored, as the proxy is what would be connected to).
+    pub fn new(
+        user_agent: &str,
+        timeout: Duration,
+        max_bytes: u64,
+        addresses: AddressPolicy,
+    ) -> Result<Fetcher, FetchError> {
+        let hops = addresses.clone();
+        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() > MAX_REDIRECTS {
+                return attempt.error(TooManyRedirects);
+            }
+            match hops.check_url(attempt.url()) {
+                Ok(()) => attempt.follow(),
+                Err(refused) => attempt.error(refused),
+            }
+        });
         let client = reqwest::Client::builder()
             .user_agent(user_agent)
             .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+            .redirect(redirects)
+            .dns_resolver(Arc::new(GuardedResolver(addresses.clone())))
+            .no_proxy()
             .build()
             .map_err(|e| FetchError::Client(e.to_string()))?;
         Ok(Fetcher {
             client,
+            addresses,
             timeout,
             max_bytes,
         })
     }
 
-    /// A fetcher with the configured limits and User-Agent.
+    /// A fetcher with the configured limits, User-Agent and address policy
+    /// (NECMAIL_FEED_ALLOW_PRIVATE).
     pub fn from_config(config: &Config) -> Result<Fetcher, FetchError> {
         Fetcher::new(
             &user_agent(&config.public_url),
             config.feed_timeout,
             config.feed_max_bytes,
+            AddressPolicy::allowing_private(config.feed_allow_private),
         )
     }
 
@@ -127,6 +163,12 @@ impl Fetcher {
     /// so no more than the limit is ever held in memory.
     #[tracing::instrument(skip_all, fields(url = %url))]
     pub async fn fetch(&self, url: &Url, validators: &Validators) -> Result<Fetched, FetchError> {
+        if let Err(refused) = self.addresses.check_url(url) {
+            return Err(FetchError::Refused {
+                url: url.clone(),
+                refused: Box::new(refused),
+            });
+        }
         let mut request = self.client.get(url.clone());
         if let Some(etag) = &validators.etag {
             request = request.header(IF_NONE_MATCH, etag);
@@ -185,6 +227,13 @@ impl Fetcher {
 
     fn failure(&self, url: &Url, err: reqwest::Error) -> FetchError {
         let url = url.clone();
+        let causes = || std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source());
+        if let Some(refused) = causes().find_map(|e| e.downcast_ref::<Refused>()) {
+            return FetchError::Refused {
+                url,
+                refused: Box::new(refused.clone()),
+            };
+        }
         if err.is_timeout() {
             FetchError::Timeout {
                 url,
@@ -193,13 +242,10 @@ impl Fetcher {
         } else if err.is_redirect() {
             FetchError::TooManyRedirects { url }
         } else {
-            let mut cause: &dyn std::error::Error = &err;
-            while let Some(next) = cause.source() {
-                cause = next;
-            }
+            let root = causes().last().unwrap_or(&err);
             FetchError::Network {
                 url,
-                reason: cause.to_string(),
+                reason: root.to_string(),
             }
         }
     }

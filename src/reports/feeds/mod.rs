@@ -6,11 +6,13 @@
 //! report. Polling again is always safe: an item already stored is a
 //! duplicate, not an error.
 
+mod addresses;
 mod fetch;
 mod poll;
 
 use chrono::{DateTime, Utc};
 
+pub use addresses::{AddressPolicy, Refused, is_globally_routable, non_global_range};
 pub use fetch::{
     FetchError, Fetched, Fetcher, MAX_REDIRECTS, Page, Validators, parse_url, user_agent,
 };

@@ -232,8 +232,13 @@ mod tests {
         let store = crate::store::connect(&url, &Default::default())
             .await
             .unwrap();
-        let fetcher =
-            Fetcher::new("necmail-test", std::time::Duration::from_secs(1), 1024).unwrap();
+        let fetcher = Fetcher::new(
+            "necmail-test",
+            std::time::Duration::from_secs(1),
+            1024,
+            Default::default(),
+        )
+        .unwrap();
         let polled = tokio::spawn(async move { poll_all(store.as_ref(), &fetcher).await })
             .await
             .unwrap()

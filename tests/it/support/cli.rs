@@ -83,8 +83,19 @@ pub fn necmail_at(database_url: &str, dir: &Path) -> Command {
         .env_remove("NECMAIL_LOG")
         .env_remove("NECMAIL_LOG_FORMAT")
         .env_remove("NECMAIL_DB_MAX_CONNECTIONS")
+        .env_remove("NECMAIL_FEED_ALLOW_PRIVATE")
         .env_remove("RUST_BACKTRACE");
     cmd
+}
+
+/// The variable that lets necmail fetch from the test feed server on
+/// 127.0.0.1: without it, fetches to loopback addresses are refused.
+pub const ALLOW_LOOPBACK_FEEDS: (&str, &str) = ("NECMAIL_FEED_ALLOW_PRIVATE", "true");
+
+/// Runs `necmail ARGS…` against `db`, allowed to fetch from loopback addresses.
+pub fn run_allowing_loopback(db: &TestDb, args: &[&str]) -> Run {
+    let (name, value) = ALLOW_LOOPBACK_FEEDS;
+    run_command(necmail(db).env(name, value).args(args))
 }
 
 /// Runs `necmail ARGS…` against `db`.

@@ -11,12 +11,13 @@
 //!   `/fail/huge-declared` (the same with a Content-Length) and `/fail/slow`.
 //! - `/flaky.rss`: whatever [`FeedServer::set_flaky`] last chose.
 //! - `/redirect/N`: N redirects, then `nec.rss`.
+//! - `/redirect-to?url=URL`: a redirect to URL, on any server.
 //! - `/live.rss`: whatever [`FeedServer::set_live`] last set (an empty feed
 //!   at first), for tests where new items appear.
 
 use std::convert::Infallible;
 use std::future::IntoFuture;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -24,11 +25,12 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use futures_util::StreamExt;
 use tokio::sync::oneshot;
 
@@ -81,6 +83,7 @@ struct Shared {
     flaky: Arc<Mutex<Behaviour>>,
     huge_sent: Arc<AtomicU64>,
     live: Arc<Mutex<String>>,
+    connections: Arc<AtomicU64>,
 }
 
 pub struct FeedServer {
@@ -91,13 +94,22 @@ pub struct FeedServer {
 }
 
 impl FeedServer {
+    /// A server on 127.0.0.1.
     pub fn start() -> FeedServer {
+        FeedServer::start_on(Ipv4Addr::LOCALHOST.into())
+    }
+
+    /// A server on `ip`, which must be a loopback address.
+    pub fn start_on(ip: IpAddr) -> FeedServer {
+        assert!(ip.is_loopback(), "tests talk only to loopback addresses");
         let shared = Shared {
             hits: Arc::default(),
             flaky: Arc::new(Mutex::new(Behaviour::Feed)),
             huge_sent: Arc::default(),
             live: Arc::new(Mutex::new(rss(&[]))),
+            connections: Arc::default(),
         };
+        let connections = Arc::clone(&shared.connections);
         let app = router(shared.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
@@ -107,10 +119,13 @@ impl FeedServer {
                 .build()
                 .expect("a runtime for the test server");
             runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                let listener = tokio::net::TcpListener::bind((ip, 0))
                     .await
-                    .expect("bind 127.0.0.1:0");
+                    .unwrap_or_else(|e| panic!("bind {ip}: {e}"));
                 addr_tx.send(listener.local_addr().unwrap()).unwrap();
+                let listener = listener.tap_io(move |_| {
+                    connections.fetch_add(1, Ordering::Relaxed);
+                });
                 tokio::select! {
                     served = axum::serve(listener, app).into_future() => served.expect("serve"),
                     _ = stopped => {}
@@ -124,6 +139,10 @@ impl FeedServer {
             stop: Some(stop),
             thread: Some(thread),
         }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -143,6 +162,16 @@ impl FeedServer {
     /// Makes `/live.rss` an RSS feed of `items`: (guid, title, HTML content).
     pub fn set_live(&self, items: &[(&str, &str, &str)]) {
         *self.shared.live.lock().unwrap() = rss(items);
+    }
+
+    /// Every request answered, on any path.
+    pub fn all_hits(&self) -> Vec<Hit> {
+        self.shared.hits.lock().unwrap().clone()
+    }
+
+    /// How many TCP connections the server has accepted.
+    pub fn connections(&self) -> u64 {
+        self.shared.connections.load(Ordering::Relaxed)
     }
 
     /// How many bytes of 50 MB bodies the server has produced so far.
@@ -222,8 +251,17 @@ fn router(shared: Shared) -> Router {
                 }
             }),
         )
+        .route(
+            "/redirect-to",
+            get(|Query(to): Query<RedirectTo>| async move { Redirect::to(&to.url) }),
+        )
         .layer(middleware::from_fn_with_state(shared.clone(), record))
         .with_state(shared)
+}
+
+#[derive(serde::Deserialize)]
+struct RedirectTo {
+    url: String,
 }
 
 /// A minimal RSS 2.0 feed with full content, as a blog publishes it.
