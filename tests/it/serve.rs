@@ -450,8 +450,8 @@ on_both_backends! {
     async fn a_one_click_during_a_long_database_lock_is_answered_200_and_applied_after(db) {
         run(db, &["list", "create", "members", "--name", "Party members"]).ok();
         run(db, &["subscriber", "add", "ann@example.org", "--list", "members", "--confirmed"]).ok();
-        let store = db.store().await;
         let daemon = Daemon::start(db, &[]).await;
+        let store = db.store().await;
         let url = one_click_url(&daemon, &*store, "ann@example.org", "members").await;
 
         let lock = DbLock::take(db).await;
@@ -492,8 +492,8 @@ async fn a_spooled_one_click_survives_a_restart_of_the_daemon() {
         ],
     )
     .ok();
-    let store = db.store().await;
     let daemon = Daemon::start(&db, &[]).await;
+    let store = db.store().await;
     let url = one_click_url(&daemon, &*store, "ann@example.org", "members").await;
 
     let lock = DbLock::take(&db).await;
@@ -536,7 +536,6 @@ async fn a_slowloris_flood_neither_stops_one_click_nor_holds_its_connections() {
         ],
     )
     .ok();
-    let store = db.store().await;
     // Few file descriptors, as under `ulimit -n 128`: the cap on connections
     // derived from it keeps some for the database.
     let daemon = Daemon::start_with(
@@ -560,6 +559,7 @@ async fn a_slowloris_flood_neither_stops_one_click_nor_holds_its_connections() {
         },
     )
     .await;
+    let store = db.store().await;
     let url = one_click_url(&daemon, &*store, "ann@example.org", "members").await;
     let address = daemon.base.trim_start_matches("http://").to_owned();
 
