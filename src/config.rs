@@ -175,6 +175,35 @@ pub const VARIABLES: &[Variable] = &[
         "The address and port `serve` listens on for the web pages.",
     ),
     var(
+        "NECMAIL_HTTP_HEADER_TIMEOUT_SECS",
+        Some("10"),
+        "How long a client has to send a request's headers, counted from when the server waits for \
+         them: on a new connection, and between requests on a kept-alive one (the keep-alive idle timeout).",
+    ),
+    var(
+        "NECMAIL_HTTP_BODY_TIMEOUT_SECS",
+        Some("10"),
+        "How long a client has to send a request's body once its headers are in.",
+    ),
+    var(
+        "NECMAIL_HTTP_MAX_CONNECTIONS",
+        None,
+        "How many connections the web pages serve at once; more wait to be accepted. Unset: the \
+         open-file limit (ulimit -n) less a reserve for the database, SMTP and files, at most 4096.",
+    ),
+    var(
+        "NECMAIL_METRICS_ADDR",
+        Some("127.0.0.1:9187"),
+        "The address and port of the Prometheus /metrics listener, kept off the public pages; \
+         off: no metrics listener.",
+    ),
+    var(
+        "NECMAIL_SPOOL_DIR",
+        Some("spool"),
+        "Where a one-click unsubscribe is kept, on disk, when the database cannot take it; \
+         it is applied as soon as the database is back.",
+    ),
+    var(
         "NECMAIL_TRUSTED_PROXIES",
         None,
         "Comma-separated IP addresses of reverse proxies whose X-Forwarded-For is believed. \
@@ -200,6 +229,12 @@ pub const VARIABLES: &[Variable] = &[
         "NECMAIL_CONFIRMATIONS_PER_ADDRESS_PER_DAY",
         Some("3"),
         "Confirmation emails one address may be sent per day.",
+    ),
+    var(
+        "NECMAIL_CONFIRMATIONS_PER_HOUR",
+        Some("500"),
+        "Confirmation emails sent per hour at most, for every address together; past it, \
+         confirmations wait their turn (stored, never dropped).",
     ),
     var(
         "NECMAIL_POLL_SCHEDULE",
@@ -450,12 +485,21 @@ pub struct Config {
     pub max_consecutive_failures: u32,
     pub dkim: Option<DkimSettings>,
     pub http_addr: std::net::SocketAddr,
+    /// The header read timeout, also the keep-alive idle timeout.
+    pub http_header_timeout: Duration,
+    pub http_body_timeout: Duration,
+    /// `None`: derived from the open-file limit (see [`crate::web`]).
+    pub http_max_connections: Option<usize>,
+    /// `None`: no metrics listener.
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    pub spool_dir: PathBuf,
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Origins allowed to POST /subscribe cross-site, as `scheme://host[:port]`.
     pub allowed_origins: Vec<String>,
     pub consent_version: String,
     pub subscribe_per_ip_per_hour: u32,
     pub confirmations_per_address_per_day: u32,
+    pub confirmations_per_hour: u32,
     pub poll_schedule: Schedule,
     pub dispatch_schedule: Schedule,
     pub default_lists: Vec<crate::lists::ListSlug>,
@@ -725,6 +769,33 @@ impl Config {
             },
             std::net::SocketAddr::from(([127, 0, 0, 1], 8080)),
         );
+        let http_header_timeout = Duration::from_secs(l.get(
+            "NECMAIL_HTTP_HEADER_TIMEOUT_SECS",
+            whole_number(1, 3600),
+            10,
+        ));
+        let http_body_timeout =
+            Duration::from_secs(l.get("NECMAIL_HTTP_BODY_TIMEOUT_SECS", whole_number(1, 3600), 10));
+        let http_max_connections = l.get(
+            "NECMAIL_HTTP_MAX_CONNECTIONS",
+            |v| whole_number(1, 1_000_000)(v).map(Some),
+            None,
+        );
+        let metrics_addr = l.get(
+            "NECMAIL_METRICS_ADDR",
+            |v| match v {
+                "off" => Ok(None),
+                v => v.parse::<std::net::SocketAddr>().map(Some).map_err(|_| {
+                    format!("{v:?} is not off or an address and port such as 127.0.0.1:9187")
+                }),
+            },
+            None,
+        );
+        let spool_dir = l.get(
+            "NECMAIL_SPOOL_DIR",
+            |v| Ok(PathBuf::from(v)),
+            PathBuf::from("spool"),
+        );
         let trusted_proxies = l.get(
             "NECMAIL_TRUSTED_PROXIES",
             |v| {
@@ -773,6 +844,11 @@ impl Config {
             "NECMAIL_CONFIRMATIONS_PER_ADDRESS_PER_DAY",
             whole_number(1, 1000),
             3,
+        );
+        let confirmations_per_hour = l.get(
+            "NECMAIL_CONFIRMATIONS_PER_HOUR",
+            whole_number(1, 1_000_000),
+            500,
         );
         let fallback_schedule = Schedule::parse("0 9 * * *", timezone).expect("a valid schedule");
         let poll_schedule = l.get(
@@ -842,11 +918,17 @@ impl Config {
             max_consecutive_failures,
             dkim,
             http_addr,
+            http_header_timeout,
+            http_body_timeout,
+            http_max_connections,
+            metrics_addr,
+            spool_dir,
             trusted_proxies,
             allowed_origins,
             consent_version,
             subscribe_per_ip_per_hour,
             confirmations_per_address_per_day,
+            confirmations_per_hour,
             poll_schedule,
             dispatch_schedule,
             default_lists,

@@ -83,8 +83,13 @@ pub async fn serve(
     tracing::info!(
         address = %app.local_addr(),
         public_url = %config.public_url,
+        max_connections = app.max_connections(),
         "web pages listening"
     );
+    match app.metrics_addr() {
+        Some(address) => tracing::info!(%address, "metrics listening at /metrics"),
+        None => tracing::info!("no metrics listener (NECMAIL_METRICS_ADDR=off)"),
+    }
     let scheduler = Scheduler::new(
         Arc::clone(&store),
         Arc::clone(&config),
@@ -122,8 +127,5 @@ pub async fn serve(
     let _ = delivery.await;
     store.close().await;
     tracing::info!("stopped");
-    match web {
-        Ok(result) => Ok(result?),
-        Err(e) => Err(ServeError::Runtime(format!("the web server failed: {e}"))),
-    }
+    web.map_err(|e| ServeError::Runtime(format!("the web server failed: {e}")))
 }

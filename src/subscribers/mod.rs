@@ -16,7 +16,10 @@ pub use attributes::{AttributeError, AttributePair, Attributes, normalise_key, n
 pub use email::{EmailError, SubscriberEmail};
 pub use name::{NameError, SubscriberName};
 pub(crate) use self_service::impl_self_service_store;
-pub use self_service::{Pending, PreferenceChange, SelfServiceStore, Signup, SignupOutcome};
+pub use self_service::{
+    ConfirmationTurn, Pending, PreferenceChange, QueuedConfirmation, SelfServiceStore, Signup,
+    SignupOutcome,
+};
 pub use store::SubscriberStore;
 pub(crate) use store::impl_subscriber_store;
 

@@ -53,6 +53,24 @@ pub struct Pending {
     pub lists: Vec<String>,
 }
 
+/// A confirmation email taken from the queue to be sent now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueuedConfirmation {
+    pub subscriber_id: i64,
+    /// The confirmation the sign-up asked for; [`SelfServiceStore::pending`]
+    /// tells whether it still awaits (a later sign-up supersedes it).
+    pub issued_at: i64,
+}
+
+/// What [`SelfServiceStore::take_confirmations`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfirmationTurn {
+    /// To be sent now, oldest first; each already counts against the limit.
+    pub due: Vec<QueuedConfirmation>,
+    /// When the limit allows the next one, if some are still waiting.
+    pub next_slot: Option<DateTime<Utc>>,
+}
+
 /// A change made on the preferences page.
 #[derive(Debug, Clone)]
 pub struct PreferenceChange {
@@ -72,7 +90,9 @@ pub trait SelfServiceStore: Send + Sync {
     /// Stores a sign-up: new subscriptions start unconfirmed on double-opt-in
     /// lists and confirmed on single-opt-in ones; an unconfirmed or
     /// unsubscribed subscription is (re)stamped with the new consent and
-    /// `issued_at`; a confirmed one is left alone.
+    /// `issued_at`; a confirmed one is left alone. When some subscription
+    /// awaits confirmation, its confirmation email is queued in the same
+    /// transaction (see [`SelfServiceStore::take_confirmations`]).
     async fn sign_up(&self, signup: &Signup) -> Result<SignupOutcome, StoreError>;
     /// The subscriptions awaiting the confirmation stamped `issued_at`, or
     /// `None` when there are none (already confirmed, superseded, or gone).
@@ -97,6 +117,16 @@ pub trait SelfServiceStore: Send + Sync {
         since: DateTime<Utc>,
         limit: u32,
     ) -> Result<bool, StoreError>;
+    /// Takes the oldest queued confirmation emails that the limit of `limit`
+    /// per hour allows now, counting those taken since `since` (an hour
+    /// ago), and stamps them taken: each is handed out once.
+    async fn take_confirmations(
+        &self,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<ConfirmationTurn, StoreError>;
+    /// How many confirmation emails wait for the hourly limit.
+    async fn confirmations_waiting(&self) -> Result<i64, StoreError>;
     /// A subscriber with every subscription.
     async fn subscriber_by_id(&self, id: i64) -> Result<Subscriber, StoreError>;
     /// Unsubscribes from list `list_id`, or from everything (which also
@@ -313,6 +343,16 @@ macro_rules! impl_self_service_store {
                     Self::upsert_self_service(&mut tx, subscriber_id, list_id, status, &signup.consent, issued_at)
                         .await?;
                 }
+                if !pending.is_empty() {
+                    sqlx::query::<$db>(
+                        "INSERT INTO confirmation_queue (subscriber_id, issued_at, queued_at) VALUES ($1, $2, $3)",
+                    )
+                    .bind(subscriber_id)
+                    .bind(signup.issued_at)
+                    .bind(chrono::Utc::now())
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 tx.commit().await?;
                 Ok(SignupOutcome::Stored { subscriber_id, pending, joined, already })
             }
@@ -396,6 +436,56 @@ macro_rules! impl_self_service_store {
                 }
                 tx.commit().await?;
                 Ok(allowed)
+            }
+
+            #[tracing::instrument(level = "debug", skip_all, fields(limit))]
+            async fn take_confirmations(
+                &self,
+                since: chrono::DateTime<chrono::Utc>,
+                limit: u32,
+            ) -> Result<$crate::subscribers::ConfirmationTurn, $crate::store::StoreError> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query::<$db>("DELETE FROM confirmation_queue WHERE sent_at < $1")
+                    .bind(since)
+                    .execute(&mut *tx)
+                    .await?;
+                let (taken, oldest): (i64, Option<chrono::DateTime<chrono::Utc>>) = sqlx::query_as::<$db, _>(
+                    "SELECT COUNT(*), MIN(sent_at) FROM confirmation_queue WHERE sent_at IS NOT NULL",
+                )
+                .fetch_one(&mut *tx)
+                .await?;
+                let room = (i64::from(limit) - taken).max(0);
+                let now = chrono::Utc::now();
+                let mut rows: Vec<(i64, i64, i64)> = sqlx::query_as::<$db, _>(&format!(
+                    "UPDATE confirmation_queue SET sent_at = $1 WHERE id IN
+                       (SELECT id FROM confirmation_queue WHERE sent_at IS NULL ORDER BY id LIMIT $2{})
+                     RETURNING id, subscriber_id, issued_at",
+                    <$store as $crate::store::Dialect>::CLAIM_LOCK
+                ))
+                .bind(now)
+                .bind(room)
+                .fetch_all(&mut *tx)
+                .await?;
+                let waiting: i64 =
+                    sqlx::query_scalar::<$db, i64>("SELECT COUNT(*) FROM confirmation_queue WHERE sent_at IS NULL")
+                        .fetch_one(&mut *tx)
+                        .await?;
+                tx.commit().await?;
+                rows.sort_unstable();
+                let due = rows
+                    .into_iter()
+                    .map(|(_, subscriber_id, issued_at)| $crate::subscribers::QueuedConfirmation { subscriber_id, issued_at })
+                    .collect();
+                // A slot frees when the oldest one taken is a window old.
+                let next_slot = (waiting > 0).then(|| oldest.unwrap_or(now) + (now - since));
+                Ok($crate::subscribers::ConfirmationTurn { due, next_slot })
+            }
+
+            #[tracing::instrument(level = "debug", skip_all)]
+            async fn confirmations_waiting(&self) -> Result<i64, $crate::store::StoreError> {
+                Ok(sqlx::query_scalar::<$db, i64>("SELECT COUNT(*) FROM confirmation_queue WHERE sent_at IS NULL")
+                    .fetch_one(&self.pool)
+                    .await?)
             }
 
             #[tracing::instrument(level = "debug", skip_all, fields(subscriber = id))]

@@ -16,13 +16,20 @@
 //!   `GET|POST /p/{token}/erase`, `POST /p/{token}/renew` (an expired link
 //!   asks for a fresh one by email)
 //! - `GET /archive`, `GET /archive/feed.xml`, `GET /archive/{slug}`
-//! - `GET /healthz`, `GET /metrics`, `GET /static/style.css`
+//! - `GET /healthz` (`ok`, or 503 with nothing more), `GET /static/style.css`
+//!
+//! Prometheus metrics, `GET /metrics`, are served on a listener of their own
+//! (NECMAIL_METRICS_ADDR, loopback by default), never on the public pages:
+//! they name the lists and count their subscribers. How connections are
+//! taken and how slow clients are cut off is in [`listener`].
 
 mod archive;
+mod listener;
 mod ops;
 mod pages;
 mod preferences;
 mod protect;
+mod spool;
 pub(crate) mod store;
 mod subscribe;
 mod unsubscribe;
@@ -34,11 +41,12 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::Redirect;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -56,6 +64,10 @@ pub use store::{ArchiveEntry, SiteCounts, SiteStore};
 const BODY_LIMIT: usize = 16 * 1024;
 /// How long one request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections the metrics listener serves at once.
+const METRICS_CONNECTIONS: usize = 16;
+/// How often refused sign-ups are logged at most (as one summary line).
+const REFUSALS_LOGGED_EVERY: Duration = Duration::from_secs(60);
 
 /// What the web server needs from the daemon.
 pub struct Context {
@@ -75,8 +87,13 @@ pub enum WebError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("the web server failed: {0}")]
-    Serve(std::io::Error),
+    #[error(
+        "cannot listen on {addr} (NECMAIL_METRICS_ADDR): {source}; is another program, or another necmail, using that port? off turns the metrics listener off"
+    )]
+    MetricsBind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// The state every handler shares.
@@ -89,8 +106,12 @@ pub(crate) struct AppState {
     /// The sender's name, shown in every page's header.
     site_name: String,
     subscribe_limit: protect::RateLimiter,
+    subscribe_refusals: protect::RefusalLog,
+    /// Wakes the confirmation sender after a sign-up queued an email.
+    confirmations_queued: Notify,
     archive: archive::WebVersions,
     one_click: unsubscribe::OneClickWriter,
+    spool: Arc<spool::Spool>,
 }
 
 type Shared = Arc<AppState>;
@@ -99,20 +120,29 @@ type Shared = Arc<AppState>;
 pub struct Application {
     listener: TcpListener,
     addr: SocketAddr,
-    router: Router,
+    metrics: Option<(TcpListener, SocketAddr)>,
+    state: Shared,
+    connections: usize,
 }
 
 impl Application {
-    /// Binds config.http_addr (port 0 allowed). A taken port is
-    /// [`WebError::Bind`] with a clear sentence naming the address.
+    /// Binds config.http_addr and config.metrics_addr (port 0 allowed). A
+    /// taken port is [`WebError::Bind`] or [`WebError::MetricsBind`] with a
+    /// clear sentence naming the address.
     pub async fn build(ctx: Context) -> Result<Application, WebError> {
         let addr = ctx.config.http_addr;
-        let listener = TcpListener::bind(addr)
+        let (listener, addr) = bind(addr)
             .await
             .map_err(|source| WebError::Bind { addr, source })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| WebError::Bind { addr, source })?;
+        let metrics = match ctx.config.metrics_addr {
+            Some(addr) => Some(
+                bind(addr)
+                    .await
+                    .map_err(|source| WebError::MetricsBind { addr, source })?,
+            ),
+            None => None,
+        };
+        let connections = listener::connection_cap(&ctx.config);
         let state = Arc::new(AppState {
             signer: ctx.config.signer(),
             site_name: ctx
@@ -122,8 +152,11 @@ impl Application {
                 .clone()
                 .unwrap_or_else(|| "NEC reports".to_owned()),
             subscribe_limit: protect::RateLimiter::per_hour(ctx.config.subscribe_per_ip_per_hour),
+            subscribe_refusals: protect::RefusalLog::every(REFUSALS_LOGGED_EVERY),
+            confirmations_queued: Notify::new(),
             archive: archive::WebVersions::default(),
             one_click: unsubscribe::OneClickWriter::start(Arc::clone(&ctx.store)),
+            spool: Arc::new(spool::Spool::new(ctx.config.spool_dir.clone())),
             store: ctx.store,
             config: ctx.config,
             templates: ctx.templates,
@@ -132,7 +165,9 @@ impl Application {
         Ok(Application {
             listener,
             addr,
-            router: router(state),
+            connections,
+            metrics,
+            state,
         })
     }
 
@@ -140,20 +175,79 @@ impl Application {
         self.addr
     }
 
-    /// Serves until `shutdown` resolves, then finishes in-flight requests.
-    pub async fn run_until_stopped(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(), WebError> {
-        axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(WebError::Serve)
+    /// Where /metrics is served, unless NECMAIL_METRICS_ADDR is off.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(_, addr)| *addr)
     }
+
+    /// How many connections the public listener serves at once.
+    pub fn max_connections(&self) -> usize {
+        self.connections
+    }
+
+    /// Serves until `shutdown` resolves, with the background work of the
+    /// pages (the one-click spool, the confirmation emails); then stops
+    /// accepting, finishes in-flight requests, and returns.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) {
+        let (stop, stopped) = watch::channel(false);
+        let until_stopped = |mut stopped: watch::Receiver<bool>| async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        };
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        });
+        let state = &self.state;
+        let background = [
+            tokio::spawn(Arc::clone(&state.spool).run(Arc::clone(&state.store), stopped.clone())),
+            tokio::spawn(subscribe::send_confirmations(
+                Arc::clone(state),
+                stopped.clone(),
+            )),
+        ];
+        let header_timeout = state.config.http_header_timeout;
+        let metrics = self.metrics.map(|(metrics, _)| {
+            tokio::spawn(listener::serve(
+                metrics,
+                metrics_router(Arc::clone(state)),
+                METRICS_CONNECTIONS,
+                header_timeout,
+                until_stopped(stopped.clone()),
+            ))
+        });
+        listener::serve(
+            self.listener,
+            router(Arc::clone(state)),
+            self.connections,
+            header_timeout,
+            until_stopped(stopped),
+        )
+        .await;
+        for task in metrics.into_iter().chain(background) {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "a task of the web server failed");
+            }
+        }
+    }
+}
+
+/// A listener on `addr` and the address it got (port 0 picks one).
+async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    Ok((listener, addr))
+}
+
+/// The metrics listener's pages: `/metrics` only.
+fn metrics_router(state: Shared) -> Router {
+    Router::new()
+        .route("/metrics", get(ops::metrics))
+        .fallback(|| async { StatusCode::NOT_FOUND })
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            REQUEST_TIMEOUT,
+        ))
+        .with_state(state)
 }
 
 fn router(state: Shared) -> Router {
@@ -193,9 +287,12 @@ fn router(state: Shared) -> Router {
         .route("/archive/feed.xml", get(archive::feed))
         .route("/archive/{slug}", get(archive::web_version))
         .route("/healthz", get(ops::healthz))
-        .route("/metrics", get(ops::metrics))
         .route("/static/style.css", get(ops::stylesheet))
         .fallback(|| async { pages::PageError::NotFound })
+        .layer(from_fn_with_state(
+            state.config.http_body_timeout,
+            listener::read_body_in_time,
+        ))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(from_fn_with_state(state.clone(), pages::friendly_errors))
         .layer(from_fn(protect::security_headers))
@@ -244,12 +341,26 @@ fn id_of(value: u64) -> Option<i64> {
     i64::try_from(value).ok()
 }
 
-/// A form-urlencoded body's fields, in order; a checkbox group repeats its name.
+/// A form body's fields, in order; a checkbox group repeats its name.
 pub(crate) struct FormData(Vec<(String, String)>);
 
 impl FormData {
+    /// The fields of a form-urlencoded body.
     fn parse(body: &[u8]) -> Self {
         FormData(url::form_urlencoded::parse(body).into_owned().collect())
+    }
+
+    /// The fields of a body that is `multipart/form-data` when its
+    /// Content-Type says so, form-urlencoded otherwise.
+    fn from_body(headers: &HeaderMap, body: &[u8]) -> Self {
+        let boundary = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(multipart_boundary);
+        match boundary {
+            Some(boundary) => FormData(multipart_fields(body, &boundary)),
+            None => Self::parse(body),
+        }
     }
 
     /// The first value of `name`.
@@ -267,5 +378,88 @@ impl FormData {
             .filter(|(k, _)| k == name)
             .map(|(_, v)| v.clone())
             .collect()
+    }
+}
+
+/// The boundary of a `multipart/form-data` Content-Type.
+fn multipart_boundary(content_type: &str) -> Option<String> {
+    let mut parts = content_type.split(';');
+    if !parts
+        .next()?
+        .trim()
+        .eq_ignore_ascii_case("multipart/form-data")
+    {
+        return None;
+    }
+    parts.find_map(|p| {
+        let (key, value) = p.split_once('=')?;
+        key.trim()
+            .eq_ignore_ascii_case("boundary")
+            .then(|| value.trim().trim_matches('"').to_owned())
+            .filter(|b| !b.is_empty())
+    })
+}
+
+/// The text fields of a `multipart/form-data` body (RFC 7578), in order;
+/// parts that are not well formed are skipped.
+fn multipart_fields(body: &[u8], boundary: &str) -> Vec<(String, String)> {
+    let delimiter = format!("--{boundary}");
+    let mut fields = Vec::new();
+    // What follows each delimiter: a part, or `--` after the last one.
+    for part in memchr::memmem::find_iter(body, delimiter.as_bytes())
+        .map(|at| at + delimiter.len())
+        .collect::<Vec<_>>()
+        .windows(2)
+        .map(|w| &body[w[0]..w[1] - delimiter.len()])
+    {
+        let part = part.strip_prefix(b"\r\n").unwrap_or(part);
+        let part = part.strip_suffix(b"\r\n").unwrap_or(part);
+        let Some(split) = memchr::memmem::find(part, b"\r\n\r\n") else {
+            continue;
+        };
+        let (head, value) = (&part[..split], &part[split + 4..]);
+        let name = String::from_utf8_lossy(head)
+            .split("\r\n")
+            .filter_map(|line| line.split_once(':'))
+            .find(|(key, _)| key.trim().eq_ignore_ascii_case("content-disposition"))
+            .and_then(|(_, value)| {
+                value.split(';').skip(1).find_map(|p| {
+                    let (key, name) = p.split_once('=')?;
+                    key.trim()
+                        .eq_ignore_ascii_case("name")
+                        .then(|| name.trim().trim_matches('"').to_owned())
+                })
+            });
+        if let Some(name) = name {
+            fields.push((name, String::from_utf8_lossy(value).into_owned()));
+        }
+    }
+    fields
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_multipart_form_gives_its_fields_whatever_the_boundary() {
+        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"utm\"\r\n\r\nmail\r\n\
+            --XyZ\r\ncontent-disposition: form-data; name=List-Unsubscribe\r\n\
+            Content-Type: text/plain\r\n\r\nOne-Click\r\n--XyZ--\r\n";
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            "multipart/form-data; boundary=\"XyZ\"".parse().unwrap(),
+        );
+        let form = FormData::from_body(&headers, body);
+        assert_eq!(form.get("List-Unsubscribe"), Some("One-Click"));
+        assert_eq!(form.get("utm"), Some("mail"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded".parse().unwrap(),
+        );
+        let form = FormData::from_body(&headers, b"List-Unsubscribe=One-Click&x=1");
+        assert_eq!(form.get("List-Unsubscribe"), Some("One-Click"));
+        assert_eq!(multipart_fields(b"garbage", "XyZ"), []);
     }
 }

@@ -47,29 +47,57 @@ pub(crate) fn client_ip(peer: SocketAddr, headers: &HeaderMap, trusted: &[IpAddr
         .map_or(peer_ip, |ip| ip.to_canonical())
 }
 
-/// A fixed-window counter of requests per client per hour, in memory: each
-/// instance counts its own. IPv6 clients are counted by /64, the block one
-/// household or machine usually holds.
+/// A fixed-window counter of requests per client, in memory: each instance
+/// counts its own. IPv6 clients are counted by /64, the block one household
+/// or machine usually holds.
+///
+/// Its memory is bounded: it tracks at most `capacity` clients. Windows
+/// that have ended are swept out at most once per [`SWEEP_EVERY`], so a
+/// request costs one hash lookup however many clients are tracked. While the
+/// table is full of clients whose window is still open, a client it does not
+/// know yet is refused: more distinct addresses than that within one window
+/// is a flood, and refusing its newcomers is what keeps it from turning into
+/// email.
 pub(crate) struct RateLimiter {
     limit: u32,
     window: Duration,
-    seen: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    capacity: usize,
+    table: Mutex<Table>,
 }
 
-/// Entries kept before expired ones are swept out.
-const SWEEP_AT: usize = 10_000;
+struct Table {
+    seen: HashMap<IpAddr, (Instant, u32)>,
+    swept: Instant,
+}
+
+/// How many clients the subscribe form's limiter tracks at most (a few MB).
+const TRACKED_CLIENTS: usize = 100_000;
+/// How often ended windows are swept out of a rate limiter's table.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 impl RateLimiter {
     pub(crate) fn per_hour(limit: u32) -> Self {
+        Self::new(limit, Duration::from_secs(3600), TRACKED_CLIENTS)
+    }
+
+    fn new(limit: u32, window: Duration, capacity: usize) -> Self {
         RateLimiter {
             limit,
-            window: Duration::from_secs(3600),
-            seen: Mutex::new(HashMap::new()),
+            window,
+            capacity,
+            table: Mutex::new(Table {
+                seen: HashMap::new(),
+                swept: Instant::now(),
+            }),
         }
     }
 
     /// Counts one request from `ip`; false when it is over the limit.
     pub(crate) fn allow(&self, ip: IpAddr) -> bool {
+        self.allow_at(ip, Instant::now())
+    }
+
+    fn allow_at(&self, ip: IpAddr, now: Instant) -> bool {
         let key = match ip {
             IpAddr::V6(v6) => {
                 let mut octets = v6.octets();
@@ -78,13 +106,18 @@ impl RateLimiter {
             }
             v4 => v4,
         };
-        let now = Instant::now();
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        if seen.len() >= SWEEP_AT {
-            seen.retain(|_, (start, _)| now.duration_since(*start) < self.window);
+        let mut table = self.table.lock().unwrap_or_else(|e| e.into_inner());
+        if now.saturating_duration_since(table.swept) >= SWEEP_EVERY {
+            table
+                .seen
+                .retain(|_, (start, _)| now.saturating_duration_since(*start) < self.window);
+            table.swept = now;
         }
-        let entry = seen.entry(key).or_insert((now, 0));
-        if now.duration_since(entry.0) >= self.window {
+        if table.seen.len() >= self.capacity && !table.seen.contains_key(&key) {
+            return false;
+        }
+        let entry = table.seen.entry(key).or_insert((now, 0));
+        if now.saturating_duration_since(entry.0) >= self.window {
             *entry = (now, 0);
         }
         if entry.1 >= self.limit {
@@ -92,6 +125,49 @@ impl RateLimiter {
         }
         entry.1 += 1;
         true
+    }
+
+    /// How many clients the table holds.
+    #[cfg(test)]
+    fn tracked(&self) -> usize {
+        self.table
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .seen
+            .len()
+    }
+}
+
+/// Turns a flood of refusals into one log line per interval: each refusal
+/// is counted, and the first one after the interval has passed is logged
+/// with the count since the last line.
+pub(crate) struct RefusalLog {
+    interval: Duration,
+    /// When the last line was logged, and the refusals counted since.
+    state: Mutex<(Option<Instant>, u64)>,
+}
+
+impl RefusalLog {
+    pub(crate) fn every(interval: Duration) -> Self {
+        RefusalLog {
+            interval,
+            state: Mutex::new((None, 0)),
+        }
+    }
+
+    /// Counts one refusal; `Some(refusals since the last line)` when a line
+    /// is due now.
+    pub(crate) fn count(&self) -> Option<u64> {
+        let now = Instant::now();
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.1 += 1;
+        match state.0 {
+            Some(last) if now.duration_since(last) < self.interval => None,
+            _ => {
+                state.0 = Some(now);
+                Some(std::mem::take(&mut state.1))
+            }
+        }
     }
 }
 
@@ -197,6 +273,48 @@ mod tests {
         assert!(limiter.allow(b));
         assert!(!limiter.allow(a), "the same /64");
         assert!(limiter.allow(c));
+    }
+
+    #[test]
+    fn the_rate_limit_tracks_a_bounded_number_of_clients_and_sweeps_ended_windows() {
+        let limiter = RateLimiter::new(5, Duration::from_secs(3600), 100);
+        let start = Instant::now();
+        let client = |n: u32| IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + n));
+        for n in 0..100 {
+            assert!(limiter.allow_at(client(n), start));
+        }
+        for n in 100..10_000 {
+            assert!(
+                !limiter.allow_at(client(n), start),
+                "a newcomer to a full table is refused"
+            );
+        }
+        assert_eq!(
+            limiter.tracked(),
+            100,
+            "the table never grows past its capacity"
+        );
+        assert!(
+            limiter.allow_at(client(7), start),
+            "a tracked client keeps its count"
+        );
+        let later = start + Duration::from_secs(3600);
+        assert!(
+            limiter.allow_at(client(20_000), later),
+            "ended windows are swept out"
+        );
+        assert_eq!(limiter.tracked(), 1);
+    }
+
+    #[test]
+    fn a_flood_of_refusals_is_one_log_line_per_interval() {
+        let log = RefusalLog::every(Duration::from_secs(60));
+        assert_eq!(log.count(), Some(1), "the first refusal is logged");
+        let lines = (0..10_000).filter_map(|_| log.count()).count();
+        assert_eq!(lines, 0, "the rest of the minute is only counted");
+        let log = RefusalLog::every(Duration::ZERO);
+        assert_eq!(log.count(), Some(1));
+        assert_eq!(log.count(), Some(1));
     }
 
     #[test]

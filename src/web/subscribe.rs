@@ -4,9 +4,15 @@
 //! one already subscribed, a suppressed one, or one over its daily limit of
 //! confirmation emails — so the form cannot be used to learn who is on the
 //! lists. The confirmation email is sent in the background for the same
-//! reason: the answer takes as long whether or not one is sent.
+//! reason: the answer takes as long whether or not one is sent. It is
+//! queued in the database with the sign-up and sent by
+//! [`send_confirmations`] within NECMAIL_CONFIRMATIONS_PER_HOUR, so a flood
+//! from many addresses delays confirmations instead of dropping any.
+//! Refused sign-ups (over the per-address limit) are logged as one summary
+//! line a minute at most.
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, State};
@@ -15,13 +21,15 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
+use tokio::sync::watch;
 
 use super::pages::{PageError, page};
 use super::protect::{client_ip, csrf_ok, csrf_token, scope_of, token_hint};
 use super::{FormData, Shared, id_of};
 use crate::lists::ListOption;
 use crate::subscribers::{
-    Attributes, Consent, ConsentMethod, Signup, SignupOutcome, SubscriberEmail, SubscriberName,
+    Attributes, Consent, ConsentMethod, QueuedConfirmation, Signup, SignupOutcome, SubscriberEmail,
+    SubscriberName,
 };
 use crate::tokens::Purpose;
 
@@ -295,7 +303,14 @@ async fn sign_up(
     }
     let ip = client_ip(peer, headers, &state.config.trusted_proxies);
     if !state.subscribe_limit.allow(ip) {
-        tracing::info!(%ip, "subscribe refused: over the per-address rate limit");
+        if let Some(refused) = state.subscribe_refusals.count() {
+            tracing::info!(
+                last_ip = %ip,
+                refused,
+                "subscribe refused: over the per-address rate limit \
+                 (one line a minute at most; `refused` counts since the last)"
+            );
+        }
         return Err(PageError::TooMany.into());
     }
     let input = if json {
@@ -372,24 +387,96 @@ async fn store_sign_up(state: &Shared, valid: Valid, ip: IpAddr) -> Result<(), P
                 "sign-up stored"
             );
             if !pending.is_empty() {
-                let state = state.clone();
-                let email = signup.email;
-                let issued_at = signup.issued_at;
-                tokio::spawn(async move {
-                    if let Err(e) =
-                        send_confirmation(&state, &email, subscriber_id, issued_at, &pending).await
-                    {
-                        tracing::error!(
-                            subscriber_id,
-                            error = format!("{e:#}"),
-                            "the confirmation email was not sent"
-                        );
-                    }
-                });
+                state.confirmations_queued.notify_one();
             }
         }
     }
     Ok(())
+}
+
+/// How long the confirmation sender waits at most before it looks at the
+/// queue again while confirmations wait for the hourly limit, or after the
+/// database failed.
+const CONFIRMATIONS_RECHECK: Duration = Duration::from_secs(5);
+
+/// Sends the queued confirmation emails, oldest first, at most
+/// NECMAIL_CONFIRMATIONS_PER_HOUR an hour, until `stop`. Past the limit they
+/// wait in the database (so a restart loses none) and go out as the hour
+/// allows. Woken by each sign-up; the queue is also read at start-up.
+pub(super) async fn send_confirmations(state: Shared, mut stop: watch::Receiver<bool>) {
+    let mut limited = false;
+    loop {
+        let since = Utc::now() - chrono::Duration::hours(1);
+        let wait = match state
+            .store
+            .take_confirmations(since, state.config.confirmations_per_hour)
+            .await
+        {
+            Ok(turn) => {
+                for queued in turn.due {
+                    send_queued(&state, queued).await;
+                }
+                if turn.next_slot.is_some() && !limited {
+                    tracing::warn!(
+                        limit = state.config.confirmations_per_hour,
+                        "confirmation emails wait: over NECMAIL_CONFIRMATIONS_PER_HOUR"
+                    );
+                }
+                limited = turn.next_slot.is_some();
+                turn.next_slot.map(|at| {
+                    (at - Utc::now())
+                        .to_std()
+                        .unwrap_or_default()
+                        .min(CONFIRMATIONS_RECHECK)
+                })
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the confirmation queue cannot be read; retrying");
+                Some(CONFIRMATIONS_RECHECK)
+            }
+        };
+        tokio::select! {
+            () = async {
+                match wait {
+                    Some(wait) => tokio::time::sleep(wait).await,
+                    None => state.confirmations_queued.notified().await,
+                }
+            } => {}
+            _ = stop.wait_for(|stop| *stop) => return,
+        }
+    }
+}
+
+/// Sends one queued confirmation, unless a later sign-up superseded it or
+/// it was confirmed meanwhile.
+async fn send_queued(state: &Shared, queued: QueuedConfirmation) {
+    let QueuedConfirmation {
+        subscriber_id,
+        issued_at,
+    } = queued;
+    let pending = match state.store.pending(subscriber_id, issued_at).await {
+        Ok(Some(pending)) => pending,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::error!(subscriber_id, error = %e, "the confirmation email was not sent");
+            return;
+        }
+    };
+    if let Err(e) = send_confirmation(
+        state,
+        &pending.email,
+        subscriber_id,
+        issued_at,
+        &pending.lists,
+    )
+    .await
+    {
+        tracing::error!(
+            subscriber_id,
+            error = format!("{e:#}"),
+            "the confirmation email was not sent"
+        );
+    }
 }
 
 /// Sends the confirmation email. The only text from the sign-up in it is

@@ -1,11 +1,17 @@
 //! The unsubscribe link of every email, `/u/{token}`: a page with two
 //! buttons, and RFC 8058 one-click for mail providers.
+//!
+//! A valid one-click is never lost and never answered 500: when the
+//! database has not written it within [`ONE_CLICK_WAIT`] (locked, down), it
+//! is kept in the [spool](super::spool), synced to disk, and answered 200;
+//! the spool is applied as soon as the database takes it.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
@@ -16,8 +22,8 @@ use super::{FormData, Shared, id_of};
 use crate::store::{Store, StoreError};
 use crate::tokens::Purpose;
 
-/// The body of an RFC 8058 one-click unsubscribe.
-const ONE_CLICK: &[u8] = b"List-Unsubscribe=One-Click";
+/// How long a one-click waits for the database before it is spooled.
+const ONE_CLICK_WAIT: Duration = Duration::from_secs(5);
 
 /// One-clicks written per transaction at most.
 const ONE_CLICK_BATCH: usize = 256;
@@ -125,24 +131,50 @@ pub(super) async fn show(
     ))
 }
 
-/// A button of the page, or RFC 8058 one-click: a body of exactly
-/// `List-Unsubscribe=One-Click` leaves the list at once and answers 200
-/// with a tiny body, no redirect (the mail provider does not follow one).
+/// A button of the page, or RFC 8058 one-click: a form, urlencoded or
+/// `multipart/form-data`, with the field `List-Unsubscribe=One-Click`,
+/// leaves the list at once and answers 200 with a tiny body, no redirect
+/// (the mail provider does not follow one).
 pub(super) async fn submit(
     State(state): State<Shared>,
     Path(token): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    if body.trim_ascii() == ONE_CLICK {
+    let form = FormData::from_body(&headers, &body);
+    if form.get("List-Unsubscribe").map(str::trim) == Some("One-Click") {
         return one_click(&state, &token).await;
     }
-    leave(&state, &token, &FormData::parse(&body)).await
+    leave(&state, &token, &form).await
 }
 
 #[tracing::instrument(name = "one_click", skip_all)]
 async fn one_click(state: &Shared, token: &str) -> Result<Response, PageError> {
     let (subscriber_id, list_id) = target(state, token)?;
-    state.one_click.unsubscribe(subscriber_id, list_id).await?;
+    let written = tokio::time::timeout(
+        ONE_CLICK_WAIT,
+        state.one_click.unsubscribe(subscriber_id, list_id),
+    )
+    .await;
+    let reason = match written {
+        Ok(Ok(_)) => None,
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(_) => Some(format!(
+            "the database did not answer within {ONE_CLICK_WAIT:?}"
+        )),
+    };
+    if let Some(reason) = reason {
+        tracing::warn!(subscriber_id, %reason, "a one-click unsubscribe goes to the spool");
+        if let Err(e) = state.spool.keep(subscriber_id, list_id).await {
+            // Neither the database nor the disk can keep it: ask the mail
+            // provider to try again rather than claim it was done.
+            tracing::error!(subscriber_id, error = %e, "a one-click unsubscribe cannot be kept");
+            let mut busy = StatusCode::SERVICE_UNAVAILABLE.into_response();
+            busy.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+            return Ok(busy);
+        }
+    }
     Ok((
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
         "Unsubscribed.\n",

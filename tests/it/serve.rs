@@ -41,6 +41,7 @@ fn serve_command(db: &TestDb, port: u16, log: &std::path::Path) -> Command {
         .env("NECMAIL_PUBLIC_URL", &base)
         .env("NECMAIL_SECRET", SECRET)
         .env("NECMAIL_LOG", "info")
+        .env("NECMAIL_METRICS_ADDR", "off")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap())
@@ -51,12 +52,22 @@ fn serve_command(db: &TestDb, port: u16, log: &std::path::Path) -> Command {
 impl Daemon {
     /// Starts the daemon with `env` and waits until /healthz answers 200.
     async fn start(db: &TestDb, env: &[(&str, String)]) -> Daemon {
+        Self::start_with(db, env, |_| {}).await
+    }
+
+    /// Starts the daemon with `env`, after `adjust` had its command.
+    async fn start_with(
+        db: &TestDb,
+        env: &[(&str, String)],
+        adjust: impl FnOnce(&mut Command),
+    ) -> Daemon {
         let port = free_port();
         let log = db.dir.path().join("serve.log");
         let mut cmd = serve_command(db, port, &log);
         for (k, v) in env {
             cmd.env(k, v);
         }
+        adjust(&mut cmd);
         let child = cmd.spawn().expect("start necmail serve");
         let daemon = Daemon {
             child,
@@ -335,6 +346,297 @@ async fn serve_refuses_a_template_that_does_not_parse_and_names_the_file() {
     .await;
     assert_eq!(code, 2, "{log}");
     assert!(log.contains("subscribe.html.tera"), "{log}");
+}
+
+/// The one-click URL of `address` for list `slug`, as signed in a report.
+async fn one_click_url(
+    daemon: &Daemon,
+    store: &dyn necmail::store::Store,
+    address: &str,
+    slug: &str,
+) -> String {
+    let id = store
+        .subscriber(&necmail::subscribers::SubscriberEmail::parse(address).unwrap())
+        .await
+        .unwrap()
+        .id;
+    let list = crate::lists::list_id(store, slug).await;
+    let token = necmail::tokens::Signer::new(SECRET).sign(
+        necmail::tokens::Purpose::Unsubscribe,
+        &[id as u64, list as u64],
+    );
+    daemon.url(&format!("/u/{token}"))
+}
+
+async fn one_click(url: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(url)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .timeout(WAIT)
+        .send()
+        .await
+        .expect("the one-click is answered")
+}
+
+/// Waits until `address` is unsubscribed from `slug`.
+async fn unsubscribed(store: &dyn necmail::store::Store, address: &str, slug: &str) {
+    let email = necmail::subscribers::SubscriberEmail::parse(address).unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Ok(s) = store.subscriber(&email).await {
+            if s.lists.iter().any(|m| {
+                m.slug.as_str() == slug
+                    && m.status == necmail::subscribers::SubscriptionStatus::Unsubscribed
+            }) {
+                return;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{address} is still on {slug}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Another connection holding the database's write lock until released:
+/// `BEGIN EXCLUSIVE` on SQLite, an exclusive lock on the subscriptions on
+/// PostgreSQL.
+enum DbLock {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl DbLock {
+    async fn take(db: &TestDb) -> DbLock {
+        use sqlx::Connection;
+        if db.url.starts_with("sqlite") {
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            sqlx::query("BEGIN EXCLUSIVE")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            DbLock::Sqlite(conn)
+        } else {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
+            sqlx::query("LOCK TABLE subscriptions IN ACCESS EXCLUSIVE MODE")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            DbLock::Postgres(conn)
+        }
+    }
+
+    async fn release(self) {
+        use sqlx::Connection;
+        match self {
+            DbLock::Sqlite(mut conn) => {
+                sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap();
+                conn.close().await.unwrap();
+            }
+            DbLock::Postgres(mut conn) => {
+                sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap();
+                conn.close().await.unwrap();
+            }
+        }
+    }
+}
+
+/// Longer than SQLite's busy timeout (10 s), after which a write fails.
+const LONG_LOCK: Duration = Duration::from_secs(12);
+
+on_both_backends! {
+    async fn a_one_click_during_a_long_database_lock_is_answered_200_and_applied_after(db) {
+        run(db, &["list", "create", "members", "--name", "Party members"]).ok();
+        run(db, &["subscriber", "add", "ann@example.org", "--list", "members", "--confirmed"]).ok();
+        let daemon = Daemon::start(db, &[]).await;
+        let store = db.store().await;
+        let url = one_click_url(&daemon, &*store, "ann@example.org", "members").await;
+
+        let lock = DbLock::take(db).await;
+        let locked_at = tokio::time::Instant::now();
+        let reply = one_click(&url).await;
+        assert_eq!(reply.status(), 200, "{}", daemon.log());
+        let spool = db.dir.path().join("spool");
+        assert!(
+            spool.join("one-click.spool").exists() || spool.join("one-click.replaying").exists(),
+            "the one-click is on disk before the answer (or already being replayed)"
+        );
+        tokio::time::sleep_until(locked_at + LONG_LOCK).await;
+        lock.release().await;
+        unsubscribed(&*store, "ann@example.org", "members").await;
+
+        let (code, log) = daemon.stop().await;
+        assert_eq!(code, 0, "{log}");
+        assert!(log.contains("one-click unsubscribes applied from the spool"), "{log}");
+    }
+}
+
+#[tokio::test]
+async fn a_spooled_one_click_survives_a_restart_of_the_daemon() {
+    let db = TestDb::sqlite();
+    run(
+        &db,
+        &["list", "create", "members", "--name", "Party members"],
+    )
+    .ok();
+    run(
+        &db,
+        &[
+            "subscriber",
+            "add",
+            "ann@example.org",
+            "--list",
+            "members",
+            "--confirmed",
+        ],
+    )
+    .ok();
+    let daemon = Daemon::start(&db, &[]).await;
+    let store = db.store().await;
+    let url = one_click_url(&daemon, &*store, "ann@example.org", "members").await;
+
+    let lock = DbLock::take(&db).await;
+    assert_eq!(one_click(&url).await.status(), 200);
+    let (code, log) = daemon.stop().await;
+    assert_eq!(code, 0, "{log}");
+    lock.release().await;
+    let ann = run(&db, &["subscriber", "show", "ann@example.org", "--json"]).json();
+    assert_eq!(
+        ann[0]["lists"][0]["status"], "confirmed",
+        "not applied before the restart: {ann}"
+    );
+
+    let daemon = Daemon::start(&db, &[]).await;
+    unsubscribed(&*store, "ann@example.org", "members").await;
+    assert!(!db.dir.path().join("spool/one-click.spool").exists());
+    assert!(!db.dir.path().join("spool/one-click.replaying").exists());
+    let (code, log) = daemon.stop().await;
+    assert_eq!(code, 0, "{log}");
+}
+
+#[tokio::test]
+async fn a_slowloris_flood_neither_stops_one_click_nor_holds_its_connections() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let db = TestDb::sqlite();
+    run(
+        &db,
+        &["list", "create", "members", "--name", "Party members"],
+    )
+    .ok();
+    run(
+        &db,
+        &[
+            "subscriber",
+            "add",
+            "ann@example.org",
+            "--list",
+            "members",
+            "--confirmed",
+        ],
+    )
+    .ok();
+    // Few file descriptors, as under `ulimit -n 128`: the cap on connections
+    // derived from it keeps some for the database.
+    let daemon = Daemon::start_with(
+        &db,
+        &[("NECMAIL_HTTP_HEADER_TIMEOUT_SECS", "1".into())],
+        |cmd| {
+            // SAFETY: setrlimit is async-signal-safe.
+            unsafe {
+                cmd.pre_exec(|| {
+                    let limit = libc::rlimit {
+                        rlim_cur: 128,
+                        rlim_max: 128,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        },
+    )
+    .await;
+    let store = db.store().await;
+    let url = one_click_url(&daemon, &*store, "ann@example.org", "members").await;
+    let address = daemon.base.trim_start_matches("http://").to_owned();
+
+    // 300 clients that send half a request and then nothing.
+    let started = tokio::time::Instant::now();
+    let slow: Vec<_> = (0..300)
+        .map(|_| {
+            let address = address.clone();
+            tokio::spawn(async move {
+                let mut stream = tokio::net::TcpStream::connect(&address).await.ok()?;
+                stream
+                    .write_all(b"POST /u/x HTTP/1.1\r\nHost: nec")
+                    .await
+                    .ok()?;
+                let mut rest = Vec::new();
+                // Closed by the server: the read ends, with EOF or a reset.
+                let _ = tokio::time::timeout(WAIT, stream.read_to_end(&mut rest))
+                    .await
+                    .ok()?;
+                Some(())
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let reply = one_click(&url).await;
+    assert_eq!(reply.status(), 200, "{}", daemon.log());
+    unsubscribed(&*store, "ann@example.org", "members").await;
+
+    let mut closed = 0;
+    for client in slow {
+        if client.await.unwrap().is_some() {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, 300, "the server closes every half-sent request");
+    assert!(started.elapsed() < WAIT);
+    let (code, log) = daemon.stop().await;
+    assert_eq!(code, 0, "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+#[tokio::test]
+async fn a_flood_of_refused_sign_ups_logs_a_bounded_number_of_lines() {
+    let db = TestDb::sqlite();
+    run(
+        &db,
+        &["list", "create", "members", "--name", "Party members"],
+    )
+    .ok();
+    let daemon = Daemon::start(&db, &[("NECMAIL_SUBSCRIBE_PER_IP_PER_HOUR", "1".into())]).await;
+    let client = reqwest::Client::new();
+    let mut refused = 0;
+    for _ in 0..300 {
+        let r = client
+            .post(daemon.url("/subscribe"))
+            .form(&[("email", "flood@example.org")])
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 429 {
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 299);
+    let (code, log) = daemon.stop().await;
+    assert_eq!(code, 0, "{log}");
+    let lines = log
+        .lines()
+        .filter(|l| l.contains("over the per-address rate limit"))
+        .count();
+    assert!(
+        (1..=2).contains(&lines),
+        "{lines} lines for one flood:\n{log}"
+    );
 }
 
 #[tokio::test]

@@ -659,7 +659,7 @@ on_both_backends! {
         let tick = Utc::now() - chrono::Duration::minutes(5);
         let tick = chrono::DateTime::from_timestamp(tick.timestamp(), 0).unwrap();
         assert!(app.store.claim_tick("poll", tick).await.unwrap());
-        let r = app.get("/metrics").await;
+        let r = app.client.get(format!("{}/metrics", app.metrics)).send().await.unwrap();
         assert_eq!(r.status(), 200);
         assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
         let text = text_of(r).await;
@@ -690,7 +690,6 @@ on_both_backends! {
             "/archive".to_owned(),
             "/archive/feed.xml".to_owned(),
             "/healthz".to_owned(),
-            "/metrics".to_owned(),
             "/static/style.css".to_owned(),
             "/no/such/page".to_owned(),
             "/confirm/garbage".to_owned(),
@@ -709,6 +708,111 @@ on_both_backends! {
         }
         let posted = app.post_form("/subscribe", &[]).await;
         assert_eq!(posted.headers()["x-frame-options"], "DENY");
+    }
+
+    async fn metrics_are_served_only_on_their_own_listener_and_healthz_reveals_nothing(db) {
+        let app = spawn_app(db).await;
+        lists(&*app.store).await;
+        let public = app.get("/metrics").await;
+        assert_eq!(public.status(), 404);
+        assert!(!text_of(public).await.contains("necmail_subscriptions"));
+        let private = app.client.get(format!("{}/metrics", app.metrics)).send().await.unwrap();
+        assert_eq!(private.status(), 200);
+        assert!(text_of(private).await.contains("list=\"staff\""));
+        let other = app.client.get(format!("{}/subscribe", app.metrics)).send().await.unwrap();
+        assert_eq!(other.status(), 404, "the metrics listener serves nothing else");
+        let health = app.get("/healthz").await;
+        assert_eq!(health.status(), 200);
+        assert_eq!(text_of(health).await, "ok\n");
+    }
+
+    async fn a_one_click_unsubscribe_sent_as_multipart_form_data_is_honoured(db) {
+        let app = spawn_app(db).await;
+        lists(&*app.store).await;
+        let ann = member(&*app.store, "ann@example.org", &["members"]).await;
+        let bob = member(&*app.store, "bob@example.org", &["members"]).await;
+        let members = list_id(&*app.store, "members").await;
+        let body = "--b0uNd4ry-7f3a\r\n\
+            Content-Disposition: form-data; name=\"source\"\r\n\r\nprovider\r\n\
+            --b0uNd4ry-7f3a\r\n\
+            Content-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\nOne-Click\r\n\
+            --b0uNd4ry-7f3a--\r\n";
+        let r = app
+            .client
+            .post(app.url(&app.unsubscribe_path(ann, members)))
+            .header("Content-Type", "multipart/form-data; boundary=b0uNd4ry-7f3a")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.headers().get("location").is_none());
+        assert_eq!(status(&*app.store, "ann@example.org", "members").await, Some(SubscriptionStatus::Unsubscribed));
+
+        // A quoted boundary with the characters RFC 2046 allows, LF-free
+        // parts after a preamble, and the field last among several.
+        let body = "preamble\r\n------=_Part_12.abc:def\r\n\
+            Content-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n\
+            ------=_Part_12.abc:def\r\n\
+            Content-Disposition: form-data; name=\"b\"; filename=\"b.txt\"\r\nContent-Type: text/plain\r\n\r\n2\r\n\
+            ------=_Part_12.abc:def\r\n\
+            Content-Disposition: form-data; name=List-Unsubscribe\r\n\r\nOne-Click\r\n\
+            ------=_Part_12.abc:def--";
+        let r = app
+            .client
+            .post(app.url(&app.unsubscribe_path(bob, members)))
+            .header("Content-Type", "multipart/form-data; charset=utf-8; boundary=\"----=_Part_12.abc:def\"")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(status(&*app.store, "bob@example.org", "members").await, Some(SubscriptionStatus::Unsubscribed));
+    }
+
+    async fn a_one_click_unsubscribe_urlencoded_with_extra_fields_is_honoured(db) {
+        let app = spawn_app(db).await;
+        lists(&*app.store).await;
+        let ann = member(&*app.store, "ann@example.org", &["members"]).await;
+        let members = list_id(&*app.store, "members").await;
+        let r = app
+            .post_form(&app.unsubscribe_path(ann, members), &[("utm", "x"), ("List-Unsubscribe", "One-Click")])
+            .await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(status(&*app.store, "ann@example.org", "members").await, Some(SubscriptionStatus::Unsubscribed));
+    }
+
+    async fn past_the_hourly_limit_confirmations_wait_in_the_database_and_go_out_later(db) {
+        let app = spawn_app_with(db, &[("NECMAIL_CONFIRMATIONS_PER_HOUR", "2")]).await;
+        lists(&*app.store).await;
+        for n in 0..5 {
+            let r = app.subscribe(&format!("p{n}@example.org"), &["members"]).await;
+            assert_eq!(r.status(), 200);
+        }
+        for n in 0..5 {
+            assert!(
+                status(&*app.store, &format!("p{n}@example.org"), "members").await.is_some(),
+                "every sign-up is stored"
+            );
+        }
+        app.wait_for_emails(2).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while app.store.confirmations_waiting().await.unwrap() != 3 {
+            assert!(tokio::time::Instant::now() < deadline, "three confirmations wait");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(app.emails().len(), 2, "the limit holds");
+        // An hour passes for the two sent (pruned as if an hour old, none
+        // taken): the sender sends two more, and one still waits.
+        let turn = app.store.take_confirmations(Utc::now() + chrono::Duration::seconds(1), 0).await.unwrap();
+        assert!(turn.due.is_empty());
+        app.wait_for_emails(4).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while app.store.confirmations_waiting().await.unwrap() != 1 {
+            assert!(tokio::time::Instant::now() < deadline, "one confirmation still waits");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(app.emails().len(), 4);
     }
 
     async fn an_unknown_page_or_method_is_a_friendly_error_page(db) {
@@ -746,4 +850,44 @@ async fn a_taken_port_is_a_clear_bind_error() {
     .expect("the port is taken");
     assert!(matches!(err, necmail::web::WebError::Bind { .. }));
     assert!(err.to_string().contains(&addr), "{err}");
+}
+
+#[tokio::test]
+async fn a_client_that_trickles_its_body_is_answered_408_and_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let db = TestDb::sqlite();
+    let app = spawn_app_with(&db, &[("NECMAIL_HTTP_BODY_TIMEOUT_SECS", "1")]).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let (mut read, mut write) = stream.into_split();
+    write
+        .write_all(
+            b"POST /subscribe HTTP/1.1\r\nHost: nec.example\r\n\
+              Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    // One byte every 200 ms: never idle long, never done.
+    let trickle = tokio::spawn(async move {
+        while write.write_all(b"a").await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    let mut answer = [0u8; 12];
+    tokio::time::timeout(Duration::from_secs(10), read.read_exact(&mut answer))
+        .await
+        .expect("the server answers within the body timeout")
+        .unwrap();
+    trickle.abort();
+    assert_eq!(
+        &answer,
+        b"HTTP/1.1 408",
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), read.read_to_end(&mut rest))
+        .await
+        .expect("and hangs up")
+        .ok();
 }

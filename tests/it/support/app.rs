@@ -23,6 +23,8 @@ pub const BLOG: &str = "https://blog.example";
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`
     pub address: String,
+    /// `http://127.0.0.1:PORT` of the metrics listener.
+    pub metrics: String,
     /// Follows no redirects and keeps no cookies.
     pub client: reqwest::Client,
     pub store: Arc<dyn Store>,
@@ -48,6 +50,11 @@ pub async fn spawn_app_with(db: &TestDb, extra: &[(&str, &str)]) -> TestApp {
         ("NECMAIL_HTTP_ADDR", "127.0.0.1:0".to_owned()),
         ("NECMAIL_ALLOWED_ORIGINS", BLOG.to_owned()),
         ("NECMAIL_OUTBOX_DIR", outbox.display().to_string()),
+        ("NECMAIL_METRICS_ADDR", "127.0.0.1:0".to_owned()),
+        (
+            "NECMAIL_SPOOL_DIR",
+            db.dir.path().join("spool").display().to_string(),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -67,9 +74,11 @@ pub async fn spawn_app_with(db: &TestDb, extra: &[(&str, &str)]) -> TestApp {
     .await
     .expect("the application starts");
     let address = format!("http://{}", app.local_addr());
+    let metrics = format!("http://{}", app.metrics_addr().expect("a metrics listener"));
     tokio::spawn(app.run_until_stopped(std::future::pending()));
     TestApp {
         address,
+        metrics,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
