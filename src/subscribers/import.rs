@@ -6,6 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read};
+use std::ops::ControlFlow;
 
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -493,54 +494,76 @@ fn unclosed_quote(record: &csv::ByteRecord, delimiter: u8) -> Option<Reject> {
     })
 }
 
+/// Reads the rows after the header in file order, handing `each` every
+/// valid row or the reason a row cannot be imported, with how far into the
+/// input the reader has got. `each` may stop the reading early.
+fn for_each_row<R: Read>(
+    csv: &mut CsvReader<R>,
+    columns: &Columns,
+    mut each: impl FnMut(Result<ImportRow, Reject>, u64) -> ControlFlow<()>,
+) -> Result<(), ImportError> {
+    let mut record = csv::ByteRecord::new();
+    loop {
+        let row = match csv.read_byte_record(&mut record) {
+            Ok(false) => return Ok(()),
+            Ok(true) if record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) => continue,
+            Ok(true) => match unclosed_quote(&record, columns.delimiter) {
+                Some(reject) => Err(reject),
+                None => columns.parse(&record),
+            },
+            Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => {
+                return Err(ImportError::Io(std::io::Error::other(e.to_string())));
+            }
+            Err(e) => Err(Reject {
+                line: e.position().map_or(0, |p| p.line()),
+                email: String::new(),
+                reason: format!("unreadable CSV: {e}"),
+                rows: 1,
+            }),
+        };
+        if each(row, csv.position().byte()).is_break() {
+            return Ok(());
+        }
+    }
+}
+
+/// Reads a CSV as an import does, storing nothing: `each` gets every valid
+/// row or the reason a row cannot be imported, in file order. `Err` when the
+/// file as a whole cannot be imported.
+pub fn read_rows<R: Read>(
+    input: R,
+    mut each: impl FnMut(Result<ImportRow, Reject>),
+) -> Result<(), ImportError> {
+    let (mut csv, columns) = open_csv(input)?;
+    for_each_row(&mut csv, &columns, |row, _| {
+        each(row);
+        ControlFlow::Continue(())
+    })
+}
+
+/// Reads the rows into chunks of [`BATCH_ROWS`] for the writer.
 fn read_chunks<R: Read>(
     mut csv: CsvReader<R>,
     columns: &Columns,
     tx: &mpsc::Sender<Result<Chunk, ImportError>>,
 ) {
-    let mut record = csv::ByteRecord::new();
     let mut chunk = Chunk::new();
-    loop {
-        match csv.read_byte_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {
-                if record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
-                    continue;
-                }
-                if let Some(reject) = unclosed_quote(&record, columns.delimiter) {
-                    chunk.rejects.push(reject);
-                    continue;
-                }
-                match columns.parse(&record) {
-                    Ok(row) => chunk.rows.push(row),
-                    Err(reject) => chunk.rejects.push(reject),
-                }
-            }
-            Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
-                if let csv::ErrorKind::Io(_) = e.kind() {
-                    let _ = tx
-                        .blocking_send(Err(ImportError::Io(std::io::Error::other(e.to_string()))));
-                    return;
-                }
-                chunk.rejects.push(Reject {
-                    line,
-                    email: String::new(),
-                    reason: format!("unreadable CSV: {e}"),
-                    rows: 1,
-                });
-            }
+    let read = for_each_row(&mut csv, columns, |row, bytes| {
+        match row {
+            Ok(row) => chunk.rows.push(row),
+            Err(reject) => chunk.rejects.push(reject),
         }
         if chunk.rows.len() >= BATCH_ROWS {
-            chunk.bytes = csv.position().byte();
+            chunk.bytes = bytes;
             let full = std::mem::replace(&mut chunk, Chunk::new());
             if tx.blocking_send(Ok(full)).is_err() {
-                return;
+                return ControlFlow::Break(());
             }
         }
-    }
+        ControlFlow::Continue(())
+    });
     chunk.bytes = csv.position().byte();
-    let _ = tx.blocking_send(Ok(chunk));
+    let _ = tx.blocking_send(read.map(|()| chunk));
 }
 
 /// What an import is told to do.
