@@ -6,6 +6,7 @@ mod browser;
 mod campaign_cli;
 mod campaigns;
 mod cli;
+mod hostile_content;
 mod import;
 mod lists;
 mod reports_cli;
