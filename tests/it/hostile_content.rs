@@ -9,8 +9,8 @@ use necmail::reports::{ReportDraft, ReportSource};
 use crate::serve::{Daemon, campaigns_done};
 use crate::support::cli::run;
 use crate::support::http::FeedServer;
-use crate::support::smtp::SmtpServer;
 use crate::support::on_both_backends;
+use crate::support::smtp::SmtpServer;
 
 /// `open` × `depth`, then `text`, then `close` × `depth`.
 fn nested(open: &str, close: &str, depth: usize, text: &str) -> String {

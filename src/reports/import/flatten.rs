@@ -86,6 +86,9 @@ const CLOSES_P: &[&str] = &[
     "xmp",
 ];
 
+/// A heading closes the heading it would otherwise open inside.
+const HEADINGS: &[&str] = &["h1", "h2", "h3", "h4", "h5", "h6"];
+
 /// Elements that an implied end tag does not look past.
 const SCOPE: &[&str] = &[
     "applet", "button", "caption", "html", "marquee", "object", "table", "td", "template", "th",
@@ -191,12 +194,13 @@ impl State {
                 self.close_nearest(&["thead", "tbody", "tfoot"], &["table"])
             }
             "option" | "optgroup" => self.close_nearest(&["option"], &["select"]),
-            "h1" | "h2" | "h3" | "h4" | "h5" | "h6" => {
-                if self.open.last().is_some_and(|top| {
-                    matches!(top.as_str(), "h1" | "h2" | "h3" | "h4" | "h5" | "h6")
-                }) {
-                    self.close_to(self.open.len() - 1);
-                }
+            "h1" | "h2" | "h3" | "h4" | "h5" | "h6"
+                if self
+                    .open
+                    .last()
+                    .is_some_and(|top| HEADINGS.contains(&top.as_str())) =>
+            {
+                self.close_to(self.open.len() - 1);
             }
             _ => {}
         }
