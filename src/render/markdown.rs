@@ -232,6 +232,9 @@ impl TextWriter {
             }
             Event::End(TagEnd::Item) => {
                 self.flush_block();
+                // An empty item never used its marker: it must not mark
+                // the next block, outside the list.
+                self.marker = None;
                 self.prefixes.pop();
             }
             Event::Start(Tag::Link { dest_url, .. }) => {
@@ -411,6 +414,15 @@ mod tests {
             text.ends_with("[1] https://example.org/m\n[2] https://example.org/p\n"),
             "{text}"
         );
+    }
+
+    /// Found by the `markdown` fuzz target: the empty item's marker was
+    /// left for the paragraph after the list, which had no list prefix to
+    /// put it after, and the render panicked.
+    #[test]
+    fn an_empty_list_item_followed_by_text_renders() {
+        let text = to_text("-\n\nText after.\n\n1.\n   \n- \n> quoted\n");
+        assert_eq!(text, "Text after.\n\n> quoted\n");
     }
 
     #[test]
