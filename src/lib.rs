@@ -40,19 +40,6 @@ macro_rules! string_enum {
     };
 }
 
-/// Settings shared by the fuzzing properties in the unit tests.
-#[cfg(test)]
-mod fuzzing {
-    /// How many cases each fuzzing property tries: 256 in the test suite,
-    /// more with `NECMAIL_FUZZ_CASES` (see the README's section on fuzzing).
-    pub fn cases() -> u32 {
-        std::env::var("NECMAIL_FUZZ_CASES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(256)
-    }
-}
-
 pub mod campaigns;
 pub mod cli;
 pub mod config;

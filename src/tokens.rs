@@ -392,37 +392,4 @@ mod tests {
             Err(TokenError::Malformed)
         );
     }
-
-    proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(crate::fuzzing::cases()))]
-
-        /// Fuzzing: no string, however made, panics the verifier or passes
-        /// as a token.
-        #[test]
-        fn no_string_crashes_the_verifier_or_passes_as_a_token(
-            token in "[A-Za-z0-9_=+/.-]{0,80}|\\PC{0,80}",
-        ) {
-            let s = Signer::with_previous("secret", Some("previous secret"));
-            for purpose in [Purpose::Unsubscribe, Purpose::Preferences, Purpose::Form] {
-                proptest::prop_assert!(s.verify(purpose, &token).is_err());
-            }
-        }
-
-        /// Fuzzing: every payload round-trips, and no single changed bit
-        /// of a token verifies.
-        #[test]
-        fn every_payload_round_trips_and_no_changed_bit_verifies(
-            values in proptest::collection::vec(proptest::num::u64::ANY, 0..4),
-            bit in 0usize..256,
-        ) {
-            let s = Signer::new("secret");
-            let token = s.sign(Purpose::Unsubscribe, &values);
-            proptest::prop_assert_eq!(s.verify(Purpose::Unsubscribe, &token), Ok(values.clone()));
-            let mut bytes = URL_SAFE_NO_PAD.decode(&token).unwrap();
-            let bit = bit % (bytes.len() * 8);
-            bytes[bit / 8] ^= 1 << (bit % 8);
-            let changed = URL_SAFE_NO_PAD.encode(bytes);
-            proptest::prop_assert!(s.verify(Purpose::Unsubscribe, &changed).is_err());
-        }
-    }
 }

@@ -2,6 +2,14 @@
 //!
 //! Raw HTML in the Markdown is shown as text, never passed through: a
 //! `<script>` in a report reaches the reader as the characters `<script>`.
+//!
+//! Nesting is bounded: whatever a stored report holds, the HTML and the text
+//! nest at most [`MAX_NESTING`] levels deep (deeper quotations, lists and
+//! emphasis lose their markup and keep their text), so that nothing that
+//! walks the result recursively (the CSS inliner, a mail client) can run out
+//! of stack.
+
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use pulldown_cmark::{CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 
@@ -14,12 +22,54 @@ fn options() -> Options {
     Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TABLES
 }
 
-/// Parser events with raw HTML turned into text.
+/// How deep the elements of a rendered report nest at most: quotations,
+/// lists, list items, emphasis, links and table parts all count. The
+/// Markdown importer refuses a deeper report; a deeper stored one is
+/// flattened when it renders.
+pub const MAX_NESTING: usize = 64;
+
+/// Parser events with raw HTML turned into text, nested at most
+/// [`MAX_NESTING`] deep.
 fn events(markdown: &str) -> impl Iterator<Item = Event<'_>> {
-    Parser::new_ext(markdown, options()).map(|event| match event {
-        Event::Html(html) | Event::InlineHtml(html) => Event::Text(html),
-        other => other,
+    let mut depth = 0;
+    // Elements opened beyond the limit, and so dropped; always the innermost.
+    let mut dropped = 0usize;
+    Parser::new_ext(markdown, options()).filter_map(move |event| match event {
+        Event::Html(html) | Event::InlineHtml(html) => Some(Event::Text(html)),
+        Event::Start(_) if depth >= MAX_NESTING => {
+            dropped += 1;
+            None
+        }
+        Event::Start(tag) => {
+            depth += 1;
+            Some(Event::Start(tag))
+        }
+        Event::End(_) if dropped > 0 => {
+            dropped -= 1;
+            None
+        }
+        Event::End(tag) => {
+            depth -= 1;
+            Some(Event::End(tag))
+        }
+        other => Some(other),
     })
+}
+
+/// How deep the Markdown's elements nest, counted as [`MAX_NESTING`] counts them.
+pub fn nesting_depth(markdown: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0);
+    for event in Parser::new_ext(markdown, options()) {
+        match event {
+            Event::Start(_) => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            Event::End(_) => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// The plain text of a line of inline Markdown: `Leader\'s *Report*` → `Leader's Report`.
@@ -37,56 +87,76 @@ pub fn inline_text(markdown: &str) -> String {
 /// [`crate::reports::split_sections`] gives their sections.
 pub fn to_html(markdown: &str) -> String {
     let mut out = String::with_capacity(markdown.len() * 5 / 4);
-    let mut anchors: Vec<String> = Vec::new();
-    let mut pending: Option<Vec<Event<'_>>> = None;
-    let mut ready: Vec<Event<'_>> = Vec::new();
-    for event in events(markdown) {
-        match (&mut pending, event) {
-            (
-                None,
-                Event::Start(Tag::Heading {
-                    level: HeadingLevel::H2,
-                    ..
-                }),
-            ) => pending = Some(Vec::new()),
-            (Some(inner), Event::End(TagEnd::Heading(HeadingLevel::H2))) => {
-                let text: String = inner
+    let mut anchors = Anchors::default();
+    let mut source = events(markdown);
+    // A heading's events, held back until its anchor is known: the rest of
+    // the document streams through, so memory stays that of the output.
+    let mut heading: VecDeque<Event<'_>> = VecDeque::new();
+    let stream = std::iter::from_fn(|| {
+        if let Some(event) = heading.pop_front() {
+            return Some(event);
+        }
+        match source.next()? {
+            Event::Start(Tag::Heading {
+                level: HeadingLevel::H2,
+                ..
+            }) => {
+                for event in source.by_ref() {
+                    let end = matches!(event, Event::End(TagEnd::Heading(HeadingLevel::H2)));
+                    heading.push_back(event);
+                    if end {
+                        break;
+                    }
+                }
+                let text: String = heading
                     .iter()
                     .filter_map(|e| match e {
                         Event::Text(t) | Event::Code(t) => Some(t.as_ref()),
                         _ => None,
                     })
                     .collect();
-                let anchor = unique_anchor(&mut anchors, &text);
-                ready.push(Event::Start(Tag::Heading {
+                Some(Event::Start(Tag::Heading {
                     level: HeadingLevel::H2,
-                    id: Some(CowStr::from(anchor)),
+                    id: Some(CowStr::from(anchors.unique(&text))),
                     classes: Vec::new(),
                     attrs: Vec::new(),
-                }));
-                ready.append(inner);
-                ready.push(Event::End(TagEnd::Heading(HeadingLevel::H2)));
-                pending = None;
+                }))
             }
-            (Some(inner), event) => inner.push(event),
-            (None, event) => ready.push(event),
+            other => Some(other),
         }
-    }
-    pulldown_cmark::html::push_html(&mut out, ready.into_iter());
+    });
+    pulldown_cmark::html::push_html(&mut out, stream);
     out
 }
 
-/// The anchor for a heading, made unique among those already given.
-pub fn unique_anchor(given: &mut Vec<String>, heading: &str) -> String {
-    let base = anchor_for(heading);
-    let mut anchor = base.clone();
-    let mut n = 2;
-    while given.contains(&anchor) {
-        anchor = format!("{base}-{n}");
-        n += 1;
+/// The anchors given to a document's headings so far.
+#[derive(Debug, Default)]
+pub struct Anchors {
+    given: HashSet<String>,
+    /// For each base anchor, the suffix to try next: every smaller one is taken.
+    next: HashMap<String, usize>,
+}
+
+impl Anchors {
+    /// The anchor for a heading, made unique among those already given:
+    /// `update`, then `update-2`, `update-3`… In constant time per heading
+    /// however many headings share a name.
+    pub fn unique(&mut self, heading: &str) -> String {
+        let base = anchor_for(heading);
+        let mut anchor = base.clone();
+        if self.given.contains(&anchor) {
+            let n = self.next.entry(base.clone()).or_insert(2);
+            loop {
+                anchor = format!("{base}-{n}");
+                *n += 1;
+                if !self.given.contains(&anchor) {
+                    break;
+                }
+            }
+        }
+        self.given.insert(anchor.clone());
+        anchor
     }
-    given.push(anchor.clone());
-    anchor
 }
 
 /// Renders Markdown as plain text: paragraphs wrapped at [`TEXT_WIDTH`],
@@ -162,6 +232,9 @@ impl TextWriter {
             }
             Event::End(TagEnd::Item) => {
                 self.flush_block();
+                // An empty item never used its marker: it must not mark
+                // the next block, outside the list.
+                self.marker = None;
                 self.prefixes.pop();
             }
             Event::Start(Tag::Link { dest_url, .. }) => {
@@ -341,6 +414,15 @@ mod tests {
             text.ends_with("[1] https://example.org/m\n[2] https://example.org/p\n"),
             "{text}"
         );
+    }
+
+    /// Found by the `markdown` fuzz target: the empty item's marker was
+    /// left for the paragraph after the list, which had no list prefix to
+    /// put it after, and the render panicked.
+    #[test]
+    fn an_empty_list_item_followed_by_text_renders() {
+        let text = to_text("-\n\nText after.\n\n1.\n   \n- \n> quoted\n");
+        assert_eq!(text, "Text after.\n\n> quoted\n");
     }
 
     #[test]

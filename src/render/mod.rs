@@ -2,12 +2,15 @@
 //! Tera templates, rendered once per campaign and personalised per recipient.
 
 pub(crate) mod encoding;
+mod inline;
 mod markdown;
 mod personal;
 mod templates;
 #[cfg(test)]
 mod tests;
 
-pub use markdown::{TEXT_WIDTH, inline_text, to_html, to_text, unique_anchor, wrap};
+pub use markdown::{
+    Anchors, MAX_NESTING, TEXT_WIDTH, inline_text, nesting_depth, to_html, to_text, wrap,
+};
 pub use personal::{ListInfo, MessageMeta, Prepared, Recipient, RenderError, Rendered, Site};
 pub use templates::{BUILT_IN, TemplateError, Templates};

@@ -18,6 +18,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::encoding::{escape_html, header_text, mailbox, qp_piece};
+use super::inline::inline_body;
 use super::markdown::{to_html, to_text};
 use super::templates::{TemplateError, Templates};
 use crate::config::{Config, Sender};
@@ -273,12 +274,7 @@ impl Prepared {
             .templates
             .render(HTML, &prepared.context(&samples.0.recipient()))?;
         let css = style_blocks(&probe);
-        let inliner = css_inline::CSSInliner::options()
-            .keep_style_tags(false)
-            .build();
-        let body = inliner
-            .inline_fragment(&to_html(&report.body_markdown), &css)
-            .map_err(|e| RenderError::Css(e.to_string()))?;
+        let body = inline_body(&to_html(&report.body_markdown), &css)?;
         prepared.body_html = Encoded::new(body);
         for sample in [&samples.0, &samples.1] {
             prepared.render(&sample.recipient())?;

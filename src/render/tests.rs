@@ -361,3 +361,48 @@ fn the_clean_report_renders_as_its_snapshots() {
     insta::assert_snapshot!("clean_report_html", r.html);
     insta::assert_snapshot!("clean_report_text", r.text);
 }
+
+/// Runs `f` on a thread with a 2 MiB stack, as the daemon's workers have.
+fn on_a_worker_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(2 * 1024 * 1024)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
+#[test]
+fn a_stored_report_nested_thousands_deep_renders_flattened_on_a_worker_stack() {
+    let lists: String = (0..3_000)
+        .map(|i| format!("{}- level {i}\n", "  ".repeat(i)))
+        .collect();
+    for body in [
+        format!("{} deep text\n", ">".repeat(2_600)),
+        format!("{} deep text\n", ">".repeat(50_000)),
+        format!("{}deep text{}\n", "*".repeat(20_000), "*".repeat(20_000)),
+        lists,
+    ] {
+        let (html, text) = on_a_worker_stack(move || {
+            let prepared = prepared(&body);
+            let rendered = prepared
+                .render(&recipient(None, &Attributes::new(), &members()))
+                .unwrap();
+            (rendered.html, rendered.text)
+        });
+        assert!(html.contains("deep text") || html.contains("level 2999"));
+        assert!(text.contains("deep text") || text.contains("level 2999"));
+        assert!(html.matches("<blockquote").count() <= MAX_NESTING);
+        assert!(html.matches("<li").count() <= 3_000);
+    }
+}
+
+#[test]
+fn thousands_of_headings_with_one_name_get_distinct_anchors() {
+    let body = "## Update\n\nText.\n\n".repeat(20_000);
+    let html = to_html(&body);
+    assert!(html.contains("id=\"update\""));
+    assert!(html.contains("id=\"update-20000\""));
+    let sections = crate::reports::split_sections(&body);
+    assert_eq!(sections.sections[19_999].anchor, "update-20000");
+}

@@ -40,7 +40,7 @@ pub fn split_sections(markdown: &str) -> Sections {
     let mut intro = String::new();
     let mut sections: Vec<Section> = Vec::new();
     let mut in_fence = false;
-    let mut anchors = Vec::new();
+    let mut anchors = crate::render::Anchors::default();
     for line in markdown.lines() {
         let trimmed = line.trim_start();
         if trimmed.starts_with("```") || trimmed.starts_with("~~~") {
@@ -50,7 +50,7 @@ pub fn split_sections(markdown: &str) -> Sections {
         match heading {
             Some(h) => {
                 let heading = crate::render::inline_text(closing_hashes_removed(h.trim()));
-                let anchor = crate::render::unique_anchor(&mut anchors, &heading);
+                let anchor = anchors.unique(&heading);
                 sections.push(Section {
                     heading,
                     anchor,

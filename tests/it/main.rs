@@ -7,6 +7,7 @@ mod campaign_cli;
 mod campaigns;
 mod cli;
 mod feed_addresses;
+mod hostile_content;
 mod import;
 mod lists;
 mod reports_cli;

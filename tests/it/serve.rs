@@ -18,7 +18,7 @@ const SECRET: &str = "an end-to-end test secret of some length";
 const WAIT: Duration = Duration::from_secs(30);
 
 /// A running `necmail serve`, with its log in a file.
-struct Daemon {
+pub(crate) struct Daemon {
     child: Child,
     base: String,
     log: std::path::PathBuf,
@@ -51,7 +51,7 @@ fn serve_command(db: &TestDb, port: u16, log: &std::path::Path) -> Command {
 
 impl Daemon {
     /// Starts the daemon with `env` and waits until /healthz answers 200.
-    async fn start(db: &TestDb, env: &[(&str, String)]) -> Daemon {
+    pub(crate) async fn start(db: &TestDb, env: &[(&str, String)]) -> Daemon {
         Self::start_with(db, env, |_| {}).await
     }
 
@@ -91,16 +91,16 @@ impl Daemon {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Sends SIGTERM and returns the exit code and the whole log.
-    async fn stop(mut self) -> (i32, String) {
+    pub(crate) async fn stop(mut self) -> (i32, String) {
         let pid = self.child.id().expect("the daemon is running");
         let status = std::process::Command::new("kill")
             .args(["-TERM", &pid.to_string()])
@@ -166,7 +166,7 @@ fn reports_to(server: &SmtpServer, rcpt: &str) -> Vec<Received> {
 }
 
 /// Waits until every campaign made so far is done.
-async fn campaigns_done(db: &TestDb, expected: usize) {
+pub(crate) async fn campaigns_done(db: &TestDb, expected: usize) {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let db_url = db.url.clone();

@@ -4,6 +4,7 @@
 
 use super::cruft::{self, LineKind};
 use super::escape::{escape_heading, escape_text};
+use super::{ImportError, MAX_REPORT_BYTES};
 
 /// A block of a post's body, holding plain text (not Markdown).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -295,55 +296,118 @@ pub(super) fn find_headings(blocks: Vec<Block>) -> Vec<Block> {
 }
 
 /// Writes blocks as the Markdown of a report body, ending with a newline.
-pub(super) fn to_markdown(blocks: &[Block]) -> String {
-    let mut out = write_blocks(blocks, true);
-    out.push('\n');
-    out
+/// Each line is written once, with the markers of the quotations and list
+/// items it sits in, so the cost is linear in the Markdown; writing stops,
+/// and the body is refused, once it grows past [`MAX_REPORT_BYTES`].
+pub(super) fn to_markdown(blocks: &[Block]) -> Result<String, ImportError> {
+    let mut writer = MarkdownWriter::default();
+    writer.blocks(blocks, true);
+    if writer.out.len() > MAX_REPORT_BYTES {
+        return Err(ImportError::MarkdownTooLarge);
+    }
+    Ok(writer.out)
 }
 
-fn write_blocks(blocks: &[Block], top_level: bool) -> String {
-    let written: Vec<String> = blocks
-        .iter()
-        .map(|block| match block {
-            Block::Heading(text) if top_level => format!("## {}", escape_heading(text)),
-            Block::Heading(text) => write_inlines(&[Inline::Text(text.clone())]),
-            Block::Paragraph(inlines) => write_inlines(inlines),
-            Block::List { start, items } => write_list(*start, items),
-            Block::Quote(inner) => write_blocks(inner, false)
-                .lines()
-                .map(|line| {
-                    if line.is_empty() {
-                        ">".to_owned()
-                    } else {
-                        format!("> {line}")
+/// A quotation or list item that the lines being written sit in.
+enum Container {
+    Quote,
+    Item {
+        marker: String,
+        /// Whether the item's first line, which takes the marker, is still to come.
+        first: bool,
+    },
+}
+
+#[derive(Default)]
+struct MarkdownWriter {
+    out: String,
+    /// Outermost first.
+    containers: Vec<Container>,
+}
+
+impl MarkdownWriter {
+    fn full(&self) -> bool {
+        self.out.len() > MAX_REPORT_BYTES
+    }
+
+    /// Blocks separated by blank lines.
+    fn blocks(&mut self, blocks: &[Block], top_level: bool) {
+        for (i, block) in blocks.iter().enumerate() {
+            if self.full() {
+                return;
+            }
+            if i > 0 {
+                self.line("");
+            }
+            match block {
+                Block::Heading(text) if top_level => {
+                    self.lines(&format!("## {}", escape_heading(text)))
+                }
+                Block::Heading(text) => self.lines(&write_inlines(&[Inline::Text(text.clone())])),
+                Block::Paragraph(inlines) => self.lines(&write_inlines(inlines)),
+                Block::List { start, items } => {
+                    for (n, item) in (start.unwrap_or(1)..).zip(items) {
+                        let marker = match start {
+                            Some(_) => format!("{n}. "),
+                            None => "- ".to_owned(),
+                        };
+                        self.containers.push(Container::Item {
+                            marker,
+                            first: true,
+                        });
+                        self.blocks(item, false);
+                        self.containers.pop();
                     }
-                })
-                .collect::<Vec<_>>()
-                .join("\n"),
-            Block::Rule => "---".to_owned(),
-        })
-        .collect();
-    written.join("\n\n")
-}
-
-fn write_list(start: Option<u64>, items: &[Vec<Block>]) -> String {
-    let mut lines = Vec::new();
-    for (n, item) in (start.unwrap_or(1)..).zip(items) {
-        let marker = match start {
-            Some(_) => format!("{n}. "),
-            None => "- ".to_owned(),
-        };
-        let indent = " ".repeat(marker.len());
-        for (i, line) in write_blocks(item, false).lines().enumerate() {
-            lines.push(match (i, line.is_empty()) {
-                (0, _) => format!("{marker}{line}"),
-                (_, true) => String::new(),
-                (_, false) => format!("{indent}{line}"),
-            });
+                }
+                Block::Quote(inner) => {
+                    self.containers.push(Container::Quote);
+                    self.blocks(inner, false);
+                    self.containers.pop();
+                }
+                Block::Rule => self.line("---"),
+            }
         }
     }
-    lines.join("\n")
+
+    fn lines(&mut self, text: &str) {
+        for line in text.split('\n') {
+            self.line(line);
+        }
+    }
+
+    /// Writes a line after the markers of its containers: `> ` (`>` before
+    /// an empty line) for a quotation; an item's marker on its first line,
+    /// then as many spaces (none before an empty line).
+    fn line(&mut self, line: &str) {
+        let mut pieces: Vec<&str> = Vec::with_capacity(self.containers.len());
+        let mut empty = line.is_empty();
+        for container in self.containers.iter_mut().rev() {
+            match container {
+                Container::Quote => {
+                    pieces.push(if empty { ">" } else { "> " });
+                    empty = false;
+                }
+                Container::Item { marker, first } => {
+                    if *first {
+                        *first = false;
+                        pieces.push(marker);
+                        empty = false;
+                    } else if !empty {
+                        pieces.push(&INDENT[..marker.len().min(INDENT.len())]);
+                    }
+                }
+            }
+        }
+        for piece in pieces.iter().rev() {
+            self.out.push_str(piece);
+        }
+        self.out.push_str(line);
+        self.out.push('\n');
+    }
 }
+
+/// Spaces to indent a list item's continuation lines with.
+const INDENT: &str = "                        ";
 
 /// A paragraph's Markdown: each text escaped, lines joined by hard breaks.
 fn write_inlines(inlines: &[Inline]) -> String {
@@ -469,7 +533,8 @@ mod tests {
                 items: vec![vec![para("three")], vec![para("four")]],
             },
             Block::Quote(vec![para("Dear Colleague,"), para("# Thanks")]),
-        ]);
+        ])
+        .unwrap();
         assert_eq!(
             markdown,
             "## Party Membership\n\n- 575,000 members\n- \\- 40% of them new\n\n3. three\n4. four\n\n\

@@ -1,4 +1,5 @@
-//! A small element tree built from ammonia's sanitised output.
+//! A small element tree built from ammonia's sanitised output, at most
+//! [`MAX_DEPTH`] deep.
 //!
 //! ammonia serialises a well-formed tree (every element but the void ones
 //! closed, text escaped, no scripts or styles), so html5ever's tokenizer
@@ -116,6 +117,12 @@ const VOID: &[&str] = &[
     "wbr",
 ];
 
+/// How deep the tree goes at most. The sanitised HTML was flattened to
+/// [`crate::render::MAX_NESTING`] before ammonia parsed it, and a parser adds
+/// few levels of its own (a table's `<tbody>`, reopened formatting); deeper
+/// start tags are ignored, so the recursive walks below stay bounded.
+const MAX_DEPTH: usize = 2 * crate::render::MAX_NESTING;
+
 /// Builds the tree of sanitised HTML under a root element named `#root`.
 pub(super) fn parse(sanitised: &str) -> Element {
     let builder = TreeBuilder {
@@ -174,6 +181,9 @@ impl TokenSink for TreeBuilder {
                     }
                 }
                 let void = tag.self_closing || VOID.contains(&element.name.as_str());
+                if stack.len() > MAX_DEPTH {
+                    return TokenSinkResult::Continue;
+                }
                 stack.push(element);
                 if void {
                     close(&mut stack);

@@ -16,6 +16,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::body::{self, Block, CommentLinks, Evidence, Inline};
 use super::dom::{self, Element, Node};
+use super::flatten::flatten;
 use super::{ImportError, draft};
 use crate::reports::ReportDraft;
 
@@ -78,8 +79,11 @@ const KEPT: &str = "a abbr article b blockquote br center cite code dd del div d
 const DROPPED_WITH_CONTENT: &str = "script style noscript template iframe object embed frame frameset svg math \
                                     canvas video audio form textarea select button nav aside footer figcaption";
 
-/// Sanitises untrusted HTML; the result has no active content.
+/// Sanitises untrusted HTML; the result has no active content, and nests at
+/// most [`crate::render::MAX_NESTING`] deep (deeper elements are dropped
+/// before ammonia parses it, their text kept).
 fn sanitise(html: &str) -> String {
+    let html = flatten(html);
     let attributes: HashMap<&str, HashSet<&str>> = HashMap::from([
         ("a", HashSet::from(["href"])),
         ("ol", HashSet::from(["start"])),
@@ -93,7 +97,7 @@ fn sanitise(html: &str) -> String {
         .url_relative(ammonia::UrlRelative::Deny)
         .link_rel(None)
         .strip_comments(true)
-        .clean(html)
+        .clean(&html)
         .to_string()
 }
 

@@ -70,6 +70,10 @@ pub(super) fn parse(text: &str) -> Result<ReportDraft, ImportError> {
     if body.trim().is_empty() {
         return Err(ImportError::NoBody);
     }
+    let depth = crate::render::nesting_depth(body);
+    if depth > crate::render::MAX_NESTING {
+        return Err(ImportError::TooDeep { depth });
+    }
     Ok(ReportDraft {
         title,
         meeting_date,
@@ -103,12 +107,32 @@ fn split_front_matter(text: &str) -> Result<(FrontMatter, &str), ImportError> {
     })
 }
 
+/// The longest front matter read: a title, a date and a summary fit in far
+/// less. YAML and TOML parsers can take time quadratic in nested input, so
+/// the front matter is bounded before either sees it.
+const MAX_FRONT_MATTER_BYTES: usize = 16 * 1024;
+
+/// How deep brackets (`[`, `{`) may nest in the front matter.
+const MAX_FRONT_MATTER_NESTING: usize = 16;
+
 fn read_front_matter(source: &str, syntax: Syntax) -> Result<FrontMatter, ImportError> {
     const KEYS: [&str; 3] = ["title", "meeting_date", "summary"];
     let invalid = |reason: String| ImportError::FrontMatter {
         syntax: syntax.name(),
         reason,
     };
+    if source.len() > MAX_FRONT_MATTER_BYTES {
+        return Err(invalid(format!(
+            "it is {} bytes long, and front matter may be at most {MAX_FRONT_MATTER_BYTES} bytes",
+            source.len()
+        )));
+    }
+    let depth = bracket_depth(source);
+    if depth > MAX_FRONT_MATTER_NESTING {
+        return Err(invalid(format!(
+            "its brackets nest {depth} levels deep, and at most {MAX_FRONT_MATTER_NESTING} are allowed"
+        )));
+    }
     let values = match syntax {
         Syntax::Yaml => {
             let map = match serde_norway::from_str(source).map_err(|e| invalid(e.to_string()))? {
@@ -151,6 +175,22 @@ fn read_front_matter(source: &str, syntax: Syntax) -> Result<FrontMatter, Import
         meeting_date,
         summary,
     })
+}
+
+/// How deep `[` and `{` nest in `source`, quoted or not.
+fn bracket_depth(source: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0);
+    for b in source.bytes() {
+        match b {
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// A front-matter value as necmail reads it.

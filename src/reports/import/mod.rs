@@ -11,11 +11,17 @@
 //! private-use characters (U+E000 to U+F8FF, which the renderer uses as
 //! placeholders) and its control characters other than tabs and line ends;
 //! `\r\n` and lone `\r` line ends become `\n`.
+//!
+//! Every importer costs time and memory linear in its input, and refuses an
+//! input over [`MAX_REPORT_BYTES`]. HTML nested deeper than
+//! [`crate::render::MAX_NESTING`] is flattened (the text kept, the excess
+//! structure dropped); a Markdown file nested deeper is refused.
 
 mod body;
 mod cruft;
 mod dom;
 mod escape;
+mod flatten;
 mod html;
 mod markdown;
 mod text;
@@ -43,6 +49,11 @@ impl std::str::FromStr for Format {
     }
 }
 
+/// The largest report necmail imports: 1 MiB of source (a file, a page, a
+/// paste or a feed item's HTML), and 1 MiB of Markdown once converted. An
+/// NEC report is some 30 KB.
+pub const MAX_REPORT_BYTES: usize = 1024 * 1024;
+
 /// Why an input cannot be imported. Every variant is the user's bad input.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ImportError {
@@ -53,6 +64,23 @@ pub enum ImportError {
     NotUtf8 { offset: usize, line: usize },
     #[error("the input is empty")]
     Empty,
+    #[error(
+        "the report is too large: {bytes} bytes, and a report may be at most 1 MiB ({max} bytes); \
+         split it into smaller reports",
+        max = MAX_REPORT_BYTES
+    )]
+    TooLarge { bytes: usize },
+    #[error(
+        "the report would be over 1 MiB ({max} bytes) of Markdown once converted; \
+         split it into smaller reports",
+        max = MAX_REPORT_BYTES
+    )]
+    MarkdownTooLarge,
+    #[error(
+        "the report nests quotations, lists or emphasis {depth} levels deep, and at most {max} are allowed",
+        max = crate::render::MAX_NESTING
+    )]
+    TooDeep { depth: usize },
     #[error(
         "the report has no title: start a pasted post with its title on a line of its own, or give a \
          Markdown file a `title` in its front matter or a `# Title` first line"
@@ -141,6 +169,7 @@ fn mostly_tags(text: &str) -> bool {
 /// Parses `content` into one draft per report it holds. Drafts come back
 /// with `source: ReportSource::Paste` and no `published_at`; the caller sets both.
 pub fn parse(content: &[u8], format: Format) -> Result<Vec<ReportDraft>, ImportError> {
+    within_limit(content.len())?;
     let text = decode(content)?;
     match format {
         Format::Markdown => markdown::parse(&text).map(|draft| vec![draft]),
@@ -152,11 +181,20 @@ pub fn parse(content: &[u8], format: Format) -> Result<Vec<ReportDraft>, ImportE
 /// Parses the HTML of a feed item (its `content:encoded`), whose title comes
 /// from the feed. The HTML is sanitised and converted as a page's would be.
 pub fn parse_html_fragment(html: &str, title: &str) -> Result<ReportDraft, ImportError> {
+    within_limit(html.len() + title.len())?;
     let html = clean_characters(html);
     if html.trim().is_empty() {
         return Err(ImportError::Empty);
     }
     html::parse_fragment(&html, &clean_characters(title))
+}
+
+/// Refuses a report of more than [`MAX_REPORT_BYTES`].
+fn within_limit(bytes: usize) -> Result<(), ImportError> {
+    if bytes > MAX_REPORT_BYTES {
+        return Err(ImportError::TooLarge { bytes });
+    }
+    Ok(())
 }
 
 /// The input as text: UTF-8 checked, then cleaned by [`clean_characters`].
@@ -200,11 +238,12 @@ fn draft(title: String, blocks: Vec<body::Block>) -> Result<ReportDraft, ImportE
     if blocks.is_empty() {
         return Err(ImportError::NoBody);
     }
+    let body_markdown = body::to_markdown(&blocks)?;
     Ok(ReportDraft {
         title,
         meeting_date: None,
         summary: None,
-        body_markdown: body::to_markdown(&blocks),
+        body_markdown,
         source: ReportSource::Paste,
         published_at: None,
     })
@@ -359,7 +398,7 @@ mod tests {
         for format in FORMATS {
             let mut body = String::new();
             for n in 1.. {
-                if body.len() > 1024 * 1024 {
+                if body.len() > 1_010_000 {
                     break;
                 }
                 body.push_str(paragraph);
@@ -374,6 +413,128 @@ mod tests {
                 body.matches("80 million").count()
             );
         }
+    }
+
+    #[test]
+    fn a_report_over_the_size_limit_is_refused_naming_the_limit() {
+        let big = "a".repeat(MAX_REPORT_BYTES + 1);
+        for format in FORMATS {
+            let content = sample(format, &big);
+            let err = parse(content.as_bytes(), format).unwrap_err();
+            assert_eq!(
+                err,
+                ImportError::TooLarge {
+                    bytes: content.len()
+                },
+                "{format:?}"
+            );
+            assert!(
+                err.to_string().contains("at most 1 MiB (1048576 bytes)"),
+                "{err}"
+            );
+        }
+        let err = parse_html_fragment(&format!("<p>{big}</p>"), "T").unwrap_err();
+        assert!(matches!(err, ImportError::TooLarge { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn markdown_that_grows_past_the_limit_when_converted_is_refused() {
+        let stars = "*".repeat(MAX_REPORT_BYTES - 100);
+        let err = parse(sample(Format::Html, &stars).as_bytes(), Format::Html).unwrap_err();
+        assert_eq!(err, ImportError::MarkdownTooLarge);
+        let quoted_lines = nested(
+            "<blockquote>",
+            "</blockquote>",
+            60,
+            &"a<br>".repeat(200_000),
+        );
+        let started = std::time::Instant::now();
+        let err = parse_html_fragment(&quoted_lines, "T").unwrap_err();
+        assert_eq!(err, ImportError::MarkdownTooLarge);
+        assert!(started.elapsed().as_secs() < 5, "{:?}", started.elapsed());
+    }
+
+    /// `open` × `depth`, then `text`, then `close` × `depth`.
+    fn nested(open: &str, close: &str, depth: usize, text: &str) -> String {
+        format!("{}{text}{}", open.repeat(depth), close.repeat(depth))
+    }
+
+    #[test]
+    fn html_nested_thousands_deep_is_flattened_keeping_its_text() {
+        for html in [
+            nested("<blockquote>", "</blockquote>", 4_000, "deep text"),
+            nested("<div>", "</div>", 10_000, "deep text"),
+            nested("<div>", "</div>", 90_000, "deep text"),
+            nested("<ul><li>", "</li></ul>", 5_000, "deep text"),
+            nested("<span><em>", "</em></span>", 20_000, "deep text"),
+        ] {
+            let draft = parse_html_fragment(&html, "Deep").unwrap();
+            assert!(
+                draft.body_markdown.contains("deep text"),
+                "{}",
+                draft.body_markdown
+            );
+            assert!(
+                crate::render::nesting_depth(&draft.body_markdown)
+                    <= crate::render::MAX_NESTING + 1,
+                "{}",
+                &html[..30]
+            );
+            let page = parse(format!("<h1>Deep</h1>{html}").as_bytes(), Format::Html).unwrap();
+            assert!(page[0].body_markdown.contains("deep text"));
+            crate::render::to_html(&draft.body_markdown);
+            crate::render::to_text(&draft.body_markdown);
+        }
+    }
+
+    #[test]
+    fn markdown_nested_deeper_than_the_limit_is_refused_with_its_depth() {
+        let limit = crate::render::MAX_NESTING;
+        for (depth, quotes) in [(2_601, ">".repeat(2_600)), (10_001, ">".repeat(10_000))] {
+            let content = format!("# Deep\n\n{quotes} text\n");
+            let err = parse(content.as_bytes(), Format::Markdown).unwrap_err();
+            assert_eq!(err, ImportError::TooDeep { depth });
+            assert!(
+                err.to_string().contains(&format!("at most {limit}")),
+                "{err}"
+            );
+        }
+        let fine = format!("# Deep\n\n{} text\n", ">".repeat(limit - 1));
+        assert!(parse(fine.as_bytes(), Format::Markdown).is_ok());
+        let lists = format!(
+            "# Deep\n\n{}\n",
+            (0..200)
+                .map(|i| format!("{}- x\n", "  ".repeat(i)))
+                .collect::<String>()
+        );
+        assert!(matches!(
+            parse(lists.as_bytes(), Format::Markdown),
+            Err(ImportError::TooDeep { .. })
+        ));
+    }
+
+    #[test]
+    fn nested_front_matter_is_refused_before_it_is_parsed() {
+        let flow = format!(
+            "---\ntitle: {}{}\n---\nText.\n",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        let block: String = (1..600).map(|i| format!("{}a:\n", " ".repeat(i))).collect();
+        let block = format!("---\ntitle: T\nx:\n{block}---\nText.\n");
+        let toml = format!(
+            "+++\ntitle = {}{}\n+++\nText.\n",
+            "[".repeat(50_000),
+            "]".repeat(50_000)
+        );
+        for content in [flow, block, toml] {
+            let started = std::time::Instant::now();
+            let err = parse(content.as_bytes(), Format::Markdown).unwrap_err();
+            assert!(matches!(err, ImportError::FrontMatter { .. }), "{err:?}");
+            assert!(started.elapsed().as_secs() < 1, "{err}");
+        }
+        let shallow = "---\ntitle: T\ntags: [[a, b], {c: d}]\n---\nText.\n";
+        assert!(parse(shallow.as_bytes(), Format::Markdown).is_ok());
     }
 
     #[test]
