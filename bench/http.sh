@@ -29,19 +29,24 @@ necmail=$PWD/target/release/necmail
 secret=bench-secret-bench-secret-bench-secret
 export DATABASE_URL="sqlite://$work/bench.db?mode=rwc" NECMAIL_OUTBOX_DIR="$work/outbox" NECMAIL_LOG=warn \
   NECMAIL_SECRET=$secret NECMAIL_HTTP_ADDR=127.0.0.1:$port NECMAIL_PUBLIC_URL=http://127.0.0.1:$port \
-  NECMAIL_SUBSCRIBE_PER_IP_PER_HOUR=1000000 NECMAIL_CONFIRMATIONS_PER_ADDRESS_PER_DAY=1000
+  NECMAIL_SUBSCRIBE_PER_IP_PER_HOUR=1000000 NECMAIL_CONFIRMATIONS_PER_ADDRESS_PER_DAY=1000 \
+  NECMAIL_CONFIRMATIONS_PER_HOUR=1000000 NECMAIL_METRICS_ADDR=off
 
 echo "== $subscribers confirmed subscribers on one list"
 awk -v n="$subscribers" 'BEGIN { print "email"; for (i = 1; i <= n; i++) printf "member%07d@example.org\n", i }' > "$work/subscribers.csv"
 $necmail list create members --name "Party members" >/dev/null
 $necmail subscriber import "$work/subscribers.csv" --list members --confirmed >/dev/null
 
-# Unsubscribe tokens for every subscriber (ids 1..n, list 1), signed as
-# src/tokens.rs signs them: varint payload, then 10 bytes of HMAC-SHA256
-# over the purpose tag and the payload, keyed by SHA-256 of the secret.
+# Unsubscribe tokens for every subscriber (ids 1..n, list 1), sealed as
+# src/tokens.rs seals them: a 10-byte tag, HMAC-SHA256 over the version,
+# the purpose and the varint payload, then the payload XORed with
+# HMAC-SHA256(enc key, tag, purpose); both keys are derived from SHA-256 of
+# the secret.
 python3 - "$secret" "$subscribers" > "$work/paths.txt" <<'PY'
 import base64, hashlib, hmac, sys
-key = hashlib.sha256(sys.argv[1].encode()).digest()
+root = hashlib.sha256(sys.argv[1].encode()).digest()
+mac_key = hmac.new(root, b"necmail token mac", hashlib.sha256).digest()
+enc_key = hmac.new(root, b"necmail token enc", hashlib.sha256).digest()
 def varint(v):
     out = bytearray()
     while v >= 0x80:
@@ -50,8 +55,10 @@ def varint(v):
     return bytes(out)
 for sub in range(1, int(sys.argv[2]) + 1):
     payload = varint(sub) + varint(1)
-    mac = hmac.new(key, b"u" + payload, hashlib.sha256).digest()[:10]
-    print("/u/" + base64.urlsafe_b64encode(payload + mac).decode().rstrip("="))
+    tag = hmac.new(mac_key, bytes([2]) + b"u" + payload, hashlib.sha256).digest()[:10]
+    stream = hmac.new(enc_key, tag + b"u", hashlib.sha256).digest()
+    sealed = bytes(p ^ k for p, k in zip(payload, stream))
+    print("/u/" + base64.urlsafe_b64encode(tag + sealed).decode().rstrip("="))
 PY
 
 cat > "$work/one-click.lua" <<'LUA'

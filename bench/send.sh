@@ -28,7 +28,8 @@ export PATH=$PATH:/usr/sbin
 
 cargo build --release --quiet
 necmail=$PWD/target/release/necmail
-export DATABASE_URL="sqlite://$work/bench.db?mode=rwc" NECMAIL_OUTBOX_DIR="$work/outbox" NECMAIL_LOG=warn
+export DATABASE_URL="sqlite://$work/bench.db?mode=rwc" NECMAIL_OUTBOX_DIR="$work/outbox" NECMAIL_LOG=warn \
+  NECMAIL_SECRET=bench-secret-of-some-length
 
 smtp-sink -u nobody 127.0.0.1:$port 1000 &
 sink_pid=$!
