@@ -11,7 +11,7 @@ use chrono::Utc;
 use serde_json::json;
 
 use super::pages::{PageError, Renew, page};
-use super::protect::{client_ip, csrf_ok, csrf_token, scope_of, token_hint};
+use super::protect::{check_form, client_ip, csrf_token, scope_of, token_hint};
 use super::{FormData, Shared, id_of, mail};
 use crate::subscribers::{
     Consent, ConsentMethod, PreferenceChange, Subscriber, SubscriberName, SubscriptionStatus,
@@ -59,9 +59,7 @@ fn subscriber_id(state: &Shared, token: &str) -> Result<i64, PageError> {
 /// The subscriber of a POST whose CSRF token is good.
 fn checked(state: &Shared, token: &str, form: &FormData) -> Result<i64, PageError> {
     let id = subscriber_id(state, token)?;
-    if !csrf_ok(&state.signer, scope_of(token), form.get("csrf")) {
-        return Err(PageError::FormExpired);
-    }
+    check_form(&state.signer, token, form)?;
     Ok(id)
 }
 
@@ -321,13 +319,7 @@ pub(super) async fn renew(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let (id, _) = link(&state, &token)?;
-    if !csrf_ok(
-        &state.signer,
-        scope_of(&token),
-        FormData::parse(&body).get("csrf"),
-    ) {
-        return Err(PageError::FormExpired);
-    }
+    check_form(&state.signer, &token, &FormData::parse(&body))?;
     let subscriber = state.store.subscriber_by_id(id).await?;
     let days = state.config.preferences_link_lifetime.as_secs() / 86_400;
     let allowed = state

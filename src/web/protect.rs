@@ -186,6 +186,20 @@ pub(crate) fn csrf_token(signer: &Signer, scope: u64) -> String {
     signer.sign(Purpose::Form, &[unix_now(), scope])
 }
 
+/// Checks the CSRF token that a form on the page of link `page_token` sent:
+/// [`PageError::FormExpired`] unless it is current and made for that page.
+pub(crate) fn check_form(
+    signer: &Signer,
+    page_token: &str,
+    form: &super::FormData,
+) -> Result<(), super::pages::PageError> {
+    if csrf_ok(signer, scope_of(page_token), form.get("csrf")) {
+        Ok(())
+    } else {
+        Err(super::pages::PageError::FormExpired)
+    }
+}
+
 /// Whether `token` is a current CSRF token of a page with `scope`.
 pub(crate) fn csrf_ok(signer: &Signer, scope: u64, token: Option<&str>) -> bool {
     let Some(token) = token else { return false };

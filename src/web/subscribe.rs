@@ -24,7 +24,7 @@ use serde_json::json;
 use tokio::sync::watch;
 
 use super::pages::{PageError, page};
-use super::protect::{client_ip, csrf_ok, csrf_token, scope_of, token_hint};
+use super::protect::{check_form, client_ip, csrf_ok, csrf_token, scope_of, token_hint};
 use super::{FormData, Shared, id_of};
 use crate::lists::ListOption;
 use crate::subscribers::{
@@ -557,13 +557,7 @@ pub(super) async fn confirm(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let (id, issued) = confirmation(&state, &token)?;
-    if !csrf_ok(
-        &state.signer,
-        scope_of(&token),
-        FormData::parse(&body).get("csrf"),
-    ) {
-        return Err(PageError::FormExpired);
-    }
+    check_form(&state.signer, &token, &FormData::parse(&body))?;
     let confirmed = state
         .store
         .confirm(id, issued)

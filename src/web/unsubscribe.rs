@@ -17,7 +17,7 @@ use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 
 use super::pages::{PageError, page};
-use super::protect::{csrf_ok, csrf_token, scope_of, token_hint};
+use super::protect::{check_form, csrf_token, scope_of, token_hint};
 use super::{FormData, Shared, id_of};
 use crate::store::{Store, StoreError};
 use crate::tokens::Purpose;
@@ -185,9 +185,7 @@ async fn one_click(state: &Shared, token: &str) -> Result<Response, PageError> {
 #[tracing::instrument(name = "unsubscribe", skip_all)]
 async fn leave(state: &Shared, token: &str, form: &FormData) -> Result<Response, PageError> {
     let (subscriber_id, list_id) = target(state, token)?;
-    if !csrf_ok(&state.signer, scope_of(token), form.get("csrf")) {
-        return Err(PageError::FormExpired);
-    }
+    check_form(&state.signer, token, form)?;
     let everything = match form.get("choice") {
         Some("list") => false,
         Some("all") => true,

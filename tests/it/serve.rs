@@ -474,16 +474,15 @@ on_both_backends! {
     }
 }
 
-#[tokio::test]
-async fn a_spooled_one_click_survives_a_restart_of_the_daemon() {
-    let db = TestDb::sqlite();
+/// The list `members` with one confirmed member, ann@example.org.
+fn members_with_ann(db: &TestDb) {
     run(
-        &db,
+        db,
         &["list", "create", "members", "--name", "Party members"],
     )
     .ok();
     run(
-        &db,
+        db,
         &[
             "subscriber",
             "add",
@@ -494,6 +493,12 @@ async fn a_spooled_one_click_survives_a_restart_of_the_daemon() {
         ],
     )
     .ok();
+}
+
+#[tokio::test]
+async fn a_spooled_one_click_survives_a_restart_of_the_daemon() {
+    let db = TestDb::sqlite();
+    members_with_ann(&db);
     let daemon = Daemon::start(&db, &[]).await;
     let store = db.store().await;
     let url = one_click_url(&daemon, &*store, "ann@example.org", "members").await;
@@ -521,23 +526,7 @@ async fn a_spooled_one_click_survives_a_restart_of_the_daemon() {
 async fn a_slowloris_flood_neither_stops_one_click_nor_holds_its_connections() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let db = TestDb::sqlite();
-    run(
-        &db,
-        &["list", "create", "members", "--name", "Party members"],
-    )
-    .ok();
-    run(
-        &db,
-        &[
-            "subscriber",
-            "add",
-            "ann@example.org",
-            "--list",
-            "members",
-            "--confirmed",
-        ],
-    )
-    .ok();
+    members_with_ann(&db);
     // Few file descriptors, as under `ulimit -n 128`: the cap on connections
     // derived from it keeps some for the database.
     let daemon = Daemon::start_with(

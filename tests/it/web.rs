@@ -430,14 +430,7 @@ on_both_backends! {
         let report = report(&*app.store).await;
         let campaign = campaign(&*app.store, report, &["members"]).await;
         let path = app.unsubscribe_path(id, list_id(&*app.store, "members").await);
-        let r = app
-            .client
-            .post(app.url(&path))
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .body("List-Unsubscribe=One-Click")
-            .send()
-            .await
-            .unwrap();
+        let r = app.post(&path, "application/x-www-form-urlencoded", "List-Unsubscribe=One-Click").await;
         assert_eq!(r.status(), 200);
         assert!(r.headers().get("location").is_none());
         assert!(r.headers().get("set-cookie").is_none());
@@ -577,14 +570,7 @@ on_both_backends! {
         let old = necmail::tokens::Signer::new(crate::support::app::SECRET);
         let list = list_id(&*app.store, "members").await;
         let token = old.sign(Purpose::Unsubscribe, &[id as u64, list as u64]);
-        let r = app
-            .client
-            .post(app.url(&format!("/u/{token}")))
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .body("List-Unsubscribe=One-Click")
-            .send()
-            .await
-            .unwrap();
+        let r = app.post(&format!("/u/{token}"), "application/x-www-form-urlencoded", "List-Unsubscribe=One-Click").await;
         assert_eq!(r.status(), 200);
         assert_eq!(status(&*app.store, "ann@example.org", "members").await, Some(SubscriptionStatus::Unsubscribed));
         let forged = necmail::tokens::Signer::new("some other secret entirely").sign(Purpose::Unsubscribe, &[id as u64, list as u64]);
@@ -737,14 +723,7 @@ on_both_backends! {
             --b0uNd4ry-7f3a\r\n\
             Content-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\nOne-Click\r\n\
             --b0uNd4ry-7f3a--\r\n";
-        let r = app
-            .client
-            .post(app.url(&app.unsubscribe_path(ann, members)))
-            .header("Content-Type", "multipart/form-data; boundary=b0uNd4ry-7f3a")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let r = app.post(&app.unsubscribe_path(ann, members), "multipart/form-data; boundary=b0uNd4ry-7f3a", body).await;
         assert_eq!(r.status(), 200);
         assert!(r.headers().get("location").is_none());
         assert_eq!(status(&*app.store, "ann@example.org", "members").await, Some(SubscriptionStatus::Unsubscribed));
@@ -758,14 +737,7 @@ on_both_backends! {
             ------=_Part_12.abc:def\r\n\
             Content-Disposition: form-data; name=List-Unsubscribe\r\n\r\nOne-Click\r\n\
             ------=_Part_12.abc:def--";
-        let r = app
-            .client
-            .post(app.url(&app.unsubscribe_path(bob, members)))
-            .header("Content-Type", "multipart/form-data; charset=utf-8; boundary=\"----=_Part_12.abc:def\"")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let r = app.post(&app.unsubscribe_path(bob, members), "multipart/form-data; charset=utf-8; boundary=\"----=_Part_12.abc:def\"", body).await;
         assert_eq!(r.status(), 200);
         assert_eq!(status(&*app.store, "bob@example.org", "members").await, Some(SubscriptionStatus::Unsubscribed));
     }

@@ -118,9 +118,20 @@ impl TestApp {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(fields)
             .finish();
+        self.post(path, "application/x-www-form-urlencoded", body)
+            .await
+    }
+
+    /// Posts `body` as `content_type`.
+    pub async fn post(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
         self.client
             .post(self.url(path))
-            .header("Content-Type", "application/x-www-form-urlencoded")
+            .header("Content-Type", content_type)
             .body(body)
             .send()
             .await
