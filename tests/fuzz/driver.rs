@@ -6,7 +6,9 @@
 //! - `NECMAIL_FUZZ_SECS`: how long each target runs (default 3, a smoke run).
 //! - `NECMAIL_FUZZ_SEED`: the random seed (default: from the clock); every
 //!   run prints its seed, so a failure can be replayed.
-//! - `NECMAIL_FUZZ_INPUT_MS`: the most one input may take (default 1000).
+//! - `NECMAIL_FUZZ_INPUT_MS`: the most one input may take (default 1000 in
+//!   a release build, the long runs; 10000 in the debug build of the test
+//!   suite's smoke run, which shares a busy machine with every other test).
 //!
 //! Each input runs on a thread with a 2 MiB stack, as the daemon's workers
 //! have. Before it runs, it is written to `target/fuzz/NAME/current`, so an
@@ -78,7 +80,8 @@ impl Fuzz {
     /// panics or takes longer than allowed.
     pub fn run(self, target: impl Fn(&[u8]) + Send + Sync + 'static) {
         let budget = Duration::from_secs(env_number("NECMAIL_FUZZ_SECS", 3));
-        let per_input = Duration::from_millis(env_number("NECMAIL_FUZZ_INPUT_MS", 1000));
+        let default_ms = if cfg!(debug_assertions) { 10_000 } else { 1000 };
+        let per_input = Duration::from_millis(env_number("NECMAIL_FUZZ_INPUT_MS", default_ms));
         let seed = env_number("NECMAIL_FUZZ_SEED", clock_seed());
         let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("target/fuzz")
