@@ -75,23 +75,24 @@ pub enum TokenError {
     Forged,
 }
 
-/// The keys derived from one secret.
+/// The keys derived from one secret, each as an HMAC with its key already
+/// absorbed: a token costs two SHA-256 blocks per MAC instead of four.
 #[derive(Clone)]
 struct Keys {
-    /// SHA-256 of the secret: the MAC key of unsealed tokens.
-    legacy: [u8; 32],
-    mac: [u8; 32],
-    enc: [u8; 32],
+    /// Keyed with SHA-256 of the secret: the MAC of unsealed tokens.
+    legacy: Hmac<Sha256>,
+    mac: Hmac<Sha256>,
+    enc: Hmac<Sha256>,
 }
 
 impl Keys {
     fn derive(secret: &str) -> Self {
-        let legacy: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
-        let sub = |label: &[u8]| -> [u8; 32] { hmac(&legacy, &[label]).into() };
+        let legacy = keyed(&Sha256::digest(secret.as_bytes()));
+        let sub = |label: &[u8]| keyed(&hmac(&legacy, &[label]));
         Keys {
-            legacy,
             mac: sub(b"necmail token mac"),
             enc: sub(b"necmail token enc"),
+            legacy,
         }
     }
 
@@ -112,7 +113,7 @@ impl Keys {
         let (tag, sealed) = bytes.split_at(MAC_BYTES);
         let mut payload = sealed.to_vec();
         self.keystream(purpose, tag, &mut payload);
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.mac).expect("HMAC takes any key length");
+        let mut mac = self.mac.clone();
         mac.update(&[SEALED, purpose.tag()]);
         mac.update(&payload);
         mac.verify_truncated_left(tag).ok().map(|()| payload)
@@ -120,16 +121,21 @@ impl Keys {
 
     fn open_unsealed<'a>(&self, purpose: Purpose, bytes: &'a [u8]) -> Option<&'a [u8]> {
         let (payload, tag) = bytes.split_at(bytes.len() - MAC_BYTES);
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.legacy).expect("HMAC takes any key length");
+        let mut mac = self.legacy.clone();
         mac.update(&[purpose.tag()]);
         mac.update(payload);
         mac.verify_truncated_left(tag).ok().map(|()| payload)
     }
 }
 
-fn hmac(key: &[u8], parts: &[&[u8]]) -> hmac::digest::Output<Hmac<Sha256>> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+/// An HMAC-SHA256 keyed with `key`, ready to clone for each message.
+fn keyed(key: &[u8]) -> Hmac<Sha256> {
+    Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length")
+}
+
+/// The MAC of `parts` under a keyed HMAC.
+fn hmac(keyed: &Hmac<Sha256>, parts: &[&[u8]]) -> hmac::digest::Output<Hmac<Sha256>> {
+    let mut mac = keyed.clone();
     for part in parts {
         mac.update(part);
     }
@@ -310,8 +316,10 @@ mod tests {
         for &v in values {
             push_varint(&mut bytes, v);
         }
-        let key: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
-        let tag = hmac(&key, &[&[purpose.tag()], &bytes]);
+        let tag = hmac(
+            &keyed(&Sha256::digest(secret.as_bytes())),
+            &[&[purpose.tag()], &bytes],
+        );
         bytes.extend_from_slice(&tag[..MAC_BYTES]);
         URL_SAFE_NO_PAD.encode(bytes)
     }
