@@ -5,8 +5,8 @@
 //! audience, [`store`] keeps everything on SQLite or PostgreSQL, and [`cli`]
 //! is the admin's command line.
 
-/// An enum stored and shown as fixed strings: `as_str`, `FromStr`, `Display`
-/// and `Serialize` from one list of `Variant = "text"` pairs.
+/// An enum stored and shown as fixed strings: `ALL`, `as_str`, `FromStr`,
+/// `Display` and `Serialize` from one list of `Variant = "text"` pairs.
 macro_rules! string_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$meta])*
@@ -14,6 +14,9 @@ macro_rules! string_enum {
         pub enum $name { $(#[serde(rename = $text)] $variant),+ }
 
         impl $name {
+            /// Every value, in the order declared.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $text),+ }
             }

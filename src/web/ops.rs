@@ -8,14 +8,18 @@ use axum::response::{IntoResponse, Response};
 
 use super::Shared;
 use super::pages::PageError;
+use crate::campaigns::DeliveryState;
+use crate::subscribers::SuppressionReason;
 
 /// The pages' stylesheet, compiled in.
 const STYLESHEET: &str = include_str!("../../templates/pages/style.css");
 
-const DELIVERY_STATES: [&str; 6] = ["queued", "sending", "sent", "deferred", "failed", "skipped"];
 /// The states of deliveries still to be sent.
-const QUEUED_STATES: [&str; 3] = ["queued", "deferred", "sending"];
-const SUPPRESSION_REASONS: [&str; 4] = ["unsubscribed", "hard-bounce", "complaint", "erased"];
+const QUEUED_STATES: [DeliveryState; 3] = [
+    DeliveryState::Queued,
+    DeliveryState::Deferred,
+    DeliveryState::Sending,
+];
 
 pub(super) async fn stylesheet() -> Response {
     (
@@ -81,15 +85,19 @@ pub(super) async fn metrics(State(state): State<Shared>) -> Result<Response, Pag
         "necmail_deliveries",
         "Deliveries of every campaign, by state.",
     );
-    for s in DELIVERY_STATES {
-        let _ = writeln!(out, "necmail_deliveries{{state=\"{s}\"}} {}", delivered(s));
+    for s in DeliveryState::ALL {
+        let _ = writeln!(
+            out,
+            "necmail_deliveries{{state=\"{s}\"}} {}",
+            delivered(s.as_str())
+        );
     }
     series_header(
         &mut out,
         "necmail_queue_depth",
         "Deliveries still to be sent: queued, deferred or being sent.",
     );
-    let depth: i64 = QUEUED_STATES.iter().map(|s| delivered(s)).sum();
+    let depth: i64 = QUEUED_STATES.iter().map(|s| delivered(s.as_str())).sum();
     let _ = writeln!(out, "necmail_queue_depth {depth}");
 
     series_header(
@@ -118,11 +126,11 @@ pub(super) async fn metrics(State(state): State<Shared>) -> Result<Response, Pag
         "necmail_suppressions",
         "Suppressed addresses by reason.",
     );
-    for reason in SUPPRESSION_REASONS {
+    for reason in SuppressionReason::ALL {
         let n: i64 = counts
             .suppressions
             .iter()
-            .filter(|(r, _)| r == reason)
+            .filter(|(r, _)| r == reason.as_str())
             .map(|(_, n)| n)
             .sum();
         let _ = writeln!(out, "necmail_suppressions{{reason=\"{reason}\"}} {n}");
