@@ -556,15 +556,18 @@ async fn a_slowloris_flood_neither_stops_one_click_nor_holds_its_connections() {
 
     // 300 clients that send half a request and then nothing.
     let started = tokio::time::Instant::now();
+    let (sent, mut half_sent) = tokio::sync::mpsc::channel::<()>(300);
     let slow: Vec<_> = (0..300)
         .map(|_| {
             let address = address.clone();
+            let sent = sent.clone();
             tokio::spawn(async move {
                 let mut stream = tokio::net::TcpStream::connect(&address).await.ok()?;
                 stream
                     .write_all(b"POST /u/x HTTP/1.1\r\nHost: nec")
                     .await
                     .ok()?;
+                sent.send(()).await.ok()?;
                 let mut rest = Vec::new();
                 // Closed by the server: the read ends, with EOF or a reset.
                 let _ = tokio::time::timeout(WAIT, stream.read_to_end(&mut rest))
@@ -574,7 +577,13 @@ async fn a_slowloris_flood_neither_stops_one_click_nor_holds_its_connections() {
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop(sent);
+    for _ in 0..300 {
+        half_sent
+            .recv()
+            .await
+            .expect("every slow client is connected before the one-click");
+    }
 
     let reply = one_click(&url).await;
     assert_eq!(reply.status(), 200, "{}", daemon.log());
