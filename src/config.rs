@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::scheduler::Schedule;
-use crate::store::{Backend, PoolOptions};
+use crate::schedule::Schedule;
 
 /// A configuration variable: its name, default and meaning.
 #[derive(Debug, Clone, Copy)]
@@ -853,12 +852,12 @@ impl Config {
         let fallback_schedule = Schedule::parse("0 9 * * *", timezone).expect("a valid schedule");
         let poll_schedule = l.get(
             "NECMAIL_POLL_SCHEDULE",
-            |v| Schedule::parse(v, timezone),
+            |v| Schedule::parse(v, timezone).map_err(|e| e.to_string()),
             fallback_schedule.clone(),
         );
         let dispatch_schedule = l.get(
             "NECMAIL_DISPATCH_SCHEDULE",
-            |v| Schedule::parse(v, timezone),
+            |v| Schedule::parse(v, timezone).map_err(|e| e.to_string()),
             fallback_schedule,
         );
         let default_lists = l.get(
@@ -1009,6 +1008,48 @@ impl Config {
             self.public_url.as_str().trim_end_matches('/'),
             path.trim_start_matches('/')
         )
+    }
+}
+
+/// The database a `DATABASE_URL` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// Picks the backend from a `DATABASE_URL`'s scheme.
+    pub fn from_url(url: &str) -> Option<Self> {
+        let scheme = url.split_once(':')?.0;
+        match scheme {
+            "sqlite" => Some(Backend::Sqlite),
+            "postgres" | "postgresql" => Some(Backend::Postgres),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres => "PostgreSQL",
+        }
+    }
+}
+
+/// Database pool settings, the same for both backends.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 5,
+            acquire_timeout: Duration::from_secs(10),
+        }
     }
 }
 

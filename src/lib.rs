@@ -2,8 +2,34 @@
 //! party members and councillors.
 //!
 //! The crate is split by domain: [`lists`] and [`subscribers`] hold the
-//! audience, [`store`] keeps everything on SQLite or PostgreSQL, and [`cli`]
-//! is the admin's command line.
+//! audience, [`reports`] the reports and [`campaigns`] their sending;
+//! [`store`] keeps everything on SQLite or PostgreSQL, [`delivery`] sends,
+//! and [`serve`] and [`cli`] are the daemon and the admin's command line.
+//!
+//! # Layers
+//! Dependencies run one way, down this list: a module uses only modules on
+//! the lines above its own, never one on its own line or below. At the
+//! bottom are the error every store trait returns and helpers for text;
+//! then the domain modules, which declare the store traits they need;
+//! configuration, which parses values into domain types; the storage layer,
+//! which implements the domain's traits; and the parts that wire it all
+//! together on top. Tests are exempt: they may exercise the layers together.
+//! The `layering` test reads this list and checks every `crate::` path in
+//! `src/` against it.
+//!
+//! ```text
+//! error text
+//! lists tokens schedule meetings
+//! subscribers
+//! config
+//! telemetry reports
+//! render campaigns
+//! store
+//! delivery
+//! scheduler web
+//! serve
+//! cli
+//! ```
 
 /// An enum stored and shown as fixed strings: `ALL`, `as_str`, `FromStr`,
 /// `Display` and `Serialize` from one list of `Variant = "text"` pairs.
@@ -47,14 +73,20 @@ pub mod campaigns;
 pub mod cli;
 pub mod config;
 pub mod delivery;
+pub mod error;
 pub mod lists;
 pub mod meetings;
 pub mod render;
 pub mod reports;
+pub mod schedule;
 pub mod scheduler;
 pub mod serve;
 pub mod store;
 pub mod subscribers;
 pub mod telemetry;
+pub mod text;
 pub mod tokens;
 pub mod web;
+
+#[cfg(test)]
+mod layering;

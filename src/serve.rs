@@ -10,9 +10,9 @@ use crate::config::{Config, ConfigError};
 use crate::delivery::dkim::DkimSigner;
 use crate::delivery::engine::Engine;
 use crate::delivery::supervisor::Supervisor;
+use crate::error::StoreError;
 use crate::render::Templates;
 use crate::scheduler::Scheduler;
-use crate::store::StoreError;
 use crate::web::{Application, Context, WebError};
 
 /// Why the daemon could not start or stopped with an error.

@@ -5,7 +5,7 @@
 //! `queued → sending → sent | deferred | failed | skipped`; the delivery
 //! engine (`crate::delivery::engine`) claims, sends and records them.
 
-pub(crate) mod store;
+mod store;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -14,8 +14,7 @@ use crate::lists::ListSlug;
 use crate::reports::ReportRef;
 use crate::subscribers::{AttributePair, Attributes};
 
-pub(crate) use store::impl_campaign_store;
-pub use store::{CampaignStore, Claimed, Outcome, Recorded};
+pub use store::{CampaignStore, Claimed, Outcome, Recorded, Totals, TotalsStore};
 
 string_enum!(
     /// Where a campaign stands.

@@ -371,7 +371,12 @@ async fn deliver(shared: &Shared, job: &Claimed, buf: &mut String) -> Outcome {
         job.delivery_id,
     );
     buf.clear();
-    let recipient = addressing.recipient(&job.email, job.name.as_deref(), &job.attributes.0, &list);
+    let recipient = addressing.recipient(
+        job.email.as_str(),
+        job.name.as_deref(),
+        &job.attributes,
+        &list,
+    );
     if let Err(e) = shared
         .prepared
         .write_message(&recipient, &addressing.meta(), buf)
@@ -401,7 +406,7 @@ async fn deliver(shared: &Shared, job: &Claimed, buf: &mut String) -> Outcome {
     let envelope = Envelope {
         id: &id,
         mail_from: &addressing.return_path,
-        rcpt_to: &job.email,
+        rcpt_to: job.email.as_str(),
     };
     match shared.transport.send(&envelope, message).await {
         Ok(accepted) => Outcome::Sent {
@@ -549,6 +554,7 @@ fn worker_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::subscribers::SubscriberEmail;
 
     #[test]
     fn hard_bounces_are_5_1_x_enhanced_codes() {
@@ -584,9 +590,9 @@ mod tests {
             list_name: "Members".into(),
             attempts,
             first_attempt_at: first,
-            email: "jo@example.org".into(),
+            email: SubscriberEmail::parse("jo@example.org").unwrap(),
             name: None,
-            attributes: sqlx::types::Json(Default::default()),
+            attributes: Default::default(),
             eligible: true,
         }
     }

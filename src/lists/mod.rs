@@ -2,14 +2,13 @@
 //! counts of its subscribers by status.
 
 mod slug;
-pub(crate) mod store;
+mod store;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 pub use slug::{ListSlug, SlugError};
 pub use store::ListStore;
-pub(crate) use store::impl_list_store;
 
 /// How people join a list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -1,13 +1,12 @@
 //! NEC meetings: when they were held, and which report covers each. A
 //! meeting with no report some days later is overdue and the admin is told.
 
-pub(crate) mod store;
+mod store;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 pub use store::MeetingStore;
-pub(crate) use store::impl_meeting_store;
 
 /// The report that covers a meeting.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

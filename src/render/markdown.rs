@@ -4,84 +4,19 @@
 //! `<script>` in a report reaches the reader as the characters `<script>`.
 //!
 //! Nesting is bounded: whatever a stored report holds, the HTML and the text
-//! nest at most [`MAX_NESTING`] levels deep (deeper quotations, lists and
+//! nest at most [`MAX_NESTING`](crate::text::MAX_NESTING) levels deep (deeper quotations, lists and
 //! emphasis lose their markup and keep their text), so that nothing that
 //! walks the result recursively (the CSS inliner, a mail client) can run out
 //! of stack.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 
-use pulldown_cmark::{CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+use pulldown_cmark::{CowStr, Event, HeadingLevel, Tag, TagEnd};
 
-use crate::reports::anchor_for;
+use crate::text::{Anchors, bounded_events as events};
 
 /// The width plain-text paragraphs are wrapped to.
 pub const TEXT_WIDTH: usize = 76;
-
-fn options() -> Options {
-    Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TABLES
-}
-
-/// How deep the elements of a rendered report nest at most: quotations,
-/// lists, list items, emphasis, links and table parts all count. The
-/// Markdown importer refuses a deeper report; a deeper stored one is
-/// flattened when it renders.
-pub const MAX_NESTING: usize = 64;
-
-/// Parser events with raw HTML turned into text, nested at most
-/// [`MAX_NESTING`] deep.
-fn events(markdown: &str) -> impl Iterator<Item = Event<'_>> {
-    let mut depth = 0;
-    // Elements opened beyond the limit, and so dropped; always the innermost.
-    let mut dropped = 0usize;
-    Parser::new_ext(markdown, options()).filter_map(move |event| match event {
-        Event::Html(html) | Event::InlineHtml(html) => Some(Event::Text(html)),
-        Event::Start(_) if depth >= MAX_NESTING => {
-            dropped += 1;
-            None
-        }
-        Event::Start(tag) => {
-            depth += 1;
-            Some(Event::Start(tag))
-        }
-        Event::End(_) if dropped > 0 => {
-            dropped -= 1;
-            None
-        }
-        Event::End(tag) => {
-            depth -= 1;
-            Some(Event::End(tag))
-        }
-        other => Some(other),
-    })
-}
-
-/// How deep the Markdown's elements nest, counted as [`MAX_NESTING`] counts them.
-pub fn nesting_depth(markdown: &str) -> usize {
-    let (mut depth, mut deepest) = (0usize, 0);
-    for event in Parser::new_ext(markdown, options()) {
-        match event {
-            Event::Start(_) => {
-                depth += 1;
-                deepest = deepest.max(depth);
-            }
-            Event::End(_) => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    deepest
-}
-
-/// The plain text of a line of inline Markdown: `Leader\'s *Report*` → `Leader's Report`.
-pub fn inline_text(markdown: &str) -> String {
-    let mut text = String::new();
-    for event in events(markdown) {
-        if let Event::Text(t) | Event::Code(t) = event {
-            text.push_str(&t);
-        }
-    }
-    text
-}
 
 /// Renders Markdown to an HTML fragment. Level-2 headings get the ids that
 /// [`crate::reports::split_sections`] gives their sections.
@@ -127,36 +62,6 @@ pub fn to_html(markdown: &str) -> String {
     });
     pulldown_cmark::html::push_html(&mut out, stream);
     out
-}
-
-/// The anchors given to a document's headings so far.
-#[derive(Debug, Default)]
-pub struct Anchors {
-    given: HashSet<String>,
-    /// For each base anchor, the suffix to try next: every smaller one is taken.
-    next: HashMap<String, usize>,
-}
-
-impl Anchors {
-    /// The anchor for a heading, made unique among those already given:
-    /// `update`, then `update-2`, `update-3`… In constant time per heading
-    /// however many headings share a name.
-    pub fn unique(&mut self, heading: &str) -> String {
-        let base = anchor_for(heading);
-        let mut anchor = base.clone();
-        if self.given.contains(&anchor) {
-            let n = self.next.entry(base.clone()).or_insert(2);
-            loop {
-                anchor = format!("{base}-{n}");
-                *n += 1;
-                if !self.given.contains(&anchor) {
-                    break;
-                }
-            }
-        }
-        self.given.insert(anchor.clone());
-        anchor
-    }
 }
 
 /// Renders Markdown as plain text: paragraphs wrapped at [`TEXT_WIDTH`],

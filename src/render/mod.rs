@@ -9,8 +9,6 @@ mod templates;
 #[cfg(test)]
 mod tests;
 
-pub use markdown::{
-    Anchors, MAX_NESTING, TEXT_WIDTH, inline_text, nesting_depth, to_html, to_text, wrap,
-};
+pub use markdown::{TEXT_WIDTH, to_html, to_text, wrap};
 pub use personal::{ListInfo, MessageMeta, Prepared, Recipient, RenderError, Rendered, Site};
 pub use templates::{BUILT_IN, TemplateError, Templates};

@@ -8,6 +8,7 @@ use super::*;
 use crate::config::Sender;
 use crate::reports::{Report, ReportSource};
 use crate::subscribers::Attributes;
+use crate::text::MAX_NESTING;
 
 pub(crate) fn report(body: &str) -> Report {
     Report {

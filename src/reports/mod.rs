@@ -8,15 +8,18 @@
 pub mod feeds;
 pub mod import;
 mod sections;
-pub(crate) mod store;
+mod store;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-pub use sections::{Section, Sections, anchor_for, split_sections};
-pub(crate) use store::impl_report_store;
-pub use store::{FetchRecord, NewSource, ReportRef, ReportStore, Source, SourceStore, Stored};
+pub use crate::text::{anchor_for, slugify};
+pub use sections::{Section, Sections, split_sections};
+pub use store::{
+    ArchiveEntry, ArchiveStore, FetchRecord, NewSource, ReportRef, ReportStore, Source,
+    SourceStore, Stored,
+};
 
 /// Where a report came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -97,30 +100,6 @@ pub struct Report {
 impl Report {
     pub fn sections(&self) -> Sections {
         split_sections(&self.body_markdown)
-    }
-}
-
-/// A URL-safe slug from a title: `Labour NEC Report – March 2017` becomes
-/// `labour-nec-report-march-2017`.
-pub fn slugify(title: &str) -> String {
-    let mut slug = String::new();
-    for c in title.chars() {
-        if c.is_ascii_alphanumeric() {
-            slug.push(c.to_ascii_lowercase());
-        } else if c.is_alphanumeric() || matches!(c, '\'' | '’' | '‘') {
-            continue;
-        } else if !slug.ends_with('-') && !slug.is_empty() {
-            slug.push('-');
-        }
-        if slug.len() >= 80 {
-            break;
-        }
-    }
-    let slug = slug.trim_end_matches('-').to_owned();
-    if slug.is_empty() {
-        "report".into()
-    } else {
-        slug
     }
 }
 

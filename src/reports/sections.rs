@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use crate::text::{Anchors, inline_text};
+
 /// One section: a heading and the Markdown beneath it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Section {
@@ -17,11 +19,6 @@ pub struct Sections {
     /// What comes before the first heading.
     pub intro: String,
     pub sections: Vec<Section>,
-}
-
-/// The anchor of a heading: `Local Government Report` → `local-government-report`.
-pub fn anchor_for(heading: &str) -> String {
-    super::slugify(heading)
 }
 
 /// A heading without its optional closing `#`s, which CommonMark only
@@ -40,7 +37,7 @@ pub fn split_sections(markdown: &str) -> Sections {
     let mut intro = String::new();
     let mut sections: Vec<Section> = Vec::new();
     let mut in_fence = false;
-    let mut anchors = crate::render::Anchors::default();
+    let mut anchors = Anchors::default();
     for line in markdown.lines() {
         let trimmed = line.trim_start();
         if trimmed.starts_with("```") || trimmed.starts_with("~~~") {
@@ -49,7 +46,7 @@ pub fn split_sections(markdown: &str) -> Sections {
         let heading = (!in_fence).then(|| line.strip_prefix("## ")).flatten();
         match heading {
             Some(h) => {
-                let heading = crate::render::inline_text(closing_hashes_removed(h.trim()));
+                let heading = inline_text(closing_hashes_removed(h.trim()));
                 let anchor = anchors.unique(&heading);
                 sections.push(Section {
                     heading,

@@ -3,10 +3,5 @@
 //! that `serve` runs on them.
 
 mod runner;
-mod schedule;
-pub(crate) mod store;
 
 pub use runner::{DISPATCH_TICK, POLL_TICK, PollReport, Ran, Scheduler, TickError};
-pub use schedule::Schedule;
-pub use store::ScheduleStore;
-pub(crate) use store::impl_schedule_store;

@@ -21,7 +21,6 @@ use std::time::Duration;
 use chrono::{DateTime, Days, Utc};
 use tokio::sync::{Mutex, watch};
 
-use super::Schedule;
 use crate::campaigns::{Campaign, NewCampaign};
 use crate::config::{AutoDispatch, Config};
 use crate::delivery::Transport;
@@ -30,6 +29,7 @@ use crate::meetings::Meeting;
 use crate::render::Templates;
 use crate::reports::ReportRef;
 use crate::reports::feeds::{FetchError, Fetcher, PollOutcome, SourcePoll, poll_all};
+use crate::schedule::Schedule;
 use crate::store::{Store, StoreError};
 
 /// The name the poll schedule's ticks are claimed under.

@@ -7,24 +7,61 @@
 //! in [`Dialect`]). sqlx's `Any` driver is deliberately not used: it cannot
 //! decode timestamps, nor booleans on SQLite.
 
-pub(crate) mod error;
+//! Storage: the domain modules' store traits, implemented for SQLite and
+//! PostgreSQL. Every SQL statement in necmail is in this module.
+//!
+//! # How the SQL is shared
+//! [`SqlStore<DB>`] holds a pool of either database. Its implementation of
+//! each domain's trait is written once, in a file under `shared/`, against
+//! the type name `Db`; `sqlite.rs` and `postgres.rs` each compile every one
+//! of those files as a module of their own (`#[path = "shared/…"]`) with
+//! `Db` set to their database. So the statements and the Rust around them
+//! are written once, each compilation is ordinary code checked by rustc,
+//! clippy and rustfmt against a concrete database, and a backend that forgot
+//! a trait fails to compile at the `Store` impl that needs it.
+//!
+//! The alternatives were weighed. A generic `impl<DB: Database> … for
+//! SqlStore<DB>` must restate sqlx's bounds (an `Executor` for every
+//! connection lifetime, `Type`, `Encode` and `Decode` for every column type,
+//! `FromRow` for every row) on every function: Rust does not imply where
+//! clauses from a trait that collects them, so one `Backend` trait cannot
+//! carry them. Two hand-written copies per trait would drift apart. sqlx's
+//! `Any` driver cannot decode timestamps, nor booleans on SQLite.
+//!
+//! Where the dialects differ, the shared code asks [`Dialect`], which each
+//! backend implements for its database: the differences are named there and
+//! nowhere else.
+//!
+//! # Writes take turns on SQLite
+//! SQLite lets one writer in at a time; a second connection that tries
+//! meanwhile gets `SQLITE_BUSY` and sleeps in SQLite's busy handler (1, 2,
+//! 5 … 100 ms), which under load costs far more than the writes themselves.
+//! So every write waits for this process's write turn, an async mutex, first:
+//! a transaction through [`SqlStore::begin_write`] (which also takes SQLite's
+//! lock up front with `BEGIN IMMEDIATE`, as a deferred transaction that
+//! upgrades from reading to writing would fail at once when another process
+//! writes), and a single statement through [`SqlStore::turn`]. Reads never
+//! wait: WAL lets them run beside the writer. PostgreSQL's row locks need no
+//! turn, so there both are free.
+
+mod error;
 pub mod postgres;
 pub mod sqlite;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-pub use error::StoreError;
+pub use crate::error::StoreError;
 
-use crate::campaigns::CampaignStore;
+use crate::campaigns::{CampaignStore, TotalsStore};
+use crate::config::{Backend, PoolOptions};
 use crate::lists::ListStore;
 use crate::meetings::MeetingStore;
-use crate::reports::{ReportStore, SourceStore};
-use crate::scheduler::ScheduleStore;
+use crate::reports::{ArchiveStore, ReportStore, SourceStore};
+use crate::schedule::ScheduleStore;
 use crate::subscribers::{SelfServiceStore, SubscriberStore};
-use crate::web::SiteStore;
 
-/// Everything necmail keeps, behind one object.
+/// Everything necmail keeps, behind one object: what the daemon's wiring
+/// holds. Each part of necmail takes only the traits it uses.
 #[async_trait::async_trait]
 pub trait Store:
     ListStore
@@ -32,10 +69,11 @@ pub trait Store:
     + SelfServiceStore
     + ReportStore
     + SourceStore
+    + ArchiveStore
     + CampaignStore
+    + TotalsStore
     + MeetingStore
     + ScheduleStore
-    + SiteStore
     + Send
     + Sync
 {
@@ -49,43 +87,19 @@ pub trait Store:
     async fn close(&self);
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
+/// A store on SQLite or PostgreSQL: see the module documentation.
+pub struct SqlStore<DB: sqlx::Database> {
+    pool: sqlx::Pool<DB>,
+    /// Writers take turns here first on SQLite; `None` on PostgreSQL.
+    write_turn: Option<tokio::sync::Mutex<()>>,
 }
 
-impl Backend {
-    /// Picks the backend from a `DATABASE_URL`'s scheme.
-    pub fn from_url(url: &str) -> Option<Self> {
-        let scheme = url.split_once(':')?.0;
-        match scheme {
-            "sqlite" => Some(Backend::Sqlite),
-            "postgres" | "postgresql" => Some(Backend::Postgres),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::Sqlite => "SQLite",
-            Backend::Postgres => "PostgreSQL",
-        }
-    }
-}
-
-/// Pool settings shared by both backends.
-#[derive(Debug, Clone)]
-pub struct PoolOptions {
-    pub max_connections: u32,
-    pub acquire_timeout: Duration,
-}
-
-impl Default for PoolOptions {
-    fn default() -> Self {
-        Self {
-            max_connections: 5,
-            acquire_timeout: Duration::from_secs(10),
+impl<DB: sqlx::Database> SqlStore<DB> {
+    /// Waits for this process's write turn, for a write of one statement.
+    async fn turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.write_turn {
+            Some(turn) => Some(turn.lock().await),
+            None => None,
         }
     }
 }
@@ -113,9 +127,9 @@ pub async fn connect(url: &str, options: &PoolOptions) -> Result<Arc<dyn Store>,
     Ok(store)
 }
 
-/// The SQL that differs between the backends. The domain macros call these
-/// through the store type, so each dialect difference is named in one place.
-pub(crate) trait Dialect {
+/// The SQL that differs between the backends, implemented for each
+/// database type.
+trait Dialect {
     /// Every attribute key in use, one row each, column `key`.
     const ATTRIBUTE_KEYS: &'static str;
     /// Appended to the subquery that picks deliveries to claim.
@@ -127,31 +141,17 @@ pub(crate) trait Dialect {
     const ADDRESS_LOCK: Option<&'static str>;
 }
 
-/// A write transaction, as every domain macro begins one with
-/// `self.begin_write()`. It derefs to the connection, like a transaction.
-///
-/// On SQLite it also holds the process's write turn. SQLite lets one writer
-/// in at a time; a second connection that tries meanwhile gets SQLITE_BUSY
-/// and sleeps in SQLite's busy handler (1, 2, 5 … 100 ms), which under load
-/// costs far more than the writes themselves. Taking turns on an async mutex
-/// first queues writers in order instead, and `BEGIN IMMEDIATE` then takes
-/// SQLite's lock up front (a deferred transaction that upgrades from reading
-/// to writing would fail at once when another process writes).
-pub(crate) struct WriteTx<'a, DB: sqlx::Database> {
+/// A write transaction that, on SQLite, also holds the process's write turn
+/// (see the module documentation). It derefs to the connection, like a
+/// transaction.
+struct WriteTx<'a, DB: sqlx::Database> {
     // Declared first so that it is dropped (rolled back) before the turn ends.
     tx: sqlx::Transaction<'static, DB>,
     _turn: Option<tokio::sync::MutexGuard<'a, ()>>,
 }
 
-impl<'a, DB: sqlx::Database> WriteTx<'a, DB> {
-    pub(crate) fn new(
-        tx: sqlx::Transaction<'static, DB>,
-        turn: Option<tokio::sync::MutexGuard<'a, ()>>,
-    ) -> Self {
-        WriteTx { tx, _turn: turn }
-    }
-
-    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+impl<DB: sqlx::Database> WriteTx<'_, DB> {
+    async fn commit(self) -> Result<(), sqlx::Error> {
         self.tx.commit().await
     }
 }

@@ -3,14 +3,31 @@
 use std::str::FromStr;
 
 use sqlx::Connection;
+use sqlx::Postgres;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
-use sqlx::{Pool, Postgres};
 
-use super::{Backend, Dialect, PoolOptions, Store, StoreError, WriteTx};
+use super::{Dialect, SqlStore, Store, StoreError, WriteTx};
+use crate::config::{Backend, PoolOptions};
 
-pub struct PgStore {
-    pool: Pool<Postgres>,
-}
+/// The database the shared implementations are compiled for here.
+type Db = Postgres;
+
+#[path = "shared/campaigns.rs"]
+mod campaigns;
+#[path = "shared/lists.rs"]
+mod lists;
+#[path = "shared/meetings.rs"]
+mod meetings;
+#[path = "shared/reports.rs"]
+mod reports;
+#[path = "shared/schedule.rs"]
+mod schedule;
+#[path = "shared/self_service.rs"]
+mod self_service;
+#[path = "shared/subscribers.rs"]
+mod subscribers;
+
+pub type PgStore = SqlStore<Postgres>;
 
 impl PgStore {
     pub async fn connect(url: &str, options: &PoolOptions) -> Result<Self, StoreError> {
@@ -63,18 +80,22 @@ impl PgStore {
                 "cannot connect to PostgreSQL at {target}: {reason}"
             ))
         })?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            write_turn: None,
+        })
     }
 }
 
 impl PgStore {
-    /// Begins a write transaction; PostgreSQL's row locks need no turn-taking.
+    /// Begins a write transaction; PostgreSQL's row locks need no turn.
     async fn begin_write(&self) -> Result<WriteTx<'_, Postgres>, sqlx::Error> {
-        Ok(WriteTx::new(self.pool.begin().await?, None))
+        let tx = self.pool.begin().await?;
+        Ok(WriteTx { tx, _turn: None })
     }
 }
 
-impl Dialect for PgStore {
+impl Dialect for Postgres {
     const ATTRIBUTE_KEYS: &'static str =
         "SELECT DISTINCT jsonb_object_keys(attributes) AS key FROM subscribers ORDER BY 1";
     const CLAIM_LOCK: &'static str = " FOR UPDATE SKIP LOCKED";
@@ -101,12 +122,3 @@ impl Store for PgStore {
         self.pool.close().await;
     }
 }
-
-crate::lists::impl_list_store!(PgStore, Postgres);
-crate::subscribers::impl_self_service_store!(PgStore, Postgres);
-crate::meetings::impl_meeting_store!(PgStore, Postgres);
-crate::scheduler::impl_schedule_store!(PgStore, Postgres);
-crate::web::impl_site_store!(PgStore, Postgres);
-crate::subscribers::impl_subscriber_store!(PgStore, Postgres);
-crate::reports::impl_report_store!(PgStore, Postgres);
-crate::campaigns::impl_campaign_store!(PgStore, Postgres);

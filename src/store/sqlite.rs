@@ -3,16 +3,31 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::Sqlite;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Pool, Sqlite};
 
-use super::{Backend, Dialect, PoolOptions, Store, StoreError, WriteTx};
+use super::{Dialect, SqlStore, Store, StoreError, WriteTx};
+use crate::config::{Backend, PoolOptions};
 
-pub struct SqliteStore {
-    pool: Pool<Sqlite>,
-    /// Writers take turns here before SQLite's own lock: see [`WriteTx`].
-    write_turn: tokio::sync::Mutex<()>,
-}
+/// The database the shared implementations are compiled for here.
+type Db = Sqlite;
+
+#[path = "shared/campaigns.rs"]
+mod campaigns;
+#[path = "shared/lists.rs"]
+mod lists;
+#[path = "shared/meetings.rs"]
+mod meetings;
+#[path = "shared/reports.rs"]
+mod reports;
+#[path = "shared/schedule.rs"]
+mod schedule;
+#[path = "shared/self_service.rs"]
+mod self_service;
+#[path = "shared/subscribers.rs"]
+mod subscribers;
+
+pub type SqliteStore = SqlStore<Sqlite>;
 
 impl SqliteStore {
     pub async fn connect(url: &str, options: &PoolOptions) -> Result<Self, StoreError> {
@@ -42,17 +57,16 @@ impl SqliteStore {
             })?;
         Ok(Self {
             pool,
-            write_turn: tokio::sync::Mutex::new(()),
+            write_turn: Some(tokio::sync::Mutex::new(())),
         })
     }
-}
 
-impl SqliteStore {
-    /// Begins a write transaction in this process's turn.
+    /// Begins a write transaction in this process's turn, holding SQLite's
+    /// write lock from the start.
     async fn begin_write(&self) -> Result<WriteTx<'_, Sqlite>, sqlx::Error> {
-        let turn = self.write_turn.lock().await;
+        let turn = self.turn().await;
         let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        Ok(WriteTx::new(tx, Some(turn)))
+        Ok(WriteTx { tx, _turn: turn })
     }
 
     /// `PRAGMA wal_checkpoint(TRUNCATE)` without waiting for other
@@ -76,7 +90,7 @@ fn sqlite_reason(err: &sqlx::Error) -> String {
     }
 }
 
-impl Dialect for SqliteStore {
+impl Dialect for Sqlite {
     const ATTRIBUTE_KEYS: &'static str =
         "SELECT DISTINCT j.key AS key FROM subscribers s, json_each(s.attributes) j ORDER BY 1";
     const CLAIM_LOCK: &'static str = "";
@@ -116,12 +130,3 @@ impl Store for SqliteStore {
         self.pool.close().await;
     }
 }
-
-crate::lists::impl_list_store!(SqliteStore, Sqlite);
-crate::subscribers::impl_self_service_store!(SqliteStore, Sqlite);
-crate::meetings::impl_meeting_store!(SqliteStore, Sqlite);
-crate::scheduler::impl_schedule_store!(SqliteStore, Sqlite);
-crate::web::impl_site_store!(SqliteStore, Sqlite);
-crate::subscribers::impl_subscriber_store!(SqliteStore, Sqlite);
-crate::reports::impl_report_store!(SqliteStore, Sqlite);
-crate::campaigns::impl_campaign_store!(SqliteStore, Sqlite);

@@ -11,12 +11,13 @@ use std::ops::ControlFlow;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use super::SubscriberStore;
 use super::{
     Attributes, Consent, SubscriberEmail, SubscriberName, SubscriptionStatus, initial_status,
     normalise_key, normalise_value, spreadsheet,
 };
+use crate::error::StoreError;
 use crate::lists::{List, OptIn};
-use crate::store::{Store, StoreError};
 
 /// Rows per transaction.
 pub const BATCH_ROWS: usize = 2000;
@@ -575,7 +576,7 @@ pub struct ImportOptions {
 /// Imports a CSV from `input` into the store. `on_reject` sees every rejected
 /// row; `on_progress` the running counts and the bytes read after each batch.
 pub async fn import_csv<R: Read + Send + 'static>(
-    store: &dyn Store,
+    store: &dyn SubscriberStore,
     input: R,
     options: &ImportOptions,
     mut on_reject: impl FnMut(&Reject),

@@ -7,7 +7,7 @@ pub mod import;
 mod name;
 pub(crate) mod self_service;
 pub mod spreadsheet;
-pub(crate) mod store;
+mod store;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -15,13 +15,11 @@ use serde::Serialize;
 pub use attributes::{AttributeError, AttributePair, Attributes, normalise_key, normalise_value};
 pub use email::{EmailError, SubscriberEmail};
 pub use name::{NameError, SubscriberName};
-pub(crate) use self_service::impl_self_service_store;
 pub use self_service::{
     ConfirmationTurn, Pending, PreferenceChange, QueuedConfirmation, SelfServiceStore, Signup,
     SignupOutcome,
 };
 pub use store::SubscriberStore;
-pub(crate) use store::impl_subscriber_store;
 
 use crate::lists::ListSlug;
 

@@ -30,7 +30,6 @@ mod pages;
 mod preferences;
 mod protect;
 mod spool;
-pub(crate) mod store;
 mod subscribe;
 mod unsubscribe;
 
@@ -56,9 +55,6 @@ use crate::delivery::Transport;
 use crate::render::Templates;
 use crate::store::Store;
 use crate::tokens::Signer;
-
-pub(crate) use store::impl_site_store;
-pub use store::{ArchiveEntry, SiteCounts, SiteStore};
 
 /// The largest request body any page accepts.
 const BODY_LIMIT: usize = 16 * 1024;

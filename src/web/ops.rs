@@ -68,15 +68,15 @@ fn series_header(out: &mut String, name: &str, help: &str) {
 /// Prometheus text format.
 #[tracing::instrument(name = "metrics", skip_all)]
 pub(super) async fn metrics(State(state): State<Shared>) -> Result<Response, PageError> {
-    let counts = state.store.site_counts().await?;
+    let counts = state.store.totals().await?;
     let lists = state.store.lists().await?;
     let mut out = String::with_capacity(2048);
 
-    let delivered = |s: &str| {
+    let delivered = |s: DeliveryState| {
         counts
             .deliveries
             .iter()
-            .filter(|(state, _)| state == s)
+            .filter(|(state, _)| *state == s)
             .map(|(_, n)| n)
             .sum::<i64>()
     };
@@ -86,18 +86,14 @@ pub(super) async fn metrics(State(state): State<Shared>) -> Result<Response, Pag
         "Deliveries of every campaign, by state.",
     );
     for s in DeliveryState::ALL {
-        let _ = writeln!(
-            out,
-            "necmail_deliveries{{state=\"{s}\"}} {}",
-            delivered(s.as_str())
-        );
+        let _ = writeln!(out, "necmail_deliveries{{state=\"{s}\"}} {}", delivered(*s));
     }
     series_header(
         &mut out,
         "necmail_queue_depth",
         "Deliveries still to be sent: queued, deferred or being sent.",
     );
-    let depth: i64 = QUEUED_STATES.iter().map(|s| delivered(s.as_str())).sum();
+    let depth: i64 = QUEUED_STATES.iter().map(|s| delivered(*s)).sum();
     let _ = writeln!(out, "necmail_queue_depth {depth}");
 
     series_header(
@@ -130,7 +126,7 @@ pub(super) async fn metrics(State(state): State<Shared>) -> Result<Response, Pag
         let n: i64 = counts
             .suppressions
             .iter()
-            .filter(|(r, _)| r == reason.as_str())
+            .filter(|(r, _)| r == reason)
             .map(|(_, n)| n)
             .sum();
         let _ = writeln!(out, "necmail_suppressions{{reason=\"{reason}\"}} {n}");

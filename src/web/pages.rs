@@ -8,7 +8,7 @@ use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
 
 use super::Shared;
-use crate::store::StoreError;
+use crate::error::StoreError;
 
 /// What every page template gets, besides its own values.
 fn base_context(state: &Shared) -> tera::Context {

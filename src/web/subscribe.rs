@@ -277,8 +277,8 @@ impl From<PageError> for Refusal {
     }
 }
 
-impl From<crate::store::StoreError> for Refusal {
-    fn from(e: crate::store::StoreError) -> Self {
+impl From<crate::error::StoreError> for Refusal {
+    fn from(e: crate::error::StoreError) -> Self {
         Refusal::Page(e.into())
     }
 }

@@ -367,7 +367,7 @@ on_both_backends! {
 
         let id = campaign(&*store, report, &["members"]).await;
         let claimed = store.claim(id, "test-worker", 10, Duration::from_secs(60)).await.unwrap();
-        let bounced = claimed.iter().find(|c| c.email == "m001@example.org").unwrap();
+        let bounced = claimed.iter().find(|c| c.email.as_str() == "m001@example.org").unwrap();
         let outcome = Outcome::Failed { error: "550 no such user".into(), hard_bounce: true };
         store.record("test-worker", &[Recorded { delivery_id: bounced.delivery_id, outcome }]).await.unwrap();
         store.unsubscribe_by_id(bounced.subscriber_id, None).await.unwrap();

@@ -12,8 +12,9 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use tokio::sync::Mutex;
 
 use super::{FeedItem, Fetched, Fetcher, Validators, parse_feed, parse_url};
+use crate::error::StoreError;
 use crate::reports::{FetchRecord, Report, Source, Stored};
-use crate::store::{Store, StoreError};
+use crate::reports::{ReportStore, SourceStore};
 
 /// How many sources [`poll_all`] fetches at once.
 pub const POLL_CONCURRENCY: usize = 4;
@@ -60,7 +61,10 @@ pub struct FailedItem {
 /// order of their ids. A few sources are fetched at once; their reports are
 /// stored one source at a time, since SQLite has one writer at a time.
 #[tracing::instrument(skip_all)]
-pub async fn poll_all(store: &dyn Store, fetcher: &Fetcher) -> Result<Vec<SourcePoll>, StoreError> {
+pub async fn poll_all<S: ReportStore + SourceStore + ?Sized>(
+    store: &S,
+    fetcher: &Fetcher,
+) -> Result<Vec<SourcePoll>, StoreError> {
     let sources = store.sources().await?;
     let writes = Mutex::new(());
     // The futures are made up front (they do nothing until polled): a
@@ -76,8 +80,8 @@ pub async fn poll_all(store: &dyn Store, fetcher: &Fetcher) -> Result<Vec<Source
 }
 
 /// Polls one source: see the module's documentation.
-pub async fn poll_source(
-    store: &dyn Store,
+pub async fn poll_source<S: ReportStore + SourceStore + ?Sized>(
+    store: &S,
     fetcher: &Fetcher,
     source: &Source,
 ) -> Result<SourcePoll, StoreError> {
@@ -95,8 +99,8 @@ enum Read {
 }
 
 #[tracing::instrument(skip_all, fields(source.id = source.id, source.url = %source.url))]
-async fn poll_one(
-    store: &dyn Store,
+async fn poll_one<S: ReportStore + SourceStore + ?Sized>(
+    store: &S,
     fetcher: &Fetcher,
     source: &Source,
     writes: &Mutex<()>,
@@ -183,8 +187,8 @@ async fn read(fetcher: &Fetcher, source: &Source) -> Read {
 
 /// Imports a feed's items, oldest first, keeping only those in `category`
 /// when there is one. An item the importer refuses is recorded and skipped.
-async fn import_items(
-    store: &dyn Store,
+async fn import_items<S: ReportStore + SourceStore + ?Sized>(
+    store: &S,
     feed_url: &str,
     mut items: Vec<FeedItem>,
     category: Option<&str>,

@@ -118,10 +118,10 @@ const VOID: &[&str] = &[
 ];
 
 /// How deep the tree goes at most. The sanitised HTML was flattened to
-/// [`crate::render::MAX_NESTING`] before ammonia parsed it, and a parser adds
+/// [`crate::text::MAX_NESTING`] before ammonia parsed it, and a parser adds
 /// few levels of its own (a table's `<tbody>`, reopened formatting); deeper
 /// start tags are ignored, so the recursive walks below stay bounded.
-const MAX_DEPTH: usize = 2 * crate::render::MAX_NESTING;
+const MAX_DEPTH: usize = 2 * crate::text::MAX_NESTING;
 
 /// Builds the tree of sanitised HTML under a root element named `#root`.
 pub(super) fn parse(sanitised: &str) -> Element {

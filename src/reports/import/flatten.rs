@@ -20,7 +20,7 @@ use html5ever::tokenizer::{
     BufferQueue, Tag, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
 };
 
-use crate::render::MAX_NESTING;
+use crate::text::MAX_NESTING;
 
 /// Elements with no end tag.
 const VOID: &[&str] = &[

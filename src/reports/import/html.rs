@@ -80,7 +80,7 @@ const DROPPED_WITH_CONTENT: &str = "script style noscript template iframe object
                                     canvas video audio form textarea select button nav aside footer figcaption";
 
 /// Sanitises untrusted HTML; the result has no active content, and nests at
-/// most [`crate::render::MAX_NESTING`] deep (deeper elements are dropped
+/// most [`crate::text::MAX_NESTING`] deep (deeper elements are dropped
 /// before ammonia parses it, their text kept).
 fn sanitise(html: &str) -> String {
     let html = flatten(html);

@@ -70,8 +70,8 @@ pub(super) fn parse(text: &str) -> Result<ReportDraft, ImportError> {
     if body.trim().is_empty() {
         return Err(ImportError::NoBody);
     }
-    let depth = crate::render::nesting_depth(body);
-    if depth > crate::render::MAX_NESTING {
+    let depth = crate::text::nesting_depth(body);
+    if depth > crate::text::MAX_NESTING {
         return Err(ImportError::TooDeep { depth });
     }
     Ok(ReportDraft {
@@ -226,7 +226,7 @@ fn heading_one(body: &str) -> Option<(String, &str)> {
     let line_end = rest.find('\n').unwrap_or(rest.len());
     let line = rest[..line_end].trim_end();
     let heading = line.strip_prefix("# ")?;
-    let title = crate::render::inline_text(heading.trim().trim_end_matches('#').trim());
+    let title = crate::text::inline_text(heading.trim().trim_end_matches('#').trim());
     let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
     (!title.is_empty()).then(|| (title, &rest[line_end..]))
 }

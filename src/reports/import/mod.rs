@@ -14,7 +14,7 @@
 //!
 //! Every importer costs time and memory linear in its input, and refuses an
 //! input over [`MAX_REPORT_BYTES`]. HTML nested deeper than
-//! [`crate::render::MAX_NESTING`] is flattened (the text kept, the excess
+//! [`crate::text::MAX_NESTING`] is flattened (the text kept, the excess
 //! structure dropped); a Markdown file nested deeper is refused.
 
 mod body;
@@ -78,7 +78,7 @@ pub enum ImportError {
     MarkdownTooLarge,
     #[error(
         "the report nests quotations, lists or emphasis {depth} levels deep, and at most {max} are allowed",
-        max = crate::render::MAX_NESTING
+        max = crate::text::MAX_NESTING
     )]
     TooDeep { depth: usize },
     #[error(
@@ -475,8 +475,7 @@ mod tests {
                 draft.body_markdown
             );
             assert!(
-                crate::render::nesting_depth(&draft.body_markdown)
-                    <= crate::render::MAX_NESTING + 1,
+                crate::text::nesting_depth(&draft.body_markdown) <= crate::text::MAX_NESTING + 1,
                 "{}",
                 &html[..30]
             );
@@ -489,7 +488,7 @@ mod tests {
 
     #[test]
     fn markdown_nested_deeper_than_the_limit_is_refused_with_its_depth() {
-        let limit = crate::render::MAX_NESTING;
+        let limit = crate::text::MAX_NESTING;
         for (depth, quotes) in [(2_601, ">".repeat(2_600)), (10_001, ">".repeat(10_000))] {
             let content = format!("# Deep\n\n{quotes} text\n");
             let err = parse(content.as_bytes(), Format::Markdown).unwrap_err();

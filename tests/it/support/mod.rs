@@ -9,7 +9,8 @@ pub mod smtp;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use necmail::store::{PoolOptions, Store};
+use necmail::config::PoolOptions;
+use necmail::store::Store;
 use sqlx::Connection;
 use tempfile::TempDir;
 

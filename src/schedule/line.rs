@@ -6,6 +6,20 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
+/// Why a line is not a schedule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScheduleError {
+    #[error(
+        "{line:?} has {fields} fields; a schedule has 5 (minute hour day month weekday), \
+         or 6 with seconds first"
+    )]
+    Fields { line: String, fields: usize },
+    #[error("{line:?} is not a cron schedule: {reason}")]
+    NotCron { line: String, reason: String },
+    #[error("{line:?} never fires")]
+    NeverFires { line: String },
+}
+
 /// A parsed cron line and the time zone it is read in.
 #[derive(Debug, Clone)]
 pub struct Schedule {
@@ -22,23 +36,23 @@ impl PartialEq for Schedule {
 
 impl Schedule {
     /// Parses `line`: 5 fields (`0 9 * * *`) or 6 with seconds (`*/5 * * * * *`).
-    pub fn parse(line: &str, timezone: Tz) -> Result<Self, String> {
+    pub fn parse(line: &str, timezone: Tz) -> Result<Self, ScheduleError> {
         let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
         let fields = line.split(' ').filter(|f| !f.is_empty()).count();
         let with_seconds = match fields {
             5 => format!("0 {line}"),
             6 => line.clone(),
-            n => {
-                return Err(format!(
-                    "{line:?} has {n} fields; a schedule has 5 (minute hour day month weekday), \
-                     or 6 with seconds first"
-                ));
+            fields => return Err(ScheduleError::Fields { line, fields }),
+        };
+        let cron = match cron::Schedule::from_str(&with_seconds) {
+            Ok(cron) => cron,
+            Err(e) => {
+                let reason = e.to_string();
+                return Err(ScheduleError::NotCron { line, reason });
             }
         };
-        let cron = cron::Schedule::from_str(&with_seconds)
-            .map_err(|e| format!("{line:?} is not a cron schedule: {e}"))?;
         if cron.upcoming(timezone).next().is_none() {
-            return Err(format!("{line:?} never fires"));
+            return Err(ScheduleError::NeverFires { line });
         }
         Ok(Schedule {
             line,
@@ -126,9 +140,13 @@ mod tests {
         for bad in ["", "every day", "0 9 * *", "61 * * * *", "0 9 * * * * * *"] {
             let err = Schedule::parse(bad, chrono_tz::UTC).unwrap_err();
             assert!(
-                err.contains("fields") || err.contains("not a cron"),
+                matches!(
+                    err,
+                    ScheduleError::Fields { .. } | ScheduleError::NotCron { .. }
+                ),
                 "{bad}: {err}"
             );
+            assert!(err.to_string().starts_with(&format!("{bad:?}")), "{err}");
         }
     }
 

@@ -1,0 +1,700 @@
+//! Campaigns and deliveries, for both backends: compiled into each (see
+//! [`crate::store`]). Claiming differs: PostgreSQL locks the rows it claims
+//! with `FOR UPDATE SKIP LOCKED`, so several necmail instances share a
+//! campaign; SQLite's single writer makes the same statement atomic.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+
+use super::Db;
+use crate::campaigns::{
+    Campaign, CampaignState, CampaignStore, Claimed, DeliveryCounts, NewCampaign, Outcome,
+    RecentError, Recorded, Totals, TotalsStore,
+};
+use crate::error::StoreError;
+use crate::lists::ListSlug;
+use crate::store::{Dialect, SqlStore, WriteTx};
+use crate::subscribers::{Attributes, SubscriberEmail};
+
+#[derive(sqlx::FromRow)]
+struct CampaignRow {
+    id: i64,
+    report_id: i64,
+    report_slug: String,
+    report_title: String,
+    subject: Option<String>,
+    filter: Json<Attributes>,
+    state: String,
+    send_at: Option<DateTime<Utc>>,
+    pause_reason: Option<String>,
+    created_at: DateTime<Utc>,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+}
+
+const SELECT_CAMPAIGNS: &str = "SELECT c.id, c.report_id, r.slug AS report_slug, r.title AS report_title,
+    c.subject, c.filter, c.state, c.send_at, c.pause_reason, c.created_at, c.started_at, c.finished_at
+    FROM campaigns c JOIN reports r ON r.id = c.report_id";
+
+fn campaign(row: CampaignRow, lists: Vec<String>) -> Result<Campaign, StoreError> {
+    let corrupt = |e: String| StoreError::corrupt(format_args!("campaign {}", row.id), e);
+    Ok(Campaign {
+        id: row.id,
+        report_id: row.report_id,
+        report_slug: row.report_slug.clone(),
+        report_title: row.report_title.clone(),
+        lists: lists
+            .iter()
+            .map(|l| ListSlug::parse(l).map_err(|e| corrupt(e.to_string())))
+            .collect::<Result<_, _>>()?,
+        filter: row.filter.0.clone(),
+        subject: row.subject.clone(),
+        state: row.state.parse().map_err(corrupt)?,
+        send_at: row.send_at,
+        pause_reason: row.pause_reason.clone(),
+        created_at: row.created_at,
+        started_at: row.started_at,
+        finished_at: row.finished_at,
+    })
+}
+
+/// Which states a campaign may move to `to` from.
+fn allowed_from(to: CampaignState) -> &'static [&'static str] {
+    match to {
+        CampaignState::Paused => &["scheduled", "held", "sending"],
+        CampaignState::Cancelled => &["draft", "scheduled", "held", "sending", "paused"],
+        CampaignState::Scheduled => &["held"],
+        CampaignState::Sending => &["paused"],
+        CampaignState::Draft | CampaignState::Held | CampaignState::Done => &[],
+    }
+}
+
+/// When a campaign becoming scheduled at `now` starts: at its start time
+/// `send_at` while that is still ahead, else at once.
+fn start_time(send_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> DateTime<Utc> {
+    send_at.filter(|at| *at > now).unwrap_or(now)
+}
+
+/// The claim statement for deliveries matching `condition`, locked as the
+/// dialect allows.
+fn claim_sql(condition: &str, lock: &str) -> String {
+    format!(
+        "UPDATE deliveries
+            SET state = 'sending', worker = $1, lease_until = $2, attempts = attempts + 1,
+                ambiguous = ambiguous + CASE WHEN state = 'sending' THEN 1 ELSE 0 END,
+                first_attempt_at = COALESCE(first_attempt_at, $3), updated_at = $3
+          WHERE id IN (SELECT id FROM deliveries WHERE campaign_id = $4 AND {condition} ORDER BY id LIMIT $5{lock})
+          RETURNING id"
+    )
+}
+
+const CLAIM_CONDITIONS: [&str; 3] = [
+    "state = 'sending' AND lease_until < $3",
+    "state = 'deferred' AND next_attempt_at <= $3",
+    "state = 'queued'",
+];
+
+const SELECT_CLAIMED: &str = "SELECT d.id AS delivery_id, d.subscriber_id, d.list_id,
+        l.slug AS list_slug, l.name AS list_name, d.attempts, d.first_attempt_at,
+        s.email, s.name, s.attributes,
+        COALESCE(x.status = 'confirmed' AND s.status = 'active'
+                 AND NOT EXISTS (SELECT 1 FROM suppressions p WHERE p.email_hash = s.email_hash), FALSE) AS eligible
+   FROM deliveries d
+   JOIN subscribers s ON s.id = d.subscriber_id
+   JOIN lists l ON l.id = d.list_id
+   LEFT JOIN subscriptions x ON x.subscriber_id = d.subscriber_id AND x.list_id = d.list_id
+  WHERE d.id IN (";
+
+/// A row of [`SELECT_CLAIMED`].
+#[derive(sqlx::FromRow)]
+struct ClaimedRow {
+    delivery_id: i64,
+    subscriber_id: i64,
+    list_id: i64,
+    list_slug: String,
+    list_name: String,
+    attempts: i32,
+    first_attempt_at: Option<DateTime<Utc>>,
+    email: String,
+    name: Option<String>,
+    attributes: Json<Attributes>,
+    eligible: bool,
+}
+
+impl TryFrom<ClaimedRow> for Claimed {
+    type Error = StoreError;
+
+    fn try_from(row: ClaimedRow) -> Result<Self, StoreError> {
+        let email = SubscriberEmail::parse(&row.email).map_err(|e| {
+            StoreError::corrupt(
+                format_args!("the address of subscriber {}", row.subscriber_id),
+                e,
+            )
+        })?;
+        Ok(Claimed {
+            delivery_id: row.delivery_id,
+            subscriber_id: row.subscriber_id,
+            list_id: row.list_id,
+            list_slug: row.list_slug,
+            list_name: row.list_name,
+            attempts: row.attempts,
+            first_attempt_at: row.first_attempt_at,
+            email,
+            name: row.name,
+            attributes: row.attributes.0,
+            eligible: row.eligible,
+        })
+    }
+}
+
+/// The delivery columns an outcome sets: state, SMTP reply, last error,
+/// next attempt, and whether it adds an ambiguous attempt.
+fn outcome_columns(
+    outcome: &Outcome,
+) -> (
+    &'static str,
+    Option<&str>,
+    Option<&str>,
+    Option<DateTime<Utc>>,
+    i32,
+) {
+    match outcome {
+        Outcome::Sent { reply } => ("sent", Some(reply), None, None, 0),
+        Outcome::Deferred {
+            error,
+            retry_at,
+            ambiguous,
+        } => (
+            "deferred",
+            None,
+            Some(error),
+            Some(*retry_at),
+            i32::from(*ambiguous),
+        ),
+        Outcome::Failed { error, .. } => ("failed", Some(error), Some(error), None, 0),
+        Outcome::Skipped { reason } => ("skipped", None, Some(reason), None, 0),
+    }
+}
+
+/// How many outcomes one `record` statement takes (six binds each).
+const RECORD_CHUNK: usize = 500;
+
+impl SqlStore<Db> {
+    pub(super) async fn load_campaign(
+        conn: &mut <Db as sqlx::Database>::Connection,
+        id: i64,
+    ) -> Result<Campaign, StoreError> {
+        let row =
+            sqlx::query_as::<Db, CampaignRow>(&format!("{} WHERE c.id = $1", SELECT_CAMPAIGNS))
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?
+                .ok_or_else(|| StoreError::not_found(format_args!("there is no campaign {id}")))?;
+        let lists = sqlx::query_scalar::<Db, String>(
+            "SELECT l.slug FROM campaign_lists cl JOIN lists l ON l.id = cl.list_id
+              WHERE cl.campaign_id = $1 ORDER BY cl.position",
+        )
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await?;
+        campaign(row, lists)
+    }
+
+    /// Commits `tx`, returning campaign `id` as it then stands.
+    pub(super) async fn commit_campaign(
+        mut tx: WriteTx<'_, Db>,
+        id: i64,
+    ) -> Result<Campaign, StoreError> {
+        let campaign = Self::load_campaign(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(campaign)
+    }
+}
+
+#[async_trait::async_trait]
+impl CampaignStore for SqlStore<Db> {
+    #[tracing::instrument(level = "debug", skip_all, fields(report = %new.report))]
+    async fn create_campaign(&self, new: &NewCampaign) -> Result<Campaign, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let report = Self::find_report(&mut tx, &new.report).await?;
+        let list_ids: Vec<i64> = Self::resolve_lists(&mut tx, &new.lists)
+            .await?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        let filter: Attributes = new.filter.iter().cloned().collect();
+        let state = match (new.hold, new.send_at) {
+            (true, _) => "held",
+            (false, Some(_)) => "scheduled",
+            (false, None) => "draft",
+        };
+        let id: i64 = sqlx::query_scalar::<Db, i64>(
+            "INSERT INTO campaigns (report_id, subject, filter, state, send_at, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(report.id)
+        .bind(new.subject.as_deref())
+        .bind(Json(&filter))
+        .bind(state)
+        .bind(new.send_at)
+        .bind(Utc::now())
+        .fetch_one(&mut *tx)
+        .await?;
+        for (position, list_id) in list_ids.iter().enumerate() {
+            sqlx::query::<Db>(
+                "INSERT INTO campaign_lists (campaign_id, list_id, position) VALUES ($1, $2, $3)",
+            )
+            .bind(id)
+            .bind(*list_id)
+            .bind(i32::try_from(position).unwrap_or(i32::MAX))
+            .execute(&mut *tx)
+            .await?;
+        }
+        Self::commit_campaign(tx, id).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn campaigns(&self) -> Result<Vec<Campaign>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let ids = sqlx::query_scalar::<Db, i64>("SELECT id FROM campaigns ORDER BY id")
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut campaigns = Vec::with_capacity(ids.len());
+        for id in ids {
+            campaigns.push(Self::load_campaign(&mut conn, id).await?);
+        }
+        Ok(campaigns)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(campaign = id))]
+    async fn campaign(&self, id: i64) -> Result<Campaign, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        Self::load_campaign(&mut conn, id).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(campaign = id))]
+    async fn start_campaign(&self, id: i64) -> Result<i64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let campaign = Self::load_campaign(&mut tx, id).await?;
+        match campaign.state {
+            CampaignState::Draft | CampaignState::Scheduled | CampaignState::Held => {}
+            CampaignState::Sending | CampaignState::Paused => {
+                let n: i64 = sqlx::query_scalar::<Db, i64>(
+                    "SELECT COUNT(*) FROM deliveries WHERE campaign_id = $1",
+                )
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+                return Ok(n);
+            }
+            CampaignState::Done | CampaignState::Cancelled => {
+                return Err(StoreError::Refused(format!(
+                    "campaign {id} is {} and cannot be sent again; create a new one",
+                    campaign.state
+                )));
+            }
+        }
+        let now = Utc::now();
+        let mut qb = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO deliveries (campaign_id, subscriber_id, list_id, state, updated_at) SELECT ",
+        );
+        qb.push_bind(id)
+            .push(", x.subscriber_id, x.list_id, 'queued', ")
+            .push_bind(now);
+        qb.push(
+            " FROM campaign_lists cl
+              JOIN subscriptions x ON x.list_id = cl.list_id AND x.status = 'confirmed'
+              JOIN subscribers s ON s.id = x.subscriber_id AND s.status = 'active'
+             WHERE NOT EXISTS (SELECT 1 FROM suppressions p WHERE p.email_hash = s.email_hash)
+               AND cl.campaign_id = ",
+        );
+        qb.push_bind(id);
+        for (key, value) in campaign.filter.iter() {
+            qb.push(" AND s.attributes ->> ").push_bind(key.to_owned());
+            qb.push(" = ").push_bind(value.to_owned());
+        }
+        qb.push(" ORDER BY cl.position, x.subscriber_id ON CONFLICT (campaign_id, subscriber_id) DO NOTHING");
+        let inserted = qb.build().execute(&mut *tx).await?.rows_affected();
+        sqlx::query::<Db>("UPDATE campaigns SET state = 'sending', started_at = $1, pause_reason = NULL WHERE id = $2")
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(i64::try_from(inserted).unwrap_or(i64::MAX))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(campaign = id, to = %to))]
+    async fn set_campaign_state(
+        &self,
+        id: i64,
+        to: CampaignState,
+        reason: Option<&str>,
+    ) -> Result<Campaign, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let campaign = Self::load_campaign(&mut tx, id).await?;
+        if campaign.state == to {
+            return Ok(campaign);
+        }
+        if !allowed_from(to).contains(&campaign.state.as_str()) {
+            return Err(StoreError::Refused(format!(
+                "campaign {id} is {}, so it cannot become {to}",
+                campaign.state
+            )));
+        }
+        // A paused campaign that never started goes back to waiting for its time.
+        let to = if campaign.state == CampaignState::Paused
+            && to == CampaignState::Sending
+            && campaign.started_at.is_none()
+        {
+            CampaignState::Scheduled
+        } else {
+            to
+        };
+        let now = Utc::now();
+        // A campaign waiting for its time needs one, or it would never start.
+        let send_at = if to == CampaignState::Scheduled {
+            Some(start_time(campaign.send_at, now))
+        } else {
+            campaign.send_at
+        };
+        sqlx::query::<Db>("UPDATE campaigns SET state = $1, pause_reason = $2, finished_at = $3, send_at = $4 WHERE id = $5")
+            .bind(to.as_str())
+            .bind(reason)
+            .bind((to == CampaignState::Cancelled).then_some(now))
+            .bind(send_at)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if to == CampaignState::Cancelled {
+            sqlx::query::<Db>(
+                "UPDATE deliveries SET state = 'skipped', last_error = 'the campaign was cancelled', updated_at = $1
+                  WHERE campaign_id = $2 AND state IN ('queued', 'deferred')",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Self::commit_campaign(tx, id).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(campaign = id))]
+    async fn approve_campaign(&self, id: i64, now: DateTime<Utc>) -> Result<Campaign, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let campaign = Self::load_campaign(&mut tx, id).await?;
+        if campaign.state != CampaignState::Held {
+            return Err(StoreError::Refused(format!(
+                "campaign {id} is {}, not held, so there is nothing to approve",
+                campaign.state
+            )));
+        }
+        let send_at = start_time(campaign.send_at, now);
+        sqlx::query::<Db>("UPDATE campaigns SET state = 'scheduled', send_at = $1 WHERE id = $2 AND state = 'held'")
+            .bind(send_at)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        Self::commit_campaign(tx, id).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn due_campaigns(&self, now: DateTime<Utc>) -> Result<Vec<i64>, StoreError> {
+        Ok(sqlx::query_scalar::<Db, i64>(
+            "SELECT id FROM campaigns WHERE state = 'scheduled' AND send_at <= $1 ORDER BY send_at, id",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(campaign = id, include_failed))]
+    async fn retry_deliveries(&self, id: i64, include_failed: bool) -> Result<i64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        Self::load_campaign(&mut tx, id).await?;
+        let now = Utc::now();
+        let mut n = sqlx::query::<Db>(
+            "UPDATE deliveries SET next_attempt_at = $1, updated_at = $1 WHERE campaign_id = $2 AND state = 'deferred'",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if include_failed {
+            n += sqlx::query::<Db>(
+                "UPDATE deliveries SET state = 'queued', attempts = 0, first_attempt_at = NULL, updated_at = $1
+                  WHERE campaign_id = $2 AND state = 'failed'",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            sqlx::query::<Db>(
+                "UPDATE campaigns SET state = 'sending', finished_at = NULL WHERE id = $1 AND state = 'done'",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(i64::try_from(n).unwrap_or(i64::MAX))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(campaign = id))]
+    async fn delivery_counts(&self, id: i64) -> Result<DeliveryCounts, StoreError> {
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as::<Db, _>(
+            "SELECT state, COUNT(*), COUNT(*) FILTER (WHERE ambiguous > 0) FROM deliveries
+              WHERE campaign_id = $1 GROUP BY state",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut c = DeliveryCounts::default();
+        for (state, n, ambiguous) in rows {
+            c.ambiguous += ambiguous;
+            match state.as_str() {
+                "queued" => c.queued = n,
+                "sending" => c.sending = n,
+                "sent" => c.sent = n,
+                "deferred" => c.deferred = n,
+                "failed" => c.failed = n,
+                "skipped" => c.skipped = n,
+                _ => {}
+            }
+        }
+        Ok(c)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(campaign = id))]
+    async fn recent_errors(&self, id: i64, limit: i64) -> Result<Vec<RecentError>, StoreError> {
+        let rows: Vec<(String, String, String, DateTime<Utc>)> = sqlx::query_as::<Db, _>(
+            "SELECT s.email, d.state, d.last_error, d.updated_at FROM deliveries d
+               JOIN subscribers s ON s.id = d.subscriber_id
+              WHERE d.campaign_id = $1 AND d.state IN ('deferred', 'failed') AND d.last_error IS NOT NULL
+              ORDER BY d.updated_at DESC LIMIT $2",
+        )
+        .bind(id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(email, state, error, at)| {
+                Ok(RecentError {
+                    email,
+                    state: state
+                        .parse()
+                        .map_err(|e| StoreError::corrupt("a delivery's state", e))?,
+                    error,
+                    at,
+                })
+            })
+            .collect()
+    }
+
+    async fn sent_since(&self, id: i64, since: DateTime<Utc>) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar::<Db, i64>(
+            "SELECT COUNT(*) FROM deliveries WHERE campaign_id = $1 AND state = 'sent' AND sent_at >= $2",
+        )
+        .bind(id)
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(campaign = id, limit))]
+    async fn claim(
+        &self,
+        id: i64,
+        worker: &str,
+        limit: i64,
+        lease: Duration,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let now = Utc::now();
+        let lease_until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        let mut ids: Vec<i64> = Vec::new();
+        let turn = self.turn().await;
+        for condition in CLAIM_CONDITIONS {
+            let want = limit - i64::try_from(ids.len()).unwrap_or(i64::MAX);
+            if want <= 0 {
+                break;
+            }
+            let sql = claim_sql(condition, <Db as Dialect>::CLAIM_LOCK);
+            ids.extend(
+                sqlx::query_scalar::<Db, i64>(&sql)
+                    .bind(worker)
+                    .bind(lease_until)
+                    .bind(now)
+                    .bind(id)
+                    .bind(want)
+                    .fetch_all(&self.pool)
+                    .await?,
+            );
+        }
+        drop(turn);
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut qb = sqlx::QueryBuilder::<Db>::new(SELECT_CLAIMED);
+        let mut sep = qb.separated(", ");
+        for d in &ids {
+            sep.push_bind(*d);
+        }
+        qb.push(") ORDER BY d.id");
+        qb.build_query_as::<ClaimedRow>()
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(Claimed::try_from)
+            .collect()
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(outcomes = outcomes.len()))]
+    async fn record(&self, worker: &str, outcomes: &[Recorded]) -> Result<(), StoreError> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let now = Utc::now();
+        let mut tx = self.begin_write().await?;
+        for chunk in outcomes.chunks(RECORD_CHUNK) {
+            let mut qb = sqlx::QueryBuilder::<Db>::new(
+                "WITH v (id, state, reply, error, next_at, amb) AS (",
+            );
+            qb.push_values(chunk, |mut row, r| {
+                let (state, reply, error, next_at, amb) = outcome_columns(&r.outcome);
+                row.push_bind(r.delivery_id)
+                    .push_bind(state)
+                    .push_bind(reply.map(str::to_owned))
+                    .push_bind(error.map(str::to_owned))
+                    .push_bind(next_at)
+                    .push_bind(amb);
+            });
+            qb.push(
+                ") UPDATE deliveries SET state = v.state, smtp_reply = COALESCE(v.reply, deliveries.smtp_reply),
+                    last_error = v.error, next_attempt_at = v.next_at, ambiguous = deliveries.ambiguous + v.amb,
+                    lease_until = NULL, sent_at = CASE WHEN v.state = 'sent' THEN ",
+            );
+            qb.push_bind(now)
+                .push(" ELSE deliveries.sent_at END, updated_at = ")
+                .push_bind(now);
+            qb.push(" FROM v WHERE deliveries.id = v.id AND deliveries.state = 'sending' AND deliveries.worker = ");
+            qb.push_bind(worker);
+            qb.build().execute(&mut *tx).await?;
+        }
+        let bounced: Vec<i64> = outcomes
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r.outcome,
+                    Outcome::Failed {
+                        hard_bounce: true,
+                        ..
+                    }
+                )
+            })
+            .map(|r| r.delivery_id)
+            .collect();
+        if !bounced.is_empty() {
+            let mut qb = sqlx::QueryBuilder::<Db>::new(
+                "INSERT INTO suppressions (email_hash, reason, created_at) SELECT s.email_hash, 'hard-bounce', ",
+            );
+            qb.push_bind(now);
+            qb.push(
+                " FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id WHERE d.id IN (",
+            );
+            let mut sep = qb.separated(", ");
+            for d in &bounced {
+                sep.push_bind(*d);
+            }
+            qb.push(") ON CONFLICT (email_hash) DO NOTHING");
+            qb.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(deliveries = ids.len()))]
+    async fn release(&self, worker: &str, ids: &[i64]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut qb = sqlx::QueryBuilder::<Db>::new(
+            "UPDATE deliveries SET state = 'queued', attempts = attempts - 1, lease_until = NULL, worker = NULL
+              WHERE state = 'sending' AND worker = ",
+        );
+        qb.push_bind(worker).push(" AND id IN (");
+        let mut sep = qb.separated(", ");
+        for d in ids {
+            sep.push_bind(*d);
+        }
+        qb.push(")");
+        let _turn = self.turn().await;
+        qb.build().execute(&self.pool).await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(campaign = id))]
+    async fn finish_if_complete(&self, id: i64) -> Result<bool, StoreError> {
+        let _turn = self.turn().await;
+        let done = sqlx::query::<Db>(
+            "UPDATE campaigns SET state = 'done', finished_at = $1
+              WHERE id = $2 AND state = 'sending'
+                AND NOT EXISTS (SELECT 1 FROM deliveries WHERE campaign_id = $2
+                                   AND state IN ('queued', 'sending', 'deferred'))",
+        )
+        .bind(Utc::now())
+        .bind(id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(done > 0)
+    }
+
+    async fn next_due(&self, id: i64) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(sqlx::query_scalar::<Db, Option<DateTime<Utc>>>(
+            "SELECT MIN(CASE WHEN state = 'deferred' THEN next_attempt_at ELSE lease_until END)
+               FROM deliveries WHERE campaign_id = $1 AND state IN ('deferred', 'sending')",
+        )
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+}
+
+#[async_trait::async_trait]
+impl TotalsStore for SqlStore<Db> {
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn totals(&self) -> Result<Totals, StoreError> {
+        let deliveries: Vec<(String, i64)> =
+            sqlx::query_as::<Db, _>("SELECT state, COUNT(*) FROM deliveries GROUP BY state")
+                .fetch_all(&self.pool)
+                .await?;
+        let suppressions: Vec<(String, i64)> =
+            sqlx::query_as::<Db, _>("SELECT reason, COUNT(*) FROM suppressions GROUP BY reason")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(Totals {
+            deliveries: deliveries
+                .into_iter()
+                .map(|(state, n)| {
+                    let state = state
+                        .parse()
+                        .map_err(|e| StoreError::corrupt("a delivery's state", e))?;
+                    Ok((state, n))
+                })
+                .collect::<Result<_, StoreError>>()?,
+            suppressions: suppressions
+                .into_iter()
+                .map(|(reason, n)| {
+                    let reason = reason
+                        .parse()
+                        .map_err(|e| StoreError::corrupt("a suppression's reason", e))?;
+                    Ok((reason, n))
+                })
+                .collect::<Result<_, StoreError>>()?,
+        })
+    }
+}

@@ -1,0 +1,440 @@
+//! Reports, their archive and feed sources, for both backends: compiled
+//! into each (see [`crate::store`]).
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::Db;
+use crate::error::StoreError;
+use crate::lists::ListSlug;
+use crate::reports::{
+    ArchiveEntry, ArchiveStore, FetchRecord, NewSource, Report, ReportDraft, ReportRef,
+    ReportSource, ReportStore, Source, SourceStore, Stored, slugify,
+};
+use crate::store::SqlStore;
+use crate::store::error::is_unique_violation;
+
+#[derive(sqlx::FromRow)]
+struct ReportRow {
+    id: i64,
+    slug: String,
+    title: String,
+    meeting_date: Option<NaiveDate>,
+    summary: Option<String>,
+    body_markdown: String,
+    source_kind: String,
+    source_ref: Option<String>,
+    source_guid: Option<String>,
+    source_link: Option<String>,
+    content_hash: String,
+    published_at: DateTime<Utc>,
+    created_at: DateTime<Utc>,
+}
+
+/// A stored report with the same content, or the same feed item.
+const SAME_REPORT: &str = "SELECT id FROM reports WHERE content_hash = $1
+    OR (source_guid IS NOT NULL AND source_ref = $2 AND source_guid = $3) ORDER BY id LIMIT 1";
+
+const SELECT_REPORTS: &str =
+    "SELECT id, slug, title, meeting_date, summary, body_markdown, source_kind,
+    source_ref, source_guid, source_link, content_hash, published_at, created_at FROM reports";
+
+impl TryFrom<ReportRow> for Report {
+    type Error = StoreError;
+
+    fn try_from(r: ReportRow) -> Result<Self, StoreError> {
+        let corrupt =
+            || StoreError::corrupt(format_args!("the source of report {}", r.id), "missing");
+        let source = match r.source_kind.as_str() {
+            "file" => ReportSource::File {
+                path: r.source_ref.clone().ok_or_else(corrupt)?,
+            },
+            "paste" => ReportSource::Paste,
+            "url" => ReportSource::Url {
+                url: r.source_ref.clone().ok_or_else(corrupt)?,
+            },
+            "feed" => ReportSource::Feed {
+                feed_url: r.source_ref.clone().ok_or_else(corrupt)?,
+                guid: r.source_guid.clone().ok_or_else(corrupt)?,
+                link: r.source_link.clone(),
+            },
+            _ => return Err(corrupt()),
+        };
+        Ok(Report {
+            id: r.id,
+            slug: r.slug,
+            title: r.title,
+            meeting_date: r.meeting_date,
+            summary: r.summary,
+            body_markdown: r.body_markdown,
+            source,
+            content_hash: r.content_hash,
+            published_at: r.published_at,
+            created_at: r.created_at,
+        })
+    }
+}
+
+/// The columns a source is stored in: (ref, guid, link).
+fn source_columns(source: &ReportSource) -> (Option<&str>, Option<&str>, Option<&str>) {
+    match source {
+        ReportSource::File { path } => (Some(path), None, None),
+        ReportSource::Paste => (None, None, None),
+        ReportSource::Url { url } => (Some(url), None, None),
+        ReportSource::Feed {
+            feed_url,
+            guid,
+            link,
+        } => (Some(feed_url), Some(guid), link.as_deref()),
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct SourceRow {
+    id: i64,
+    url: String,
+    category: Option<String>,
+    etag: Option<String>,
+    last_modified: Option<String>,
+    last_checked_at: Option<DateTime<Utc>>,
+    last_error: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+fn source(row: SourceRow, slugs: Vec<String>) -> Result<Source, StoreError> {
+    Ok(Source {
+        id: row.id,
+        url: row.url,
+        category: row.category,
+        lists: slugs
+            .iter()
+            .map(|s| {
+                ListSlug::parse(s).map_err(|e| {
+                    StoreError::corrupt(format_args!("the lists of source {}", row.id), e)
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        etag: row.etag,
+        last_modified: row.last_modified,
+        last_checked_at: row.last_checked_at,
+        last_error: row.last_error,
+        created_at: row.created_at,
+    })
+}
+
+#[derive(sqlx::FromRow)]
+struct ArchiveRow {
+    slug: String,
+    title: String,
+    meeting_date: Option<NaiveDate>,
+    summary: Option<String>,
+    sent_at: DateTime<Utc>,
+}
+
+/// Sent reports, each with the start of its first campaign.
+const SELECT_ARCHIVE: &str = "
+    SELECT r.slug, r.title, r.meeting_date, r.summary, MIN(c.started_at) AS sent_at
+      FROM reports r JOIN campaigns c ON c.report_id = r.id
+     WHERE c.state IN ('sending', 'done') AND c.started_at IS NOT NULL
+     GROUP BY r.id, r.slug, r.title, r.meeting_date, r.summary
+     ORDER BY sent_at DESC, r.id DESC";
+
+/// The condition that a report (of `SELECT_REPORTS`) has been sent.
+const WHERE_SENT: &str = " WHERE slug = $1 AND id IN
+    (SELECT report_id FROM campaigns WHERE state IN ('sending', 'done') AND started_at IS NOT NULL)";
+
+impl SqlStore<Db> {
+    pub(super) async fn find_report(
+        conn: &mut <Db as sqlx::Database>::Connection,
+        which: &ReportRef,
+    ) -> Result<Report, StoreError> {
+        let query = match which {
+            ReportRef::Id(id) => {
+                sqlx::query_as::<Db, ReportRow>(&format!("{} WHERE id = $1", SELECT_REPORTS))
+                    .bind(*id)
+                    .fetch_optional(&mut *conn)
+                    .await?
+            }
+            ReportRef::Slug(slug) => {
+                sqlx::query_as::<Db, ReportRow>(&format!("{} WHERE slug = $1", SELECT_REPORTS))
+                    .bind(slug)
+                    .fetch_optional(&mut *conn)
+                    .await?
+            }
+        };
+        query
+            .ok_or_else(|| StoreError::not_found(format_args!("there is no report {which}")))?
+            .try_into()
+    }
+
+    pub(super) async fn source_lists(
+        conn: &mut <Db as sqlx::Database>::Connection,
+        id: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar::<Db, String>(
+            "SELECT l.slug FROM source_lists x JOIN lists l ON l.id = x.list_id
+              WHERE x.source_id = $1 ORDER BY l.slug",
+        )
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await?)
+    }
+}
+
+#[async_trait::async_trait]
+impl ReportStore for SqlStore<Db> {
+    #[tracing::instrument(level = "debug", skip_all, fields(title = %draft.title))]
+    async fn insert_report(&self, draft: &ReportDraft) -> Result<Stored, StoreError> {
+        let hash = draft.content_hash();
+        let (source_ref, guid, link) = source_columns(&draft.source);
+        let mut tx = self.begin_write().await?;
+        let existing: Option<i64> = sqlx::query_scalar::<Db, i64>(SAME_REPORT)
+            .bind(&hash)
+            .bind(source_ref)
+            .bind(guid)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if let Some(id) = existing {
+            let report = Self::find_report(&mut tx, &ReportRef::Id(id)).await?;
+            return Ok(Stored::Duplicate(report));
+        }
+        let base = slugify(&draft.title);
+        let taken: Vec<String> = sqlx::query_scalar::<Db, String>(
+            "SELECT slug FROM reports WHERE slug = $1 OR slug LIKE $2",
+        )
+        .bind(&base)
+        .bind(format!("{base}-%"))
+        .fetch_all(&mut *tx)
+        .await?;
+        let slug = (1..)
+            .map(|n| {
+                if n == 1 {
+                    base.clone()
+                } else {
+                    format!("{base}-{n}")
+                }
+            })
+            .find(|s| !taken.contains(s))
+            .expect("some suffix is free");
+        let now = Utc::now();
+        let inserted = sqlx::query_scalar::<Db, i64>(
+            "INSERT INTO reports (slug, title, meeting_date, summary, body_markdown, source_kind, source_ref,
+                                  source_guid, source_link, content_hash, published_at, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+        )
+        .bind(&slug)
+        .bind(&draft.title)
+        .bind(draft.meeting_date)
+        .bind(draft.summary.as_deref())
+        .bind(&draft.body_markdown)
+        .bind(draft.source.kind())
+        .bind(source_ref)
+        .bind(guid)
+        .bind(link)
+        .bind(&hash)
+        .bind(draft.published_at.unwrap_or(now))
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await;
+        let id = match inserted {
+            Ok(id) => id,
+            Err(e) if is_unique_violation(&e) => {
+                // Another process stored the same report, or took its slug, meanwhile.
+                drop(tx);
+                let existing: Option<i64> = sqlx::query_scalar::<Db, i64>(SAME_REPORT)
+                    .bind(&hash)
+                    .bind(source_ref)
+                    .bind(guid)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                return match existing {
+                    Some(id) => Ok(Stored::Duplicate(self.report(&ReportRef::Id(id)).await?)),
+                    None => Err(StoreError::Conflict(format!(
+                        "another report took the slug {slug:?} at the same moment; import it again"
+                    ))),
+                };
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let report = Self::find_report(&mut tx, &ReportRef::Id(id)).await?;
+        tx.commit().await?;
+        Ok(Stored::New(report))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn reports(&self) -> Result<Vec<Report>, StoreError> {
+        sqlx::query_as::<Db, ReportRow>(&format!(
+            "{} ORDER BY published_at DESC, id DESC",
+            SELECT_REPORTS
+        ))
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(TryInto::try_into)
+        .collect()
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(report = %which))]
+    async fn report(&self, which: &ReportRef) -> Result<Report, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        Self::find_report(&mut conn, which).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(report = %which))]
+    async fn delete_report(&self, which: &ReportRef, force: bool) -> Result<Report, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let report = Self::find_report(&mut tx, which).await?;
+        let campaigns: i64 =
+            sqlx::query_scalar::<Db, i64>("SELECT COUNT(*) FROM campaigns WHERE report_id = $1")
+                .bind(report.id)
+                .fetch_one(&mut *tx)
+                .await?;
+        if campaigns > 0 && !force {
+            return Err(StoreError::Refused(format!(
+                "report {} is used by {campaigns} campaign(s); use --force to delete it and them",
+                report.slug
+            )));
+        }
+        sqlx::query::<Db>("DELETE FROM reports WHERE id = $1")
+            .bind(report.id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(report)
+    }
+}
+
+#[async_trait::async_trait]
+impl SourceStore for SqlStore<Db> {
+    #[tracing::instrument(level = "debug", skip_all, fields(url = %new.url))]
+    async fn add_source(&self, new: &NewSource) -> Result<Source, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let list_ids: Vec<i64> = Self::resolve_lists(&mut tx, &new.lists)
+            .await?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        let inserted = sqlx::query_scalar::<Db, i64>(
+            "INSERT INTO sources (url, category, created_at) VALUES ($1, $2, $3) RETURNING id",
+        )
+        .bind(&new.url)
+        .bind(new.category.as_deref())
+        .bind(Utc::now())
+        .fetch_one(&mut *tx)
+        .await;
+        let id = match inserted {
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StoreError::Conflict(format!(
+                    "the feed {} is already a source",
+                    new.url
+                )));
+            }
+            other => other?,
+        };
+        for list_id in list_ids {
+            sqlx::query::<Db>(
+                "INSERT INTO source_lists (source_id, list_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(id)
+            .bind(list_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let row = sqlx::query_as::<Db, SourceRow>("SELECT * FROM sources WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let slugs = Self::source_lists(&mut tx, id).await?;
+        tx.commit().await?;
+        source(row, slugs)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn sources(&self) -> Result<Vec<Source>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let rows = sqlx::query_as::<Db, SourceRow>("SELECT * FROM sources ORDER BY id")
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut sources = Vec::with_capacity(rows.len());
+        for row in rows {
+            let slugs = Self::source_lists(&mut conn, row.id).await?;
+            sources.push(source(row, slugs)?);
+        }
+        Ok(sources)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(source = id))]
+    async fn remove_source(&self, id: i64) -> Result<Source, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query_as::<Db, SourceRow>("SELECT * FROM sources WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::not_found(format_args!("there is no source {id}")))?;
+        let slugs = Self::source_lists(&mut tx, id).await?;
+        sqlx::query::<Db>("DELETE FROM sources WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        source(row, slugs)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(source = id))]
+    async fn record_fetch(&self, id: i64, record: &FetchRecord) -> Result<(), StoreError> {
+        let now = Utc::now();
+        let _turn = self.turn().await;
+        if record.error.is_some() {
+            sqlx::query::<Db>(
+                "UPDATE sources SET last_checked_at = $1, last_error = $2 WHERE id = $3",
+            )
+            .bind(now)
+            .bind(record.error.as_deref())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        } else {
+            sqlx::query::<Db>(
+                "UPDATE sources SET last_checked_at = $1, last_error = NULL, etag = $2, last_modified = $3
+                  WHERE id = $4",
+            )
+            .bind(now)
+            .bind(record.etag.as_deref())
+            .bind(record.last_modified.as_deref())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl ArchiveStore for SqlStore<Db> {
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn archive(&self) -> Result<Vec<ArchiveEntry>, StoreError> {
+        let rows = sqlx::query_as::<Db, ArchiveRow>(SELECT_ARCHIVE)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ArchiveEntry {
+                slug: r.slug,
+                title: r.title,
+                meeting_date: r.meeting_date,
+                summary: r.summary,
+                sent_at: r.sent_at,
+            })
+            .collect())
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn archived_report(&self, slug: &str) -> Result<Option<Report>, StoreError> {
+        let sql = format!("{}{}", SELECT_REPORTS, WHERE_SENT);
+        sqlx::query_as::<Db, ReportRow>(&sql)
+            .bind(slug)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(TryInto::try_into)
+            .transpose()
+    }
+}

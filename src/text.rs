@@ -1,0 +1,131 @@
+//! Helpers for the text of reports, shared by the importer (`reports`) and
+//! the renderer (`render`): how deep Markdown may nest, a heading's plain
+//! text, and the anchors and slugs made from titles.
+
+use std::collections::{HashMap, HashSet};
+
+use pulldown_cmark::{Event, Options, Parser};
+
+pub(crate) fn markdown_options() -> Options {
+    Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TABLES
+}
+
+/// How deep the elements of a rendered report nest at most: quotations,
+/// lists, list items, emphasis, links and table parts all count. The
+/// Markdown importer refuses a deeper report; a deeper stored one is
+/// flattened when it renders.
+pub const MAX_NESTING: usize = 64;
+
+/// Parser events with raw HTML turned into text, nested at most
+/// [`MAX_NESTING`] deep.
+pub(crate) fn bounded_events(markdown: &str) -> impl Iterator<Item = Event<'_>> {
+    let mut depth = 0;
+    // Elements opened beyond the limit, and so dropped; always the innermost.
+    let mut dropped = 0usize;
+    Parser::new_ext(markdown, markdown_options()).filter_map(move |event| match event {
+        Event::Html(html) | Event::InlineHtml(html) => Some(Event::Text(html)),
+        Event::Start(_) if depth >= MAX_NESTING => {
+            dropped += 1;
+            None
+        }
+        Event::Start(tag) => {
+            depth += 1;
+            Some(Event::Start(tag))
+        }
+        Event::End(_) if dropped > 0 => {
+            dropped -= 1;
+            None
+        }
+        Event::End(tag) => {
+            depth -= 1;
+            Some(Event::End(tag))
+        }
+        other => Some(other),
+    })
+}
+
+/// How deep the Markdown's elements nest, counted as [`MAX_NESTING`] counts them.
+pub fn nesting_depth(markdown: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0);
+    for event in Parser::new_ext(markdown, markdown_options()) {
+        match event {
+            Event::Start(_) => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            Event::End(_) => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// The plain text of a line of inline Markdown: `Leader\'s *Report*` → `Leader's Report`.
+pub fn inline_text(markdown: &str) -> String {
+    let mut text = String::new();
+    for event in bounded_events(markdown) {
+        if let Event::Text(t) | Event::Code(t) = event {
+            text.push_str(&t);
+        }
+    }
+    text
+}
+
+/// The anchor of a heading: `Local Government Report` → `local-government-report`.
+pub fn anchor_for(heading: &str) -> String {
+    slugify(heading)
+}
+
+/// The anchors given to a document's headings so far.
+#[derive(Debug, Default)]
+pub struct Anchors {
+    given: HashSet<String>,
+    /// For each base anchor, the suffix to try next: every smaller one is taken.
+    next: HashMap<String, usize>,
+}
+
+impl Anchors {
+    /// The anchor for a heading, made unique among those already given:
+    /// `update`, then `update-2`, `update-3`… In constant time per heading
+    /// however many headings share a name.
+    pub fn unique(&mut self, heading: &str) -> String {
+        let base = anchor_for(heading);
+        let mut anchor = base.clone();
+        if self.given.contains(&anchor) {
+            let n = self.next.entry(base.clone()).or_insert(2);
+            loop {
+                anchor = format!("{base}-{n}");
+                *n += 1;
+                if !self.given.contains(&anchor) {
+                    break;
+                }
+            }
+        }
+        self.given.insert(anchor.clone());
+        anchor
+    }
+}
+
+/// A URL-safe slug from a title: `Labour NEC Report – March 2017` becomes
+/// `labour-nec-report-march-2017`.
+pub fn slugify(title: &str) -> String {
+    let mut slug = String::new();
+    for c in title.chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c.to_ascii_lowercase());
+        } else if c.is_alphanumeric() || matches!(c, '\'' | '’' | '‘') {
+            continue;
+        } else if !slug.ends_with('-') && !slug.is_empty() {
+            slug.push('-');
+        }
+        if slug.len() >= 80 {
+            break;
+        }
+    }
+    let slug = slug.trim_end_matches('-').to_owned();
+    if slug.is_empty() {
+        "report".into()
+    } else {
+        slug
+    }
+}
