@@ -1,8 +1,20 @@
-//! The error every storage trait returns. It lives at the bottom of the
-//! crate, beneath the domain modules that declare those traits and the
-//! storage layer that implements them, and depends on nothing in the crate.
+//! Errors shared across the crate's layers: the one every storage trait
+//! returns, and the one for a name that is none of a fixed set. They live at
+//! the bottom of the crate, beneath the domain modules that declare those
+//! traits and the storage layer that implements them, and depend on nothing
+//! in the crate.
 
 use std::fmt;
+
+/// A text that is none of the names a value may have, such as a state or
+/// a policy.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{given:?} is not one of: {expected}")]
+pub struct UnknownName {
+    pub given: String,
+    /// The names allowed, separated by spaces.
+    pub expected: &'static str,
+}
 
 /// What the storage layer reports to its callers.
 ///

@@ -14,7 +14,7 @@
 //! configuration, which parses values into domain types; the storage layer,
 //! which implements the domain's traits; and the parts that wire it all
 //! together on top. Tests are exempt: they may exercise the layers together.
-//! The `layering` test reads this list and checks every `crate::` path in
+//! A test (in `conventions.rs`) reads this list and checks every `crate::` path in
 //! `src/` against it.
 //!
 //! ```text
@@ -49,14 +49,14 @@ macro_rules! string_enum {
         }
 
         impl std::str::FromStr for $name {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
+            type Err = $crate::error::UnknownName;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
                 match s {
                     $($text => Ok($name::$variant),)+
-                    other => Err(format!(
-                        concat!("{:?} is not one of: ", $($text, " "),+),
-                        other
-                    )),
+                    other => Err($crate::error::UnknownName {
+                        given: other.to_owned(),
+                        expected: concat!($($text, " "),+).trim_ascii_end(),
+                    }),
                 }
             }
         }
@@ -89,4 +89,4 @@ pub mod tokens;
 pub mod web;
 
 #[cfg(test)]
-mod layering;
+mod conventions;

@@ -7,11 +7,9 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use crate::config::{Config, ConfigError};
-use crate::delivery::dkim::DkimSigner;
-use crate::delivery::engine::Engine;
 use crate::delivery::supervisor::Supervisor;
+use crate::delivery::{Sending, SetupError};
 use crate::error::StoreError;
-use crate::render::Templates;
 use crate::scheduler::Scheduler;
 use crate::web::{Application, Context, WebError};
 
@@ -38,6 +36,16 @@ impl From<StoreError> for ServeError {
     }
 }
 
+impl From<SetupError> for ServeError {
+    fn from(e: SetupError) -> Self {
+        if e.is_bad_input() {
+            ServeError::Config(e.to_string())
+        } else {
+            ServeError::Runtime(e.to_string())
+        }
+    }
+}
+
 impl From<WebError> for ServeError {
     fn from(e: WebError) -> Self {
         ServeError::Runtime(e.to_string())
@@ -53,31 +61,19 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     config.check_for_sending()?;
     let config = Arc::new(config);
-    let templates = Arc::new(
-        Templates::load(config.templates_dir.as_deref())
-            .map_err(|e| ServeError::Config(e.to_string()))?,
-    );
-    let dkim = config
-        .dkim
-        .as_ref()
-        .map(|settings| DkimSigner::load(settings).map(Arc::new))
-        .transpose()
-        .map_err(|e| ServeError::Config(e.to_string()))?;
+    let sending = Sending::new(Arc::clone(&config))?;
     let store = crate::store::connect(config.database_url.expose(), &config.pool_options()).await?;
     tracing::info!(
         backend = store.backend().name(),
         url = %config.database_url,
         "database ready"
     );
-    let transport: Arc<dyn crate::delivery::Transport> = Arc::from(
-        crate::delivery::transport(&config).map_err(|e| ServeError::Runtime(e.to_string()))?,
-    );
 
     let app = Application::build(Context {
         store: Arc::clone(&store),
         config: Arc::clone(&config),
-        templates: Arc::clone(&templates),
-        transport: Arc::clone(&transport),
+        templates: Arc::clone(&sending.templates),
+        transport: Arc::clone(&sending.transport),
     })
     .await?;
     tracing::info!(
@@ -90,22 +86,11 @@ pub async fn serve(
         Some(address) => tracing::info!(%address, "metrics listening at /metrics"),
         None => tracing::info!("no metrics listener (NECMAIL_METRICS_ADDR=off)"),
     }
-    let scheduler = Scheduler::new(
-        Arc::clone(&store),
-        Arc::clone(&config),
-        Arc::clone(&templates),
-        Arc::clone(&transport),
-    );
+    let scheduler = Scheduler::new(Arc::clone(&store), &sending);
     tracing::info!(schedules = %scheduler.describe(), "scheduler running");
-    let engine = Arc::new(Engine::new(
-        Arc::clone(&store),
-        Arc::clone(&transport),
-        Arc::clone(&config),
-        Arc::clone(&templates),
-        dkim,
-    ));
+    let engine = Arc::new(sending.engine(&store));
     tracing::info!(
-        transport = %transport.describe(),
+        transport = %sending.transport.describe(),
         connections = config.smtp_connections,
         worker = engine.worker(),
         "delivery workers running"
@@ -117,7 +102,7 @@ pub async fn serve(
         let _ = web_stop.wait_for(|stop| *stop).await;
     }));
     let scheduler = tokio::spawn(scheduler.run(stop_rx.clone()));
-    let delivery = tokio::spawn(Supervisor::new(Arc::clone(&store), engine).run(stop_rx));
+    let delivery = tokio::spawn(Supervisor::new(Arc::clone(&store) as _, engine).run(stop_rx));
 
     shutdown.await;
     tracing::info!("shutting down: finishing requests and messages in flight");

@@ -13,9 +13,9 @@ use super::progress::Progress;
 use super::{CliError, CliResult};
 use crate::campaigns::{Campaign, CampaignState, DeliveryCounts, NewCampaign};
 use crate::config::Config;
-use crate::delivery::engine::{Engine, Finish};
+use crate::delivery::Sending;
+use crate::delivery::engine::Finish;
 use crate::lists::ListSlug;
-use crate::render::Templates;
 use crate::reports::ReportRef;
 use crate::store::Store;
 use crate::subscribers::AttributePair;
@@ -307,7 +307,7 @@ async fn send(store: Arc<dyn Store>, id: i64, wait: bool, config: &Config) -> Cl
         println!("send it with `necmail campaign send {id} --wait`, from one process or several");
         return Ok(());
     }
-    let engine = engine(Arc::clone(&store), config)?;
+    let engine = Sending::new(Arc::new(config.clone()))?.engine(&store);
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         super::shutdown_signal().await;
@@ -358,25 +358,4 @@ async fn send(store: Arc<dyn Store>, id: i64, wait: bool, config: &Config) -> Cl
         }
     }
     Ok(())
-}
-
-/// The delivery engine the configuration describes.
-pub fn engine(store: Arc<dyn Store>, config: &Config) -> Result<Engine, CliError> {
-    let templates = Templates::load(config.templates_dir.as_deref())
-        .map_err(|e| CliError::BadInput(e.to_string()))?;
-    let transport =
-        crate::delivery::transport(config).map_err(|e| CliError::Runtime(e.to_string()))?;
-    let dkim = config
-        .dkim
-        .as_ref()
-        .map(|settings| crate::delivery::dkim::DkimSigner::load(settings).map(Arc::new))
-        .transpose()
-        .map_err(|e| CliError::BadInput(e.to_string()))?;
-    Ok(Engine::new(
-        store,
-        Arc::from(transport),
-        Arc::new(config.clone()),
-        Arc::new(templates),
-        dkim,
-    ))
 }

@@ -122,6 +122,16 @@ impl From<StoreError> for CliError {
     }
 }
 
+impl From<crate::delivery::SetupError> for CliError {
+    fn from(e: crate::delivery::SetupError) -> Self {
+        if e.is_bad_input() {
+            CliError::BadInput(e.to_string())
+        } else {
+            CliError::Runtime(e.to_string())
+        }
+    }
+}
+
 impl From<std::io::Error> for CliError {
     fn from(e: std::io::Error) -> Self {
         if e.kind() == std::io::ErrorKind::BrokenPipe {

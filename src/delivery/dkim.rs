@@ -898,11 +898,17 @@ mod tests {
         #[test]
         fn signing_any_bytes_gives_a_header_or_an_error_without_panicking(
             from in any::<bool>(),
-            bytes in prop::collection::vec(prop::sample::select(b"From:a \t\r\n\xff".to_vec()), 0..300),
+            bytes in prop::collection::vec(
+                prop::sample::select(b"From:a \t\r\n\xff".to_vec()),
+                0..300,
+            ),
         ) {
-            let message = [if from { &b"From: a@example.org\r\n"[..] } else { b"" }, &bytes].concat();
+            let from_line: &[u8] = if from { b"From: a@example.org\r\n" } else { b"" };
+            let message = [from_line, &bytes].concat();
             match signer("ed25519.pem").sign_at(&message, 0) {
-                Ok(header) => prop_assert!(header.ends_with("\r\n") && header.contains("h=from:from")),
+                Ok(header) => {
+                    prop_assert!(header.ends_with("\r\n") && header.contains("h=from:from"))
+                }
                 Err(error) => prop_assert!(matches!(error, DkimError::NoFrom) && !from),
             }
         }

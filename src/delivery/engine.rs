@@ -20,12 +20,12 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use super::{Addressing, Envelope, ListRef, SendError, Transport};
-use crate::campaigns::{CampaignState, Claimed, Outcome, Recorded};
+use super::{Addressing, Envelope, ListRef, SendError, Sending, Transport};
+use crate::campaigns::{CampaignState, CampaignStore, Claimed, Outcome, Recorded};
 use crate::config::{Config, RetryPolicy};
+use crate::error::StoreError;
 use crate::render::{ListInfo, Prepared, Site, Templates};
-use crate::reports::ReportRef;
-use crate::store::{Store, StoreError};
+use crate::reports::{ReportRef, ReportStore};
 use crate::tokens::Signer;
 
 /// Outcomes written per batch, and how long one waits at most.
@@ -57,9 +57,11 @@ pub enum EngineError {
     Render { campaign: i64, reason: String },
 }
 
-/// Everything a run needs besides the campaign.
+/// Everything a run needs besides the campaign. Of the store it uses two
+/// interfaces: campaigns and their deliveries, and reports to render.
 pub struct Engine {
-    store: Arc<dyn Store>,
+    campaigns: Arc<dyn CampaignStore>,
+    reports: Arc<dyn ReportStore>,
     transport: Arc<dyn Transport>,
     config: Arc<Config>,
     templates: Arc<Templates>,
@@ -70,20 +72,18 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(
-        store: Arc<dyn Store>,
-        transport: Arc<dyn Transport>,
-        config: Arc<Config>,
-        templates: Arc<Templates>,
-        dkim: Option<Arc<super::dkim::DkimSigner>>,
+        campaigns: Arc<dyn CampaignStore>,
+        reports: Arc<dyn ReportStore>,
+        sending: &Sending,
     ) -> Self {
-        let signer = config.signer();
         Engine {
-            store,
-            transport,
-            config,
-            templates,
-            signer,
-            dkim,
+            campaigns,
+            reports,
+            transport: Arc::clone(&sending.transport),
+            config: Arc::clone(&sending.config),
+            templates: Arc::clone(&sending.templates),
+            signer: sending.config.signer(),
+            dkim: sending.dkim.clone(),
             worker: worker_id(),
         }
     }
@@ -105,9 +105,9 @@ impl Engine {
         id: i64,
         mut stop: watch::Receiver<bool>,
     ) -> Result<Finish, EngineError> {
-        let campaign = self.store.campaign(id).await?;
+        let campaign = self.campaigns.campaign(id).await?;
         let report = self
-            .store
+            .reports
             .report(&ReportRef::Id(campaign.report_id))
             .await?;
         let mut prepared = Prepared::new(
@@ -138,7 +138,11 @@ impl Engine {
         let (job_tx, job_rx) = mpsc::channel::<Claimed>(workers * 2);
         let job_rx = Arc::new(tokio::sync::Mutex::new(job_rx));
         let (out_tx, out_rx) = mpsc::channel::<Recorded>(RECORD_BATCH * 4);
-        let recorder = tokio::spawn(record(Arc::clone(&self.store), self.worker.clone(), out_rx));
+        let recorder = tokio::spawn(record(
+            Arc::clone(&self.campaigns),
+            self.worker.clone(),
+            out_rx,
+        ));
         let mut handles = Vec::with_capacity(workers);
         for _ in 0..workers {
             handles.push(tokio::spawn(work(
@@ -150,7 +154,7 @@ impl Engine {
         tracing::info!(workers, transport = %self.transport.describe(), "sending");
 
         let watcher = tokio::spawn(watch_state(
-            Arc::clone(&self.store),
+            Arc::clone(&self.campaigns),
             id,
             Arc::clone(&shared),
         ));
@@ -161,7 +165,7 @@ impl Engine {
             }
             let paused = shared.pause.lock().expect("pause lock").clone();
             if let Some(reason) = paused {
-                self.store
+                self.campaigns
                     .set_campaign_state(id, CampaignState::Paused, Some(&reason))
                     .await?;
                 tracing::warn!(%reason, "campaign paused itself");
@@ -172,14 +176,14 @@ impl Engine {
                 break halted;
             }
             let claimed = self
-                .store
+                .campaigns
                 .claim(id, &self.worker, batch, self.config.lease)
                 .await?;
             if claimed.is_empty() {
-                if self.store.finish_if_complete(id).await? {
+                if self.campaigns.finish_if_complete(id).await? {
                     break Finish::Done;
                 }
-                let wait = match self.store.next_due(id).await? {
+                let wait = match self.campaigns.next_due(id).await? {
                     Some(due) => (due - Utc::now())
                         .to_std()
                         .unwrap_or_default()
@@ -256,11 +260,11 @@ impl Engine {
                 deliveries = unstarted.len(),
                 "giving unsent claims back to the queue"
             );
-            self.store.release(&self.worker, &unstarted).await?;
+            self.campaigns.release(&self.worker, &unstarted).await?;
         }
         if finish == Finish::Stopped || matches!(finish, Finish::Paused(_)) {
             // A pause found while idle may still have left the campaign complete.
-            self.store.finish_if_complete(id).await?;
+            self.campaigns.finish_if_complete(id).await?;
         }
         Ok(finish)
     }
@@ -287,7 +291,7 @@ struct Shared {
 /// Watches the campaign's state, so that a pause or cancel made elsewhere
 /// (the CLI, another process) stops this run within a fraction of a second:
 /// workers finish the message they are on and take no more.
-async fn watch_state(store: Arc<dyn Store>, id: i64, shared: Arc<Shared>) {
+async fn watch_state(store: Arc<dyn CampaignStore>, id: i64, shared: Arc<Shared>) {
     const EVERY: Duration = Duration::from_millis(200);
     loop {
         tokio::time::sleep(EVERY).await;
@@ -353,7 +357,11 @@ async fn work(
 }
 
 /// Builds, signs and sends one message, and says what happened.
-#[tracing::instrument(level = "debug", skip_all, fields(delivery = job.delivery_id, attempt = job.attempts))]
+#[tracing::instrument(
+    level = "debug",
+    skip_all,
+    fields(delivery = job.delivery_id, attempt = job.attempts)
+)]
 async fn deliver(shared: &Shared, job: &Claimed, buf: &mut String) -> Outcome {
     let list = ListRef {
         id: job.list_id,
@@ -475,7 +483,7 @@ fn is_hard_bounce(reply: &str) -> bool {
 
 /// Writes outcomes back in batches: every [`RECORD_BATCH`] outcomes or
 /// [`RECORD_EVERY`], whichever comes first, and whatever is left at the end.
-async fn record(store: Arc<dyn Store>, worker: String, mut rx: mpsc::Receiver<Recorded>) {
+async fn record(store: Arc<dyn CampaignStore>, worker: String, mut rx: mpsc::Receiver<Recorded>) {
     let mut batch = Vec::with_capacity(RECORD_BATCH);
     loop {
         let first = rx.recv().await;
@@ -493,7 +501,7 @@ async fn record(store: Arc<dyn Store>, worker: String, mut rx: mpsc::Receiver<Re
     flush(&*store, &worker, &mut batch).await;
 }
 
-async fn flush(store: &dyn Store, worker: &str, batch: &mut Vec<Recorded>) {
+async fn flush(store: &dyn CampaignStore, worker: &str, batch: &mut Vec<Recorded>) {
     if batch.is_empty() {
         return;
     }

@@ -9,8 +9,13 @@ mod outbox;
 pub mod smtp;
 pub mod supervisor;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
+use crate::config::Config;
+use crate::render::{TemplateError, Templates};
+use crate::store::Store;
 pub use message::{Addressing, ListRef};
 pub use outbox::Outbox;
 pub use smtp::SmtpRelay;
@@ -56,10 +61,63 @@ pub enum SendError {
 
 /// The transport the configuration names: the outbox folder unless an
 /// SMTP relay is configured.
-pub fn transport(config: &crate::config::Config) -> Result<Box<dyn Transport>, SendError> {
+pub fn transport(config: &Config) -> Result<Arc<dyn Transport>, SendError> {
     match config.smtp {
-        Some(_) => Ok(Box::new(SmtpRelay::new(config)?)),
-        None => Ok(Box::new(Outbox::new(&config.outbox_dir)?)),
+        Some(_) => Ok(Arc::new(SmtpRelay::new(config)?)),
+        None => Ok(Arc::new(Outbox::new(&config.outbox_dir)?)),
+    }
+}
+
+/// What sending mail needs, built once from the configuration: the
+/// daemon's parts and `campaign send` share one.
+pub struct Sending {
+    pub config: Arc<Config>,
+    pub templates: Arc<Templates>,
+    pub transport: Arc<dyn Transport>,
+    pub dkim: Option<Arc<dkim::DkimSigner>>,
+}
+
+/// Why sending cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The templates in NECMAIL_TEMPLATES_DIR do not load: fix them.
+    #[error(transparent)]
+    Templates(#[from] TemplateError),
+    /// The DKIM key cannot be used: fix the setting or the key.
+    #[error(transparent)]
+    Dkim(#[from] dkim::DkimError),
+    /// The transport cannot be opened (the outbox folder, say).
+    #[error(transparent)]
+    Transport(SendError),
+}
+
+impl SetupError {
+    /// True when the configuration must change, as opposed to the machine failing.
+    pub fn is_bad_input(&self) -> bool {
+        !matches!(self, SetupError::Transport(_))
+    }
+}
+
+impl Sending {
+    pub fn new(config: Arc<Config>) -> Result<Self, SetupError> {
+        let templates = Arc::new(Templates::load(config.templates_dir.as_deref())?);
+        let dkim = config
+            .dkim
+            .as_ref()
+            .map(|settings| dkim::DkimSigner::load(settings).map(Arc::new))
+            .transpose()?;
+        let transport = transport(&config).map_err(SetupError::Transport)?;
+        Ok(Sending {
+            config,
+            templates,
+            transport,
+            dkim,
+        })
+    }
+
+    /// The delivery engine for campaigns in `store`.
+    pub fn engine(&self, store: &Arc<dyn Store>) -> engine::Engine {
+        engine::Engine::new(Arc::clone(store) as _, Arc::clone(store) as _, self)
     }
 }
 

@@ -13,8 +13,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::engine::{Engine, Finish};
-use crate::campaigns::CampaignState;
-use crate::store::Store;
+use crate::campaigns::{CampaignState, CampaignStore};
 
 /// How often the supervisor looks for campaigns that started sending.
 const LOOK_EVERY: Duration = Duration::from_secs(1);
@@ -23,13 +22,13 @@ const LOOK_EVERY: Duration = Duration::from_secs(1);
 const AFTER_FAILURE: Duration = Duration::from_secs(60);
 
 pub struct Supervisor {
-    store: Arc<dyn Store>,
+    campaigns: Arc<dyn CampaignStore>,
     engine: Arc<Engine>,
 }
 
 impl Supervisor {
-    pub fn new(store: Arc<dyn Store>, engine: Arc<Engine>) -> Self {
-        Supervisor { store, engine }
+    pub fn new(campaigns: Arc<dyn CampaignStore>, engine: Arc<Engine>) -> Self {
+        Supervisor { campaigns, engine }
     }
 
     /// Runs sending campaigns until `stop` turns true, then lets each run
@@ -39,7 +38,7 @@ impl Supervisor {
         let mut active: HashSet<i64> = HashSet::new();
         let mut resting: HashMap<i64, Instant> = HashMap::new();
         while !*stop.borrow() {
-            match self.store.campaigns().await {
+            match self.campaigns.campaigns().await {
                 Ok(campaigns) => {
                     resting.retain(|_, until| *until > Instant::now());
                     for c in campaigns {
@@ -57,7 +56,11 @@ impl Supervisor {
                             match engine.run(id, stop).await {
                                 Ok(finish) => (id, Some(finish)),
                                 Err(e) => {
-                                    tracing::error!(campaign = id, error = %e, "the campaign's run failed; trying again in a minute");
+                                    tracing::error!(
+                                        campaign = id,
+                                        error = %e,
+                                        "the campaign's run failed; trying again in a minute",
+                                    );
                                     (id, None)
                                 }
                             }

@@ -7,6 +7,8 @@ mod store;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::error::UnknownName;
+
 pub use slug::{ListSlug, SlugError};
 pub use store::ListStore;
 
@@ -30,13 +32,16 @@ impl OptIn {
 }
 
 impl std::str::FromStr for OptIn {
-    type Err = String;
+    type Err = UnknownName;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "double" => Ok(OptIn::Double),
             "single" => Ok(OptIn::Single),
-            other => Err(format!("unknown opt-in policy {other:?}")),
+            other => Err(UnknownName {
+                given: other.to_owned(),
+                expected: "double single",
+            }),
         }
     }
 }

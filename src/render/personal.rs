@@ -285,11 +285,16 @@ impl Prepared {
     fn context(&self, r: &Recipient<'_>) -> tera::Context {
         let mut ctx = tera::Context::new();
         ctx.insert("report", &self.report);
+        let name = if r.name.is_some_and(|n| !n.is_empty()) {
+            Slot::Name.stand_in()
+        } else {
+            String::new()
+        };
         ctx.insert(
             "subscriber",
             &json!({
                 "email": Slot::Email.stand_in(),
-                "name": if r.name.is_some_and(|n| !n.is_empty()) { Slot::Name.stand_in() } else { String::new() },
+                "name": name,
                 "attributes": r.attributes,
             }),
         );

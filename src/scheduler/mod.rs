@@ -4,4 +4,4 @@
 
 mod runner;
 
-pub use runner::{DISPATCH_TICK, POLL_TICK, PollReport, Ran, Scheduler, TickError};
+pub use runner::{DISPATCH_TICK, POLL_TICK, PollReport, Ran, Scheduler, SchedulerStore, TickError};

@@ -21,16 +21,16 @@ use std::time::Duration;
 use chrono::{DateTime, Days, Utc};
 use tokio::sync::{Mutex, watch};
 
-use crate::campaigns::{Campaign, NewCampaign};
+use crate::campaigns::{Campaign, CampaignStore, NewCampaign};
 use crate::config::{AutoDispatch, Config};
-use crate::delivery::Transport;
 use crate::delivery::notice::{Notice, send_notice};
-use crate::meetings::Meeting;
-use crate::render::Templates;
-use crate::reports::ReportRef;
+use crate::delivery::{SendError, Sending, Transport};
+use crate::error::StoreError;
+use crate::meetings::{Meeting, MeetingStore};
+use crate::render::{TemplateError, Templates};
 use crate::reports::feeds::{FetchError, Fetcher, PollOutcome, SourcePoll, poll_all};
-use crate::schedule::Schedule;
-use crate::store::{Store, StoreError};
+use crate::reports::{ReportRef, ReportStore, SourceStore};
+use crate::schedule::{Schedule, ScheduleStore};
 
 /// The name the poll schedule's ticks are claimed under.
 pub const POLL_TICK: &str = "poll";
@@ -85,8 +85,8 @@ struct Ticker {
 
 /// The scheduler of `necmail serve`. Make one with [`Scheduler::new`] and
 /// run it with [`Scheduler::run`] until the stop signal.
-pub struct Scheduler {
-    store: Arc<dyn Store>,
+pub struct Scheduler<S: SchedulerStore + ?Sized> {
+    store: Arc<S>,
     config: Arc<Config>,
     templates: Arc<Templates>,
     transport: Arc<dyn Transport>,
@@ -94,27 +94,44 @@ pub struct Scheduler {
     dispatch: Ticker,
 }
 
-impl Scheduler {
-    /// A scheduler for `config`'s poll and dispatch schedules; `templates`
-    /// and `transport` make and send the admin's overdue warnings.
-    pub fn new(
-        store: Arc<dyn Store>,
-        config: Arc<Config>,
-        templates: Arc<Templates>,
-        transport: Arc<dyn Transport>,
-    ) -> Self {
+/// What the scheduler needs from the store: its ticks, campaigns to make
+/// and start, feeds to poll into reports, and meetings.
+pub trait SchedulerStore:
+    ScheduleStore + CampaignStore + ReportStore + SourceStore + MeetingStore
+{
+}
+
+impl<T> SchedulerStore for T where
+    T: ScheduleStore + CampaignStore + ReportStore + SourceStore + MeetingStore + ?Sized
+{
+}
+
+/// Why the admin could not be mailed about an overdue report.
+#[derive(Debug, thiserror::Error)]
+enum OverdueMailError {
+    #[error("the warning cannot be rendered: {0}")]
+    Render(#[source] TemplateError),
+    #[error("the warning cannot be sent: {0}")]
+    Send(#[source] SendError),
+}
+
+impl<S: SchedulerStore + ?Sized> Scheduler<S> {
+    /// A scheduler for the configuration's poll and dispatch schedules; the
+    /// admin's overdue warnings go out through `sending`.
+    pub fn new(store: Arc<S>, sending: &Sending) -> Self {
         let ticker = |name, schedule: &Schedule| Ticker {
             name,
             schedule: schedule.clone(),
             last: Mutex::new(None),
         };
+        let config = Arc::clone(&sending.config);
         Scheduler {
             poll: ticker(POLL_TICK, &config.poll_schedule),
             dispatch: ticker(DISPATCH_TICK, &config.dispatch_schedule),
             store,
             config,
-            templates,
-            transport,
+            templates: Arc::clone(&sending.templates),
+            transport: Arc::clone(&sending.transport),
         }
     }
 
@@ -197,7 +214,11 @@ impl Scheduler {
         match self.poll(now).await {
             Ok(report) => Some(report),
             Err(e) => {
-                tracing::error!(tick = %due, error = %e, "the poll failed; it runs again at the next tick");
+                tracing::error!(
+                    tick = %due,
+                    error = %e,
+                    "the poll failed; it runs again at the next tick",
+                );
                 None
             }
         }
@@ -231,7 +252,11 @@ impl Scheduler {
                     .find(|(name, _)| name == ticker.name)
                     .map_or(now, |(_, at)| at),
                 Err(e) => {
-                    tracing::error!(schedule = ticker.name, error = %e, "cannot read the last ticks; trying again shortly");
+                    tracing::error!(
+                        schedule = ticker.name,
+                        error = %e,
+                        "cannot read the last ticks; trying again shortly",
+                    );
                     return None;
                 }
             },
@@ -242,12 +267,21 @@ impl Scheduler {
             Ok(claimed) => {
                 *last = Some(due);
                 if !claimed {
-                    tracing::debug!(schedule = ticker.name, tick = %due, "another instance ran this tick");
+                    tracing::debug!(
+                        schedule = ticker.name,
+                        tick = %due,
+                        "another instance ran this tick",
+                    );
                 }
                 claimed.then_some(due)
             }
             Err(e) => {
-                tracing::error!(schedule = ticker.name, tick = %due, error = %e, "cannot claim a tick; trying again shortly");
+                tracing::error!(
+                    schedule = ticker.name,
+                    tick = %due,
+                    error = %e,
+                    "cannot claim a tick; trying again shortly",
+                );
                 None
             }
         }
@@ -261,7 +295,10 @@ impl Scheduler {
         let due = match self.store.due_campaigns(now).await {
             Ok(due) => due,
             Err(e) => {
-                tracing::error!(error = %e, "cannot look for campaigns to start; trying again shortly");
+                tracing::error!(
+                    error = %e,
+                    "cannot look for campaigns to start; trying again shortly",
+                );
                 return Vec::new();
             }
         };
@@ -298,14 +335,21 @@ impl Scheduler {
             Ok(linked) => {
                 for m in &linked {
                     if let Some(r) = &m.report {
-                        tracing::info!(meeting = %m.held_on, report = %r.slug, "linked a meeting to its report");
+                        tracing::info!(
+                            meeting = %m.held_on,
+                            report = %r.slug,
+                            "linked a meeting to its report",
+                        );
                     }
                 }
                 report.linked = linked;
                 report.overdue = self.warn_overdue(now).await;
             }
             Err(e) => {
-                tracing::error!(error = %e, "cannot link meetings to reports; trying again at the next poll")
+                tracing::error!(
+                    error = %e,
+                    "cannot link meetings to reports; trying again at the next poll",
+                )
             }
         }
         Ok(report)
@@ -373,14 +417,21 @@ impl Scheduler {
         let overdue = match self.store.overdue_meetings(held_by).await {
             Ok(overdue) => overdue,
             Err(e) => {
-                tracing::error!(error = %e, "cannot look for overdue reports; trying again at the next poll");
+                tracing::error!(
+                    error = %e,
+                    "cannot look for overdue reports; trying again at the next poll",
+                );
                 return Vec::new();
             }
         };
         let mut warned = Vec::new();
         for meeting in overdue {
             let days = (today - meeting.held_on).num_days();
-            tracing::warn!(meeting = %meeting.held_on, days, "there is no report of an NEC meeting yet");
+            tracing::warn!(
+                meeting = %meeting.held_on,
+                days,
+                "there is no report of an NEC meeting yet",
+            );
             if let Some(admin) = &self.config.admin_email {
                 if let Err(e) = self.mail_overdue(admin.as_str(), &meeting, days).await {
                     tracing::error!(
@@ -394,7 +445,11 @@ impl Scheduler {
             match self.store.mark_overdue_notified(meeting.id).await {
                 Ok(()) => warned.push(meeting),
                 Err(e) => {
-                    tracing::error!(meeting = %meeting.held_on, error = %e, "cannot record the overdue warning")
+                    tracing::error!(
+                        meeting = %meeting.held_on,
+                        error = %e,
+                        "cannot record the overdue warning",
+                    )
                 }
             }
         }
@@ -403,7 +458,12 @@ impl Scheduler {
 
     /// Mails `to` that `meeting`'s report is `days` days overdue.
     #[tracing::instrument(skip_all, fields(meeting = %meeting.held_on))]
-    async fn mail_overdue(&self, to: &str, meeting: &Meeting, days: i64) -> Result<(), String> {
+    async fn mail_overdue(
+        &self,
+        to: &str,
+        meeting: &Meeting,
+        days: i64,
+    ) -> Result<(), OverdueMailError> {
         let mut context = tera::Context::new();
         context.insert(
             "meeting",
@@ -418,11 +478,11 @@ impl Scheduler {
         let subject = self
             .templates
             .render("email/overdue.subject.tera", &context)
-            .map_err(|e| e.to_string())?;
+            .map_err(OverdueMailError::Render)?;
         let text = self
             .templates
             .render("email/overdue.txt.tera", &context)
-            .map_err(|e| e.to_string())?;
+            .map_err(OverdueMailError::Render)?;
         let notice = Notice {
             to,
             to_name: None,
@@ -432,7 +492,7 @@ impl Scheduler {
         };
         send_notice(self.transport.as_ref(), &self.config, &notice)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(OverdueMailError::Send)?;
         tracing::info!(to, "mailed the admin about an overdue report");
         Ok(())
     }

@@ -310,7 +310,10 @@ mod tests {
 
     proptest! {
         #[test]
-        fn any_well_formed_address_parses_and_round_trips(local in local_part(), domain in domain()) {
+        fn any_well_formed_address_parses_and_round_trips(
+            local in local_part(),
+            domain in domain(),
+        ) {
             let input = format!("{local}@{domain}");
             let parsed = SubscriberEmail::parse(&input).unwrap();
             prop_assert_eq!(parsed.as_str(), format!("{local}@{}", domain.to_ascii_lowercase()));
@@ -318,7 +321,9 @@ mod tests {
         }
 
         #[test]
-        fn parsing_never_panics_and_what_parses_is_bounded_and_clean(input in "\\PC{0,300}|[a-z@.\\r\\n \\[\\]-]{0,80}") {
+        fn parsing_never_panics_and_what_parses_is_bounded_and_clean(
+            input in "\\PC{0,300}|[a-z@.\\r\\n \\[\\]-]{0,80}",
+        ) {
             if let Ok(e) = SubscriberEmail::parse(&input) {
                 let s = e.as_str();
                 prop_assert!(s.len() <= 254);
@@ -330,7 +335,12 @@ mod tests {
         }
 
         #[test]
-        fn line_breaks_anywhere_are_rejected(local in local_part(), domain in domain(), at in 0usize..40, brk in "\\r|\\n|\\r\\n") {
+        fn line_breaks_anywhere_are_rejected(
+            local in local_part(),
+            domain in domain(),
+            at in 0usize..40,
+            brk in "\\r|\\n|\\r\\n",
+        ) {
             let mut input = format!("{local}@{domain}");
             let at = at.min(input.len());
             input.insert_str(at, &brk);

@@ -25,7 +25,11 @@ use crate::lists::ListSlug;
 
 string_enum!(
     /// Where a subscriber stands with one list.
-    SubscriptionStatus { Unconfirmed = "unconfirmed", Confirmed = "confirmed", Unsubscribed = "unsubscribed" }
+    SubscriptionStatus {
+        Unconfirmed = "unconfirmed",
+        Confirmed = "confirmed",
+        Unsubscribed = "unsubscribed",
+    }
 );
 string_enum!(
     /// A subscriber's standing overall: a blocklisted subscriber gets nothing.
@@ -37,7 +41,12 @@ string_enum!(
 );
 string_enum!(
     /// Why an address is suppressed.
-    SuppressionReason { Unsubscribed = "unsubscribed", HardBounce = "hard-bounce", Complaint = "complaint", Erased = "erased" }
+    SuppressionReason {
+        Unsubscribed = "unsubscribed",
+        HardBounce = "hard-bounce",
+        Complaint = "complaint",
+        Erased = "erased",
+    }
 );
 
 /// The consent record kept with each subscription.

@@ -151,7 +151,7 @@ impl Application {
             subscribe_refusals: protect::RefusalLog::every(REFUSALS_LOGGED_EVERY),
             confirmations_queued: Notify::new(),
             archive: archive::WebVersions::default(),
-            one_click: unsubscribe::OneClickWriter::start(Arc::clone(&ctx.store)),
+            one_click: unsubscribe::OneClickWriter::start(Arc::clone(&ctx.store) as _),
             spool: Arc::new(spool::Spool::new(ctx.config.spool_dir.clone())),
             store: ctx.store,
             config: ctx.config,
@@ -195,7 +195,9 @@ impl Application {
         });
         let state = &self.state;
         let background = [
-            tokio::spawn(Arc::clone(&state.spool).run(Arc::clone(&state.store), stopped.clone())),
+            tokio::spawn(
+                Arc::clone(&state.spool).run(Arc::clone(&state.store) as _, stopped.clone()),
+            ),
             tokio::spawn(subscribe::send_confirmations(
                 Arc::clone(state),
                 stopped.clone(),

@@ -26,8 +26,9 @@ pub(crate) const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'sel
 
 /// The policy of the archive's web version of a report: the report is an
 /// email, whose styles are inlined into `style` attributes. Still no scripts.
-pub(crate) const CSP_ARCHIVED_REPORT: &str = "default-src 'none'; style-src 'self' 'unsafe-inline'; \
-    img-src 'self' https: data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+pub(crate) const CSP_ARCHIVED_REPORT: &str = "default-src 'none'; \
+    style-src 'self' 'unsafe-inline'; img-src 'self' https: data:; form-action 'self'; \
+    frame-ancestors 'none'; base-uri 'none'";
 
 /// The address a request came from: the socket's peer, or, when the peer
 /// is a trusted reverse proxy, the last hop of its `X-Forwarded-For` (the

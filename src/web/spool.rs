@@ -17,7 +17,8 @@ use std::time::Duration;
 
 use tokio::sync::{Mutex, Notify, watch};
 
-use crate::store::{Store, StoreError};
+use crate::error::StoreError;
+use crate::subscribers::SelfServiceStore;
 
 const APPENDING: &str = "one-click.spool";
 const REPLAYING: &str = "one-click.replaying";
@@ -86,7 +87,7 @@ impl Spool {
 
     /// Applies every spooled one-click; how many there were.
     #[tracing::instrument(name = "replay_one_click_spool", skip_all)]
-    async fn replay(&self, store: &dyn Store) -> Result<usize, SpoolError> {
+    async fn replay(&self, store: &dyn SelfServiceStore) -> Result<usize, SpoolError> {
         let replaying = self.dir.join(REPLAYING);
         if !tokio::fs::try_exists(&replaying)
             .await
@@ -116,7 +117,7 @@ impl Spool {
     /// `stop`; while the database refuses, retries with a growing pause.
     pub(crate) async fn run(
         self: Arc<Self>,
-        store: Arc<dyn Store>,
+        store: Arc<dyn SelfServiceStore>,
         mut stop: watch::Receiver<bool>,
     ) {
         let mut retry = RETRY_MIN;
@@ -132,7 +133,10 @@ impl Spool {
                     None
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "the one-click spool cannot be applied yet; retrying");
+                    tracing::warn!(
+                        error = %e,
+                        "the one-click spool cannot be applied yet; retrying",
+                    );
                     let wait = retry;
                     retry = (retry * 2).min(RETRY_MAX);
                     Some(wait)

@@ -19,7 +19,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::pages::{PageError, page};
 use super::protect::{check_form, csrf_token, scope_of, token_hint};
 use super::{FormData, Shared, id_of};
-use crate::store::{Store, StoreError};
+use crate::error::StoreError;
+use crate::subscribers::SelfServiceStore;
 use crate::tokens::Purpose;
 
 /// How long a one-click waits for the database before it is spooled.
@@ -44,7 +45,7 @@ pub(crate) struct OneClickWriter {
 
 impl OneClickWriter {
     /// Starts the writer task; it ends when the writer is dropped.
-    pub(crate) fn start(store: Arc<dyn Store>) -> Self {
+    pub(crate) fn start(store: Arc<dyn SelfServiceStore>) -> Self {
         let (queue, mut waiting) = mpsc::channel::<OneClick>(ONE_CLICK_BATCH * 16);
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(ONE_CLICK_BATCH);

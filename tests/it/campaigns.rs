@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use necmail::campaigns::{CampaignState, NewCampaign};
 use necmail::config::Config;
+use necmail::delivery::Sending;
 use necmail::delivery::engine::{Engine, Finish};
 use necmail::lists::{ListSlug, OptIn};
-use necmail::render::Templates;
 use necmail::reports::{ReportDraft, ReportRef, ReportSource, Stored};
 use necmail::store::Store;
 use necmail::subscribers::{SubscriberEmail, SuppressionReason};
@@ -44,14 +44,9 @@ fn config(server: &SmtpServer, extra: &[(&str, &str)]) -> Config {
 }
 
 fn engine(store: &Arc<dyn Store>, config: Config) -> Engine {
-    let transport = necmail::delivery::transport(&config).expect("a transport");
-    Engine::new(
-        Arc::clone(store),
-        Arc::from(transport),
-        Arc::new(config),
-        Arc::new(Templates::load(None).expect("templates")),
-        None,
-    )
+    Sending::new(Arc::new(config))
+        .expect("sending")
+        .engine(store)
 }
 
 /// A short report with figures in it; returns its id.

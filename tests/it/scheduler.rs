@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use necmail::campaigns::{Campaign, CampaignState, NewCampaign};
 use necmail::config::Config;
-use necmail::delivery::{Accepted, Envelope, Outbox, SendError, Transport};
+use necmail::delivery::{Accepted, Envelope, Outbox, SendError, Sending, Transport};
 use necmail::lists::{ListSlug, OptIn};
 use necmail::render::Templates;
 use necmail::reports::feeds::PollOutcome;
@@ -83,23 +83,27 @@ fn scheduler_with(
     store: &Arc<dyn Store>,
     config: Config,
     transport: Arc<dyn Transport>,
-) -> Scheduler {
-    Scheduler::new(
-        Arc::clone(store),
-        Arc::new(config),
-        Arc::new(Templates::load(None).expect("templates")),
+) -> Scheduler<dyn Store> {
+    let sending = Sending {
+        config: Arc::new(config),
+        templates: Arc::new(Templates::load(None).expect("templates")),
         transport,
-    )
+        dkim: None,
+    };
+    Scheduler::new(Arc::clone(store), &sending)
 }
 
 /// A scheduler whose mail goes to the outbox folder `outbox`.
-fn scheduler(store: &Arc<dyn Store>, config: Config, outbox: &Path) -> Scheduler {
+fn scheduler(store: &Arc<dyn Store>, config: Config, outbox: &Path) -> Scheduler<dyn Store> {
     scheduler_with(store, config, Arc::new(Outbox::new(outbox).unwrap()))
 }
 
 /// A feed server, a store with members and the feed as a source, and a
 /// scheduler over it configured with `extra`.
-async fn fed(db: &TestDb, extra: &[(&str, &str)]) -> (FeedServer, Arc<dyn Store>, Scheduler) {
+async fn fed(
+    db: &TestDb,
+    extra: &[(&str, &str)],
+) -> (FeedServer, Arc<dyn Store>, Scheduler<dyn Store>) {
     let server = FeedServer::start();
     let store = db.store().await;
     members_and_a_feed(&*store, &server).await;

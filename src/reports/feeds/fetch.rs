@@ -52,7 +52,10 @@ pub enum FetchError {
     TooLarge { url: Url, limit: u64 },
     #[error("{url} answered {status}")]
     Status { url: Url, status: StatusCode },
-    #[error("{url} did not answer in full within {} s (NECMAIL_FEED_TIMEOUT_SECS)", .timeout.as_secs())]
+    #[error(
+        "{url} did not answer in full within {} s (NECMAIL_FEED_TIMEOUT_SECS)",
+        .timeout.as_secs()
+    )]
     Timeout { url: Url, timeout: Duration },
     #[error("{url} redirected more than {MAX_REDIRECTS} times")]
     TooManyRedirects { url: Url },

@@ -118,7 +118,12 @@ async fn poll_one<S: ReportStore + SourceStore + ?Sized>(
             PollOutcome::NotModified
         }
         Read::Failed(error) => {
-            tracing::warn!(source.id = source.id, source.url = %source.url, %error, "polling a source failed");
+            tracing::warn!(
+                source.id = source.id,
+                source.url = %source.url,
+                %error,
+                "polling a source failed",
+            );
             let record = FetchRecord {
                 error: Some(error.clone()),
                 ..FetchRecord::default()
@@ -201,7 +206,12 @@ async fn import_items<S: ReportStore + SourceStore + ?Sized>(
             continue;
         }
         let refused = |reason: String| {
-            tracing::warn!(feed.url = feed_url, item.guid = item.guid, %reason, "a feed item cannot be imported");
+            tracing::warn!(
+                feed.url = feed_url,
+                item.guid = item.guid,
+                %reason,
+                "a feed item cannot be imported",
+            );
             FailedItem {
                 guid: item.guid.clone(),
                 title: item.title.clone(),

@@ -13,7 +13,7 @@ use crate::campaigns::{
     Campaign, CampaignState, CampaignStore, Claimed, DeliveryCounts, NewCampaign, Outcome,
     RecentError, Recorded, Totals, TotalsStore,
 };
-use crate::error::StoreError;
+use crate::error::{StoreError, UnknownName};
 use crate::lists::ListSlug;
 use crate::store::{Dialect, SqlStore, WriteTx};
 use crate::subscribers::{Attributes, SubscriberEmail};
@@ -34,9 +34,10 @@ struct CampaignRow {
     finished_at: Option<DateTime<Utc>>,
 }
 
-const SELECT_CAMPAIGNS: &str = "SELECT c.id, c.report_id, r.slug AS report_slug, r.title AS report_title,
-    c.subject, c.filter, c.state, c.send_at, c.pause_reason, c.created_at, c.started_at, c.finished_at
-    FROM campaigns c JOIN reports r ON r.id = c.report_id";
+const SELECT_CAMPAIGNS: &str = "
+    SELECT c.id, c.report_id, r.slug AS report_slug, r.title AS report_title, c.subject,
+           c.filter, c.state, c.send_at, c.pause_reason, c.created_at, c.started_at, c.finished_at
+      FROM campaigns c JOIN reports r ON r.id = c.report_id";
 
 fn campaign(row: CampaignRow, lists: Vec<String>) -> Result<Campaign, StoreError> {
     let corrupt = |e: String| StoreError::corrupt(format_args!("campaign {}", row.id), e);
@@ -51,7 +52,10 @@ fn campaign(row: CampaignRow, lists: Vec<String>) -> Result<Campaign, StoreError
             .collect::<Result<_, _>>()?,
         filter: row.filter.0.clone(),
         subject: row.subject.clone(),
-        state: row.state.parse().map_err(corrupt)?,
+        state: row
+            .state
+            .parse()
+            .map_err(|e: UnknownName| corrupt(e.to_string()))?,
         send_at: row.send_at,
         pause_reason: row.pause_reason.clone(),
         created_at: row.created_at,
@@ -315,13 +319,19 @@ impl CampaignStore for SqlStore<Db> {
             qb.push(" AND s.attributes ->> ").push_bind(key.to_owned());
             qb.push(" = ").push_bind(value.to_owned());
         }
-        qb.push(" ORDER BY cl.position, x.subscriber_id ON CONFLICT (campaign_id, subscriber_id) DO NOTHING");
+        qb.push(
+            " ORDER BY cl.position, x.subscriber_id
+              ON CONFLICT (campaign_id, subscriber_id) DO NOTHING",
+        );
         let inserted = qb.build().execute(&mut *tx).await?.rows_affected();
-        sqlx::query::<Db>("UPDATE campaigns SET state = 'sending', started_at = $1, pause_reason = NULL WHERE id = $2")
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query::<Db>(
+            "UPDATE campaigns SET state = 'sending', started_at = $1, pause_reason = NULL
+              WHERE id = $2",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(i64::try_from(inserted).unwrap_or(i64::MAX))
     }
@@ -360,14 +370,17 @@ impl CampaignStore for SqlStore<Db> {
         } else {
             campaign.send_at
         };
-        sqlx::query::<Db>("UPDATE campaigns SET state = $1, pause_reason = $2, finished_at = $3, send_at = $4 WHERE id = $5")
-            .bind(to.as_str())
-            .bind(reason)
-            .bind((to == CampaignState::Cancelled).then_some(now))
-            .bind(send_at)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query::<Db>(
+            "UPDATE campaigns SET state = $1, pause_reason = $2, finished_at = $3, send_at = $4
+              WHERE id = $5",
+        )
+        .bind(to.as_str())
+        .bind(reason)
+        .bind((to == CampaignState::Cancelled).then_some(now))
+        .bind(send_at)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         if to == CampaignState::Cancelled {
             sqlx::query::<Db>(
                 "UPDATE deliveries SET state = 'skipped', last_error = 'the campaign was cancelled', updated_at = $1
@@ -392,11 +405,13 @@ impl CampaignStore for SqlStore<Db> {
             )));
         }
         let send_at = start_time(campaign.send_at, now);
-        sqlx::query::<Db>("UPDATE campaigns SET state = 'scheduled', send_at = $1 WHERE id = $2 AND state = 'held'")
-            .bind(send_at)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query::<Db>(
+            "UPDATE campaigns SET state = 'scheduled', send_at = $1 WHERE id = $2 AND state = 'held'",
+        )
+        .bind(send_at)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         Self::commit_campaign(tx, id).await
     }
 
@@ -580,7 +595,10 @@ impl CampaignStore for SqlStore<Db> {
             qb.push_bind(now)
                 .push(" ELSE deliveries.sent_at END, updated_at = ")
                 .push_bind(now);
-            qb.push(" FROM v WHERE deliveries.id = v.id AND deliveries.state = 'sending' AND deliveries.worker = ");
+            qb.push(
+                " FROM v WHERE deliveries.id = v.id AND deliveries.state = 'sending'
+                    AND deliveries.worker = ",
+            );
             qb.push_bind(worker);
             qb.build().execute(&mut *tx).await?;
         }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::Db;
-use crate::error::StoreError;
+use crate::error::{StoreError, UnknownName};
 use crate::lists::{List, ListCounts, ListOption, ListSlug, ListStore, NewList, OptIn};
 use crate::store::SqlStore;
 use crate::store::error::is_unique_violation;
@@ -35,7 +35,10 @@ impl TryFrom<ListRow> for List {
             slug: ListSlug::parse(&row.slug).map_err(|e| corrupt(e.to_string()))?,
             name: row.name.clone(),
             description: row.description.clone(),
-            opt_in: row.opt_in.parse().map_err(corrupt)?,
+            opt_in: row
+                .opt_in
+                .parse()
+                .map_err(|e: UnknownName| corrupt(e.to_string()))?,
             public: row.public,
             created_at: row.created_at,
             subscribers: ListCounts {
@@ -139,7 +142,9 @@ impl ListStore for SqlStore<Db> {
                 Ok(ListOption {
                     id,
                     slug: ListSlug::parse(&slug).map_err(|e| corrupt(e.to_string()))?,
-                    opt_in: opt_in.parse().map_err(corrupt)?,
+                    opt_in: opt_in
+                        .parse()
+                        .map_err(|e: UnknownName| corrupt(e.to_string()))?,
                     name,
                     description,
                     public,

@@ -379,7 +379,11 @@ impl SelfServiceStore for SqlStore<Db> {
             .remove(0))
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(subscriber = subscriber_id, list = list_id))]
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(subscriber = subscriber_id, list = list_id)
+    )]
     async fn unsubscribe_by_id(
         &self,
         subscriber_id: i64,
@@ -465,7 +469,11 @@ impl SelfServiceStore for SqlStore<Db> {
         Ok(targets.iter().map(|(s, _)| exists.contains(s)).collect())
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(subscriber = subscriber_id, on = change.on.len(), off = change.off.len()))]
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(subscriber = subscriber_id, on = change.on.len(), off = change.off.len())
+    )]
     async fn change_preferences(
         &self,
         subscriber_id: i64,

@@ -41,7 +41,9 @@ struct MembershipRow {
     unsubscribed_at: Option<DateTime<Utc>>,
 }
 
-pub(super) const SELECT_SUBSCRIBERS: &str = "SELECT s.id, s.email, s.name, s.attributes, s.status, s.created_at, s.updated_at FROM subscribers s";
+pub(super) const SELECT_SUBSCRIBERS: &str = "
+    SELECT s.id, s.email, s.name, s.attributes, s.status, s.created_at, s.updated_at
+      FROM subscribers s";
 
 const SELECT_MEMBERSHIPS: &str = "
     SELECT x.subscriber_id, l.slug, x.status, x.consent_at, x.consent_method, x.consent_ip, x.consent_wording,
@@ -68,7 +70,9 @@ const ON_CONFLICT_IMPORT: &str = " ON CONFLICT (subscriber_id, list_id) DO UPDAT
         consent_wording = excluded.consent_wording, confirmed_at = excluded.confirmed_at
     WHERE subscriptions.status = 'unconfirmed' AND excluded.status = 'confirmed'";
 
-pub(super) const UPSERT_SUBSCRIBERS: &str = "INSERT INTO subscribers (email, email_key, email_hash, name, attributes, status, created_at, updated_at) ";
+pub(super) const UPSERT_SUBSCRIBERS: &str = "
+    INSERT INTO subscribers
+        (email, email_key, email_hash, name, attributes, status, created_at, updated_at) ";
 
 const ON_CONFLICT_SUBSCRIBERS: &str = " ON CONFLICT (email_key) DO UPDATE
     SET name = excluded.name, attributes = excluded.attributes, updated_at = excluded.updated_at
@@ -251,13 +255,16 @@ impl SubscriberStore for SqlStore<Db> {
             Some((id, name, Json(mut attributes))) => {
                 attributes.merge(&new.attributes);
                 let name = new.name.as_ref().map(|n| n.as_str().to_owned()).or(name);
-                sqlx::query::<Db>("UPDATE subscribers SET name = $1, attributes = $2, updated_at = $3 WHERE id = $4")
-                    .bind(name)
-                    .bind(Json(&attributes))
-                    .bind(now)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query::<Db>(
+                    "UPDATE subscribers SET name = $1, attributes = $2, updated_at = $3
+                      WHERE id = $4",
+                )
+                .bind(name)
+                .bind(Json(&attributes))
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
                 id
             }
         };

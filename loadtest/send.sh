@@ -3,7 +3,7 @@
 # recording — against Postfix's smtp-sink on loopback, and compares it with
 # Postfix's own smtp-source sending messages of the same size to the same sink.
 #
-#   bench/send.sh [RECIPIENTS]      (default 100000; try 600000)
+#   loadtest/send.sh [RECIPIENTS]      (default 100000; try 600000)
 #
 # Prints messages per second and peak RSS for necmail (without and with
 # RSA-2048 DKIM), smtp-source's rate, and the ratio. SQLite, 16 connections.
