@@ -197,7 +197,7 @@ pub async fn send_test(args: SendTestArgs, store: &dyn Store, config: &Config) -
     let envelope = Envelope {
         id: &id,
         mail_from: &addressing.return_path,
-        rcpt_to: who.email.as_str(),
+        rcpt_to: &who.email,
     };
     let accepted = transport
         .send(&envelope, message.as_bytes())

@@ -414,7 +414,7 @@ async fn deliver(shared: &Shared, job: &Claimed, buf: &mut String) -> Outcome {
     let envelope = Envelope {
         id: &id,
         mail_from: &addressing.return_path,
-        rcpt_to: job.email.as_str(),
+        rcpt_to: &job.email,
     };
     match shared.transport.send(&envelope, message).await {
         Ok(accepted) => Outcome::Sent {

@@ -16,6 +16,7 @@ use async_trait::async_trait;
 use crate::config::Config;
 use crate::render::{TemplateError, Templates};
 use crate::store::Store;
+use crate::subscribers::SubscriberEmail;
 pub use message::{Addressing, ListRef};
 pub use outbox::Outbox;
 pub use smtp::SmtpRelay;
@@ -28,7 +29,7 @@ pub struct Envelope<'a> {
     pub id: &'a str,
     /// The return path (VERP for campaign mail).
     pub mail_from: &'a str,
-    pub rcpt_to: &'a str,
+    pub rcpt_to: &'a SubscriberEmail,
 }
 
 /// A message the transport took responsibility for.

@@ -8,11 +8,12 @@ use ring::rand::{SecureRandom, SystemRandom};
 use super::{Accepted, Envelope, SendError, Transport};
 use crate::config::Config;
 use crate::render::encoding::{header_text, mailbox, qp_piece};
+use crate::subscribers::SubscriberEmail;
 
 /// A rendered one-off message.
 #[derive(Debug, Clone)]
 pub struct Notice<'a> {
-    pub to: &'a str,
+    pub to: &'a SubscriberEmail,
     pub to_name: Option<&'a str>,
     pub subject: &'a str,
     pub text: &'a str,
@@ -56,7 +57,7 @@ fn compose(config: &Config, notice: &Notice<'_>, id: &str) -> String {
     out.push_str("From: ");
     mailbox(config.from.name.as_deref(), &config.from.address, &mut out);
     out.push_str("\r\nTo: ");
-    mailbox(notice.to_name, notice.to, &mut out);
+    mailbox(notice.to_name, notice.to.as_str(), &mut out);
     out.push_str("\r\nSubject: ");
     header_text(notice.subject.trim(), &mut out);
     out.push_str("\r\nDate: ");
@@ -105,8 +106,9 @@ mod tests {
 
     #[test]
     fn a_notice_with_html_is_text_then_html_alternatives() {
+        let ann = SubscriberEmail::parse("ann@example.org").unwrap();
         let notice = Notice {
-            to: "ann@example.org",
+            to: &ann,
             to_name: Some("Ann Smith"),
             subject: "Please confirm – NEC reports",
             text: "Confirm here: https://x/c/abc\n",
@@ -126,8 +128,9 @@ mod tests {
 
     #[test]
     fn a_text_only_notice_is_a_single_part() {
+        let admin = SubscriberEmail::parse("admin@example.org").unwrap();
         let notice = Notice {
-            to: "admin@example.org",
+            to: &admin,
             to_name: None,
             subject: "Overdue",
             text: "No report yet.\n",

@@ -61,10 +61,11 @@ mod tests {
     async fn a_message_becomes_one_eml_file_named_by_its_id() {
         let dir = tempfile::tempdir().unwrap();
         let outbox = Outbox::new(&dir.path().join("outbox")).unwrap();
+        let jo = crate::subscribers::SubscriberEmail::parse("jo@example.org").unwrap();
         let env = Envelope {
             id: "d42",
             mail_from: "bounce+x@nec.example",
-            rcpt_to: "jo@example.org",
+            rcpt_to: &jo,
         };
         let accepted = outbox
             .send(&env, b"Subject: hi\r\n\r\nbody\r\n")

@@ -53,6 +53,7 @@ use super::{Accepted, Envelope, SendError, Transport};
 use secrecy::ExposeSecret;
 
 use crate::config::{Config, SmtpTls, SmtpUrl};
+use crate::subscribers::SubscriberEmail;
 
 /// A pooled connection idle for longer than this is closed rather than
 /// reused: relays drop idle clients after a while (Postfix: 300 s).
@@ -438,6 +439,13 @@ impl SmtpRelay {
     }
 }
 
+/// The RCPT TO address of `email`, without parsing it again: a
+/// [`SubscriberEmail`] is a dot-atom ASCII local part and an A-label domain,
+/// which SMTP carries as it is.
+fn recipient(email: &SubscriberEmail) -> Address {
+    Address::new_dangerous(email.local_part(), email.domain())
+}
+
 /// The MAIL FROM and RCPT TO commands for `envelope`.
 fn envelope_commands(envelope: &Envelope<'_>, message: &[u8]) -> Result<(Mail, Rcpt), SendError> {
     let from = match envelope.mail_from {
@@ -448,17 +456,12 @@ fn envelope_commands(envelope: &Envelope<'_>, message: &[u8]) -> Result<(Mail, R
             ))
         })?),
     };
-    let to = Address::from_str(envelope.rcpt_to).map_err(|e| {
-        SendError::Permanent(format!(
-            "the recipient {:?} is not an address SMTP can carry: {e}",
-            envelope.rcpt_to
-        ))
-    })?;
+    let to = recipient(envelope.rcpt_to);
     let mut parameters = Vec::new();
     if !message.is_ascii() {
         parameters.push(MailParameter::Body(MailBodyParameter::EightBitMime));
     }
-    if !envelope.mail_from.is_ascii() || !envelope.rcpt_to.is_ascii() {
+    if !envelope.mail_from.is_ascii() {
         parameters.push(MailParameter::SmtpUtfEight);
     }
     Ok((Mail::new(from, parameters), Rcpt::new(to, Vec::new())))
@@ -476,12 +479,10 @@ fn check_extensions(
             "the message has 8-bit content and the relay does not offer 8BITMIME".into(),
         ));
     }
-    if (!envelope.mail_from.is_ascii() || !envelope.rcpt_to.is_ascii())
-        && !info.supports_feature(Extension::SmtpUtfEight)
-    {
-        return Err(SendError::Permanent(format!(
-            "the address {:?} needs SMTPUTF8, which the relay does not offer",
-            envelope.rcpt_to
+    if !envelope.mail_from.is_ascii() && !info.supports_feature(Extension::SmtpUtfEight) {
+        return Err(SendError::Local(format!(
+            "the return path {:?} needs SMTPUTF8, which the relay does not offer",
+            envelope.mail_from
         )));
     }
     Ok(())
@@ -757,5 +758,24 @@ mod tests {
         assert_eq!(without_final_crlf(b"a\r\nb\r\n"), b"a\r\nb");
         assert_eq!(without_final_crlf(b"a\r\nb"), b"a\r\nb");
         assert_eq!(without_final_crlf(b"a\r\n\r\n"), b"a\r\n");
+    }
+
+    #[test]
+    fn the_recipient_is_the_address_lettre_would_parse() {
+        for address in [
+            "jo@example.org",
+            "Jo.Bloggs@Example.ORG",
+            "!#$%&'*+-/=?^_`{|}~@example.org",
+            "user@xn--mnchen-3ya.de",
+            "jo@münchen.de",
+            &format!("{}@example.org", "a".repeat(64)),
+        ] {
+            let email = SubscriberEmail::parse(address).unwrap();
+            assert_eq!(
+                recipient(&email),
+                Address::from_str(email.as_str()).unwrap(),
+                "{address}"
+            );
+        }
     }
 }

@@ -31,6 +31,7 @@ use crate::render::{TemplateError, Templates};
 use crate::reports::feeds::{FetchError, Fetcher, PollOutcome, SourcePoll, poll_all};
 use crate::reports::{ReportRef, ReportStore, SourceStore};
 use crate::schedule::{Schedule, ScheduleStore};
+use crate::subscribers::SubscriberEmail;
 
 /// The name the poll schedule's ticks are claimed under.
 pub const POLL_TICK: &str = "poll";
@@ -433,7 +434,7 @@ impl<S: SchedulerStore + ?Sized> Scheduler<S> {
                 "there is no report of an NEC meeting yet",
             );
             if let Some(admin) = &self.config.admin_email {
-                if let Err(e) = self.mail_overdue(admin.as_str(), &meeting, days).await {
+                if let Err(e) = self.mail_overdue(admin, &meeting, days).await {
                     tracing::error!(
                         meeting = %meeting.held_on,
                         error = %e,
@@ -460,7 +461,7 @@ impl<S: SchedulerStore + ?Sized> Scheduler<S> {
     #[tracing::instrument(skip_all, fields(meeting = %meeting.held_on))]
     async fn mail_overdue(
         &self,
-        to: &str,
+        to: &SubscriberEmail,
         meeting: &Meeting,
         days: i64,
     ) -> Result<(), OverdueMailError> {
@@ -493,7 +494,7 @@ impl<S: SchedulerStore + ?Sized> Scheduler<S> {
         send_notice(self.transport.as_ref(), &self.config, &notice)
             .await
             .map_err(OverdueMailError::Send)?;
-        tracing::info!(to, "mailed the admin about an overdue report");
+        tracing::info!(%to, "mailed the admin about an overdue report");
         Ok(())
     }
 }

@@ -75,6 +75,11 @@ impl SubscriberEmail {
         &self.0
     }
 
+    /// The part before the @, as written.
+    pub fn local_part(&self) -> &str {
+        self.0.rsplit_once('@').map_or("", |(l, _)| l)
+    }
+
     pub fn domain(&self) -> &str {
         self.0.rsplit_once('@').map_or("", |(_, d)| d)
     }

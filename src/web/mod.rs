@@ -323,7 +323,7 @@ pub(crate) async fn mail(
         &*state.transport,
         &state.config,
         &crate::delivery::notice::Notice {
-            to: to.as_str(),
+            to,
             to_name: None,
             subject: subject.trim(),
             text: &text,

@@ -317,6 +317,16 @@ on_both_backends! {
         assert_eq!(eligible, [("m000@example.org", true), ("m001@example.org", false)]);
     }
 
+    async fn a_stored_address_that_no_longer_parses_is_reported_corrupt_when_claimed(db) {
+        let (store, report) = world(db, 2).await;
+        let id = campaign(&*store, report, &["members"]).await;
+        db.execute("UPDATE subscribers SET email = 'not an address' WHERE email = 'm001@example.org'").await;
+        let err = store.claim(id, "test-worker", 10, Duration::from_secs(60)).await.unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+        assert!(err.to_string().contains("is corrupt"), "{err}");
+        assert!(!err.is_bad_input());
+    }
+
     async fn preferences_turn_lists_on_and_off_and_rename(db) {
         let store = db.store().await;
         store.create_list(&new_list("members", OptIn::Double)).await.unwrap();

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use necmail::config::{Config, SmtpUrl};
 use necmail::delivery::{Accepted, Envelope, SendError, SmtpRelay, Transport};
+use necmail::subscribers::SubscriberEmail;
 
 use crate::support::smtp::{Action, Behaviour, SmtpServer, Stage, Who};
 
@@ -11,7 +12,7 @@ const WAIT: Duration = Duration::from_secs(5);
 const MESSAGE: &[u8] =
     b"From: NEC Report <reports@nec.example>\r\nTo: jo@example.org\r\nSubject: NEC report\r\n\r\nHello.\r\n";
 
-fn envelope(rcpt_to: &str) -> Envelope<'_> {
+fn envelope(rcpt_to: &SubscriberEmail) -> Envelope<'_> {
     Envelope {
         id: "d1",
         mail_from: "bounce+d1@nec.example",
@@ -19,9 +20,14 @@ fn envelope(rcpt_to: &str) -> Envelope<'_> {
     }
 }
 
+fn jo() -> SubscriberEmail {
+    SubscriberEmail::parse("jo@example.org").unwrap()
+}
+
 /// Sends [`MESSAGE`] to `rcpt`.
 async fn send_to(relay: &dyn Transport, rcpt: &str) -> Result<Accepted, SendError> {
-    relay.send(&envelope(rcpt), MESSAGE).await
+    let rcpt = SubscriberEmail::parse(rcpt).expect("a valid address");
+    relay.send(&envelope(&rcpt), MESSAGE).await
 }
 
 fn with_url(mut config: Config, url: &str) -> Config {
@@ -34,10 +40,7 @@ async fn a_message_arrives_with_its_envelope_and_exact_bytes() {
     let server = SmtpServer::start().await;
     let relay = SmtpRelay::new(&server.config()).unwrap();
     let message = b"Subject: dots\r\n\r\n.starts with a dot\r\n..two dots\r\n.\r\nlast line\r\n";
-    let accepted = relay
-        .send(&envelope("jo@example.org"), message)
-        .await
-        .unwrap();
+    let accepted = relay.send(&envelope(&jo()), message).await.unwrap();
     assert_eq!(accepted.reply, "250 2.0.0 Ok: queued as 1");
     let received = server.messages();
     assert_eq!(received.len(), 1);
@@ -57,10 +60,7 @@ async fn eight_bit_content_is_announced_with_body_8bitmime_and_arrives_unchanged
     let server = SmtpServer::start().await;
     let relay = SmtpRelay::new(&server.config()).unwrap();
     let message = "Subject: =?utf-8?q?caf=C3=A9?=\r\n\r\nCafé, Gdańsk, Łódź.\r\n".as_bytes();
-    relay
-        .send(&envelope("jo@example.org"), message)
-        .await
-        .unwrap();
+    relay.send(&envelope(&jo()), message).await.unwrap();
     assert_eq!(server.messages()[0].data, message);
     assert!(
         server

@@ -82,6 +82,18 @@ impl TestDb {
             .expect("open the test database")
     }
 
+    /// Runs one SQL statement on the database behind the store's back, as
+    /// a damaged database or an operator's hand would.
+    pub async fn execute(&self, sql: &str) {
+        if self.schema.is_some() {
+            let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+        } else {
+            let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+        }
+    }
+
     /// Drops the PostgreSQL schema of a test that passed.
     pub async fn finish(self) {
         if let Some((admin_url, schema)) = &self.schema {
