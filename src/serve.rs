@@ -58,9 +58,8 @@ pub async fn serve(
             .map_err(|e| ServeError::Config(e.to_string()))?,
     );
     let dkim = config
-        .dkim
-        .as_ref()
-        .map(|settings| DkimSigner::load(settings).map(Arc::new))
+        .dkim()
+        .map(|settings| DkimSigner::load(&settings).map(Arc::new))
         .transpose()
         .map_err(|e| ServeError::Config(e.to_string()))?;
     let store = crate::store::connect(config.database_url.expose(), &config.pool_options()).await?;

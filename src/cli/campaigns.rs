@@ -367,9 +367,8 @@ pub fn engine(store: Arc<dyn Store>, config: &Config) -> Result<Engine, CliError
     let transport =
         crate::delivery::transport(config).map_err(|e| CliError::Runtime(e.to_string()))?;
     let dkim = config
-        .dkim
-        .as_ref()
-        .map(|settings| crate::delivery::dkim::DkimSigner::load(settings).map(Arc::new))
+        .dkim()
+        .map(|settings| crate::delivery::dkim::DkimSigner::load(&settings).map(Arc::new))
         .transpose()
         .map_err(|e| CliError::BadInput(e.to_string()))?;
     Ok(Engine::new(
