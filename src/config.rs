@@ -1,7 +1,9 @@
 //! Configuration from the environment (and an optional `.env` file).
 //!
-//! Every variable is listed in [`VARIABLES`] with its default; `.env.example`
-//! documents the same list (a test keeps the two in step).
+//! Every variable is declared once, in the table below: its field, name,
+//! default, parser and help. The table makes the fields of [`Config`], the
+//! [`VARIABLES`] listing and the loader; `.env.example` documents the same
+//! list (a test keeps the two in step).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -24,265 +26,574 @@ pub struct Variable {
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://necmail.db?mode=rwc";
 
-const fn var(name: &'static str, default: Option<&'static str>, help: &'static str) -> Variable {
-    Variable {
-        name,
-        default,
-        help,
-        secret: false,
+/// Declares the variables, one entry each, in the order `config check` lists
+/// them: `field: Type, [secret] "NAME" [= "default"], parser, "help";`.
+///
+/// It makes [`Config`] (one field per variable), [`VARIABLES`] and
+/// `Config::read`. The parser turns the trimmed value into the field's type;
+/// a variable without a default is `Type::default()` when unset.
+macro_rules! variables {
+    (@default) => { None };
+    (@default $default:expr) => { Some($default) };
+    (@secret) => { false };
+    (@secret secret) => { true };
+    (@variable $name:literal, [$($default:expr)?], [$($secret:ident)?], $help:literal) => {
+        Variable {
+            name: $name,
+            default: variables!(@default $($default)?),
+            help: $help,
+            secret: variables!(@secret $($secret)?),
+        }
+    };
+    (@value $loader:ident, $variable:expr, $parse:expr) => {
+        $loader.read($variable, $parse).unwrap_or_default()
+    };
+    (@value $loader:ident, $variable:expr, $parse:expr, $default:expr) => {
+        $loader
+            .read($variable, $parse)
+            .unwrap_or_else(|| ($parse)($default).expect("every default is valid"))
+    };
+    ($(
+        $field:ident: $ty:ty, $($secret:ident)? $name:literal $(= $default:expr)?, $parse:expr,
+            $help:literal;
+    )+) => {
+        /// The effective configuration.
+        #[derive(Debug, Clone)]
+        pub struct Config {
+            $(#[doc = concat!("From `", $name, "`.")] pub $field: $ty,)+
+            /// Each variable with its effective value (secrets redacted) and
+            /// whether it was set, in [`VARIABLES`] order: what `config check`
+            /// prints.
+            pub effective: Vec<(&'static str, String, Source)>,
+        }
+
+        pub const VARIABLES: &[Variable] = &[$(
+            variables!(@variable $name, [$($default)?], [$($secret)?], $help)
+        ),+];
+
+        impl Config {
+            /// Reads and parses every variable through `lookup`. An invalid
+            /// value is recorded as a problem and replaced by its default, so
+            /// that every variable is checked.
+            fn read(lookup: impl Fn(&str) -> Option<String>) -> (Self, Vec<Problem>) {
+                let mut loader = Loader {
+                    lookup,
+                    problems: Vec::new(),
+                    effective: Vec::new(),
+                };
+                let config = Config {
+                    $($field: variables!(
+                        @value
+                        loader,
+                        variables!(@variable $name, [$($default)?], [$($secret)?], $help),
+                        $parse
+                        $(, $default)?
+                    ),)+
+                    effective: loader.effective,
+                };
+                (config, loader.problems)
+            }
+        }
+    };
+}
+
+variables! {
+    database_url: DatabaseUrl, "DATABASE_URL" = DEFAULT_DATABASE_URL, DatabaseUrl::parse,
+        "Where necmail keeps its data: sqlite://FILE?mode=rwc or postgres://USER:PASS@HOST:PORT/DB.";
+    db_max_connections: u32, "NECMAIL_DB_MAX_CONNECTIONS" = "5", whole_number(1, 1000),
+        "How many database connections each necmail process opens at most.";
+    log_filter: Option<String>, "NECMAIL_LOG", some(log_filter),
+        "Log filter, e.g. info or info,necmail=debug. Unset: info for serve, warn otherwise.";
+    log_format: LogFormat, "NECMAIL_LOG_FORMAT" = "text", log_format,
+        "Log format on stderr: text or json.";
+    public_url: url::Url, "NECMAIL_PUBLIC_URL" = "http://127.0.0.1:8080", web_url,
+        "The address people reach necmail's pages at; every link in every email starts with it.";
+    from: Sender, "NECMAIL_FROM" = "NEC Report <reports@necmail.localhost>", sender,
+        "The From of every email. Its domain also names Message-IDs, List-Id and bounce addresses.";
+    secret: Option<SecretString>, secret "NECMAIL_SECRET", some(signing_key),
+        "The key that signs every link in every email. Unset: an insecure development key, refused by \
+         `serve` unless NECMAIL_PUBLIC_URL is on localhost, and by every command that sends \
+         through an SMTP relay.";
+    secret_previous: Option<SecretString>, secret "NECMAIL_SECRET_PREVIOUS", some(signing_key),
+        "The secret before the last rotation: links signed with it keep working, new links use \
+         NECMAIL_SECRET. Unset: only NECMAIL_SECRET is accepted.";
+    preferences_link_lifetime: Duration, "NECMAIL_PREFERENCES_LINK_DAYS" = "60",
+        duration(DAY, 1, 3650),
+        "Days a preferences link (change lists, download or erase one's data) works; an expired one \
+         offers to email a fresh link. Unsubscribe links never expire.";
+    templates_dir: Option<PathBuf>, "NECMAIL_TEMPLATES_DIR", some(path),
+        "A folder whose templates override the built-in ones (same relative paths).";
+    outbox_dir: PathBuf, "NECMAIL_OUTBOX_DIR" = "outbox", path,
+        "Where mail is written as .eml files when no SMTP relay is configured.";
+    feed_timeout: Duration, "NECMAIL_FEED_TIMEOUT_SECS" = "20", duration(SECOND, 1, 600),
+        "How long one feed or page fetch may take.";
+    feed_max_bytes: u64, "NECMAIL_FEED_MAX_BYTES" = "5000000", whole_number(1024, 1 << 30),
+        "The largest feed or page necmail reads; larger ones are refused.";
+    feed_allow_private: bool, "NECMAIL_FEED_ALLOW_PRIVATE" = "false", true_or_false,
+        "true lets feed and page fetches connect to loopback, private, link-local and other \
+         addresses that are not globally routable (an intranet blog); false refuses them.";
+    timezone: chrono_tz::Tz, "NECMAIL_TIMEZONE" = "Europe/London", timezone,
+        "The time zone of schedules and of times typed at the command line (an IANA name).";
+    smtp: Option<SmtpUrl>, "NECMAIL_SMTP_URL", some(SmtpUrl::parse),
+        "The SMTP relay: smtp://[user:pass@]host[:port][?tls=required] (STARTTLS) or smtps://… \
+         (implicit TLS). Unset: mail goes to the outbox folder.";
+    smtp_connections: usize, "NECMAIL_SMTP_CONNECTIONS" = "4", whole_number(1, 256),
+        "How many SMTP connections each necmail process keeps open at most.";
+    smtp_timeout: Duration, "NECMAIL_SMTP_TIMEOUT_SECS" = "60", duration(SECOND, 1, 600),
+        "How long one SMTP command may take before the connection is dropped.";
+    helo_name: String, "NECMAIL_HELO_NAME", text,
+        "The name necmail gives in EHLO. Unset: the domain of NECMAIL_FROM.";
+    send_rate: u32, "NECMAIL_SEND_RATE" = "0", whole_number(0, 1_000_000),
+        "Messages per second each necmail process sends at most; 0 is unlimited.";
+    lease: Duration, "NECMAIL_LEASE_SECS" = "120", duration(SECOND, 1, 86_400),
+        "How long a claimed delivery is held before another worker may retry it.";
+    retry_base: Duration, "NECMAIL_RETRY_BASE_SECS" = "300", duration(SECOND, 1, 86_400),
+        "The first retry delay after a temporary failure; it doubles each time.";
+    retry_max_attempts: u32, "NECMAIL_RETRY_MAX_ATTEMPTS" = "20", whole_number(1, 1000),
+        "Attempts before a deferred message is given up as failed.";
+    retry_give_up_after: Duration, "NECMAIL_RETRY_GIVE_UP_HOURS" = "72",
+        duration(HOUR, 1, 24 * 30),
+        "Age after which a deferred message is given up as failed.";
+    max_consecutive_failures: u32, "NECMAIL_MAX_CONSECUTIVE_FAILURES" = "50",
+        whole_number(1, 1_000_000),
+        "Failures in a row after which a campaign pauses itself (the relay is down or refusing us).";
+    dkim_selector: Option<String>, "NECMAIL_DKIM_SELECTOR", some(text),
+        "DKIM selector; with the two below, every message is signed.";
+    dkim_domain: Option<String>, "NECMAIL_DKIM_DOMAIN", some(text),
+        "DKIM signing domain (d=). Unset with a selector: the domain of NECMAIL_FROM.";
+    dkim_key_file: Option<PathBuf>, "NECMAIL_DKIM_KEY_FILE", some(path),
+        "DKIM private key: RSA of 2048-4096 bits (PKCS#1 or PKCS#8 PEM) or Ed25519 (PKCS#8 PEM).";
+    http_addr: std::net::SocketAddr, "NECMAIL_HTTP_ADDR" = "127.0.0.1:8080", http_addr,
+        "The address and port `serve` listens on for the web pages.";
+    http_header_timeout: Duration, "NECMAIL_HTTP_HEADER_TIMEOUT_SECS" = "10",
+        duration(SECOND, 1, 3600),
+        "How long a client has to send a request's headers, counted from when the server waits for \
+         them: on a new connection, and between requests on a kept-alive one (the keep-alive idle timeout).";
+    http_body_timeout: Duration, "NECMAIL_HTTP_BODY_TIMEOUT_SECS" = "10",
+        duration(SECOND, 1, 3600),
+        "How long a client has to send a request's body once its headers are in.";
+    http_max_connections: Option<usize>, "NECMAIL_HTTP_MAX_CONNECTIONS",
+        some(whole_number(1, 1_000_000)),
+        "How many connections the web pages serve at once; more wait to be accepted. Unset: the \
+         open-file limit (ulimit -n) less a reserve for the database, SMTP and files, at most 4096.";
+    metrics_addr: Option<std::net::SocketAddr>, "NECMAIL_METRICS_ADDR" = "127.0.0.1:9187",
+        metrics_addr,
+        "The address and port of the Prometheus /metrics listener, kept off the public pages; \
+         off: no metrics listener.";
+    spool_dir: PathBuf, "NECMAIL_SPOOL_DIR" = "spool", path,
+        "Where a one-click unsubscribe is kept, on disk, when the database cannot take it; \
+         it is applied as soon as the database is back.";
+    trusted_proxies: Vec<std::net::IpAddr>, "NECMAIL_TRUSTED_PROXIES", ip_addresses,
+        "Comma-separated IP addresses of reverse proxies whose X-Forwarded-For is believed. \
+         Unset: the socket's peer address is the client's.";
+    allowed_origins: Vec<String>, "NECMAIL_ALLOWED_ORIGINS", origins,
+        "Comma-separated origins (https://blog.example) whose pages may POST /subscribe as JSON. \
+         Unset: none.";
+    consent_version: String, "NECMAIL_CONSENT_VERSION" = "subscribe-form-v1", one_line,
+        "Stored with each consent given on the subscribe form; change it when you change the wording.";
+    subscribe_per_ip_per_hour: u32, "NECMAIL_SUBSCRIBE_PER_IP_PER_HOUR" = "20",
+        whole_number(1, 1_000_000),
+        "Subscribe requests one IP address may make per hour.";
+    confirmations_per_address_per_day: u32, "NECMAIL_CONFIRMATIONS_PER_ADDRESS_PER_DAY" = "3",
+        whole_number(1, 1000),
+        "Confirmation emails one address may be sent per day.";
+    confirmations_per_hour: u32, "NECMAIL_CONFIRMATIONS_PER_HOUR" = "500",
+        whole_number(1, 1_000_000),
+        "Confirmation emails sent per hour at most, for every address together; past it, \
+         confirmations wait their turn (stored, never dropped).";
+    poll_schedule: Schedule, "NECMAIL_POLL_SCHEDULE" = "*/15 * * * *", schedule,
+        "When `serve` polls the feed sources: a crontab line (5 fields, or 6 with seconds).";
+    dispatch_schedule: Schedule, "NECMAIL_DISPATCH_SCHEDULE" = "0 9 * * *", schedule,
+        "The dispatch window: a report found by a poll is sent at the next time this fires.";
+    default_lists: Vec<crate::lists::ListSlug>, "NECMAIL_DEFAULT_LISTS", list_slugs,
+        "Comma-separated lists a new report goes to when its source names none. \
+         Unset: such reports get no campaign (a warning is logged).";
+    auto_dispatch: AutoDispatch, "NECMAIL_AUTO_DISPATCH" = "schedule", auto_dispatch,
+        "schedule: a new report's campaign starts at the next dispatch window; \
+         hold: it waits for `necmail campaign approve ID`.";
+    report_overdue_days: u32, "NECMAIL_REPORT_OVERDUE_DAYS" = "14", whole_number(1, 365),
+        "Days after a meeting with no report before `serve` warns the admin.";
+    admin_email: Option<crate::subscribers::SubscriberEmail>, "NECMAIL_ADMIN_EMAIL", some(email),
+        "Where `serve` mails warnings (an overdue report). Unset: they are only logged.";
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup`; empty values count as unset.
+    /// Every problem is reported, in the order the variables are declared.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let (mut config, mut problems) = Self::read(lookup);
+        problems.extend(config.combine());
+        problems.sort_by_key(|p| VARIABLES.iter().position(|v| v.name == p.variable));
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError(problems))
+        }
+    }
+
+    /// Fills in the values that depend on other variables, and checks the
+    /// variables that only make sense together.
+    fn combine(&mut self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let mut problem = |variable, reason: &str| {
+            problems.push(Problem {
+                variable,
+                reason: reason.to_owned(),
+            })
+        };
+        if self.helo_name.is_empty() {
+            self.helo_name = self.from.domain().to_owned();
+        }
+        for (variable, schedule) in [
+            ("NECMAIL_POLL_SCHEDULE", &mut self.poll_schedule),
+            ("NECMAIL_DISPATCH_SCHEDULE", &mut self.dispatch_schedule),
+        ] {
+            match Schedule::parse(schedule.line(), self.timezone) {
+                Ok(in_timezone) => *schedule = in_timezone,
+                Err(e) => problem(variable, &e.to_string()),
+            }
+        }
+        if self.secret_previous.is_some() && self.secret.is_none() {
+            problem(
+                "NECMAIL_SECRET_PREVIOUS",
+                "it only makes sense with NECMAIL_SECRET, the secret that replaced it",
+            );
+        }
+        match (&self.dkim_selector, &self.dkim_key_file) {
+            (Some(_), None) => problem(
+                "NECMAIL_DKIM_KEY_FILE",
+                "it is needed when NECMAIL_DKIM_SELECTOR is set",
+            ),
+            (None, Some(_)) => problem(
+                "NECMAIL_DKIM_SELECTOR",
+                "it is needed when NECMAIL_DKIM_KEY_FILE is set",
+            ),
+            _ => {}
+        }
+        problems
+    }
+
+    /// When to retry deferred mail and when to give up.
+    pub fn retry(&self) -> RetryPolicy {
+        RetryPolicy {
+            base: self.retry_base,
+            max_attempts: self.retry_max_attempts,
+            give_up_after: self.retry_give_up_after,
+        }
+    }
+
+    /// DKIM signing, when a selector and a key file are set.
+    pub fn dkim(&self) -> Option<DkimSettings> {
+        Some(DkimSettings {
+            selector: self.dkim_selector.clone()?,
+            domain: self
+                .dkim_domain
+                .clone()
+                .unwrap_or_else(|| self.from.domain().to_owned()),
+            key_file: self.dkim_key_file.clone()?,
+        })
+    }
+
+    pub fn pool_options(&self) -> PoolOptions {
+        PoolOptions {
+            max_connections: self.db_max_connections,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// The signer for links: NECMAIL_SECRET, and NECMAIL_SECRET_PREVIOUS for
+    /// verifying. Without NECMAIL_SECRET it uses a fixed, publicly known
+    /// development key: fine for the outbox on localhost, never for real mail
+    /// (see [`Config::check_for_sending`]).
+    pub fn signer(&self) -> crate::tokens::Signer {
+        crate::tokens::Signer::with_previous(
+            self.secret
+                .as_ref()
+                .map_or(DEVELOPMENT_SECRET, ExposeSecret::expose_secret),
+            self.secret_previous
+                .as_ref()
+                .map(ExposeSecret::expose_secret),
+        )
+    }
+
+    /// The check before anything signs links into mail (`serve`, `campaign
+    /// send`, `send-test`): with the public development key anyone could
+    /// forge every unsubscribe and preferences link. It may only sign mail
+    /// that goes to the outbox folder, with links to localhost.
+    pub fn check_for_sending(&self) -> Result<(), ConfigError> {
+        if self.secret.is_some() {
+            return Ok(());
+        }
+        let why = if self.smtp.is_some() {
+            "mail goes out through NECMAIL_SMTP_URL".to_owned()
+        } else if !self.public_url_is_local() {
+            format!(
+                "NECMAIL_PUBLIC_URL ({}) is not on localhost",
+                self.public_url
+            )
+        } else {
+            tracing::warn!(
+                "NECMAIL_SECRET is unset: links are signed with the public development key, \
+                 which is fine only for trying necmail out on this machine"
+            );
+            return Ok(());
+        };
+        Err(ConfigError(vec![Problem {
+            variable: "NECMAIL_SECRET",
+            reason: format!(
+                "it must be set when {why}, or anyone could forge the links in every email; \
+                 `openssl rand -hex 32` makes a good one"
+            ),
+        }]))
+    }
+
+    /// True when the public URL points at this machine.
+    pub fn public_url_is_local(&self) -> bool {
+        match self.public_url.host() {
+            Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        }
+    }
+
+    /// The absolute URL of a path on necmail's public site.
+    pub fn public_link(&self, path: &str) -> String {
+        format!(
+            "{}/{}",
+            self.public_url.as_str().trim_end_matches('/'),
+            path.trim_start_matches('/')
+        )
     }
 }
 
-pub const VARIABLES: &[Variable] = &[
-    var(
-        "DATABASE_URL",
-        Some(DEFAULT_DATABASE_URL),
-        "Where necmail keeps its data: sqlite://FILE?mode=rwc or postgres://USER:PASS@HOST:PORT/DB.",
-    ),
-    var(
-        "NECMAIL_DB_MAX_CONNECTIONS",
-        Some("5"),
-        "How many database connections each necmail process opens at most.",
-    ),
-    var(
-        "NECMAIL_LOG",
-        None,
-        "Log filter, e.g. info or info,necmail=debug. Unset: info for serve, warn otherwise.",
-    ),
-    var(
-        "NECMAIL_LOG_FORMAT",
-        Some("text"),
-        "Log format on stderr: text or json.",
-    ),
-    var(
-        "NECMAIL_PUBLIC_URL",
-        Some("http://127.0.0.1:8080"),
-        "The address people reach necmail's pages at; every link in every email starts with it.",
-    ),
-    var(
-        "NECMAIL_FROM",
-        Some("NEC Report <reports@necmail.localhost>"),
-        "The From of every email. Its domain also names Message-IDs, List-Id and bounce addresses.",
-    ),
-    Variable {
-        name: "NECMAIL_SECRET",
-        default: None,
-        help: "The key that signs every link in every email. Unset: an insecure development key, refused by \
-               `serve` unless NECMAIL_PUBLIC_URL is on localhost, and by every command that sends \
-               through an SMTP relay.",
-        secret: true,
-    },
-    Variable {
-        name: "NECMAIL_SECRET_PREVIOUS",
-        default: None,
-        help: "The secret before the last rotation: links signed with it keep working, new links use \
-               NECMAIL_SECRET. Unset: only NECMAIL_SECRET is accepted.",
-        secret: true,
-    },
-    var(
-        "NECMAIL_PREFERENCES_LINK_DAYS",
-        Some("60"),
-        "Days a preferences link (change lists, download or erase one's data) works; an expired one \
-         offers to email a fresh link. Unsubscribe links never expire.",
-    ),
-    var(
-        "NECMAIL_TEMPLATES_DIR",
-        None,
-        "A folder whose templates override the built-in ones (same relative paths).",
-    ),
-    var(
-        "NECMAIL_OUTBOX_DIR",
-        Some("outbox"),
-        "Where mail is written as .eml files when no SMTP relay is configured.",
-    ),
-    var(
-        "NECMAIL_FEED_TIMEOUT_SECS",
-        Some("20"),
-        "How long one feed or page fetch may take.",
-    ),
-    var(
-        "NECMAIL_FEED_MAX_BYTES",
-        Some("5000000"),
-        "The largest feed or page necmail reads; larger ones are refused.",
-    ),
-    var(
-        "NECMAIL_FEED_ALLOW_PRIVATE",
-        Some("false"),
-        "true lets feed and page fetches connect to loopback, private, link-local and other \
-         addresses that are not globally routable (an intranet blog); false refuses them.",
-    ),
-    var(
-        "NECMAIL_TIMEZONE",
-        Some("Europe/London"),
-        "The time zone of schedules and of times typed at the command line (an IANA name).",
-    ),
-    Variable {
-        name: "NECMAIL_SMTP_URL",
-        default: None,
-        help: "The SMTP relay: smtp://[user:pass@]host[:port][?tls=required] (STARTTLS) or smtps://… \
-               (implicit TLS). Unset: mail goes to the outbox folder.",
-        secret: false,
-    },
-    var(
-        "NECMAIL_SMTP_CONNECTIONS",
-        Some("4"),
-        "How many SMTP connections each necmail process keeps open at most.",
-    ),
-    var(
-        "NECMAIL_SMTP_TIMEOUT_SECS",
-        Some("60"),
-        "How long one SMTP command may take before the connection is dropped.",
-    ),
-    var(
-        "NECMAIL_HELO_NAME",
-        None,
-        "The name necmail gives in EHLO. Unset: the domain of NECMAIL_FROM.",
-    ),
-    var(
-        "NECMAIL_SEND_RATE",
-        Some("0"),
-        "Messages per second each necmail process sends at most; 0 is unlimited.",
-    ),
-    var(
-        "NECMAIL_LEASE_SECS",
-        Some("120"),
-        "How long a claimed delivery is held before another worker may retry it.",
-    ),
-    var(
-        "NECMAIL_RETRY_BASE_SECS",
-        Some("300"),
-        "The first retry delay after a temporary failure; it doubles each time.",
-    ),
-    var(
-        "NECMAIL_RETRY_MAX_ATTEMPTS",
-        Some("20"),
-        "Attempts before a deferred message is given up as failed.",
-    ),
-    var(
-        "NECMAIL_RETRY_GIVE_UP_HOURS",
-        Some("72"),
-        "Age after which a deferred message is given up as failed.",
-    ),
-    var(
-        "NECMAIL_MAX_CONSECUTIVE_FAILURES",
-        Some("50"),
-        "Failures in a row after which a campaign pauses itself (the relay is down or refusing us).",
-    ),
-    var(
-        "NECMAIL_HTTP_ADDR",
-        Some("127.0.0.1:8080"),
-        "The address and port `serve` listens on for the web pages.",
-    ),
-    var(
-        "NECMAIL_HTTP_HEADER_TIMEOUT_SECS",
-        Some("10"),
-        "How long a client has to send a request's headers, counted from when the server waits for \
-         them: on a new connection, and between requests on a kept-alive one (the keep-alive idle timeout).",
-    ),
-    var(
-        "NECMAIL_HTTP_BODY_TIMEOUT_SECS",
-        Some("10"),
-        "How long a client has to send a request's body once its headers are in.",
-    ),
-    var(
-        "NECMAIL_HTTP_MAX_CONNECTIONS",
-        None,
-        "How many connections the web pages serve at once; more wait to be accepted. Unset: the \
-         open-file limit (ulimit -n) less a reserve for the database, SMTP and files, at most 4096.",
-    ),
-    var(
-        "NECMAIL_METRICS_ADDR",
-        Some("127.0.0.1:9187"),
-        "The address and port of the Prometheus /metrics listener, kept off the public pages; \
-         off: no metrics listener.",
-    ),
-    var(
-        "NECMAIL_SPOOL_DIR",
-        Some("spool"),
-        "Where a one-click unsubscribe is kept, on disk, when the database cannot take it; \
-         it is applied as soon as the database is back.",
-    ),
-    var(
-        "NECMAIL_TRUSTED_PROXIES",
-        None,
-        "Comma-separated IP addresses of reverse proxies whose X-Forwarded-For is believed. \
-         Unset: the socket's peer address is the client's.",
-    ),
-    var(
-        "NECMAIL_ALLOWED_ORIGINS",
-        None,
-        "Comma-separated origins (https://blog.example) whose pages may POST /subscribe as JSON. \
-         Unset: none.",
-    ),
-    var(
-        "NECMAIL_CONSENT_VERSION",
-        Some("subscribe-form-v1"),
-        "Stored with each consent given on the subscribe form; change it when you change the wording.",
-    ),
-    var(
-        "NECMAIL_SUBSCRIBE_PER_IP_PER_HOUR",
-        Some("20"),
-        "Subscribe requests one IP address may make per hour.",
-    ),
-    var(
-        "NECMAIL_CONFIRMATIONS_PER_ADDRESS_PER_DAY",
-        Some("3"),
-        "Confirmation emails one address may be sent per day.",
-    ),
-    var(
-        "NECMAIL_CONFIRMATIONS_PER_HOUR",
-        Some("500"),
-        "Confirmation emails sent per hour at most, for every address together; past it, \
-         confirmations wait their turn (stored, never dropped).",
-    ),
-    var(
-        "NECMAIL_POLL_SCHEDULE",
-        Some("*/15 * * * *"),
-        "When `serve` polls the feed sources: a crontab line (5 fields, or 6 with seconds).",
-    ),
-    var(
-        "NECMAIL_DISPATCH_SCHEDULE",
-        Some("0 9 * * *"),
-        "The dispatch window: a report found by a poll is sent at the next time this fires.",
-    ),
-    var(
-        "NECMAIL_DEFAULT_LISTS",
-        None,
-        "Comma-separated lists a new report goes to when its source names none. \
-         Unset: such reports get no campaign (a warning is logged).",
-    ),
-    var(
-        "NECMAIL_AUTO_DISPATCH",
-        Some("schedule"),
-        "schedule: a new report's campaign starts at the next dispatch window; \
-         hold: it waits for `necmail campaign approve ID`.",
-    ),
-    var(
-        "NECMAIL_REPORT_OVERDUE_DAYS",
-        Some("14"),
-        "Days after a meeting with no report before `serve` warns the admin.",
-    ),
-    var(
-        "NECMAIL_ADMIN_EMAIL",
-        None,
-        "Where `serve` mails warnings (an overdue report). Unset: they are only logged.",
-    ),
-    var(
-        "NECMAIL_DKIM_SELECTOR",
-        None,
-        "DKIM selector; with the two below, every message is signed.",
-    ),
-    var(
-        "NECMAIL_DKIM_DOMAIN",
-        None,
-        "DKIM signing domain (d=). Unset with a selector: the domain of NECMAIL_FROM.",
-    ),
-    var(
-        "NECMAIL_DKIM_KEY_FILE",
-        None,
-        "DKIM private key: RSA of 2048-4096 bits (PKCS#1 or PKCS#8 PEM) or Ed25519 (PKCS#8 PEM).",
-    ),
-];
+/// One variable that could not be used, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub variable: &'static str,
+    pub reason: String,
+}
+
+/// Every problem found in the configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError(pub Vec<Problem>);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|p| format!("{}: {}", p.variable, p.reason))
+            .collect();
+        f.write_str(&parts.join("; "))
+    }
+}
+
+/// Where a value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Environment,
+    Default,
+}
+
+/// Reads variables one by one, recording what it found and what was wrong.
+struct Loader<F> {
+    lookup: F,
+    problems: Vec<Problem>,
+    effective: Vec<(&'static str, String, Source)>,
+}
+
+impl<F: Fn(&str) -> Option<String>> Loader<F> {
+    /// Reads a variable (or its default) and parses it. `None` when it is
+    /// unset and has no default, or when it is invalid: then the problem is
+    /// recorded.
+    fn read<T>(&mut self, var: Variable, parse: impl Fn(&str) -> Result<T, String>) -> Option<T> {
+        let set = (self.lookup)(var.name).filter(|v| !v.trim().is_empty());
+        let source = if set.is_some() {
+            Source::Environment
+        } else {
+            Source::Default
+        };
+        let raw = set.or_else(|| var.default.map(str::to_owned));
+        let shown = match (&raw, var.secret) {
+            (Some(_), true) => "(redacted)".to_owned(),
+            (Some(v), false) => redact_url(v.trim()),
+            (None, _) => "(unset)".to_owned(),
+        };
+        self.effective.push((var.name, shown, source));
+        match parse(raw?.trim()) {
+            Ok(value) => Some(value),
+            Err(reason) => {
+                self.problems.push(Problem {
+                    variable: var.name,
+                    reason,
+                });
+                None
+            }
+        }
+    }
+}
+
+/// A parser for a variable that is `None` when unset.
+fn some<T>(
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> impl Fn(&str) -> Result<Option<T>, String> {
+    move |v| parse(v).map(Some)
+}
+
+fn text(v: &str) -> Result<String, String> {
+    Ok(v.to_owned())
+}
+
+fn path(v: &str) -> Result<PathBuf, String> {
+    Ok(PathBuf::from(v))
+}
+
+fn whole_number<T: std::str::FromStr>(min: u64, max: u64) -> impl Fn(&str) -> Result<T, String> {
+    move |v| {
+        v.parse::<u64>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .and_then(|n| n.to_string().parse().ok())
+            .ok_or_else(|| format!("{v:?} is not a whole number from {min} to {max}"))
+    }
+}
+
+/// Units of [`duration`], in seconds.
+const SECOND: u64 = 1;
+const HOUR: u64 = 3600;
+const DAY: u64 = 24 * HOUR;
+
+/// A whole number of `unit`s from `min` to `max`.
+fn duration(unit: u64, min: u64, max: u64) -> impl Fn(&str) -> Result<Duration, String> {
+    let number = whole_number::<u64>(min, max);
+    move |v| number(v).map(|n| Duration::from_secs(unit * n))
+}
+
+fn true_or_false(v: &str) -> Result<bool, String> {
+    match v {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        other => Err(format!("{other:?} is not true or false")),
+    }
+}
+
+fn log_filter(v: &str) -> Result<String, String> {
+    match tracing_subscriber::EnvFilter::try_new(v) {
+        Ok(_) => Ok(v.to_owned()),
+        Err(e) => Err(format!("{v:?} is not a log filter: {e}")),
+    }
+}
+
+fn log_format(v: &str) -> Result<LogFormat, String> {
+    match v {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        other => Err(format!("{other:?} is not text or json")),
+    }
+}
+
+fn web_url(v: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(v).map_err(|e| format!("{v:?} is not a URL: {e}"))?;
+    match url.scheme() {
+        "http" | "https" if url.host().is_some() => Ok(url),
+        _ => Err(format!(
+            "{v:?} must be an http:// or https:// URL with a host"
+        )),
+    }
+}
+
+fn sender(v: &str) -> Result<Sender, String> {
+    Sender::parse(v).map_err(|e| format!("{v:?} is not Name <address>: {e}"))
+}
+
+fn signing_key(v: &str) -> Result<SecretString, String> {
+    if v.len() < 16 {
+        Err("it must be at least 16 characters; `openssl rand -hex 32` makes a good one".into())
+    } else {
+        Ok(SecretString::from(v))
+    }
+}
+
+fn timezone(v: &str) -> Result<chrono_tz::Tz, String> {
+    v.parse::<chrono_tz::Tz>()
+        .map_err(|_| format!("{v:?} is not a time zone such as Europe/London"))
+}
+
+fn http_addr(v: &str) -> Result<std::net::SocketAddr, String> {
+    v.parse::<std::net::SocketAddr>()
+        .map_err(|_| format!("{v:?} is not an address and port such as 127.0.0.1:8080"))
+}
+
+fn metrics_addr(v: &str) -> Result<Option<std::net::SocketAddr>, String> {
+    match v {
+        "off" => Ok(None),
+        v => v
+            .parse::<std::net::SocketAddr>()
+            .map(Some)
+            .map_err(|_| format!("{v:?} is not off or an address and port such as 127.0.0.1:9187")),
+    }
+}
+
+fn ip_addresses(v: &str) -> Result<Vec<std::net::IpAddr>, String> {
+    comma_list(v)
+        .map(|ip| {
+            ip.parse::<std::net::IpAddr>()
+                .map_err(|_| format!("{ip:?} is not an IP address"))
+        })
+        .collect()
+}
+
+/// Origins as `scheme://host[:port]`.
+fn origins(v: &str) -> Result<Vec<String>, String> {
+    comma_list(v)
+        .map(|o| match url::Url::parse(o) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                Ok(u.origin().ascii_serialization())
+            }
+            _ => Err(format!(
+                "{o:?} is not an origin such as https://blog.example"
+            )),
+        })
+        .collect()
+}
+
+fn one_line(v: &str) -> Result<String, String> {
+    if v.len() <= 100 && !v.chars().any(char::is_control) {
+        Ok(v.to_owned())
+    } else {
+        Err("it must be one line of at most 100 characters".into())
+    }
+}
+
+/// A crontab line, checked here in UTC; [`Config::combine`] reads it again
+/// in NECMAIL_TIMEZONE.
+fn schedule(v: &str) -> Result<Schedule, String> {
+    Schedule::parse(v, chrono_tz::Tz::UTC).map_err(|e| e.to_string())
+}
+
+fn list_slugs(v: &str) -> Result<Vec<crate::lists::ListSlug>, String> {
+    comma_list(v)
+        .map(|s| crate::lists::ListSlug::parse(s).map_err(|e| format!("{s:?}: {e}")))
+        .collect()
+}
+
+fn auto_dispatch(v: &str) -> Result<AutoDispatch, String> {
+    match v {
+        "schedule" => Ok(AutoDispatch::Schedule),
+        "hold" => Ok(AutoDispatch::Hold),
+        other => Err(format!("{other:?} is not schedule or hold")),
+    }
+}
+
+fn email(v: &str) -> Result<crate::subscribers::SubscriberEmail, String> {
+    crate::subscribers::SubscriberEmail::parse(v).map_err(|e| e.to_string())
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -451,566 +762,6 @@ pub enum AutoDispatch {
     Hold,
 }
 
-/// The effective configuration.
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub database_url: DatabaseUrl,
-    pub db_max_connections: u32,
-    pub log_filter: Option<String>,
-    pub log_format: LogFormat,
-    pub public_url: url::Url,
-    pub from: Sender,
-    /// `None` when NECMAIL_SECRET is unset: see [`Config::signer`].
-    pub secret: Option<SecretString>,
-    /// NECMAIL_SECRET_PREVIOUS: still accepted, never used to sign.
-    pub secret_previous: Option<SecretString>,
-    /// How long a preferences link works.
-    pub preferences_link_lifetime: Duration,
-    pub templates_dir: Option<PathBuf>,
-    pub outbox_dir: PathBuf,
-    pub feed_timeout: Duration,
-    pub feed_max_bytes: u64,
-    /// Whether fetches may connect to addresses that are not globally routable.
-    pub feed_allow_private: bool,
-    pub timezone: chrono_tz::Tz,
-    pub smtp: Option<SmtpUrl>,
-    pub smtp_connections: usize,
-    pub smtp_timeout: Duration,
-    pub helo_name: String,
-    /// Messages per second per process; 0 is unlimited.
-    pub send_rate: u32,
-    pub lease: Duration,
-    pub retry: RetryPolicy,
-    pub max_consecutive_failures: u32,
-    pub dkim: Option<DkimSettings>,
-    pub http_addr: std::net::SocketAddr,
-    /// The header read timeout, also the keep-alive idle timeout.
-    pub http_header_timeout: Duration,
-    pub http_body_timeout: Duration,
-    /// `None`: derived from the open-file limit (see [`crate::web`]).
-    pub http_max_connections: Option<usize>,
-    /// `None`: no metrics listener.
-    pub metrics_addr: Option<std::net::SocketAddr>,
-    pub spool_dir: PathBuf,
-    pub trusted_proxies: Vec<std::net::IpAddr>,
-    /// Origins allowed to POST /subscribe cross-site, as `scheme://host[:port]`.
-    pub allowed_origins: Vec<String>,
-    pub consent_version: String,
-    pub subscribe_per_ip_per_hour: u32,
-    pub confirmations_per_address_per_day: u32,
-    pub confirmations_per_hour: u32,
-    pub poll_schedule: Schedule,
-    pub dispatch_schedule: Schedule,
-    pub default_lists: Vec<crate::lists::ListSlug>,
-    pub auto_dispatch: AutoDispatch,
-    pub report_overdue_days: u32,
-    pub admin_email: Option<crate::subscribers::SubscriberEmail>,
-    /// Each variable with its effective value (secrets redacted) and whether
-    /// it was set, in [`VARIABLES`] order: what `config check` prints.
-    pub effective: Vec<(&'static str, String, Source)>,
-}
-
-/// One variable that could not be used, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub variable: &'static str,
-    pub reason: String,
-}
-
-/// Every problem found in the configuration.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct ConfigError(pub Vec<Problem>);
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<String> = self
-            .0
-            .iter()
-            .map(|p| format!("{}: {}", p.variable, p.reason))
-            .collect();
-        f.write_str(&parts.join("; "))
-    }
-}
-
-/// Where a value came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    Environment,
-    Default,
-}
-
-/// Reads variables one by one, recording what it found and what was wrong.
-struct Loader<F> {
-    lookup: F,
-    problems: Vec<Problem>,
-    effective: Vec<(&'static str, String, Source)>,
-}
-
-impl<F: Fn(&str) -> Option<String>> Loader<F> {
-    fn variable(name: &str) -> &'static Variable {
-        VARIABLES
-            .iter()
-            .find(|v| v.name == name)
-            .expect("every variable read is listed in VARIABLES")
-    }
-
-    /// Reads `name` (or its default) and parses it; a parse failure is
-    /// recorded and `fallback` used so the other variables are still checked.
-    fn get<T>(
-        &mut self,
-        name: &'static str,
-        parse: impl Fn(&str) -> Result<T, String>,
-        fallback: T,
-    ) -> T
-    where
-        T: Clone,
-    {
-        let var = Self::variable(name);
-        let set = (self.lookup)(name).filter(|v| !v.trim().is_empty());
-        let source = if set.is_some() {
-            Source::Environment
-        } else {
-            Source::Default
-        };
-        let raw = set.or_else(|| var.default.map(str::to_owned));
-        let shown = match (&raw, var.secret) {
-            (Some(_), true) => "(redacted)".to_owned(),
-            (Some(v), false) => redact_url(v.trim()),
-            (None, _) => "(unset)".to_owned(),
-        };
-        self.effective.push((name, shown, source));
-        let Some(raw) = raw else { return fallback };
-        match parse(raw.trim()) {
-            Ok(v) => v,
-            Err(reason) => {
-                self.problems.push(Problem {
-                    variable: name,
-                    reason,
-                });
-                fallback
-            }
-        }
-    }
-
-    fn optional(&mut self, name: &'static str) -> Option<String> {
-        self.get(name, |v| Ok(Some(v.to_owned())), None)
-    }
-}
-
-fn whole_number<T: std::str::FromStr>(min: u64, max: u64) -> impl Fn(&str) -> Result<T, String> {
-    move |v| {
-        v.parse::<u64>()
-            .ok()
-            .filter(|n| (min..=max).contains(n))
-            .and_then(|n| n.to_string().parse().ok())
-            .ok_or_else(|| format!("{v:?} is not a whole number from {min} to {max}"))
-    }
-}
-
-impl Config {
-    /// Reads the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// Reads configuration through `lookup`; empty values count as unset.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let mut l = Loader {
-            lookup,
-            problems: Vec::new(),
-            effective: Vec::new(),
-        };
-        let database_url = l.get(
-            "DATABASE_URL",
-            DatabaseUrl::parse,
-            DatabaseUrl::parse(DEFAULT_DATABASE_URL).expect("the default is valid"),
-        );
-        let db_max_connections = l.get("NECMAIL_DB_MAX_CONNECTIONS", whole_number(1, 1000), 5);
-        let log_filter = l.get(
-            "NECMAIL_LOG",
-            |v| match tracing_subscriber::EnvFilter::try_new(v) {
-                Ok(_) => Ok(Some(v.to_owned())),
-                Err(e) => Err(format!("{v:?} is not a log filter: {e}")),
-            },
-            None,
-        );
-        let log_format = l.get(
-            "NECMAIL_LOG_FORMAT",
-            |v| match v {
-                "text" => Ok(LogFormat::Text),
-                "json" => Ok(LogFormat::Json),
-                other => Err(format!("{other:?} is not text or json")),
-            },
-            LogFormat::Text,
-        );
-        let fallback_url = url::Url::parse("http://127.0.0.1:8080").expect("a valid URL");
-        let public_url = l.get(
-            "NECMAIL_PUBLIC_URL",
-            |v| {
-                let url = url::Url::parse(v).map_err(|e| format!("{v:?} is not a URL: {e}"))?;
-                match url.scheme() {
-                    "http" | "https" if url.host().is_some() => Ok(url),
-                    _ => Err(format!(
-                        "{v:?} must be an http:// or https:// URL with a host"
-                    )),
-                }
-            },
-            fallback_url,
-        );
-        let fallback_sender = Sender {
-            name: None,
-            address: "reports@necmail.localhost".into(),
-        };
-        let from = l.get(
-            "NECMAIL_FROM",
-            |v| Sender::parse(v).map_err(|e| format!("{v:?} is not Name <address>: {e}")),
-            fallback_sender,
-        );
-        let secret = l.get("NECMAIL_SECRET", parse_secret, None);
-        let secret_previous = l.get("NECMAIL_SECRET_PREVIOUS", parse_secret, None);
-        if secret_previous.is_some() && secret.is_none() {
-            l.problems.push(Problem {
-                variable: "NECMAIL_SECRET_PREVIOUS",
-                reason: "it only makes sense with NECMAIL_SECRET, the secret that replaced it"
-                    .into(),
-            });
-        }
-        let preferences_link_lifetime = Duration::from_secs(
-            24 * 3600 * l.get::<u64>("NECMAIL_PREFERENCES_LINK_DAYS", whole_number(1, 3650), 60),
-        );
-        let templates_dir = l.optional("NECMAIL_TEMPLATES_DIR").map(PathBuf::from);
-        let outbox_dir = l.get(
-            "NECMAIL_OUTBOX_DIR",
-            |v| Ok(PathBuf::from(v)),
-            PathBuf::from("outbox"),
-        );
-        let feed_timeout =
-            Duration::from_secs(l.get("NECMAIL_FEED_TIMEOUT_SECS", whole_number(1, 600), 20));
-        let feed_max_bytes = l.get(
-            "NECMAIL_FEED_MAX_BYTES",
-            whole_number(1024, 1 << 30),
-            5_000_000,
-        );
-        let feed_allow_private = l.get(
-            "NECMAIL_FEED_ALLOW_PRIVATE",
-            |v| match v {
-                "true" => Ok(true),
-                "false" => Ok(false),
-                other => Err(format!("{other:?} is not true or false")),
-            },
-            false,
-        );
-
-        let timezone = l.get(
-            "NECMAIL_TIMEZONE",
-            |v| {
-                v.parse::<chrono_tz::Tz>()
-                    .map_err(|_| format!("{v:?} is not a time zone such as Europe/London"))
-            },
-            chrono_tz::Europe::London,
-        );
-        let smtp = l.get("NECMAIL_SMTP_URL", |v| SmtpUrl::parse(v).map(Some), None);
-        let smtp_connections = l.get("NECMAIL_SMTP_CONNECTIONS", whole_number(1, 256), 4);
-        let smtp_timeout =
-            Duration::from_secs(l.get("NECMAIL_SMTP_TIMEOUT_SECS", whole_number(1, 600), 60));
-        let helo_name = l
-            .optional("NECMAIL_HELO_NAME")
-            .unwrap_or_else(|| from.domain().to_owned());
-        let send_rate = l.get("NECMAIL_SEND_RATE", whole_number(0, 1_000_000), 0);
-        let lease = Duration::from_secs(l.get("NECMAIL_LEASE_SECS", whole_number(1, 86_400), 120));
-        let retry = RetryPolicy {
-            base: Duration::from_secs(l.get(
-                "NECMAIL_RETRY_BASE_SECS",
-                whole_number(1, 86_400),
-                300,
-            )),
-            max_attempts: l.get("NECMAIL_RETRY_MAX_ATTEMPTS", whole_number(1, 1000), 20),
-            give_up_after: Duration::from_secs(
-                3600 * l.get::<u64>("NECMAIL_RETRY_GIVE_UP_HOURS", whole_number(1, 24 * 30), 72),
-            ),
-        };
-        let max_consecutive_failures = l.get(
-            "NECMAIL_MAX_CONSECUTIVE_FAILURES",
-            whole_number(1, 1_000_000),
-            50,
-        );
-        let dkim_selector = l.optional("NECMAIL_DKIM_SELECTOR");
-        let dkim_domain = l.optional("NECMAIL_DKIM_DOMAIN");
-        let dkim_key = l.optional("NECMAIL_DKIM_KEY_FILE").map(PathBuf::from);
-        let dkim = match (dkim_selector, dkim_key) {
-            (Some(selector), Some(key_file)) => Some(DkimSettings {
-                selector,
-                domain: dkim_domain.unwrap_or_else(|| from.domain().to_owned()),
-                key_file,
-            }),
-            (None, None) => None,
-            (Some(_), None) => {
-                l.problems.push(Problem {
-                    variable: "NECMAIL_DKIM_KEY_FILE",
-                    reason: "it is needed when NECMAIL_DKIM_SELECTOR is set".into(),
-                });
-                None
-            }
-            (None, Some(_)) => {
-                l.problems.push(Problem {
-                    variable: "NECMAIL_DKIM_SELECTOR",
-                    reason: "it is needed when NECMAIL_DKIM_KEY_FILE is set".into(),
-                });
-                None
-            }
-        };
-
-        let http_addr = l.get(
-            "NECMAIL_HTTP_ADDR",
-            |v| {
-                v.parse::<std::net::SocketAddr>()
-                    .map_err(|_| format!("{v:?} is not an address and port such as 127.0.0.1:8080"))
-            },
-            std::net::SocketAddr::from(([127, 0, 0, 1], 8080)),
-        );
-        let http_header_timeout = Duration::from_secs(l.get(
-            "NECMAIL_HTTP_HEADER_TIMEOUT_SECS",
-            whole_number(1, 3600),
-            10,
-        ));
-        let http_body_timeout =
-            Duration::from_secs(l.get("NECMAIL_HTTP_BODY_TIMEOUT_SECS", whole_number(1, 3600), 10));
-        let http_max_connections = l.get(
-            "NECMAIL_HTTP_MAX_CONNECTIONS",
-            |v| whole_number(1, 1_000_000)(v).map(Some),
-            None,
-        );
-        let metrics_addr = l.get(
-            "NECMAIL_METRICS_ADDR",
-            |v| match v {
-                "off" => Ok(None),
-                v => v.parse::<std::net::SocketAddr>().map(Some).map_err(|_| {
-                    format!("{v:?} is not off or an address and port such as 127.0.0.1:9187")
-                }),
-            },
-            None,
-        );
-        let spool_dir = l.get(
-            "NECMAIL_SPOOL_DIR",
-            |v| Ok(PathBuf::from(v)),
-            PathBuf::from("spool"),
-        );
-        let trusted_proxies = l.get(
-            "NECMAIL_TRUSTED_PROXIES",
-            |v| {
-                comma_list(v)
-                    .map(|ip| {
-                        ip.parse::<std::net::IpAddr>()
-                            .map_err(|_| format!("{ip:?} is not an IP address"))
-                    })
-                    .collect()
-            },
-            Vec::new(),
-        );
-        let allowed_origins = l.get(
-            "NECMAIL_ALLOWED_ORIGINS",
-            |v| {
-                comma_list(v)
-                    .map(|o| match url::Url::parse(o) {
-                        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
-                            Ok(u.origin().ascii_serialization())
-                        }
-                        _ => Err(format!(
-                            "{o:?} is not an origin such as https://blog.example"
-                        )),
-                    })
-                    .collect()
-            },
-            Vec::new(),
-        );
-        let consent_version = l.get(
-            "NECMAIL_CONSENT_VERSION",
-            |v| {
-                if v.len() <= 100 && !v.chars().any(char::is_control) {
-                    Ok(v.to_owned())
-                } else {
-                    Err("it must be one line of at most 100 characters".into())
-                }
-            },
-            "subscribe-form-v1".to_owned(),
-        );
-        let subscribe_per_ip_per_hour = l.get(
-            "NECMAIL_SUBSCRIBE_PER_IP_PER_HOUR",
-            whole_number(1, 1_000_000),
-            20,
-        );
-        let confirmations_per_address_per_day = l.get(
-            "NECMAIL_CONFIRMATIONS_PER_ADDRESS_PER_DAY",
-            whole_number(1, 1000),
-            3,
-        );
-        let confirmations_per_hour = l.get(
-            "NECMAIL_CONFIRMATIONS_PER_HOUR",
-            whole_number(1, 1_000_000),
-            500,
-        );
-        let fallback_schedule = Schedule::parse("0 9 * * *", timezone).expect("a valid schedule");
-        let poll_schedule = l.get(
-            "NECMAIL_POLL_SCHEDULE",
-            |v| Schedule::parse(v, timezone).map_err(|e| e.to_string()),
-            fallback_schedule.clone(),
-        );
-        let dispatch_schedule = l.get(
-            "NECMAIL_DISPATCH_SCHEDULE",
-            |v| Schedule::parse(v, timezone).map_err(|e| e.to_string()),
-            fallback_schedule,
-        );
-        let default_lists = l.get(
-            "NECMAIL_DEFAULT_LISTS",
-            |v| {
-                comma_list(v)
-                    .map(|s| crate::lists::ListSlug::parse(s).map_err(|e| format!("{s:?}: {e}")))
-                    .collect()
-            },
-            Vec::new(),
-        );
-        let auto_dispatch = l.get(
-            "NECMAIL_AUTO_DISPATCH",
-            |v| match v {
-                "schedule" => Ok(AutoDispatch::Schedule),
-                "hold" => Ok(AutoDispatch::Hold),
-                other => Err(format!("{other:?} is not schedule or hold")),
-            },
-            AutoDispatch::Schedule,
-        );
-        let report_overdue_days = l.get("NECMAIL_REPORT_OVERDUE_DAYS", whole_number(1, 365), 14);
-        let admin_email = l.get(
-            "NECMAIL_ADMIN_EMAIL",
-            |v| {
-                crate::subscribers::SubscriberEmail::parse(v)
-                    .map(Some)
-                    .map_err(|e| e.to_string())
-            },
-            None,
-        );
-        if !l.problems.is_empty() {
-            return Err(ConfigError(l.problems));
-        }
-        Ok(Config {
-            database_url,
-            db_max_connections,
-            log_filter,
-            log_format,
-            public_url,
-            from,
-            secret,
-            secret_previous,
-            preferences_link_lifetime,
-            templates_dir,
-            outbox_dir,
-            feed_timeout,
-            feed_max_bytes,
-            feed_allow_private,
-            timezone,
-            smtp,
-            smtp_connections,
-            smtp_timeout,
-            helo_name,
-            send_rate,
-            lease,
-            retry,
-            max_consecutive_failures,
-            dkim,
-            http_addr,
-            http_header_timeout,
-            http_body_timeout,
-            http_max_connections,
-            metrics_addr,
-            spool_dir,
-            trusted_proxies,
-            allowed_origins,
-            consent_version,
-            subscribe_per_ip_per_hour,
-            confirmations_per_address_per_day,
-            confirmations_per_hour,
-            poll_schedule,
-            dispatch_schedule,
-            default_lists,
-            auto_dispatch,
-            report_overdue_days,
-            admin_email,
-            effective: l.effective,
-        })
-    }
-
-    pub fn pool_options(&self) -> PoolOptions {
-        PoolOptions {
-            max_connections: self.db_max_connections,
-            acquire_timeout: Duration::from_secs(10),
-        }
-    }
-
-    /// The signer for links: NECMAIL_SECRET, and NECMAIL_SECRET_PREVIOUS for
-    /// verifying. Without NECMAIL_SECRET it uses a fixed, publicly known
-    /// development key: fine for the outbox on localhost, never for real mail
-    /// (see [`Config::check_for_sending`]).
-    pub fn signer(&self) -> crate::tokens::Signer {
-        crate::tokens::Signer::with_previous(
-            self.secret
-                .as_ref()
-                .map_or(DEVELOPMENT_SECRET, ExposeSecret::expose_secret),
-            self.secret_previous
-                .as_ref()
-                .map(ExposeSecret::expose_secret),
-        )
-    }
-
-    /// The check before anything signs links into mail (`serve`, `campaign
-    /// send`, `send-test`): with the public development key anyone could
-    /// forge every unsubscribe and preferences link. It may only sign mail
-    /// that goes to the outbox folder, with links to localhost.
-    pub fn check_for_sending(&self) -> Result<(), ConfigError> {
-        if self.secret.is_some() {
-            return Ok(());
-        }
-        let why = if self.smtp.is_some() {
-            "mail goes out through NECMAIL_SMTP_URL".to_owned()
-        } else if !self.public_url_is_local() {
-            format!(
-                "NECMAIL_PUBLIC_URL ({}) is not on localhost",
-                self.public_url
-            )
-        } else {
-            tracing::warn!(
-                "NECMAIL_SECRET is unset: links are signed with the public development key, \
-                 which is fine only for trying necmail out on this machine"
-            );
-            return Ok(());
-        };
-        Err(ConfigError(vec![Problem {
-            variable: "NECMAIL_SECRET",
-            reason: format!(
-                "it must be set when {why}, or anyone could forge the links in every email; \
-                 `openssl rand -hex 32` makes a good one"
-            ),
-        }]))
-    }
-
-    /// True when the public URL points at this machine.
-    pub fn public_url_is_local(&self) -> bool {
-        match self.public_url.host() {
-            Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            None => false,
-        }
-    }
-
-    /// The absolute URL of a path on necmail's public site.
-    pub fn public_link(&self, path: &str) -> String {
-        format!(
-            "{}/{}",
-            self.public_url.as_str().trim_end_matches('/'),
-            path.trim_start_matches('/')
-        )
-    }
-}
-
 /// The database a `DATABASE_URL` names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -1087,14 +838,6 @@ fn loose_password(raw: &str) -> Option<std::ops::Range<usize>> {
 /// The fixed key of links signed without NECMAIL_SECRET. It is public, so
 /// such links can be forged: see [`Config::check_for_sending`].
 const DEVELOPMENT_SECRET: &str = "necmail insecure development secret";
-
-fn parse_secret(v: &str) -> Result<Option<SecretString>, String> {
-    if v.len() < 16 {
-        Err("it must be at least 16 characters; `openssl rand -hex 32` makes a good one".into())
-    } else {
-        Ok(Some(SecretString::from(v)))
-    }
-}
 
 /// DATABASE_URL. It may hold a password, so it shows (in `Debug`, `Display`
 /// and logs) with the password replaced; [`DatabaseUrl::expose`] gives the
@@ -1207,6 +950,72 @@ mod tests {
             ]
         );
         assert!(err.to_string().contains("\"lots\" is not a whole number"));
+    }
+
+    #[test]
+    fn config_check_lists_the_variables_in_the_order_they_are_declared() {
+        let c = load(&[]).unwrap();
+        let listed: Vec<&str> = c.effective.iter().map(|(name, _, _)| *name).collect();
+        let declared: Vec<&str> = VARIABLES.iter().map(|v| v.name).collect();
+        assert_eq!(listed, declared);
+    }
+
+    #[test]
+    fn problems_with_variables_that_go_together_are_listed_in_order_with_the_rest() {
+        let err = load(&[
+            ("NECMAIL_HTTP_ADDR", "nowhere"),
+            ("NECMAIL_DKIM_KEY_FILE", "/k.pem"),
+            ("NECMAIL_TIMEZONE", "Mars/Base"),
+            ("NECMAIL_SECRET_PREVIOUS", "an old secret of some length"),
+        ])
+        .unwrap_err();
+        let vars: Vec<&str> = err.0.iter().map(|p| p.variable).collect();
+        assert_eq!(
+            vars,
+            [
+                "NECMAIL_SECRET_PREVIOUS",
+                "NECMAIL_TIMEZONE",
+                "NECMAIL_DKIM_SELECTOR",
+                "NECMAIL_HTTP_ADDR"
+            ]
+        );
+    }
+
+    #[test]
+    fn schedules_are_read_in_the_configured_time_zone() {
+        let c = load(&[("NECMAIL_TIMEZONE", "Europe/Berlin")]).unwrap();
+        assert_eq!(c.poll_schedule.timezone(), chrono_tz::Europe::Berlin);
+        assert_eq!(c.dispatch_schedule.timezone(), chrono_tz::Europe::Berlin);
+        let err = load(&[("NECMAIL_DISPATCH_SCHEDULE", "0 0 30 2 *")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "NECMAIL_DISPATCH_SCHEDULE: \"0 0 30 2 *\" never fires"
+        );
+    }
+
+    #[test]
+    fn the_helo_name_is_the_senders_domain_unless_set() {
+        assert_eq!(load(&[]).unwrap().helo_name, "necmail.localhost");
+        let c = load(&[("NECMAIL_HELO_NAME", "mx.example.org")]).unwrap();
+        assert_eq!(c.helo_name, "mx.example.org");
+    }
+
+    #[test]
+    fn the_retry_policy_comes_from_its_three_variables() {
+        let c = load(&[
+            ("NECMAIL_RETRY_BASE_SECS", "60"),
+            ("NECMAIL_RETRY_MAX_ATTEMPTS", "5"),
+            ("NECMAIL_RETRY_GIVE_UP_HOURS", "2"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.retry(),
+            RetryPolicy {
+                base: Duration::from_secs(60),
+                max_attempts: 5,
+                give_up_after: Duration::from_secs(7200),
+            }
+        );
     }
 
     #[test]
@@ -1336,7 +1145,7 @@ mod tests {
             ("NECMAIL_DKIM_KEY_FILE", "/k.pem"),
         ])
         .unwrap();
-        assert_eq!(c.dkim.unwrap().domain, "necmail.localhost");
+        assert_eq!(c.dkim().unwrap().domain, "necmail.localhost");
     }
 
     #[test]

@@ -427,8 +427,8 @@ async fn deliver(shared: &Shared, job: &Claimed, buf: &mut String) -> Outcome {
                 hard_bounce,
             }
         }
-        Err(e @ SendError::Ambiguous(_)) => retry(&shared.config.retry, job, e.to_string(), true),
-        Err(e) => retry(&shared.config.retry, job, e.to_string(), false),
+        Err(e @ SendError::Ambiguous(_)) => retry(&shared.config.retry(), job, e.to_string(), true),
+        Err(e) => retry(&shared.config.retry(), job, e.to_string(), false),
     }
 }
 

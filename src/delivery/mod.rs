@@ -103,9 +103,8 @@ impl Sending {
     pub fn new(config: Arc<Config>) -> Result<Self, SetupError> {
         let templates = Arc::new(Templates::load(config.templates_dir.as_deref())?);
         let dkim = config
-            .dkim
-            .as_ref()
-            .map(|settings| dkim::DkimSigner::load(settings).map(Arc::new))
+            .dkim()
+            .map(|settings| dkim::DkimSigner::load(&settings).map(Arc::new))
             .transpose()?;
         let transport = transport(&config).map_err(SetupError::Transport)?;
         Ok(Sending {
