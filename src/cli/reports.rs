@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::{CliError, CliResult, output};
 use crate::config::Config;
 use crate::reports::feeds::{FetchError, Fetched, Fetcher, parse_feed, parse_url};
-use crate::reports::import::{self, Format, ImportError};
+use crate::reports::import::{self, Format, ReportImportError};
 use crate::reports::{Report, ReportDraft, ReportRef, ReportSource, Section, Stored};
 use crate::store::Store;
 
@@ -217,7 +217,7 @@ fn feed_drafts(
 }
 
 /// Every importer error is the user's bad input.
-fn import_error(input: &str, e: ImportError) -> CliError {
+fn import_error(input: &str, e: ReportImportError) -> CliError {
     CliError::BadInput(format!("cannot import {input}: {e}"))
 }
 

@@ -9,7 +9,7 @@ use super::progress::Progress;
 use super::{CliError, CliResult};
 use crate::lists::ListSlug;
 use crate::store::Store;
-use crate::subscribers::import::{ImportError, ImportOptions, Reject, import_csv};
+use crate::subscribers::import::{CsvImportError, ImportOptions, Reject, import_csv};
 use crate::subscribers::spreadsheet;
 use crate::subscribers::{
     AttributePair, Consent, ConsentMethod, NewSubscriber, StatusFilter, Subscriber,
@@ -410,9 +410,9 @@ async fn import(store: &dyn Store, args: ImportArgs) -> CliResult {
     .await;
     progress.finish();
     let counts = result.map_err(|e| match e {
-        ImportError::BadFile(msg) => CliError::BadInput(msg),
-        ImportError::Store(e) => e.into(),
-        ImportError::Io(e) => {
+        CsvImportError::BadFile(msg) => CliError::BadInput(msg),
+        CsvImportError::Store(e) => e.into(),
+        CsvImportError::Io(e) => {
             CliError::Runtime(format!("reading {} failed: {e}", args.file.display()))
         }
     })?;

@@ -678,14 +678,6 @@ async fn open_tcp(host: &str, port: u16) -> std::io::Result<TcpStream> {
 
 #[cfg(test)]
 mod tests {
-
-    #[tokio::test]
-    async fn connections_are_opened_with_nagles_algorithm_off() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let tcp = super::open_tcp("127.0.0.1", port).await.unwrap();
-        assert!(tcp.nodelay().unwrap());
-    }
     use super::*;
 
     fn relay(url: &str) -> Result<SmtpRelay, SendError> {

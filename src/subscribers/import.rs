@@ -24,8 +24,9 @@ pub const BATCH_ROWS: usize = 2000;
 /// The most attribute columns (besides email and name) one file may have.
 pub const MAX_ATTRIBUTE_COLUMNS: usize = 50;
 
+/// Why a CSV import stopped: a file that cannot be read as CSV, or a failure.
 #[derive(Debug, thiserror::Error)]
-pub enum ImportError {
+pub enum CsvImportError {
     /// The file as a whole cannot be imported; nothing was written.
     #[error("{0}")]
     BadFile(String),
@@ -239,28 +240,31 @@ const EMAIL_HEADERS: &[&str] = &["email", "email_address", "e_mail", "mail"];
 const NAME_HEADERS: &[&str] = &["name", "full_name"];
 
 impl Columns {
-    fn from_headers(headers: &csv::ByteRecord, delimiter: u8) -> Result<Self, ImportError> {
+    fn from_headers(headers: &csv::ByteRecord, delimiter: u8) -> Result<Self, CsvImportError> {
         let mut email = None;
         let mut name = None;
         let mut attributes = Vec::new();
         let mut seen = HashSet::new();
         for (i, raw) in headers.iter().enumerate() {
             let raw = std::str::from_utf8(raw).map_err(|_| {
-                ImportError::BadFile(format!("the header of column {} is not valid UTF-8", i + 1))
+                CsvImportError::BadFile(format!(
+                    "the header of column {} is not valid UTF-8",
+                    i + 1
+                ))
             })?;
             if raw.trim().is_empty() {
                 continue;
             }
             let key = normalise_key(raw).map_err(|_| {
                 let shown: String = raw.chars().take(80).collect();
-                ImportError::BadFile(format!(
+                CsvImportError::BadFile(format!(
                     "column {} is headed {shown:?}; headers must be 1 to 64 letters, digits, spaces, \
                      hyphens or underscores",
                     i + 1
                 ))
             })?;
             if !seen.insert(key.clone()) {
-                return Err(ImportError::BadFile(format!(
+                return Err(CsvImportError::BadFile(format!(
                     "the header {raw:?} appears twice"
                 )));
             }
@@ -271,7 +275,7 @@ impl Columns {
             } else {
                 attributes.push((i, key));
                 if attributes.len() > MAX_ATTRIBUTE_COLUMNS {
-                    return Err(ImportError::BadFile(format!(
+                    return Err(CsvImportError::BadFile(format!(
                         "the CSV has more than {MAX_ATTRIBUTE_COLUMNS} attribute columns besides email \
                          and name; keep only the ones necmail needs"
                     )));
@@ -283,7 +287,7 @@ impl Columns {
                 .iter()
                 .map(|h| String::from_utf8_lossy(h).into_owned())
                 .collect();
-            ImportError::BadFile(format!(
+            CsvImportError::BadFile(format!(
                 "the CSV has no email column (its header row is: {})",
                 found.join(", ")
             ))
@@ -432,11 +436,11 @@ impl Chunk {
 }
 
 /// Opens a CSV: skips a UTF-8 BOM, sniffs the delimiter and reads the header.
-fn open_csv<R: Read>(input: R) -> Result<(CsvReader<R>, Columns), ImportError> {
+fn open_csv<R: Read>(input: R) -> Result<(CsvReader<R>, Columns), CsvImportError> {
     let mut reader = BufReader::with_capacity(1 << 16, CrlfToLf::new(input));
     let buf = reader.fill_buf()?;
     if buf.is_empty() {
-        return Err(ImportError::BadFile("the file is empty".into()));
+        return Err(CsvImportError::BadFile("the file is empty".into()));
     }
     let bom = buf.starts_with(b"\xEF\xBB\xBF");
     let start = if bom { 3 } else { 0 };
@@ -455,12 +459,12 @@ fn open_csv<R: Read>(input: R) -> Result<(CsvReader<R>, Columns), ImportError> {
         .from_reader(reader);
     let headers = csv
         .byte_headers()
-        .map_err(|e| ImportError::BadFile(format!("the header row is unreadable: {e}")))?;
+        .map_err(|e| CsvImportError::BadFile(format!("the header row is unreadable: {e}")))?;
     if headers
         .iter()
         .all(|h| h.iter().all(u8::is_ascii_whitespace))
     {
-        return Err(ImportError::BadFile("the file has no header row".into()));
+        return Err(CsvImportError::BadFile("the file has no header row".into()));
     }
     let columns = Columns::from_headers(headers, delimiter)?;
     Ok((csv, columns))
@@ -502,7 +506,7 @@ fn for_each_row<R: Read>(
     csv: &mut CsvReader<R>,
     columns: &Columns,
     mut each: impl FnMut(Result<ImportRow, Reject>, u64) -> ControlFlow<()>,
-) -> Result<(), ImportError> {
+) -> Result<(), CsvImportError> {
     let mut record = csv::ByteRecord::new();
     loop {
         let row = match csv.read_byte_record(&mut record) {
@@ -513,7 +517,7 @@ fn for_each_row<R: Read>(
                 None => columns.parse(&record),
             },
             Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => {
-                return Err(ImportError::Io(std::io::Error::other(e.to_string())));
+                return Err(CsvImportError::Io(std::io::Error::other(e.to_string())));
             }
             Err(e) => Err(Reject {
                 line: e.position().map_or(0, |p| p.line()),
@@ -534,7 +538,7 @@ fn for_each_row<R: Read>(
 pub fn read_rows<R: Read>(
     input: R,
     mut each: impl FnMut(Result<ImportRow, Reject>),
-) -> Result<(), ImportError> {
+) -> Result<(), CsvImportError> {
     let (mut csv, columns) = open_csv(input)?;
     for_each_row(&mut csv, &columns, |row, _| {
         each(row);
@@ -546,7 +550,7 @@ pub fn read_rows<R: Read>(
 fn read_chunks<R: Read>(
     mut csv: CsvReader<R>,
     columns: &Columns,
-    tx: &mpsc::Sender<Result<Chunk, ImportError>>,
+    tx: &mpsc::Sender<Result<Chunk, CsvImportError>>,
 ) {
     let mut chunk = Chunk::new();
     let read = for_each_row(&mut csv, columns, |row, bytes| {
@@ -581,10 +585,10 @@ pub async fn import_csv<R: Read + Send + 'static>(
     options: &ImportOptions,
     mut on_reject: impl FnMut(&Reject),
     mut on_progress: impl FnMut(&ImportCounts, u64),
-) -> Result<ImportCounts, ImportError> {
+) -> Result<ImportCounts, CsvImportError> {
     let (csv, columns) = tokio::task::spawn_blocking(move || open_csv(input))
         .await
-        .map_err(|e| ImportError::Io(std::io::Error::other(e)))??;
+        .map_err(|e| CsvImportError::Io(std::io::Error::other(e)))??;
     let (tx, mut rx) = mpsc::channel(2);
     let reader = tokio::task::spawn_blocking(move || read_chunks(csv, &columns, &tx));
     let lists: Vec<(i64, OptIn)> = options.lists.iter().map(|l| (l.id, l.opt_in)).collect();
@@ -609,7 +613,7 @@ pub async fn import_csv<R: Read + Send + 'static>(
     }
     reader
         .await
-        .map_err(|e| ImportError::Io(std::io::Error::other(e)))?;
+        .map_err(|e| CsvImportError::Io(std::io::Error::other(e)))?;
     Ok(counts)
 }
 

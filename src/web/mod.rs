@@ -46,6 +46,7 @@ use axum::response::Redirect;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -119,6 +120,10 @@ pub struct Application {
     metrics: Option<(TcpListener, SocketAddr)>,
     state: Shared,
     connections: usize,
+    /// Every task of the pages besides the connections: the one-click
+    /// writer, the spool, the confirmation sender, the metrics listener.
+    /// [`Application::run_until_stopped`] awaits them all.
+    background: JoinSet<()>,
 }
 
 impl Application {
@@ -139,6 +144,7 @@ impl Application {
             None => None,
         };
         let connections = listener::connection_cap(&ctx.config);
+        let mut background = JoinSet::new();
         let state = Arc::new(AppState {
             signer: ctx.config.signer(),
             site_name: ctx
@@ -151,7 +157,10 @@ impl Application {
             subscribe_refusals: protect::RefusalLog::every(REFUSALS_LOGGED_EVERY),
             confirmations_queued: Notify::new(),
             archive: archive::WebVersions::default(),
-            one_click: unsubscribe::OneClickWriter::start(Arc::clone(&ctx.store) as _),
+            one_click: unsubscribe::OneClickWriter::start(
+                Arc::clone(&ctx.store) as _,
+                &mut background,
+            ),
             spool: Arc::new(spool::Spool::new(ctx.config.spool_dir.clone())),
             store: ctx.store,
             config: ctx.config,
@@ -164,6 +173,7 @@ impl Application {
             connections,
             metrics,
             state,
+            background,
         })
     }
 
@@ -183,46 +193,56 @@ impl Application {
 
     /// Serves until `shutdown` resolves, with the background work of the
     /// pages (the one-click spool, the confirmation emails); then stops
-    /// accepting, finishes in-flight requests, and returns.
+    /// accepting, finishes in-flight requests, and returns once every task
+    /// of the pages has ended. By then the confirmation emails of the
+    /// sign-ups answered before `shutdown` are sent, as far as
+    /// NECMAIL_CONFIRMATIONS_PER_HOUR and the database allow.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) {
+        let Application {
+            listener,
+            metrics,
+            state,
+            connections,
+            mut background,
+            ..
+        } = self;
         let (stop, stopped) = watch::channel(false);
         let until_stopped = |mut stopped: watch::Receiver<bool>| async move {
             let _ = stopped.wait_for(|stop| *stop).await;
         };
-        tokio::spawn(async move {
+        background.spawn(async move {
             shutdown.await;
             let _ = stop.send(true);
         });
-        let state = &self.state;
-        let background = [
-            tokio::spawn(
-                Arc::clone(&state.spool).run(Arc::clone(&state.store) as _, stopped.clone()),
-            ),
-            tokio::spawn(subscribe::send_confirmations(
-                Arc::clone(state),
-                stopped.clone(),
-            )),
-        ];
+        background
+            .spawn(Arc::clone(&state.spool).run(Arc::clone(&state.store) as _, stopped.clone()));
+        background.spawn(subscribe::send_confirmations(
+            Arc::clone(&state),
+            stopped.clone(),
+        ));
         let header_timeout = state.config.http_header_timeout;
-        let metrics = self.metrics.map(|(metrics, _)| {
-            tokio::spawn(listener::serve(
+        if let Some((metrics, _)) = metrics {
+            background.spawn(listener::serve(
                 metrics,
-                metrics_router(Arc::clone(state)),
+                metrics_router(Arc::clone(&state)),
                 METRICS_CONNECTIONS,
                 header_timeout,
                 until_stopped(stopped.clone()),
-            ))
-        });
+            ));
+        }
         listener::serve(
-            self.listener,
-            router(Arc::clone(state)),
-            self.connections,
+            listener,
+            router(Arc::clone(&state)),
+            connections,
             header_timeout,
             until_stopped(stopped),
         )
         .await;
-        for task in metrics.into_iter().chain(background) {
-            if let Err(e) = task.await {
+        // The one-click writer ends when the last handle on the state is
+        // gone: this one, and those of the other tasks as they end.
+        drop(state);
+        while let Some(ended) = background.join_next().await {
+            if let Err(e) = ended {
                 tracing::error!(error = %e, "a task of the web server failed");
             }
         }

@@ -402,7 +402,9 @@ const CONFIRMATIONS_RECHECK: Duration = Duration::from_secs(5);
 /// Sends the queued confirmation emails, oldest first, at most
 /// NECMAIL_CONFIRMATIONS_PER_HOUR an hour, until `stop`. Past the limit they
 /// wait in the database (so a restart loses none) and go out as the hour
-/// allows. Woken by each sign-up; the queue is also read at start-up.
+/// allows. Woken by each sign-up; the queue is also read at start-up. A
+/// wake-up goes before `stop`: the confirmations of the sign-ups answered
+/// before the stop are sent, as the limit allows, before the sender ends.
 pub(super) async fn send_confirmations(state: Shared, mut stop: watch::Receiver<bool>) {
     let mut limited = false;
     loop {
@@ -436,6 +438,7 @@ pub(super) async fn send_confirmations(state: Shared, mut stop: watch::Receiver<
             }
         };
         tokio::select! {
+            biased;
             () = async {
                 match wait {
                     Some(wait) => tokio::time::sleep(wait).await,

@@ -15,6 +15,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
 
 use super::pages::{PageError, page};
 use super::protect::{check_form, csrf_token, scope_of, token_hint};
@@ -44,10 +45,10 @@ pub(crate) struct OneClickWriter {
 }
 
 impl OneClickWriter {
-    /// Starts the writer task; it ends when the writer is dropped.
-    pub(crate) fn start(store: Arc<dyn SelfServiceStore>) -> Self {
+    /// Starts the writer task in `tasks`; it ends when the writer is dropped.
+    pub(crate) fn start(store: Arc<dyn SelfServiceStore>, tasks: &mut JoinSet<()>) -> Self {
         let (queue, mut waiting) = mpsc::channel::<OneClick>(ONE_CLICK_BATCH * 16);
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             let mut batch = Vec::with_capacity(ONE_CLICK_BATCH);
             while waiting.recv_many(&mut batch, ONE_CLICK_BATCH).await > 0 {
                 let targets: Vec<(i64, i64)> = batch.iter().map(|(s, l, _)| (*s, *l)).collect();

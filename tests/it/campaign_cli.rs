@@ -101,8 +101,8 @@ on_both_backends! {
         signal(&child, "KILL");
         let _ = finish(child).await;
         let in_flight = sending_now(db, id).await;
-        tokio::time::sleep(Duration::from_millis(1200)).await;
 
+        // The restart waits for the leases of the killed sender's claims to expire.
         let (code, out) = finish(sender(db, &server, id, "1")).await;
         assert_eq!(code, 0, "{out}");
         let t = tally(&server);

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use necmail::reports::import::{Format, ImportError, guess_format, parse};
+use necmail::reports::import::{Format, ReportImportError, guess_format, parse};
 use necmail::reports::{ReportDraft, split_sections};
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -268,7 +268,7 @@ fn an_archive_page_that_cannot_be_split_is_refused_not_merged() {
     let content = String::from_utf8(fixture("archive-three-posts.txt")).unwrap();
     let untitled = content.replace("NEC Report- March 2017\n", "");
     let err = parse(untitled.as_bytes(), Format::Text).unwrap_err();
-    assert_eq!(err, ImportError::Archive { posts: 3 });
+    assert_eq!(err, ReportImportError::Archive { posts: 3 });
     assert!(err.to_string().contains("archive page of 3 posts"), "{err}");
 }
 

@@ -516,10 +516,10 @@ async fn a_spooled_one_click_survives_a_restart_of_the_daemon() {
 
     let daemon = Daemon::start(&db, &[]).await;
     unsubscribed(&*store, "ann@example.org", "members").await;
-    assert!(!db.dir.path().join("spool/one-click.spool").exists());
-    assert!(!db.dir.path().join("spool/one-click.replaying").exists());
     let (code, log) = daemon.stop().await;
     assert_eq!(code, 0, "{log}");
+    assert!(!db.dir.path().join("spool/one-click.spool").exists());
+    assert!(!db.dir.path().join("spool/one-click.replaying").exists());
 }
 
 #[tokio::test]

@@ -1,5 +1,7 @@
 //! The SMTP relay transport against the test SMTP server, over real TCP.
 
+use std::mem::ManuallyDrop;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use necmail::config::{Config, SmtpUrl};
@@ -189,6 +191,31 @@ async fn a_pooled_connection_the_relay_closed_is_replaced_without_an_error() {
     send_to(&relay, "al@example.org").await.unwrap();
     assert_eq!(server.connections(), 2);
     assert_eq!(server.wait_for(2, WAIT).await.len(), 2);
+}
+
+/// Whether this process's TCP connection to `peer` has Nagle's algorithm
+/// off; `None` when it has no connection to `peer`.
+fn nodelay_of_the_connection_to(peer: SocketAddr) -> Option<bool> {
+    use std::os::fd::{FromRawFd, RawFd};
+    std::fs::read_dir("/dev/fd")
+        .expect("the list of this process's open files")
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<RawFd>().ok())
+        .find_map(|fd| {
+            // SAFETY: the descriptor is only asked about, and never closed
+            // (the stream is never dropped); if another thread closes it
+            // meanwhile, the questions fail.
+            let socket = ManuallyDrop::new(unsafe { std::net::TcpStream::from_raw_fd(fd) });
+            (socket.peer_addr().ok()? == peer).then(|| socket.nodelay().expect("TCP_NODELAY"))
+        })
+}
+
+#[tokio::test]
+async fn the_relay_opens_its_connections_with_nagles_algorithm_off() {
+    let server = SmtpServer::start().await;
+    let relay = SmtpRelay::new(&server.config()).unwrap();
+    send_to(&relay, "jo@example.org").await.unwrap();
+    // The connection the send opened waits in the relay's pool.
+    assert_eq!(nodelay_of_the_connection_to(server.addr()), Some(true));
 }
 
 #[tokio::test]

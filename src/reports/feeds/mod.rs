@@ -52,7 +52,7 @@ pub enum ItemError {
     #[error("the item has no content")]
     NoContent,
     #[error("{0}")]
-    Import(#[from] import::ImportError),
+    Import(#[from] import::ReportImportError),
 }
 
 /// Parses a feed into its items, in the feed's order. `base` resolves

@@ -4,7 +4,7 @@
 
 use super::cruft::{self, LineKind};
 use super::escape::{escape_heading, escape_text};
-use super::{ImportError, MAX_REPORT_BYTES};
+use super::{MAX_REPORT_BYTES, ReportImportError};
 
 /// A block of a post's body, holding plain text (not Markdown).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -299,11 +299,11 @@ pub(super) fn find_headings(blocks: Vec<Block>) -> Vec<Block> {
 /// Each line is written once, with the markers of the quotations and list
 /// items it sits in, so the cost is linear in the Markdown; writing stops,
 /// and the body is refused, once it grows past [`MAX_REPORT_BYTES`].
-pub(super) fn to_markdown(blocks: &[Block]) -> Result<String, ImportError> {
+pub(super) fn to_markdown(blocks: &[Block]) -> Result<String, ReportImportError> {
     let mut writer = MarkdownWriter::default();
     writer.blocks(blocks, true);
     if writer.out.len() > MAX_REPORT_BYTES {
-        return Err(ImportError::MarkdownTooLarge);
+        return Err(ReportImportError::MarkdownTooLarge);
     }
     Ok(writer.out)
 }

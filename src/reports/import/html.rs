@@ -17,11 +17,11 @@ use std::collections::{HashMap, HashSet};
 use super::body::{self, Block, CommentLinks, Evidence, Inline};
 use super::dom::{self, Element, Node};
 use super::flatten::flatten;
-use super::{ImportError, draft};
+use super::{ReportImportError, draft};
 use crate::reports::ReportDraft;
 
 /// Parses a saved page: one draft, or one per post on an archive page.
-pub(super) fn parse(html: &str) -> Result<Vec<ReportDraft>, ImportError> {
+pub(super) fn parse(html: &str) -> Result<Vec<ReportDraft>, ReportImportError> {
     let mut root = dom::parse(&sanitise(html));
     let page_title = root
         .find(&|e| e.name == "title")
@@ -39,7 +39,7 @@ pub(super) fn parse(html: &str) -> Result<Vec<ReportDraft>, ImportError> {
             post_title(&root)
                 .map(|(title, _)| title)
                 .or(page_title)
-                .ok_or(ImportError::NoTitle)?,
+                .ok_or(ReportImportError::NoTitle)?,
             FirstH1::StartsASection,
         ),
     };
@@ -47,19 +47,19 @@ pub(super) fn parse(html: &str) -> Result<Vec<ReportDraft>, ImportError> {
 }
 
 /// Parses the HTML of a feed item, whose title comes from the feed.
-pub(super) fn parse_fragment(html: &str, title: &str) -> Result<ReportDraft, ImportError> {
+pub(super) fn parse_fragment(html: &str, title: &str) -> Result<ReportDraft, ReportImportError> {
     let mut root = dom::parse(&sanitise(html));
     root.remove(&is_chrome);
     let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
     if title.is_empty() {
-        return Err(ImportError::NoTitle);
+        return Err(ReportImportError::NoTitle);
     }
     draft(title, post_blocks(&root, FirstH1::StartsASection))
 }
 
 /// Each post of an archive page, or a refusal if one has no title.
-fn archive(posts: &[&Element]) -> Result<Vec<ReportDraft>, ImportError> {
-    let refuse = ImportError::Archive { posts: posts.len() };
+fn archive(posts: &[&Element]) -> Result<Vec<ReportDraft>, ReportImportError> {
+    let refuse = ReportImportError::Archive { posts: posts.len() };
     posts
         .iter()
         .map(|post| {
@@ -408,7 +408,10 @@ mod tests {
 
     #[test]
     fn a_page_without_any_title_is_refused() {
-        assert_eq!(parse("<p>The NEC met.</p>"), Err(ImportError::NoTitle));
+        assert_eq!(
+            parse("<p>The NEC met.</p>"),
+            Err(ReportImportError::NoTitle)
+        );
     }
 
     #[test]
@@ -504,7 +507,10 @@ mod tests {
         assert_eq!(drafts[0].body_markdown, "The NEC met.\n");
         assert_eq!(drafts[1].body_markdown, "It met again.\n");
         let untitled = "<article><p>One.</p></article><article><h1>Two</h1><p>Two.</p></article>";
-        assert_eq!(parse(untitled), Err(ImportError::Archive { posts: 2 }));
+        assert_eq!(
+            parse(untitled),
+            Err(ReportImportError::Archive { posts: 2 })
+        );
     }
 
     #[test]

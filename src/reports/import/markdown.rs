@@ -18,7 +18,7 @@
 
 use chrono::NaiveDate;
 
-use super::ImportError;
+use super::ReportImportError;
 use crate::reports::{ReportDraft, ReportSource};
 
 /// The front matter's syntax.
@@ -53,7 +53,7 @@ struct FrontMatter {
 }
 
 /// Parses a Markdown report.
-pub(super) fn parse(text: &str) -> Result<ReportDraft, ImportError> {
+pub(super) fn parse(text: &str) -> Result<ReportDraft, ReportImportError> {
     let (front, body) = split_front_matter(text)?;
     let mut title = front.title;
     let body = match heading_one(body) {
@@ -64,15 +64,15 @@ pub(super) fn parse(text: &str) -> Result<ReportDraft, ImportError> {
         Some((h1, rest)) if title.as_deref() == Some(h1.as_str()) => rest,
         _ => body,
     };
-    let title = title.ok_or(ImportError::NoTitle)?;
+    let title = title.ok_or(ReportImportError::NoTitle)?;
     let meeting_date = front.meeting_date.map(|d| parse_date(&d)).transpose()?;
     let body = body.trim_matches('\n');
     if body.trim().is_empty() {
-        return Err(ImportError::NoBody);
+        return Err(ReportImportError::NoBody);
     }
     let depth = crate::text::nesting_depth(body);
     if depth > crate::text::MAX_NESTING {
-        return Err(ImportError::TooDeep { depth });
+        return Err(ReportImportError::TooDeep { depth });
     }
     Ok(ReportDraft {
         title,
@@ -85,7 +85,7 @@ pub(super) fn parse(text: &str) -> Result<ReportDraft, ImportError> {
 }
 
 /// Splits off the front matter, if the text starts with a fence line.
-fn split_front_matter(text: &str) -> Result<(FrontMatter, &str), ImportError> {
+fn split_front_matter(text: &str) -> Result<(FrontMatter, &str), ReportImportError> {
     let first_line = text.lines().next().unwrap_or("").trim_end();
     let syntax = match first_line {
         "---" => Syntax::Yaml,
@@ -102,7 +102,7 @@ fn split_front_matter(text: &str) -> Result<(FrontMatter, &str), ImportError> {
         }
         offset += line.len();
     }
-    Err(ImportError::UnclosedFrontMatter {
+    Err(ReportImportError::UnclosedFrontMatter {
         fence: syntax.fence(),
     })
 }
@@ -115,9 +115,9 @@ const MAX_FRONT_MATTER_BYTES: usize = 16 * 1024;
 /// How deep brackets (`[`, `{`) may nest in the front matter.
 const MAX_FRONT_MATTER_NESTING: usize = 16;
 
-fn read_front_matter(source: &str, syntax: Syntax) -> Result<FrontMatter, ImportError> {
+fn read_front_matter(source: &str, syntax: Syntax) -> Result<FrontMatter, ReportImportError> {
     const KEYS: [&str; 3] = ["title", "meeting_date", "summary"];
-    let invalid = |reason: String| ImportError::FrontMatter {
+    let invalid = |reason: String| ReportImportError::FrontMatter {
         syntax: syntax.name(),
         reason,
     };
@@ -201,8 +201,8 @@ enum Field {
 }
 
 /// A meeting date written as YYYY-MM-DD.
-fn parse_date(value: &str) -> Result<NaiveDate, ImportError> {
-    let bad = || ImportError::BadDate {
+fn parse_date(value: &str) -> Result<NaiveDate, ReportImportError> {
+    let bad = || ReportImportError::BadDate {
         value: value.to_owned(),
     };
     let b = value.as_bytes();
@@ -307,7 +307,7 @@ mod tests {
                 "---\ntitle: T\nmeeting_date: {date}\n---\nText.\n"
             ))
             .unwrap_err();
-            assert_eq!(err, ImportError::BadDate { value: date.into() });
+            assert_eq!(err, ReportImportError::BadDate { value: date.into() });
             assert!(err.to_string().contains("YYYY-MM-DD"), "{err}");
         }
     }
@@ -316,16 +316,16 @@ mod tests {
     fn broken_front_matter_is_refused_with_a_reason() {
         assert_eq!(
             parse("---\ntitle: T\nText.\n"),
-            Err(ImportError::UnclosedFrontMatter { fence: "---" })
+            Err(ReportImportError::UnclosedFrontMatter { fence: "---" })
         );
         let err = parse("---\ntitle: [unclosed\n---\nText.\n").unwrap_err();
         assert!(
-            matches!(err, ImportError::FrontMatter { syntax: "YAML", .. }),
+            matches!(err, ReportImportError::FrontMatter { syntax: "YAML", .. }),
             "{err:?}"
         );
         let err = parse("+++\ntitle = \n+++\nText.\n").unwrap_err();
         assert!(
-            matches!(err, ImportError::FrontMatter { syntax: "TOML", .. }),
+            matches!(err, ReportImportError::FrontMatter { syntax: "TOML", .. }),
             "{err:?}"
         );
         let err = parse("---\ntitle:\n  - a\n  - b\n---\nText.\n").unwrap_err();
@@ -341,13 +341,13 @@ mod tests {
     fn a_report_without_a_title_or_a_body_is_refused() {
         assert_eq!(
             parse("---\nsummary: S\n---\nText.\n"),
-            Err(ImportError::NoTitle)
+            Err(ReportImportError::NoTitle)
         );
-        assert_eq!(parse("Just text.\n"), Err(ImportError::NoTitle));
+        assert_eq!(parse("Just text.\n"), Err(ReportImportError::NoTitle));
         assert_eq!(
             parse("---\ntitle: T\n---\n\n   \n"),
-            Err(ImportError::NoBody)
+            Err(ReportImportError::NoBody)
         );
-        assert_eq!(parse("# Title only\n"), Err(ImportError::NoBody));
+        assert_eq!(parse("# Title only\n"), Err(ReportImportError::NoBody));
     }
 }

@@ -56,7 +56,7 @@ pub const MAX_REPORT_BYTES: usize = 1024 * 1024;
 
 /// Why an input cannot be imported. Every variant is the user's bad input.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ImportError {
+pub enum ReportImportError {
     #[error(
         "the input is not UTF-8 text: the byte at offset {offset} (line {line}) is not valid UTF-8; \
          save it as UTF-8 and try again"
@@ -168,7 +168,7 @@ fn mostly_tags(text: &str) -> bool {
 
 /// Parses `content` into one draft per report it holds. Drafts come back
 /// with `source: ReportSource::Paste` and no `published_at`; the caller sets both.
-pub fn parse(content: &[u8], format: Format) -> Result<Vec<ReportDraft>, ImportError> {
+pub fn parse(content: &[u8], format: Format) -> Result<Vec<ReportDraft>, ReportImportError> {
     within_limit(content.len())?;
     let text = decode(content)?;
     match format {
@@ -180,33 +180,33 @@ pub fn parse(content: &[u8], format: Format) -> Result<Vec<ReportDraft>, ImportE
 
 /// Parses the HTML of a feed item (its `content:encoded`), whose title comes
 /// from the feed. The HTML is sanitised and converted as a page's would be.
-pub fn parse_html_fragment(html: &str, title: &str) -> Result<ReportDraft, ImportError> {
+pub fn parse_html_fragment(html: &str, title: &str) -> Result<ReportDraft, ReportImportError> {
     within_limit(html.len() + title.len())?;
     let html = clean_characters(html);
     if html.trim().is_empty() {
-        return Err(ImportError::Empty);
+        return Err(ReportImportError::Empty);
     }
     html::parse_fragment(&html, &clean_characters(title))
 }
 
 /// Refuses a report of more than [`MAX_REPORT_BYTES`].
-fn within_limit(bytes: usize) -> Result<(), ImportError> {
+fn within_limit(bytes: usize) -> Result<(), ReportImportError> {
     if bytes > MAX_REPORT_BYTES {
-        return Err(ImportError::TooLarge { bytes });
+        return Err(ReportImportError::TooLarge { bytes });
     }
     Ok(())
 }
 
 /// The input as text: UTF-8 checked, then cleaned by [`clean_characters`].
-fn decode(content: &[u8]) -> Result<String, ImportError> {
+fn decode(content: &[u8]) -> Result<String, ReportImportError> {
     let text = std::str::from_utf8(content).map_err(|e| {
         let offset = e.valid_up_to();
         let line = content[..offset].iter().filter(|&&b| b == b'\n').count() + 1;
-        ImportError::NotUtf8 { offset, line }
+        ReportImportError::NotUtf8 { offset, line }
     })?;
     let text = clean_characters(text);
     if text.trim().is_empty() {
-        return Err(ImportError::Empty);
+        return Err(ReportImportError::Empty);
     }
     Ok(text)
 }
@@ -234,9 +234,9 @@ fn clean_characters(text: &str) -> String {
 }
 
 /// A draft of a pasted post or page from its title and body blocks.
-fn draft(title: String, blocks: Vec<body::Block>) -> Result<ReportDraft, ImportError> {
+fn draft(title: String, blocks: Vec<body::Block>) -> Result<ReportDraft, ReportImportError> {
     if blocks.is_empty() {
-        return Err(ImportError::NoBody);
+        return Err(ReportImportError::NoBody);
     }
     let body_markdown = body::to_markdown(&blocks)?;
     Ok(ReportDraft {
@@ -318,7 +318,7 @@ mod tests {
         content.extend_from_slice(b"\x93quoted\x94\n");
         for format in FORMATS {
             let err = parse(&content, format).unwrap_err();
-            assert_eq!(err, ImportError::NotUtf8 { offset, line: 4 });
+            assert_eq!(err, ReportImportError::NotUtf8 { offset, line: 4 });
             assert!(
                 err.to_string()
                     .contains(&format!("offset {offset} (line 4)")),
@@ -333,15 +333,18 @@ mod tests {
             for content in ["", " \n\t\r\n  ", "\u{feff}", "\u{e000}\u{f8ff}"] {
                 assert_eq!(
                     parse(content.as_bytes(), format),
-                    Err(ImportError::Empty),
+                    Err(ReportImportError::Empty),
                     "{content:?}"
                 );
             }
         }
-        assert_eq!(parse_html_fragment(" \n ", "T"), Err(ImportError::Empty));
+        assert_eq!(
+            parse_html_fragment(" \n ", "T"),
+            Err(ReportImportError::Empty)
+        );
         assert_eq!(
             parse_html_fragment("<p>x</p>", " "),
-            Err(ImportError::NoTitle)
+            Err(ReportImportError::NoTitle)
         );
     }
 
@@ -351,7 +354,7 @@ mod tests {
             let content = sample(format, "");
             assert_eq!(
                 parse(content.as_bytes(), format),
-                Err(ImportError::NoBody),
+                Err(ReportImportError::NoBody),
                 "{format:?}"
             );
         }
@@ -423,7 +426,7 @@ mod tests {
             let err = parse(content.as_bytes(), format).unwrap_err();
             assert_eq!(
                 err,
-                ImportError::TooLarge {
+                ReportImportError::TooLarge {
                     bytes: content.len()
                 },
                 "{format:?}"
@@ -434,14 +437,14 @@ mod tests {
             );
         }
         let err = parse_html_fragment(&format!("<p>{big}</p>"), "T").unwrap_err();
-        assert!(matches!(err, ImportError::TooLarge { .. }), "{err:?}");
+        assert!(matches!(err, ReportImportError::TooLarge { .. }), "{err:?}");
     }
 
     #[test]
     fn markdown_that_grows_past_the_limit_when_converted_is_refused() {
         let stars = "*".repeat(MAX_REPORT_BYTES - 100);
         let err = parse(sample(Format::Html, &stars).as_bytes(), Format::Html).unwrap_err();
-        assert_eq!(err, ImportError::MarkdownTooLarge);
+        assert_eq!(err, ReportImportError::MarkdownTooLarge);
         let quoted_lines = nested(
             "<blockquote>",
             "</blockquote>",
@@ -450,7 +453,7 @@ mod tests {
         );
         let started = std::time::Instant::now();
         let err = parse_html_fragment(&quoted_lines, "T").unwrap_err();
-        assert_eq!(err, ImportError::MarkdownTooLarge);
+        assert_eq!(err, ReportImportError::MarkdownTooLarge);
         assert!(started.elapsed().as_secs() < 5, "{:?}", started.elapsed());
     }
 
@@ -492,7 +495,7 @@ mod tests {
         for (depth, quotes) in [(2_601, ">".repeat(2_600)), (10_001, ">".repeat(10_000))] {
             let content = format!("# Deep\n\n{quotes} text\n");
             let err = parse(content.as_bytes(), Format::Markdown).unwrap_err();
-            assert_eq!(err, ImportError::TooDeep { depth });
+            assert_eq!(err, ReportImportError::TooDeep { depth });
             assert!(
                 err.to_string().contains(&format!("at most {limit}")),
                 "{err}"
@@ -508,7 +511,7 @@ mod tests {
         );
         assert!(matches!(
             parse(lists.as_bytes(), Format::Markdown),
-            Err(ImportError::TooDeep { .. })
+            Err(ReportImportError::TooDeep { .. })
         ));
     }
 
@@ -529,7 +532,10 @@ mod tests {
         for content in [flow, block, toml] {
             let started = std::time::Instant::now();
             let err = parse(content.as_bytes(), Format::Markdown).unwrap_err();
-            assert!(matches!(err, ImportError::FrontMatter { .. }), "{err:?}");
+            assert!(
+                matches!(err, ReportImportError::FrontMatter { .. }),
+                "{err:?}"
+            );
             assert!(started.elapsed().as_secs() < 1, "{err}");
         }
         let shallow = "---\ntitle: T\ntags: [[a, b], {c: d}]\n---\nText.\n";

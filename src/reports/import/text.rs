@@ -7,11 +7,11 @@
 
 use super::body::{self, Block, CommentLinks, Inline};
 use super::cruft::{self, LineKind};
-use super::{ImportError, draft};
+use super::{ReportImportError, draft};
 use crate::reports::ReportDraft;
 
 /// Parses a pasted post, or each post of a pasted archive page.
-pub(super) fn parse(text: &str) -> Result<Vec<ReportDraft>, ImportError> {
+pub(super) fn parse(text: &str) -> Result<Vec<ReportDraft>, ReportImportError> {
     let lines: Vec<&str> = text.lines().collect();
     let header = lines
         .iter()
@@ -28,7 +28,8 @@ pub(super) fn parse(text: &str) -> Result<Vec<ReportDraft>, ImportError> {
         let start = header.map_or(0, |i| i + 1);
         return parse_archive(&lines[start..]);
     }
-    let (title, blocks) = post(&lines, CommentLinks::EndThePost).ok_or(ImportError::NoTitle)?;
+    let (title, blocks) =
+        post(&lines, CommentLinks::EndThePost).ok_or(ReportImportError::NoTitle)?;
     Ok(vec![draft(title, blocks)?])
 }
 
@@ -56,7 +57,7 @@ fn is_archive_header(line: &str) -> bool {
 /// does not. The page is refused if it has no `Continue reading` at all,
 /// if that last piece holds several posts (several `Posted on … by …`
 /// lines), or if any piece lacks a title or text: nothing is ever merged.
-fn parse_archive(lines: &[&str]) -> Result<Vec<ReportDraft>, ImportError> {
+fn parse_archive(lines: &[&str]) -> Result<Vec<ReportDraft>, ReportImportError> {
     let mut pieces: Vec<&[&str]> = Vec::new();
     let mut start = 0;
     for (i, line) in lines.iter().enumerate() {
@@ -71,7 +72,7 @@ fn parse_archive(lines: &[&str]) -> Result<Vec<ReportDraft>, ImportError> {
     let tail_has_text = tail
         .iter()
         .any(|l| l.trim().chars().count() >= 80 && cruft::classify(l) == LineKind::Text);
-    let refuse = ImportError::Archive {
+    let refuse = ReportImportError::Archive {
         posts: cut_off + if tail_has_text { tail_dates.max(1) } else { 0 },
     };
     if cut_off == 0 || tail_dates > 1 {
@@ -241,7 +242,7 @@ mod tests {
     fn a_paste_that_starts_with_a_sentence_has_no_title() {
         let text =
             "At this month’s meeting the NEC agreed the budget.\n\nIt also agreed the timetable.\n";
-        assert_eq!(parse(text), Err(ImportError::NoTitle));
+        assert_eq!(parse(text), Err(ReportImportError::NoTitle));
     }
 
     #[test]
@@ -279,8 +280,8 @@ mod tests {
         let text = "Tag Archives: NEC\n\nNEC Report – June 2017\n\nThe NEC met. Continue reading →\n\n\
                     The next excerpt has lost its title, so it starts with a sentence.\n\n\
                     More text. Continue reading\n";
-        assert_eq!(parse(text), Err(ImportError::Archive { posts: 2 }));
-        let message = ImportError::Archive { posts: 2 }.to_string();
+        assert_eq!(parse(text), Err(ReportImportError::Archive { posts: 2 }));
+        let message = ReportImportError::Archive { posts: 2 }.to_string();
         assert!(message.contains("archive page of 2 posts"), "{message}");
         assert!(message.contains("import each post on its own"), "{message}");
     }
@@ -293,7 +294,7 @@ mod tests {
             "Tag Archives: NEC\n\nNEC Report – June 2017\n\nPosted on 20 June 2017 by jane\n\n{long}\n\n\
              NEC Report – May 2017\n\nPosted on 20 May 2017 by jane\n\n{long}\n"
         );
-        assert_eq!(parse(&text), Err(ImportError::Archive { posts: 2 }));
+        assert_eq!(parse(&text), Err(ReportImportError::Archive { posts: 2 }));
         let first_cut_off = text.replacen(
             &format!("{long}\n"),
             &format!("{long} Continue reading →\n"),
@@ -304,7 +305,7 @@ mod tests {
         );
         assert_eq!(
             parse(&two_whole_after_it),
-            Err(ImportError::Archive { posts: 3 })
+            Err(ReportImportError::Archive { posts: 3 })
         );
     }
 

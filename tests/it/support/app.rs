@@ -6,6 +6,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
 use necmail::config::Config;
 use necmail::delivery::Outbox;
 use necmail::render::Templates;
@@ -30,6 +33,9 @@ pub struct TestApp {
     pub store: Arc<dyn Store>,
     pub signer: Signer,
     pub outbox: PathBuf,
+    /// What stops the application, and the application running; `None`
+    /// once [`TestApp::stop`] stopped it.
+    running: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
 }
 
 /// The application with the test configuration.
@@ -75,7 +81,10 @@ pub async fn spawn_app_with(db: &TestDb, extra: &[(&str, &str)]) -> TestApp {
     .expect("the application starts");
     let address = format!("http://{}", app.local_addr());
     let metrics = format!("http://{}", app.metrics_addr().expect("a metrics listener"));
-    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    let (stop, stopped) = oneshot::channel();
+    let running = tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
     TestApp {
         address,
         metrics,
@@ -86,6 +95,7 @@ pub async fn spawn_app_with(db: &TestDb, extra: &[(&str, &str)]) -> TestApp {
         store,
         signer,
         outbox,
+        running: Some((stop, running)),
     }
 }
 
@@ -173,6 +183,17 @@ impl TestApp {
                 String::from_utf8_lossy(&decoded).into_owned()
             })
             .collect()
+    }
+
+    /// Stops the application as SIGTERM stops the daemon, and returns once
+    /// every task of it has ended: the outbox then holds every email it
+    /// sent, and no more will come.
+    pub async fn stop(&mut self) {
+        let (stop, running) = self.running.take().expect("the application is running");
+        let _ = stop.send(());
+        running
+            .await
+            .expect("the application stops without a panic");
     }
 
     /// Waits until the outbox holds at least `n` messages (they are sent
