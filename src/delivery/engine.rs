@@ -12,7 +12,7 @@
 //! outcomes are written, and deliveries claimed but not started are given
 //! back: a restart neither loses nor repeats anything.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -98,13 +98,34 @@ impl Engine {
         &self.worker
     }
 
-    /// Sends campaign `id` until it is done, paused, cancelled, or `stop` turns true.
+    /// Sends campaign `id` until it is done, paused, cancelled, or `stop`
+    /// turns true. A run has three steps: [`Engine::claim`] hands batches of
+    /// deliveries to the workers until the run ends, [`Run::drain`] lets the
+    /// workers finish the messages they are on, and [`Engine::settle`]
+    /// writes back what the ending leaves behind.
     #[tracing::instrument(skip_all, fields(campaign = id, worker = %self.worker))]
-    pub async fn run(
-        &self,
-        id: i64,
-        mut stop: watch::Receiver<bool>,
-    ) -> Result<Finish, EngineError> {
+    pub async fn run(&self, id: i64, stop: watch::Receiver<bool>) -> Result<Finish, EngineError> {
+        let shared = self.prepare(id).await?;
+        let run = Run::start(self, shared);
+        tracing::info!(
+            workers = run.workers.len(),
+            transport = %self.transport.describe(),
+            "sending"
+        );
+        let claimed = self.claim(&run, stop).await;
+        let finish = match &claimed {
+            Ok(finish) => finish.clone(),
+            Err(_) => Finish::Stopped,
+        };
+        let left = run.drain(&finish).await;
+        let settled = self.settle(id, &finish, left).await;
+        let finish = claimed?;
+        settled?;
+        Ok(finish)
+    }
+
+    /// The campaign, rendered once, and what every worker shares.
+    async fn prepare(&self, id: i64) -> Result<Arc<Shared>, EngineError> {
         let campaign = self.campaigns.campaign(id).await?;
         let report = self
             .reports
@@ -120,7 +141,7 @@ impl Engine {
             reason: e.to_string(),
         })?;
         prepared.set_subject(campaign.subject.clone());
-        let shared = Arc::new(Shared {
+        Ok(Arc::new(Shared {
             campaign: id,
             prepared,
             transport: Arc::clone(&self.transport),
@@ -129,51 +150,36 @@ impl Engine {
             dkim: self.dkim.clone(),
             pace: Pace::new(self.config.send_rate),
             failures: AtomicU32::new(0),
-            pause: Mutex::new(None),
-            halt: Mutex::new(None),
-            stopping: AtomicBool::new(false),
+            ending: watch::Sender::new(None),
             unstarted: Mutex::new(Vec::new()),
-        });
-        let workers = self.config.smtp_connections.max(1);
-        let (job_tx, job_rx) = mpsc::channel::<Claimed>(workers * 2);
-        let job_rx = Arc::new(tokio::sync::Mutex::new(job_rx));
-        let (out_tx, out_rx) = mpsc::channel::<Recorded>(RECORD_BATCH * 4);
-        let recorder = tokio::spawn(record(
-            Arc::clone(&self.campaigns),
-            self.worker.clone(),
-            out_rx,
-        ));
-        let mut handles = Vec::with_capacity(workers);
-        for _ in 0..workers {
-            handles.push(tokio::spawn(work(
-                Arc::clone(&shared),
-                Arc::clone(&job_rx),
-                out_tx.clone(),
-            )));
-        }
-        tracing::info!(workers, transport = %self.transport.describe(), "sending");
+        }))
+    }
 
-        let watcher = tokio::spawn(watch_state(
-            Arc::clone(&self.campaigns),
-            id,
-            Arc::clone(&shared),
-        ));
-        let batch = i64::try_from(workers * 4).unwrap_or(64);
-        let finish = loop {
+    /// Claims batches of deliveries and hands them to the workers until the
+    /// campaign is done or the run ends for another reason, which it returns.
+    async fn claim(
+        &self,
+        run: &Run,
+        mut stop: watch::Receiver<bool>,
+    ) -> Result<Finish, EngineError> {
+        let id = run.shared.campaign;
+        let mut ending = run.shared.ending.subscribe();
+        let batch = i64::try_from(run.workers.len() * 4).unwrap_or(64);
+        loop {
             if *stop.borrow() {
-                break Finish::Stopped;
+                run.shared.end(Ending::Finished(Finish::Stopped));
             }
-            let paused = shared.pause.lock().expect("pause lock").clone();
-            if let Some(reason) = paused {
-                self.campaigns
-                    .set_campaign_state(id, CampaignState::Paused, Some(&reason))
-                    .await?;
-                tracing::warn!(%reason, "campaign paused itself");
-                break Finish::Paused(reason);
-            }
-            let halted = shared.halt.lock().expect("halt lock").clone();
-            if let Some(halted) = halted {
-                break halted;
+            let ended = ending.borrow_and_update().clone();
+            match ended {
+                Some(Ending::PausedItself(reason)) => {
+                    self.campaigns
+                        .set_campaign_state(id, CampaignState::Paused, Some(&reason))
+                        .await?;
+                    tracing::warn!(%reason, "campaign paused itself");
+                    return Ok(Finish::Paused(reason));
+                }
+                Some(Ending::Finished(finish)) => return Ok(finish),
+                None => {}
             }
             let claimed = self
                 .campaigns
@@ -181,7 +187,7 @@ impl Engine {
                 .await?;
             if claimed.is_empty() {
                 if self.campaigns.finish_if_complete(id).await? {
-                    break Finish::Done;
+                    return Ok(Finish::Done);
                 }
                 let wait = match self.campaigns.next_due(id).await? {
                     Some(due) => (due - Utc::now())
@@ -193,59 +199,29 @@ impl Engine {
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
                     _ = stop.changed() => {}
+                    _ = ending.changed() => {}
                 }
                 continue;
             }
-            let mut claimed = claimed.into_iter();
-            for job in claimed.by_ref() {
-                if !job.eligible {
-                    let skipped = Outcome::Skipped {
-                        reason: "no longer subscribed".into(),
-                    };
-                    if out_tx
-                        .send(Recorded {
-                            delivery_id: job.delivery_id,
-                            outcome: skipped,
-                        })
-                        .await
-                        .is_err()
-                    {
-                        break;
-                    }
-                    continue;
-                }
-                let id = job.delivery_id;
-                tokio::select! {
-                    sent = job_tx.send(job) => if sent.is_err() { break },
-                    _ = stop.changed() => {
-                        shared.unstarted.lock().expect("unstarted lock").push(id);
-                        break;
-                    }
-                }
-            }
-            // Whatever a stop left of the batch was never handed to a worker.
-            shared
-                .unstarted
-                .lock()
-                .expect("unstarted lock")
-                .extend(claimed.map(|job| job.delivery_id));
-        };
-        watcher.abort();
+            run.hand_out(claimed, &mut stop).await;
+        }
+    }
 
-        if finish != Finish::Done {
-            shared.stopping.store(true, Ordering::SeqCst);
-        }
-        drop(job_tx);
-        for handle in handles {
-            let _ = handle.await;
-        }
-        let unstarted = std::mem::take(&mut *shared.unstarted.lock().expect("unstarted lock"));
-        if finish == Finish::Cancelled {
+    /// Writes back what the ending leaves: a cancelled campaign's unsent
+    /// claims are skipped, anyone else's go back to the queue, and a run
+    /// that stopped early checks whether the campaign is complete anyway.
+    async fn settle(&self, id: i64, finish: &Finish, left: Left) -> Result<(), EngineError> {
+        let Left {
+            unstarted,
+            outcomes,
+            recorder,
+        } = left;
+        if *finish == Finish::Cancelled {
             for delivery_id in &unstarted {
                 let skipped = Outcome::Skipped {
                     reason: "the campaign was cancelled".into(),
                 };
-                let _ = out_tx
+                let _ = outcomes
                     .send(Recorded {
                         delivery_id: *delivery_id,
                         outcome: skipped,
@@ -253,21 +229,31 @@ impl Engine {
                     .await;
             }
         }
-        drop(out_tx);
+        drop(outcomes);
         let _ = recorder.await;
-        if !unstarted.is_empty() && finish != Finish::Cancelled {
+        if !unstarted.is_empty() && *finish != Finish::Cancelled {
             tracing::info!(
                 deliveries = unstarted.len(),
                 "giving unsent claims back to the queue"
             );
             self.campaigns.release(&self.worker, &unstarted).await?;
         }
-        if finish == Finish::Stopped || matches!(finish, Finish::Paused(_)) {
+        if matches!(finish, Finish::Stopped | Finish::Paused(_)) {
             // A pause found while idle may still have left the campaign complete.
             self.campaigns.finish_if_complete(id).await?;
         }
-        Ok(finish)
+        Ok(())
     }
+}
+
+/// Why a run ends, set once by whoever sees it first: the claimer (a stop),
+/// a worker (too many failures in a row) or the watcher (an admin paused or
+/// cancelled the campaign). Workers take no new message once it is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Ending {
+    /// Too many failures in a row: the engine pauses the campaign itself.
+    PausedItself(String),
+    Finished(Finish),
 }
 
 /// What the workers share for one run.
@@ -280,30 +266,150 @@ struct Shared {
     dkim: Option<Arc<super::dkim::DkimSigner>>,
     pace: Pace,
     failures: AtomicU32,
-    pause: Mutex<Option<String>>,
-    /// Set when an admin paused or cancelled the campaign meanwhile.
-    halt: Mutex<Option<Finish>>,
-    stopping: AtomicBool,
-    /// Claimed deliveries that were never started because the run stopped.
+    ending: watch::Sender<Option<Ending>>,
+    /// Claimed deliveries that were never started because the run ended.
     unstarted: Mutex<Vec<i64>>,
+}
+
+impl Shared {
+    /// Ends the run for `why`, unless it is already ending.
+    fn end(&self, why: Ending) {
+        self.ending.send_if_modified(|ending| {
+            let first = ending.is_none();
+            if first {
+                *ending = Some(why);
+            }
+            first
+        });
+    }
+
+    fn is_ending(&self) -> bool {
+        self.ending.borrow().is_some()
+    }
+
+    fn not_started(&self, ids: impl IntoIterator<Item = i64>) {
+        self.unstarted.lock().expect("unstarted lock").extend(ids);
+    }
+}
+
+/// The tasks of one run: its workers, the recorder of their outcomes, and
+/// the watcher of the campaign's state.
+struct Run {
+    shared: Arc<Shared>,
+    jobs: mpsc::Sender<Claimed>,
+    outcomes: mpsc::Sender<Recorded>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+    recorder: tokio::task::JoinHandle<()>,
+    watcher: tokio::task::JoinHandle<()>,
+}
+
+/// What a drained run leaves for [`Engine::settle`].
+struct Left {
+    unstarted: Vec<i64>,
+    outcomes: mpsc::Sender<Recorded>,
+    recorder: tokio::task::JoinHandle<()>,
+}
+
+impl Run {
+    fn start(engine: &Engine, shared: Arc<Shared>) -> Run {
+        let workers = engine.config.smtp_connections.max(1);
+        let (jobs, job_rx) = mpsc::channel::<Claimed>(workers * 2);
+        let job_rx = Arc::new(tokio::sync::Mutex::new(job_rx));
+        let (outcomes, out_rx) = mpsc::channel::<Recorded>(RECORD_BATCH * 4);
+        let recorder = tokio::spawn(record(
+            Arc::clone(&engine.campaigns),
+            engine.worker.clone(),
+            out_rx,
+        ));
+        let workers = (0..workers)
+            .map(|_| {
+                tokio::spawn(work(
+                    Arc::clone(&shared),
+                    Arc::clone(&job_rx),
+                    outcomes.clone(),
+                ))
+            })
+            .collect();
+        let watcher = tokio::spawn(watch_state(
+            Arc::clone(&engine.campaigns),
+            Arc::clone(&shared),
+        ));
+        Run {
+            shared,
+            jobs,
+            outcomes,
+            workers,
+            recorder,
+            watcher,
+        }
+    }
+
+    /// Hands `claimed` to the workers, recording the ineligible as skipped;
+    /// what a stop leaves unhanded is noted as never started.
+    async fn hand_out(&self, claimed: Vec<Claimed>, stop: &mut watch::Receiver<bool>) {
+        let mut claimed = claimed.into_iter();
+        for job in claimed.by_ref() {
+            if !job.eligible {
+                let skipped = Outcome::Skipped {
+                    reason: "no longer subscribed".into(),
+                };
+                let recorded = Recorded {
+                    delivery_id: job.delivery_id,
+                    outcome: skipped,
+                };
+                if self.outcomes.send(recorded).await.is_err() {
+                    break;
+                }
+                continue;
+            }
+            let id = job.delivery_id;
+            tokio::select! {
+                sent = self.jobs.send(job) => if sent.is_err() { break },
+                _ = stop.changed() => {
+                    self.shared.not_started([id]);
+                    break;
+                }
+            }
+        }
+        // Whatever a stop left of the batch was never handed to a worker.
+        self.shared.not_started(claimed.map(|job| job.delivery_id));
+    }
+
+    /// Lets the workers finish the messages they are on (and, unless the
+    /// campaign is done, take no more), and waits for them.
+    async fn drain(self, finish: &Finish) -> Left {
+        self.watcher.abort();
+        if *finish != Finish::Done {
+            self.shared.end(Ending::Finished(finish.clone()));
+        }
+        drop(self.jobs);
+        for worker in self.workers {
+            let _ = worker.await;
+        }
+        let unstarted = std::mem::take(&mut *self.shared.unstarted.lock().expect("unstarted lock"));
+        Left {
+            unstarted,
+            outcomes: self.outcomes,
+            recorder: self.recorder,
+        }
+    }
 }
 
 /// Watches the campaign's state, so that a pause or cancel made elsewhere
 /// (the CLI, another process) stops this run within a fraction of a second:
 /// workers finish the message they are on and take no more.
-async fn watch_state(store: Arc<dyn CampaignStore>, id: i64, shared: Arc<Shared>) {
+async fn watch_state(store: Arc<dyn CampaignStore>, shared: Arc<Shared>) {
     const EVERY: Duration = Duration::from_millis(200);
     loop {
         tokio::time::sleep(EVERY).await;
-        let halted = match store.campaign(id).await.map(|c| c.state) {
+        let halted = match store.campaign(shared.campaign).await.map(|c| c.state) {
             Ok(CampaignState::Sending) | Err(_) => continue,
             Ok(CampaignState::Paused) => Finish::Paused("paused by an admin".into()),
             Ok(CampaignState::Cancelled) => Finish::Cancelled,
             Ok(CampaignState::Done) => Finish::Done,
             Ok(other) => Finish::Paused(format!("the campaign is {other}")),
         };
-        shared.stopping.store(true, Ordering::SeqCst);
-        *shared.halt.lock().expect("halt lock") = Some(halted);
+        shared.end(Ending::Finished(halted));
         return;
     }
 }
@@ -317,12 +423,8 @@ async fn work(
     loop {
         let job = jobs.lock().await.recv().await;
         let Some(job) = job else { break };
-        if shared.stopping.load(Ordering::SeqCst) {
-            shared
-                .unstarted
-                .lock()
-                .expect("unstarted lock")
-                .push(job.delivery_id);
+        if shared.is_ending() {
+            shared.not_started([job.delivery_id]);
             continue;
         }
         shared.pace.wait().await;
@@ -333,12 +435,7 @@ async fn work(
                 let n = shared.failures.fetch_add(1, Ordering::Relaxed) + 1;
                 if n >= shared.config.max_consecutive_failures {
                     let reason = format!("{n} deliveries failed in a row; the last: {error}");
-                    shared
-                        .pause
-                        .lock()
-                        .expect("pause lock")
-                        .get_or_insert(reason);
-                    shared.stopping.store(true, Ordering::SeqCst);
+                    shared.end(Ending::PausedItself(reason));
                 }
             }
             Outcome::Skipped { .. } => {}
