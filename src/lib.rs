@@ -19,7 +19,7 @@
 //!
 //! ```text
 //! error text
-//! lists tokens schedule meetings
+//! lists tokens schedule meetings health
 //! subscribers
 //! config
 //! telemetry reports
@@ -74,6 +74,7 @@ pub mod cli;
 pub mod config;
 pub mod delivery;
 pub mod error;
+pub mod health;
 pub mod lists;
 pub mod meetings;
 pub mod render;

@@ -99,10 +99,10 @@ impl Engine {
     }
 
     /// Sends campaign `id` until it is done, paused, cancelled, or `stop`
-    /// turns true. A run has three steps: [`Engine::claim`] hands batches of
-    /// deliveries to the workers until the run ends, [`Run::drain`] lets the
-    /// workers finish the messages they are on, and [`Engine::settle`]
-    /// writes back what the ending leaves behind.
+    /// turns true. A run has three steps: `claim` hands batches of
+    /// deliveries to the workers until the run ends, `drain` lets the
+    /// workers finish the messages they are on, and `settle` writes back
+    /// what the ending leaves behind.
     #[tracing::instrument(skip_all, fields(campaign = id, worker = %self.worker))]
     pub async fn run(&self, id: i64, stop: watch::Receiver<bool>) -> Result<Finish, EngineError> {
         let shared = self.prepare(id).await?;
@@ -303,7 +303,7 @@ struct Run {
     watcher: tokio::task::JoinHandle<()>,
 }
 
-/// What a drained run leaves for [`Engine::settle`].
+/// What a drained run leaves for `Engine::settle`.
 struct Left {
     unstarted: Vec<i64>,
     outcomes: mpsc::Sender<Recorded>,

@@ -1,22 +1,13 @@
-//! Storage: one [`Store`] trait, implemented for SQLite and PostgreSQL.
-//!
-//! Each domain (lists, subscribers, …) owns a narrow trait and writes its
-//! SQL once, in a macro that both backends instantiate: the SQL text they
-//! share is written once, and each backend file holds only what differs
-//! (connection set-up, migrations and the few dialect-specific statements
-//! in [`Dialect`]). sqlx's `Any` driver is deliberately not used: it cannot
-//! decode timestamps, nor booleans on SQLite.
-
 //! Storage: the domain modules' store traits, implemented for SQLite and
 //! PostgreSQL. Every SQL statement in necmail is in this module.
 //!
 //! # How the SQL is shared
 //! [`SqlStore<DB>`] holds a pool of either database. Its implementation of
 //! each domain's trait is written once, in a file under `shared/`, against
-//! the type name `Db`; `sqlite.rs` and `postgres.rs` each compile every one
-//! of those files as a module of their own (`#[path = "shared/…"]`) with
-//! `Db` set to their database. So the statements and the Rust around them
-//! are written once, each compilation is ordinary code checked by rustc,
+//! the type name `Db`; `sqlite.rs` and `postgres.rs` each compile the
+//! `shared` module as a module of their own (`#[path = "shared/mod.rs"]`)
+//! with `Db` set to their database. So the statements and the Rust around
+//! them are written once, each compilation is ordinary code checked by rustc,
 //! clippy and rustfmt against a concrete database, and a backend that forgot
 //! a trait fails to compile at the `Store` impl that needs it.
 //!
@@ -28,7 +19,7 @@
 //! carry them. Two hand-written copies per trait would drift apart. sqlx's
 //! `Any` driver cannot decode timestamps, nor booleans on SQLite.
 //!
-//! Where the dialects differ, the shared code asks [`Dialect`], which each
+//! Where the dialects differ, the shared code asks `Dialect`, which each
 //! backend implements for its database: the differences are named there and
 //! nowhere else.
 //!
@@ -37,10 +28,10 @@
 //! meanwhile gets `SQLITE_BUSY` and sleeps in SQLite's busy handler (1, 2,
 //! 5 … 100 ms), which under load costs far more than the writes themselves.
 //! So every write waits for this process's write turn, an async mutex, first:
-//! a transaction through [`SqlStore::begin_write`] (which also takes SQLite's
+//! a transaction through each backend's `begin_write` (which also takes SQLite's
 //! lock up front with `BEGIN IMMEDIATE`, as a deferred transaction that
 //! upgrades from reading to writing would fail at once when another process
-//! writes), and a single statement through [`SqlStore::turn`]. Reads never
+//! writes), and a single statement through `turn`. Reads never
 //! wait: WAL lets them run beside the writer. PostgreSQL's row locks need no
 //! turn, so there both are free.
 
@@ -58,6 +49,7 @@ pub use crate::error::StoreError;
 
 use crate::campaigns::{CampaignStore, TotalsStore};
 use crate::config::{Backend, PoolOptions};
+use crate::health::HealthCheck;
 use crate::lists::ListStore;
 use crate::meetings::MeetingStore;
 use crate::reports::{ArchiveStore, ReportStore, SourceStore};
@@ -78,6 +70,7 @@ pub trait Store:
     + TotalsStore
     + MeetingStore
     + ScheduleStore
+    + HealthCheck
     + Send
     + Sync
 {
@@ -85,8 +78,6 @@ pub trait Store:
     fn backend(&self) -> Backend;
     /// Applies the embedded migrations; returns how many were new.
     async fn migrate(&self) -> Result<usize, StoreError>;
-    /// A round trip to the database, for health checks.
-    async fn ping(&self) -> Result<(), StoreError>;
     /// Waits for open connections to finish and closes them.
     async fn close(&self);
 }

@@ -8,24 +8,14 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 
 use super::{Dialect, SqlStore, Store, StoreError, WriteTx};
 use crate::config::{Backend, PoolOptions};
+use crate::health::HealthCheck;
 
 /// The database the shared implementations are compiled for here.
 type Db = Postgres;
 
-#[path = "shared/campaigns.rs"]
-mod campaigns;
-#[path = "shared/lists.rs"]
-mod lists;
-#[path = "shared/meetings.rs"]
-mod meetings;
-#[path = "shared/reports.rs"]
-mod reports;
-#[path = "shared/schedule.rs"]
-mod schedule;
-#[path = "shared/self_service.rs"]
-mod self_service;
-#[path = "shared/subscribers.rs"]
-mod subscribers;
+/// The domain's store traits, implemented for [`Db`].
+#[path = "shared/mod.rs"]
+mod shared;
 
 pub type PgStore = SqlStore<Postgres>;
 
@@ -103,6 +93,14 @@ impl Dialect for Postgres {
 }
 
 #[async_trait::async_trait]
+impl HealthCheck for PgStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
 impl Store for PgStore {
     fn backend(&self) -> Backend {
         Backend::Postgres
@@ -111,11 +109,6 @@ impl Store for PgStore {
     #[tracing::instrument(level = "debug", skip_all)]
     async fn migrate(&self) -> Result<usize, StoreError> {
         super::run_migrations(sqlx::migrate!("./migrations/postgres"), &self.pool).await
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
     }
 
     async fn close(&self) {

@@ -8,24 +8,14 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 use super::{Dialect, SqlStore, Store, StoreError, WriteTx};
 use crate::config::{Backend, PoolOptions};
+use crate::health::HealthCheck;
 
 /// The database the shared implementations are compiled for here.
 type Db = Sqlite;
 
-#[path = "shared/campaigns.rs"]
-mod campaigns;
-#[path = "shared/lists.rs"]
-mod lists;
-#[path = "shared/meetings.rs"]
-mod meetings;
-#[path = "shared/reports.rs"]
-mod reports;
-#[path = "shared/schedule.rs"]
-mod schedule;
-#[path = "shared/self_service.rs"]
-mod self_service;
-#[path = "shared/subscribers.rs"]
-mod subscribers;
+/// The domain's store traits, implemented for [`Db`].
+#[path = "shared/mod.rs"]
+mod shared;
 
 pub type SqliteStore = SqlStore<Sqlite>;
 
@@ -98,6 +88,14 @@ impl Dialect for Sqlite {
 }
 
 #[async_trait::async_trait]
+impl HealthCheck for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
 impl Store for SqliteStore {
     fn backend(&self) -> Backend {
         Backend::Sqlite
@@ -106,11 +104,6 @@ impl Store for SqliteStore {
     #[tracing::instrument(level = "debug", skip_all)]
     async fn migrate(&self) -> Result<usize, StoreError> {
         super::run_migrations(sqlx::migrate!("./migrations/sqlite"), &self.pool).await
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
     }
 
     /// Also checkpoints the write-ahead log into the database file and

@@ -47,7 +47,7 @@ impl WebVersions {
 #[tracing::instrument(name = "archive", skip_all)]
 pub(super) async fn index(State(state): State<Shared>) -> Result<Response, PageError> {
     let reports: Vec<_> = state
-        .store
+        .archived
         .archive()
         .await?
         .into_iter()
@@ -76,7 +76,7 @@ pub(super) async fn web_version(
     Path(slug): Path<String>,
 ) -> Result<Response, PageError> {
     let report = state
-        .store
+        .archived
         .archived_report(&slug)
         .await?
         .ok_or(PageError::NotFound)?;
@@ -139,7 +139,7 @@ fn xml(text: &str) -> String {
 /// The archive as an Atom feed (RFC 4287).
 #[tracing::instrument(name = "archive_feed", skip_all)]
 pub(super) async fn feed(State(state): State<Shared>) -> Result<Response, PageError> {
-    let reports = state.store.archive().await?;
+    let reports = state.archived.archive().await?;
     let archive_url = state.config.public_link("archive");
     let updated = reports
         .iter()

@@ -4,7 +4,7 @@
 //! Every page is a Tera template under `pages/` (built in, overridable from
 //! NECMAIL_TEMPLATES_DIR), with no JavaScript and one stylesheet. A GET never
 //! changes anything: mail scanners fetch links. Every change is a POST
-//! carrying a stateless CSRF token (see [`protect`]), except the RFC 8058
+//! carrying a stateless CSRF token (see `protect.rs`), except the RFC 8058
 //! one-click unsubscribe, which mail providers send without one.
 //!
 //! Routes:
@@ -21,7 +21,7 @@
 //! Prometheus metrics, `GET /metrics`, are served on a listener of their own
 //! (NECMAIL_METRICS_ADDR, loopback by default), never on the public pages:
 //! they name the lists and count their subscribers. How connections are
-//! taken and how slow clients are cut off is in [`listener`].
+//! taken and how slow clients are cut off is in `listener.rs`.
 
 mod archive;
 mod listener;
@@ -51,10 +51,16 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::campaigns::TotalsStore;
 use crate::config::Config;
 use crate::delivery::Transport;
+use crate::health::HealthCheck;
+use crate::lists::ListStore;
 use crate::render::Templates;
+use crate::reports::ArchiveStore;
+use crate::schedule::ScheduleStore;
 use crate::store::Store;
+use crate::subscribers::{SelfServiceStore, SubscriberStore};
 use crate::tokens::Signer;
 
 /// The largest request body any page accepts.
@@ -93,9 +99,18 @@ pub enum WebError {
     },
 }
 
-/// The state every handler shares.
+/// The state every handler shares. Of the store, the pages use only these
+/// interfaces.
 pub(crate) struct AppState {
-    store: Arc<dyn Store>,
+    lists: Arc<dyn ListStore>,
+    /// Sign-ups, confirmations, unsubscribes and preferences.
+    people: Arc<dyn SelfServiceStore>,
+    /// Erasure from the preferences page.
+    subscribers: Arc<dyn SubscriberStore>,
+    archived: Arc<dyn ArchiveStore>,
+    totals: Arc<dyn TotalsStore>,
+    ticks: Arc<dyn ScheduleStore>,
+    health: Arc<dyn HealthCheck>,
     config: Arc<Config>,
     templates: Arc<Templates>,
     transport: Arc<dyn Transport>,
@@ -162,7 +177,13 @@ impl Application {
                 &mut background,
             ),
             spool: Arc::new(spool::Spool::new(ctx.config.spool_dir.clone())),
-            store: ctx.store,
+            lists: Arc::clone(&ctx.store) as _,
+            people: Arc::clone(&ctx.store) as _,
+            subscribers: Arc::clone(&ctx.store) as _,
+            archived: Arc::clone(&ctx.store) as _,
+            totals: Arc::clone(&ctx.store) as _,
+            ticks: Arc::clone(&ctx.store) as _,
+            health: ctx.store,
             config: ctx.config,
             templates: ctx.templates,
             transport: ctx.transport,
@@ -214,8 +235,7 @@ impl Application {
             shutdown.await;
             let _ = stop.send(true);
         });
-        background
-            .spawn(Arc::clone(&state.spool).run(Arc::clone(&state.store) as _, stopped.clone()));
+        background.spawn(Arc::clone(&state.spool).run(Arc::clone(&state.people), stopped.clone()));
         background.spawn(subscribe::send_confirmations(
             Arc::clone(&state),
             stopped.clone(),

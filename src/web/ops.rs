@@ -40,7 +40,7 @@ pub(super) async fn stylesheet() -> Response {
 
 /// 200 when the database answers, 503 when it does not.
 pub(super) async fn healthz(State(state): State<Shared>) -> Response {
-    match state.store.ping().await {
+    match state.health.ping().await {
         Ok(()) => (
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
             "ok\n",
@@ -68,8 +68,8 @@ fn series_header(out: &mut String, name: &str, help: &str) {
 /// Prometheus text format.
 #[tracing::instrument(name = "metrics", skip_all)]
 pub(super) async fn metrics(State(state): State<Shared>) -> Result<Response, PageError> {
-    let counts = state.store.totals().await?;
-    let lists = state.store.lists().await?;
+    let counts = state.totals.totals().await?;
+    let lists = state.lists.lists().await?;
     let mut out = String::with_capacity(2048);
 
     let delivered = |s: DeliveryState| {
@@ -132,7 +132,7 @@ pub(super) async fn metrics(State(state): State<Shared>) -> Result<Response, Pag
         let _ = writeln!(out, "necmail_suppressions{{reason=\"{reason}\"}} {n}");
     }
 
-    match state.store.ticks().await {
+    match state.ticks.ticks().await {
         Ok(ticks) => {
             series_header(
                 &mut out,

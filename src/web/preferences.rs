@@ -66,7 +66,7 @@ fn checked(state: &Shared, token: &str, form: &FormData) -> Result<i64, PageErro
 /// The subscriber a preferences link names, as stored.
 async fn linked_subscriber(state: &Shared, token: &str) -> Result<Subscriber, PageError> {
     let id = subscriber_id(state, token)?;
-    Ok(state.store.subscriber_by_id(id).await?)
+    Ok(state.people.subscriber_by_id(id).await?)
 }
 
 /// The subscriber of a POST whose CSRF token is good, as stored.
@@ -76,7 +76,7 @@ async fn checked_subscriber(
     form: &FormData,
 ) -> Result<Subscriber, PageError> {
     let id = checked(state, token, form)?;
-    Ok(state.store.subscriber_by_id(id).await?)
+    Ok(state.people.subscriber_by_id(id).await?)
 }
 
 /// Whether a subscription counts as "on" in the page's checkboxes.
@@ -94,7 +94,7 @@ async fn preferences_page(
     error: Option<&str>,
     name: Option<&str>,
 ) -> Result<Response, PageError> {
-    let lists = state.store.list_options().await?;
+    let lists = state.lists.list_options().await?;
     let membership = |slug: &str| subscriber.lists.iter().find(|m| m.slug.as_str() == slug);
     let public: Vec<_> = lists
         .iter()
@@ -180,7 +180,7 @@ pub(super) async fn save(
     let wanted = form.all("list");
     let (mut on, mut off) = (Vec::new(), Vec::new());
     for list in state
-        .store
+        .lists
         .list_options()
         .await?
         .into_iter()
@@ -211,7 +211,7 @@ pub(super) async fn save(
         },
     };
     let updated = state
-        .store
+        .people
         .change_preferences(subscriber.id, &change)
         .await?;
     tracing::info!(subscriber_id = subscriber.id, "preferences saved");
@@ -225,7 +225,7 @@ pub(super) async fn leave(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let id = checked(&state, &token, &FormData::parse(&body))?;
-    if !state.store.unsubscribe_by_id(id, None).await? {
+    if !state.people.unsubscribe_by_id(id, None).await? {
         return Err(PageError::SpentLink);
     }
     tracing::info!(subscriber_id = id, "unsubscribed from everything");
@@ -293,7 +293,7 @@ pub(super) async fn erase(
 ) -> Result<Response, PageError> {
     let subscriber = checked_subscriber(&state, &token, &FormData::parse(&body)).await?;
     state
-        .store
+        .subscribers
         .remove_subscriber(&subscriber.email, true)
         .await?;
     tracing::info!(
@@ -320,10 +320,10 @@ pub(super) async fn renew(
 ) -> Result<Response, PageError> {
     let (id, _) = link(&state, &token)?;
     check_form(&state.signer, &token, &FormData::parse(&body))?;
-    let subscriber = state.store.subscriber_by_id(id).await?;
+    let subscriber = state.people.subscriber_by_id(id).await?;
     let days = state.config.preferences_link_lifetime.as_secs() / 86_400;
     let allowed = state
-        .store
+        .people
         .allow_confirmation_email(
             &subscriber.email,
             Utc::now() - chrono::Duration::hours(24),

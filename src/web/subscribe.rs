@@ -68,7 +68,7 @@ impl SignupInput {
 /// The lists offered on the form.
 async fn public_lists(state: &Shared) -> Result<Vec<ListOption>, PageError> {
     Ok(state
-        .store
+        .lists
         .list_options()
         .await?
         .into_iter()
@@ -346,7 +346,7 @@ async fn sign_up(
 async fn store_sign_up(state: &Shared, valid: Valid, ip: IpAddr) -> Result<(), PageError> {
     let now = Utc::now();
     let allowed = state
-        .store
+        .people
         .allow_confirmation_email(
             &valid.email,
             now - chrono::Duration::hours(24),
@@ -370,7 +370,7 @@ async fn store_sign_up(state: &Shared, valid: Valid, ip: IpAddr) -> Result<(), P
         },
         issued_at: now.timestamp(),
     };
-    match state.store.sign_up(&signup).await? {
+    match state.people.sign_up(&signup).await? {
         SignupOutcome::Suppressed => {
             tracing::info!("subscribe ignored: the address is suppressed");
         }
@@ -410,7 +410,7 @@ pub(super) async fn send_confirmations(state: Shared, mut stop: watch::Receiver<
     loop {
         let since = Utc::now() - chrono::Duration::hours(1);
         let wait = match state
-            .store
+            .people
             .take_confirmations(since, state.config.confirmations_per_hour)
             .await
         {
@@ -457,7 +457,7 @@ async fn send_queued(state: &Shared, queued: QueuedConfirmation) {
         subscriber_id,
         issued_at,
     } = queued;
-    let pending = match state.store.pending(subscriber_id, issued_at).await {
+    let pending = match state.people.pending(subscriber_id, issued_at).await {
         Ok(Some(pending)) => pending,
         Ok(None) => return,
         Err(e) => {
@@ -536,7 +536,7 @@ pub(super) async fn confirm_page(
 ) -> Result<Response, PageError> {
     let (id, issued) = confirmation(&state, &token)?;
     let pending = state
-        .store
+        .people
         .pending(id, issued)
         .await?
         .ok_or(PageError::SpentLink)?;
@@ -562,7 +562,7 @@ pub(super) async fn confirm(
     let (id, issued) = confirmation(&state, &token)?;
     check_form(&state.signer, &token, &FormData::parse(&body))?;
     let confirmed = state
-        .store
+        .people
         .confirm(id, issued)
         .await?
         .ok_or(PageError::SpentLink)?;

@@ -103,7 +103,7 @@ fn target(state: &Shared, token: &str) -> Result<(i64, i64), PageError> {
 /// The name of list `id`, when it still exists.
 async fn list_name(state: &Shared, id: i64) -> Result<Option<String>, PageError> {
     Ok(state
-        .store
+        .lists
         .list_options()
         .await?
         .into_iter()
@@ -119,7 +119,7 @@ pub(super) async fn show(
 ) -> Result<Response, PageError> {
     let (state, token) = (&state, token.as_str());
     let (subscriber_id, list_id) = target(state, token)?;
-    let subscriber = state.store.subscriber_by_id(subscriber_id).await?;
+    let subscriber = state.people.subscriber_by_id(subscriber_id).await?;
     Ok(page(
         state,
         StatusCode::OK,
@@ -199,7 +199,7 @@ async fn leave(state: &Shared, token: &str, form: &FormData) -> Result<Response,
     };
     let list = list_name(state, list_id).await?;
     let done = state
-        .store
+        .people
         .unsubscribe_by_id(subscriber_id, (!everything).then_some(list_id))
         .await?;
     if !done {
