@@ -9,8 +9,8 @@ use necmail::reports::{ReportDraft, ReportSource};
 use crate::serve::{Daemon, campaigns_done};
 use crate::support::cli::run;
 use crate::support::http::FeedServer;
-use crate::support::on_both_backends;
 use crate::support::smtp::SmtpServer;
+use crate::support::{http_client, on_both_backends};
 
 /// `open` × `depth`, then `text`, then `close` × `depth`.
 fn nested(open: &str, close: &str, depth: usize, text: &str) -> String {
@@ -84,7 +84,7 @@ on_both_backends! {
         assert_eq!(smtp.messages_to("kept@example.org").len(), 4);
 
         // Anyone can read each report's web version, however deep it was.
-        let client = reqwest::Client::new();
+        let client = http_client().build().unwrap();
         for report in reports.as_array().unwrap() {
             let slug = report["slug"].as_str().unwrap();
             let text = match report["title"].as_str().unwrap() {

@@ -12,7 +12,7 @@ use tokio::process::{Child, Command};
 use crate::support::cli::{ALLOW_LOOPBACK_FEEDS, necmail, run};
 use crate::support::http::FeedServer;
 use crate::support::smtp::{Received, SmtpServer};
-use crate::support::{TestDb, on_both_backends};
+use crate::support::{TestDb, http_client, on_both_backends};
 
 const SECRET: &str = "an end-to-end test secret of some length";
 const WAIT: Duration = Duration::from_secs(30);
@@ -74,7 +74,7 @@ impl Daemon {
             base: format!("http://127.0.0.1:{port}"),
             log,
         };
-        let client = reqwest::Client::new();
+        let client = http_client().build().unwrap();
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             if let Ok(r) = client.get(daemon.url("/healthz")).send().await {
@@ -207,7 +207,7 @@ on_both_backends! {
             ("NECMAIL_POLL_SCHEDULE", "* * * * * *".into()),
             ("NECMAIL_DISPATCH_SCHEDULE", "*/2 * * * * *".into()),
         ]).await;
-        let client = reqwest::Client::builder()
+        let client = http_client()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
@@ -253,7 +253,7 @@ on_both_backends! {
             .unwrap()
             .to_owned();
         assert_eq!(first[0].header("List-Unsubscribe-Post").as_deref(), Some("List-Unsubscribe=One-Click"));
-        let reply = reqwest::Client::builder()
+        let reply = http_client()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap()
@@ -369,7 +369,9 @@ async fn one_click_url(
 }
 
 async fn one_click(url: &str) -> reqwest::Response {
-    reqwest::Client::new()
+    http_client()
+        .build()
+        .unwrap()
         .post(url)
         .header("Content-Type", "application/x-www-form-urlencoded")
         .body("List-Unsubscribe=One-Click")
@@ -611,7 +613,7 @@ async fn a_flood_of_refused_sign_ups_logs_a_bounded_number_of_lines() {
     )
     .ok();
     let daemon = Daemon::start(&db, &[("NECMAIL_SUBSCRIBE_PER_IP_PER_HOUR", "1".into())]).await;
-    let client = reqwest::Client::new();
+    let client = http_client().build().unwrap();
     let mut refused = 0;
     for _ in 0..300 {
         let r = client
@@ -646,7 +648,7 @@ async fn after_sigterm_a_copy_of_the_db_file_alone_holds_what_serve_wrote() {
     )
     .ok();
     let daemon = Daemon::start(&db, &[]).await;
-    let client = reqwest::Client::new();
+    let client = http_client().build().unwrap();
     for email in ["ann@example.org", "bob@example.org"] {
         let form = client
             .get(daemon.url("/subscribe"))
@@ -698,7 +700,8 @@ on_both_backends! {
             format!("cannot fetch {url}: refused to connect to 127.0.0.1 (loopback): NECMAIL_FEED_ALLOW_PRIVATE is off")
         );
         assert_eq!(feed.connections(), 0);
-        let health = reqwest::get(daemon.url("/healthz")).await.unwrap();
+        let client = http_client().build().unwrap();
+        let health = client.get(daemon.url("/healthz")).send().await.unwrap();
         assert_eq!(health.status(), 200);
         let (code, log) = daemon.stop().await;
         assert_eq!(code, 0, "{log}");

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
+use tokio_rustls::rustls;
 use url::Url;
 
 use super::addresses::{AddressPolicy, GuardedResolver, Refused};
@@ -99,6 +100,20 @@ pub fn user_agent(public_url: &Url) -> String {
     format!("necmail/{} (+{public_url})", env!("CARGO_PKG_VERSION"))
 }
 
+/// TLS with ring and the webpki roots (as mail delivery has), speaking
+/// HTTP/1.1 only.
+fn tls_config() -> Result<rustls::ClientConfig, FetchError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| FetchError::Client(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
 /// Fetches feeds and pages. Cheap to clone: clones share one connection pool.
 #[derive(Debug, Clone)]
 pub struct Fetcher {
@@ -140,6 +155,7 @@ impl Fetcher {
             .redirect(redirects)
             .dns_resolver(Arc::new(GuardedResolver(addresses.clone())))
             .no_proxy()
+            .tls_backend_preconfigured(tls_config()?)
             .build()
             .map_err(|e| FetchError::Client(e.to_string()))?;
         Ok(Fetcher {

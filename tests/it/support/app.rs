@@ -88,7 +88,7 @@ pub async fn spawn_app_with(db: &TestDb, extra: &[(&str, &str)]) -> TestApp {
     TestApp {
         address,
         metrics,
-        client: reqwest::Client::builder()
+        client: super::http_client()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("an HTTP client"),

@@ -13,6 +13,20 @@ use necmail::config::PoolOptions;
 use necmail::store::Store;
 use sqlx::Connection;
 use tempfile::TempDir;
+use tokio_rustls::rustls;
+
+/// A client for the servers under test. reqwest is built without a crypto
+/// provider of its own, so it is given one (ring), with no roots: the tests
+/// speak plain HTTP.
+pub fn http_client() -> reqwest::ClientBuilder {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("ring has the default TLS versions")
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    reqwest::Client::builder().tls_backend_preconfigured(tls)
+}
 
 /// The variable that points the PostgreSQL half of the suite at a server.
 pub const POSTGRES_VAR: &str = "NECMAIL_TEST_POSTGRES_URL";
