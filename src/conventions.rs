@@ -120,24 +120,115 @@ fn violations(layers: &HashMap<String, usize>, path: &str, code: &str) -> Vec<St
     found
 }
 
-#[test]
-fn every_module_uses_only_the_layers_beneath_its_own() {
+/// rustfmt's line width.
+const MAX_WIDTH: usize = 100;
+
+/// How much code may share an over-wide line with a string literal: room
+/// for `let name = ` or `const NAME: &str = `, which rustfmt cannot break.
+const BESIDE_A_LITERAL: usize = 40;
+
+/// The numbers of the lines of `code` wider than [`MAX_WIDTH`] that are not
+/// string literals. rustfmt leaves a statement it cannot fit unformatted, so
+/// such a line usually hides a badly formatted statement around it.
+fn too_wide(code: &str) -> Vec<usize> {
+    let mut in_string = false;
+    let mut wide = Vec::new();
+    for (number, line) in code.lines().enumerate() {
+        let began_in_string = in_string;
+        let mut outside = 0;
+        let mut chars = line.chars().peekable();
+        while let Some(c) = chars.next() {
+            if in_string {
+                match c {
+                    '\\' => {
+                        chars.next();
+                    }
+                    '"' => in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match c {
+                '/' if chars.peek() == Some(&'/') => break,
+                '"' => in_string = true,
+                '\'' => {
+                    // A char literal such as '"' or '\\': skip it whole.
+                    let rest: String = chars.clone().take(3).collect();
+                    if rest.starts_with('\\') {
+                        chars.nth(2);
+                    } else if rest.chars().nth(1) == Some('\'') {
+                        chars.nth(1);
+                    }
+                    outside += 1;
+                }
+                c if !c.is_whitespace() => outside += 1,
+                _ => {}
+            }
+        }
+        let wider = line.chars().count() > MAX_WIDTH;
+        if wider && !began_in_string && outside > BESIDE_A_LITERAL {
+            wide.push(number + 1);
+        }
+    }
+    wide
+}
+
+/// Every source file under `src/`, by its path relative to `src/`.
+fn source_files() -> Vec<(String, String)> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let layers = layers(&std::fs::read_to_string(src.join("lib.rs")).unwrap());
     let mut files = Vec::new();
     sources(&src, &mut files);
     files.sort();
-    let mut problems = Vec::new();
-    for file in &files {
-        let relative = file
-            .strip_prefix(&src)
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
-        let code = std::fs::read_to_string(file).unwrap();
-        problems.extend(violations(&layers, &relative, &code));
-    }
+    files
+        .iter()
+        .map(|file| {
+            let relative = file.strip_prefix(&src).unwrap();
+            let code = std::fs::read_to_string(file).unwrap();
+            (relative.to_string_lossy().into_owned(), code)
+        })
+        .collect()
+}
+
+#[test]
+fn every_module_uses_only_the_layers_beneath_its_own() {
+    let files = source_files();
+    let lib = &files.iter().find(|(path, _)| path == "lib.rs").unwrap().1;
+    let layers = layers(lib);
+    let problems: Vec<String> = files
+        .iter()
+        .flat_map(|(path, code)| violations(&layers, path, code))
+        .collect();
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn no_line_of_code_is_wider_than_rustfmt_allows() {
+    let problems: Vec<String> = source_files()
+        .iter()
+        .flat_map(|(path, code)| {
+            too_wide(code)
+                .into_iter()
+                .map(move |n| format!("{path}:{n}"))
+        })
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "lines over {MAX_WIDTH} columns: {}",
+        problems.join(", ")
+    );
+}
+
+#[test]
+fn only_string_literals_may_run_over_the_width() {
+    let long = "x".repeat(120);
+    let code = format!(
+        "const SQL: &str = \"{long}\";\n\
+         let sql = \"\n{long}\n\";\n\
+         // {long}\n\
+         tracing::info!(error = %e, answer = 42, other = 1, more = 2, \"{long}\");\n\
+         let x = call(argument_one, argument_two, '\"', '\\\\', {long});\n"
+    );
+    assert_eq!(too_wide(&code), vec![6, 7]);
 }
 
 #[test]

@@ -28,6 +28,61 @@ pub struct Schedule {
     timezone: Tz,
 }
 
+/// The names of the days, from crontab's day 0.
+const WEEKDAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+
+/// A weekday field as crontab reads it (0 to 7, 0 and 7 both Sunday), in
+/// the `cron` crate's terms, which number the days 1 (Sunday) to 7: every
+/// number, range and step of numbers becomes the list of the days' names.
+/// `*`, `*/2` and names mean the same to both, and are kept.
+fn crontab_weekdays(field: &str) -> Result<String, String> {
+    let day = |text: &str| match text.parse::<usize>() {
+        Ok(n) if n <= 7 => Ok(n),
+        _ => Err(format!(
+            "{text:?} is not a weekday: use 0 to 7 (0 and 7 are Sunday) or SUN to SAT"
+        )),
+    };
+    let mut items = Vec::new();
+    for item in field.split(',') {
+        let (range, step) = match item.split_once('/') {
+            Some((range, step)) => (range, Some(step)),
+            None => (item, None),
+        };
+        if range == "*" || range == "?" || !range.starts_with(|c: char| c.is_ascii_digit()) {
+            items.push(item.to_owned());
+            continue;
+        }
+        let (first, last) = match range.split_once('-') {
+            Some((first, last)) => (day(first)?, day(last)?),
+            None if step.is_some() => (day(range)?, 6),
+            None => (day(range)?, day(range)?),
+        };
+        let step = match step {
+            Some(step) => step
+                .parse::<usize>()
+                .ok()
+                .filter(|s| *s > 0)
+                .ok_or_else(|| format!("{step:?} is not a step"))?,
+            None => 1,
+        };
+        if first > last {
+            return Err(format!("the weekdays {range:?} run backwards"));
+        }
+        items.extend(
+            (first..=last)
+                .step_by(step)
+                .map(|n| WEEKDAYS[n % 7].to_owned()),
+        );
+    }
+    let mut kept: Vec<String> = Vec::with_capacity(items.len());
+    for item in items {
+        if !kept.contains(&item) {
+            kept.push(item);
+        }
+    }
+    Ok(kept.join(","))
+}
+
 impl PartialEq for Schedule {
     fn eq(&self, other: &Self) -> bool {
         self.line == other.line && self.timezone == other.timezone
@@ -39,11 +94,19 @@ impl Schedule {
     pub fn parse(line: &str, timezone: Tz) -> Result<Self, ScheduleError> {
         let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
         let fields = line.split(' ').filter(|f| !f.is_empty()).count();
-        let with_seconds = match fields {
-            5 => format!("0 {line}"),
-            6 => line.clone(),
+        let mut cron_fields: Vec<String> = match fields {
+            5 => std::iter::once("0")
+                .chain(line.split(' '))
+                .map(str::to_owned)
+                .collect(),
+            6 => line.split(' ').map(str::to_owned).collect(),
             fields => return Err(ScheduleError::Fields { line, fields }),
         };
+        cron_fields[5] = match crontab_weekdays(&cron_fields[5]) {
+            Ok(weekdays) => weekdays,
+            Err(reason) => return Err(ScheduleError::NotCron { line, reason }),
+        };
+        let with_seconds = cron_fields.join(" ");
         let cron = match cron::Schedule::from_str(&with_seconds) {
             Ok(cron) => cron,
             Err(e) => {
@@ -133,6 +196,66 @@ mod tests {
             s.next_after(at("2026-01-01T00:00:01Z")),
             Some(at("2026-01-01T00:00:05Z"))
         );
+    }
+
+    #[test]
+    fn weekdays_are_numbered_as_crontab_numbers_them() {
+        let next = |line: &str, after: &str| {
+            Schedule::parse(line, chrono_tz::UTC)
+                .unwrap()
+                .next_after(at(after))
+                .unwrap()
+        };
+        // 2 December 2026 is a Wednesday.
+        let wednesday = "2026-12-02T10:00:00Z";
+        assert_eq!(
+            next("0 9 * * 1", wednesday),
+            at("2026-12-07T09:00:00Z"),
+            "Monday"
+        );
+        assert_eq!(next("0 9 * * MON", wednesday), at("2026-12-07T09:00:00Z"));
+        assert_eq!(
+            next("0 9 * * 0", wednesday),
+            at("2026-12-06T09:00:00Z"),
+            "Sunday"
+        );
+        assert_eq!(
+            next("0 9 * * 7", wednesday),
+            at("2026-12-06T09:00:00Z"),
+            "Sunday"
+        );
+        assert_eq!(
+            next("0 9 * * 6", wednesday),
+            at("2026-12-05T09:00:00Z"),
+            "Saturday"
+        );
+        assert_eq!(
+            next("0 0 9 * * 3", wednesday),
+            at("2026-12-09T09:00:00Z"),
+            "6 fields"
+        );
+        let friday = "2026-12-04T10:00:00Z";
+        assert_eq!(
+            next("0 9 * * 1-5", friday),
+            at("2026-12-07T09:00:00Z"),
+            "weekdays"
+        );
+        assert_eq!(next("0 9 * * 5-7", friday), at("2026-12-05T09:00:00Z"));
+        assert_eq!(next("0 9 * * 0,6", wednesday), at("2026-12-05T09:00:00Z"));
+        assert_eq!(next("0 9 * * 1-5/2", wednesday), at("2026-12-04T09:00:00Z"));
+        assert_eq!(
+            next("0 9 * * */2", wednesday),
+            at("2026-12-03T09:00:00Z"),
+            "Sun Tue Thu Sat"
+        );
+    }
+
+    #[test]
+    fn weekdays_outside_0_to_7_are_refused() {
+        for bad in ["0 9 * * 8", "0 9 * * 5-2", "0 9 * * 1/0"] {
+            let err = Schedule::parse(bad, chrono_tz::UTC).unwrap_err();
+            assert!(matches!(err, ScheduleError::NotCron { .. }), "{bad}: {err}");
+        }
     }
 
     #[test]

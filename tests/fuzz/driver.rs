@@ -238,7 +238,7 @@ impl Rng {
 
     fn byte(&mut self) -> u8 {
         const BYTES: &[u8] = b"<>/[]()*_`#|-=:!&;\"' \n\t\r\\\x00\xff\xc3\xa9";
-        if self.next() % 2 == 0 {
+        if self.next().is_multiple_of(2) {
             BYTES[self.below(BYTES.len())]
         } else {
             self.next() as u8
