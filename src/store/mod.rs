@@ -176,11 +176,12 @@ where
 {
     use sqlx::migrate::Migrate;
     let mut conn = pool.acquire().await?;
-    conn.ensure_migrations_table()
+    let table = &*migrator.table_name;
+    conn.ensure_migrations_table(table)
         .await
         .map_err(sqlx::Error::from)?;
     let before = conn
-        .list_applied_migrations()
+        .list_applied_migrations(table)
         .await
         .map_err(sqlx::Error::from)?
         .len();
@@ -188,7 +189,7 @@ where
     migrator.run(pool).await.map_err(sqlx::Error::from)?;
     let mut conn = pool.acquire().await?;
     let after = conn
-        .list_applied_migrations()
+        .list_applied_migrations(table)
         .await
         .map_err(sqlx::Error::from)?
         .len();

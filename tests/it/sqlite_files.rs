@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use sqlx::Connection;
+use sqlx::{AssertSqlSafe, Connection};
 
 use crate::support::TestDb;
 use crate::support::cli::run;
@@ -30,7 +30,7 @@ pub async fn rows_in_a_copy(file: &Path, table: &str) -> i64 {
     std::fs::copy(file, &copy).unwrap();
     let url = format!("sqlite://{}?mode=ro", copy.display());
     let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    let (rows,): (i64,) = sqlx::query_as(&format!("SELECT count(*) FROM {table}"))
+    let (rows,): (i64,) = sqlx::query_as(AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
         .fetch_one(&mut conn)
         .await
         .unwrap();

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use sqlx::AssertSqlSafe;
 use sqlx::types::Json;
 
 use super::Db;
@@ -190,12 +191,14 @@ impl SqlStore<Db> {
         conn: &mut <Db as sqlx::Database>::Connection,
         id: i64,
     ) -> Result<Campaign, StoreError> {
-        let row =
-            sqlx::query_as::<Db, CampaignRow>(&format!("{} WHERE c.id = $1", SELECT_CAMPAIGNS))
-                .bind(id)
-                .fetch_optional(&mut *conn)
-                .await?
-                .ok_or_else(|| StoreError::not_found(format_args!("there is no campaign {id}")))?;
+        let row = sqlx::query_as::<Db, CampaignRow>(AssertSqlSafe(format!(
+            "{} WHERE c.id = $1",
+            SELECT_CAMPAIGNS
+        )))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| StoreError::not_found(format_args!("there is no campaign {id}")))?;
         let lists = sqlx::query_scalar::<Db, String>(
             "SELECT l.slug FROM campaign_lists cl JOIN lists l ON l.id = cl.list_id
               WHERE cl.campaign_id = $1 ORDER BY cl.position",
@@ -539,7 +542,7 @@ impl CampaignStore for SqlStore<Db> {
             }
             let sql = claim_sql(condition, <Db as Dialect>::CLAIM_LOCK);
             ids.extend(
-                sqlx::query_scalar::<Db, i64>(&sql)
+                sqlx::query_scalar::<Db, i64>(AssertSqlSafe(sql))
                     .bind(worker)
                     .bind(lease_until)
                     .bind(now)

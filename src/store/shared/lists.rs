@@ -2,6 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
+use sqlx::AssertSqlSafe;
+
 use super::Db;
 use crate::error::{StoreError, UnknownName};
 use crate::lists::{List, ListCounts, ListOption, ListSlug, ListStore, NewList, OptIn};
@@ -120,7 +122,7 @@ impl ListStore for SqlStore<Db> {
     #[tracing::instrument(level = "debug", skip_all)]
     async fn lists(&self) -> Result<Vec<List>, StoreError> {
         let sql = format!("{} GROUP BY l.id ORDER BY l.slug", SELECT_LISTS);
-        sqlx::query_as::<Db, ListRow>(&sql)
+        sqlx::query_as::<Db, ListRow>(AssertSqlSafe(sql))
             .fetch_all(&self.pool)
             .await?
             .into_iter()
@@ -156,7 +158,7 @@ impl ListStore for SqlStore<Db> {
     #[tracing::instrument(level = "debug", skip_all, fields(list = %slug))]
     async fn list(&self, slug: &ListSlug) -> Result<List, StoreError> {
         let sql = format!("{} WHERE l.slug = $1 GROUP BY l.id", SELECT_LISTS);
-        sqlx::query_as::<Db, ListRow>(&sql)
+        sqlx::query_as::<Db, ListRow>(AssertSqlSafe(sql))
             .bind(slug.as_str())
             .fetch_optional(&self.pool)
             .await?

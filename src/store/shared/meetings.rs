@@ -2,6 +2,8 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use sqlx::AssertSqlSafe;
+
 use super::Db;
 use crate::error::StoreError;
 use crate::meetings::{LinkedReport, Meeting, MeetingStore};
@@ -59,12 +61,15 @@ impl SqlStore<Db> {
         conn: &mut <Db as sqlx::Database>::Connection,
         id: i64,
     ) -> Result<Meeting, StoreError> {
-        sqlx::query_as::<Db, MeetingRow>(&format!("{} WHERE m.id = $1", SELECT_MEETINGS))
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?
-            .map(Into::into)
-            .ok_or_else(|| StoreError::not_found(format_args!("there is no meeting {id}")))
+        sqlx::query_as::<Db, MeetingRow>(AssertSqlSafe(format!(
+            "{} WHERE m.id = $1",
+            SELECT_MEETINGS
+        )))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(Into::into)
+        .ok_or_else(|| StoreError::not_found(format_args!("there is no meeting {id}")))
     }
 }
 
@@ -100,10 +105,10 @@ impl MeetingStore for SqlStore<Db> {
 
     #[tracing::instrument(level = "debug", skip_all)]
     async fn meetings(&self) -> Result<Vec<Meeting>, StoreError> {
-        Ok(sqlx::query_as::<Db, MeetingRow>(&format!(
+        Ok(sqlx::query_as::<Db, MeetingRow>(AssertSqlSafe(format!(
             "{} ORDER BY m.held_on DESC",
             SELECT_MEETINGS
-        ))
+        )))
         .fetch_all(&self.pool)
         .await?
         .into_iter()
@@ -161,11 +166,11 @@ impl MeetingStore for SqlStore<Db> {
 
     #[tracing::instrument(level = "debug", skip_all, fields(%held_by))]
     async fn overdue_meetings(&self, held_by: NaiveDate) -> Result<Vec<Meeting>, StoreError> {
-        Ok(sqlx::query_as::<Db, MeetingRow>(&format!(
+        Ok(sqlx::query_as::<Db, MeetingRow>(AssertSqlSafe(format!(
             "{} WHERE m.report_id IS NULL AND m.overdue_notice_at IS NULL AND m.held_on <= $1
               ORDER BY m.held_on",
             SELECT_MEETINGS
-        ))
+        )))
         .bind(held_by)
         .fetch_all(&self.pool)
         .await?

@@ -3,6 +3,8 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use sqlx::AssertSqlSafe;
+
 use super::Db;
 use crate::error::StoreError;
 use crate::lists::ListSlug;
@@ -149,16 +151,22 @@ impl SqlStore<Db> {
     ) -> Result<Report, StoreError> {
         let query = match which {
             ReportRef::Id(id) => {
-                sqlx::query_as::<Db, ReportRow>(&format!("{} WHERE id = $1", SELECT_REPORTS))
-                    .bind(*id)
-                    .fetch_optional(&mut *conn)
-                    .await?
+                sqlx::query_as::<Db, ReportRow>(AssertSqlSafe(format!(
+                    "{} WHERE id = $1",
+                    SELECT_REPORTS
+                )))
+                .bind(*id)
+                .fetch_optional(&mut *conn)
+                .await?
             }
             ReportRef::Slug(slug) => {
-                sqlx::query_as::<Db, ReportRow>(&format!("{} WHERE slug = $1", SELECT_REPORTS))
-                    .bind(slug)
-                    .fetch_optional(&mut *conn)
-                    .await?
+                sqlx::query_as::<Db, ReportRow>(AssertSqlSafe(format!(
+                    "{} WHERE slug = $1",
+                    SELECT_REPORTS
+                )))
+                .bind(slug)
+                .fetch_optional(&mut *conn)
+                .await?
             }
         };
         query
@@ -262,10 +270,10 @@ impl ReportStore for SqlStore<Db> {
 
     #[tracing::instrument(level = "debug", skip_all)]
     async fn reports(&self) -> Result<Vec<Report>, StoreError> {
-        sqlx::query_as::<Db, ReportRow>(&format!(
+        sqlx::query_as::<Db, ReportRow>(AssertSqlSafe(format!(
             "{} ORDER BY published_at DESC, id DESC",
             SELECT_REPORTS
-        ))
+        )))
         .fetch_all(&self.pool)
         .await?
         .into_iter()
@@ -430,7 +438,7 @@ impl ArchiveStore for SqlStore<Db> {
     #[tracing::instrument(level = "debug", skip_all)]
     async fn archived_report(&self, slug: &str) -> Result<Option<Report>, StoreError> {
         let sql = format!("{}{}", SELECT_REPORTS, WHERE_SENT);
-        sqlx::query_as::<Db, ReportRow>(&sql)
+        sqlx::query_as::<Db, ReportRow>(AssertSqlSafe(sql))
             .bind(slug)
             .fetch_optional(&self.pool)
             .await?

@@ -5,6 +5,8 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 
+use sqlx::AssertSqlSafe;
+
 use super::Db;
 use super::subscribers::{SELECT_SUBSCRIBERS, SubscriberRow, UPSERT_SUBSCRIBERS};
 use crate::error::StoreError;
@@ -149,10 +151,10 @@ impl SelfServiceStore for SqlStore<Db> {
             Some((id, _)) => id,
             None => {
                 let now = Utc::now();
-                sqlx::query_scalar::<Db, i64>(&format!(
+                sqlx::query_scalar::<Db, i64>(AssertSqlSafe(format!(
                     "{} VALUES ($1, $2, $3, $4, $5, 'active', $6, $6) RETURNING id",
                     UPSERT_SUBSCRIBERS
-                ))
+                )))
                 .bind(signup.email.as_str())
                 .bind(signup.email.key())
                 .bind(signup.email.suppression_hash())
@@ -327,12 +329,12 @@ impl SelfServiceStore for SqlStore<Db> {
         .await?;
         let room = (i64::from(limit) - taken).max(0);
         let now = Utc::now();
-        let mut rows: Vec<(i64, i64, i64)> = sqlx::query_as::<Db, _>(&format!(
+        let mut rows: Vec<(i64, i64, i64)> = sqlx::query_as::<Db, _>(AssertSqlSafe(format!(
             "UPDATE confirmation_queue SET sent_at = $1 WHERE id IN
                (SELECT id FROM confirmation_queue WHERE sent_at IS NULL ORDER BY id LIMIT $2{})
              RETURNING id, subscriber_id, issued_at",
             <Db as Dialect>::CLAIM_LOCK
-        ))
+        )))
         .bind(now)
         .bind(room)
         .fetch_all(&mut *tx)
@@ -369,7 +371,7 @@ impl SelfServiceStore for SqlStore<Db> {
     async fn subscriber_by_id(&self, id: i64) -> Result<Subscriber, StoreError> {
         let mut conn = self.pool.acquire().await?;
         let sql = format!("{} WHERE s.id = $1", SELECT_SUBSCRIBERS);
-        let row = sqlx::query_as::<Db, SubscriberRow>(&sql)
+        let row = sqlx::query_as::<Db, SubscriberRow>(AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(&mut *conn)
             .await?

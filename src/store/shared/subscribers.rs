@@ -4,6 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
+use sqlx::AssertSqlSafe;
 use sqlx::types::Json;
 
 use super::Db;
@@ -173,7 +174,7 @@ impl SqlStore<Db> {
         email: &SubscriberEmail,
     ) -> Result<Subscriber, StoreError> {
         let sql = format!("{} WHERE s.email_key = $1", SELECT_SUBSCRIBERS);
-        let row = sqlx::query_as::<Db, SubscriberRow>(&sql)
+        let row = sqlx::query_as::<Db, SubscriberRow>(AssertSqlSafe(sql))
             .bind(email.key())
             .fetch_optional(&mut *conn)
             .await?
@@ -239,10 +240,10 @@ impl SubscriberStore for SqlStore<Db> {
         .await?;
         let id = match existing {
             None => {
-                sqlx::query_scalar::<Db, i64>(&format!(
+                sqlx::query_scalar::<Db, i64>(AssertSqlSafe(format!(
                     "{} VALUES ($1, $2, $3, $4, $5, 'active', $6, $6) RETURNING id",
                     UPSERT_SUBSCRIBERS
-                ))
+                )))
                 .bind(new.email.as_str())
                 .bind(new.email.key())
                 .bind(new.email.suppression_hash())
@@ -271,10 +272,10 @@ impl SubscriberStore for SqlStore<Db> {
         for (list_id, opt_in) in lists {
             let status = initial_status(opt_in, new.confirmed);
             let confirmed_at = (status == SubscriptionStatus::Confirmed).then_some(now);
-            sqlx::query::<Db>(&format!(
+            sqlx::query::<Db>(AssertSqlSafe(format!(
                 "{} VALUES ($1, $2, $3, $4, $5, $6, $7, $8) {}",
                 INSERT_SUBSCRIPTION, ON_CONFLICT_ADMIN
-            ))
+            )))
             .bind(id)
             .bind(list_id)
             .bind(status.as_str())

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use necmail::config::PoolOptions;
 use necmail::store::Store;
-use sqlx::Connection;
+use sqlx::{AssertSqlSafe, Connection};
 use tempfile::TempDir;
 use tokio_rustls::rustls;
 
@@ -76,7 +76,7 @@ impl TestDb {
         let mut conn = sqlx::PgConnection::connect(&admin_url)
             .await
             .expect("connect to the test PostgreSQL");
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
             .execute(&mut conn)
             .await
             .expect("create a test schema");
@@ -101,10 +101,10 @@ impl TestDb {
     pub async fn execute(&self, sql: &str) {
         if self.schema.is_some() {
             let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
-            sqlx::query(sql).execute(&mut conn).await.unwrap();
+            sqlx::query(AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
         } else {
             let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
-            sqlx::query(sql).execute(&mut conn).await.unwrap();
+            sqlx::query(AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
         }
     }
 
@@ -114,7 +114,7 @@ impl TestDb {
             let mut conn = sqlx::PgConnection::connect(admin_url)
                 .await
                 .expect("connect to the test PostgreSQL");
-            sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+            sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
                 .execute(&mut conn)
                 .await
                 .expect("drop the schema");
