@@ -148,11 +148,11 @@ pub type CliResult = Result<(), CliError>;
 pub fn main() -> ExitCode {
     let dotenv = dotenvy::dotenv();
     let cli = Cli::parse();
-    if let Err(e) = &dotenv {
-        if !e.not_found() {
-            eprintln!("error: cannot read {}", dotenv_problem(e));
-            return ExitCode::from(2);
-        }
+    if let Err(e) = &dotenv
+        && !e.not_found()
+    {
+        eprintln!("error: cannot read {}", dotenv_problem(e));
+        return ExitCode::from(2);
     }
     let config = match Config::from_env() {
         Ok(config) => config,

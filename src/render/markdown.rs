@@ -255,13 +255,13 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
         line.push_str(word);
         line_chars += wchars;
         prev = Some(word);
-        if line_chars > width {
-            if let Some((at, at_chars)) = last_break.take() {
-                let rest = line.split_off(at);
-                lines.push(std::mem::take(&mut line));
-                line = rest[1..].to_owned();
-                line_chars -= at_chars + 1;
-            }
+        if line_chars > width
+            && let Some((at, at_chars)) = last_break.take()
+        {
+            let rest = line.split_off(at);
+            lines.push(std::mem::take(&mut line));
+            line = rest[1..].to_owned();
+            line_chars -= at_chars + 1;
         }
     }
     if !line.is_empty() || lines.is_empty() {

@@ -77,10 +77,10 @@ impl Daemon {
         let client = http_client().build().unwrap();
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            if let Ok(r) = client.get(daemon.url("/healthz")).send().await {
-                if r.status() == 200 {
-                    return daemon;
-                }
+            if let Ok(r) = client.get(daemon.url("/healthz")).send().await
+                && r.status() == 200
+            {
+                return daemon;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
@@ -386,13 +386,13 @@ async fn unsubscribed(store: &dyn necmail::store::Store, address: &str, slug: &s
     let email = necmail::subscribers::SubscriberEmail::parse(address).unwrap();
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        if let Ok(s) = store.subscriber(&email).await {
-            if s.lists.iter().any(|m| {
+        if let Ok(s) = store.subscriber(&email).await
+            && s.lists.iter().any(|m| {
                 m.slug.as_str() == slug
                     && m.status == necmail::subscribers::SubscriptionStatus::Unsubscribed
-            }) {
-                return;
-            }
+            })
+        {
+            return;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
