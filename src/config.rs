@@ -145,8 +145,8 @@ variables! {
         "The name necmail gives in EHLO. Unset: the domain of NECMAIL_FROM.";
     send_rate: u32, "NECMAIL_SEND_RATE" = "0", whole_number(0, 1_000_000),
         "Messages per second each necmail process sends at most; 0 is unlimited.";
-    lease: Duration, "NECMAIL_LEASE_SECS" = "120", duration(SECOND, 1, 86_400),
-        "How long a claimed delivery is held before another worker may retry it.";
+    lease: Duration, "NECMAIL_LEASE_SECS" = "30", duration(SECOND, 3, 86_400),
+        "How long a claimed delivery stays held after its process stops renewing it.";
     retry_base: Duration, "NECMAIL_RETRY_BASE_SECS" = "300", duration(SECOND, 1, 86_400),
         "The first retry delay after a temporary failure; it doubles each time.";
     retry_max_attempts: u32, "NECMAIL_RETRY_MAX_ATTEMPTS" = "20", whole_number(1, 1000),
@@ -156,7 +156,7 @@ variables! {
         "Age after which a deferred message is given up as failed.";
     max_consecutive_failures: u32, "NECMAIL_MAX_CONSECUTIVE_FAILURES" = "50",
         whole_number(1, 1_000_000),
-        "Failures in a row after which a campaign pauses itself (the relay is down or refusing us).";
+        "Relay failures in a row after which a campaign pauses itself; refused recipients never count.";
     dkim_selector: Option<String>, "NECMAIL_DKIM_SELECTOR", some(text),
         "DKIM selector; with the two below, every message is signed.";
     dkim_domain: Option<String>, "NECMAIL_DKIM_DOMAIN", some(text),

@@ -86,8 +86,6 @@ pub async fn serve(
         Some(address) => tracing::info!(%address, "metrics listening at /metrics"),
         None => tracing::info!("no metrics listener (NECMAIL_METRICS_ADDR=off)"),
     }
-    let scheduler = Scheduler::new(Arc::clone(&store), &sending);
-    tracing::info!(schedules = %scheduler.describe(), "scheduler running");
     let engine = Arc::new(sending.engine(&store));
     tracing::info!(
         transport = %sending.transport.describe(),
@@ -95,6 +93,9 @@ pub async fn serve(
         worker = engine.worker(),
         "delivery workers running"
     );
+    let supervisor = Supervisor::new(Arc::clone(&store) as _, engine);
+    let scheduler = Scheduler::new(Arc::clone(&store), &sending).wake_on_start(supervisor.waker());
+    tracing::info!(schedules = %scheduler.describe(), "scheduler running");
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut web_stop = stop_rx.clone();
@@ -102,7 +103,7 @@ pub async fn serve(
         let _ = web_stop.wait_for(|stop| *stop).await;
     }));
     let scheduler = tokio::spawn(scheduler.run(stop_rx.clone()));
-    let delivery = tokio::spawn(Supervisor::new(Arc::clone(&store) as _, engine).run(stop_rx));
+    let delivery = tokio::spawn(supervisor.run(stop_rx));
 
     shutdown.await;
     tracing::info!("shutting down: finishing requests and messages in flight");

@@ -100,6 +100,26 @@ pub trait CampaignStore: Send + Sync {
         limit: i64,
         lease: Duration,
     ) -> Result<Vec<Claimed>, StoreError>;
+    /// Extends the lease on those of `ids` that `worker` still holds to
+    /// `lease` from now; returns how many it holds.
+    async fn renew(&self, worker: &str, ids: &[i64], lease: Duration) -> Result<u64, StoreError>;
+    /// The workers holding leases on deliveries of campaign `id`, expired or not.
+    async fn lease_holders(&self, id: i64) -> Result<Vec<String>, StoreError>;
+    /// Ends the leases `worker` holds on deliveries of campaign `id` at
+    /// once, so that they are claimed again as expired (their outcome is
+    /// unknown); for a worker that is known to have stopped. Returns how many.
+    async fn take_back(&self, id: i64, worker: &str) -> Result<u64, StoreError>;
+    /// The campaigns that are sending, by id.
+    async fn sending_campaigns(&self) -> Result<Vec<i64>, StoreError>;
+    /// Like [`CampaignStore::claim`], but only queued deliveries: cheaper,
+    /// for the claims between looks at expired leases and due deferrals.
+    async fn claim_queued(
+        &self,
+        id: i64,
+        worker: &str,
+        limit: i64,
+        lease: Duration,
+    ) -> Result<Vec<Claimed>, StoreError>;
     /// Records outcomes of deliveries `worker` still holds, in one transaction.
     async fn record(&self, worker: &str, outcomes: &[Recorded]) -> Result<(), StoreError>;
     /// Gives claimed but unsent deliveries back to the queue.

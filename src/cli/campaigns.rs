@@ -35,7 +35,9 @@ pub enum CampaignCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Start a campaign. With --wait, send it from this process until it is done.
+    /// Start a campaign. With --wait, send it from this process until it is
+    /// done (exit 0), stopped by a signal (exit 0: it carries on at the next
+    /// send), or paused, cancelled or unable to go on (exit 1, with why).
     Send {
         id: i64,
         #[arg(long)]
@@ -350,12 +352,19 @@ async fn send(store: Arc<dyn Store>, id: i64, wait: bool, config: &Config) -> Cl
         c.sent, c.failed, c.skipped, c.deferred
     );
     match finish {
-        Finish::Done => println!("campaign {id} is done: {summary}"),
-        Finish::Paused(reason) => println!("campaign {id} is paused ({reason}): {summary}"),
-        Finish::Cancelled => println!("campaign {id} was cancelled: {summary}"),
-        Finish::Stopped => {
-            println!("stopped; campaign {id} carries on when it is sent again: {summary}")
+        Finish::Done => {
+            println!("campaign {id} is done: {summary}");
+            Ok(())
         }
+        Finish::Stopped => {
+            println!("stopped; campaign {id} carries on when it is sent again: {summary}");
+            Ok(())
+        }
+        Finish::Paused(reason) => Err(CliError::Runtime(format!(
+            "campaign {id} is paused ({reason}): {summary}"
+        ))),
+        Finish::Cancelled => Err(CliError::Runtime(format!(
+            "campaign {id} was cancelled: {summary}"
+        ))),
     }
-    Ok(())
 }

@@ -1,23 +1,33 @@
 //! The delivery engine: sends one campaign's deliveries, each to its own
 //! recipient, and records what happened to every one.
 //!
-//! One task claims batches of deliveries under a lease (the claim is
-//! committed before anything is sent) and hands them to as many workers as
-//! the transport has connections. Each worker personalises and sends one
-//! message at a time, paced by `NECMAIL_SEND_RATE`. A recorder task writes
-//! outcomes back in batches. So a message is at least once in flight: after a
-//! crash, leases that expire are claimed again, and a message that was
-//! in flight may be sent twice — never more than the deliveries that were in
-//! `sending` at the crash. On a graceful stop, in-flight sends finish, their
-//! outcomes are written, and deliveries claimed but not started are given
-//! back: a restart neither loses nor repeats anything.
+//! One task claims deliveries under a lease (the claim is committed before
+//! anything is sent), only as many as there are workers free to start them,
+//! and hands them to as many workers as the transport has connections. Each
+//! worker personalises and sends one message at a time, paced by
+//! `NECMAIL_SEND_RATE`, and does not start its next until the outcome of
+//! the last is committed. A recorder task commits outcomes as they come,
+//! all that have arrived in one transaction (group commit). Another task
+//! renews the leases of what the run holds, every third of a lease, so
+//! that a slow relay or database never lets another worker claim them.
+//!
+//! So a crash (even SIGKILL) can repeat only the transactions in flight: at
+//! most one message per SMTP connection, whose reply had not yet been
+//! committed. Their leases run out, or a restart on the same host takes
+//! them back at once, and they are sent again. On a graceful stop, in-flight
+//! sends finish, their outcomes are written, and deliveries claimed but not
+//! started are given back: a restart neither loses nor repeats anything.
+//! Store operations that fail because the database is briefly away are
+//! tried again, for up to a lease, before the run gives up.
 
+use std::collections::HashSet;
+use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use super::{Addressing, Envelope, ListRef, SendError, Sending, Transport};
@@ -28,13 +38,25 @@ use crate::render::{ListInfo, Prepared, Site, Templates};
 use crate::reports::{ReportRef, ReportStore};
 use crate::tokens::Signer;
 
-/// Outcomes written per batch, and how long one waits at most.
+/// Outcomes written per transaction at most.
 const RECORD_BATCH: usize = 256;
-const RECORD_EVERY: Duration = Duration::from_millis(25);
-/// How long the claimer sleeps when there is nothing to claim yet.
-const IDLE: Duration = Duration::from_millis(250);
+/// The longest the claimer waits when there is nothing to claim: work that
+/// appears without a time (a `campaign retry`) is seen within this.
+const IDLE: Duration = Duration::from_secs(5);
+/// How often the claimer looks beyond the queue, at expired leases and
+/// deferred deliveries that are due: they fall due rarely, and looking
+/// costs two statements per claim.
+const LOOK_BEYOND_QUEUE_EVERY: Duration = Duration::from_secs(1);
+/// How long the claimer waits for more workers to be free before it
+/// claims for those that are.
+const GATHER_FREE: Duration = Duration::from_millis(2);
+/// How often a run reads its campaign's state, for a pause or cancel made
+/// by another process.
+const WATCH_EVERY: Duration = Duration::from_secs(1);
 /// The longest a retry waits, whatever the attempt.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(4 * 3600);
+/// The least time a run keeps trying a store that is away, whatever the lease.
+const MIN_OUTAGE: Duration = Duration::from_secs(10);
 
 /// How a run of the engine ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,13 +121,14 @@ impl Engine {
     }
 
     /// Sends campaign `id` until it is done, paused, cancelled, or `stop`
-    /// turns true. A run has three steps: `claim` hands batches of
-    /// deliveries to the workers until the run ends, `drain` lets the
-    /// workers finish the messages they are on, and `settle` writes back
-    /// what the ending leaves behind.
+    /// turns true. A run has three steps: `claim` hands deliveries to the
+    /// workers until the run ends, `drain` lets the workers finish the
+    /// messages they are on, and `settle` writes back what the ending
+    /// leaves behind.
     #[tracing::instrument(skip_all, fields(campaign = id, worker = %self.worker))]
     pub async fn run(&self, id: i64, stop: watch::Receiver<bool>) -> Result<Finish, EngineError> {
         let shared = self.prepare(id).await?;
+        self.take_back_from_stopped(id).await?;
         let run = Run::start(self, shared);
         tracing::info!(
             workers = run.workers.len(),
@@ -126,11 +149,9 @@ impl Engine {
 
     /// The campaign, rendered once, and what every worker shares.
     async fn prepare(&self, id: i64) -> Result<Arc<Shared>, EngineError> {
-        let campaign = self.campaigns.campaign(id).await?;
-        let report = self
-            .reports
-            .report(&ReportRef::Id(campaign.report_id))
-            .await?;
+        let campaign = self.persist(|| self.campaigns.campaign(id)).await?;
+        let report = ReportRef::Id(campaign.report_id);
+        let report = self.persist(|| self.reports.report(&report)).await?;
         let mut prepared = Prepared::new(
             Arc::clone(&self.templates),
             &report,
@@ -149,62 +170,139 @@ impl Engine {
             signer: self.signer.clone(),
             dkim: self.dkim.clone(),
             pace: Pace::new(self.config.send_rate),
-            failures: AtomicU32::new(0),
+            relay_failures: AtomicU32::new(0),
             ending: watch::Sender::new(None),
             unstarted: Mutex::new(Vec::new()),
+            held: Mutex::new(HashSet::new()),
+            free: Semaphore::new(self.config.smtp_connections.max(1)),
+            progress: Notify::new(),
         }))
     }
 
-    /// Claims batches of deliveries and hands them to the workers until the
-    /// campaign is done or the run ends for another reason, which it returns.
+    /// Ends at once the leases of earlier processes on this host that have
+    /// stopped (a crash, a SIGKILL), so that a restart resumes their
+    /// deliveries without waiting for the leases to run out.
+    async fn take_back_from_stopped(&self, id: i64) -> Result<(), StoreError> {
+        let holders = self.persist(|| self.campaigns.lease_holders(id)).await?;
+        for holder in holders {
+            if holder == self.worker || !has_stopped(&holder, &self.worker) {
+                continue;
+            }
+            let n = self
+                .persist(|| self.campaigns.take_back(id, &holder))
+                .await?;
+            tracing::info!(
+                stopped = %holder,
+                deliveries = n,
+                "taking back the deliveries of a process that stopped mid-send"
+            );
+        }
+        Ok(())
+    }
+
+    /// Claims deliveries for the workers that are free and hands them out
+    /// until the campaign is done or the run ends for another reason, which
+    /// it returns.
     async fn claim(
         &self,
         run: &Run,
         mut stop: watch::Receiver<bool>,
     ) -> Result<Finish, EngineError> {
-        let id = run.shared.campaign;
-        let mut ending = run.shared.ending.subscribe();
-        let batch = i64::try_from(run.workers.len() * 4).unwrap_or(64);
+        let shared = &run.shared;
+        let id = shared.campaign;
+        let mut ending = shared.ending.subscribe();
+        let mut looked_beyond_queue: Option<Instant> = None;
         loop {
             if *stop.borrow() {
-                run.shared.end(Ending::Finished(Finish::Stopped));
+                shared.end(Ending::Finished(Finish::Stopped));
             }
             let ended = ending.borrow_and_update().clone();
             match ended {
                 Some(Ending::PausedItself(reason)) => {
-                    self.campaigns
-                        .set_campaign_state(id, CampaignState::Paused, Some(&reason))
-                        .await?;
+                    self.persist(|| {
+                        self.campaigns
+                            .set_campaign_state(id, CampaignState::Paused, Some(&reason))
+                    })
+                    .await?;
                     tracing::warn!(%reason, "campaign paused itself");
                     return Ok(Finish::Paused(reason));
                 }
                 Some(Ending::Finished(finish)) => return Ok(finish),
                 None => {}
             }
-            let claimed = self
-                .campaigns
-                .claim(id, &self.worker, batch, self.config.lease)
-                .await?;
-            if claimed.is_empty() {
-                if self.campaigns.finish_if_complete(id).await? {
-                    return Ok(Finish::Done);
+            let free = tokio::select! {
+                free = shared.take_free() => free,
+                _ = stop_asked(&mut stop) => continue,
+                _ = ending.changed() => continue,
+            };
+            let claimed = match self.claim_for(id, free, &mut looked_beyond_queue).await {
+                Ok(claimed) => claimed,
+                Err(e) => {
+                    shared.give_free(free);
+                    return Err(e.into());
                 }
-                let wait = match self.campaigns.next_due(id).await? {
-                    Some(due) => (due - Utc::now())
-                        .to_std()
-                        .unwrap_or_default()
-                        .clamp(Duration::from_millis(20), IDLE),
-                    None => IDLE,
-                };
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = stop.changed() => {}
-                    _ = ending.changed() => {}
-                }
+            };
+            shared.give_free(free - claimed.len());
+            if !claimed.is_empty() {
+                shared.hold(claimed.iter().map(|job| job.delivery_id));
+                run.hand_out(claimed, &mut stop).await;
                 continue;
             }
-            run.hand_out(claimed, &mut stop).await;
+            if self
+                .persist(|| self.campaigns.finish_if_complete(id))
+                .await?
+            {
+                return Ok(Finish::Done);
+            }
+            let wait = match self.persist(|| self.campaigns.next_due(id)).await? {
+                Some(due) => (due - Utc::now())
+                    .to_std()
+                    .unwrap_or_default()
+                    .clamp(Duration::from_millis(20), IDLE),
+                None => IDLE,
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shared.progress.notified() => {}
+                _ = stop_asked(&mut stop) => {}
+                _ = ending.changed() => {}
+            }
         }
+    }
+
+    /// Claims up to `free` deliveries: from the queue alone, unless it runs
+    /// short or [`LOOK_BEYOND_QUEUE_EVERY`] has passed since `looked`, when
+    /// expired leases and due deferrals are claimed first.
+    async fn claim_for(
+        &self,
+        id: i64,
+        free: usize,
+        looked: &mut Option<Instant>,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let (worker, lease) = (&self.worker, self.config.lease);
+        let limit = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        let mut claimed = Vec::new();
+        if looked.is_some_and(|at| at.elapsed() < LOOK_BEYOND_QUEUE_EVERY) {
+            claimed = self
+                .persist(|| self.campaigns.claim_queued(id, worker, limit(free), lease))
+                .await?;
+        }
+        if claimed.len() < free {
+            *looked = Some(Instant::now());
+            let want = limit(free - claimed.len());
+            match self
+                .persist(|| self.campaigns.claim(id, worker, want, lease))
+                .await
+            {
+                Ok(more) => claimed.extend(more),
+                // What the queue gave is sent; the error comes back next time.
+                Err(e) if !claimed.is_empty() => {
+                    tracing::warn!(error = %e, "cannot claim beyond the queue");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(claimed)
     }
 
     /// Writes back what the ending leaves: a cancelled campaign's unsent
@@ -215,43 +313,73 @@ impl Engine {
             unstarted,
             outcomes,
             recorder,
+            renewer,
         } = left;
         if *finish == Finish::Cancelled {
             for delivery_id in &unstarted {
                 let skipped = Outcome::Skipped {
                     reason: "the campaign was cancelled".into(),
                 };
-                let _ = outcomes
-                    .send(Recorded {
-                        delivery_id: *delivery_id,
-                        outcome: skipped,
-                    })
-                    .await;
+                let recorded = Recorded {
+                    delivery_id: *delivery_id,
+                    outcome: skipped,
+                };
+                let _ = outcomes.send(Pending::noted(recorded)).await;
             }
         }
         drop(outcomes);
         let _ = recorder.await;
-        if !unstarted.is_empty() && *finish != Finish::Cancelled {
+        let released = if !unstarted.is_empty() && *finish != Finish::Cancelled {
             tracing::info!(
                 deliveries = unstarted.len(),
                 "giving unsent claims back to the queue"
             );
-            self.campaigns.release(&self.worker, &unstarted).await?;
-        }
+            self.persist(|| self.campaigns.release(&self.worker, &unstarted))
+                .await
+        } else {
+            Ok(())
+        };
+        renewer.abort();
+        released?;
         if matches!(finish, Finish::Stopped | Finish::Paused(_)) {
             // A pause found while idle may still have left the campaign complete.
-            self.campaigns.finish_if_complete(id).await?;
+            self.persist(|| self.campaigns.finish_if_complete(id))
+                .await?;
         }
         Ok(())
+    }
+
+    /// Runs a store operation, trying it again with backoff while the
+    /// database is away (a connection killed, a failover, SQLite busy), for
+    /// as long as a lease lasts: within that, nobody else takes over what
+    /// this run holds, so waiting costs no duplicate.
+    async fn persist<T, F, Fut>(&self, mut operation: F) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        let give_up = Instant::now() + self.config.lease.max(MIN_OUTAGE);
+        let mut delay = Duration::from_millis(50);
+        loop {
+            match operation().await {
+                Err(StoreError::Unavailable(why)) if Instant::now() + delay < give_up => {
+                    tracing::warn!(error = %why, "the database is away; trying again");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+                done => return done,
+            }
+        }
     }
 }
 
 /// Why a run ends, set once by whoever sees it first: the claimer (a stop),
-/// a worker (too many failures in a row) or the watcher (an admin paused or
-/// cancelled the campaign). Workers take no new message once it is set.
+/// a worker (the relay failed too often in a row) or the watcher (an admin
+/// paused or cancelled the campaign). Workers take no new message once it
+/// is set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Ending {
-    /// Too many failures in a row: the engine pauses the campaign itself.
+    /// The relay failed too often in a row: the engine pauses the campaign itself.
     PausedItself(String),
     Finished(Finish),
 }
@@ -265,10 +393,18 @@ struct Shared {
     signer: Signer,
     dkim: Option<Arc<super::dkim::DkimSigner>>,
     pace: Pace,
-    failures: AtomicU32,
+    /// Relay failures in a row, across all workers.
+    relay_failures: AtomicU32,
     ending: watch::Sender<Option<Ending>>,
     /// Claimed deliveries that were never started because the run ended.
     unstarted: Mutex<Vec<i64>>,
+    /// The deliveries this run has claimed and not yet recorded or given
+    /// back: the ones whose leases it renews.
+    held: Mutex<HashSet<i64>>,
+    /// Workers free to start a message: the claimer claims no more.
+    free: Semaphore,
+    /// Notified after each commit of outcomes.
+    progress: Notify,
 }
 
 impl Shared {
@@ -290,36 +426,133 @@ impl Shared {
     fn not_started(&self, ids: impl IntoIterator<Item = i64>) {
         self.unstarted.lock().expect("unstarted lock").extend(ids);
     }
+
+    fn hold(&self, ids: impl IntoIterator<Item = i64>) {
+        self.held.lock().expect("held lock").extend(ids);
+    }
+
+    fn let_go(&self, ids: impl IntoIterator<Item = i64>) {
+        let mut held = self.held.lock().expect("held lock");
+        for id in ids {
+            held.remove(&id);
+        }
+    }
+
+    /// Waits until at least one worker is free, then up to [`GATHER_FREE`]
+    /// for a quarter of them, and takes every free one: a worker frees
+    /// itself while its outcome commits, so the wait costs it nothing, and
+    /// claiming for several at once saves the database work.
+    async fn take_free(&self) -> usize {
+        let first = self
+            .free
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        first.forget();
+        let mut taken = 1;
+        let enough = (self.config.smtp_connections / 4).max(1);
+        let deadline = Instant::now() + GATHER_FREE;
+        while taken < enough {
+            match tokio::time::timeout_at(deadline, self.free.acquire()).await {
+                Ok(Ok(permit)) => {
+                    permit.forget();
+                    taken += 1;
+                }
+                _ => break,
+            }
+        }
+        while let Ok(permit) = self.free.try_acquire() {
+            permit.forget();
+            taken += 1;
+        }
+        taken
+    }
+
+    fn give_free(&self, n: usize) {
+        self.free.add_permits(n);
+    }
+
+    /// Counts a failure of the relay, or clears the count when the relay
+    /// answered; pauses the run when the count reaches the limit.
+    fn note(&self, relay: RelayHealth) {
+        match relay {
+            RelayHealth::Answered => self.relay_failures.store(0, Ordering::Relaxed),
+            RelayHealth::Failed(error) => {
+                let n = self.relay_failures.fetch_add(1, Ordering::Relaxed) + 1;
+                if n >= self.config.max_consecutive_failures {
+                    let reason = format!("the relay failed {n} times in a row; the last: {error}");
+                    self.end(Ending::PausedItself(reason));
+                }
+            }
+            RelayHealth::Unknown => {}
+        }
+    }
 }
 
-/// The tasks of one run: its workers, the recorder of their outcomes, and
-/// the watcher of the campaign's state.
+/// What one attempt says about the relay, as opposed to the recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum RelayHealth {
+    /// It took the message, or answered for this recipient or message.
+    Answered,
+    /// It could not be reached, or refused to take mail at all.
+    Failed(String),
+    /// The attempt never reached it.
+    Unknown,
+}
+
+/// An outcome on its way to the recorder, with whom to tell once it is
+/// committed.
+struct Pending {
+    recorded: Recorded,
+    durable: Option<oneshot::Sender<()>>,
+}
+
+impl Pending {
+    /// An outcome nobody waits for.
+    fn noted(recorded: Recorded) -> Pending {
+        Pending {
+            recorded,
+            durable: None,
+        }
+    }
+}
+
+/// The tasks of one run: its workers, the recorder of their outcomes, the
+/// renewer of its leases and the watcher of the campaign's state.
 struct Run {
     shared: Arc<Shared>,
     jobs: mpsc::Sender<Claimed>,
-    outcomes: mpsc::Sender<Recorded>,
+    outcomes: mpsc::Sender<Pending>,
     workers: Vec<tokio::task::JoinHandle<()>>,
     recorder: tokio::task::JoinHandle<()>,
+    renewer: tokio::task::JoinHandle<()>,
     watcher: tokio::task::JoinHandle<()>,
 }
 
 /// What a drained run leaves for `Engine::settle`.
 struct Left {
     unstarted: Vec<i64>,
-    outcomes: mpsc::Sender<Recorded>,
+    outcomes: mpsc::Sender<Pending>,
     recorder: tokio::task::JoinHandle<()>,
+    renewer: tokio::task::JoinHandle<()>,
 }
 
 impl Run {
     fn start(engine: &Engine, shared: Arc<Shared>) -> Run {
         let workers = engine.config.smtp_connections.max(1);
-        let (jobs, job_rx) = mpsc::channel::<Claimed>(workers * 2);
+        let (jobs, job_rx) = mpsc::channel::<Claimed>(workers);
         let job_rx = Arc::new(tokio::sync::Mutex::new(job_rx));
-        let (outcomes, out_rx) = mpsc::channel::<Recorded>(RECORD_BATCH * 4);
+        let (outcomes, out_rx) = mpsc::channel::<Pending>(RECORD_BATCH);
         let recorder = tokio::spawn(record(
             Arc::clone(&engine.campaigns),
             engine.worker.clone(),
+            Arc::clone(&shared),
             out_rx,
+        ));
+        let renewer = tokio::spawn(renew(
+            Arc::clone(&engine.campaigns),
+            engine.worker.clone(),
+            Arc::clone(&shared),
         ));
         let workers = (0..workers)
             .map(|_| {
@@ -340,6 +573,7 @@ impl Run {
             outcomes,
             workers,
             recorder,
+            renewer,
             watcher,
         }
     }
@@ -350,6 +584,7 @@ impl Run {
         let mut claimed = claimed.into_iter();
         for job in claimed.by_ref() {
             if !job.eligible {
+                self.shared.give_free(1);
                 let skipped = Outcome::Skipped {
                     reason: "no longer subscribed".into(),
                 };
@@ -357,7 +592,7 @@ impl Run {
                     delivery_id: job.delivery_id,
                     outcome: skipped,
                 };
-                if self.outcomes.send(recorded).await.is_err() {
+                if self.outcomes.send(Pending::noted(recorded)).await.is_err() {
                     break;
                 }
                 continue;
@@ -365,7 +600,7 @@ impl Run {
             let id = job.delivery_id;
             tokio::select! {
                 sent = self.jobs.send(job) => if sent.is_err() { break },
-                _ = stop.changed() => {
+                _ = stop_asked(stop) => {
                     self.shared.not_started([id]);
                     break;
                 }
@@ -391,17 +626,24 @@ impl Run {
             unstarted,
             outcomes: self.outcomes,
             recorder: self.recorder,
+            renewer: self.renewer,
         }
     }
 }
 
+/// Resolves once `stop` turns true; never, when nobody can stop the run.
+async fn stop_asked(stop: &mut watch::Receiver<bool>) {
+    if stop.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
 /// Watches the campaign's state, so that a pause or cancel made elsewhere
-/// (the CLI, another process) stops this run within a fraction of a second:
+/// (the CLI, another process) stops this run within [`WATCH_EVERY`]:
 /// workers finish the message they are on and take no more.
 async fn watch_state(store: Arc<dyn CampaignStore>, shared: Arc<Shared>) {
-    const EVERY: Duration = Duration::from_millis(200);
     loop {
-        tokio::time::sleep(EVERY).await;
+        tokio::time::sleep(WATCH_EVERY).await;
         let halted = match store.campaign(shared.campaign).await.map(|c| c.state) {
             Ok(CampaignState::Sending) | Err(_) => continue,
             Ok(CampaignState::Paused) => Finish::Paused("paused by an admin".into()),
@@ -414,10 +656,30 @@ async fn watch_state(store: Arc<dyn CampaignStore>, shared: Arc<Shared>) {
     }
 }
 
+/// Renews the leases of the deliveries the run holds, every third of a
+/// lease, for as long as the run lasts: while this process lives, nobody
+/// else claims them.
+async fn renew(store: Arc<dyn CampaignStore>, worker: String, shared: Arc<Shared>) {
+    let lease = shared.config.lease;
+    loop {
+        tokio::time::sleep(lease / 3).await;
+        let held: Vec<i64> = shared
+            .held
+            .lock()
+            .expect("held lock")
+            .iter()
+            .copied()
+            .collect();
+        if let Err(e) = store.renew(&worker, &held, lease).await {
+            tracing::warn!(error = %e, deliveries = held.len(), "cannot renew leases");
+        }
+    }
+}
+
 async fn work(
     shared: Arc<Shared>,
     jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<Claimed>>>,
-    out: mpsc::Sender<Recorded>,
+    out: mpsc::Sender<Pending>,
 ) {
     let mut buf = String::new();
     loop {
@@ -425,41 +687,40 @@ async fn work(
         let Some(job) = job else { break };
         if shared.is_ending() {
             shared.not_started([job.delivery_id]);
+            shared.give_free(1);
             continue;
         }
         shared.pace.wait().await;
-        let outcome = deliver(&shared, &job, &mut buf).await;
-        match &outcome {
-            Outcome::Sent { .. } => shared.failures.store(0, Ordering::Relaxed),
-            Outcome::Deferred { error, .. } | Outcome::Failed { error, .. } => {
-                let n = shared.failures.fetch_add(1, Ordering::Relaxed) + 1;
-                if n >= shared.config.max_consecutive_failures {
-                    let reason = format!("{n} deliveries failed in a row; the last: {error}");
-                    shared.end(Ending::PausedItself(reason));
-                }
-            }
-            Outcome::Skipped { .. } => {}
-        }
-        if out
-            .send(Recorded {
+        let (outcome, relay) = deliver(&shared, &job, &mut buf).await;
+        shared.note(relay);
+        let (durable, committed) = oneshot::channel();
+        let pending = Pending {
+            recorded: Recorded {
                 delivery_id: job.delivery_id,
                 outcome,
-            })
-            .await
-            .is_err()
-        {
+            },
+            durable: Some(durable),
+        };
+        if out.send(pending).await.is_err() {
+            break;
+        }
+        // The claimer may claim this worker's next delivery while the
+        // outcome commits, but the worker starts it only after.
+        shared.give_free(1);
+        if committed.await.is_err() {
             break;
         }
     }
 }
 
-/// Builds, signs and sends one message, and says what happened.
+/// Builds, signs and sends one message, and says what happened to it and
+/// what that says about the relay.
 #[tracing::instrument(
     level = "debug",
     skip_all,
     fields(delivery = job.delivery_id, attempt = job.attempts)
 )]
-async fn deliver(shared: &Shared, job: &Claimed, buf: &mut String) -> Outcome {
+async fn deliver(shared: &Shared, job: &Claimed, buf: &mut String) -> (Outcome, RelayHealth) {
     let list = ListRef {
         id: job.list_id,
         info: ListInfo {
@@ -486,10 +747,14 @@ async fn deliver(shared: &Shared, job: &Claimed, buf: &mut String) -> Outcome {
         .prepared
         .write_message(&recipient, &addressing.meta(), buf)
     {
-        return Outcome::Failed {
-            error: format!("the message could not be rendered: {e}"),
-            hard_bounce: false,
-        };
+        let error = format!("the message could not be rendered: {e}");
+        return (
+            Outcome::Failed {
+                error,
+                hard_bounce: false,
+            },
+            RelayHealth::Unknown,
+        );
     }
     let signed;
     let message: &[u8] = match &shared.dkim {
@@ -499,10 +764,14 @@ async fn deliver(shared: &Shared, job: &Claimed, buf: &mut String) -> Outcome {
                 &signed
             }
             Err(e) => {
-                return Outcome::Failed {
-                    error: format!("DKIM signing failed: {e}"),
-                    hard_bounce: false,
-                };
+                let error = format!("DKIM signing failed: {e}");
+                return (
+                    Outcome::Failed {
+                        error,
+                        hard_bounce: false,
+                    },
+                    RelayHealth::Unknown,
+                );
             }
         },
         None => buf.as_bytes(),
@@ -513,19 +782,40 @@ async fn deliver(shared: &Shared, job: &Claimed, buf: &mut String) -> Outcome {
         mail_from: &addressing.return_path,
         rcpt_to: &job.email,
     };
+    let policy = shared.config.retry();
     match shared.transport.send(&envelope, message).await {
-        Ok(accepted) => Outcome::Sent {
-            reply: accepted.reply,
-        },
+        Ok(accepted) => (
+            Outcome::Sent {
+                reply: accepted.reply,
+            },
+            RelayHealth::Answered,
+        ),
         Err(SendError::Permanent(reply)) => {
             let hard_bounce = is_hard_bounce(&reply);
-            Outcome::Failed {
+            let failed = Outcome::Failed {
                 error: reply,
                 hard_bounce,
-            }
+            };
+            (failed, RelayHealth::Answered)
         }
-        Err(e @ SendError::Ambiguous(_)) => retry(&shared.config.retry(), job, e.to_string(), true),
-        Err(e) => retry(&shared.config.retry(), job, e.to_string(), false),
+        Err(e @ SendError::Transient(_)) => (
+            retry(&policy, job, e.to_string(), false),
+            RelayHealth::Answered,
+        ),
+        Err(e @ SendError::Ambiguous(_)) => {
+            let error = e.to_string();
+            (
+                retry(&policy, job, error.clone(), true),
+                RelayHealth::Failed(error),
+            )
+        }
+        Err(e @ (SendError::Relay(_) | SendError::NetworkBeforeData(_) | SendError::Local(_))) => {
+            let error = e.to_string();
+            (
+                retry(&policy, job, error.clone(), false),
+                RelayHealth::Failed(error),
+            )
+        }
     }
 }
 
@@ -578,39 +868,39 @@ fn is_hard_bounce(reply: &str) -> bool {
     })
 }
 
-/// Writes outcomes back in batches: every [`RECORD_BATCH`] outcomes or
-/// [`RECORD_EVERY`], whichever comes first, and whatever is left at the end.
-async fn record(store: Arc<dyn CampaignStore>, worker: String, mut rx: mpsc::Receiver<Recorded>) {
+/// Commits outcomes as they arrive: all that have arrived, up to
+/// [`RECORD_BATCH`], in one transaction, then tells their workers and the
+/// claimer. Outcomes that arrive during a commit wait for the next one.
+async fn record(
+    store: Arc<dyn CampaignStore>,
+    worker: String,
+    shared: Arc<Shared>,
+    mut rx: mpsc::Receiver<Pending>,
+) {
     let mut batch = Vec::with_capacity(RECORD_BATCH);
-    loop {
-        let first = rx.recv().await;
-        let Some(first) = first else { break };
-        batch.push(first);
-        let deadline = Instant::now() + RECORD_EVERY;
-        while batch.len() < RECORD_BATCH {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(r)) => batch.push(r),
-                Ok(None) | Err(_) => break,
-            }
+    while rx.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+        let (recorded, waiting): (Vec<Recorded>, Vec<_>) =
+            batch.drain(..).map(|p| (p.recorded, p.durable)).unzip();
+        write(&*store, &worker, &recorded).await;
+        shared.let_go(recorded.iter().map(|r| r.delivery_id));
+        for durable in waiting.into_iter().flatten() {
+            let _ = durable.send(());
         }
-        flush(&*store, &worker, &mut batch).await;
+        shared.progress.notify_one();
     }
-    flush(&*store, &worker, &mut batch).await;
 }
 
-async fn flush(store: &dyn CampaignStore, worker: &str, batch: &mut Vec<Recorded>) {
-    if batch.is_empty() {
-        return;
-    }
-    // Outcomes must not be lost to a passing database error: retry until it
-    // works. Their deliveries stay claimed meanwhile, so nothing else sends them.
-    let mut delay = Duration::from_millis(100);
-    while let Err(e) = store.record(worker, batch).await {
-        tracing::error!(error = %e, outcomes = batch.len(), "recording outcomes failed; retrying");
+/// Writes `outcomes`, trying until it works: an outcome must not be lost to
+/// a passing database error. Their deliveries stay leased meanwhile (the
+/// renewer keeps them), so nothing else sends them.
+async fn write(store: &dyn CampaignStore, worker: &str, outcomes: &[Recorded]) {
+    let mut delay = Duration::from_millis(50);
+    while let Err(e) = store.record(worker, outcomes).await {
+        let n = outcomes.len();
+        tracing::error!(error = %e, outcomes = n, "recording outcomes failed; retrying");
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(5));
     }
-    batch.clear();
 }
 
 /// Smooth pacing: one message every `1/rate` seconds, shared by all workers.
@@ -641,7 +931,38 @@ impl Pace {
     }
 }
 
-/// A name for this process that no other process shares.
+/// True when `holder`, a name from [`worker_id`], is a process on this
+/// host that has stopped: no process has its id, or it is this process's
+/// own id (a restart in a container, where ids start again).
+fn has_stopped(holder: &str, me: &str) -> bool {
+    let (Some((host, pid)), Some((my_host, my_pid))) = (host_and_pid(holder), host_and_pid(me))
+    else {
+        return false;
+    };
+    host == my_host && (pid == my_pid || !process_exists(pid))
+}
+
+/// The host and process id in a name from [`worker_id`].
+fn host_and_pid(worker: &str) -> Option<(&str, u32)> {
+    let mut parts = worker.rsplitn(3, '-');
+    parts.next()?.parse::<i64>().ok()?;
+    let pid = parts.next()?.parse().ok()?;
+    Some((parts.next()?, pid))
+}
+
+/// True unless the system says no process has this id. A process of
+/// another user counts as running.
+fn process_exists(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return true;
+    };
+    // SAFETY: signal 0 only checks whether the process exists.
+    let checked = unsafe { libc::kill(pid, 0) };
+    checked == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+/// A name for this process that no other process shares: host, process id
+/// and start time.
 fn worker_id() -> String {
     let host = std::fs::read_to_string("/etc/hostname")
         .ok()
@@ -728,6 +1049,31 @@ mod tests {
             panic!()
         };
         assert!(ambiguous);
+    }
+
+    #[test]
+    fn a_process_on_this_host_has_stopped_when_no_process_has_its_id_or_this_one_does() {
+        let me = worker_id();
+        let (host, pid) = host_and_pid(&me).unwrap();
+        assert_eq!(pid, std::process::id());
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let gone = child.id();
+        child.wait().unwrap();
+        assert!(has_stopped(&format!("{host}-{gone}-1"), &me));
+        assert!(
+            has_stopped(&format!("{host}-{pid}-1"), &me),
+            "an earlier run with our id"
+        );
+        let parent = std::os::unix::process::parent_id();
+        assert!(
+            !has_stopped(&format!("{host}-{parent}-1"), &me),
+            "a running process"
+        );
+        assert!(
+            !has_stopped(&format!("elsewhere-{gone}-1"), &me),
+            "another host"
+        );
+        assert!(!has_stopped("not-a-worker-name", &me));
     }
 
     #[tokio::test(start_paused = true)]

@@ -39,15 +39,21 @@ pub struct Accepted {
     pub reply: String,
 }
 
-/// Why a message was not accepted.
+/// Why a message was not accepted. `Transient` and `Permanent` are about
+/// this recipient or this message; the others are about the relay or this
+/// machine, and say nothing of the recipient.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
-    /// A 4xx reply: try again later.
+    /// A 4xx reply to the recipient or the message: try again later.
     #[error("temporary failure: {0}")]
     Transient(String),
-    /// A 5xx reply: do not try again.
+    /// A 5xx reply to the recipient or the message: do not try again.
     #[error("permanent failure: {0}")]
     Permanent(String),
+    /// The relay refused to take mail at all: its greeting, EHLO, STARTTLS,
+    /// a passing AUTH failure, or MAIL FROM. Nothing was sent; try again.
+    #[error("the relay refused: {0}")]
+    Relay(String),
     /// The connection failed before the message was handed over: try again.
     #[error("network error before the message was sent: {0}")]
     NetworkBeforeData(String),

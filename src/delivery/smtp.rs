@@ -17,8 +17,10 @@
 //!   reply is [`SendError::Ambiguous`]; lost any earlier, it is
 //!   [`SendError::NetworkBeforeData`].
 //!
-//! Failures of the relay as a whole (its greeting or EHLO refused) are
-//! [`SendError::Transient`], so the engine retries and pauses the campaign
+//! A refusal of RCPT TO, DATA or the message is the recipient's outcome
+//! ([`SendError::Transient`] or [`SendError::Permanent`]). Refusals of the
+//! relay as a whole (its greeting, EHLO, STARTTLS or MAIL FROM) are
+//! [`SendError::Relay`], so the engine retries and pauses the campaign
 //! instead of failing every recipient; configuration problems (credentials
 //! refused, STARTTLS required but not offered) are [`SendError::Local`].
 //! The password never appears in an error, a log line or `Debug` output.
@@ -334,7 +336,7 @@ impl SmtpRelay {
     }
 
     /// One step of setting up a connection: a refusal is the relay's
-    /// problem, not the recipient's, so it is transient.
+    /// problem, not the recipient's.
     async fn setup_step<T>(
         &self,
         what: &str,
@@ -343,9 +345,7 @@ impl SmtpRelay {
         match tokio::time::timeout(self.timeout, step).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => match reply_text(&e) {
-                Some(reply) => Err(SendError::Transient(format!(
-                    "the relay refused the {what}: {reply}"
-                ))),
+                Some(reply) => Err(SendError::Relay(format!("the {what} was refused: {reply}"))),
                 None => Err(SendError::NetworkBeforeData(format!(
                     "{what} with {}:{} failed: {e}",
                     self.host, self.port
@@ -372,8 +372,8 @@ impl SmtpRelay {
                 "the relay refused the credentials of {user:?}: {}",
                 reply_text(&e).unwrap_or_default()
             ))),
-            Ok(Err(e)) if e.is_transient() => Err(SendError::Transient(format!(
-                "the relay could not check the credentials of {user:?}: {}",
+            Ok(Err(e)) if e.is_transient() => Err(SendError::Relay(format!(
+                "it could not check the credentials of {user:?}: {}",
                 reply_text(&e).unwrap_or_default()
             ))),
             Ok(Err(e)) if e.is_client() => Err(SendError::Local(format!(
@@ -568,10 +568,10 @@ impl Transport for SmtpRelay {
                     } else {
                         self.reset_and_keep(connection).await;
                     }
-                    return Err(if permanent {
-                        SendError::Permanent(reply)
-                    } else {
-                        SendError::Transient(reply)
+                    return Err(match (step, permanent) {
+                        (Step::Mail, _) => SendError::Relay(reply),
+                        (_, true) => SendError::Permanent(reply),
+                        (_, false) => SendError::Transient(reply),
                     });
                 }
                 Err((step, Failure::Lost(why))) => {

@@ -8,15 +8,18 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::engine::{Engine, Finish};
-use crate::campaigns::{CampaignState, CampaignStore};
+use crate::campaigns::CampaignStore;
 
-/// How often the supervisor looks for campaigns that started sending.
-const LOOK_EVERY: Duration = Duration::from_secs(1);
+/// How often the supervisor looks for campaigns that started sending
+/// elsewhere: `campaign send` or `campaign resume` from the command line,
+/// or another instance's scheduler. This process's scheduler wakes it at
+/// once through [`Supervisor::waker`].
+const LOOK_EVERY: Duration = Duration::from_secs(5);
 /// How long a campaign whose run failed (its template broke, the database
 /// went away) waits before it is tried again.
 const AFTER_FAILURE: Duration = Duration::from_secs(60);
@@ -24,11 +27,21 @@ const AFTER_FAILURE: Duration = Duration::from_secs(60);
 pub struct Supervisor {
     campaigns: Arc<dyn CampaignStore>,
     engine: Arc<Engine>,
+    wake: Arc<Notify>,
 }
 
 impl Supervisor {
     pub fn new(campaigns: Arc<dyn CampaignStore>, engine: Arc<Engine>) -> Self {
-        Supervisor { campaigns, engine }
+        Supervisor {
+            campaigns,
+            engine,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Notifying it makes the supervisor look for campaigns to send now.
+    pub fn waker(&self) -> Arc<Notify> {
+        Arc::clone(&self.wake)
     }
 
     /// Runs sending campaigns until `stop` turns true, then lets each run
@@ -38,20 +51,16 @@ impl Supervisor {
         let mut active: HashSet<i64> = HashSet::new();
         let mut resting: HashMap<i64, Instant> = HashMap::new();
         while !*stop.borrow() {
-            match self.campaigns.campaigns().await {
-                Ok(campaigns) => {
+            match self.campaigns.sending_campaigns().await {
+                Ok(sending) => {
                     resting.retain(|_, until| *until > Instant::now());
-                    for c in campaigns {
-                        if c.state != CampaignState::Sending
-                            || active.contains(&c.id)
-                            || resting.contains_key(&c.id)
-                        {
+                    for id in sending {
+                        if active.contains(&id) || resting.contains_key(&id) {
                             continue;
                         }
-                        active.insert(c.id);
+                        active.insert(id);
                         let engine = Arc::clone(&self.engine);
                         let stop = stop.clone();
-                        let id = c.id;
                         running.spawn(async move {
                             match engine.run(id, stop).await {
                                 Ok(finish) => (id, Some(finish)),
@@ -74,6 +83,7 @@ impl Supervisor {
             loop {
                 tokio::select! {
                     _ = &mut deadline => break,
+                    _ = self.wake.notified() => break,
                     _ = stop.changed() => break,
                     Some(done) = running.join_next() => {
                         if let Ok((id, finish)) = done {

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Days, Utc};
-use tokio::sync::{Mutex, watch};
+use tokio::sync::{Mutex, Notify, watch};
 
 use crate::campaigns::{Campaign, CampaignStore, NewCampaign};
 use crate::config::{AutoDispatch, Config};
@@ -93,6 +93,8 @@ pub struct Scheduler<S: SchedulerStore + ?Sized> {
     transport: Arc<dyn Transport>,
     poll: Ticker,
     dispatch: Ticker,
+    /// Told whenever the scheduler starts a campaign: the delivery supervisor.
+    started: Option<Arc<Notify>>,
 }
 
 /// What the scheduler needs from the store: its ticks, campaigns to make
@@ -133,6 +135,16 @@ impl<S: SchedulerStore + ?Sized> Scheduler<S> {
             config,
             templates: Arc::clone(&sending.templates),
             transport: Arc::clone(&sending.transport),
+            started: None,
+        }
+    }
+
+    /// Notifies `waker` whenever a campaign is started, so that whoever
+    /// sends campaigns begins at once.
+    pub fn wake_on_start(self, waker: Arc<Notify>) -> Self {
+        Scheduler {
+            started: Some(waker),
+            ..self
         }
     }
 
@@ -315,6 +327,9 @@ impl<S: SchedulerStore + ?Sized> Scheduler<S> {
                 }
             }
         }
+        if let Some(waker) = self.started.as_ref().filter(|_| !started.is_empty()) {
+            waker.notify_one();
+        }
         started
     }
 
@@ -433,15 +448,15 @@ impl<S: SchedulerStore + ?Sized> Scheduler<S> {
                 days,
                 "there is no report of an NEC meeting yet",
             );
-            if let Some(admin) = &self.config.admin_email {
-                if let Err(e) = self.mail_overdue(admin, &meeting, days).await {
-                    tracing::error!(
-                        meeting = %meeting.held_on,
-                        error = %e,
-                        "cannot mail the admin about an overdue report; trying again at the next poll"
-                    );
-                    continue;
-                }
+            if let Some(admin) = &self.config.admin_email
+                && let Err(e) = self.mail_overdue(admin, &meeting, days).await
+            {
+                tracing::error!(
+                    meeting = %meeting.held_on,
+                    error = %e,
+                    "cannot mail the admin about an overdue report; trying again at the next poll"
+                );
+                continue;
             }
             match self.store.mark_overdue_notified(meeting.id).await {
                 Ok(()) => warned.push(meeting),

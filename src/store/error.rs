@@ -1,5 +1,8 @@
 //! How sqlx's errors become [`StoreError`]s.
 
+use sqlx::error::DatabaseError;
+use sqlx::sqlite::SqliteError;
+
 use crate::error::StoreError;
 
 impl From<sqlx::Error> for StoreError {
@@ -22,6 +25,11 @@ impl From<sqlx::Error> for StoreError {
             }
             sqlx::Error::Configuration(e) => {
                 return StoreError::Unavailable(format!("bad database configuration: {e}"));
+            }
+            sqlx::Error::Database(db) if is_passing(&**db) => {
+                return StoreError::Unavailable(format!(
+                    "the database is busy or restarting: {db}"
+                ));
             }
             sqlx::Error::Database(db) => {
                 let code = db
@@ -50,6 +58,23 @@ impl From<sqlx::Error> for StoreError {
             source: Box::new(err),
         }
     }
+}
+
+/// True for a database error that passes by itself, so that the same
+/// statement may work when tried again: SQLite busy or locked (primary codes
+/// 5 and 6, whatever the extended code), or on PostgreSQL a connection lost,
+/// the server shutting down or starting up, a serialization failure, a
+/// deadlock, a lock timeout or too many connections.
+fn is_passing(db: &dyn DatabaseError) -> bool {
+    let Some(code) = db.code() else { return false };
+    if db.try_downcast_ref::<SqliteError>().is_some() {
+        return code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6));
+    }
+    code.starts_with("08")
+        || matches!(
+            &*code,
+            "57P01" | "57P02" | "57P03" | "40001" | "40P01" | "55P03" | "53300"
+        )
 }
 
 /// True when `err` is a unique-constraint violation.

@@ -21,11 +21,15 @@ pub type PgStore = SqlStore<Postgres>;
 
 impl PgStore {
     pub async fn connect(url: &str, options: &PoolOptions) -> Result<Self, StoreError> {
-        let connect = PgConnectOptions::from_str(url)
-            .map_err(|e| {
-                StoreError::Unavailable(format!("DATABASE_URL is not a valid PostgreSQL URL: {e}"))
-            })?
-            .application_name("necmail");
+        let connect = PgConnectOptions::from_str(url).map_err(|e| {
+            StoreError::Unavailable(format!("DATABASE_URL is not a valid PostgreSQL URL: {e}"))
+        })?;
+        // "necmail" in pg_stat_activity, unless the URL names the instance
+        // (`?application_name=necmail-2`), as one of several may.
+        let connect = match connect.get_application_name() {
+            Some(_) => connect,
+            None => connect.application_name("necmail"),
+        };
         Self::connect_with(connect, options).await
     }
 

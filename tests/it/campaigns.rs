@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use necmail::campaigns::{CampaignState, NewCampaign};
+use necmail::campaigns::{CampaignState, NewCampaign, Outcome, Recorded};
 use necmail::config::Config;
 use necmail::delivery::Sending;
 use necmail::delivery::engine::{Engine, Finish};
@@ -18,7 +18,7 @@ use necmail::tokens::Purpose;
 use tokio::sync::watch;
 
 use crate::lists::{new_list, subscriber};
-use crate::support::smtp::{Behaviour, SmtpServer, Who};
+use crate::support::smtp::{Action, Behaviour, SmtpServer, Stage, Who};
 use crate::support::{TestDb, on_both_backends};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -133,7 +133,7 @@ struct Slow {
 
 async fn slow_campaign(db: &TestDb) -> Slow {
     let (store, report) = world(db, 12).await;
-    let server = SmtpServer::start_with(Behaviour::accept().delay(Duration::from_millis(15))).await;
+    let server = SmtpServer::start_with(Behaviour::accept().delay(Duration::from_millis(50))).await;
     let id = campaign(&*store, report, &["members"]).await;
     let engine = Arc::new(engine(
         &store,
@@ -235,13 +235,46 @@ on_both_backends! {
         assert_eq!(store.delivery_counts(next).await.unwrap().total(), 2, "the bounced address is left out");
     }
 
-    async fn the_campaign_pauses_itself_when_the_relay_refuses_everything(db) {
+    async fn a_lease_lasts_while_it_is_renewed_and_ends_at_once_when_taken_back(db) {
+        let (store, report) = world(db, 3).await;
+        let id = campaign(&*store, report, &["members"]).await;
+        assert_eq!(store.sending_campaigns().await.unwrap(), [id]);
+        let short = Duration::from_secs(3);
+        let claimed = store.claim(id, "here-1-1", 2, short).await.unwrap();
+        let mut held: Vec<i64> = claimed.iter().map(|c| c.delivery_id).collect();
+        held.sort();
+        assert_eq!(store.lease_holders(id).await.unwrap(), ["here-1-1"]);
+
+        let long = Duration::from_secs(600);
+        assert_eq!(store.renew("here-1-1", &held, long).await.unwrap(), 2);
+        assert_eq!(store.renew("here-2-2", &held, short).await.unwrap(), 0, "only the holder renews");
+        let due = store.next_due(id).await.unwrap().expect("a lease falls due");
+        assert!(due > chrono::Utc::now() + chrono::Duration::seconds(500), "renewed to {due}");
+        let rest = store.claim(id, "here-2-2", 10, short).await.unwrap();
+        assert_eq!(rest.len(), 1, "held deliveries are not claimed again");
+
+        assert_eq!(store.take_back(id, "here-1-1").await.unwrap(), 2);
+        let mut again: Vec<i64> = store.claim(id, "here-2-2", 10, short).await.unwrap()
+            .iter().map(|c| c.delivery_id).collect();
+        again.sort();
+        assert_eq!(again, held, "taken back, they are claimed at once");
+        let late = Recorded { delivery_id: held[0], outcome: Outcome::Sent { reply: "250".into() } };
+        store.record("here-1-1", &[late]).await.unwrap();
+        let counts = store.delivery_counts(id).await.unwrap();
+        assert_eq!((counts.sent, counts.sending, counts.ambiguous), (0, 3, 2), "{counts:?}");
+
+        store.set_campaign_state(id, CampaignState::Paused, None).await.unwrap();
+        assert!(store.sending_campaigns().await.unwrap().is_empty());
+    }
+
+    async fn the_campaign_pauses_itself_when_the_relay_refuses_to_take_mail(db) {
         let (store, report) = world(db, 10).await;
-        let server = SmtpServer::start_with(Behaviour::accept().refuse(Who::everyone(), "421 4.3.2 service shutting down")).await;
+        let refusal = Action::Reply("421 4.3.2 service shutting down".into());
+        let server = SmtpServer::start_with(Behaviour::accept().rule(Who::everyone(), Stage::Mail, refusal)).await;
         let id = campaign(&*store, report, &["members"]).await;
         let finish = run(&engine(&store, config(&server, &[("NECMAIL_MAX_CONSECUTIVE_FAILURES", "3")])), id).await;
         let Finish::Paused(reason) = finish else { panic!("{finish:?}") };
-        assert!(reason.contains("failed in a row") && reason.contains("421"), "{reason}");
+        assert!(reason.contains("failed 3 times in a row") && reason.contains("421"), "{reason}");
         let campaign = store.campaign(id).await.unwrap();
         assert_eq!(campaign.state, CampaignState::Paused);
         assert!(campaign.pause_reason.unwrap().contains("421"));

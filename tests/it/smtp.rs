@@ -108,7 +108,8 @@ async fn a_5xx_reply_is_permanent_with_the_whole_reply_and_its_enhanced_status_c
 }
 
 #[tokio::test]
-async fn a_refusal_of_the_mail_from_is_reset_and_a_refusal_after_the_data_needs_no_reset() {
+async fn a_refused_mail_from_is_the_relays_failure_and_is_reset_and_a_refused_message_needs_no_reset()
+ {
     let server = SmtpServer::start_with(Behaviour::accept().rule(
         Who::everyone(),
         Stage::Mail,
@@ -117,10 +118,7 @@ async fn a_refusal_of_the_mail_from_is_reset_and_a_refusal_after_the_data_needs_
     .await;
     let relay = SmtpRelay::new(&server.config()).unwrap();
     let err = send_to(&relay, "jo@example.org").await.unwrap_err();
-    assert_eq!(
-        err,
-        SendError::Transient("451 4.3.0 try again later".into())
-    );
+    assert_eq!(err, SendError::Relay("451 4.3.0 try again later".into()));
     assert_eq!(server.commands().last().map(String::as_str), Some("RSET"));
 
     let spam = "554 5.7.1 message rejected as spam";

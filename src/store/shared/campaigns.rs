@@ -95,11 +95,14 @@ fn claim_sql(condition: &str, lock: &str) -> String {
     )
 }
 
+/// What a claim takes, in this order: expired leases (their outcome is
+/// unknown), deferred deliveries that are due, then queued ones.
 const CLAIM_CONDITIONS: [&str; 3] = [
     "state = 'sending' AND lease_until < $3",
     "state = 'deferred' AND next_attempt_at <= $3",
-    "state = 'queued'",
+    QUEUED,
 ];
+const QUEUED: &str = "state = 'queued'";
 
 const SELECT_CLAIMED: &str = "SELECT d.id AS delivery_id, d.subscriber_id, d.list_id,
         l.slug AS list_slug, l.name AS list_name, d.attempts, d.first_attempt_at,
@@ -187,6 +190,55 @@ fn outcome_columns(
 const RECORD_CHUNK: usize = 500;
 
 impl SqlStore<Db> {
+    /// Claims up to `limit` deliveries matching `conditions`, taken in
+    /// order until the limit is reached, and reads what their messages need.
+    async fn claim_where(
+        &self,
+        conditions: &[&str],
+        id: i64,
+        worker: &str,
+        limit: i64,
+        lease: Duration,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let now = Utc::now();
+        let lease_until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        let mut ids: Vec<i64> = Vec::new();
+        let turn = self.turn().await;
+        for condition in conditions {
+            let want = limit - i64::try_from(ids.len()).unwrap_or(i64::MAX);
+            if want <= 0 {
+                break;
+            }
+            let sql = claim_sql(condition, <Db as Dialect>::CLAIM_LOCK);
+            ids.extend(
+                sqlx::query_scalar::<Db, i64>(AssertSqlSafe(sql))
+                    .bind(worker)
+                    .bind(lease_until)
+                    .bind(now)
+                    .bind(id)
+                    .bind(want)
+                    .fetch_all(&self.pool)
+                    .await?,
+            );
+        }
+        drop(turn);
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut qb = sqlx::QueryBuilder::<Db>::new(SELECT_CLAIMED);
+        let mut sep = qb.separated(", ");
+        for d in &ids {
+            sep.push_bind(*d);
+        }
+        qb.push(") ORDER BY d.id");
+        qb.build_query_as::<ClaimedRow>()
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(Claimed::try_from)
+            .collect()
+    }
+
     pub(super) async fn load_campaign(
         conn: &mut <Db as sqlx::Database>::Connection,
         id: i64,
@@ -531,43 +583,19 @@ impl CampaignStore for SqlStore<Db> {
         limit: i64,
         lease: Duration,
     ) -> Result<Vec<Claimed>, StoreError> {
-        let now = Utc::now();
-        let lease_until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
-        let mut ids: Vec<i64> = Vec::new();
-        let turn = self.turn().await;
-        for condition in CLAIM_CONDITIONS {
-            let want = limit - i64::try_from(ids.len()).unwrap_or(i64::MAX);
-            if want <= 0 {
-                break;
-            }
-            let sql = claim_sql(condition, <Db as Dialect>::CLAIM_LOCK);
-            ids.extend(
-                sqlx::query_scalar::<Db, i64>(AssertSqlSafe(sql))
-                    .bind(worker)
-                    .bind(lease_until)
-                    .bind(now)
-                    .bind(id)
-                    .bind(want)
-                    .fetch_all(&self.pool)
-                    .await?,
-            );
-        }
-        drop(turn);
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut qb = sqlx::QueryBuilder::<Db>::new(SELECT_CLAIMED);
-        let mut sep = qb.separated(", ");
-        for d in &ids {
-            sep.push_bind(*d);
-        }
-        qb.push(") ORDER BY d.id");
-        qb.build_query_as::<ClaimedRow>()
-            .fetch_all(&self.pool)
-            .await?
-            .into_iter()
-            .map(Claimed::try_from)
-            .collect()
+        self.claim_where(&CLAIM_CONDITIONS, id, worker, limit, lease)
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(campaign = id, limit))]
+    async fn claim_queued(
+        &self,
+        id: i64,
+        worker: &str,
+        limit: i64,
+        lease: Duration,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        self.claim_where(&[QUEUED], id, worker, limit, lease).await
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(outcomes = outcomes.len()))]
@@ -635,6 +663,60 @@ impl CampaignStore for SqlStore<Db> {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(deliveries = ids.len()))]
+    async fn renew(&self, worker: &str, ids: &[i64], lease: Duration) -> Result<u64, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let lease_until =
+            Utc::now() + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        let mut qb = sqlx::QueryBuilder::<Db>::new("UPDATE deliveries SET lease_until = ");
+        qb.push_bind(lease_until)
+            .push(" WHERE state = 'sending' AND worker = ")
+            .push_bind(worker)
+            .push(" AND id IN (");
+        let mut sep = qb.separated(", ");
+        for d in ids {
+            sep.push_bind(*d);
+        }
+        qb.push(")");
+        let _turn = self.turn().await;
+        Ok(qb.build().execute(&self.pool).await?.rows_affected())
+    }
+
+    async fn lease_holders(&self, id: i64) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar::<Db, String>(
+            "SELECT DISTINCT worker FROM deliveries
+              WHERE campaign_id = $1 AND state = 'sending' AND worker IS NOT NULL",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(campaign = id, worker))]
+    async fn take_back(&self, id: i64, worker: &str) -> Result<u64, StoreError> {
+        let _turn = self.turn().await;
+        Ok(sqlx::query::<Db>(
+            "UPDATE deliveries SET lease_until = $1
+              WHERE campaign_id = $2 AND state = 'sending' AND worker = $3",
+        )
+        .bind(DateTime::<Utc>::UNIX_EPOCH)
+        .bind(id)
+        .bind(worker)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    async fn sending_campaigns(&self) -> Result<Vec<i64>, StoreError> {
+        Ok(sqlx::query_scalar::<Db, i64>(
+            "SELECT id FROM campaigns WHERE state = 'sending' ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(deliveries = ids.len()))]

@@ -90,6 +90,14 @@ impl TestDb {
         }
     }
 
+    /// A fresh database of its own on the same backend as this one.
+    pub async fn another(&self) -> TestDb {
+        match self.schema {
+            Some(_) => TestDb::postgres().await,
+            None => TestDb::sqlite(),
+        }
+    }
+
     pub async fn store(&self) -> Arc<dyn Store> {
         necmail::store::connect(&self.url, &PoolOptions::default())
             .await
@@ -101,10 +109,37 @@ impl TestDb {
     pub async fn execute(&self, sql: &str) {
         if self.schema.is_some() {
             let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
-            sqlx::query(AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
+            sqlx::query(AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await
+                .unwrap();
         } else {
             let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
-            sqlx::query(AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
+            sqlx::query(AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+    }
+
+    /// Takes the lock every write of a delivery needs and holds it until
+    /// [`Blocked::release`], as a long transaction elsewhere would: SQLite's
+    /// write lock, or on PostgreSQL an exclusive lock on the deliveries.
+    /// Reads go on.
+    pub async fn block_writes(&self) -> Blocked {
+        if self.schema.is_some() {
+            let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+            for sql in ["BEGIN", "LOCK TABLE deliveries IN EXCLUSIVE MODE"] {
+                sqlx::query(sql).execute(&mut conn).await.unwrap();
+            }
+            Blocked::Postgres(conn)
+        } else {
+            let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+            sqlx::query("BEGIN IMMEDIATE")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            Blocked::Sqlite(conn)
         }
     }
 
@@ -118,6 +153,27 @@ impl TestDb {
                 .execute(&mut conn)
                 .await
                 .expect("drop the schema");
+        }
+    }
+}
+
+/// A connection holding a lock that blocks writes: see [`TestDb::block_writes`].
+pub enum Blocked {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl Blocked {
+    pub async fn release(self) {
+        match self {
+            Blocked::Sqlite(mut conn) => {
+                sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap();
+                conn.close().await.ok();
+            }
+            Blocked::Postgres(mut conn) => {
+                sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap();
+                conn.close().await.ok();
+            }
         }
     }
 }

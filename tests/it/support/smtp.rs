@@ -95,6 +95,13 @@ pub enum Action {
     Reply(String),
     /// Close the connection without answering.
     Drop,
+    /// Answer nothing until the test lets go ([`SmtpServer::let_go`]) or
+    /// the client goes away: a relay that hangs, or a client killed while it
+    /// waits. Acts at `Data` and `EndOfData` only. Held at the end of the
+    /// data, the message counts as received at once, as a relay that queued
+    /// it and then lost the connection would have it; let go, it is
+    /// accepted with a 250.
+    Hold,
 }
 
 #[derive(Debug, Clone)]
@@ -245,6 +252,12 @@ struct State {
     attempts: Vec<Attempt>,
     commands: Vec<String>,
     connections: usize,
+    /// Transactions held by [`Action::Hold`] so far.
+    held: usize,
+    /// Set by [`SmtpServer::let_go`]: held transactions go on.
+    let_go: bool,
+    /// Held transactions that were let go and answered.
+    answered_after_hold: usize,
     open: usize,
     max_open: usize,
     tasks: Vec<AbortHandle>,
@@ -341,6 +354,7 @@ impl SmtpServer {
         let mut state = self.shared.lock();
         state.behaviour = behaviour;
         state.attempt_counts.clear();
+        state.let_go = false;
     }
 
     /// Every message accepted so far, in order.
@@ -418,6 +432,26 @@ impl SmtpServer {
         self.wait_until(timeout, &format!("{n} attempts"), |s| s.attempts.len() >= n)
             .await;
         self.attempts()
+    }
+
+    /// Waits until at least `n` transactions are held by [`Action::Hold`];
+    /// panics after `timeout`.
+    pub async fn wait_for_held(&self, n: usize, timeout: Duration) {
+        self.wait_until(timeout, &format!("{n} held transactions"), |s| s.held >= n)
+            .await;
+    }
+
+    /// Lets every held transaction go on, and those held from now on too.
+    pub fn let_go(&self) {
+        self.shared.record(|s| s.let_go = true);
+    }
+
+    /// Waits until `n` held transactions were let go and answered; panics
+    /// after `timeout`.
+    pub async fn wait_for_answered_after_hold(&self, n: usize, timeout: Duration) {
+        let what = format!("{n} held transactions answered");
+        self.wait_until(timeout, &what, |s| s.answered_after_hold >= n)
+            .await;
     }
 
     /// Waits until no connection is open; panics after `timeout`.
@@ -622,6 +656,7 @@ impl Session {
                 let reply = match action {
                     Action::Reply(reply) => Some(reply.clone()),
                     Action::Drop => None,
+                    Action::Hold => panic!("the test server holds at DATA or the end of the data"),
                 };
                 let attempt = Attempt {
                     connection: self.id,
@@ -662,6 +697,7 @@ impl Session {
             (state.behaviour.clone(), count)
         };
         match behaviour.action(Stage::Rcpt, Some((&rcpt, attempt))) {
+            Some(Action::Hold) => panic!("the test server holds at DATA or the end of the data"),
             Some(Action::Drop) => {
                 self.rcpt_to.push(rcpt);
                 Err(Closed)
@@ -710,6 +746,12 @@ impl Session {
         }
         match self.transaction_action(Stage::Data) {
             Some(Action::Drop) => return Err(Closed),
+            Some(Action::Hold) => {
+                self.hold(read).await?;
+                self.reply(write, "354 End data with <CR><LF>.<CR><LF>")
+                    .await?;
+                self.shared.record(|s| s.answered_after_hold += 1);
+            }
             Some(Action::Reply(reply)) => {
                 self.settle(Some(&reply));
                 return self.reply(write, &reply).await;
@@ -733,23 +775,60 @@ impl Session {
                 self.settle(Some(&reply));
                 self.reply(write, &reply).await
             }
+            Some(Action::Hold) => {
+                let reply = self.receive(data, "250 2.0.0 Ok: held, then queued as");
+                self.hold(read).await?;
+                self.reply(write, &reply).await?;
+                self.shared.record(|s| s.answered_after_hold += 1);
+                Ok(())
+            }
             None => {
-                let reply = {
-                    let mut state = self.shared.lock();
-                    let reply = format!("250 2.0.0 Ok: queued as {}", state.messages.len() + 1);
-                    state.messages.push(Received {
-                        connection: self.id,
-                        mail_from: self.mail_from.clone().unwrap_or_default(),
-                        rcpt_to: self.rcpt_to.clone(),
-                        data,
-                        authenticated_as: self.authenticated_as.clone(),
-                        reply: reply.clone(),
-                    });
-                    reply
-                };
-                // Settling notifies whoever waits for messages.
-                self.settle(Some(&reply));
+                let reply = self.receive(data, "250 2.0.0 Ok: queued as");
                 self.reply(write, &reply).await
+            }
+        }
+    }
+
+    /// Keeps the message, settles the transaction with a reply that starts
+    /// with `reply` and ends with the message's number, and returns it.
+    fn receive(&mut self, data: Vec<u8>, reply: &str) -> String {
+        let reply = {
+            let mut state = self.shared.lock();
+            let reply = format!("{reply} {}", state.messages.len() + 1);
+            state.messages.push(Received {
+                connection: self.id,
+                mail_from: self.mail_from.clone().unwrap_or_default(),
+                rcpt_to: self.rcpt_to.clone(),
+                data,
+                authenticated_as: self.authenticated_as.clone(),
+                reply: reply.clone(),
+            });
+            reply
+        };
+        // Settling notifies whoever waits for messages.
+        self.settle(Some(&reply));
+        reply
+    }
+
+    /// Answers nothing until the test lets go, or ends the session when
+    /// the client goes away (a client waiting for a reply sends nothing).
+    async fn hold(
+        &mut self,
+        read: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+    ) -> Result<(), Closed> {
+        self.shared.record(|s| s.held += 1);
+        loop {
+            let changed = self.shared.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.shared.lock().let_go {
+                return Ok(());
+            }
+            tokio::select! {
+                _ = changed => {}
+                line = read_line(read) => {
+                    line?;
+                }
             }
         }
     }
