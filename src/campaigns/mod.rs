@@ -14,7 +14,7 @@ use crate::lists::ListSlug;
 use crate::reports::ReportRef;
 use crate::subscribers::{AttributePair, Attributes};
 
-pub use store::{CampaignStore, Claimed, Outcome, Recorded, Totals, TotalsStore};
+pub use store::{CampaignStore, ClaimFrom, Claimed, Outcome, Recorded, Totals, TotalsStore};
 
 string_enum!(
     /// Where a campaign stands.

@@ -30,6 +30,17 @@ pub struct Claimed {
     pub eligible: bool,
 }
 
+/// Which deliveries a claim takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimFrom {
+    /// Expired leases first (their outcome is unknown), then deferred
+    /// deliveries that are due, then queued ones.
+    Anywhere,
+    /// Queued deliveries only: cheaper, for the claims between looks at the
+    /// rest, which fall due rarely.
+    Queue,
+}
+
 /// What happened to one delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -90,15 +101,15 @@ pub trait CampaignStore: Send + Sync {
     async fn recent_errors(&self, id: i64, limit: i64) -> Result<Vec<RecentError>, StoreError>;
     /// Deliveries sent since `since`, for the current rate.
     async fn sent_since(&self, id: i64, since: DateTime<Utc>) -> Result<i64, StoreError>;
-    /// Claims up to `limit` deliveries for `worker` under a lease: expired
-    /// leases first (their outcome is unknown), then deferred ones that are
-    /// due, then queued ones. The claim is committed before anything is sent.
+    /// Claims up to `limit` deliveries `from` where it says for `worker`
+    /// under a lease. The claim is committed before anything is sent.
     async fn claim(
         &self,
         id: i64,
         worker: &str,
         limit: i64,
         lease: Duration,
+        from: ClaimFrom,
     ) -> Result<Vec<Claimed>, StoreError>;
     /// Extends the lease on those of `ids` that `worker` still holds to
     /// `lease` from now; returns how many it holds.
@@ -111,15 +122,6 @@ pub trait CampaignStore: Send + Sync {
     async fn take_back(&self, id: i64, worker: &str) -> Result<u64, StoreError>;
     /// The campaigns that are sending, by id.
     async fn sending_campaigns(&self) -> Result<Vec<i64>, StoreError>;
-    /// Like [`CampaignStore::claim`], but only queued deliveries: cheaper,
-    /// for the claims between looks at expired leases and due deferrals.
-    async fn claim_queued(
-        &self,
-        id: i64,
-        worker: &str,
-        limit: i64,
-        lease: Duration,
-    ) -> Result<Vec<Claimed>, StoreError>;
     /// Records outcomes of deliveries `worker` still holds, in one transaction.
     async fn record(&self, worker: &str, outcomes: &[Recorded]) -> Result<(), StoreError>;
     /// Gives claimed but unsent deliveries back to the queue.

@@ -31,7 +31,7 @@ use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use super::{Addressing, Envelope, ListRef, SendError, Sending, Transport};
-use crate::campaigns::{CampaignState, CampaignStore, Claimed, Outcome, Recorded};
+use crate::campaigns::{CampaignState, CampaignStore, ClaimFrom, Claimed, Outcome, Recorded};
 use crate::config::{Config, RetryPolicy};
 use crate::error::StoreError;
 use crate::render::{ListInfo, Prepared, Site, Templates};
@@ -284,14 +284,20 @@ impl Engine {
         let mut claimed = Vec::new();
         if looked.is_some_and(|at| at.elapsed() < LOOK_BEYOND_QUEUE_EVERY) {
             claimed = self
-                .persist(|| self.campaigns.claim_queued(id, worker, limit(free), lease))
+                .persist(|| {
+                    let from = ClaimFrom::Queue;
+                    self.campaigns.claim(id, worker, limit(free), lease, from)
+                })
                 .await?;
         }
         if claimed.len() < free {
             *looked = Some(Instant::now());
             let want = limit(free - claimed.len());
             match self
-                .persist(|| self.campaigns.claim(id, worker, want, lease))
+                .persist(|| {
+                    let from = ClaimFrom::Anywhere;
+                    self.campaigns.claim(id, worker, want, lease, from)
+                })
                 .await
             {
                 Ok(more) => claimed.extend(more),
@@ -802,17 +808,13 @@ async fn deliver(shared: &Shared, job: &Claimed, buf: &mut String) -> (Outcome, 
             retry(&policy, job, e.to_string(), false),
             RelayHealth::Answered,
         ),
-        Err(e @ SendError::Ambiguous(_)) => {
+        // The relay, the network or this machine failed: nothing says the
+        // recipient is at fault, so the delivery is tried again.
+        Err(e) => {
+            let ambiguous = matches!(e, SendError::Ambiguous(_));
             let error = e.to_string();
             (
-                retry(&policy, job, error.clone(), true),
-                RelayHealth::Failed(error),
-            )
-        }
-        Err(e @ (SendError::Relay(_) | SendError::NetworkBeforeData(_) | SendError::Local(_))) => {
-            let error = e.to_string();
-            (
-                retry(&policy, job, error.clone(), false),
+                retry(&policy, job, error.clone(), ambiguous),
                 RelayHealth::Failed(error),
             )
         }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use necmail::campaigns::{CampaignState, NewCampaign, Outcome, Recorded};
+use necmail::campaigns::{CampaignState, ClaimFrom, NewCampaign, Outcome, Recorded};
 use necmail::config::Config;
 use necmail::delivery::Sending;
 use necmail::delivery::engine::{Engine, Finish};
@@ -240,7 +240,7 @@ on_both_backends! {
         let id = campaign(&*store, report, &["members"]).await;
         assert_eq!(store.sending_campaigns().await.unwrap(), [id]);
         let short = Duration::from_secs(3);
-        let claimed = store.claim(id, "here-1-1", 2, short).await.unwrap();
+        let claimed = store.claim(id, "here-1-1", 2, short, ClaimFrom::Anywhere).await.unwrap();
         let mut held: Vec<i64> = claimed.iter().map(|c| c.delivery_id).collect();
         held.sort();
         assert_eq!(store.lease_holders(id).await.unwrap(), ["here-1-1"]);
@@ -250,11 +250,13 @@ on_both_backends! {
         assert_eq!(store.renew("here-2-2", &held, short).await.unwrap(), 0, "only the holder renews");
         let due = store.next_due(id).await.unwrap().expect("a lease falls due");
         assert!(due > chrono::Utc::now() + chrono::Duration::seconds(500), "renewed to {due}");
-        let rest = store.claim(id, "here-2-2", 10, short).await.unwrap();
+        let rest = store.claim(id, "here-2-2", 10, short, ClaimFrom::Anywhere).await.unwrap();
         assert_eq!(rest.len(), 1, "held deliveries are not claimed again");
 
         assert_eq!(store.take_back(id, "here-1-1").await.unwrap(), 2);
-        let mut again: Vec<i64> = store.claim(id, "here-2-2", 10, short).await.unwrap()
+        let queued = store.claim(id, "here-2-2", 10, short, ClaimFrom::Queue).await.unwrap();
+        assert!(queued.is_empty(), "expired leases are not in the queue");
+        let mut again: Vec<i64> = store.claim(id, "here-2-2", 10, short, ClaimFrom::Anywhere).await.unwrap()
             .iter().map(|c| c.delivery_id).collect();
         again.sort();
         assert_eq!(again, held, "taken back, they are claimed at once");

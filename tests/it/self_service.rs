@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use necmail::campaigns::{Outcome, Recorded};
+use necmail::campaigns::{ClaimFrom, Outcome, Recorded};
 use necmail::lists::{ListSlug, OptIn};
 use necmail::store::{Store, StoreError};
 use necmail::subscribers::{
@@ -312,7 +312,7 @@ on_both_backends! {
         let leaver = store.subscriber(&email("m001@example.org")).await.unwrap().id;
         let members = list_id(&*store, "members").await;
         assert!(store.unsubscribe_by_id(leaver, Some(members)).await.unwrap());
-        let claimed = store.claim(id, "test-worker", 10, Duration::from_secs(60)).await.unwrap();
+        let claimed = store.claim(id, "test-worker", 10, Duration::from_secs(60), ClaimFrom::Anywhere).await.unwrap();
         let eligible: Vec<(&str, bool)> = claimed.iter().map(|c| (c.email.as_str(), c.eligible)).collect();
         assert_eq!(eligible, [("m000@example.org", true), ("m001@example.org", false)]);
     }
@@ -321,7 +321,7 @@ on_both_backends! {
         let (store, report) = world(db, 2).await;
         let id = campaign(&*store, report, &["members"]).await;
         db.execute("UPDATE subscribers SET email = 'not an address' WHERE email = 'm001@example.org'").await;
-        let err = store.claim(id, "test-worker", 10, Duration::from_secs(60)).await.unwrap_err();
+        let err = store.claim(id, "test-worker", 10, Duration::from_secs(60), ClaimFrom::Anywhere).await.unwrap_err();
         assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
         assert!(err.to_string().contains("is corrupt"), "{err}");
         assert!(!err.is_bad_input());
@@ -376,7 +376,7 @@ on_both_backends! {
         assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
 
         let id = campaign(&*store, report, &["members"]).await;
-        let claimed = store.claim(id, "test-worker", 10, Duration::from_secs(60)).await.unwrap();
+        let claimed = store.claim(id, "test-worker", 10, Duration::from_secs(60), ClaimFrom::Anywhere).await.unwrap();
         let bounced = claimed.iter().find(|c| c.email.as_str() == "m001@example.org").unwrap();
         let outcome = Outcome::Failed { error: "550 no such user".into(), hard_bounce: true };
         store.record("test-worker", &[Recorded { delivery_id: bounced.delivery_id, outcome }]).await.unwrap();

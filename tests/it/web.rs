@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
+use necmail::campaigns::ClaimFrom;
 use necmail::lists::{NewList, OptIn};
 use necmail::store::{Store, StoreError};
 use necmail::subscribers::{ConsentMethod, SubscriberEmail, SubscriptionStatus, SuppressionReason};
@@ -437,7 +438,7 @@ on_both_backends! {
         assert_eq!(status(&*app.store, "ann@example.org", "members").await, Some(SubscriptionStatus::Unsubscribed));
         let claimed = app
             .store
-            .claim(campaign, "test-worker", 10, Duration::from_secs(60))
+            .claim(campaign, "test-worker", 10, Duration::from_secs(60), ClaimFrom::Anywhere)
             .await
             .unwrap();
         assert_eq!(claimed.len(), 1);

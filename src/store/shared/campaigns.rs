@@ -11,8 +11,8 @@ use sqlx::types::Json;
 
 use super::Db;
 use crate::campaigns::{
-    Campaign, CampaignState, CampaignStore, Claimed, DeliveryCounts, NewCampaign, Outcome,
-    RecentError, Recorded, Totals, TotalsStore,
+    Campaign, CampaignState, CampaignStore, ClaimFrom, Claimed, DeliveryCounts, NewCampaign,
+    Outcome, RecentError, Recorded, Totals, TotalsStore,
 };
 use crate::error::{StoreError, UnknownName};
 use crate::lists::ListSlug;
@@ -575,27 +575,20 @@ impl CampaignStore for SqlStore<Db> {
         .await?)
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(campaign = id, limit))]
+    #[tracing::instrument(level = "debug", skip_all, fields(campaign = id, limit, ?from))]
     async fn claim(
         &self,
         id: i64,
         worker: &str,
         limit: i64,
         lease: Duration,
+        from: ClaimFrom,
     ) -> Result<Vec<Claimed>, StoreError> {
-        self.claim_where(&CLAIM_CONDITIONS, id, worker, limit, lease)
-            .await
-    }
-
-    #[tracing::instrument(level = "debug", skip_all, fields(campaign = id, limit))]
-    async fn claim_queued(
-        &self,
-        id: i64,
-        worker: &str,
-        limit: i64,
-        lease: Duration,
-    ) -> Result<Vec<Claimed>, StoreError> {
-        self.claim_where(&[QUEUED], id, worker, limit, lease).await
+        let conditions: &[&str] = match from {
+            ClaimFrom::Anywhere => &CLAIM_CONDITIONS,
+            ClaimFrom::Queue => &[QUEUED],
+        };
+        self.claim_where(conditions, id, worker, limit, lease).await
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(outcomes = outcomes.len()))]
