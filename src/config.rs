@@ -6,6 +6,7 @@
 //! list (a test keeps the two in step).
 
 use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -106,10 +107,16 @@ variables! {
         "Log filter, e.g. info or info,necmail=debug. Unset: info for serve, warn otherwise.";
     log_format: LogFormat, "NECMAIL_LOG_FORMAT" = "text", log_format,
         "Log format on stderr: text or json.";
-    public_url: url::Url, "NECMAIL_PUBLIC_URL" = "http://127.0.0.1:8080", web_url,
-        "The address people reach necmail's pages at; every link in every email starts with it.";
+    public_url: PublicUrl, "NECMAIL_PUBLIC_URL", public_url,
+        "The address people reach necmail's pages at; every link in every email starts with it. \
+         Unset: http:// and NECMAIL_HTTP_ADDR.";
     from: Sender, "NECMAIL_FROM" = "NEC Report <reports@necmail.localhost>", sender,
         "The From of every email. Its domain also names Message-IDs, List-Id and bounce addresses.";
+    site_name: String, "NECMAIL_SITE_NAME", text,
+        "The name of the pages and of the archive's feed. Unset: the name of NECMAIL_FROM.";
+    committee: String, "NECMAIL_COMMITTEE_NAME" = "NEC", text,
+        "The committee whose meetings the reports are of, as pages and emails name it: \
+         \"Report of the NEC meeting of …\".";
     secret: Option<SecretString>, secret "NECMAIL_SECRET", some(signing_key),
         "The key that signs every link in every email. Unset: an insecure development key, refused by \
          `serve` unless NECMAIL_PUBLIC_URL is on localhost, and by every command that sends \
@@ -163,7 +170,7 @@ variables! {
         "DKIM signing domain (d=). Unset with a selector: the domain of NECMAIL_FROM.";
     dkim_key_file: Option<PathBuf>, "NECMAIL_DKIM_KEY_FILE", some(path),
         "DKIM private key: RSA of 2048-4096 bits (PKCS#1 or PKCS#8 PEM) or Ed25519 (PKCS#8 PEM).";
-    http_addr: std::net::SocketAddr, "NECMAIL_HTTP_ADDR" = "127.0.0.1:8080", http_addr,
+    http_addr: SocketAddr, "NECMAIL_HTTP_ADDR" = "127.0.0.1:8080", http_addr,
         "The address and port `serve` listens on for the web pages.";
     http_header_timeout: Duration, "NECMAIL_HTTP_HEADER_TIMEOUT_SECS" = "10",
         duration(SECOND, 1, 3600),
@@ -176,7 +183,7 @@ variables! {
         some(whole_number(1, 1_000_000)),
         "How many connections the web pages serve at once; more wait to be accepted. Unset: the \
          open-file limit (ulimit -n) less a reserve for the database, SMTP and files, at most 4096.";
-    metrics_addr: Option<std::net::SocketAddr>, "NECMAIL_METRICS_ADDR" = "127.0.0.1:9187",
+    metrics_addr: Option<SocketAddr>, "NECMAIL_METRICS_ADDR" = "127.0.0.1:9187",
         metrics_addr,
         "The address and port of the Prometheus /metrics listener, kept off the public pages; \
          off: no metrics listener.";
@@ -248,6 +255,21 @@ impl Config {
         };
         if self.helo_name.is_empty() {
             self.helo_name = self.from.domain().to_owned();
+        }
+        if self.site_name.is_empty() {
+            self.site_name = self
+                .from
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("{} reports", self.committee));
+        }
+        if let Some((_, shown, Source::Default)) = self
+            .effective
+            .iter_mut()
+            .find(|(name, _, _)| *name == "NECMAIL_PUBLIC_URL")
+        {
+            self.public_url = PublicUrl::serving(self.http_addr);
+            *shown = self.public_url.to_string();
         }
         for (variable, schedule) in [
             ("NECMAIL_POLL_SCHEDULE", &mut self.poll_schedule),
@@ -508,6 +530,10 @@ fn web_url(v: &str) -> Result<url::Url, String> {
     }
 }
 
+fn public_url(v: &str) -> Result<PublicUrl, String> {
+    web_url(v).map(PublicUrl)
+}
+
 fn sender(v: &str) -> Result<Sender, String> {
     Sender::parse(v).map_err(|e| format!("{v:?} is not Name <address>: {e}"))
 }
@@ -525,16 +551,16 @@ fn timezone(v: &str) -> Result<chrono_tz::Tz, String> {
         .map_err(|_| format!("{v:?} is not a time zone such as Europe/London"))
 }
 
-fn http_addr(v: &str) -> Result<std::net::SocketAddr, String> {
-    v.parse::<std::net::SocketAddr>()
+fn http_addr(v: &str) -> Result<SocketAddr, String> {
+    v.parse::<SocketAddr>()
         .map_err(|_| format!("{v:?} is not an address and port such as 127.0.0.1:8080"))
 }
 
-fn metrics_addr(v: &str) -> Result<Option<std::net::SocketAddr>, String> {
+fn metrics_addr(v: &str) -> Result<Option<SocketAddr>, String> {
     match v {
         "off" => Ok(None),
         v => v
-            .parse::<std::net::SocketAddr>()
+            .parse::<SocketAddr>()
             .map(Some)
             .map_err(|_| format!("{v:?} is not off or an address and port such as 127.0.0.1:9187")),
     }
@@ -599,6 +625,46 @@ fn email(v: &str) -> Result<crate::subscribers::SubscriberEmail, String> {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// Where people reach necmail's pages; every link in every email starts
+/// with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl(url::Url);
+
+impl PublicUrl {
+    /// necmail's own address when it serves on `addr`: loopback when that
+    /// is every interface, since the name people would use is unknown.
+    fn serving(addr: SocketAddr) -> Self {
+        let ip: IpAddr = match addr.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => Ipv4Addr::LOCALHOST.into(),
+            IpAddr::V6(ip) if ip.is_unspecified() => Ipv6Addr::LOCALHOST.into(),
+            ip => ip,
+        };
+        let url = format!("http://{}/", SocketAddr::new(ip, addr.port()));
+        PublicUrl(url::Url::parse(&url).expect("an IP address and port make a URL"))
+    }
+}
+
+/// Only until [`Config::combine`] derives it from NECMAIL_HTTP_ADDR.
+impl Default for PublicUrl {
+    fn default() -> Self {
+        PublicUrl::serving(SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)))
+    }
+}
+
+impl std::ops::Deref for PublicUrl {
+    type Target = url::Url;
+
+    fn deref(&self) -> &url::Url {
+        &self.0
+    }
+}
+
+impl fmt::Display for PublicUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
 }
 
 /// A parsed `Name <address@domain>`.
@@ -889,6 +955,39 @@ impl DatabaseUrl {
     pub fn expose(&self) -> &str {
         self.url.expose_secret()
     }
+
+    /// The file a SQLite URL names, made absolute (a relative one is in the
+    /// working folder); `None` for PostgreSQL and in-memory databases.
+    pub fn sqlite_file(&self) -> Option<PathBuf> {
+        use std::str::FromStr;
+        let raw = self.expose();
+        if Backend::from_url(raw) != Some(Backend::Sqlite) {
+            return None;
+        }
+        // Read as sqlx reads it: `sqlite::memory:`, `sqlite://:memory:` and
+        // `mode=memory` are in memory.
+        let rest = raw
+            .trim_start_matches("sqlite://")
+            .trim_start_matches("sqlite:");
+        let (database, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let in_memory = database == ":memory:"
+            || url::form_urlencoded::parse(query.as_bytes())
+                .any(|(key, value)| key == "mode" && value == "memory");
+        if in_memory {
+            return None;
+        }
+        let options = sqlx::sqlite::SqliteConnectOptions::from_str(raw).ok()?;
+        std::path::absolute(options.get_filename()).ok()
+    }
+
+    /// Which database this is, for people: the SQLite file, or the URL
+    /// without its password.
+    pub fn location(&self) -> String {
+        match self.sqlite_file() {
+            Some(file) => format!("the SQLite file {}", file.display()),
+            None => self.shown.clone(),
+        }
+    }
 }
 
 impl fmt::Display for DatabaseUrl {
@@ -926,6 +1025,63 @@ mod tests {
         assert_eq!(c.from.domain(), "necmail.localhost");
         assert_eq!(c.public_link("/u/abc"), "http://127.0.0.1:8080/u/abc");
         assert_eq!(c.effective.len(), VARIABLES.len());
+    }
+
+    #[test]
+    fn unset_the_public_url_follows_the_address_necmail_serves_on() {
+        let link = |pairs: &[(&str, &str)]| load(pairs).unwrap().public_link("/archive");
+        assert_eq!(
+            link(&[("NECMAIL_HTTP_ADDR", "127.0.0.1:9000")]),
+            "http://127.0.0.1:9000/archive"
+        );
+        assert_eq!(
+            link(&[("NECMAIL_HTTP_ADDR", "0.0.0.0:8081")]),
+            "http://127.0.0.1:8081/archive"
+        );
+        assert_eq!(
+            link(&[("NECMAIL_HTTP_ADDR", "[::]:8082")]),
+            "http://[::1]:8082/archive"
+        );
+        assert_eq!(
+            link(&[
+                ("NECMAIL_HTTP_ADDR", "127.0.0.1:9000"),
+                ("NECMAIL_PUBLIC_URL", "https://news.example.org"),
+            ]),
+            "https://news.example.org/archive"
+        );
+        let shown = load(&[("NECMAIL_HTTP_ADDR", "127.0.0.1:9000")])
+            .unwrap()
+            .effective;
+        assert!(
+            shown.contains(&(
+                "NECMAIL_PUBLIC_URL",
+                "http://127.0.0.1:9000/".to_owned(),
+                Source::Default
+            )),
+            "{shown:?}"
+        );
+    }
+
+    #[test]
+    fn only_a_sqlite_url_names_a_file_and_a_relative_one_is_in_the_working_folder() {
+        let file = |url: &str| DatabaseUrl::parse(url).unwrap().sqlite_file();
+        let here = std::env::current_dir().unwrap();
+        assert_eq!(
+            file("sqlite://necmail.db?mode=rwc"),
+            Some(here.join("necmail.db"))
+        );
+        assert_eq!(
+            file("sqlite:///var/lib/necmail/necmail.db"),
+            Some("/var/lib/necmail/necmail.db".into())
+        );
+        assert_eq!(file("sqlite::memory:"), None);
+        assert_eq!(file("sqlite://:memory:"), None);
+        assert_eq!(file("sqlite://x.db?mode=memory"), None);
+        assert_eq!(file("postgres://necmail:hunter2@db.example/necmail"), None);
+        let location = DatabaseUrl::parse("postgres://necmail:hunter2@db.example/necmail")
+            .unwrap()
+            .location();
+        assert_eq!(location, "postgres://necmail:REDACTED@db.example/necmail");
     }
 
     #[test]
@@ -1175,17 +1331,29 @@ mod tests {
     }
 
     #[test]
-    fn the_env_example_documents_every_variable_with_its_default() {
+    fn the_env_example_is_a_dotenv_file_that_sets_every_variable_to_its_default() {
         let example = include_str!("../.env.example");
+        let set: HashMap<String, String> = dotenvy::from_read_iter(example.as_bytes())
+            .collect::<Result<_, _>>()
+            .expect(".env.example parses as a .env file");
         for var in VARIABLES {
-            let line = match var.default {
-                Some(default) => format!("{}={}", var.name, default),
-                None => format!("# {}=", var.name),
-            };
-            assert!(
-                example.lines().any(|l| l.trim() == line),
-                ".env.example lacks the line {line:?}"
-            );
+            match var.default {
+                Some(default) => assert_eq!(
+                    set.get(var.name).map(String::as_str),
+                    Some(default),
+                    "{}",
+                    var.name
+                ),
+                None => {
+                    assert!(!set.contains_key(var.name), "{} is set", var.name);
+                    let unset = format!("# {}=", var.name);
+                    assert!(
+                        example.lines().any(|l| l.trim() == unset),
+                        ".env.example lacks the line {unset:?}"
+                    );
+                }
+            }
         }
+        assert!(Config::from_lookup(|name| set.get(name).cloned()).is_ok());
     }
 }

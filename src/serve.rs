@@ -65,7 +65,7 @@ pub async fn serve(
     let store = crate::store::connect(config.database_url.expose(), &config.pool_options()).await?;
     tracing::info!(
         backend = store.backend().name(),
-        url = %config.database_url,
+        database = %config.database_url.location(),
         "database ready"
     );
 

@@ -1,5 +1,7 @@
 //! Logging: `tracing` to stderr, as text or JSON.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, LogFormat};
@@ -12,8 +14,10 @@ pub fn init(config: &Config, default_filter: &str) {
         .as_deref()
         .and_then(|f| EnvFilter::try_new(f).ok())
         .unwrap_or_else(|| EnvFilter::new(default_filter));
+    // Colours only for a person at a terminal, never into files or journald.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = match config.log_format {
         LogFormat::Text => builder.try_init(),

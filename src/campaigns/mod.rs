@@ -101,6 +101,44 @@ impl DeliveryCounts {
     }
 }
 
+/// One recipient of a campaign and what became of their message, for
+/// `campaign deliveries`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryRecord {
+    /// The delivery's id: the listing is in this order.
+    pub id: i64,
+    pub email: String,
+    /// The list the recipient was sent the campaign as a member of.
+    pub list: String,
+    pub state: DeliveryState,
+    pub attempts: i32,
+    /// The relay's reply: its acceptance for a sent message, else the last
+    /// error (a refusal, a timeout, why it was skipped).
+    pub last_reply: Option<String>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The messages of a campaign sent since some moment: how many, and when
+/// the first and the last of them went.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SentSince {
+    pub count: i64,
+    pub first: Option<DateTime<Utc>>,
+    pub last: Option<DateTime<Utc>>,
+}
+
+impl SentSince {
+    /// Messages per second over the time they were being sent: from the
+    /// first to `until` (now, for a campaign still sending) or else to the
+    /// last. `None` before there is a span to measure.
+    pub fn rate(&self, until: Option<DateTime<Utc>>) -> Option<f64> {
+        let span = until.or(self.last)? - self.first?;
+        let seconds = span.num_microseconds()? as f64 / 1e6;
+        (seconds > 0.0).then(|| self.count as f64 / seconds)
+    }
+}
+
 /// One recent failure, for `campaign status`.
 #[derive(Debug, Clone, Serialize)]
 pub struct RecentError {
@@ -108,4 +146,43 @@ pub struct RecentError {
     pub state: DeliveryState,
     pub error: String,
     pub at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(millis: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(1_800_000_000_000 + millis).unwrap()
+    }
+
+    #[test]
+    fn the_rate_is_counted_over_the_time_messages_were_being_sent_not_the_whole_minute() {
+        let burst = SentSince {
+            count: 7,
+            first: Some(at(0)),
+            last: Some(at(260)),
+        };
+        let rate = burst.rate(None).unwrap();
+        assert!((rate - 7.0 / 0.26).abs() < 1e-9, "{rate}");
+        // Still sending: the time since the last message counts too.
+        let rate = burst.rate(Some(at(1_000))).unwrap();
+        assert!((rate - 7.0).abs() < 1e-9, "{rate}");
+    }
+
+    #[test]
+    fn there_is_no_rate_without_a_span_of_time_to_measure() {
+        let none = SentSince {
+            count: 0,
+            first: None,
+            last: None,
+        };
+        assert_eq!(none.rate(Some(at(0))), None);
+        let one = SentSince {
+            count: 1,
+            first: Some(at(0)),
+            last: Some(at(0)),
+        };
+        assert_eq!(one.rate(None), None);
+    }
 }

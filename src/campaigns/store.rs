@@ -7,7 +7,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{Campaign, CampaignState, DeliveryCounts, DeliveryState, NewCampaign, RecentError};
+use super::{
+    Campaign, CampaignState, DeliveryCounts, DeliveryRecord, DeliveryState, NewCampaign,
+    RecentError, SentSince,
+};
 use crate::error::StoreError;
 use crate::subscribers::{Attributes, SubscriberEmail, SuppressionReason};
 
@@ -99,8 +102,17 @@ pub trait CampaignStore: Send + Sync {
     async fn retry_deliveries(&self, id: i64, include_failed: bool) -> Result<i64, StoreError>;
     async fn delivery_counts(&self, id: i64) -> Result<DeliveryCounts, StoreError>;
     async fn recent_errors(&self, id: i64, limit: i64) -> Result<Vec<RecentError>, StoreError>;
+    /// Up to `limit` of a campaign's deliveries with an id above `after`,
+    /// in id order; only those in `state` when it is given.
+    async fn deliveries(
+        &self,
+        id: i64,
+        state: Option<DeliveryState>,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRecord>, StoreError>;
     /// Deliveries sent since `since`, for the current rate.
-    async fn sent_since(&self, id: i64, since: DateTime<Utc>) -> Result<i64, StoreError>;
+    async fn sent_since(&self, id: i64, since: DateTime<Utc>) -> Result<SentSince, StoreError>;
     /// Claims up to `limit` deliveries `from` where it says for `worker`
     /// under a lease. The claim is committed before anything is sent.
     async fn claim(

@@ -11,14 +11,14 @@ use tokio::sync::watch;
 use super::output::{self, stdout};
 use super::progress::Progress;
 use super::{CliError, CliResult};
-use crate::campaigns::{Campaign, CampaignState, DeliveryCounts, NewCampaign};
+use crate::campaigns::{Campaign, CampaignState, DeliveryCounts, DeliveryState, NewCampaign};
 use crate::config::Config;
 use crate::delivery::Sending;
 use crate::delivery::engine::Finish;
 use crate::lists::ListSlug;
 use crate::reports::ReportRef;
 use crate::store::Store;
-use crate::subscribers::AttributePair;
+use crate::subscribers::{AttributePair, spreadsheet};
 
 #[derive(Debug, Subcommand)]
 pub enum CampaignCommand {
@@ -52,6 +52,20 @@ pub enum CampaignCommand {
     Resume { id: i64 },
     /// Stop for good: deliveries not yet sent are skipped.
     Cancel { id: i64 },
+    /// Who got it: each recipient, their delivery's state, attempts and the
+    /// relay's last reply.
+    Deliveries {
+        id: i64,
+        /// Only deliveries in this state: queued, sending, sent, deferred,
+        /// failed or skipped.
+        #[arg(long)]
+        state: Option<DeliveryState>,
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        /// CSV for a spreadsheet.
+        #[arg(long)]
+        csv: bool,
+    },
     /// Retry deferred deliveries now; with --failed, failed ones too.
     Retry {
         id: i64,
@@ -80,6 +94,9 @@ pub struct CreateArgs {
     /// Use this subject instead of the template's.
     #[arg(long)]
     subject: Option<String>,
+    /// Send the report to a list it was already sent to.
+    #[arg(long)]
+    again: bool,
     #[arg(long)]
     json: bool,
 }
@@ -114,6 +131,9 @@ pub async fn run(command: CampaignCommand, store: Arc<dyn Store>, config: &Confi
                 .is_some_and(|s| s.chars().any(char::is_control))
             {
                 return Err(CliError::BadInput("the subject must be one line".into()));
+            }
+            if !args.again {
+                refuse_a_repeat(&*store, &args.report, &args.lists).await?;
             }
             let campaign = store
                 .create_campaign(&NewCampaign {
@@ -150,11 +170,7 @@ pub async fn run(command: CampaignCommand, store: Arc<dyn Store>, config: &Confi
                         .collect::<Vec<_>>()
                         .join(","),
                     c.send_at
-                        .map(|t| {
-                            t.with_timezone(&config.timezone)
-                                .format("%Y-%m-%d %H:%M")
-                                .to_string()
-                        })
+                        .map(|t| output::local_time(t, config.timezone))
                         .unwrap_or_default(),
                     format!("{}/{}", counts.sent, counts.total()),
                 ]);
@@ -190,12 +206,140 @@ pub async fn run(command: CampaignCommand, store: Arc<dyn Store>, config: &Confi
         }
         CampaignCommand::Resume { id } => steer(&*store, id, CampaignState::Sending, None).await,
         CampaignCommand::Cancel { id } => steer(&*store, id, CampaignState::Cancelled, None).await,
+        CampaignCommand::Deliveries {
+            id,
+            state,
+            json,
+            csv,
+        } => {
+            let format = match (json, csv) {
+                (true, _) => Format::Json,
+                (_, true) => Format::Csv,
+                _ => Format::Table,
+            };
+            deliveries(&*store, id, state, format).await
+        }
         CampaignCommand::Retry { id, failed } => {
             let n = store.retry_deliveries(id, failed).await?;
             println!("campaign {id}: {n} deliveries will be retried now");
             Ok(())
         }
     }
+}
+
+/// Refuses a campaign of a report to a list that an earlier campaign of
+/// the same report has sent to, or is sending to: people would get it twice.
+async fn refuse_a_repeat(store: &dyn Store, report: &ReportRef, lists: &[ListSlug]) -> CliResult {
+    let report = store.report(report).await?;
+    let earlier = store.campaigns().await?.into_iter().find(|c| {
+        c.report_id == report.id
+            && matches!(
+                c.state,
+                CampaignState::Sending | CampaignState::Paused | CampaignState::Done
+            )
+            && c.lists.iter().any(|l| lists.contains(l))
+    });
+    match earlier {
+        Some(c) => {
+            let lists: Vec<String> = c.lists.iter().map(ListSlug::to_string).collect();
+            Err(CliError::BadInput(format!(
+                "report {} went to {} in campaign {} ({}); add --again to send it again",
+                report.slug,
+                lists.join(", "),
+                c.id,
+                c.state
+            )))
+        }
+        None => Ok(()),
+    }
+}
+
+/// How `campaign deliveries` writes its listing.
+enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+/// Deliveries are read this many at a time, so that a campaign to tens of
+/// thousands streams out as JSON or CSV in constant memory.
+const PAGE: i64 = 1000;
+
+async fn deliveries(
+    store: &dyn Store,
+    id: i64,
+    state: Option<DeliveryState>,
+    format: Format,
+) -> CliResult {
+    store.campaign(id).await?;
+    let mut json = match format {
+        Format::Json => Some(output::JsonArray::new(stdout())?),
+        _ => None,
+    };
+    let mut csv = match format {
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(stdout());
+            w.write_record([
+                "email",
+                "list",
+                "state",
+                "attempts",
+                "last_reply",
+                "sent_at",
+            ])
+            .map_err(output::csv_error)?;
+            Some(w)
+        }
+        _ => None,
+    };
+    let mut rows = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store.deliveries(id, state, after, PAGE).await?;
+        for d in &page {
+            let reply = d.last_reply.as_deref().unwrap_or("");
+            let sent_at = d
+                .sent_at
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_default();
+            if let Some(json) = &mut json {
+                json.push(d)?;
+            } else if let Some(csv) = &mut csv {
+                let attempts = d.attempts.to_string();
+                let record = [
+                    &d.email,
+                    &d.list,
+                    d.state.as_str(),
+                    &attempts,
+                    reply,
+                    &sent_at,
+                ]
+                .map(|cell| spreadsheet::neutralise(cell));
+                csv.write_record(record.iter().map(|cell| cell.as_bytes()))
+                    .map_err(output::csv_error)?;
+            } else {
+                rows.push(vec![
+                    d.email.clone(),
+                    d.list.clone(),
+                    d.state.to_string(),
+                    d.attempts.to_string(),
+                    reply.to_owned(),
+                ]);
+            }
+        }
+        match page.last() {
+            Some(last) => after = last.id,
+            None => break,
+        }
+    }
+    if let Some(json) = json {
+        json.finish()?;
+    } else if let Some(mut csv) = csv {
+        csv.flush()?;
+    } else {
+        output::table(&["EMAIL", "LIST", "STATE", "ATTEMPTS", "LAST REPLY"], &rows)?;
+    }
+    Ok(())
 }
 
 async fn steer(store: &dyn Store, id: i64, to: CampaignState, reason: Option<&str>) -> CliResult {
@@ -208,7 +352,8 @@ async fn steer(store: &dyn Store, id: i64, to: CampaignState, reason: Option<&st
 struct Status {
     campaign: Campaign,
     deliveries: DeliveryCounts,
-    /// Messages sent per second over the last minute.
+    /// Messages sent per second over the last minute, counted over the time
+    /// they were being sent (0 when there were none).
     rate: f64,
     /// Seconds until the queue is empty at that rate.
     eta_seconds: Option<u64>,
@@ -218,10 +363,12 @@ struct Status {
 async fn status(store: &dyn Store, id: i64, json: bool, config: &Config) -> CliResult {
     let campaign = store.campaign(id).await?;
     let deliveries = store.delivery_counts(id).await?;
+    let now = Utc::now();
     let recent = store
-        .sent_since(id, Utc::now() - chrono::Duration::seconds(60))
+        .sent_since(id, now - chrono::Duration::seconds(60))
         .await?;
-    let rate = recent as f64 / 60.0;
+    let until = (campaign.state == CampaignState::Sending).then_some(now);
+    let rate = recent.rate(until).unwrap_or(0.0);
     let left = deliveries.queued + deliveries.sending + deliveries.deferred;
     let eta_seconds = (rate > 0.0 && left > 0).then(|| (left as f64 / rate).ceil() as u64);
     let status = Status {
@@ -306,7 +453,10 @@ async fn send(store: Arc<dyn Store>, id: i64, wait: bool, config: &Config) -> Cl
     }
     println!("campaign {id} is sending to {recipients} recipients");
     if !wait {
-        println!("send it with `necmail campaign send {id} --wait`, from one process or several");
+        println!(
+            "a running `necmail serve` sends it within seconds; without one, send it from here \
+             with `necmail campaign send {id} --wait`"
+        );
         return Ok(());
     }
     let engine = Sending::new(Arc::new(config.clone()))?.engine(&store);

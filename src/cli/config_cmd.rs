@@ -20,6 +20,13 @@ pub fn run(command: ConfigCommand, config: &Config) -> CliResult {
                 };
                 println!("{name}={value}  # {source}");
             }
+            let database = config.database_url.location();
+            match config.database_url.sqlite_file() {
+                Some(file) if !file.exists() => {
+                    println!("# the database is {database}, which does not exist yet")
+                }
+                _ => println!("# the database is {database}"),
+            }
             println!("# the configuration is valid");
             Ok(())
         }

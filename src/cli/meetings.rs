@@ -15,7 +15,7 @@ pub enum MeetingCommand {
         /// The day it was held, as YYYY-MM-DD.
         #[arg(value_parser = parse_date)]
         date: NaiveDate,
-        /// A name for it, e.g. "Emergency NEC".
+        /// A name for it, e.g. "Emergency meeting".
         #[arg(long)]
         title: Option<String>,
     },

@@ -4,6 +4,7 @@
 //! a file cannot be written), 2 bad usage or bad input. Errors are one
 //! sentence on stderr.
 
+mod backup;
 mod campaigns;
 mod config_cmd;
 mod lists;
@@ -28,7 +29,7 @@ use crate::store::{Store, StoreError};
 #[command(
     name = "necmail",
     version,
-    about = "A self-hosted newsletter for NEC reports",
+    about = "A self-hosted newsletter for the reports of a committee's meetings",
     propagate_version = true
 )]
 pub struct Cli {
@@ -72,7 +73,7 @@ enum Command {
         #[command(subcommand)]
         command: campaigns::CampaignCommand,
     },
-    /// Record NEC meetings, so that a late report is noticed.
+    /// Record the committee's meetings, so that a late report is noticed.
     Meeting {
         #[command(subcommand)]
         command: meetings::MeetingCommand,
@@ -80,6 +81,9 @@ enum Command {
     /// Send one report to one address, exactly as a campaign would, through
     /// the configured transport.
     SendTest(preview::SendTestArgs),
+    /// Copy the SQLite database to a new file, consistently, while necmail
+    /// runs. (PostgreSQL: use pg_dump.)
+    Backup(backup::BackupArgs),
 }
 
 /// A failure, sorted by whose it is.
@@ -222,54 +226,70 @@ fn dotenv_problem(e: &dotenvy::Error) -> String {
 }
 
 async fn run(cli: Cli, config: Config) -> CliResult {
+    // Only the commands that set necmail up may create its database: any
+    // other, run from the wrong folder, would work on a new, empty one.
+    let may_create = matches!(
+        cli.command,
+        Command::Serve
+            | Command::Migrate
+            | Command::List {
+                command: lists::ListCommand::Create(_)
+            }
+    );
     match cli.command {
         Command::Serve => serve::run(config).await,
         Command::Config { command } => config_cmd::run(command, &config),
         Command::Migrate => {
-            let store = open_store(&config).await?;
+            let store = open_store(&config, may_create).await?;
             println!("the {} database is up to date", store.backend().name());
             store.close().await;
             Ok(())
         }
         Command::List { command } => {
-            let store = open_store(&config).await?;
+            let store = open_store(&config, may_create).await?;
             let result = lists::run(command, store.as_ref()).await;
             store.close().await;
             result
         }
         Command::Subscriber { command } => {
-            let store = open_store(&config).await?;
+            let store = open_store(&config, may_create).await?;
             let result = subscribers::run(command, store.as_ref()).await;
             store.close().await;
             result
         }
         Command::Report { command } => {
-            let store = open_store(&config).await?;
+            let store = open_store(&config, may_create).await?;
             let result = reports::run(command, store.as_ref(), &config).await;
             store.close().await;
             result
         }
         Command::Source { command } => {
-            let store = open_store(&config).await?;
+            let store = open_store(&config, may_create).await?;
             let result = sources::run(command, store.as_ref(), &config).await;
             store.close().await;
             result
         }
         Command::Campaign { command } => {
-            let store = open_store(&config).await?;
+            let store = open_store(&config, may_create).await?;
             let result = campaigns::run(command, Arc::clone(&store), &config).await;
             store.close().await;
             result
         }
         Command::Meeting { command } => {
-            let store = open_store(&config).await?;
+            let store = open_store(&config, may_create).await?;
             let result = meetings::run(command, store.as_ref(), &config).await;
             store.close().await;
             result
         }
         Command::SendTest(args) => {
-            let store = open_store(&config).await?;
+            let store = open_store(&config, may_create).await?;
             let result = preview::send_test(args, store.as_ref(), &config).await;
+            store.close().await;
+            result
+        }
+        Command::Backup(args) => {
+            let store = open_store(&config, may_create).await?;
+            let result = backup::run(args, store.as_ref()).await;
             store.close().await;
             result
         }
@@ -295,7 +315,17 @@ pub(crate) async fn shutdown_signal() {
     interrupt.await.unwrap_or(());
 }
 
-async fn open_store(config: &Config) -> Result<Arc<dyn Store>, CliError> {
+async fn open_store(config: &Config, may_create: bool) -> Result<Arc<dyn Store>, CliError> {
+    if !may_create
+        && let Some(file) = config.database_url.sqlite_file()
+        && !file.exists()
+    {
+        return Err(CliError::BadInput(format!(
+            "there is no necmail database at {}: run necmail in the folder that holds it, \
+             or set DATABASE_URL to it (`necmail migrate` creates a new one)",
+            file.display()
+        )));
+    }
     crate::store::connect(config.database_url.expose(), &config.pool_options())
         .await
         .map_err(|e| match e {

@@ -2,6 +2,7 @@
 
 use std::io::{self, BufWriter, Stdout, Write};
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 /// Buffered stdout. Write errors (a closed pipe) surface as `io::Error`.
@@ -71,4 +72,18 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> io::Result<()> {
         line(&mut row.iter().map(String::as_str))?;
     }
     out.flush()
+}
+
+/// A failure to write CSV: a closed pipe is the reader leaving, as for
+/// any output; anything else is a runtime failure.
+pub fn csv_error(e: csv::Error) -> super::CliError {
+    match e.into_kind() {
+        csv::ErrorKind::Io(io) => io.into(),
+        other => super::CliError::Runtime(format!("writing CSV failed: {other:?}")),
+    }
+}
+
+/// A time as people here read it: minutes, in NECMAIL_TIMEZONE.
+pub fn local_time(at: DateTime<Utc>, zone: chrono_tz::Tz) -> String {
+    at.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string()
 }

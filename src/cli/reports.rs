@@ -80,7 +80,7 @@ pub async fn run(command: ReportCommand, store: &dyn Store, config: &Config) -> 
                         r.slug.to_owned(),
                         r.title.to_owned(),
                         r.meeting_date.map(|d| d.to_string()).unwrap_or_default(),
-                        r.published_at.format("%Y-%m-%d %H:%M").to_string(),
+                        output::local_time(r.published_at, config.timezone),
                         r.sections.to_string(),
                     ]
                 })

@@ -34,7 +34,7 @@ pub struct AddArgs {
     /// The feed's http:// or https:// URL, e.g. https://rep.example.org/feed/.
     #[arg(value_parser = parse_feed_url)]
     url: Url,
-    /// Import only the items in this category (in any case), e.g. NEC.
+    /// Import only the items in this category (in any case), e.g. "NEC report".
     #[arg(long, value_parser = parse_category)]
     category: Option<String>,
     /// A list that new reports from this feed go to; repeat for several.
@@ -82,7 +82,7 @@ pub async fn run(command: SourceCommand, store: &dyn Store, config: &Config) -> 
                         s.category.clone().unwrap_or_default(),
                         lists_text(s),
                         s.last_checked_at
-                            .map(|at| at.format("%Y-%m-%d %H:%M").to_string())
+                            .map(|at| output::local_time(at, config.timezone))
                             .unwrap_or_else(|| "never".into()),
                         s.last_error.clone().unwrap_or_default(),
                     ]

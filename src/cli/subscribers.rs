@@ -437,14 +437,10 @@ async fn import(store: &dyn Store, args: ImportArgs) -> CliResult {
 async fn export(store: &dyn Store, filter: &SubscriberFilter) -> CliResult {
     let keys = store.attribute_keys().await?;
     let mut out = csv::Writer::from_writer(output::stdout());
-    let csv_error = |e: csv::Error| match e.into_kind() {
-        csv::ErrorKind::Io(io) => CliError::from(io),
-        other => CliError::Runtime(format!("writing CSV failed: {other:?}")),
-    };
     let header = ["email", "name"]
         .into_iter()
         .chain(keys.iter().map(String::as_str));
-    out.write_record(header).map_err(csv_error)?;
+    out.write_record(header).map_err(output::csv_error)?;
     let mut after = 0;
     loop {
         let page = store.subscribers(filter, after, PAGE).await?;
@@ -455,7 +451,7 @@ async fn export(store: &dyn Store, filter: &SubscriberFilter) -> CliResult {
                 .map(spreadsheet::neutralise)
                 .collect();
             out.write_record(record.iter().map(|cell| cell.as_bytes()))
-                .map_err(csv_error)?;
+                .map_err(output::csv_error)?;
         }
         match page.last() {
             Some(last) => after = last.id,

@@ -179,6 +179,8 @@ pub struct Site {
     /// The web version of a report: `archive_url` + `/` + slug.
     pub report_url_prefix: String,
     pub subscribe_url: String,
+    /// The committee whose meetings the reports are of (NECMAIL_COMMITTEE_NAME).
+    pub committee: String,
     /// Rendering the archive's web version, read by anyone: the templates
     /// leave out what only a recipient should see.
     pub web_version: bool,
@@ -192,6 +194,7 @@ impl Site {
             archive_url: config.public_link("archive"),
             report_url_prefix: config.public_link("archive/"),
             subscribe_url: config.public_link("subscribe"),
+            committee: config.committee.clone(),
             web_version: false,
         }
     }
@@ -304,6 +307,7 @@ impl Prepared {
         ctx.insert("archive_url", &self.site.archive_url);
         ctx.insert("subscribe_url", &self.site.subscribe_url);
         ctx.insert("web_version", &self.site.web_version);
+        ctx.insert("committee", &self.site.committee);
         ctx.insert(
             "sender",
             &json!({"name": self.site.sender.name.as_deref().unwrap_or(&self.site.sender.address),

@@ -31,6 +31,7 @@ pub(crate) fn site() -> Site {
         archive_url: "https://nec.example/archive".into(),
         report_url_prefix: "https://nec.example/archive/".into(),
         subscribe_url: "https://nec.example/subscribe".into(),
+        committee: "NEC".into(),
         web_version: false,
     }
 }
@@ -82,6 +83,25 @@ fn every_figure_survives_into_both_parts() {
     for figure in ["80 million", "8,000 people", "40%", "575,000 members"] {
         assert!(r.html.contains(figure), "{figure} missing from HTML");
         assert!(r.text.contains(figure), "{figure} missing from text");
+    }
+}
+
+#[test]
+fn the_committee_is_named_as_configured_in_both_parts() {
+    let site = Site {
+        committee: "Scottish Executive".into(),
+        ..site()
+    };
+    let templates = Arc::new(Templates::load(None).unwrap());
+    let p = Prepared::new(templates, &report(BODY), &site).unwrap();
+    let (attrs, list) = (Attributes::new(), members());
+    let r = p.render(&recipient(None, &attrs, &list)).unwrap();
+    for part in [&r.html, &r.text] {
+        assert!(
+            part.contains("Report of the Scottish Executive meeting of"),
+            "{part}"
+        );
+        assert!(!part.contains("NEC meeting"), "{part}");
     }
 }
 

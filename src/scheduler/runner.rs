@@ -446,7 +446,8 @@ impl<S: SchedulerStore + ?Sized> Scheduler<S> {
             tracing::warn!(
                 meeting = %meeting.held_on,
                 days,
-                "there is no report of an NEC meeting yet",
+                committee = %self.config.committee,
+                "there is no report of a meeting yet",
             );
             if let Some(admin) = &self.config.admin_email
                 && let Err(e) = self.mail_overdue(admin, &meeting, days).await
@@ -491,6 +492,7 @@ impl<S: SchedulerStore + ?Sized> Scheduler<S> {
         );
         context.insert("days", &days);
         context.insert("public_url", self.config.public_url.as_str());
+        context.insert("committee", &self.config.committee);
         let subject = self
             .templates
             .render("email/overdue.subject.tera", &context)

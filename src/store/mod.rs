@@ -78,6 +78,10 @@ pub trait Store:
     fn backend(&self) -> Backend;
     /// Applies the embedded migrations; returns how many were new.
     async fn migrate(&self) -> Result<usize, StoreError>;
+    /// Writes a consistent copy of the whole database to `to`, a file that
+    /// does not exist yet, while others go on reading and writing. Refused on
+    /// PostgreSQL, whose own tool does it.
+    async fn backup(&self, to: &std::path::Path) -> Result<(), StoreError>;
     /// Waits for open connections to finish and closes them.
     async fn close(&self);
 }

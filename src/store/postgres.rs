@@ -115,6 +115,15 @@ impl Store for PgStore {
         super::run_migrations(sqlx::migrate!("./migrations/postgres"), &self.pool).await
     }
 
+    async fn backup(&self, _to: &std::path::Path) -> Result<(), StoreError> {
+        Err(StoreError::Refused(
+            "necmail backs up only SQLite; back up PostgreSQL with its own tool: \
+             pg_dump --format=custom --file=necmail.dump \"$DATABASE_URL\" \
+             (restore with pg_restore --dbname=… necmail.dump)"
+                .into(),
+        ))
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }

@@ -106,6 +106,20 @@ impl Store for SqliteStore {
         super::run_migrations(sqlx::migrate!("./migrations/sqlite"), &self.pool).await
     }
 
+    /// `VACUUM INTO` reads one snapshot (WAL lets writers go on meanwhile)
+    /// and writes it out as a compact database file of its own.
+    #[tracing::instrument(skip_all, fields(to = %to.display()))]
+    async fn backup(&self, to: &std::path::Path) -> Result<(), StoreError> {
+        let to = to
+            .to_str()
+            .ok_or_else(|| StoreError::Refused(format!("{} is not a UTF-8 path", to.display())))?;
+        sqlx::query("VACUUM INTO ?")
+            .bind(to)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Also checkpoints the write-ahead log into the database file and
     /// empties it, so that after a clean exit the `.db` file alone holds
     /// every write and can be copied. When another process is reading or

@@ -141,11 +141,12 @@ fn xml(text: &str) -> String {
 pub(super) async fn feed(State(state): State<Shared>) -> Result<Response, PageError> {
     let reports = state.archived.archive().await?;
     let archive_url = state.config.public_link("archive");
+    // With nothing sent yet, the feed is as of now, not of 1970.
     let updated = reports
         .iter()
         .map(|r| r.sent_at)
         .max()
-        .unwrap_or(chrono::DateTime::UNIX_EPOCH)
+        .unwrap_or_else(chrono::Utc::now)
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let mut out = String::with_capacity(1024 + reports.len() * 512);
     out.push_str("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");

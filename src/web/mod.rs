@@ -162,12 +162,7 @@ impl Application {
         let mut background = JoinSet::new();
         let state = Arc::new(AppState {
             signer: ctx.config.signer(),
-            site_name: ctx
-                .config
-                .from
-                .name
-                .clone()
-                .unwrap_or_else(|| "NEC reports".to_owned()),
+            site_name: ctx.config.site_name.clone(),
             subscribe_limit: protect::RateLimiter::per_hour(ctx.config.subscribe_per_ip_per_hour),
             subscribe_refusals: protect::RefusalLog::every(REFUSALS_LOGGED_EVERY),
             confirmations_queued: Notify::new(),
@@ -351,6 +346,7 @@ pub(crate) async fn mail(
     mut ctx: tera::Context,
 ) -> anyhow::Result<()> {
     ctx.insert("site_name", &state.site_name);
+    ctx.insert("committee", &state.config.committee);
     let render = |part: &str| {
         state
             .templates

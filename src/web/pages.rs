@@ -14,6 +14,7 @@ use crate::error::StoreError;
 fn base_context(state: &Shared) -> tera::Context {
     let mut ctx = tera::Context::new();
     ctx.insert("site_name", &state.site_name);
+    ctx.insert("committee", &state.config.committee);
     ctx
 }
 

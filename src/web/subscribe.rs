@@ -227,17 +227,17 @@ pub(super) async fn submit(
     let json_out = json_in || has_json(&headers, header::ACCEPT);
     let cors = allowed_origin(&state, &headers);
     let mut response = match sign_up(&state, peer, &headers, &body, json_in).await {
-        Ok(()) if json_out => axum::Json(json!({
+        Ok(_) if json_out => axum::Json(json!({
             "ok": true,
             "message": "Thank you. If this address can join, we have sent it an email: \
                         follow the link in it to confirm.",
         }))
         .into_response(),
-        Ok(()) => page(
+        Ok(email) => page(
             &state,
             StatusCode::OK,
             "notice",
-            json!({"kind": "check-inbox"}),
+            json!({"kind": "check-inbox", "email": email}),
         ),
         Err(Refusal::Page(e)) if json_out => e.json(),
         Err(Refusal::Page(e)) => e.into_response(),
@@ -290,7 +290,7 @@ async fn sign_up(
     headers: &HeaderMap,
     body: &[u8],
     json: bool,
-) -> Result<(), Refusal> {
+) -> Result<String, Refusal> {
     if json {
         // A browser sends JSON cross-site only after a preflight, which
         // only the allowed origins pass; refuse any other origin outright.
@@ -326,7 +326,7 @@ async fn sign_up(
     };
     if !input.website.is_empty() {
         tracing::info!(%ip, "subscribe ignored: the honeypot was filled in");
-        return Ok(());
+        return Ok(input.email.trim().to_owned());
     }
     let lists = public_lists(state).await?;
     let valid = match validate(&input, &lists) {
@@ -339,8 +339,9 @@ async fn sign_up(
             });
         }
     };
+    let email = valid.email.to_string();
     store_sign_up(state, valid, ip).await?;
-    Ok(())
+    Ok(email)
 }
 
 async fn store_sign_up(state: &Shared, valid: Valid, ip: IpAddr) -> Result<(), PageError> {

@@ -109,6 +109,7 @@ fn render(draft: ReportDraft) {
         archive_url: "https://nec.example/archive".into(),
         report_url_prefix: "https://nec.example/archive/".into(),
         subscribe_url: "https://nec.example/subscribe".into(),
+        committee: "NEC".into(),
         web_version: false,
     };
     let prepared = Prepared::new(Arc::clone(&TEMPLATES), &report, &site)

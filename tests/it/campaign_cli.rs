@@ -152,6 +152,52 @@ on_both_backends! {
         }
     }
 
+    async fn campaign_deliveries_lists_who_got_it_and_the_relays_reply(db) {
+        let id = started_campaign_to(db, 3).await;
+        let server = SmtpServer::start_with(
+            Behaviour::accept().refuse(Who::to(["m001@example.org"]), "550 5.1.1 no such user"),
+        )
+        .await;
+        let (code, out) = finish(sender_with(db, &server.url(), id, &[])).await;
+        assert_eq!(code, 0, "{out}");
+
+        let all = run(db, &["campaign", "deliveries", &id.to_string(), "--json"]).json();
+        let all = all.as_array().unwrap();
+        let summary: Vec<(&str, &str)> = all
+            .iter()
+            .map(|d| (d["email"].as_str().unwrap(), d["state"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("m000@example.org", "sent"),
+                ("m001@example.org", "failed"),
+                ("m002@example.org", "sent"),
+            ]
+        );
+        assert!(all.iter().all(|d| d["list"] == "members" && d["attempts"] == 1), "{all:?}");
+        assert!(all[0]["last_reply"].as_str().unwrap().starts_with("250"), "{all:?}");
+        assert!(all[0]["sent_at"].is_string());
+
+        let failed = run(db, &["campaign", "deliveries", &id.to_string(), "--state", "failed"]);
+        let table = failed.ok();
+        assert!(table.starts_with("EMAIL"), "{table}");
+        assert!(table.contains("m001@example.org") && table.contains("550 5.1.1 no such user"), "{table}");
+        assert!(!table.contains("m000@example.org"), "{table}");
+
+        let csv = run(db, &["campaign", "deliveries", &id.to_string(), "--csv"]);
+        let csv = csv.ok();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines[0], "email,list,state,attempts,last_reply,sent_at");
+        assert_eq!(lines.len(), 4, "{csv}");
+        assert!(lines[2].starts_with("m001@example.org,members,failed,1,550 5.1.1"), "{csv}");
+
+        let unknown = run(db, &["campaign", "deliveries", "999"]);
+        assert!(unknown.fails(2).contains("999"));
+        let bad_state = run(db, &["campaign", "deliveries", &id.to_string(), "--state", "lost"]);
+        bad_state.fails(2);
+    }
+
     async fn a_relay_slower_than_the_lease_gets_each_message_once(db) {
         let id = started_campaign_to(db, 6).await;
         // Each reply takes 0.6 of the 3 s lease, so each message takes 2.4 leases.
@@ -198,7 +244,10 @@ on_both_backends! {
 
     async fn the_campaign_commands_create_show_and_steer_a_campaign(db) {
         let id = started_campaign(db).await;
-        let created = run(db, &["campaign", "create", "--report", "1", "--list", "members", "--at", "2030-12-01 09:00", "--json"]).json();
+        let repeat = ["campaign", "create", "--report", "1", "--list", "members", "--at", "2030-12-01 09:00", "--json"];
+        let err = run(db, &repeat).fails(2).to_owned();
+        assert!(err.contains(&format!("went to members in campaign {id} (sending); add --again")), "{err}");
+        let created = run(db, &[&repeat[..], &["--again"]].concat()).json();
         assert_eq!(created[0]["state"], "scheduled");
         assert_eq!(created[0]["send_at"], "2030-12-01T09:00:00Z", "09:00 in London in December is 09:00 UTC");
         let listed = run(db, &["campaign", "ls", "--json"]).json();

@@ -264,7 +264,7 @@ fn a_database_path_that_cannot_be_written_is_a_runtime_error() {
             "sqlite:///nonexistent-folder/necmail.db?mode=rwc",
             dir.path(),
         )
-        .args(["list", "ls"]),
+        .args(["list", "create", "members", "--name", "Members"]),
     );
     let err = out.fails(1);
     assert!(
@@ -337,6 +337,66 @@ fn the_default_database_is_a_sqlite_file_in_the_working_folder() {
 }
 
 #[test]
+fn a_command_run_away_from_the_database_refuses_naming_the_file_it_looked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let expected = dir.path().canonicalize().unwrap().join("necmail.db");
+    for args in [
+        vec!["subscriber", "ls"],
+        vec!["report", "ls"],
+        vec!["campaign", "ls"],
+        vec!["list", "ls"],
+    ] {
+        let mut cmd = necmail_at("", dir.path());
+        cmd.env_remove("DATABASE_URL").args(&args);
+        let out = run_command(&mut cmd);
+        let err = out.fails(2);
+        assert!(
+            err.contains(&format!(
+                "there is no necmail database at {}",
+                expected.display()
+            )),
+            "{args:?}: {err}"
+        );
+        assert!(
+            !expected.exists(),
+            "{args:?} created {}",
+            expected.display()
+        );
+    }
+    let mut check = necmail_at("", dir.path());
+    check.env_remove("DATABASE_URL").args(["config", "check"]);
+    let shown = run_command(&mut check).ok().to_owned();
+    assert!(
+        shown.contains(&format!(
+            "# the database is the SQLite file {}, which does not exist yet",
+            expected.display()
+        )),
+        "{shown}"
+    );
+    let mut migrate = necmail_at("", dir.path());
+    migrate.env_remove("DATABASE_URL").arg("migrate");
+    run_command(&mut migrate).ok();
+    let mut list = necmail_at("", dir.path());
+    list.env_remove("DATABASE_URL").args(["list", "ls"]);
+    run_command(&mut list).ok();
+}
+
+#[test]
+fn links_follow_the_http_address_when_no_public_url_is_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut check = necmail_at("", dir.path());
+    check
+        .env("NECMAIL_HTTP_ADDR", "127.0.0.1:9123")
+        .env_remove("NECMAIL_PUBLIC_URL")
+        .args(["config", "check"]);
+    let shown = run_command(&mut check).ok().to_owned();
+    assert!(
+        shown.contains("NECMAIL_PUBLIC_URL=http://127.0.0.1:9123/  # default"),
+        "{shown}"
+    );
+}
+
+#[test]
 fn a_dotenv_file_in_the_working_folder_is_read() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(
@@ -348,6 +408,40 @@ fn a_dotenv_file_in_the_working_folder_is_read() {
     cmd.env_remove("DATABASE_URL").args(["migrate"]);
     run_command(&mut cmd).ok();
     assert!(dir.path().join("from-dotenv.db").exists());
+}
+
+#[test]
+fn the_env_example_copied_to_dotenv_is_a_working_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/.env.example"),
+        dir.path().join(".env"),
+    )
+    .unwrap();
+    let mut cmd = necmail_at("", dir.path());
+    cmd.env_remove("DATABASE_URL").args(["config", "check"]);
+    let out = run_command(&mut cmd).ok().to_owned();
+    assert!(
+        out.contains("NEC Report <reports@necmail.localhost>"),
+        "{out}"
+    );
+}
+
+#[test]
+fn logs_written_anywhere_but_a_terminal_carry_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = necmail_at("", dir.path());
+    cmd.env_remove("DATABASE_URL")
+        .env("NECMAIL_LOG", "info")
+        .arg("migrate");
+    let out = run_command(&mut cmd);
+    out.ok();
+    assert!(
+        out.stderr.contains("applied database migrations"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains('\u{1b}'), "{:?}", out.stderr);
 }
 
 #[test]

@@ -6,6 +6,7 @@ mod browser;
 mod campaign_cli;
 mod campaigns;
 mod cli;
+mod deploy;
 mod feed_addresses;
 mod hostile_content;
 mod import;

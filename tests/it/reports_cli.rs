@@ -36,6 +36,15 @@ on_both_backends! {
         let table = run(db, &["report", "ls"]).ok().to_owned();
         assert!(table.starts_with("ID  SLUG"), "{table}");
         assert!(table.contains("2017-03-21"), "{table}");
+        let published = chrono::DateTime::parse_from_rfc3339(rows[0]["published_at"].as_str().unwrap())
+            .unwrap()
+            .with_timezone(&chrono::FixedOffset::east_opt(9 * 3600).unwrap())
+            .format("%Y-%m-%d %H:%M")
+            .to_string();
+        let in_tokyo = crate::support::cli::run_command(
+            crate::support::cli::necmail(db).env("NECMAIL_TIMEZONE", "Asia/Tokyo").args(["report", "ls"]),
+        );
+        assert!(in_tokyo.ok().contains(&published), "{published} in NECMAIL_TIMEZONE: {}", in_tokyo.stdout);
 
         let shown = run(db, &["report", "show", "1", "--json"]).json();
         let report = &shown[0];

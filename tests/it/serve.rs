@@ -25,7 +25,7 @@ pub(crate) struct Daemon {
 }
 
 /// A port nobody is listening on now.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -118,7 +118,7 @@ impl Daemon {
 }
 
 /// The `name="…" value="…"` pairs of the hidden inputs of the first form in `html`.
-fn hidden_fields(html: &str) -> Vec<(String, String)> {
+pub(crate) fn hidden_fields(html: &str) -> Vec<(String, String)> {
     let form = html.split("<form").nth(1).unwrap_or_default();
     let form = form.split("</form>").next().unwrap_or_default();
     form.split("<input")
@@ -355,6 +355,15 @@ async fn one_click_url(
     address: &str,
     slug: &str,
 ) -> String {
+    daemon.url(&one_click_path(store, address, slug).await)
+}
+
+/// The path of [`one_click_url`].
+pub(crate) async fn one_click_path(
+    store: &dyn necmail::store::Store,
+    address: &str,
+    slug: &str,
+) -> String {
     let id = store
         .subscriber(&necmail::subscribers::SubscriberEmail::parse(address).unwrap())
         .await
@@ -365,10 +374,10 @@ async fn one_click_url(
         necmail::tokens::Purpose::Unsubscribe,
         &[id as u64, list as u64],
     );
-    daemon.url(&format!("/u/{token}"))
+    format!("/u/{token}")
 }
 
-async fn one_click(url: &str) -> reqwest::Response {
+pub(crate) async fn one_click(url: &str) -> reqwest::Response {
     http_client()
         .build()
         .unwrap()
@@ -382,7 +391,7 @@ async fn one_click(url: &str) -> reqwest::Response {
 }
 
 /// Waits until `address` is unsubscribed from `slug`.
-async fn unsubscribed(store: &dyn necmail::store::Store, address: &str, slug: &str) {
+pub(crate) async fn unsubscribed(store: &dyn necmail::store::Store, address: &str, slug: &str) {
     let email = necmail::subscribers::SubscriberEmail::parse(address).unwrap();
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
@@ -477,7 +486,7 @@ on_both_backends! {
 }
 
 /// The list `members` with one confirmed member, ann@example.org.
-fn members_with_ann(db: &TestDb) {
+pub(crate) fn members_with_ann(db: &TestDb) {
     run(
         db,
         &["list", "create", "members", "--name", "Party members"],

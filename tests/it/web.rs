@@ -119,7 +119,9 @@ on_both_backends! {
         )
         .await;
         assert_eq!(r.status(), 200);
-        assert!(text_of(r).await.contains("Check your inbox"));
+        let page = text_of(r).await;
+        assert!(page.contains("Check your inbox"), "{page}");
+        assert!(page.contains("<strong>ann@example.org</strong>"), "the address is repeated: {page}");
         let s = app.store.subscriber(&email("ann@example.org")).await.unwrap();
         assert_eq!(s.name.as_deref(), Some("Ann Smith"));
         assert_eq!(s.attributes.get("role"), Some("councillor"));
@@ -146,9 +148,14 @@ on_both_backends! {
         member(&*app.store, "old@example.org", &["members"]).await;
         member(&*app.store, "gone@example.org", &["members"]).await;
         app.store.unsubscribe(&email("gone@example.org"), None).await.unwrap();
-        let new = text_of(app.subscribe("new@example.org", &["members"]).await).await;
-        let old = text_of(app.subscribe("old@example.org", &["members"]).await).await;
-        let gone = text_of(app.subscribe("gone@example.org", &["members"]).await).await;
+        // The page repeats the address it was given, and nothing else differs.
+        let answer = async |address: &str| {
+            text_of(app.subscribe(address, &["members"]).await).await.replace(address, "ADDRESS")
+        };
+        let new = answer("new@example.org").await;
+        let old = answer("old@example.org").await;
+        let gone = answer("gone@example.org").await;
+        assert!(new.contains("<strong>ADDRESS</strong>"), "{new}");
         assert_eq!(new, old);
         assert_eq!(new, gone);
         app.stop().await;
@@ -624,6 +631,28 @@ on_both_backends! {
             parsed.entries[0].links[0].href,
             format!("https://nec.example/archive/{sent_slug}")
         );
+    }
+
+    async fn an_empty_archive_feed_is_dated_now_not_1970(db) {
+        let app = spawn_app(db).await;
+        let before = chrono::Utc::now() - chrono::Duration::seconds(1);
+        let feed = app.get("/archive/feed.xml").await;
+        assert_eq!(feed.status(), 200);
+        let parsed = feed_rs::parser::parse(feed.bytes().await.unwrap().as_ref()).expect("valid Atom");
+        assert!(parsed.entries.is_empty());
+        assert!(parsed.updated.is_some_and(|at| at >= before), "{:?}", parsed.updated);
+    }
+
+    async fn the_pages_name_the_site_and_committee_as_configured(db) {
+        let app = spawn_app_with(db, &[
+            ("NECMAIL_SITE_NAME", "Scottish Executive reports"),
+            ("NECMAIL_COMMITTEE_NAME", "Scottish Executive"),
+        ]).await;
+        lists(&*app.store).await;
+        let html = text_of(app.get("/subscribe").await).await;
+        assert!(html.contains("<h1>Get the Scottish Executive reports by email</h1>"), "{html}");
+        assert!(html.contains("Scottish Executive reports</title>"), "{html}");
+        assert!(!html.contains("NEC"), "{html}");
     }
 
     async fn healthz_answers_ok(db) {

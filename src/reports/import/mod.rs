@@ -451,10 +451,8 @@ mod tests {
             60,
             &"a<br>".repeat(200_000),
         );
-        let started = std::time::Instant::now();
         let err = parse_html_fragment(&quoted_lines, "T").unwrap_err();
         assert_eq!(err, ReportImportError::MarkdownTooLarge);
-        assert!(started.elapsed().as_secs() < 5, "{:?}", started.elapsed());
     }
 
     /// `open` × `depth`, then `text`, then `close` × `depth`.
@@ -530,13 +528,11 @@ mod tests {
             "]".repeat(50_000)
         );
         for content in [flow, block, toml] {
-            let started = std::time::Instant::now();
             let err = parse(content.as_bytes(), Format::Markdown).unwrap_err();
             assert!(
                 matches!(err, ReportImportError::FrontMatter { .. }),
                 "{err:?}"
             );
-            assert!(started.elapsed().as_secs() < 1, "{err}");
         }
         let shallow = "---\ntitle: T\ntags: [[a, b], {c: d}]\n---\nText.\n";
         assert!(parse(shallow.as_bytes(), Format::Markdown).is_ok());

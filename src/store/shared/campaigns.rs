@@ -11,8 +11,8 @@ use sqlx::types::Json;
 
 use super::Db;
 use crate::campaigns::{
-    Campaign, CampaignState, CampaignStore, ClaimFrom, Claimed, DeliveryCounts, NewCampaign,
-    Outcome, RecentError, Recorded, Totals, TotalsStore,
+    Campaign, CampaignState, CampaignStore, ClaimFrom, Claimed, DeliveryCounts, DeliveryRecord,
+    DeliveryState, NewCampaign, Outcome, RecentError, Recorded, SentSince, Totals, TotalsStore,
 };
 use crate::error::{StoreError, UnknownName};
 use crate::lists::ListSlug;
@@ -565,14 +565,71 @@ impl CampaignStore for SqlStore<Db> {
             .collect()
     }
 
-    async fn sent_since(&self, id: i64, since: DateTime<Utc>) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar::<Db, i64>(
-            "SELECT COUNT(*) FROM deliveries WHERE campaign_id = $1 AND state = 'sent' AND sent_at >= $2",
+    async fn deliveries(
+        &self,
+        id: i64,
+        state: Option<DeliveryState>,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        type Row = (
+            i64,
+            String,
+            String,
+            String,
+            i32,
+            Option<String>,
+            Option<DateTime<Utc>>,
+            DateTime<Utc>,
+        );
+        let rows: Vec<Row> = sqlx::query_as::<Db, _>(
+            "SELECT d.id, s.email, l.slug, d.state, d.attempts,
+                    CASE WHEN d.state = 'sent' THEN d.smtp_reply
+                         ELSE COALESCE(d.last_error, d.smtp_reply) END,
+                    d.sent_at, d.updated_at
+               FROM deliveries d
+               JOIN subscribers s ON s.id = d.subscriber_id
+               JOIN lists l ON l.id = d.list_id
+              WHERE d.campaign_id = $1 AND d.id > $2 AND ($3 IS NULL OR d.state = $3)
+              ORDER BY d.id LIMIT $4",
         )
         .bind(id)
-        .bind(since)
-        .fetch_one(&self.pool)
-        .await?)
+        .bind(after)
+        .bind(state.map(|s| s.as_str()))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(
+                |(id, email, list, state, attempts, last_reply, sent_at, updated_at)| {
+                    Ok(DeliveryRecord {
+                        id,
+                        email,
+                        list,
+                        state: state
+                            .parse()
+                            .map_err(|e| StoreError::corrupt("a delivery's state", e))?,
+                        attempts,
+                        last_reply,
+                        sent_at,
+                        updated_at,
+                    })
+                },
+            )
+            .collect()
+    }
+
+    async fn sent_since(&self, id: i64, since: DateTime<Utc>) -> Result<SentSince, StoreError> {
+        let (count, first, last) =
+            sqlx::query_as::<Db, (i64, Option<DateTime<Utc>>, Option<DateTime<Utc>>)>(
+                "SELECT COUNT(*), MIN(sent_at), MAX(sent_at) FROM deliveries
+                  WHERE campaign_id = $1 AND state = 'sent' AND sent_at >= $2",
+            )
+            .bind(id)
+            .bind(since)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(SentSince { count, first, last })
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(campaign = id, limit, ?from))]

@@ -40,12 +40,14 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// An empty database file (which SQLite takes as an empty database):
+    /// necmail's commands other than `serve`, `migrate` and `list create`
+    /// refuse to create one.
     pub fn sqlite() -> TestDb {
         let dir = tempfile::tempdir().expect("a temporary folder");
-        let url = format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("necmail.db").display()
-        );
+        let file = dir.path().join("necmail.db");
+        std::fs::File::create(&file).expect("an empty database file");
+        let url = format!("sqlite://{}?mode=rwc", file.display());
         TestDb {
             url,
             dir,
