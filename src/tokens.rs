@@ -53,6 +53,10 @@ pub enum Purpose {
     /// `[issued at (unix seconds), scope]`: the CSRF token of a web form;
     /// the scope ties it to the page's own link token (0 for the subscribe form).
     Form,
+    /// `[report id, issued at (unix seconds)]`: the links of a test message
+    /// (`send-test`), which show the report whether or not it was sent;
+    /// they expire after NECMAIL_PREFERENCES_LINK_DAYS.
+    Preview,
 }
 
 impl Purpose {
@@ -63,6 +67,7 @@ impl Purpose {
             Purpose::Confirm => b'c',
             Purpose::Delivery => b'd',
             Purpose::Form => b'f',
+            Purpose::Preview => b'v',
         }
     }
 }

@@ -10,10 +10,11 @@ use super::{CliError, CliResult};
 use crate::config::Config;
 use crate::delivery::{Addressing, Envelope, ListRef};
 use crate::lists::ListSlug;
-use crate::render::{ListInfo, Prepared, Rendered, Site, Templates};
+use crate::render::{ListInfo, Prepared, Rendered, Site, Templates, TestLinks};
 use crate::reports::{Report, ReportRef};
 use crate::store::{Store, StoreError};
 use crate::subscribers::{Attributes, SubscriberEmail, SubscriptionStatus};
+use crate::tokens::Purpose;
 
 /// Gmail clips messages whose HTML is larger than this.
 const GMAIL_CLIP_BYTES: usize = 102 * 1024;
@@ -103,15 +104,22 @@ async fn any_list(store: &dyn Store) -> Result<crate::lists::List, CliError> {
     })
 }
 
-/// One recipient's message, built as a campaign builds it: the decoded parts
-/// and the whole MIME message, with the addressing (links, return path).
+/// One recipient's message, built as a campaign builds it for `site`: the
+/// decoded parts and the whole MIME message, with the addressing (links,
+/// return path). A test message's personal links are its preview page.
 fn compose(
     config: &Config,
+    site: &Site,
     report: &Report,
     who: &OneRecipient,
 ) -> Result<(Rendered, String, Addressing), CliError> {
-    let prepared = prepare(config, report)?;
-    let addressing = Addressing::new(config, &config.signer(), who.subscriber_id, &who.list, 0, 0);
+    let prepared = prepare(config, site, report)?;
+    let mut addressing =
+        Addressing::new(config, &config.signer(), who.subscriber_id, &who.list, 0, 0);
+    if let Some(test) = &site.test {
+        addressing.unsubscribe_url.clone_from(&test.personal_url);
+        addressing.preferences_url.clone_from(&test.personal_url);
+    }
     let recipient = addressing.recipient(
         who.email.as_str(),
         who.name.as_deref(),
@@ -128,11 +136,25 @@ fn compose(
 }
 
 /// Loads the templates and renders the report once, as a campaign does.
-fn prepare(config: &Config, report: &Report) -> Result<Prepared, CliError> {
+fn prepare(config: &Config, site: &Site, report: &Report) -> Result<Prepared, CliError> {
     let templates = Templates::load(config.templates_dir.as_deref())
         .map_err(|e| CliError::BadInput(e.to_string()))?;
-    Prepared::new(Arc::new(templates), report, &Site::from_config(config))
-        .map_err(|e| CliError::BadInput(e.to_string()))
+    Prepared::new(Arc::new(templates), report, site).map_err(|e| CliError::BadInput(e.to_string()))
+}
+
+/// The site of a test message of `report`: its links are signed previews,
+/// which work whether or not the report was sent and whoever gets it.
+fn test_site(config: &Config, report: &Report) -> Site {
+    let issued = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or_default();
+    let id = u64::try_from(report.id).unwrap_or_default();
+    let token = config.signer().sign(Purpose::Preview, &[id, issued]);
+    Site {
+        test: Some(TestLinks {
+            web_url: config.public_link(&format!("preview/{token}")),
+            personal_url: config.public_link(&format!("preview/{token}/link")),
+        }),
+        ..Site::from_config(config)
+    }
 }
 
 pub async fn preview(args: PreviewArgs, store: &dyn Store, config: &Config) -> CliResult {
@@ -161,7 +183,7 @@ pub async fn preview(args: PreviewArgs, store: &dyn Store, config: &Config) -> C
             },
         },
     };
-    let (rendered, eml, _) = compose(config, &report, &who)?;
+    let (rendered, eml, _) = compose(config, &Site::from_config(config), &report, &who)?;
     std::fs::create_dir_all(&args.out)
         .map_err(|e| CliError::Runtime(format!("cannot create {}: {e}", args.out.display())))?;
     for (name, content) in [
@@ -186,7 +208,7 @@ pub async fn send_test(args: SendTestArgs, store: &dyn Store, config: &Config) -
     config.check_for_sending()?;
     let report = store.report(&args.report).await?;
     let who = recipient(store, &args.to, false).await?;
-    let (_, message, addressing) = compose(config, &report, &who)?;
+    let (_, message, addressing) = compose(config, &test_site(config, &report), &report, &who)?;
     let transport =
         crate::delivery::transport(config).map_err(|e| CliError::Runtime(e.to_string()))?;
     let id = format!(

@@ -10,5 +10,7 @@ mod templates;
 mod tests;
 
 pub use markdown::{TEXT_WIDTH, to_html, to_text, wrap};
-pub use personal::{ListInfo, MessageMeta, Prepared, Recipient, RenderError, Rendered, Site};
+pub use personal::{
+    ListInfo, MessageMeta, Prepared, Recipient, RenderError, Rendered, Site, TestLinks,
+};
 pub use templates::{BUILT_IN, TemplateError, Templates};

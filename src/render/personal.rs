@@ -171,6 +171,19 @@ pub struct Rendered {
     pub text: String,
 }
 
+/// The links of a test message (`send-test`), which goes to someone who may
+/// not be a subscriber, of a report that may not have been sent: the web
+/// version works whether or not the report was sent, and the personal links
+/// lead to a page that says what they do in the real email.
+#[derive(Debug, Clone)]
+pub struct TestLinks {
+    pub web_url: String,
+    pub personal_url: String,
+}
+
+/// What a test message's subject starts with.
+const TEST_SUBJECT_PREFIX: &str = "[TEST] ";
+
 /// Where links point and who sends: the parts of the configuration a render needs.
 #[derive(Debug, Clone)]
 pub struct Site {
@@ -181,6 +194,8 @@ pub struct Site {
     pub subscribe_url: String,
     /// The committee whose meetings the reports are of (NECMAIL_COMMITTEE_NAME).
     pub committee: String,
+    /// Set for a test message: its links, and the subject and footer say so.
+    pub test: Option<TestLinks>,
     /// Rendering the archive's web version, read by anyone: the templates
     /// leave out what only a recipient should see.
     pub web_version: bool,
@@ -195,6 +210,7 @@ impl Site {
             report_url_prefix: config.public_link("archive/"),
             subscribe_url: config.public_link("subscribe"),
             committee: config.committee.clone(),
+            test: None,
             web_version: false,
         }
     }
@@ -243,7 +259,10 @@ impl Prepared {
             "sections": sections.sections.iter()
                 .map(|s| json!({"heading": s.heading, "anchor": s.anchor}))
                 .collect::<Vec<_>>(),
-            "web_url": format!("{}{}", site.report_url_prefix, report.slug),
+            "web_url": match &site.test {
+                Some(test) => test.web_url.clone(),
+                None => format!("{}{}", site.report_url_prefix, report.slug),
+            },
             "body_html": Slot::Body.stand_in(),
             "body_text": Slot::Body.stand_in(),
         });
@@ -308,6 +327,7 @@ impl Prepared {
         ctx.insert("subscribe_url", &self.site.subscribe_url);
         ctx.insert("web_version", &self.site.web_version);
         ctx.insert("committee", &self.site.committee);
+        ctx.insert("test", &self.site.test.is_some());
         ctx.insert(
             "sender",
             &json!({"name": self.site.sender.name.as_deref().unwrap_or(&self.site.sender.address),
@@ -355,19 +375,26 @@ impl Prepared {
         self.subject = subject;
     }
 
+    /// The template's subject (or the campaign's), marked on a test message.
     fn subject(&self, r: &Recipient<'_>, ctx: &tera::Context) -> Result<String, RenderError> {
-        if let Some(subject) = &self.subject {
-            return Ok(subject.clone());
-        }
-        let rendered = self.templates.render(SUBJECT, ctx)?;
-        let mut subject = String::with_capacity(rendered.len());
-        for piece in split_pieces(&rendered) {
-            match piece {
-                Piece::Text { raw, .. } => subject.push_str(&raw),
-                Piece::Slot(slot) => subject.push_str(slot_text(slot, r)),
+        let subject = match &self.subject {
+            Some(subject) => subject.clone(),
+            None => {
+                let rendered = self.templates.render(SUBJECT, ctx)?;
+                let mut subject = String::with_capacity(rendered.len());
+                for piece in split_pieces(&rendered) {
+                    match piece {
+                        Piece::Text { raw, .. } => subject.push_str(&raw),
+                        Piece::Slot(slot) => subject.push_str(slot_text(slot, r)),
+                    }
+                }
+                subject.split_whitespace().collect::<Vec<_>>().join(" ")
             }
-        }
-        Ok(subject.split_whitespace().collect::<Vec<_>>().join(" "))
+        };
+        Ok(match self.site.test {
+            Some(_) => format!("{TEST_SUBJECT_PREFIX}{subject}"),
+            None => subject,
+        })
     }
 
     /// How many distinct HTML variants have been built so far.

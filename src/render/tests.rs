@@ -32,6 +32,7 @@ pub(crate) fn site() -> Site {
         report_url_prefix: "https://nec.example/archive/".into(),
         subscribe_url: "https://nec.example/subscribe".into(),
         committee: "NEC".into(),
+        test: None,
         web_version: false,
     }
 }

@@ -6,6 +6,9 @@
 //! the email has its personal unsubscribe and preferences links. The email
 //! keeps its inlined styles, so that page alone allows inline styles in its
 //! Content-Security-Policy (it still allows no scripts).
+//!
+//! A test message (`send-test`) links to a preview instead: the web version
+//! of its report, sent or not, and a page in place of its personal links.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,13 +18,14 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
 
-use super::Shared;
 use super::pages::{PageError, page};
-use super::protect::CSP_ARCHIVED_REPORT;
+use super::protect::{CSP_ARCHIVED_REPORT, token_hint};
+use super::{Shared, id_of};
 use crate::render::encoding::escape_html;
 use crate::render::{ListInfo, Prepared, Recipient, Site};
-use crate::reports::Report;
+use crate::reports::{Report, ReportRef};
 use crate::subscribers::Attributes;
+use crate::tokens::Purpose;
 
 /// Rendered web versions by slug, with the content hash they were made from.
 #[derive(Default)]
@@ -96,6 +100,66 @@ pub(super) async fn web_version(
         Html(html.as_str().to_owned()),
     )
         .into_response())
+}
+
+/// The report a test message's link names, while the link is current
+/// (NECMAIL_PREFERENCES_LINK_DAYS).
+fn previewed(state: &Shared, token: &str) -> Result<i64, PageError> {
+    let values = state.signer.verify(Purpose::Preview, token).map_err(|e| {
+        tracing::info!(token = token_hint(token), reason = %e, "a bad preview link");
+        PageError::BrokenLink
+    })?;
+    let [id, issued] = values[..] else {
+        return Err(PageError::BrokenLink);
+    };
+    let age = chrono::Utc::now()
+        .timestamp()
+        .saturating_sub(i64::try_from(issued).unwrap_or(i64::MAX));
+    if u64::try_from(age).is_ok_and(|age| age <= state.config.preferences_link_lifetime.as_secs()) {
+        id_of(id).ok_or(PageError::BrokenLink)
+    } else {
+        Err(PageError::SpentLink)
+    }
+}
+
+/// "Read it on the web" in a test message: the report's web version,
+/// whether or not it was sent. Kept out of search engines.
+#[tracing::instrument(name = "preview", skip_all)]
+pub(super) async fn preview(
+    State(state): State<Shared>,
+    Path(token): Path<String>,
+) -> Result<Response, PageError> {
+    let id = previewed(&state, &token)?;
+    let report = state.reports.report(&ReportRef::Id(id)).await?;
+    Ok((
+        [
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(CSP_ARCHIVED_REPORT),
+            ),
+            (
+                header::HeaderName::from_static("x-robots-tag"),
+                HeaderValue::from_static("noindex"),
+            ),
+        ],
+        Html(render(&state, &report)?),
+    )
+        .into_response())
+}
+
+/// A test message's unsubscribe and preferences links (and its one-click
+/// POST): a page that says what they do in the real email, changing nothing.
+pub(super) async fn preview_link(
+    State(state): State<Shared>,
+    Path(token): Path<String>,
+) -> Result<Response, PageError> {
+    previewed(&state, &token)?;
+    Ok(page(
+        &state,
+        StatusCode::OK,
+        "notice",
+        json!({"kind": "test-link"}),
+    ))
 }
 
 /// The email's HTML as the templates render it for the web version: for a

@@ -57,7 +57,7 @@ use crate::delivery::Transport;
 use crate::health::HealthCheck;
 use crate::lists::ListStore;
 use crate::render::Templates;
-use crate::reports::ArchiveStore;
+use crate::reports::{ArchiveStore, ReportStore};
 use crate::schedule::ScheduleStore;
 use crate::store::Store;
 use crate::subscribers::{SelfServiceStore, SubscriberStore};
@@ -108,6 +108,8 @@ pub(crate) struct AppState {
     /// Erasure from the preferences page.
     subscribers: Arc<dyn SubscriberStore>,
     archived: Arc<dyn ArchiveStore>,
+    /// Any report, sent or not, for a test message's preview links.
+    reports: Arc<dyn ReportStore>,
     totals: Arc<dyn TotalsStore>,
     ticks: Arc<dyn ScheduleStore>,
     health: Arc<dyn HealthCheck>,
@@ -176,6 +178,7 @@ impl Application {
             people: Arc::clone(&ctx.store) as _,
             subscribers: Arc::clone(&ctx.store) as _,
             archived: Arc::clone(&ctx.store) as _,
+            reports: Arc::clone(&ctx.store) as _,
             totals: Arc::clone(&ctx.store) as _,
             ticks: Arc::clone(&ctx.store) as _,
             health: ctx.store,
@@ -319,6 +322,11 @@ fn router(state: Shared) -> Router {
         .route("/archive", get(archive::index))
         .route("/archive/feed.xml", get(archive::feed))
         .route("/archive/{slug}", get(archive::web_version))
+        .route("/preview/{token}", get(archive::preview))
+        .route(
+            "/preview/{token}/link",
+            get(archive::preview_link).post(archive::preview_link),
+        )
         .route("/healthz", get(ops::healthz))
         .route("/static/style.css", get(ops::stylesheet))
         .fallback(|| async { pages::PageError::NotFound })

@@ -110,6 +110,7 @@ fn render(draft: ReportDraft) {
         report_url_prefix: "https://nec.example/archive/".into(),
         subscribe_url: "https://nec.example/subscribe".into(),
         committee: "NEC".into(),
+        test: None,
         web_version: false,
     };
     let prepared = Prepared::new(Arc::clone(&TEMPLATES), &report, &site)

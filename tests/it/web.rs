@@ -655,6 +655,48 @@ on_both_backends! {
         assert!(!html.contains("NEC"), "{html}");
     }
 
+    async fn a_test_message_is_marked_and_its_links_work_for_a_stranger_and_an_unsent_report(db) {
+        let mut app = spawn_app(db).await;
+        lists(&*app.store).await;
+        // An ASCII title, so that the subject is not an encoded word.
+        let markdown = "---\ntitle: NEC Report March 2026\n---\nWe have 575,000 members.\n";
+        crate::support::cli::run_with_stdin(db, &["report", "import", "-"], markdown.as_bytes()).ok();
+        let id = crate::support::cli::run(db, &["report", "ls", "--json"]).json()[0]["id"].clone();
+        let out = crate::support::cli::run_command(
+            crate::support::cli::necmail(db)
+                .env("NECMAIL_SECRET", crate::support::app::SECRET)
+                .env("NECMAIL_PUBLIC_URL", crate::support::app::PUBLIC_URL)
+                .env("NECMAIL_OUTBOX_DIR", &app.outbox)
+                .args(["send-test", &id.to_string(), "--to", "stranger@example.org"]),
+        );
+        out.ok();
+        let message = app.wait_for_emails(1).await.remove(0);
+        assert!(message.contains("Subject: [TEST] NEC Report March 2026\r\n"), "{message}");
+        assert!(message.contains("it is not a subscription"), "{message}");
+        assert!(!message.contains("is subscribed to"), "{message}");
+
+        // The List-Unsubscribe header comes first and links to /preview/TOKEN/link.
+        let link = app.link_in_newest_email("/preview/").await;
+        let web = link.trim_end_matches("/link").to_owned();
+        let personal = format!("{web}/link");
+        let public = crate::support::app::PUBLIC_URL;
+        assert!(message.contains(&format!("Read it on the web: {public}{web}\r\n")), "{message}");
+        assert!(message.contains(&format!("Unsubscribe: {public}{personal}")), "{message}");
+        let page = app.get(&web).await;
+        assert_eq!(page.status(), 200, "the unsent report's web version: {web}");
+        assert!(text_of(page).await.contains("575,000 members"));
+
+        let page = app.get(&personal).await;
+        assert_eq!(page.status(), 200);
+        assert!(text_of(page).await.contains("Nothing has been changed"));
+        let form = "application/x-www-form-urlencoded";
+        let one_click = app.post(&personal, form, "List-Unsubscribe=One-Click").await;
+        assert_eq!(one_click.status(), 200);
+        let forged = format!("{}x", web);
+        assert_ne!(app.get(&forged).await.status(), 200);
+        app.stop().await;
+    }
+
     async fn healthz_answers_ok(db) {
         let app = spawn_app(db).await;
         let r = app.get("/healthz").await;

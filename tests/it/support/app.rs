@@ -216,14 +216,20 @@ impl TestApp {
 
     /// The path (`/confirm/TOKEN`) of the confirmation link in the newest email.
     pub async fn confirmation_link(&self) -> String {
+        self.link_in_newest_email("/confirm/").await
+    }
+
+    /// The path of the first link to `PUBLIC_URL` + `prefix…` in the newest
+    /// email, once there is one.
+    pub async fn link_in_newest_email(&self, prefix: &str) -> String {
         let emails = self.wait_for_emails(1).await;
         let email = emails.last().unwrap();
         let start = email
-            .find(&format!("{PUBLIC_URL}/confirm/"))
-            .unwrap_or_else(|| panic!("no confirmation link in:\n{email}"))
+            .find(&format!("{PUBLIC_URL}{prefix}"))
+            .unwrap_or_else(|| panic!("no {prefix} link in:\n{email}"))
             + PUBLIC_URL.len();
         let len = email[start..]
-            .find(|c: char| c.is_whitespace() || c == '"' || c == '<')
+            .find(|c: char| c.is_whitespace() || c == '"' || c == '<' || c == '>')
             .unwrap();
         email[start..start + len].to_owned()
     }
