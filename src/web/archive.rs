@@ -22,7 +22,7 @@ use super::pages::{PageError, page};
 use super::protect::{CSP_ARCHIVED_REPORT, token_hint};
 use super::{Shared, id_of};
 use crate::render::encoding::escape_html;
-use crate::render::{ListInfo, Prepared, Recipient, Site};
+use crate::render::{ListInfo, Prepared, Recipient, Site, to_html};
 use crate::reports::{Report, ReportRef};
 use crate::subscribers::Attributes;
 use crate::tokens::Purpose;
@@ -200,10 +200,15 @@ fn xml(text: &str) -> String {
     escape_html(&allowed)
 }
 
-/// The archive as an Atom feed (RFC 4287).
+/// How many of the newest reports the feed carries, each in full.
+const FEED_ENTRIES: usize = 20;
+
+/// The archive as an Atom feed (RFC 4287): the newest reports, each with
+/// its whole text as HTML, so that a feed reader shows the report itself.
 #[tracing::instrument(name = "archive_feed", skip_all)]
 pub(super) async fn feed(State(state): State<Shared>) -> Result<Response, PageError> {
-    let reports = state.archived.archive().await?;
+    let mut reports = state.archived.archive().await?;
+    reports.truncate(FEED_ENTRIES);
     let archive_url = state.config.public_link("archive");
     // With nothing sent yet, the feed is as of now, not of 1970.
     let updated = reports
@@ -236,6 +241,12 @@ pub(super) async fn feed(State(state): State<Shared>) -> Result<Response, PageEr
         ));
         if let Some(summary) = &r.summary {
             out.push_str(&format!("    <summary>{}</summary>\n", xml(summary)));
+        }
+        if let Some(report) = state.archived.archived_report(&r.slug).await? {
+            out.push_str(&format!(
+                "    <content type=\"html\">{}</content>\n",
+                xml(&to_html(&report.body_markdown))
+            ));
         }
         out.push_str("  </entry>\n");
     }

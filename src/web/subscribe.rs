@@ -82,7 +82,7 @@ fn form_page(
     status: StatusCode,
     lists: &[ListOption],
     input: &SignupInput,
-    error: Option<&str>,
+    errors: &FieldErrors,
 ) -> Response {
     let lists: Vec<_> = lists
         .iter()
@@ -105,7 +105,7 @@ fn form_page(
             "email": input.email,
             "name": input.name,
             "role": input.role,
-            "error": error,
+            "errors": errors.for_page(),
             "consent_version": state.config.consent_version,
         }),
     )
@@ -118,7 +118,7 @@ pub(super) async fn form(State(state): State<Shared>) -> Result<Response, PageEr
         StatusCode::OK,
         &lists,
         &SignupInput::default(),
-        None,
+        &FieldErrors::default(),
     ))
 }
 
@@ -130,37 +130,84 @@ struct Valid {
     lists: Vec<crate::lists::ListSlug>,
 }
 
-fn validate(input: &SignupInput, public: &[ListOption]) -> Result<Valid, String> {
-    let email = SubscriberEmail::parse(&input.email)
-        .map_err(|e| format!("That email address cannot be used: {e}."))?;
-    let name = SubscriberName::parse(&input.name)
-        .map_err(|e| format!("That name cannot be used: {e}."))?;
-    let mut lists = Vec::new();
-    for slug in &input.lists {
-        let list = public
+/// What is wrong with a sign-up, field by field, in the form's order: each
+/// is shown by its field, and all of them above the form.
+#[derive(Debug, Default)]
+struct FieldErrors(Vec<(&'static str, String)>);
+
+impl FieldErrors {
+    fn add(&mut self, field: &'static str, message: impl Into<String>) {
+        self.0.push((field, message.into()));
+    }
+
+    /// Every message, as one text (for a JSON client).
+    fn sentence(&self) -> String {
+        self.0
             .iter()
-            .find(|l| l.slug.as_str() == slug)
-            .ok_or("Please choose from the lists shown.")?;
-        lists.push(list.slug.clone());
+            .map(|(_, m)| m.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
     }
-    if lists.is_empty() {
-        match public {
-            [only] => lists.push(only.slug.clone()),
-            _ => return Err("Please choose at least one list.".into()),
+
+    /// `{field: message}`, and the list of messages, for the page.
+    fn for_page(&self) -> serde_json::Value {
+        let by_field: serde_json::Map<String, serde_json::Value> = self
+            .0
+            .iter()
+            .map(|(field, message)| ((*field).to_owned(), json!(message)))
+            .collect();
+        json!({
+            "by_field": by_field,
+            "all": self.0.iter().map(|(field, m)| json!({"field": field, "message": m}))
+                .collect::<Vec<_>>(),
+        })
+    }
+}
+
+fn validate(input: &SignupInput, public: &[ListOption]) -> Result<Valid, FieldErrors> {
+    let mut errors = FieldErrors::default();
+    let email = SubscriberEmail::parse(&input.email)
+        .map_err(|e| errors.add("email", format!("That email address cannot be used: {e}.")))
+        .ok();
+    let name = SubscriberName::parse(&input.name)
+        .map_err(|e| errors.add("name", format!("That name cannot be used: {e}.")))
+        .ok();
+    let chosen: Option<Vec<_>> = input
+        .lists
+        .iter()
+        .map(|slug| public.iter().find(|l| l.slug.as_str() == slug))
+        .map(|found| found.map(|l| l.slug.clone()))
+        .collect();
+    let lists = match (chosen, public) {
+        (None, _) => {
+            errors.add("lists", "Please choose from the lists shown.");
+            Vec::new()
         }
-    }
+        (Some(lists), _) if !lists.is_empty() => lists,
+        (Some(_), [only]) => vec![only.slug.clone()],
+        (Some(_), _) => {
+            errors.add("lists", "Please choose at least one list.");
+            Vec::new()
+        }
+    };
     let mut attributes = Attributes::new();
     match input.role.trim() {
         "" => {}
         role @ ("member" | "councillor") => attributes.set("role".into(), role.into()),
-        _ => return Err("Please say whether you are a member or a councillor.".into()),
+        _ => errors.add(
+            "role",
+            "Please say whether you are a member or a councillor.",
+        ),
     }
-    Ok(Valid {
-        email,
-        name,
-        attributes,
-        lists,
-    })
+    match (email, name) {
+        (Some(email), Some(name)) if errors.0.is_empty() => Ok(Valid {
+            email,
+            name,
+            attributes,
+            lists,
+        }),
+        _ => Err(errors),
+    }
 }
 
 /// The origin of the public site, as browsers send it in `Origin`.
@@ -244,15 +291,15 @@ pub(super) async fn submit(
         Err(Refusal::Form {
             lists,
             input,
-            error,
+            errors,
         }) if !json_out => form_page(
             &state,
             StatusCode::UNPROCESSABLE_ENTITY,
             &lists,
             &input,
-            Some(&error),
+            &errors,
         ),
-        Err(Refusal::Form { error, .. }) => PageError::Invalid(error).json(),
+        Err(Refusal::Form { errors, .. }) => PageError::Invalid(errors.sentence()).json(),
     };
     if let Some(origin) = cors {
         add_cors(&mut response, origin);
@@ -267,7 +314,7 @@ enum Refusal {
     Form {
         lists: Vec<ListOption>,
         input: SignupInput,
-        error: String,
+        errors: FieldErrors,
     },
 }
 
@@ -331,11 +378,11 @@ async fn sign_up(
     let lists = public_lists(state).await?;
     let valid = match validate(&input, &lists) {
         Ok(valid) => valid,
-        Err(error) => {
+        Err(errors) => {
             return Err(Refusal::Form {
                 lists,
                 input,
-                error,
+                errors,
             });
         }
     };

@@ -631,6 +631,8 @@ on_both_backends! {
             parsed.entries[0].links[0].href,
             format!("https://nec.example/archive/{sent_slug}")
         );
+        let content = parsed.entries[0].content.as_ref().and_then(|c| c.body.as_deref()).unwrap_or_default();
+        assert!(content.contains("575,000 members"), "the whole report, not only its summary: {content}");
     }
 
     async fn an_empty_archive_feed_is_dated_now_not_1970(db) {
@@ -695,6 +697,29 @@ on_both_backends! {
         let forged = format!("{}x", web);
         assert_ne!(app.get(&forged).await.status(), 200);
         app.stop().await;
+    }
+
+    async fn every_form_error_is_shown_by_its_field_and_named_for_screen_readers(db) {
+        let app = spawn_app(db).await;
+        lists(&*app.store).await;
+        let r = post_subscribe(&app, &[("email", "not an address"), ("name", "Ann\nBcc: x"), ("role", "mayor")]).await;
+        assert_eq!(r.status(), 422);
+        let html = text_of(r).await;
+        assert!(html.contains("Please correct these 4 things"), "{html}");
+        for (field, message) in [
+            ("email", "That email address cannot be used"),
+            ("name", "That name cannot be used"),
+            ("lists", "Please choose at least one list."),
+            ("role", "Please say whether you are a member or a councillor."),
+        ] {
+            assert!(html.contains(&format!("<li><a href=\"#{field}\">{message}")), "{field}: {html}");
+            assert!(html.contains(&format!("id=\"{field}-error\">{message}")), "{field}: {html}");
+            assert!(html.contains(&format!("aria-describedby=\"{field}-error\"")), "{field}: {html}");
+        }
+        assert!(html.contains("id=\"email\" name=\"email\""), "{html}");
+        assert_eq!(html.matches("aria-invalid=\"true\"").count(), 2, "the two text fields: {html}");
+        let fine = text_of(app.get("/subscribe").await).await;
+        assert!(!fine.contains("aria-invalid") && !fine.contains("class=\"error\""), "{fine}");
     }
 
     async fn healthz_answers_ok(db) {
