@@ -3,7 +3,7 @@
 # two lists, subscribers from examples/subscribers.csv, a report, a preview,
 # and a campaign sent into the outbox as one .eml file per recipient.
 # Safe to run again: imports change nothing the second time, and each run
-# sends one more campaign.
+# sends one more campaign (--again: the same report to the same lists).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --quiet --release
@@ -21,7 +21,7 @@ echo
 $necmail report import examples/nec-report.md
 $necmail report preview 1 --as ann.hughes@example.org --out preview
 echo
-campaign=$($necmail campaign create --report 1 --list members --list councillors)
+campaign=$($necmail campaign create --report 1 --list members --list councillors --again)
 $necmail campaign send "$campaign" --wait
 echo
 $necmail campaign status "$campaign"

@@ -25,6 +25,13 @@ pub enum ListCommand {
         #[arg(long)]
         name: String,
     },
+    /// Change where a list appears on the subscribe form and the preferences
+    /// page: lowest position first (0 by default), then by slug.
+    Set {
+        slug: ListSlug,
+        #[arg(long, allow_negative_numbers = true)]
+        position: i32,
+    },
     /// Delete a list. Refused while it has subscribers, unless --force.
     Rm {
         slug: ListSlug,
@@ -95,6 +102,7 @@ pub async fn run(command: ListCommand, store: &dyn Store) -> CliResult {
             println!("description:  {}", list.description);
             println!("opt-in:       {}", list.opt_in.as_str());
             println!("public:       {}", if list.public { "yes" } else { "no" });
+            println!("position:     {}", list.position);
             println!(
                 "created:      {}",
                 list.created_at.format("%Y-%m-%d %H:%M UTC")
@@ -109,6 +117,11 @@ pub async fn run(command: ListCommand, store: &dyn Store) -> CliResult {
             let name = parse_list_name(&name).map_err(|e| CliError::BadInput(e.to_string()))?;
             let list = store.rename_list(&slug, &name).await?;
             println!("renamed list {} to {:?}", list.slug, list.name);
+            Ok(())
+        }
+        ListCommand::Set { slug, position } => {
+            let list = store.set_list_position(&slug, position).await?;
+            println!("list {} is at position {}", list.slug, list.position);
             Ok(())
         }
         ListCommand::Rm { slug, force } => {

@@ -77,6 +77,8 @@ pub struct List {
     pub description: String,
     pub opt_in: OptIn,
     pub public: bool,
+    /// Lists are shown lowest first, then by slug.
+    pub position: i32,
     pub created_at: DateTime<Utc>,
     pub subscribers: ListCounts,
 }

@@ -11,7 +11,8 @@ use std::time::Duration;
 use tokio::process::{Child, Command};
 
 use crate::serve::{
-    Daemon, free_port, hidden_fields, members_with_ann, one_click, one_click_path, unsubscribed,
+    Daemon, free_port, healthy, hidden_fields, members_with_ann, one_click, one_click_path,
+    unsubscribed,
 };
 use crate::support::cli::run;
 use crate::support::{TestDb, http_client, on_both_backends};
@@ -159,21 +160,12 @@ impl Proxy {
             base: format!("http://127.0.0.1:{port}"),
             dir,
         };
-        let client = http_client().build().unwrap();
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            if let Ok(r) = client.get(proxy.url("/healthz")).send().await
-                && r.status() == 200
-            {
-                return proxy;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the proxy did not answer:\n{}",
-                read(&proxy.dir.path().join("proxy.log"))
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        healthy(&proxy.url("/healthz"), || {
+            let log = read(&proxy.dir.path().join("proxy.log"));
+            format!("the proxy did not answer:\n{log}")
+        })
+        .await;
+        proxy
     }
 
     fn url(&self, path: &str) -> String {

@@ -24,6 +24,21 @@ pub(crate) struct Daemon {
     log: std::path::PathBuf,
 }
 
+/// Waits until `url` answers 200, failing with `why()` after [`WAIT`].
+pub(crate) async fn healthy(url: &str, why: impl Fn() -> String) {
+    let client = http_client().build().unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Ok(r) = client.get(url).send().await
+            && r.status() == 200
+        {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{}", why());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// A port nobody is listening on now.
 pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -74,21 +89,11 @@ impl Daemon {
             base: format!("http://127.0.0.1:{port}"),
             log,
         };
-        let client = http_client().build().unwrap();
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            if let Ok(r) = client.get(daemon.url("/healthz")).send().await
-                && r.status() == 200
-            {
-                return daemon;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "necmail serve did not become healthy:\n{}",
-                daemon.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        healthy(&daemon.url("/healthz"), || {
+            format!("necmail serve did not become healthy:\n{}", daemon.log())
+        })
+        .await;
+        daemon
     }
 
     pub(crate) fn url(&self, path: &str) -> String {

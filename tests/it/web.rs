@@ -722,6 +722,24 @@ on_both_backends! {
         assert!(!fine.contains("aria-invalid") && !fine.contains("class=\"error\""), "{fine}");
     }
 
+    async fn the_forms_show_lists_in_the_order_the_admin_set(db) {
+        let app = spawn_app(db).await;
+        lists(&*app.store).await;
+        let order = |html: &str| ["members", "councillors"].map(|slug| html.find(&format!("value=\"{slug}\"")).unwrap());
+        let [members, councillors] = order(&text_of(app.get("/subscribe").await).await);
+        assert!(councillors < members, "by slug at first");
+        let moved = crate::support::cli::run(db, &["list", "set", "councillors", "--position", "5"]);
+        assert!(moved.ok().contains("list councillors is at position 5"));
+        let [members, councillors] = order(&text_of(app.get("/subscribe").await).await);
+        assert!(members < councillors, "councillors moved after members");
+        let listed = crate::support::cli::run(db, &["list", "ls", "--json"]).json();
+        let slugs: Vec<&str> = listed.as_array().unwrap().iter().map(|l| l["slug"].as_str().unwrap()).collect();
+        assert_eq!(slugs, ["members", "staff", "councillors"], "by position, then slug");
+        assert_eq!(listed[2]["position"], 5);
+        let missing = crate::support::cli::run(db, &["list", "set", "nope", "--position", "1"]);
+        assert!(missing.fails(2).contains("there is no list"));
+    }
+
     async fn healthz_answers_ok(db) {
         let app = spawn_app(db).await;
         let r = app.get("/healthz").await;

@@ -19,6 +19,7 @@ struct ListRow {
     description: String,
     opt_in: String,
     public: bool,
+    position: i32,
     created_at: DateTime<Utc>,
     confirmed: i64,
     unconfirmed: i64,
@@ -42,6 +43,7 @@ impl TryFrom<ListRow> for List {
                 .parse()
                 .map_err(|e: UnknownName| corrupt(e.to_string()))?,
             public: row.public,
+            position: row.position,
             created_at: row.created_at,
             subscribers: ListCounts {
                 confirmed: row.confirmed,
@@ -54,7 +56,7 @@ impl TryFrom<ListRow> for List {
 }
 
 const SELECT_LISTS: &str = "
-    SELECT l.id, l.slug, l.name, l.description, l.opt_in, l.public, l.created_at,
+    SELECT l.id, l.slug, l.name, l.description, l.opt_in, l.public, l.position, l.created_at,
            COUNT(x.subscriber_id) FILTER (WHERE x.status = 'confirmed' AND s.status = 'active') AS confirmed,
            COUNT(x.subscriber_id) FILTER (WHERE x.status = 'unconfirmed' AND s.status = 'active') AS unconfirmed,
            COUNT(x.subscriber_id) FILTER (WHERE x.status = 'unsubscribed' AND s.status = 'active') AS unsubscribed,
@@ -89,6 +91,33 @@ impl SqlStore<Db> {
         }
         Ok(lists)
     }
+
+    /// Runs `sql` (`UPDATE lists SET … = $1 WHERE slug = $2`) for list
+    /// `slug`, in the write turn, and returns the list as it now is.
+    async fn update_list<'a, T>(
+        &self,
+        slug: &ListSlug,
+        sql: &'static str,
+        value: T,
+    ) -> Result<List, StoreError>
+    where
+        T: 'a + sqlx::Encode<'a, Db> + sqlx::Type<Db> + Send,
+    {
+        let turn = self.turn().await;
+        let done = sqlx::query::<Db>(sql)
+            .bind(value)
+            .bind(slug.as_str())
+            .execute(&self.pool)
+            .await?;
+        drop(turn);
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found(format_args!(
+                "there is no list {:?}",
+                slug.as_str()
+            )));
+        }
+        self.list(slug).await
+    }
 }
 
 #[async_trait::async_trait]
@@ -121,7 +150,7 @@ impl ListStore for SqlStore<Db> {
 
     #[tracing::instrument(level = "debug", skip_all)]
     async fn lists(&self) -> Result<Vec<List>, StoreError> {
-        let sql = format!("{} GROUP BY l.id ORDER BY l.slug", SELECT_LISTS);
+        let sql = format!("{} GROUP BY l.id ORDER BY l.position, l.slug", SELECT_LISTS);
         sqlx::query_as::<Db, ListRow>(AssertSqlSafe(sql))
             .fetch_all(&self.pool)
             .await?
@@ -133,7 +162,7 @@ impl ListStore for SqlStore<Db> {
     #[tracing::instrument(level = "debug", skip_all)]
     async fn list_options(&self) -> Result<Vec<ListOption>, StoreError> {
         let rows: Vec<(i64, String, String, String, String, bool)> = sqlx::query_as::<Db, _>(
-            "SELECT id, slug, name, description, opt_in, public FROM lists ORDER BY slug",
+            "SELECT id, slug, name, description, opt_in, public FROM lists ORDER BY position, slug",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -170,20 +199,18 @@ impl ListStore for SqlStore<Db> {
 
     #[tracing::instrument(level = "debug", skip_all, fields(list = %slug))]
     async fn rename_list(&self, slug: &ListSlug, name: &str) -> Result<List, StoreError> {
-        let turn = self.turn().await;
-        let done = sqlx::query::<Db>("UPDATE lists SET name = $1 WHERE slug = $2")
-            .bind(name)
-            .bind(slug.as_str())
-            .execute(&self.pool)
-            .await?;
-        drop(turn);
-        if done.rows_affected() == 0 {
-            return Err(StoreError::not_found(format_args!(
-                "there is no list {:?}",
-                slug.as_str()
-            )));
-        }
-        self.list(slug).await
+        self.update_list(slug, "UPDATE lists SET name = $1 WHERE slug = $2", name)
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(list = %slug, position))]
+    async fn set_list_position(&self, slug: &ListSlug, position: i32) -> Result<List, StoreError> {
+        self.update_list(
+            slug,
+            "UPDATE lists SET position = $1 WHERE slug = $2",
+            position,
+        )
+        .await
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(list = %slug, force))]
