@@ -3,7 +3,9 @@
 //! A campaign's recipients are fixed when it starts: one delivery row per
 //! subscriber, however many of its lists they are on. Each delivery moves
 //! `queued → sending → sent | deferred | failed | skipped`; the delivery
-//! engine (`crate::delivery::engine`) claims, sends and records them.
+//! engine (`crate::delivery::engine`) claims, sends and records them. A
+//! campaign with nobody to send to does not start: [`Start::NoRecipients`]
+//! says why, so that it is never done, nor in the archive, having sent nothing.
 
 mod store;
 
@@ -73,6 +75,87 @@ pub struct Campaign {
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// What starting a campaign did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Start {
+    /// It is sending to this many recipients.
+    Sending(i64),
+    /// Nobody would get it, so it was left as it was.
+    NoRecipients(NoRecipients),
+}
+
+/// Who is on one target list of a campaign.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListReach {
+    pub slug: ListSlug,
+    pub confirmed: i64,
+    pub unconfirmed: i64,
+}
+
+/// Why a campaign has nobody to send to: its target lists, in order, and
+/// its filter. Displayed, it is the reason for the admin, with what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoRecipients {
+    pub lists: Vec<ListReach>,
+    pub filter: Attributes,
+}
+
+impl std::fmt::Display for NoRecipients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let confirmed: i64 = self.lists.iter().map(|l| l.confirmed).sum();
+        let slugs = |lists: Vec<&ListReach>| {
+            let slugs: Vec<&str> = lists.iter().map(|l| l.slug.as_str()).collect();
+            slugs.join(" or ")
+        };
+        if confirmed > 0 {
+            let on = slugs(self.lists.iter().filter(|l| l.confirmed > 0).collect());
+            let filter: Vec<String> = self
+                .filter
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            let filter = filter.join(" ");
+            return match (confirmed, filter.is_empty()) {
+                (1, true) => write!(
+                    f,
+                    "the 1 confirmed subscriber on {on} is blocked or suppressed"
+                ),
+                (n, true) => write!(
+                    f,
+                    "the {n} confirmed subscribers on {on} are all blocked or suppressed"
+                ),
+                (1, false) => write!(
+                    f,
+                    "the 1 confirmed subscriber on {on} does not match {filter}, or is blocked \
+                     or suppressed"
+                ),
+                (n, false) => write!(
+                    f,
+                    "none of the {n} confirmed subscribers on {on} matches {filter}, or those \
+                     who do are blocked or suppressed"
+                ),
+            };
+        }
+        let waiting: Vec<&ListReach> = self.lists.iter().filter(|l| l.unconfirmed > 0).collect();
+        if waiting.is_empty() {
+            return write!(f, "nobody is on {}", slugs(self.lists.iter().collect()));
+        }
+        let unconfirmed: i64 = waiting.iter().map(|l| l.unconfirmed).sum();
+        let commands: Vec<String> = waiting
+            .iter()
+            .map(|l| format!("`necmail list confirm-pending {}`", l.slug))
+            .collect();
+        write!(
+            f,
+            "nobody on {} is confirmed: {unconfirmed} {} unconfirmed; send them a confirmation \
+             with {}",
+            slugs(self.lists.iter().collect()),
+            if unconfirmed == 1 { "is" } else { "are" },
+            commands.join(" and ")
+        )
+    }
 }
 
 /// A campaign's deliveries counted by state.
@@ -168,6 +251,48 @@ mod tests {
         // Still sending: the time since the last message counts too.
         let rate = burst.rate(Some(at(1_000))).unwrap();
         assert!((rate - 7.0).abs() < 1e-9, "{rate}");
+    }
+
+    fn reach(slug: &str, confirmed: i64, unconfirmed: i64) -> ListReach {
+        ListReach {
+            slug: ListSlug::parse(slug).unwrap(),
+            confirmed,
+            unconfirmed,
+        }
+    }
+
+    #[test]
+    fn no_recipients_says_who_is_missing_and_what_to_do() {
+        let why = |lists, filter: &[&str]| {
+            NoRecipients {
+                lists,
+                filter: filter.iter().map(|a| a.parse().unwrap()).collect(),
+            }
+            .to_string()
+        };
+        assert_eq!(
+            why(vec![reach("members", 0, 6)], &[]),
+            "nobody on members is confirmed: 6 are unconfirmed; send them a confirmation with \
+             `necmail list confirm-pending members`"
+        );
+        assert_eq!(
+            why(vec![reach("members", 0, 1), reach("staff", 0, 0)], &[]),
+            "nobody on members or staff is confirmed: 1 is unconfirmed; send them a \
+             confirmation with `necmail list confirm-pending members`"
+        );
+        assert_eq!(
+            why(vec![reach("members", 0, 0)], &[]),
+            "nobody is on members"
+        );
+        assert_eq!(
+            why(vec![reach("members", 2, 0)], &[]),
+            "the 2 confirmed subscribers on members are all blocked or suppressed"
+        );
+        assert_eq!(
+            why(vec![reach("members", 3, 1)], &["role=councillor"]),
+            "none of the 3 confirmed subscribers on members matches role=councillor, or those \
+             who do are blocked or suppressed"
+        );
     }
 
     #[test]

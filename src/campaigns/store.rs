@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::{
     Campaign, CampaignState, DeliveryCounts, DeliveryRecord, DeliveryState, NewCampaign,
-    RecentError, SentSince,
+    RecentError, SentSince, Start,
 };
 use crate::error::StoreError;
 use crate::subscribers::{Attributes, SubscriberEmail, SuppressionReason};
@@ -80,10 +80,11 @@ pub trait CampaignStore: Send + Sync {
     async fn campaign(&self, id: i64) -> Result<Campaign, StoreError>;
     /// Starts a draft, scheduled or held campaign: fixes its recipients (one
     /// delivery per confirmed, active, unsuppressed subscriber of its lists
-    /// that matches its filter) and moves it to sending. Returns how many
+    /// that matches its filter) and moves it to sending, with how many
     /// recipients it has; starting a campaign that is already sending changes
-    /// nothing.
-    async fn start_campaign(&self, id: i64) -> Result<i64, StoreError>;
+    /// nothing. A campaign that would have no recipients is left as it was,
+    /// and [`Start::NoRecipients`] says why.
+    async fn start_campaign(&self, id: i64) -> Result<Start, StoreError>;
     /// Pauses, resumes, cancels or approves a campaign; a transition that
     /// makes no sense from its state is refused.
     async fn set_campaign_state(

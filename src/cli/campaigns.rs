@@ -11,7 +11,9 @@ use tokio::sync::watch;
 use super::output::{self, stdout};
 use super::progress::Progress;
 use super::{CliError, CliResult};
-use crate::campaigns::{Campaign, CampaignState, DeliveryCounts, DeliveryState, NewCampaign};
+use crate::campaigns::{
+    Campaign, CampaignState, DeliveryCounts, DeliveryState, NewCampaign, Start,
+};
 use crate::config::Config;
 use crate::delivery::Sending;
 use crate::delivery::engine::Finish;
@@ -38,6 +40,7 @@ pub enum CampaignCommand {
     /// Start a campaign. With --wait, send it from this process until it is
     /// done (exit 0), stopped by a signal (exit 0: it carries on at the next
     /// send), or paused, cancelled or unable to go on (exit 1, with why).
+    /// A campaign with nobody to send to is not started (exit 2, with why).
     Send {
         id: i64,
         #[arg(long)]
@@ -229,10 +232,12 @@ pub async fn run(command: CampaignCommand, store: Arc<dyn Store>, config: &Confi
 
 /// Refuses a campaign of a report to a list that an earlier campaign of
 /// the same report has sent to, or is sending to: people would get it twice.
+/// (One paused before it ever started, for want of recipients, sent nothing.)
 async fn refuse_a_repeat(store: &dyn Store, report: &ReportRef, lists: &[ListSlug]) -> CliResult {
     let report = store.report(report).await?;
     let earlier = store.campaigns().await?.into_iter().find(|c| {
         c.report_id == report.id
+            && c.started_at.is_some()
             && matches!(
                 c.state,
                 CampaignState::Sending | CampaignState::Paused | CampaignState::Done
@@ -444,13 +449,14 @@ async fn send(store: Arc<dyn Store>, id: i64, wait: bool, config: &Config) -> Cl
     if wait {
         config.check_for_sending()?;
     }
-    let recipients = store.start_campaign(id).await?;
-    if recipients == 0 && store.finish_if_complete(id).await? {
-        println!(
-            "campaign {id} has no recipients: nobody on its lists is confirmed and matches it"
-        );
-        return Ok(());
-    }
+    let recipients = match store.start_campaign(id).await? {
+        Start::Sending(recipients) => recipients,
+        Start::NoRecipients(why) => {
+            return Err(CliError::BadInput(format!(
+                "campaign {id} has no recipients, so it was not started: {why}"
+            )));
+        }
+    };
     println!("campaign {id} is sending to {recipients} recipients");
     if !wait {
         println!(

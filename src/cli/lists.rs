@@ -1,8 +1,12 @@
+use chrono::Utc;
 use clap::{Args, Subcommand};
 
 use super::{CliError, CliResult, output};
+use crate::config::Config;
 use crate::lists::{List, ListSlug, NewList, OptIn, parse_list_name};
 use crate::store::Store;
+use crate::subscribers::AskToConfirm;
+use crate::web::CONFIRM_LIFETIME_DAYS;
 
 #[derive(Debug, Subcommand)]
 pub enum ListCommand {
@@ -39,6 +43,12 @@ pub enum ListCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Email each unconfirmed member (imported without --confirmed, or who
+    /// never clicked) a confirmation link, unless theirs still works. They
+    /// are queued: `necmail serve` sends them within
+    /// NECMAIL_CONFIRMATIONS_PER_HOUR, and no address gets more than
+    /// NECMAIL_CONFIRMATIONS_PER_ADDRESS_PER_DAY.
+    ConfirmPending { slug: ListSlug },
 }
 
 #[derive(Debug, Args)]
@@ -58,7 +68,7 @@ pub struct CreateArgs {
     private: bool,
 }
 
-pub async fn run(command: ListCommand, store: &dyn Store) -> CliResult {
+pub async fn run(command: ListCommand, store: &dyn Store, config: &Config) -> CliResult {
     match command {
         ListCommand::Create(args) => {
             let name =
@@ -129,7 +139,47 @@ pub async fn run(command: ListCommand, store: &dyn Store) -> CliResult {
             println!("deleted list {slug}");
             Ok(())
         }
+        ListCommand::ConfirmPending { slug } => confirm_pending(store, &slug, config).await,
     }
+}
+
+/// Queues a confirmation email to each unconfirmed member of list `slug`
+/// whose link no longer works or who never had one, and says what it did.
+pub(super) async fn confirm_pending(
+    store: &dyn Store,
+    slug: &ListSlug,
+    config: &Config,
+) -> CliResult {
+    let now = Utc::now();
+    let asked = store
+        .ask_to_confirm(&AskToConfirm {
+            list: slug.clone(),
+            issued_at: now.timestamp(),
+            live_since: now.timestamp() - CONFIRM_LIFETIME_DAYS * 24 * 60 * 60,
+            since: now - chrono::Duration::hours(24),
+            per_address: config.confirmations_per_address_per_day,
+        })
+        .await?;
+    println!(
+        "queued {} confirmation emails to the unconfirmed members of {slug}: `necmail serve` \
+         sends them, {} an hour at most (NECMAIL_CONFIRMATIONS_PER_HOUR); each member gets \
+         mail from {slug} once they confirm",
+        asked.queued, config.confirmations_per_hour
+    );
+    if asked.awaiting > 0 {
+        println!(
+            "left alone {} whose confirmation link still works (sent in the last {} days)",
+            asked.awaiting, CONFIRM_LIFETIME_DAYS
+        );
+    }
+    if asked.over_limit > 0 {
+        println!(
+            "passed over {} whose address already had {} confirmation emails in the last day \
+             (NECMAIL_CONFIRMATIONS_PER_ADDRESS_PER_DAY); run this again tomorrow",
+            asked.over_limit, config.confirmations_per_address_per_day
+        );
+    }
+    Ok(())
 }
 
 fn table(lists: &[List]) -> std::io::Result<()> {

@@ -247,13 +247,13 @@ async fn run(cli: Cli, config: Config) -> CliResult {
         }
         Command::List { command } => {
             let store = open_store(&config, may_create).await?;
-            let result = lists::run(command, store.as_ref()).await;
+            let result = lists::run(command, store.as_ref(), &config).await;
             store.close().await;
             result
         }
         Command::Subscriber { command } => {
             let store = open_store(&config, may_create).await?;
-            let result = subscribers::run(command, store.as_ref()).await;
+            let result = subscribers::run(command, store.as_ref(), &config).await;
             store.close().await;
             result
         }

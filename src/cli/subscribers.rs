@@ -7,13 +7,15 @@ use clap::{Args, Subcommand};
 use super::output::{self, JsonArray};
 use super::progress::Progress;
 use super::{CliError, CliResult};
-use crate::lists::ListSlug;
-use crate::store::Store;
+use crate::config::Config;
+use crate::lists::{ListSlug, OptIn};
+use crate::store::{Store, StoreError};
 use crate::subscribers::import::{CsvImportError, ImportOptions, Reject, import_csv};
 use crate::subscribers::spreadsheet;
 use crate::subscribers::{
     AttributePair, Consent, ConsentMethod, NewSubscriber, StatusFilter, Subscriber,
-    SubscriberEmail, SubscriberFilter, SubscriberName, SubscriberUpdate, normalise_key,
+    SubscriberEmail, SubscriberFilter, SubscriberName, SubscriberUpdate, SuppressionReason,
+    normalise_key,
 };
 
 /// Subscribers fetched per page by `ls` and `export`.
@@ -82,6 +84,12 @@ pub struct AddArgs {
     /// Confirm at once, even on double-opt-in lists: you assert their consent.
     #[arg(long)]
     confirmed: bool,
+    /// Add again someone who unsubscribed from everything, when they have
+    /// asked you to: lifts that suppression and records their request as
+    /// consent. Needs --confirmed. A hard bounce, a complaint or an erasure
+    /// is never lifted.
+    #[arg(long, requires = "confirmed")]
+    resubscribe: bool,
 }
 
 #[derive(Debug, Args)]
@@ -130,6 +138,10 @@ pub struct ImportArgs {
     /// Confirm every subscription: you assert that each person consented.
     #[arg(long)]
     confirmed: bool,
+    /// Then email each unconfirmed member of the lists a confirmation link,
+    /// as `necmail list confirm-pending` does.
+    #[arg(long, conflicts_with = "confirmed")]
+    send_confirmation: bool,
     /// Write rejected rows here (line, email, reason) instead of summarising them.
     #[arg(long)]
     rejects: Option<PathBuf>,
@@ -149,22 +161,9 @@ fn parse_name(s: &str) -> Result<NameArg, String> {
         .map_err(|e| e.to_string())
 }
 
-pub async fn run(command: SubscriberCommand, store: &dyn Store) -> CliResult {
+pub async fn run(command: SubscriberCommand, store: &dyn Store, config: &Config) -> CliResult {
     match command {
-        SubscriberCommand::Add(args) => {
-            let subscriber = store
-                .add_subscriber(&NewSubscriber {
-                    email: args.email,
-                    name: args.name.and_then(|n| n.0),
-                    attributes: args.attributes.into_iter().collect(),
-                    lists: args.lists,
-                    confirmed: args.confirmed,
-                    consent: Consent::by_admin(ConsentMethod::Admin),
-                })
-                .await?;
-            println!("added {} to {}", subscriber.email, memberships(&subscriber));
-            Ok(())
-        }
+        SubscriberCommand::Add(args) => add(store, args).await,
         SubscriberCommand::Ls(args) => {
             let filter = SubscriberFilter {
                 list: args.filter.list,
@@ -175,7 +174,15 @@ pub async fn run(command: SubscriberCommand, store: &dyn Store) -> CliResult {
             list_subscribers(store, &filter, args.json).await
         }
         SubscriberCommand::Show { email, json } => {
-            let subscriber = store.subscriber(&email).await?;
+            let subscriber = match store.subscriber(&email).await {
+                Err(e @ StoreError::NotFound(_)) => {
+                    return Err(match store.suppression(&email).await? {
+                        Some(s) => CliError::BadInput(format!("{e}; {}", s.refusal(&email))),
+                        None => e.into(),
+                    });
+                }
+                found => found?,
+            };
             if json {
                 Ok(output::json(&[subscriber])?)
             } else {
@@ -236,7 +243,7 @@ pub async fn run(command: SubscriberCommand, store: &dyn Store) -> CliResult {
             }
             Ok(())
         }
-        SubscriberCommand::Import(args) => import(store, args).await,
+        SubscriberCommand::Import(args) => import(store, args, config).await,
         SubscriberCommand::Export(args) => {
             let filter = SubscriberFilter {
                 list: args.list,
@@ -247,6 +254,44 @@ pub async fn run(command: SubscriberCommand, store: &dyn Store) -> CliResult {
             export(store, &filter).await
         }
     }
+}
+
+async fn add(store: &dyn Store, args: AddArgs) -> CliResult {
+    let consent = if args.resubscribe {
+        Consent::resubscribed_by_admin()
+    } else {
+        Consent::by_admin(ConsentMethod::Admin)
+    };
+    let added = store
+        .add_subscriber(&NewSubscriber {
+            email: args.email.clone(),
+            name: args.name.and_then(|n| n.0),
+            attributes: args.attributes.into_iter().collect(),
+            lists: args.lists,
+            confirmed: args.confirmed,
+            resubscribe: args.resubscribe,
+            consent,
+        })
+        .await;
+    let subscriber = match added {
+        Err(refused @ StoreError::Refused(_)) => {
+            let way_back = match store.suppression(&args.email).await? {
+                Some(s) if s.reason == SuppressionReason::Unsubscribed => {
+                    "; if they have asked you to add them again, add --confirmed --resubscribe, \
+                     which records their request"
+                }
+                Some(_) if args.resubscribe => {
+                    "; --resubscribe lifts only an unsubscribe from everything, never a hard \
+                     bounce, a complaint or an erasure"
+                }
+                _ => "",
+            };
+            return Err(CliError::BadInput(format!("{refused}{way_back}")));
+        }
+        added => added?,
+    };
+    println!("added {} to {}", subscriber.email, memberships(&subscriber));
+    Ok(())
 }
 
 fn memberships(s: &Subscriber) -> String {
@@ -322,6 +367,10 @@ fn show(s: &Subscriber) -> io::Result<()> {
         s.name.as_deref().unwrap_or("(none)")
     )?;
     writeln!(out, "status:      {}", s.status)?;
+    match &s.suppression {
+        Some(p) => writeln!(out, "suppressed:  {} since {}", p.reason, p.at.to_rfc3339())?,
+        None => writeln!(out, "suppressed:  no")?,
+    }
     writeln!(out, "attributes:  {}", attributes_text(s))?;
     writeln!(out, "created:     {}", s.created_at.to_rfc3339())?;
     writeln!(out, "updated:     {}", s.updated_at.to_rfc3339())?;
@@ -350,7 +399,7 @@ fn show(s: &Subscriber) -> io::Result<()> {
     out.flush()
 }
 
-async fn import(store: &dyn Store, args: ImportArgs) -> CliResult {
+async fn import(store: &dyn Store, args: ImportArgs, config: &Config) -> CliResult {
     let mut lists = Vec::with_capacity(args.lists.len());
     for slug in &args.lists {
         lists.push(store.list(slug).await?);
@@ -431,6 +480,28 @@ async fn import(store: &dyn Store, args: ImportArgs) -> CliResult {
         );
     }
     println!("{counts}");
+    let double: Vec<&ListSlug> = options
+        .lists
+        .iter()
+        .filter(|l| l.opt_in == OptIn::Double)
+        .map(|l| &l.slug)
+        .collect();
+    if args.send_confirmation {
+        for slug in double {
+            super::lists::confirm_pending(store, slug, config).await?;
+        }
+    } else if counts.unconfirmed > 0 {
+        let commands: Vec<String> = double
+            .iter()
+            .map(|slug| format!("`necmail list confirm-pending {slug}`"))
+            .collect();
+        println!(
+            "{} of them are unconfirmed: they get nothing until they confirm; email them a \
+             confirmation link with {} (or import with --send-confirmation)",
+            counts.unconfirmed,
+            commands.join(" and ")
+        );
+    }
     Ok(())
 }
 

@@ -8,6 +8,11 @@
 //!   is overdue, mailing `NECMAIL_ADMIN_EMAIL` once per meeting.
 //! - Every second, every scheduled campaign whose time has come is started
 //!   (the delivery supervisor then sends it). Each dispatch tick is logged.
+//!   A campaign with nobody to send to is paused instead, with the reason
+//!   (`campaign status` shows it) and a warning: paused is where necmail
+//!   parks a campaign that needs the admin, it is neither done nor in the
+//!   archive, it is not tried again every second, and `campaign resume`
+//!   starts it as soon as it has recipients.
 //! - Instances sharing a database claim each tick in the store, so each runs
 //!   once. After downtime only the latest missed tick of each schedule runs;
 //!   a schedule that never ticked waits for its next tick.
@@ -21,7 +26,7 @@ use std::time::Duration;
 use chrono::{DateTime, Days, Utc};
 use tokio::sync::{Mutex, Notify, watch};
 
-use crate::campaigns::{Campaign, CampaignStore, NewCampaign};
+use crate::campaigns::{Campaign, CampaignState, CampaignStore, NewCampaign, NoRecipients, Start};
 use crate::config::{AutoDispatch, Config};
 use crate::delivery::notice::{Notice, send_notice};
 use crate::delivery::{SendError, Sending, Transport};
@@ -300,9 +305,10 @@ impl<S: SchedulerStore + ?Sized> Scheduler<S> {
         }
     }
 
-    /// Starts every scheduled campaign whose time is `now` or earlier;
-    /// returns the ids of those started. Starting is idempotent, so two
-    /// instances racing for a campaign start it once.
+    /// Starts every scheduled campaign whose time is `now` or earlier, and
+    /// pauses those with nobody to send to; returns the ids of those
+    /// started. Starting is idempotent, so two instances racing for a
+    /// campaign start it once.
     #[tracing::instrument(level = "debug", skip_all, fields(%now))]
     pub async fn start_due_campaigns(&self, now: DateTime<Utc>) -> Vec<i64> {
         let due = match self.store.due_campaigns(now).await {
@@ -318,10 +324,11 @@ impl<S: SchedulerStore + ?Sized> Scheduler<S> {
         let mut started = Vec::new();
         for id in due {
             match self.store.start_campaign(id).await {
-                Ok(recipients) => {
+                Ok(Start::Sending(recipients)) => {
                     tracing::info!(campaign = id, recipients, "started a scheduled campaign");
                     started.push(id);
                 }
+                Ok(Start::NoRecipients(why)) => self.pause_without_recipients(id, &why).await,
                 Err(e) => {
                     tracing::error!(campaign = id, error = %e, "cannot start a scheduled campaign")
                 }
@@ -331,6 +338,30 @@ impl<S: SchedulerStore + ?Sized> Scheduler<S> {
             waker.notify_one();
         }
         started
+    }
+
+    /// Pauses scheduled campaign `id`, which has nobody to send to, with
+    /// `why` as the reason, and warns.
+    async fn pause_without_recipients(&self, id: i64, why: &NoRecipients) {
+        let reason = format!("it has no recipients: {why}");
+        match self
+            .store
+            .set_campaign_state(id, CampaignState::Paused, Some(&reason))
+            .await
+        {
+            Ok(_) => tracing::warn!(
+                campaign = id,
+                %reason,
+                "a scheduled campaign was paused, not sent: `necmail campaign resume {id}` \
+                 starts it once it has recipients"
+            ),
+            Err(e) => tracing::error!(
+                campaign = id,
+                %reason,
+                error = %e,
+                "cannot pause a scheduled campaign that has no recipients"
+            ),
+        }
     }
 
     /// The work of one poll tick at `now`, whether or not a tick is due:

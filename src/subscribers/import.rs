@@ -78,6 +78,10 @@ pub struct ImportCounts {
     /// Rows whose address is suppressed.
     pub suppressed: u64,
     pub rejected: u64,
+    /// Of the rows imported, updated or unchanged, the addresses (each once
+    /// a batch) now unconfirmed on a target list: they get nothing there
+    /// until they confirm. Not a tally of rows like the others.
+    pub unconfirmed: u64,
 }
 
 impl ImportCounts {
@@ -91,6 +95,7 @@ impl ImportCounts {
         self.unchanged += other.unchanged;
         self.suppressed += other.suppressed;
         self.rejected += other.rejected;
+        self.unconfirmed += other.unconfirmed;
     }
 }
 
@@ -180,6 +185,7 @@ pub(crate) fn plan(
         entry.dirty |= data_changed;
 
         let mut subscription_changed = false;
+        let mut unconfirmed = false;
         for &(list_id, opt_in) in &batch.lists {
             let target = initial_status(opt_in, batch.confirmed);
             let slot = (key.clone(), list_id);
@@ -196,12 +202,16 @@ pub(crate) fn plan(
                 }
                 Some(_) => None,
             };
+            unconfirmed |= change.or(current) == Some(SubscriptionStatus::Unconfirmed);
             if let Some(status) = change {
                 if wanted.insert(slot.clone(), status).is_none() {
                     wanted_order.push(slot);
                 }
                 subscription_changed = true;
             }
+        }
+        if unconfirmed && first_sight {
+            plan.counts.unconfirmed += 1;
         }
 
         if stored.is_none() && first_sight {
@@ -662,6 +672,7 @@ mod tests {
             p.counts,
             ImportCounts {
                 imported: 2,
+                unconfirmed: 2,
                 ..Default::default()
             }
         );

@@ -16,8 +16,8 @@ pub use attributes::{AttributeError, AttributePair, Attributes, normalise_key, n
 pub use email::{EmailError, SubscriberEmail};
 pub use name::{NameError, SubscriberName};
 pub use self_service::{
-    ConfirmationTurn, Pending, PreferenceChange, QueuedConfirmation, SelfServiceStore, Signup,
-    SignupOutcome,
+    AskToConfirm, Asked, ConfirmationTurn, Pending, PreferenceChange, QueuedConfirmation,
+    SelfServiceStore, Signup, SignupOutcome,
 };
 pub use store::SubscriberStore;
 
@@ -70,6 +70,15 @@ impl Consent {
             wording: format!("cli-{}", method.as_str()),
         }
     }
+
+    /// An admin's word, now, that someone who unsubscribed from everything
+    /// asked to be added again: the wording records the resubscription.
+    pub fn resubscribed_by_admin() -> Self {
+        Consent {
+            wording: "cli-admin-resubscribe".into(),
+            ..Consent::by_admin(ConsentMethod::Admin)
+        }
+    }
 }
 
 /// One subscription of a subscriber, as shown to admins and in exports.
@@ -94,6 +103,8 @@ pub struct Subscriber {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub lists: Vec<Membership>,
+    /// Why and since when the address gets no mail at all, if it is suppressed.
+    pub suppression: Option<Suppression>,
 }
 
 /// A suppressed address: necmail will not add or mail it again.
@@ -160,6 +171,10 @@ pub struct NewSubscriber {
     pub lists: Vec<ListSlug>,
     /// Confirm every subscription at once, even on double-opt-in lists.
     pub confirmed: bool,
+    /// The person, who unsubscribed from everything, asked to be added
+    /// again: lifts that suppression. A hard bounce, a complaint or an
+    /// erasure is never lifted.
+    pub resubscribe: bool,
     pub consent: Consent,
 }
 

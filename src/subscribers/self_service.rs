@@ -30,7 +30,8 @@ pub struct Signup {
 /// What a sign-up did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignupOutcome {
-    /// The address is suppressed: nothing was stored or changed.
+    /// The address is blocklisted, or suppressed for good (a hard bounce, a
+    /// complaint, an erasure): nothing was stored or changed.
     Suppressed,
     Stored {
         subscriber_id: i64,
@@ -71,6 +72,34 @@ pub struct ConfirmationTurn {
     pub next_slot: Option<DateTime<Utc>>,
 }
 
+/// A request to ask the unconfirmed members of a list to confirm: see
+/// [`SelfServiceStore::ask_to_confirm`].
+#[derive(Debug, Clone)]
+pub struct AskToConfirm {
+    pub list: ListSlug,
+    /// Unix seconds: the confirmation each email asks for, as in [`Signup`].
+    pub issued_at: i64,
+    /// Unix seconds: a confirmation link issued at or after this still
+    /// works, so its holder is not asked again.
+    pub live_since: i64,
+    /// The per-address limit: at most `per_address` confirmation emails to
+    /// one address since `since`.
+    pub since: DateTime<Utc>,
+    pub per_address: u32,
+}
+
+/// What [`SelfServiceStore::ask_to_confirm`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Asked {
+    /// Confirmation emails queued.
+    pub queued: u64,
+    /// Members left alone: their confirmation link still works.
+    pub awaiting: u64,
+    /// Members passed over: their address had its confirmation emails for
+    /// the day.
+    pub over_limit: u64,
+}
+
 /// A change made on the preferences page.
 #[derive(Debug, Clone)]
 pub struct PreferenceChange {
@@ -93,6 +122,10 @@ pub trait SelfServiceStore: Send + Sync {
     /// `issued_at`; a confirmed one is left alone. When some subscription
     /// awaits confirmation, its confirmation email is queued in the same
     /// transaction (see [`SelfServiceStore::take_confirmations`]).
+    ///
+    /// Someone who unsubscribed from everything may come back: every list
+    /// they ask for, single opt-in too, awaits confirmation, and their
+    /// suppression stands until they confirm.
     async fn sign_up(&self, signup: &Signup) -> Result<SignupOutcome, StoreError>;
     /// The subscriptions awaiting the confirmation stamped `issued_at`, or
     /// `None` when there are none (already confirmed, superseded, or gone).
@@ -102,7 +135,9 @@ pub trait SelfServiceStore: Send + Sync {
         issued_at: i64,
     ) -> Result<Option<Pending>, StoreError>;
     /// Confirms the subscriptions awaiting confirmation `issued_at`, once:
-    /// a second call returns `None`.
+    /// a second call returns `None`. Confirming proves the address, so it
+    /// lifts an unsubscribe-from-everything suppression (never a hard
+    /// bounce, a complaint or an erasure).
     async fn confirm(
         &self,
         subscriber_id: i64,
@@ -127,6 +162,13 @@ pub trait SelfServiceStore: Send + Sync {
     ) -> Result<ConfirmationTurn, StoreError>;
     /// How many confirmation emails wait for the hourly limit.
     async fn confirmations_waiting(&self) -> Result<i64, StoreError>;
+    /// Queues a confirmation email, as a sign-up does, to each unconfirmed
+    /// member of `ask.list` who can be mailed (active, not suppressed) and
+    /// holds no confirmation link issued since `ask.live_since`, within the
+    /// per-address limit (each counts against it). The subscription to that
+    /// list is stamped with `ask.issued_at`; the consent it was added with
+    /// is kept. The confirmation sender sends them within the hourly limit.
+    async fn ask_to_confirm(&self, ask: &AskToConfirm) -> Result<Asked, StoreError>;
     /// A subscriber with every subscription.
     async fn subscriber_by_id(&self, id: i64) -> Result<Subscriber, StoreError>;
     /// Unsubscribes from list `list_id`, or from everything (which also

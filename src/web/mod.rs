@@ -33,6 +33,8 @@ mod spool;
 mod subscribe;
 mod unsubscribe;
 
+pub(crate) use subscribe::CONFIRM_LIFETIME_DAYS;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;

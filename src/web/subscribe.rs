@@ -444,15 +444,18 @@ async fn store_sign_up(state: &Shared, valid: Valid, ip: IpAddr) -> Result<(), P
 
 /// How long the confirmation sender waits at most before it looks at the
 /// queue again while confirmations wait for the hourly limit, or after the
-/// database failed.
+/// database failed; and, while none waits, how often it looks for those
+/// queued by another process (`necmail list confirm-pending`, another
+/// instance).
 const CONFIRMATIONS_RECHECK: Duration = Duration::from_secs(5);
 
 /// Sends the queued confirmation emails, oldest first, at most
 /// NECMAIL_CONFIRMATIONS_PER_HOUR an hour, until `stop`. Past the limit they
 /// wait in the database (so a restart loses none) and go out as the hour
-/// allows. Woken by each sign-up; the queue is also read at start-up. A
-/// wake-up goes before `stop`: the confirmations of the sign-ups answered
-/// before the stop are sent, as the limit allows, before the sender ends.
+/// allows. Woken by each sign-up; the queue is also read at start-up, and
+/// every [`CONFIRMATIONS_RECHECK`] while idle. A wake-up goes before `stop`:
+/// the confirmations of the sign-ups answered before the stop are sent, as
+/// the limit allows, before the sender ends.
 pub(super) async fn send_confirmations(state: Shared, mut stop: watch::Receiver<bool>) {
     let mut limited = false;
     loop {
@@ -490,10 +493,25 @@ pub(super) async fn send_confirmations(state: Shared, mut stop: watch::Receiver<
             () = async {
                 match wait {
                     Some(wait) => tokio::time::sleep(wait).await,
-                    None => state.confirmations_queued.notified().await,
+                    None => until_queued(&state).await,
                 }
             } => {}
             _ = stop.wait_for(|stop| *stop) => return,
+        }
+    }
+}
+
+/// Waits until a sign-up queues a confirmation email, or one queued
+/// elsewhere is found waiting.
+async fn until_queued(state: &Shared) {
+    loop {
+        tokio::select! {
+            () = state.confirmations_queued.notified() => return,
+            () = tokio::time::sleep(CONFIRMATIONS_RECHECK) => {
+                if state.people.confirmations_waiting().await.is_ok_and(|n| n > 0) {
+                    return;
+                }
+            }
         }
     }
 }

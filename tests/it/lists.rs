@@ -23,6 +23,7 @@ pub fn subscriber(email: &str, lists: &[&str], confirmed: bool) -> NewSubscriber
         attributes: Default::default(),
         lists: lists.iter().map(|l| ListSlug::parse(l).unwrap()).collect(),
         confirmed,
+        resubscribe: false,
         consent: Consent::by_admin(ConsentMethod::Admin),
     }
 }

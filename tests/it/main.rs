@@ -6,6 +6,7 @@ mod browser;
 mod campaign_cli;
 mod campaigns;
 mod cli;
+mod comebacks;
 mod deploy;
 mod feed_addresses;
 mod hostile_content;

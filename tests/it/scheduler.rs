@@ -21,7 +21,7 @@ use necmail::scheduler::{POLL_TICK, Scheduler};
 use necmail::store::Store;
 
 use crate::campaigns::report;
-use crate::lists::new_list;
+use crate::lists::{new_list, subscriber};
 use crate::support::cli::{ALLOW_LOOPBACK_FEEDS, run};
 use crate::support::http::FeedServer;
 use crate::support::{TestDb, on_both_backends};
@@ -40,10 +40,15 @@ fn date(s: &str) -> NaiveDate {
     s.parse().unwrap()
 }
 
-/// A new `members` list and a campaign of a new report to it, sent at `send_at`.
+/// A new `members` list with one confirmed member, and a campaign of a new
+/// report to it, sent at `send_at`.
 async fn members_campaign(store: &dyn Store, send_at: Option<DateTime<Utc>>) -> Campaign {
     store
         .create_list(&new_list("members", OptIn::Double))
+        .await
+        .unwrap();
+    store
+        .add_subscriber(&subscriber("ann@example.org", &["members"], true))
         .await
         .unwrap();
     let report = report(store).await;
@@ -122,10 +127,15 @@ async fn add_source(store: &dyn Store, url: &str, lists: &[&str]) -> Source {
         .unwrap()
 }
 
-/// The `members` list and a source of `nec.rss` whose reports go to it.
+/// The `members` list with one confirmed member, and a source of `nec.rss`
+/// whose reports go to it.
 async fn members_and_a_feed(store: &dyn Store, server: &FeedServer) -> Source {
     store
         .create_list(&new_list("members", OptIn::Double))
+        .await
+        .unwrap();
+    store
+        .add_subscriber(&subscriber("ann@example.org", &["members"], true))
         .await
         .unwrap();
     add_source(store, &server.url("/fixtures/nec.rss"), &["members"]).await

@@ -272,7 +272,9 @@ on_both_backends! {
         assert_eq!(suppression.reason, SuppressionReason::Unsubscribed);
         let err = store.add_subscriber(&subscriber("jo@example.org", &["members"], true)).await.unwrap_err();
         assert!(matches!(err, StoreError::Refused(_)), "{err:?}");
-        assert_eq!(store.sign_up(&signup("jo@example.org", &["members"], 1000)).await.unwrap(), SignupOutcome::Suppressed);
+        let (_, pending_lists, _, _) = stored(store.sign_up(&signup("jo@example.org", &["members"], 1000)).await.unwrap());
+        assert_eq!(pending_lists, ["The members list"], "a sign-up asks them to confirm");
+        assert!(store.suppression(&email("jo@example.org")).await.unwrap().is_some(), "until they do, it stands");
     }
 
     async fn unsubscribing_an_unknown_id_returns_false(db) {

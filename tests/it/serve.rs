@@ -15,7 +15,7 @@ use crate::support::smtp::{Received, SmtpServer};
 use crate::support::{TestDb, http_client, on_both_backends};
 
 const SECRET: &str = "an end-to-end test secret of some length";
-const WAIT: Duration = Duration::from_secs(30);
+pub(crate) const WAIT: Duration = Duration::from_secs(30);
 
 /// A running `necmail serve`, with its log in a file.
 pub(crate) struct Daemon {
@@ -142,7 +142,7 @@ fn attribute(tag: &str, name: &str) -> Option<String> {
 }
 
 /// The message's text part, quoted-printable decoded.
-fn decoded(message: &Received) -> String {
+pub(crate) fn decoded(message: &Received) -> String {
     let text = message.text();
     String::from_utf8_lossy(
         &quoted_printable::decode(text.as_bytes(), quoted_printable::ParseMode::Robust).unwrap(),
@@ -151,7 +151,7 @@ fn decoded(message: &Received) -> String {
 }
 
 /// The path of the first link in `text` that starts with `prefix` (e.g. `/confirm/`).
-fn link_path(text: &str, base: &str, prefix: &str) -> String {
+pub(crate) fn link_path(text: &str, base: &str, prefix: &str) -> String {
     let start = text
         .find(&format!("{base}{prefix}"))
         .unwrap_or_else(|| panic!("no {prefix} link in:\n{text}"))
@@ -162,7 +162,7 @@ fn link_path(text: &str, base: &str, prefix: &str) -> String {
         .collect()
 }
 
-fn reports_to(server: &SmtpServer, rcpt: &str) -> Vec<Received> {
+pub(crate) fn reports_to(server: &SmtpServer, rcpt: &str) -> Vec<Received> {
     server
         .messages_to(rcpt)
         .into_iter()

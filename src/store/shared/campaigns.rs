@@ -12,7 +12,8 @@ use sqlx::types::Json;
 use super::Db;
 use crate::campaigns::{
     Campaign, CampaignState, CampaignStore, ClaimFrom, Claimed, DeliveryCounts, DeliveryRecord,
-    DeliveryState, NewCampaign, Outcome, RecentError, Recorded, SentSince, Totals, TotalsStore,
+    DeliveryState, ListReach, NewCampaign, NoRecipients, Outcome, RecentError, Recorded, SentSince,
+    Start, Totals, TotalsStore,
 };
 use crate::error::{StoreError, UnknownName};
 use crate::lists::ListSlug;
@@ -334,7 +335,7 @@ impl CampaignStore for SqlStore<Db> {
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(campaign = id))]
-    async fn start_campaign(&self, id: i64) -> Result<i64, StoreError> {
+    async fn start_campaign(&self, id: i64) -> Result<Start, StoreError> {
         let mut tx = self.begin_write().await?;
         let campaign = Self::load_campaign(&mut tx, id).await?;
         match campaign.state {
@@ -346,7 +347,7 @@ impl CampaignStore for SqlStore<Db> {
                 .bind(id)
                 .fetch_one(&mut *tx)
                 .await?;
-                return Ok(n);
+                return Ok(Start::Sending(n));
             }
             CampaignState::Done | CampaignState::Cancelled => {
                 return Err(StoreError::Refused(format!(
@@ -379,6 +380,35 @@ impl CampaignStore for SqlStore<Db> {
               ON CONFLICT (campaign_id, subscriber_id) DO NOTHING",
         );
         let inserted = qb.build().execute(&mut *tx).await?.rows_affected();
+        if inserted == 0 {
+            // Nothing was written: dropping the transaction leaves the
+            // campaign as it was.
+            let lists = sqlx::query_as::<Db, (String, i64, i64)>(
+                "SELECT l.slug, COUNT(*) FILTER (WHERE x.status = 'confirmed'),
+                        COUNT(*) FILTER (WHERE x.status = 'unconfirmed')
+                   FROM campaign_lists cl JOIN lists l ON l.id = cl.list_id
+                   LEFT JOIN subscriptions x ON x.list_id = cl.list_id
+                  WHERE cl.campaign_id = $1
+                  GROUP BY l.slug, cl.position ORDER BY cl.position",
+            )
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .map(|(slug, confirmed, unconfirmed)| {
+                Ok(ListReach {
+                    slug: ListSlug::parse(&slug)
+                        .map_err(|e| StoreError::corrupt(format_args!("campaign {id}"), e))?,
+                    confirmed,
+                    unconfirmed,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+            return Ok(Start::NoRecipients(NoRecipients {
+                lists,
+                filter: campaign.filter,
+            }));
+        }
         sqlx::query::<Db>(
             "UPDATE campaigns SET state = 'sending', started_at = $1, pause_reason = NULL
               WHERE id = $2",
@@ -388,7 +418,7 @@ impl CampaignStore for SqlStore<Db> {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(i64::try_from(inserted).unwrap_or(i64::MAX))
+        Ok(Start::Sending(i64::try_from(inserted).unwrap_or(i64::MAX)))
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(campaign = id, to = %to))]

@@ -13,9 +13,9 @@ use crate::error::StoreError;
 use crate::lists::OptIn;
 use crate::store::{Dialect, SqlStore};
 use crate::subscribers::{
-    ConfirmationTurn, Consent, Pending, PreferenceChange, QueuedConfirmation, SelfServiceStore,
-    Signup, SignupOutcome, Subscriber, SubscriberEmail, SubscriberStatus, SubscriptionStatus,
-    SuppressionReason,
+    AskToConfirm, Asked, ConfirmationTurn, Consent, Pending, PreferenceChange, QueuedConfirmation,
+    SelfServiceStore, Signup, SignupOutcome, Subscriber, SubscriberEmail, SubscriberStatus,
+    SubscriptionStatus, SuppressionReason,
 };
 
 /// Stores a subscription from the subscribe form or the preferences page:
@@ -40,6 +40,24 @@ const SELECT_AWAITING: &str = "SELECT x.list_id, s.email, l.name
      JOIN lists l ON l.id = x.list_id
     WHERE x.subscriber_id = $1 AND x.status = 'unconfirmed' AND x.confirm_issued_at = $2
     ORDER BY l.name";
+
+/// The unconfirmed members of list `$1` to ask to confirm, with an id above
+/// `$2` and at most `$6`, in id order, at most `$4`: those who can be mailed
+/// and hold no confirmation link issued at or after `$3`. Their id, address,
+/// hash and the confirmation emails sent to the address since `$5`.
+const UNCONFIRMED_TO_ASK: &str = "SELECT s.id, s.email, s.email_hash,
+        (SELECT COUNT(*) FROM confirmation_emails e
+          WHERE e.email_hash = s.email_hash AND e.sent_at >= $5)
+   FROM subscriptions x JOIN subscribers s ON s.id = x.subscriber_id
+  WHERE x.list_id = $1 AND s.id > $2 AND s.id <= $6
+    AND x.status = 'unconfirmed' AND s.status = 'active'
+    AND (x.confirm_issued_at IS NULL OR x.confirm_issued_at < $3)
+    AND NOT EXISTS (SELECT 1 FROM suppressions p WHERE p.email_hash = s.email_hash)
+  ORDER BY s.id LIMIT $4";
+
+/// How many members [`SelfServiceStore::ask_to_confirm`] asks per
+/// transaction: on PostgreSQL each holds one lock per address.
+const ASKED_PER_TRANSACTION: i64 = 500;
 
 /// Unsubscribes subscriber `$2` at `$1` from every list.
 const UNSUBSCRIBE: &str = "UPDATE subscriptions
@@ -132,12 +150,13 @@ impl SelfServiceStore for SqlStore<Db> {
         }
         let mut tx = self.begin_write().await?;
         Self::lock_address(&mut tx, &signup.email).await?;
-        if Self::load_suppression(&mut tx, &signup.email)
-            .await?
-            .is_some()
-        {
-            return Ok(SignupOutcome::Suppressed);
-        }
+        // Someone who unsubscribed from everything may come back, through
+        // a confirmation: that proves the address and lifts the suppression.
+        let returning = match Self::load_suppression(&mut tx, &signup.email).await? {
+            None => false,
+            Some(s) if s.reason == SuppressionReason::Unsubscribed => true,
+            Some(_) => return Ok(SignupOutcome::Suppressed),
+        };
         let existing: Option<(i64, String)> =
             sqlx::query_as::<Db, _>("SELECT id, status FROM subscribers WHERE email_key = $1")
                 .bind(signup.email.key())
@@ -192,13 +211,13 @@ impl SelfServiceStore for SqlStore<Db> {
                 continue;
             }
             let (status, issued_at) = match opt_in {
-                OptIn::Double => {
-                    pending.push(name);
-                    (SubscriptionStatus::Unconfirmed, Some(signup.issued_at))
-                }
-                OptIn::Single => {
+                OptIn::Single if !returning => {
                     joined.push(name);
                     (SubscriptionStatus::Confirmed, None)
+                }
+                _ => {
+                    pending.push(name);
+                    (SubscriptionStatus::Unconfirmed, Some(signup.issued_at))
                 }
             };
             Self::upsert_self_service(
@@ -256,9 +275,11 @@ impl SelfServiceStore for SqlStore<Db> {
             .bind(issued_at)
             .fetch_all(&mut *tx)
             .await?;
-        if rows.is_empty() {
+        let Some((_, email, _)) = rows.first() else {
             return Ok(None);
-        }
+        };
+        let email = stored_email(email)?;
+        Self::lock_address(&mut tx, &email).await?;
         // The same condition again, so that of two concurrent
         // confirmations only one confirms each subscription.
         let confirmed: Vec<i64> = sqlx::query_scalar::<Db, i64>(
@@ -271,6 +292,9 @@ impl SelfServiceStore for SqlStore<Db> {
         .bind(issued_at)
         .fetch_all(&mut *tx)
         .await?;
+        if !confirmed.is_empty() {
+            Self::lift_unsubscribe(&mut tx, &email).await?;
+        }
         tx.commit().await?;
         rows.retain(|(list_id, _, _)| confirmed.contains(list_id));
         pending_from(rows)
@@ -365,6 +389,90 @@ impl SelfServiceStore for SqlStore<Db> {
         )
         .fetch_one(&self.pool)
         .await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(list = %ask.list))]
+    async fn ask_to_confirm(&self, ask: &AskToConfirm) -> Result<Asked, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let (list_id, _) = Self::resolve_lists(&mut conn, std::slice::from_ref(&ask.list))
+            .await?
+            .remove(0);
+        let awaiting: i64 = sqlx::query_scalar::<Db, i64>(
+            "SELECT COUNT(*) FROM subscriptions x JOIN subscribers s ON s.id = x.subscriber_id
+              WHERE x.list_id = $1 AND x.status = 'unconfirmed' AND s.status = 'active'
+                AND x.confirm_issued_at >= $2
+                AND NOT EXISTS (SELECT 1 FROM suppressions p WHERE p.email_hash = s.email_hash)",
+        )
+        .bind(list_id)
+        .bind(ask.live_since)
+        .fetch_one(&mut *conn)
+        .await?;
+        drop(conn);
+        let mut asked = Asked {
+            awaiting: u64::try_from(awaiting).unwrap_or_default(),
+            ..Asked::default()
+        };
+        let mut after = 0;
+        loop {
+            let mut tx = self.begin_write().await?;
+            let page = |after: i64, upto: i64| {
+                sqlx::query_as::<Db, (i64, String, String, i64)>(UNCONFIRMED_TO_ASK)
+                    .bind(list_id)
+                    .bind(after)
+                    .bind(ask.live_since)
+                    .bind(ASKED_PER_TRANSACTION)
+                    .bind(ask.since)
+                    .bind(upto)
+            };
+            let found = page(after, i64::MAX).fetch_all(&mut *tx).await?;
+            let Some(&(last, ..)) = found.last() else {
+                break;
+            };
+            // Each address's lock, then the same rows again: a sign-up of
+            // one of them meanwhile is counted, not raced.
+            for (_, email, _, _) in &found {
+                Self::lock_address(&mut tx, &stored_email(email)?).await?;
+            }
+            let found = page(after, last).fetch_all(&mut *tx).await?;
+            let (allowed, over): (Vec<_>, Vec<_>) = found
+                .into_iter()
+                .partition(|(.., sent)| *sent < i64::from(ask.per_address));
+            asked.over_limit += over.len() as u64;
+            if !allowed.is_empty() {
+                let mut stamp =
+                    sqlx::QueryBuilder::<Db>::new("UPDATE subscriptions SET confirm_issued_at = ");
+                stamp
+                    .push_bind(ask.issued_at)
+                    .push(" WHERE list_id = ")
+                    .push_bind(list_id)
+                    .push(" AND status = 'unconfirmed' AND subscriber_id IN (");
+                let mut ids = stamp.separated(", ");
+                for (id, ..) in &allowed {
+                    ids.push_bind(*id);
+                }
+                stamp.push(")");
+                stamp.build().execute(&mut *tx).await?;
+                let now = Utc::now();
+                let mut sent = sqlx::QueryBuilder::<Db>::new(
+                    "INSERT INTO confirmation_emails (email_hash, sent_at) ",
+                );
+                sent.push_values(&allowed, |mut row, (_, _, hash, _)| {
+                    row.push_bind(hash.as_str()).push_bind(now);
+                });
+                sent.build().execute(&mut *tx).await?;
+                let mut queue = sqlx::QueryBuilder::<Db>::new(
+                    "INSERT INTO confirmation_queue (subscriber_id, issued_at, queued_at) ",
+                );
+                queue.push_values(&allowed, |mut row, (id, ..)| {
+                    row.push_bind(*id).push_bind(ask.issued_at).push_bind(now);
+                });
+                queue.build().execute(&mut *tx).await?;
+                asked.queued += allowed.len() as u64;
+            }
+            tx.commit().await?;
+            after = last;
+        }
+        Ok(asked)
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(subscriber = id))]
@@ -490,6 +598,7 @@ impl SelfServiceStore for SqlStore<Db> {
         let email = Self::subscriber_email_by_id(&mut tx, subscriber_id)
             .await?
             .ok_or_else(|| no_subscriber(subscriber_id))?;
+        Self::lock_address(&mut tx, &email).await?;
         let now = Utc::now();
         if let Some(name) = &change.name {
             sqlx::query::<Db>("UPDATE subscribers SET name = $1, updated_at = $2 WHERE id = $3")
@@ -500,20 +609,12 @@ impl SelfServiceStore for SqlStore<Db> {
                 .await?;
         }
         if !change.on.is_empty() {
-            match Self::load_suppression(&mut tx, &email).await? {
-                None => {}
-                Some(s) if s.reason == SuppressionReason::Unsubscribed => {
-                    sqlx::query::<Db>("DELETE FROM suppressions WHERE email_hash = $1")
-                        .bind(email.suppression_hash())
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                Some(s) => {
-                    return Err(StoreError::Refused(format!(
-                        "{}, so it cannot join a list again",
-                        s.refusal(&email)
-                    )));
-                }
+            Self::lift_unsubscribe(&mut tx, &email).await?;
+            if let Some(s) = Self::load_suppression(&mut tx, &email).await? {
+                return Err(StoreError::Refused(format!(
+                    "{}, so it cannot join a list again",
+                    s.refusal(&email)
+                )));
             }
             let mut qb = sqlx::QueryBuilder::<Db>::new("SELECT id FROM lists WHERE id IN (");
             let mut ids = qb.separated(", ");

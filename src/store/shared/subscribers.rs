@@ -27,6 +27,8 @@ pub(super) struct SubscriberRow {
     status: String,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    suppression_reason: Option<String>,
+    suppressed_at: Option<DateTime<Utc>>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -43,8 +45,9 @@ struct MembershipRow {
 }
 
 pub(super) const SELECT_SUBSCRIBERS: &str = "
-    SELECT s.id, s.email, s.name, s.attributes, s.status, s.created_at, s.updated_at
-      FROM subscribers s";
+    SELECT s.id, s.email, s.name, s.attributes, s.status, s.created_at, s.updated_at,
+           p.reason AS suppression_reason, p.created_at AS suppressed_at
+      FROM subscribers s LEFT JOIN suppressions p ON p.email_hash = s.email_hash";
 
 const SELECT_MEMBERSHIPS: &str = "
     SELECT x.subscriber_id, l.slug, x.status, x.consent_at, x.consent_method, x.consent_ip, x.consent_wording,
@@ -116,6 +119,13 @@ fn assemble(
     }
     rows.into_iter()
         .map(|r| {
+            let suppression = match (r.suppression_reason, r.suppressed_at) {
+                (Some(reason), Some(at)) => Some(Suppression {
+                    reason: reason.parse().map_err(corrupt)?,
+                    at,
+                }),
+                _ => None,
+            };
             Ok(Subscriber {
                 id: r.id,
                 email: SubscriberEmail::parse(&r.email).map_err(corrupt)?,
@@ -125,6 +135,7 @@ fn assemble(
                 created_at: r.created_at,
                 updated_at: r.updated_at,
                 lists: by_id.remove(&r.id).unwrap_or_default(),
+                suppression,
             })
         })
         .collect()
@@ -201,6 +212,22 @@ impl SqlStore<Db> {
         .transpose()
     }
 
+    /// Lifts the address's suppression if it is an unsubscribe from
+    /// everything: the person asked to come back. A hard bounce, a
+    /// complaint or an erasure stays.
+    pub(super) async fn lift_unsubscribe(
+        conn: &mut <Db as sqlx::Database>::Connection,
+        email: &SubscriberEmail,
+    ) -> Result<(), StoreError> {
+        sqlx::query::<Db>(
+            "DELETE FROM suppressions WHERE email_hash = $1 AND reason = 'unsubscribed'",
+        )
+        .bind(email.suppression_hash())
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
     /// Suppresses the address; an unsubscribe never weakens a stronger
     /// reason (a hard bounce, a complaint, an erasure) already recorded.
     pub(super) async fn suppress(
@@ -227,6 +254,10 @@ impl SubscriberStore for SqlStore<Db> {
     #[tracing::instrument(level = "debug", skip_all, fields(lists = new.lists.len()))]
     async fn add_subscriber(&self, new: &NewSubscriber) -> Result<Subscriber, StoreError> {
         let mut tx = self.begin_write().await?;
+        Self::lock_address(&mut tx, &new.email).await?;
+        if new.resubscribe {
+            Self::lift_unsubscribe(&mut tx, &new.email).await?;
+        }
         if let Some(s) = Self::load_suppression(&mut tx, &new.email).await? {
             return Err(StoreError::Refused(s.refusal(&new.email)));
         }
