@@ -58,6 +58,13 @@ pub fn normalise_value(key: &str, raw: &str) -> Result<String, AttributeError> {
     Ok(value.to_owned())
 }
 
+/// The attribute the web forms ask about: "I am a party member / a
+/// councillor".
+pub const ROLE: &str = "role";
+
+/// The roles the web forms offer.
+pub const ROLES: [&str; 2] = ["member", "councillor"];
+
 /// A subscriber's attributes, ordered by key.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]

@@ -12,7 +12,9 @@ mod store;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-pub use attributes::{AttributeError, AttributePair, Attributes, normalise_key, normalise_value};
+pub use attributes::{
+    AttributeError, AttributePair, Attributes, ROLE, ROLES, normalise_key, normalise_value,
+};
 pub use email::{EmailError, SubscriberEmail};
 pub use name::{NameError, SubscriberName};
 pub use self_service::{

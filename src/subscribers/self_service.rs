@@ -111,6 +111,9 @@ pub struct PreferenceChange {
     pub on: Vec<i64>,
     /// Ids of (public) lists to leave.
     pub off: Vec<i64>,
+    /// The `role` attribute (member or councillor): `Some(None)` removes
+    /// it; `None` leaves it.
+    pub role: Option<Option<String>>,
     pub consent: Consent,
 }
 

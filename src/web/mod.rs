@@ -62,7 +62,7 @@ use crate::render::Templates;
 use crate::reports::{ArchiveStore, ReportStore};
 use crate::schedule::ScheduleStore;
 use crate::store::Store;
-use crate::subscribers::{SelfServiceStore, SubscriberStore};
+use crate::subscribers::{ROLES, SelfServiceStore, SubscriberStore};
 use crate::tokens::Signer;
 
 /// The largest request body any page accepts.
@@ -381,6 +381,18 @@ pub(crate) async fn mail(
 }
 
 /// The subscriber id of a token's first value, as stored.
+/// The forms' answer to "I am": one of [`ROLES`], or nothing said.
+fn role_answer(answer: &str) -> Result<Option<&'static str>, &'static str> {
+    match answer.trim() {
+        "" => Ok(None),
+        given => ROLES
+            .into_iter()
+            .find(|role| *role == given)
+            .map(Some)
+            .ok_or("Please say whether you are a member or a councillor."),
+    }
+}
+
 fn id_of(value: u64) -> Option<i64> {
     i64::try_from(value).ok()
 }

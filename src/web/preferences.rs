@@ -12,9 +12,9 @@ use serde_json::json;
 
 use super::pages::{PageError, Renew, page};
 use super::protect::{check_form, client_ip, csrf_token, scope_of, token_hint};
-use super::{FormData, Shared, id_of, mail};
+use super::{FormData, Shared, id_of, mail, role_answer};
 use crate::subscribers::{
-    Consent, ConsentMethod, PreferenceChange, Subscriber, SubscriberName, SubscriptionStatus,
+    Consent, ConsentMethod, PreferenceChange, ROLE, Subscriber, SubscriberName, SubscriptionStatus,
 };
 use crate::tokens::Purpose;
 
@@ -122,6 +122,7 @@ async fn preferences_page(
         json!({
             "email": subscriber.email.as_str(),
             "name": name.or(subscriber.name.as_deref()).unwrap_or_default(),
+            "role": subscriber.attributes.get(ROLE).unwrap_or_default(),
             "lists": public,
             "private_lists": private,
             "base": format!("/p/{token}"),
@@ -161,10 +162,12 @@ pub(super) async fn save(
     let form = FormData::parse(&body);
     let subscriber = checked_subscriber(&state, &token, &form).await?;
     let typed = form.get("name").unwrap_or_default();
-    let name = match SubscriberName::parse(typed) {
-        Ok(name) => name,
-        Err(e) => {
-            let error = format!("That name cannot be used: {e}.");
+    let parsed = SubscriberName::parse(typed)
+        .map_err(|e| format!("That name cannot be used: {e}."))
+        .and_then(|name| Ok((name, role_answer(form.get("role").unwrap_or_default())?)));
+    let (name, role) = match parsed {
+        Ok(both) => both,
+        Err(error) => {
             return preferences_page(
                 &state,
                 &token,
@@ -201,6 +204,7 @@ pub(super) async fn save(
     let change = PreferenceChange {
         name: (name.as_ref().map(SubscriberName::as_str) != subscriber.name.as_deref())
             .then_some(name),
+        role: (role != subscriber.attributes.get(ROLE)).then(|| role.map(str::to_owned)),
         on,
         off,
         consent: Consent {

@@ -25,11 +25,11 @@ use tokio::sync::watch;
 
 use super::pages::{PageError, page};
 use super::protect::{check_form, client_ip, csrf_ok, csrf_token, scope_of, token_hint};
-use super::{FormData, Shared, id_of};
+use super::{FormData, Shared, id_of, role_answer};
 use crate::lists::ListOption;
 use crate::subscribers::{
-    Attributes, Consent, ConsentMethod, QueuedConfirmation, Signup, SignupOutcome, SubscriberEmail,
-    SubscriberName,
+    Attributes, Consent, ConsentMethod, QueuedConfirmation, ROLE, Signup, SignupOutcome,
+    SubscriberEmail, SubscriberName,
 };
 use crate::tokens::Purpose;
 
@@ -191,13 +191,9 @@ fn validate(input: &SignupInput, public: &[ListOption]) -> Result<Valid, FieldEr
         }
     };
     let mut attributes = Attributes::new();
-    match input.role.trim() {
-        "" => {}
-        role @ ("member" | "councillor") => attributes.set("role".into(), role.into()),
-        _ => errors.add(
-            "role",
-            "Please say whether you are a member or a councillor.",
-        ),
+    match role_answer(&input.role) {
+        Ok(role) => attributes.set(ROLE.into(), role.unwrap_or_default().into()),
+        Err(e) => errors.add("role", e),
     }
     match (email, name) {
         (Some(email), Some(name)) if errors.0.is_empty() => Ok(Valid {

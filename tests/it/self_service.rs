@@ -45,6 +45,7 @@ fn change(on: &[i64], off: &[i64]) -> PreferenceChange {
         name: None,
         on: on.to_vec(),
         off: off.to_vec(),
+        role: None,
         consent: consent(),
     }
 }

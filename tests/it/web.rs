@@ -493,6 +493,31 @@ on_both_backends! {
         assert_eq!(status(&*app.store, "ann@example.org", "councillors").await, Some(SubscriptionStatus::Unsubscribed));
     }
 
+    async fn the_preferences_page_changes_the_member_or_councillor_answer(db) {
+        let app = spawn_app(db).await;
+        lists(&*app.store).await;
+        let id = member(&*app.store, "ann@example.org", &["members"]).await;
+        let path = app.preferences_path(id);
+        let page = text_of(app.get(&path).await).await;
+        assert!(page.contains("id=\"role-none\" name=\"role\" value=\"\" checked"), "{page}");
+        let csrf = csrf_of(&page);
+        let role = async |answer: &str| {
+            let fields = [("csrf", csrf.as_str()), ("list", "members"), ("role", answer)];
+            let r = app.post_form(&path, &fields).await;
+            let status = r.status();
+            let page = text_of(r).await;
+            let s = app.store.subscriber(&email("ann@example.org")).await.unwrap();
+            (status, page, s.attributes.get("role").map(str::to_owned))
+        };
+        let (status, page, stored) = role("councillor").await;
+        assert_eq!((status.as_u16(), stored.as_deref()), (200, Some("councillor")));
+        assert!(page.contains("value=\"councillor\" checked"), "{page}");
+        let (status, _, stored) = role("mayor").await;
+        assert_eq!((status.as_u16(), stored.as_deref()), (422, Some("councillor")), "refused, kept");
+        let (status, _, stored) = role("").await;
+        assert_eq!((status.as_u16(), stored), (200, None), "rather not say removes it");
+    }
+
     async fn download_my_data_gives_json_with_the_consent_record(db) {
         let app = spawn_app(db).await;
         lists(&*app.store).await;

@@ -14,7 +14,7 @@ use crate::lists::OptIn;
 use crate::store::{Dialect, SqlStore};
 use crate::subscribers::{
     AskToConfirm, Asked, ConfirmationTurn, Consent, Pending, PreferenceChange, QueuedConfirmation,
-    SelfServiceStore, Signup, SignupOutcome, Subscriber, SubscriberEmail, SubscriberStatus,
+    ROLE, SelfServiceStore, Signup, SignupOutcome, Subscriber, SubscriberEmail, SubscriberStatus,
     SubscriptionStatus, SuppressionReason,
 };
 
@@ -607,6 +607,18 @@ impl SelfServiceStore for SqlStore<Db> {
                 .bind(subscriber_id)
                 .execute(&mut *tx)
                 .await?;
+        }
+        if let Some(role) = &change.role {
+            let mut attributes = Self::load_subscriber(&mut tx, &email).await?.attributes;
+            attributes.set(ROLE.into(), role.clone().unwrap_or_default());
+            sqlx::query::<Db>(
+                "UPDATE subscribers SET attributes = $1, updated_at = $2 WHERE id = $3",
+            )
+            .bind(sqlx::types::Json(&attributes))
+            .bind(now)
+            .bind(subscriber_id)
+            .execute(&mut *tx)
+            .await?;
         }
         if !change.on.is_empty() {
             Self::lift_unsubscribe(&mut tx, &email).await?;
