@@ -78,6 +78,13 @@ pub trait CampaignStore: Send + Sync {
     async fn create_campaign(&self, new: &NewCampaign) -> Result<Campaign, StoreError>;
     async fn campaigns(&self) -> Result<Vec<Campaign>, StoreError>;
     async fn campaign(&self, id: i64) -> Result<Campaign, StoreError>;
+    /// The first campaign, cancelled ones aside, that starts at `send_at`
+    /// and sends a report imported from the feed at `feed_url`.
+    async fn feed_campaign_at(
+        &self,
+        feed_url: &str,
+        send_at: DateTime<Utc>,
+    ) -> Result<Option<i64>, StoreError>;
     /// Starts a draft, scheduled or held campaign: fixes its recipients (one
     /// delivery per confirmed, active, unsuppressed subscriber of its lists
     /// that matches its filter) and moves it to sending, with how many

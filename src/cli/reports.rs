@@ -18,7 +18,9 @@ use crate::store::Store;
 pub enum ReportCommand {
     /// Import a report from a file, stdin (-) or a URL (a page or a whole feed).
     Import(ImportArgs),
-    /// List every report, newest first.
+    /// List every report, newest first, with how many campaigns send it
+    /// (0: never sent, such as a new feed report held for its source's
+    /// newer one).
     Ls {
         #[arg(long)]
         json: bool,
@@ -68,7 +70,14 @@ pub async fn run(command: ReportCommand, store: &dyn Store, config: &Config) -> 
         }
         ReportCommand::Ls { json } => {
             let reports = store.reports().await?;
-            let rows: Vec<ListedReport> = reports.iter().map(ListedReport::from).collect();
+            let campaigns = store.campaigns().await?;
+            let rows: Vec<ListedReport> = reports
+                .iter()
+                .map(|r| {
+                    let sending = campaigns.iter().filter(|c| c.report_id == r.id).count();
+                    ListedReport::new(r, sending)
+                })
+                .collect();
             if json {
                 return Ok(output::json(&rows)?);
             }
@@ -82,11 +91,20 @@ pub async fn run(command: ReportCommand, store: &dyn Store, config: &Config) -> 
                         r.meeting_date.map(|d| d.to_string()).unwrap_or_default(),
                         output::local_time(r.published_at, config.timezone),
                         r.sections.to_string(),
+                        r.campaigns.to_string(),
                     ]
                 })
                 .collect();
             Ok(output::table(
-                &["ID", "SLUG", "TITLE", "MEETING", "PUBLISHED", "SECTIONS"],
+                &[
+                    "ID",
+                    "SLUG",
+                    "TITLE",
+                    "MEETING",
+                    "PUBLISHED",
+                    "SECTIONS",
+                    "CAMPAIGNS",
+                ],
                 &cells,
             )?)
         }
@@ -238,10 +256,12 @@ struct ListedReport<'a> {
     meeting_date: Option<NaiveDate>,
     published_at: DateTime<Utc>,
     sections: usize,
+    /// How many campaigns send it, in any state.
+    campaigns: usize,
 }
 
-impl<'a> From<&'a Report> for ListedReport<'a> {
-    fn from(r: &'a Report) -> Self {
+impl<'a> ListedReport<'a> {
+    fn new(r: &'a Report, campaigns: usize) -> Self {
         ListedReport {
             id: r.id,
             slug: &r.slug,
@@ -249,6 +269,7 @@ impl<'a> From<&'a Report> for ListedReport<'a> {
             meeting_date: r.meeting_date,
             published_at: r.published_at,
             sections: r.sections().sections.len(),
+            campaigns,
         }
     }
 }

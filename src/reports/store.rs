@@ -70,6 +70,13 @@ pub struct NewSource {
     pub lists: Vec<ListSlug>,
 }
 
+impl NewSource {
+    /// The conflict of adding a feed that is already a source.
+    pub fn already_added(&self) -> StoreError {
+        StoreError::Conflict(format!("the feed {} is already a source", self.url))
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Source {
     pub id: i64,
@@ -93,8 +100,12 @@ pub struct FetchRecord {
 
 #[async_trait]
 pub trait SourceStore: Send + Sync {
-    /// Adds a feed; a URL already added is a conflict, an unknown list not found.
-    async fn add_source(&self, new: &NewSource) -> Result<Source, StoreError>;
+    /// Adds a feed, with the guids of its items that are recorded as seen
+    /// (never imported); a URL already added is a conflict, an unknown list
+    /// not found.
+    async fn add_source(&self, new: &NewSource, seen: &[String]) -> Result<Source, StoreError>;
+    /// The guids of the items of source `id` recorded as seen when it was added.
+    async fn seen_items(&self, id: i64) -> Result<Vec<String>, StoreError>;
     async fn sources(&self) -> Result<Vec<Source>, StoreError>;
     async fn remove_source(&self, id: i64) -> Result<Source, StoreError>;
     /// Records a fetch. Validators are replaced only on success, so that a

@@ -1,11 +1,11 @@
 //! The scheduler as `serve` runs it: the poll tick, the dispatch window, and
 //! the start of every scheduled campaign whose time has come.
 //!
-//! - Each poll tick polls the feed sources, makes a campaign for every new
-//!   report (to its source's lists, else `NECMAIL_DEFAULT_LISTS`) starting at
-//!   the next dispatch window, or held when `NECMAIL_AUTO_DISPATCH=hold`;
-//!   links meetings to their reports; and warns about meetings whose report
-//!   is overdue, mailing `NECMAIL_ADMIN_EMAIL` once per meeting.
+//! - Each poll tick polls the feed sources and makes the new reports'
+//!   campaigns, one per source per dispatch window (see
+//!   [`poll_sources`](super::poll_sources), which `necmail source poll`
+//!   runs too); links meetings to their reports; and warns about meetings
+//!   whose report is overdue, mailing `NECMAIL_ADMIN_EMAIL` once per meeting.
 //! - Every second, every scheduled campaign whose time has come is started
 //!   (the delivery supervisor then sends it). Each dispatch tick is logged.
 //!   A campaign with nobody to send to is paused instead, with the reason
@@ -26,15 +26,15 @@ use std::time::Duration;
 use chrono::{DateTime, Days, Utc};
 use tokio::sync::{Mutex, Notify, watch};
 
-use crate::campaigns::{Campaign, CampaignState, CampaignStore, NewCampaign, NoRecipients, Start};
-use crate::config::{AutoDispatch, Config};
+use super::new_reports::{Polled, TickError, Unsent, poll_sources};
+use crate::campaigns::{Campaign, CampaignState, CampaignStore, NoRecipients, Start};
+use crate::config::Config;
 use crate::delivery::notice::{Notice, send_notice};
 use crate::delivery::{SendError, Sending, Transport};
-use crate::error::StoreError;
 use crate::meetings::{Meeting, MeetingStore};
 use crate::render::{TemplateError, Templates};
-use crate::reports::feeds::{FetchError, Fetcher, PollOutcome, SourcePoll, poll_all};
-use crate::reports::{ReportRef, ReportStore, SourceStore};
+use crate::reports::feeds::SourcePoll;
+use crate::reports::{ReportStore, SourceStore};
 use crate::schedule::{Schedule, ScheduleStore};
 use crate::subscribers::SubscriberEmail;
 
@@ -47,15 +47,6 @@ pub const DISPATCH_TICK: &str = "dispatch";
 /// started within this of their time.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
 
-/// Why a poll tick could not run.
-#[derive(Debug, thiserror::Error)]
-pub enum TickError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Fetcher(#[from] FetchError),
-}
-
 /// What one poll tick did.
 #[derive(Debug, Default)]
 pub struct PollReport {
@@ -63,6 +54,8 @@ pub struct PollReport {
     pub sources: Vec<SourcePoll>,
     /// The campaigns made for the new reports.
     pub campaigns: Vec<Campaign>,
+    /// The new reports that got no campaign: held, or with no list to go to.
+    pub unsent: Vec<Unsent>,
     /// The meetings linked to a report by this tick.
     pub linked: Vec<Meeting>,
     /// The meetings whose report is overdue and whose warning this tick gave.
@@ -371,11 +364,15 @@ impl<S: SchedulerStore + ?Sized> Scheduler<S> {
     /// next tick.
     #[tracing::instrument(skip_all, fields(%now))]
     pub async fn poll(&self, now: DateTime<Utc>) -> Result<PollReport, TickError> {
-        let fetcher = Fetcher::from_config(&self.config)?;
-        let sources = poll_all(self.store.as_ref(), &fetcher).await?;
-        let mut report = PollReport {
-            campaigns: self.make_campaigns(&sources, now).await,
+        let Polled {
             sources,
+            campaigns,
+            unsent,
+        } = poll_sources(self.store.as_ref(), &self.config, now).await?;
+        let mut report = PollReport {
+            sources,
+            campaigns,
+            unsent,
             ..PollReport::default()
         };
         match self.store.link_reports().await {
@@ -400,58 +397,6 @@ impl<S: SchedulerStore + ?Sized> Scheduler<S> {
             }
         }
         Ok(report)
-    }
-
-    /// A campaign for each new report, to its source's lists or the default
-    /// ones, starting at the next dispatch window (or held).
-    async fn make_campaigns(&self, sources: &[SourcePoll], now: DateTime<Utc>) -> Vec<Campaign> {
-        let mut made = Vec::new();
-        for poll in sources {
-            let PollOutcome::Fetched(items) = &poll.outcome else {
-                continue;
-            };
-            let lists = if poll.source.lists.is_empty() {
-                &self.config.default_lists
-            } else {
-                &poll.source.lists
-            };
-            for new in &items.new {
-                if lists.is_empty() {
-                    tracing::warn!(
-                        report = %new.slug,
-                        source = %poll.source.url,
-                        "a new report has no campaign: its source names no list and NECMAIL_DEFAULT_LISTS is unset"
-                    );
-                    continue;
-                }
-                let campaign = NewCampaign {
-                    report: ReportRef::Id(new.id),
-                    lists: lists.clone(),
-                    filter: Vec::new(),
-                    send_at: self.config.dispatch_schedule.next_after(now),
-                    subject: None,
-                    hold: self.config.auto_dispatch == AutoDispatch::Hold,
-                };
-                match self.store.create_campaign(&campaign).await {
-                    Ok(c) => {
-                        tracing::info!(
-                            campaign = c.id,
-                            report = %new.slug,
-                            state = %c.state,
-                            send_at = ?c.send_at,
-                            "made a campaign for a new report"
-                        );
-                        made.push(c);
-                    }
-                    Err(e) => tracing::error!(
-                        report = %new.slug,
-                        error = %e,
-                        "cannot make a campaign for a new report; create it with `necmail campaign create`"
-                    ),
-                }
-            }
-        }
-        made
     }
 
     /// Warns about each meeting held `NECMAIL_REPORT_OVERDUE_DAYS` or more

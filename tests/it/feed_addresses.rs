@@ -186,23 +186,29 @@ on_both_backends! {
         let server = FeedServer::start();
         let url = server.url("/fixtures/nec.rss");
         run(db, &["list", "create", "members", "--name", "Members"]).ok();
-        run(db, &["source", "add", &url, "--list", "members"]).ok();
-
-        let polled = run(db, &["source", "poll"]).ok().to_owned();
         let error = format!(
             "cannot fetch {url}: refused to connect to 127.0.0.1 (loopback): NECMAIL_FEED_ALLOW_PRIVATE is off"
         );
+        let add = ["source", "add", &url, "--list", "members", "--send-existing"];
+        let refused = run(db, &add).fails(2).to_owned();
+        assert!(refused.contains(&error), "{refused}");
+        assert_eq!(run(db, &["source", "ls", "--json"]).json(), serde_json::json!([]));
+        assert_eq!(server.connections(), 0);
+        run_allowing_loopback(db, &add).ok();
+        let connections = server.connections();
+
+        let polled = run(db, &["source", "poll"]).ok().to_owned();
         assert_eq!(polled.trim(), format!("source 1 {url}: failed: {error}"));
         let listed = run(db, &["source", "ls", "--json"]).json();
         assert_eq!(listed[0]["last_error"], error.as_str(), "{listed}");
         let table = run(db, &["source", "ls"]).ok().to_owned();
         assert!(table.contains("refused to connect to 127.0.0.1 (loopback)"), "{table}");
-        assert_eq!(server.connections(), 0);
+        assert_eq!(server.connections(), connections);
         assert_eq!(run(db, &["report", "ls", "--json"]).json(), serde_json::json!([]));
 
         let imported = run(db, &["report", "import", &url]).fails(2).to_owned();
         assert!(imported.contains(&error), "{imported}");
-        assert_eq!(server.connections(), 0);
+        assert_eq!(server.connections(), connections);
         assert_eq!(run(db, &["report", "ls", "--json"]).json(), serde_json::json!([]));
 
         // NECMAIL_FEED_ALLOW_PRIVATE=true lets the same source through.

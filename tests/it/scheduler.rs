@@ -17,7 +17,7 @@ use necmail::lists::{ListSlug, OptIn};
 use necmail::render::Templates;
 use necmail::reports::feeds::PollOutcome;
 use necmail::reports::{NewSource, ReportRef, Source};
-use necmail::scheduler::{POLL_TICK, Scheduler};
+use necmail::scheduler::{NoCampaign, POLL_TICK, Scheduler};
 use necmail::store::Store;
 
 use crate::campaigns::report;
@@ -28,6 +28,9 @@ use crate::support::{TestDb, on_both_backends};
 
 /// The three NEC items of `nec.rss`, oldest first.
 const NEC_ITEMS: usize = 3;
+
+/// The title of the newest of them, which gets the campaign.
+const NEWEST: &str = "Report from April’s Emergency NEC meeting";
 
 /// How long a test waits for the running scheduler before giving up.
 const WAIT: std::time::Duration = std::time::Duration::from_secs(20);
@@ -116,15 +119,14 @@ async fn fed(
     (server, store, scheduler)
 }
 
+/// A source of `url`'s NEC items for `lists`, added with no item recorded as seen.
 async fn add_source(store: &dyn Store, url: &str, lists: &[&str]) -> Source {
-    store
-        .add_source(&NewSource {
-            url: url.to_owned(),
-            category: Some("NEC".into()),
-            lists: lists.iter().map(|l| ListSlug::parse(l).unwrap()).collect(),
-        })
-        .await
-        .unwrap()
+    let new = NewSource {
+        url: url.to_owned(),
+        category: Some("NEC".into()),
+        lists: lists.iter().map(|l| ListSlug::parse(l).unwrap()).collect(),
+    };
+    store.add_source(&new, &[]).await.unwrap()
 }
 
 /// The `members` list with one confirmed member, and a source of `nec.rss`
@@ -174,16 +176,20 @@ on_both_backends! {
         let (_server, store, scheduler) = fed(db, &[]).await;
 
         let polled = scheduler.poll(at("2026-03-02T10:00:00Z")).await.unwrap();
-        assert_eq!(polled.campaigns.len(), NEC_ITEMS);
-        for c in &polled.campaigns {
-            assert_eq!(c.state, CampaignState::Scheduled);
-            assert_eq!(c.send_at, Some(at("2026-03-03T09:00:00Z")), "the next 09:00");
-            assert_eq!(c.lists, [ListSlug::parse("members").unwrap()]);
-        }
+        assert_eq!(polled.campaigns.len(), 1, "one per source per dispatch window");
+        let c = &polled.campaigns[0];
+        assert_eq!(c.report_title, NEWEST);
+        assert_eq!(c.state, CampaignState::Scheduled);
+        assert_eq!(c.send_at, Some(at("2026-03-03T09:00:00Z")), "the next 09:00");
+        assert_eq!(c.lists, [ListSlug::parse("members").unwrap()]);
+        let held: Vec<&NoCampaign> = polled.unsent.iter().map(|u| &u.why).collect();
+        let newer = NoCampaign::Newer { newest: c.report_id };
+        assert_eq!(held, [&newer; NEC_ITEMS - 1]);
 
         let again = scheduler.poll(at("2026-03-02T10:15:00Z")).await.unwrap();
         assert!(again.campaigns.is_empty(), "the items are not new any more");
-        assert_eq!(store.campaigns().await.unwrap().len(), NEC_ITEMS);
+        assert!(again.unsent.is_empty());
+        assert_eq!(store.campaigns().await.unwrap().len(), 1);
     }
 
     async fn with_hold_a_new_reports_campaign_is_held_until_campaign_approve_schedules_it(db) {
@@ -191,7 +197,7 @@ on_both_backends! {
 
         let now = Utc::now();
         let polled = scheduler.poll(now).await.unwrap();
-        assert_eq!(polled.campaigns.len(), NEC_ITEMS);
+        assert_eq!(polled.campaigns.len(), 1);
         let window = config(&[]).dispatch_schedule.next_after(now);
         for c in &polled.campaigns {
             assert_eq!(c.state, CampaignState::Held);
@@ -229,6 +235,8 @@ on_both_backends! {
 
         let polled = scheduler.poll(at("2026-03-02T10:00:00Z")).await.unwrap();
         assert!(polled.campaigns.is_empty());
+        assert!(polled.unsent.iter().all(|u| u.why == NoCampaign::NoLists));
+        assert_eq!(polled.unsent.len(), NEC_ITEMS);
         assert_eq!(store.reports().await.unwrap().len(), NEC_ITEMS, "the reports are still imported");
         assert!(store.campaigns().await.unwrap().is_empty());
     }
@@ -245,8 +253,8 @@ on_both_backends! {
         );
 
         let polled = scheduler.poll(at("2026-03-02T10:00:00Z")).await.unwrap();
-        assert_eq!(polled.campaigns.len(), NEC_ITEMS);
-        assert!(polled.campaigns.iter().all(|c| c.lists == [ListSlug::parse("councillors").unwrap()]));
+        assert_eq!(polled.campaigns.len(), 1);
+        assert_eq!(polled.campaigns[0].lists, [ListSlug::parse("councillors").unwrap()]);
     }
 
     async fn a_scheduled_campaign_is_started_once_its_time_comes_and_not_before(db) {
@@ -340,7 +348,7 @@ on_both_backends! {
             "one of them polls"
         );
         assert_eq!(server.hits("/fixtures/nec.rss").len(), 1);
-        assert_eq!(store.campaigns().await.unwrap().len(), NEC_ITEMS);
+        assert_eq!(store.campaigns().await.unwrap().len(), 1);
 
         assert!(!store.claim_tick(POLL_TICK, tick).await.unwrap(), "a tick is claimed once");
         assert!(!store.claim_tick(POLL_TICK, at("2026-03-02T10:00:00Z")).await.unwrap(), "an earlier one too");
@@ -435,7 +443,7 @@ on_both_backends! {
             .filter(|p| matches!(p.outcome, PollOutcome::Failed(_)))
             .count();
         assert_eq!(failed, 3);
-        assert_eq!(polled.campaigns.len(), NEC_ITEMS, "the good feed's reports still get campaigns");
+        assert_eq!(polled.campaigns.len(), 1, "the good feed's newest report still gets its campaign");
         for source in store.sources().await.unwrap() {
             assert_eq!(source.last_error.is_some(), source.id != good.id, "{}: {:?}", source.url, source.last_error);
         }

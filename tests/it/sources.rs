@@ -13,7 +13,8 @@ use necmail::reports::{NewSource, ReportSource, Source};
 use necmail::store::Store;
 
 use crate::lists::new_list;
-use crate::support::cli::{ALLOW_LOOPBACK_FEEDS, run, run_allowing_loopback, run_command};
+use crate::serve::{Daemon, campaigns_when};
+use crate::support::cli::{ALLOW_LOOPBACK_FEEDS, Run, run, run_allowing_loopback, run_command};
 use crate::support::http::{Behaviour, ETAG, FeedServer, HUGE_BYTES, LAST_MODIFIED, fixture};
 use crate::support::on_both_backends;
 
@@ -29,15 +30,14 @@ fn fetcher() -> Fetcher {
     .unwrap()
 }
 
+/// A source of `url` for `members`, added with no item recorded as seen.
 async fn add_source(store: &dyn Store, url: &str, category: Option<&str>) -> Source {
-    store
-        .add_source(&NewSource {
-            url: url.to_owned(),
-            category: category.map(str::to_owned),
-            lists: vec![ListSlug::parse("members").unwrap()],
-        })
-        .await
-        .unwrap()
+    let new = NewSource {
+        url: url.to_owned(),
+        category: category.map(str::to_owned),
+        lists: vec![ListSlug::parse("members").unwrap()],
+    };
+    store.add_source(&new, &[]).await.unwrap()
 }
 
 /// The source as stored now, with the validators of its last fetch.
@@ -87,6 +87,42 @@ async fn report_ids(store: &dyn Store) -> Vec<i64> {
 
 fn at(rfc3339: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(rfc3339).unwrap().into()
+}
+
+/// Makes `/live.rss` the blog posts numbered `numbers`, newest (highest)
+/// first: guid `post-N`, title `NEC post N`, a day apart.
+fn publish(server: &FeedServer, numbers: std::ops::RangeInclusive<u32>) {
+    let posts: Vec<[String; 3]> = numbers
+        .rev()
+        .map(|n| {
+            [
+                format!("post-{n}"),
+                format!("NEC post {n}"),
+                format!("<p>The NEC met, time {n}.</p>"),
+            ]
+        })
+        .collect();
+    let items: Vec<(&str, &str, &str)> = posts
+        .iter()
+        .map(|[guid, title, html]| (guid.as_str(), title.as_str(), html.as_str()))
+        .collect();
+    server.set_live(&items);
+}
+
+/// A dispatch window at 09:00 on 1 January, so that every poll of a test
+/// comes before the same window.
+const NEW_YEAR: (&str, &str) = ("NECMAIL_DISPATCH_SCHEDULE", "0 9 1 1 *");
+
+/// `necmail source poll`, allowed to fetch from loopback addresses, with the
+/// [`NEW_YEAR`] window and `env`.
+fn source_poll(db: &crate::support::TestDb, env: &[(&str, &str)]) -> Run {
+    let mut command = crate::support::cli::necmail(db);
+    let (name, value) = ALLOW_LOOPBACK_FEEDS;
+    command
+        .env(name, value)
+        .env(NEW_YEAR.0, NEW_YEAR.1)
+        .envs(env.iter().copied());
+    run_command(command.args(["source", "poll"]))
 }
 
 const NEC_TITLES: [&str; 3] = [
@@ -431,8 +467,15 @@ on_both_backends! {
         let server = FeedServer::start();
         run(db, &["list", "create", "members", "--name", "Members"]).ok();
         let url = server.url("/honours-validators/nec.rss");
-        let added = run(db, &["source", "add", &url, "--category", "NEC", "--list", "members"]).ok().to_owned();
-        assert_eq!(added.trim(), format!("added source 1 {url} (items in category NEC, for members)"));
+        let add = ["source", "add", &url, "--category", "NEC", "--list", "members", "--send-existing"];
+        let added = run_allowing_loopback(db, &add).ok().to_owned();
+        assert_eq!(
+            added.lines().collect::<Vec<_>>(),
+            [
+                format!("added source 1 {url} (items in category NEC, for members)"),
+                "recorded none of the feed's items as seen: the next poll imports all 3".to_owned(),
+            ]
+        );
 
         let listed = run(db, &["source", "ls", "--json"]).json();
         assert_eq!(listed[0]["id"], 1);
@@ -444,15 +487,19 @@ on_both_backends! {
         let polled = run_allowing_loopback(db, &["source", "poll"]).ok().to_owned();
         let lines: Vec<&str> = polled.lines().collect();
         assert_eq!(lines[0], format!("source 1 {url}: 3 new, 0 already stored, 2 not in category NEC, 0 failed"));
-        assert_eq!(lines.len(), 4, "{polled}");
+        assert_eq!(lines.len(), 7, "{polled}");
         let january = "  imported report 1 labour-nec-report-january-2017: Labour NEC Report – January 2017 (";
         assert!(lines[1].starts_with(january), "{polled}");
+        assert!(lines[2].starts_with("    held: report 3 is newer"), "{polled}");
+        assert!(lines[6].starts_with("    campaign 1 to members, scheduled for "), "{polled}");
         let again = run_allowing_loopback(db, &["source", "poll"]).ok().to_owned();
         assert_eq!(again.trim(), format!("source 1 {url}: not modified"));
         let hits = server.hits("/honours-validators/nec.rss");
         let agent = format!("necmail/{} (+http://127.0.0.1:8080/)", env!("CARGO_PKG_VERSION"));
-        assert_eq!(hits[0].header("user-agent"), Some(agent.as_str()));
-        assert_eq!(hits[1].status, 304);
+        assert_eq!(hits.len(), 3, "adding, then polling twice");
+        assert!(hits.iter().all(|hit| hit.header("user-agent") == Some(agent.as_str())));
+        assert_eq!(hits[1].header("if-none-match"), None, "adding it stored no validators");
+        assert_eq!(hits[2].status, 304);
 
         let text = run(db, &["source", "ls"]).ok().to_owned();
         assert!(text.starts_with("ID  URL"), "{text}");
@@ -467,9 +514,12 @@ on_both_backends! {
         let server = FeedServer::start();
         run(db, &["list", "create", "members", "--name", "Members"]).ok();
         let flaky = server.url("/flaky.rss");
-        run(db, &["source", "add", &flaky, "--category", "nec", "--list", "members"]).ok();
+        let add = ["source", "add", &flaky, "--category", "nec", "--list", "members", "--send-existing"];
+        run_allowing_loopback(db, &add).ok();
+        // Feeds that broke after they were added.
+        let store = db.store().await;
         for path in ["/fail/500", "/fail/garbage", "/fail/huge", "/fail/slow"] {
-            run(db, &["source", "add", &server.url(path)]).ok();
+            add_source(&*store, &server.url(path), None).await;
         }
         let poll = || {
             let mut command = crate::support::cli::necmail(db);
@@ -509,21 +559,208 @@ on_both_backends! {
     }
 
     async fn bad_source_input_exits_2_and_changes_nothing(db) {
+        let server = FeedServer::start();
         run(db, &["list", "create", "members", "--name", "Members"]).ok();
-        run(db, &["source", "add", "https://nec-rep.example.org/feed/"]).ok();
+        let feed = server.url("/fixtures/nec.rss");
+        run_allowing_loopback(db, &["source", "add", &feed]).ok();
         let before = run(db, &["source", "ls", "--json"]).json();
-        let cases: [(&[&str], &str); 6] = [
+        let other = "https://other.example.org/feed/";
+        let garbage = server.url("/fail/garbage");
+        let page = server.url("/fixtures/march-2017.md");
+        let cases: [(&[&str], &str); 10] = [
             (&["source", "add", "ftp://nec-rep.example.org/feed/"], "is not an http:// or https:// URL"),
             (&["source", "add", "nec-rep.example.org/feed/"], "is not an http:// or https:// URL"),
-            (&["source", "add", "https://other.example.org/feed/", "--list", "nope"], "there is no list \"nope\""),
-            (&["source", "add", "https://nec-rep.example.org/feed/"], "is already a source"),
-            (&["source", "add", "https://other.example.org/feed/", "--category", " "], "a category is"),
+            (&["source", "add", other, "--list", "nope"], "there is no list \"nope\""),
+            (&["source", "add", &feed], "is already a source"),
+            (&["source", "add", other, "--category", " "], "a category is"),
+            (&["source", "add", other, "--since", "28/04/2017"], "is not a date like 2026-03-21"),
+            (&["source", "add", other, "--since", "2017-04-28", "--send-existing"], "cannot be used with"),
+            (&["source", "add", &garbage], "answered, but it is not an RSS or Atom feed"),
+            (&["source", "add", &page], "answered, but it is not an RSS or Atom feed"),
             (&["source", "rm", "99"], "there is no source 99"),
         ];
         for (args, expected) in cases {
-            let err = run(db, args).fails(2).to_owned();
+            let err = run_allowing_loopback(db, args).fails(2).to_owned();
             assert!(err.contains(expected), "{args:?}: expected {expected:?} in:\n{err}");
         }
+        let loopback = run(db, &["source", "add", &server.url("/fixtures/nec.atom")]).fails(2).to_owned();
+        assert!(loopback.contains("refused to connect to 127.0.0.1 (loopback)"), "{loopback}");
         assert_eq!(run(db, &["source", "ls", "--json"]).json(), before);
+    }
+
+    async fn a_feed_that_cannot_be_read_when_it_is_added_exits_1_and_adds_nothing(db) {
+        let server = FeedServer::start();
+        let url = server.url("/fail/500");
+        let err = run_allowing_loopback(db, &["source", "add", &url]).fails(1).to_owned();
+        let expected = format!(
+            "error: {url} answered 500 Internal Server Error; the source is not added, \
+             as the items it has now could not be recorded as seen"
+        );
+        assert_eq!(err.trim(), expected);
+        assert_eq!(run(db, &["source", "ls", "--json"]).json(), serde_json::json!([]));
+    }
+
+    async fn adding_a_feed_records_its_ten_items_as_seen_so_polling_makes_no_campaign(db) {
+        let server = FeedServer::start();
+        run(db, &["list", "create", "members", "--name", "Members"]).ok();
+        publish(&server, 1..=10);
+        let url = server.url("/live.rss");
+        let added = run_allowing_loopback(db, &["source", "add", &url, "--list", "members"]).ok().to_owned();
+        assert_eq!(
+            added.lines().collect::<Vec<_>>(),
+            [
+                format!("added source 1 {url} (every item, for members)"),
+                "recorded the feed's 10 items as seen: they will not be mailed".to_owned(),
+            ]
+        );
+
+        let polled = source_poll(db, &[]).ok().to_owned();
+        assert_eq!(polled.trim(), format!("source 1 {url}: 0 new, 0 already stored, 10 seen when added, 0 failed"));
+        assert_eq!(run(db, &["report", "ls", "--json"]).json(), serde_json::json!([]));
+        assert_eq!(run(db, &["campaign", "ls", "--json"]).json(), serde_json::json!([]));
+
+        publish(&server, 1..=11);
+        let polled = source_poll(db, &[]).ok().to_owned();
+        let first = format!("source 1 {url}: 1 new, 0 already stored, 10 seen when added, 0 failed\n");
+        assert!(polled.starts_with(&first), "{polled}");
+        let campaigns = run(db, &["campaign", "ls", "--json"]).json();
+        assert_eq!(campaigns.as_array().unwrap().len(), 1, "{campaigns}");
+        assert_eq!(campaigns[0]["report_title"], "NEC post 11");
+        assert_eq!(campaigns[0]["state"], "scheduled");
+    }
+
+    async fn a_feed_added_with_send_existing_gets_one_campaign_for_its_newest_item_and_the_rest_held(db) {
+        let server = FeedServer::start();
+        run(db, &["list", "create", "members", "--name", "Members"]).ok();
+        publish(&server, 1..=10);
+        let url = server.url("/live.rss");
+        let add = ["source", "add", &url, "--list", "members", "--send-existing"];
+        let added = run_allowing_loopback(db, &add).ok().to_owned();
+        assert!(added.ends_with("recorded none of the feed's items as seen: the next poll imports all 10\n"), "{added}");
+
+        let polled = source_poll(db, &[]).ok().to_owned();
+        assert!(polled.starts_with(&format!("source 1 {url}: 10 new, 0 already stored, 0 failed\n")), "{polled}");
+        assert_eq!(polled.matches("\n    held: report 10 is newer").count(), 9, "{polled}");
+        let campaigns = run(db, &["campaign", "ls", "--json"]).json();
+        assert_eq!(campaigns.as_array().unwrap().len(), 1, "{campaigns}");
+        assert_eq!(campaigns[0]["report_title"], "NEC post 10");
+        assert_eq!(campaigns[0]["lists"], serde_json::json!(["members"]));
+        let reports = run(db, &["report", "ls", "--json"]).json();
+        let unsent = reports.as_array().unwrap().iter().filter(|r| r["campaigns"] == 0).count();
+        assert_eq!(unsent, 9, "{reports}");
+    }
+
+    async fn a_feed_added_with_since_a_date_treats_the_items_published_from_that_day_on_as_new(db) {
+        let server = FeedServer::start();
+        run(db, &["list", "create", "members", "--name", "Members"]).ok();
+        // Post 10 was published on 2 May 2017, post 6 on 28 April, post 5 on 27 April.
+        publish(&server, 1..=10);
+        let url = server.url("/live.rss");
+        let add = ["source", "add", &url, "--list", "members", "--since", "2017-04-28"];
+        let added = run_allowing_loopback(db, &add).ok().to_owned();
+        let baseline = "recorded the feed's 5 items published before 2017-04-28 as seen; \
+                        the next poll imports the 5 others\n";
+        assert!(added.ends_with(baseline), "{added}");
+
+        let polled = source_poll(db, &[]).ok().to_owned();
+        let first = format!("source 1 {url}: 5 new, 0 already stored, 5 seen when added, 0 failed\n");
+        assert!(polled.starts_with(&first), "{polled}");
+        let reports = run(db, &["report", "ls", "--json"]).json();
+        let mut titles: Vec<&str> = reports.as_array().unwrap().iter().map(|r| r["title"].as_str().unwrap()).collect();
+        titles.sort();
+        assert_eq!(titles, ["NEC post 10", "NEC post 6", "NEC post 7", "NEC post 8", "NEC post 9"]);
+        let campaigns = run(db, &["campaign", "ls", "--json"]).json();
+        assert_eq!(campaigns.as_array().unwrap().len(), 1, "{campaigns}");
+        assert_eq!(campaigns[0]["report_title"], "NEC post 10");
+    }
+
+    async fn a_poll_finding_three_new_items_makes_one_campaign_for_the_newest_and_holds_the_other_two(db) {
+        let server = FeedServer::start();
+        run(db, &["list", "create", "members", "--name", "Members"]).ok();
+        publish(&server, 1..=1);
+        let url = server.url("/live.rss");
+        run_allowing_loopback(db, &["source", "add", &url, "--list", "members"]).ok();
+
+        publish(&server, 1..=4);
+        let polled = source_poll(db, &[]).ok().to_owned();
+        let lines: Vec<&str> = polled.lines().collect();
+        let held = "    held: report 3 is newer, and a source gets one campaign per dispatch window";
+        assert_eq!(
+            lines[..6],
+            [
+                format!("source 1 {url}: 3 new, 0 already stored, 1 seen when added, 0 failed").as_str(),
+                "  imported report 1 nec-post-2: NEC post 2 (0 sections)",
+                held,
+                "  imported report 2 nec-post-3: NEC post 3 (0 sections)",
+                held,
+                "  imported report 3 nec-post-4: NEC post 4 (0 sections)",
+            ],
+            "{polled}"
+        );
+        assert!(lines[6].starts_with("    campaign 1 to members, scheduled for "), "{polled}");
+        assert!(lines[6].ends_with("-01-01 09:00"), "the next new year's window: {polled}");
+        assert_eq!(lines.len(), 7, "{polled}");
+        let campaigns = run(db, &["campaign", "ls", "--json"]).json();
+        assert_eq!(campaigns.as_array().unwrap().len(), 1, "{campaigns}");
+        assert_eq!(campaigns[0]["report_title"], "NEC post 4");
+        let reports = run(db, &["report", "ls", "--json"]).json();
+        let counts: Vec<(&str, Option<i64>)> = reports
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["slug"].as_str().unwrap(), r["campaigns"].as_i64()))
+            .collect();
+        assert_eq!(counts, [("nec-post-4", Some(1)), ("nec-post-3", Some(0)), ("nec-post-2", Some(0))]);
+
+        // A later poll before that window holds its new item too.
+        publish(&server, 1..=5);
+        let later = source_poll(db, &[]).ok().to_owned();
+        assert_eq!(
+            later.lines().collect::<Vec<_>>(),
+            [
+                format!("source 1 {url}: 1 new, 3 already stored, 1 seen when added, 0 failed").as_str(),
+                "  imported report 4 nec-post-5: NEC post 5 (0 sections)",
+                "    held: campaign 1 already sends a report of this source in that dispatch window",
+            ]
+        );
+        assert_eq!(run(db, &["campaign", "ls", "--json"]).json().as_array().unwrap().len(), 1);
+    }
+
+    async fn source_poll_makes_the_campaign_the_daemons_poll_tick_makes(db) {
+        let feed = FeedServer::start();
+        let daemons = db.another().await;
+        publish(&feed, 1..=1);
+        let url = feed.url("/live.rss");
+        for db in [db, &daemons] {
+            run(db, &["list", "create", "members", "--name", "Members"]).ok();
+            run_allowing_loopback(db, &["source", "add", &url, "--list", "members"]).ok();
+        }
+        publish(&feed, 1..=4);
+        let hold = ("NECMAIL_AUTO_DISPATCH", "hold");
+
+        let polled = source_poll(db, &[hold]).ok().to_owned();
+        assert!(polled.contains("\n    campaign 1 to members, held until `necmail campaign approve 1`"), "{polled}");
+        let daemon = Daemon::start(&daemons, &[
+            (ALLOW_LOOPBACK_FEEDS.0, ALLOW_LOOPBACK_FEEDS.1.into()),
+            (NEW_YEAR.0, NEW_YEAR.1.into()),
+            (hold.0, hold.1.into()),
+            ("NECMAIL_POLL_SCHEDULE", "* * * * * *".into()),
+        ]).await;
+        let by_daemon = campaigns_when(&daemons, |campaigns| !campaigns.is_empty()).await;
+        let (code, log) = daemon.stop().await;
+        assert_eq!(code, 0, "{log}");
+        assert_eq!(log.matches("a new report is held").count(), 2, "logged at warn:\n{log}");
+
+        let by_cli = run(db, &["campaign", "ls", "--json"]).json();
+        let by_cli = by_cli.as_array().unwrap();
+        let made = |c: &serde_json::Value| {
+            ["report_slug", "report_title", "lists", "filter", "subject", "state", "send_at"].map(|k| c[k].clone())
+        };
+        assert_eq!(by_cli.len(), 1, "{by_cli:?}");
+        assert_eq!(by_daemon.len(), 1, "{by_daemon:?}");
+        assert_eq!(made(&by_cli[0]), made(&by_daemon[0]));
+        assert_eq!(by_cli[0]["report_title"], "NEC post 4");
+        assert_eq!(by_cli[0]["state"], "held");
+        daemons.finish().await;
     }
 }

@@ -1,23 +1,27 @@
 //! Feed sources: RSS 2.0 and Atom, fetched politely and polled for new reports.
 //!
 //! [`parse_feed`] turns a feed into [`FeedItem`]s, [`Fetcher`] fetches it (a
-//! time limit, a size limit, conditional GET), and [`poll_source`] and
-//! [`poll_all`] do both for the stored sources and import each new item as a
+//! time limit, a size limit, conditional GET), [`add_source`] adds a feed
+//! with the items it has recorded as seen, and [`poll_source`] and
+//! [`poll_all`] poll the stored sources and import each new item as a
 //! report. Polling again is always safe: an item already stored is a
 //! duplicate, not an error.
 
+mod add;
 mod addresses;
 mod fetch;
 mod poll;
 
 use chrono::{DateTime, Utc};
 
+pub use add::{AddError, Added, Existing, add_source};
 pub use addresses::{AddressPolicy, Refused, is_globally_routable, non_global_range};
 pub use fetch::{
     FetchError, Fetched, Fetcher, MAX_REDIRECTS, Page, Validators, parse_url, user_agent,
 };
 pub use poll::{
-    FailedItem, ItemsImported, POLL_CONCURRENCY, PollOutcome, SourcePoll, poll_all, poll_source,
+    FailedItem, ItemsImported, POLL_CONCURRENCY, PollOutcome, ReadError, SourcePoll, poll_all,
+    poll_source,
 };
 
 use super::{ReportDraft, ReportSource, import};

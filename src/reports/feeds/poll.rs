@@ -1,5 +1,6 @@
 //! Polling sources: fetch (conditionally), parse, keep the source's category,
-//! import each item as a report, and record how it went on the source.
+//! leave out the items recorded as seen when the source was added, import
+//! each other item as a report, and record how it went on the source.
 //!
 //! Nothing a feed does can lose a stored report or stop the other sources:
 //! a fetch that fails, or a response that is not a feed, is recorded as the
@@ -8,10 +9,13 @@
 //! they were, so the next poll reads the whole feed again and retries it.
 //! Only the database failing is an error.
 
+use std::collections::HashSet;
+
 use futures_util::{StreamExt, TryStreamExt, stream};
 use tokio::sync::Mutex;
+use url::Url;
 
-use super::{FeedItem, Fetched, Fetcher, Validators, parse_feed, parse_url};
+use super::{FeedItem, FetchError, Fetched, Fetcher, NotAFeed, Validators, parse_feed, parse_url};
 use crate::error::StoreError;
 use crate::reports::{FetchRecord, Report, Source, Stored};
 use crate::reports::{ReportStore, SourceStore};
@@ -46,6 +50,8 @@ pub struct ItemsImported {
     pub duplicates: Vec<Report>,
     /// Items without the source's category.
     pub skipped_by_category: usize,
+    /// Items recorded as seen when the source was added: not imported.
+    pub seen: usize,
     pub failed: Vec<FailedItem>,
 }
 
@@ -88,14 +94,35 @@ pub async fn poll_source<S: ReportStore + SourceStore + ?Sized>(
     poll_one(store, fetcher, source, &Mutex::new(())).await
 }
 
-/// What a source's URL gave.
-enum Read {
-    NotModified,
-    Feed {
-        items: Vec<FeedItem>,
-        validators: Validators,
-    },
-    Failed(String),
+/// Why a feed could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    #[error("{url} answered, but {error}")]
+    NotAFeed { url: String, error: NotAFeed },
+    #[error("{0} answered 304 Not Modified to a plain GET")]
+    NotModified(Url),
+}
+
+impl ReadError {
+    /// True when the URL is at fault (see [`FetchError::is_bad_input`]), or
+    /// what it serves is not a feed.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            ReadError::Fetch(e) => e.is_bad_input(),
+            ReadError::NotAFeed { .. } => true,
+            ReadError::NotModified(_) => false,
+        }
+    }
+}
+
+/// Fetches the feed at `url` (a plain GET) and parses its items.
+pub(super) async fn read_feed(fetcher: &Fetcher, url: &Url) -> Result<Vec<FeedItem>, ReadError> {
+    match read(fetcher, url.as_str(), &Validators::default()).await? {
+        Some((items, _)) => Ok(items),
+        None => Err(ReadError::NotModified(url.clone())),
+    }
 }
 
 #[tracing::instrument(skip_all, fields(source.id = source.id, source.url = %source.url))]
@@ -105,10 +132,14 @@ async fn poll_one<S: ReportStore + SourceStore + ?Sized>(
     source: &Source,
     writes: &Mutex<()>,
 ) -> Result<SourcePoll, StoreError> {
-    let read = read(fetcher, source).await;
+    let validators = Validators {
+        etag: source.etag.clone(),
+        last_modified: source.last_modified.clone(),
+    };
+    let read = read(fetcher, &source.url, &validators).await;
     let _turn = writes.lock().await;
     let outcome = match read {
-        Read::NotModified => {
+        Ok(None) => {
             let record = FetchRecord {
                 etag: source.etag.clone(),
                 last_modified: source.last_modified.clone(),
@@ -117,7 +148,8 @@ async fn poll_one<S: ReportStore + SourceStore + ?Sized>(
             store.record_fetch(source.id, &record).await?;
             PollOutcome::NotModified
         }
-        Read::Failed(error) => {
+        Err(error) => {
+            let error = error.to_string();
             tracing::warn!(
                 source.id = source.id,
                 source.url = %source.url,
@@ -131,9 +163,9 @@ async fn poll_one<S: ReportStore + SourceStore + ?Sized>(
             store.record_fetch(source.id, &record).await?;
             PollOutcome::Failed(error)
         }
-        Read::Feed { items, validators } => {
-            let imported =
-                import_items(store, &source.url, items, source.category.as_deref()).await?;
+        Ok(Some((items, validators))) => {
+            let seen: HashSet<String> = store.seen_items(source.id).await?.into_iter().collect();
+            let imported = import_items(store, source, items, &seen).await?;
             let record = match imported.failed.as_slice() {
                 [] => FetchRecord {
                     etag: validators.etag,
@@ -155,6 +187,7 @@ async fn poll_one<S: ReportStore + SourceStore + ?Sized>(
                 new = imported.new.len(),
                 duplicates = imported.duplicates.len(),
                 skipped = imported.skipped_by_category,
+                seen = imported.seen,
                 failed = imported.failed.len(),
                 "polled"
             );
@@ -167,42 +200,50 @@ async fn poll_one<S: ReportStore + SourceStore + ?Sized>(
     })
 }
 
-/// Fetches a source with its validators and parses what comes back.
-async fn read(fetcher: &Fetcher, source: &Source) -> Read {
-    let validators = Validators {
-        etag: source.etag.clone(),
-        last_modified: source.last_modified.clone(),
-    };
-    let fetched = match parse_url(&source.url) {
-        Ok(url) => fetcher.fetch(&url, &validators).await,
-        Err(e) => Err(e),
-    };
-    match fetched {
-        Ok(Fetched::NotModified) => Read::NotModified,
-        Ok(Fetched::Page(page)) => match parse_feed(&page.body, Some(page.url.as_str())) {
-            Ok(items) => Read::Feed {
-                items,
-                validators: page.validators,
-            },
-            Err(e) => Read::Failed(format!("{} answered, but {e}", source.url)),
+/// Fetches `url` with `validators` and parses what comes back: `None` when
+/// the server answered that nothing changed.
+async fn read(
+    fetcher: &Fetcher,
+    url: &str,
+    validators: &Validators,
+) -> Result<Option<(Vec<FeedItem>, Validators)>, ReadError> {
+    match fetcher.fetch(&parse_url(url)?, validators).await? {
+        Fetched::NotModified => Ok(None),
+        Fetched::Page(page) => match parse_feed(&page.body, Some(page.url.as_str())) {
+            Ok(items) => Ok(Some((items, page.validators))),
+            Err(error) => Err(ReadError::NotAFeed {
+                url: url.to_owned(),
+                error,
+            }),
         },
-        Err(e) => Read::Failed(e.to_string()),
     }
 }
 
-/// Imports a feed's items, oldest first, keeping only those in `category`
-/// when there is one. An item the importer refuses is recorded and skipped.
+/// Imports a source's items, oldest first, keeping only those in its
+/// category when it has one and leaving out those in `seen`. Items published
+/// at the same time are taken to be listed newest first, as feeds list them.
+/// An item the importer refuses is recorded and skipped.
 async fn import_items<S: ReportStore + SourceStore + ?Sized>(
     store: &S,
-    feed_url: &str,
-    mut items: Vec<FeedItem>,
-    category: Option<&str>,
+    source: &Source,
+    items: Vec<FeedItem>,
+    seen: &HashSet<String>,
 ) -> Result<ItemsImported, StoreError> {
+    let feed_url = source.url.as_str();
     let mut imported = ItemsImported::default();
-    items.sort_by_key(|item| item.published);
-    for item in items {
-        if category.is_some_and(|c| !item.has_category(c)) {
+    let mut items: Vec<(usize, FeedItem)> = items.into_iter().enumerate().collect();
+    items.sort_by_key(|(listed, item)| (item.published, std::cmp::Reverse(*listed)));
+    for (_, item) in items {
+        if source
+            .category
+            .as_deref()
+            .is_some_and(|c| !item.has_category(c))
+        {
             imported.skipped_by_category += 1;
+            continue;
+        }
+        if seen.contains(&item.guid) {
+            imported.seen += 1;
             continue;
         }
         let refused = |reason: String| {

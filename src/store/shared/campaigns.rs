@@ -334,6 +334,24 @@ impl CampaignStore for SqlStore<Db> {
         Self::load_campaign(&mut conn, id).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(%feed_url, %send_at))]
+    async fn feed_campaign_at(
+        &self,
+        feed_url: &str,
+        send_at: DateTime<Utc>,
+    ) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar::<Db, i64>(
+            "SELECT c.id FROM campaigns c JOIN reports r ON r.id = c.report_id
+              WHERE r.source_kind = 'feed' AND r.source_ref = $1 AND c.send_at = $2
+                AND c.state <> 'cancelled'
+              ORDER BY c.id LIMIT 1",
+        )
+        .bind(feed_url)
+        .bind(send_at)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     #[tracing::instrument(level = "debug", skip_all, fields(campaign = id))]
     async fn start_campaign(&self, id: i64) -> Result<Start, StoreError> {
         let mut tx = self.begin_write().await?;

@@ -314,7 +314,7 @@ impl ReportStore for SqlStore<Db> {
 #[async_trait::async_trait]
 impl SourceStore for SqlStore<Db> {
     #[tracing::instrument(level = "debug", skip_all, fields(url = %new.url))]
-    async fn add_source(&self, new: &NewSource) -> Result<Source, StoreError> {
+    async fn add_source(&self, new: &NewSource, seen: &[String]) -> Result<Source, StoreError> {
         let mut tx = self.begin_write().await?;
         let list_ids: Vec<i64> = Self::resolve_lists(&mut tx, &new.lists)
             .await?
@@ -330,12 +330,7 @@ impl SourceStore for SqlStore<Db> {
         .fetch_one(&mut *tx)
         .await;
         let id = match inserted {
-            Err(e) if is_unique_violation(&e) => {
-                return Err(StoreError::Conflict(format!(
-                    "the feed {} is already a source",
-                    new.url
-                )));
-            }
+            Err(e) if is_unique_violation(&e) => return Err(new.already_added()),
             other => other?,
         };
         for list_id in list_ids {
@@ -347,6 +342,16 @@ impl SourceStore for SqlStore<Db> {
             .execute(&mut *tx)
             .await?;
         }
+        for guid in seen {
+            sqlx::query::<Db>(
+                "INSERT INTO source_seen_items (source_id, guid) VALUES ($1, $2)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(id)
+            .bind(guid)
+            .execute(&mut *tx)
+            .await?;
+        }
         let row = sqlx::query_as::<Db, SourceRow>("SELECT * FROM sources WHERE id = $1")
             .bind(id)
             .fetch_one(&mut *tx)
@@ -354,6 +359,16 @@ impl SourceStore for SqlStore<Db> {
         let slugs = Self::source_lists(&mut tx, id).await?;
         tx.commit().await?;
         source(row, slugs)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(source = id))]
+    async fn seen_items(&self, id: i64) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar::<Db, String>(
+            "SELECT guid FROM source_seen_items WHERE source_id = $1 ORDER BY guid",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     #[tracing::instrument(level = "debug", skip_all)]

@@ -14,6 +14,8 @@
 //! - `/redirect-to?url=URL`: a redirect to URL, on any server.
 //! - `/live.rss`: whatever [`FeedServer::set_live`] last set (an empty feed
 //!   at first), for tests where new items appear.
+//!   Its items are listed newest first, as a blog lists its posts: the first
+//!   published at [`LIVE_NEWEST`], each next one a day before.
 
 use std::convert::Infallible;
 use std::future::IntoFuture;
@@ -38,6 +40,8 @@ pub const ETAG: &str = "\"nec-v1\"";
 pub const LAST_MODIFIED: &str = "Tue, 02 May 2017 18:05:11 GMT";
 /// The size of `/fail/huge`.
 pub const HUGE_BYTES: u64 = 50 * 1024 * 1024;
+/// When the first item of `/live.rss` was published.
+const LIVE_NEWEST: &str = "2017-05-02T18:05:11Z";
 /// How long `/fail/slow` waits before it answers.
 pub const SLOW: Duration = Duration::from_secs(5);
 
@@ -159,7 +163,8 @@ impl FeedServer {
         *self.shared.flaky.lock().unwrap() = behaviour;
     }
 
-    /// Makes `/live.rss` an RSS feed of `items`: (guid, title, HTML content).
+    /// Makes `/live.rss` an RSS feed of `items`, newest first: (guid,
+    /// title, HTML content).
     pub fn set_live(&self, items: &[(&str, &str, &str)]) {
         *self.shared.live.lock().unwrap() = rss(items);
     }
@@ -264,7 +269,8 @@ struct RedirectTo {
     url: String,
 }
 
-/// A minimal RSS 2.0 feed with full content, as a blog publishes it.
+/// A minimal RSS 2.0 feed with full content, as a blog publishes it: the
+/// first item published at [`LIVE_NEWEST`], each next one a day before.
 fn rss(items: &[(&str, &str, &str)]) -> String {
     let mut xml = String::from(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
@@ -272,11 +278,12 @@ fn rss(items: &[(&str, &str, &str)]) -> String {
          <channel><title>Notes from the NEC</title><link>https://nec-rep.example.org</link>\
          <description>Reports from the NEC</description>\n",
     );
-    for (guid, title, html) in items {
+    let newest: chrono::DateTime<chrono::Utc> = LIVE_NEWEST.parse().expect("a time");
+    for (days_before, (guid, title, html)) in (0..).zip(items) {
+        let published = (newest - chrono::Duration::days(days_before)).to_rfc2822();
         xml.push_str(&format!(
             "<item><title>{title}</title><link>https://nec-rep.example.org/{guid}/</link>\
-             <guid isPermaLink=\"false\">{guid}</guid>\
-             <pubDate>Tue, 02 May 2017 18:05:11 +0000</pubDate>\
+             <guid isPermaLink=\"false\">{guid}</guid><pubDate>{published}</pubDate>\
              <content:encoded><![CDATA[{html}]]></content:encoded></item>\n"
         ));
     }
