@@ -73,7 +73,7 @@ pub fn inline_text(markdown: &str) -> String {
 
 /// The anchor of a heading: `Local Government Report` → `local-government-report`.
 pub fn anchor_for(heading: &str) -> String {
-    slugify(heading)
+    or_report(hyphenated(heading, 80))
 }
 
 /// The anchors given to a document's headings so far.
@@ -106,11 +106,33 @@ impl Anchors {
     }
 }
 
+/// The longest slug [`slugify`] makes.
+pub const MAX_SLUG_LEN: usize = 60;
+
 /// A URL-safe slug from a title: `Labour NEC Report – March 2017` becomes
-/// `labour-nec-report-march-2017`.
+/// `labour-nec-report-march-2017`. A long title's slug is cut after its
+/// last whole word within [`MAX_SLUG_LEN`] characters.
 pub fn slugify(title: &str) -> String {
+    or_report(shorten_slug(&hyphenated(title, MAX_SLUG_LEN + 1), MAX_SLUG_LEN).to_owned())
+}
+
+/// `slug` in at most `max` characters: cut at its last hyphen within them,
+/// or within its first word when that alone is longer.
+pub fn shorten_slug(slug: &str, max: usize) -> &str {
+    if slug.len() <= max {
+        return slug;
+    }
+    match slug.get(..=max).and_then(|head| head.rfind('-')) {
+        Some(cut) if cut > 0 => &slug[..cut],
+        _ => slug.get(..max).unwrap_or(slug),
+    }
+}
+
+/// The ASCII letters and digits of `text` in lower case, its words joined
+/// by single hyphens, stopped once `max` characters long.
+fn hyphenated(text: &str, max: usize) -> String {
     let mut slug = String::new();
-    for c in title.chars() {
+    for c in text.chars() {
         if c.is_ascii_alphanumeric() {
             slug.push(c.to_ascii_lowercase());
         } else if c.is_alphanumeric() || matches!(c, '\'' | '’' | '‘') {
@@ -118,11 +140,15 @@ pub fn slugify(title: &str) -> String {
         } else if !slug.ends_with('-') && !slug.is_empty() {
             slug.push('-');
         }
-        if slug.len() >= 80 {
+        if slug.len() >= max {
             break;
         }
     }
-    let slug = slug.trim_end_matches('-').to_owned();
+    slug.trim_end_matches('-').to_owned()
+}
+
+/// `slug`, or `report` when it is empty.
+fn or_report(slug: String) -> String {
     if slug.is_empty() {
         "report".into()
     } else {

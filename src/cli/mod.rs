@@ -7,6 +7,7 @@
 mod backup;
 mod campaigns;
 mod config_cmd;
+mod editor;
 mod lists;
 mod meetings;
 mod output;
@@ -58,7 +59,7 @@ enum Command {
         #[command(subcommand)]
         command: subscribers::SubscriberCommand,
     },
-    /// Import, list, show, preview and remove reports.
+    /// Import, list, show, preview, correct and remove reports.
     Report {
         #[command(subcommand)]
         command: reports::ReportCommand,
@@ -168,11 +169,13 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // The daemon reports what it does; commands speak only when asked.
+    // The daemon reports what it does; commands speak only when asked, and
+    // never show SQL (sqlx warns of a slow statement, quoting it, on a busy
+    // machine).
     let default_filter = if matches!(cli.command, Command::Serve) {
         "info"
     } else {
-        "warn"
+        "warn,sqlx::query=error"
     };
     crate::telemetry::init(&config, default_filter);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

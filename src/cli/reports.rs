@@ -1,4 +1,4 @@
-//! `necmail report …`: import, list, show and remove reports.
+//! `necmail report …`: import, list, show, correct and remove reports.
 
 use std::io::{self, Read, Write};
 use std::path::Path;
@@ -7,11 +7,15 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
+use super::editor::{self, EditorError};
 use super::{CliError, CliResult, output};
 use crate::config::Config;
 use crate::reports::feeds::{FetchError, Fetched, Fetcher, parse_feed, parse_url};
 use crate::reports::import::{self, Format, ReportImportError};
-use crate::reports::{Report, ReportDraft, ReportRef, ReportSource, Section, Stored};
+use crate::reports::{
+    ImportOptions, Report, ReportDraft, ReportHistory, ReportRef, ReportSource, Revised, SamePost,
+    Section, Stored, parse_slug,
+};
 use crate::store::Store;
 
 #[derive(Debug, Subcommand)]
@@ -32,8 +36,24 @@ pub enum ReportCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Correct a report in $EDITOR (else $VISUAL, else vi): its Markdown,
+    /// with its title, meeting date and summary as front matter, as `import`
+    /// reads it. Its slug and source stay; its old text is kept as an
+    /// earlier version.
+    Edit {
+        /// The report's id or slug.
+        report: ReportRef,
+        /// Correct it even though a campaign has sent it.
+        #[arg(long)]
+        after_send: bool,
+    },
+    /// Replace a report's text with a file's, stdin's (-) or a page's, in
+    /// any format `import` reads. Its slug and source stay; its old text is
+    /// kept as an earlier version.
+    Replace(ReplaceArgs),
     /// Delete a report. Refused while a campaign uses it, unless --force,
-    /// which deletes those campaigns too.
+    /// which deletes those campaigns too; never once a campaign has sent it,
+    /// as its deliveries are the record of who got it.
     Rm {
         /// The report's id or slug.
         report: ReportRef,
@@ -55,19 +75,34 @@ pub struct ImportArgs {
     /// anything else is guessed from its name and content.
     #[arg(long)]
     format: Option<Format>,
+    /// The new report's slug, its web address, instead of one made from its
+    /// title: lower-case letters, digits and single hyphens.
+    #[arg(long, value_parser = parse_slug)]
+    slug: Option<String>,
+    /// Update a stored post even though a campaign has sent it. (An unsent
+    /// one is updated anyway: the same feed item, or the same title from the
+    /// same file, URL or stdin.)
+    #[arg(long)]
+    after_send: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplaceArgs {
+    /// The report's id or slug.
+    report: ReportRef,
+    /// A Markdown, text or HTML file; - to read stdin; or a page's http(s) URL.
+    input: String,
+    /// md, text or html. Unset: guessed from its name and content.
+    #[arg(long)]
+    format: Option<Format>,
+    /// Replace it even though a campaign has sent it.
+    #[arg(long)]
+    after_send: bool,
 }
 
 pub async fn run(command: ReportCommand, store: &dyn Store, config: &Config) -> CliResult {
     match command {
-        ReportCommand::Import(args) => {
-            let drafts = read_drafts(&args, config).await?;
-            let mut out = output::stdout();
-            for draft in &drafts {
-                let stored = store.insert_report(draft).await?;
-                writeln!(out, "{}", stored_line(&stored))?;
-            }
-            Ok(out.flush()?)
-        }
+        ReportCommand::Import(args) => import(&args, store, config).await,
         ReportCommand::Ls { json } => {
             let reports = store.reports().await?;
             let campaigns = store.campaigns().await?;
@@ -109,13 +144,15 @@ pub async fn run(command: ReportCommand, store: &dyn Store, config: &Config) -> 
             )?)
         }
         ReportCommand::Show { report, json } => {
-            let report = store.report(&report).await?;
+            let history = store.report_history(&report).await?;
             if json {
-                Ok(output::json(&[ShownReport::from(&report)])?)
+                Ok(output::json(&[ShownReport::from(&history)])?)
             } else {
-                Ok(show(&report)?)
+                Ok(show(&history)?)
             }
         }
+        ReportCommand::Edit { report, after_send } => edit(store, &report, after_send).await,
+        ReportCommand::Replace(args) => replace(&args, store, config).await,
         ReportCommand::Rm { report, force } => {
             let deleted = store.delete_report(&report, force).await?;
             println!("deleted report {} {}", deleted.id, deleted.slug);
@@ -125,19 +162,126 @@ pub async fn run(command: ReportCommand, store: &dyn Store, config: &Config) -> 
     }
 }
 
-/// The line `report import` prints for each stored draft.
-fn stored_line(stored: &Stored) -> String {
-    match stored {
-        Stored::New(r) => imported_line(r),
-        Stored::Duplicate(r) => format!("already stored as report {} {}", r.id, r.slug),
+async fn import(args: &ImportArgs, store: &dyn Store, config: &Config) -> CliResult {
+    let drafts = read_drafts(&args.input, args.format, config).await?;
+    if args.slug.is_some() && drafts.len() > 1 {
+        return Err(CliError::BadInput(format!(
+            "--slug names one report, and {} holds {}",
+            args.input,
+            drafts.len()
+        )));
+    }
+    let options = ImportOptions {
+        slug: args.slug.clone(),
+        same_post: SamePost::Update {
+            after_send: args.after_send,
+        },
+    };
+    let mut out = output::stdout();
+    for draft in &drafts {
+        let line = match store.insert_report(draft, &options).await? {
+            Stored::New(r) => imported_line(&r),
+            Stored::Duplicate(r) => format!("already stored as report {} {}", r.id, r.slug),
+            Stored::Updated(r) => described("updated", &r),
+        };
+        writeln!(out, "{line}")?;
+    }
+    Ok(out.flush()?)
+}
+
+/// `report edit`: the report's Markdown file in the editor, stored again
+/// when it changed and still imports. Whatever goes wrong once the admin
+/// has edited it, the edited file is kept and named.
+async fn edit(store: &dyn Store, which: &ReportRef, after_send: bool) -> CliResult {
+    let ReportHistory {
+        report, sent_by, ..
+    } = store.report_history(which).await?;
+    if let Some(sent_by) = sent_by.filter(|_| !after_send) {
+        return Err(CliError::BadInput(sent_by.refusal(&report)));
+    }
+    let original = import::markdown_file(&report);
+    let edited = editor::edit(&format!("necmail-report-{}", report.id), &original).map_err(
+        |e: EditorError| {
+            let message = format!("{e}; report {} is unchanged", report.id);
+            if e.is_bad_input() {
+                CliError::BadInput(message)
+            } else {
+                CliError::Runtime(message)
+            }
+        },
+    )?;
+    if edited.text == original.as_bytes() {
+        println!("{}", revised_line(&Revised::Unchanged(report)));
+        return Ok(());
+    }
+    let draft = match import::parse_markdown(&edited.text) {
+        Ok(draft) => draft,
+        Err(e) => {
+            return Err(CliError::BadInput(format!(
+                "the edited report cannot be stored: {e}; report {} is unchanged, \
+                 and the edited text is kept in {}",
+                report.id,
+                edited.keep().display()
+            )));
+        }
+    };
+    match store
+        .revise_report(&ReportRef::Id(report.id), &draft, after_send)
+        .await
+    {
+        Ok(revised) => {
+            println!("{}", revised_line(&revised));
+            Ok(())
+        }
+        Err(e) => {
+            let kept = format!("; the edited text is kept in {}", edited.keep().display());
+            Err(match CliError::from(e) {
+                CliError::BadInput(message) => CliError::BadInput(message + &kept),
+                CliError::Runtime(message) => CliError::Runtime(message + &kept),
+                other => other,
+            })
+        }
+    }
+}
+
+/// `report replace`: the report's text from one report's input.
+async fn replace(args: &ReplaceArgs, store: &dyn Store, config: &Config) -> CliResult {
+    let report = store.report(&args.report).await?;
+    let drafts = read_drafts(&args.input, args.format, config).await?;
+    let [draft] = <[ReportDraft; 1]>::try_from(drafts).map_err(|drafts| {
+        CliError::BadInput(format!(
+            "cannot replace report {} with {}: it holds {} reports",
+            report.id,
+            args.input,
+            drafts.len()
+        ))
+    })?;
+    let text = draft.keeping_details_of(&report);
+    let revised = store
+        .revise_report(&ReportRef::Id(report.id), &text, args.after_send)
+        .await?;
+    println!("{}", revised_line(&revised));
+    Ok(())
+}
+
+/// The line `report edit` and `report replace` print.
+fn revised_line(revised: &Revised) -> String {
+    match revised {
+        Revised::Updated(r) => described("updated", r),
+        Revised::Unchanged(r) => format!("report {} {} is unchanged", r.id, r.slug),
     }
 }
 
 /// `imported report 3 <slug>: <title> (N sections)`, as `report import` and
 /// `source poll` print it.
 pub(super) fn imported_line(r: &Report) -> String {
+    described("imported", r)
+}
+
+/// `VERB report 3 <slug>: <title> (N sections)`.
+fn described(verb: &str, r: &Report) -> String {
     format!(
-        "imported report {} {}: {} ({} sections)",
+        "{verb} report {} {}: {} ({} sections)",
         r.id,
         r.slug,
         r.title,
@@ -146,8 +290,11 @@ pub(super) fn imported_line(r: &Report) -> String {
 }
 
 /// Reads and parses the input; every draft is ready to store, or nothing is.
-async fn read_drafts(args: &ImportArgs, config: &Config) -> Result<Vec<ReportDraft>, CliError> {
-    let input = args.input.as_str();
+async fn read_drafts(
+    input: &str,
+    format: Option<Format>,
+    config: &Config,
+) -> Result<Vec<ReportDraft>, CliError> {
     let (name, content, source) = if input == "-" {
         let mut content = Vec::new();
         io::stdin()
@@ -169,7 +316,7 @@ async fn read_drafts(args: &ImportArgs, config: &Config) -> Result<Vec<ReportDra
                 )));
             }
         };
-        let feed = match args.format {
+        let feed = match format {
             None => parse_feed(&page.body, Some(page.url.as_str())).ok(),
             Some(_) => None,
         };
@@ -192,9 +339,7 @@ async fn read_drafts(args: &ImportArgs, config: &Config) -> Result<Vec<ReportDra
         };
         (name, content, source)
     };
-    let format = args
-        .format
-        .unwrap_or_else(|| import::guess_format(name.as_deref(), &content));
+    let format = format.unwrap_or_else(|| import::guess_format(name.as_deref(), &content));
     let drafts = import::parse(&content, format).map_err(|e| import_error(input, e))?;
     if drafts.is_empty() {
         return Err(CliError::BadInput(format!(
@@ -284,12 +429,15 @@ struct ShownReport<'a> {
     published_at: DateTime<Utc>,
     summary: Option<&'a str>,
     source: &'a ReportSource,
+    /// How many texts it had before its current one.
+    earlier_versions: i64,
     intro: String,
     sections: Vec<Section>,
 }
 
-impl<'a> From<&'a Report> for ShownReport<'a> {
-    fn from(r: &'a Report) -> Self {
+impl<'a> From<&'a ReportHistory> for ShownReport<'a> {
+    fn from(history: &'a ReportHistory) -> Self {
+        let r = &history.report;
         let sections = r.sections();
         ShownReport {
             id: r.id,
@@ -299,6 +447,7 @@ impl<'a> From<&'a Report> for ShownReport<'a> {
             published_at: r.published_at,
             summary: r.summary.as_deref(),
             source: &r.source,
+            earlier_versions: history.earlier_versions,
             intro: sections.intro,
             sections: sections.sections,
         }
@@ -314,7 +463,8 @@ fn source_text(source: &ReportSource) -> String {
     }
 }
 
-fn show(report: &Report) -> io::Result<()> {
+fn show(history: &ReportHistory) -> io::Result<()> {
+    let report = &history.report;
     let mut out = output::stdout();
     let sections = report.sections();
     writeln!(out, "report {}: {}", report.id, report.slug)?;
@@ -333,6 +483,7 @@ fn show(report: &Report) -> io::Result<()> {
         report.summary.as_deref().unwrap_or("(none)")
     )?;
     writeln!(out, "sections:   {}", sections.sections.len())?;
+    writeln!(out, "versions:   {} earlier", history.earlier_versions)?;
     if !sections.intro.is_empty() {
         writeln!(out, "\n{}", sections.intro)?;
     }

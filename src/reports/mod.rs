@@ -17,9 +17,58 @@ use sha2::{Digest, Sha256};
 pub use crate::text::{anchor_for, slugify};
 pub use sections::{Section, Sections, split_sections};
 pub use store::{
-    ArchiveEntry, ArchiveStore, FetchRecord, NewSource, ReportRef, ReportStore, Source,
-    SourceStore, Stored,
+    ArchiveEntry, ArchiveStore, FetchRecord, ImportOptions, NewSource, ReportHistory, ReportRef,
+    ReportStore, Revised, SamePost, SentBy, Source, SourceStore, Stored,
 };
+
+use crate::text::{MAX_SLUG_LEN, shorten_slug};
+
+/// A slug given for a report that it cannot have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{0:?} is not a report slug: use at most {max} lower-case letters, digits and single \
+     hyphens, with a letter among them, such as nec-report-march-2017",
+    max = MAX_SLUG_LEN
+)]
+pub struct BadSlug(String);
+
+/// Checks a slug given for a report: words of lower-case ASCII letters and
+/// digits joined by single hyphens, at most [`MAX_SLUG_LEN`] characters,
+/// and not digits alone, which would name a report by its id.
+pub fn parse_slug(input: &str) -> Result<String, BadSlug> {
+    let words_ok = input.split('-').all(|w| {
+        !w.is_empty()
+            && w.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    });
+    if words_ok && input.len() <= MAX_SLUG_LEN && input.bytes().any(|b| b.is_ascii_lowercase()) {
+        Ok(input.to_owned())
+    } else {
+        Err(BadSlug(input.to_owned()))
+    }
+}
+
+/// The slugs a new report titled `title` may have, best first: its title's
+/// slug, then that slug numbered `-2`, `-3`…, each at most
+/// [`MAX_SLUG_LEN`] characters. A title of digits alone gets a `report-`
+/// prefix, so that its slug does not read as an id.
+pub fn slug_candidates(title: &str) -> impl Iterator<Item = String> {
+    let slug = slugify(title);
+    let base = if slug.bytes().all(|b| b.is_ascii_digit()) {
+        shorten_slug(&format!("report-{slug}"), MAX_SLUG_LEN).to_owned()
+    } else {
+        slug
+    };
+    let numbered = (2u64..).map({
+        let base = base.clone();
+        move |n| {
+            let suffix = format!("-{n}");
+            let room = MAX_SLUG_LEN.saturating_sub(suffix.len());
+            format!("{}{suffix}", shorten_slug(&base, room))
+        }
+    });
+    std::iter::once(base).chain(numbered)
+}
 
 /// Where a report came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -80,6 +129,17 @@ impl ReportDraft {
             .map(|b| format!("{b:02x}"))
             .collect()
     }
+
+    /// This draft with `report`'s meeting date and summary where it has
+    /// none: a paste or a page, which carry neither, replaces a report's
+    /// text without losing them.
+    pub fn keeping_details_of(self, report: &Report) -> ReportDraft {
+        ReportDraft {
+            meeting_date: self.meeting_date.or(report.meeting_date),
+            summary: self.summary.or_else(|| report.summary.clone()),
+            ..self
+        }
+    }
 }
 
 /// A stored report.
@@ -119,6 +179,62 @@ mod tests {
             "report-from-aprils-emergency-nec-meeting"
         );
         assert_eq!(slugify("–––"), "report");
+    }
+
+    #[test]
+    fn a_long_title_is_slugged_to_its_last_whole_word_within_60_characters() {
+        let title = "Report of the National Executive Committee meeting held in London on 21 March";
+        assert_eq!(
+            slugify(title),
+            "report-of-the-national-executive-committee-meeting-held-in"
+        );
+        let sixty = format!("{} end", "a".repeat(56));
+        assert_eq!(slugify(&format!("{sixty} more")), slugify(&sixty));
+        assert_eq!(slugify(&sixty).len(), 60);
+        assert_eq!(slugify(&"x".repeat(100)), "x".repeat(60));
+        assert_eq!(
+            anchor_for(title),
+            "report-of-the-national-executive-committee-meeting-held-in-london-on-21-march",
+            "anchors keep their length"
+        );
+    }
+
+    #[test]
+    fn numbered_slugs_stay_within_60_characters_and_digits_get_a_word() {
+        let title = "Report of the National Executive Committee meeting held in London on 21 March";
+        let slugs: Vec<String> = slug_candidates(title).take(12).collect();
+        assert_eq!(
+            slugs[1],
+            "report-of-the-national-executive-committee-meeting-held-in-2"
+        );
+        assert_eq!(
+            slugs[11],
+            "report-of-the-national-executive-committee-meeting-held-12"
+        );
+        assert!(slugs.iter().all(|s| s.len() <= MAX_SLUG_LEN), "{slugs:?}");
+        let short: Vec<String> = slug_candidates("2017").take(2).collect();
+        assert_eq!(short, ["report-2017", "report-2017-2"]);
+    }
+
+    #[test]
+    fn a_given_slug_is_words_of_lower_case_letters_and_digits() {
+        for ok in ["march-report", "nec-2017", "a", &"a".repeat(60)] {
+            assert_eq!(parse_slug(ok).as_deref(), Ok(ok));
+        }
+        for bad in [
+            "",
+            "2017",
+            "March",
+            "-march",
+            "march-",
+            "march--report",
+            "march report",
+            "émigré",
+            "nec_2017",
+            &"a".repeat(61),
+        ] {
+            assert_eq!(parse_slug(bad), Err(BadSlug(bad.to_owned())));
+        }
     }
 
     #[test]

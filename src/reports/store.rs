@@ -43,20 +43,101 @@ impl std::fmt::Display for ReportRef {
 #[derive(Debug, Clone)]
 pub enum Stored {
     New(Report),
-    /// The same content, or the same feed item, was stored before.
+    /// The same content, or the same post kept as it was, is stored already.
     Duplicate(Report),
+    /// The same post was stored with other text, which the draft's replaced.
+    Updated(Report),
+}
+
+/// What giving a report new text did.
+#[derive(Debug, Clone)]
+pub enum Revised {
+    /// The old text is kept as an earlier version.
+    Updated(Report),
+    /// The report had that text already.
+    Unchanged(Report),
+}
+
+/// What [`ReportStore::insert_report`] does with a draft of a post stored
+/// already with other text: the same feed item, or for any other source the
+/// same title from the same file, page or stdin.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SamePost {
+    /// Keep the stored report as it is. Polling a feed does, so that a
+    /// correction made in necmail stands.
+    #[default]
+    Keep,
+    /// Give the stored report the draft's text, as
+    /// [`ReportStore::revise_report`] does.
+    Update { after_send: bool },
+}
+
+/// How [`ReportStore::insert_report`] stores a draft.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// The new report's slug, instead of one made from its title. A draft
+    /// found stored already under another slug is refused.
+    pub slug: Option<String>,
+    pub same_post: SamePost,
+}
+
+/// The first campaign of a report that started sending it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentBy {
+    pub campaign: i64,
+    /// The campaign's state now: sending, paused, done or cancelled.
+    pub state: String,
+}
+
+impl SentBy {
+    /// Why `report` gets new text only with `--after-send`.
+    pub fn refusal(&self, report: &Report) -> String {
+        format!(
+            "report {} {} went out in campaign {} ({}): add --after-send to correct it anyway; \
+             the text it was sent with is kept as an earlier version",
+            report.id, report.slug, self.campaign, self.state
+        )
+    }
+}
+
+/// A report with what correcting it depends on.
+#[derive(Debug, Clone)]
+pub struct ReportHistory {
+    pub report: Report,
+    /// How many texts it had before its current one.
+    pub earlier_versions: i64,
+    pub sent_by: Option<SentBy>,
 }
 
 #[async_trait]
 pub trait ReportStore: Send + Sync {
-    /// Stores a draft under a unique slug, unless its content hash or its
-    /// feed item is already stored.
-    async fn insert_report(&self, draft: &ReportDraft) -> Result<Stored, StoreError>;
+    /// Stores a draft under a unique slug, unless its post (see [`SamePost`])
+    /// or its content hash is stored already. A slug given in `options`
+    /// that another report has is a conflict.
+    async fn insert_report(
+        &self,
+        draft: &ReportDraft,
+        options: &ImportOptions,
+    ) -> Result<Stored, StoreError>;
+    /// Gives a report the title, meeting date, summary and body of `text`,
+    /// keeping the ones it had as an earlier version; its slug and source
+    /// stay. Refused once a campaign has started sending it, unless
+    /// `after_send`, and when another report has that text.
+    async fn revise_report(
+        &self,
+        which: &ReportRef,
+        text: &ReportDraft,
+        after_send: bool,
+    ) -> Result<Revised, StoreError>;
     /// Every report, newest first.
     async fn reports(&self) -> Result<Vec<Report>, StoreError>;
     async fn report(&self, which: &ReportRef) -> Result<Report, StoreError>;
-    /// Deletes a report. While a campaign uses it this is refused, unless
-    /// `force`, which deletes those campaigns and their deliveries too.
+    async fn report_history(&self, which: &ReportRef) -> Result<ReportHistory, StoreError>;
+    /// Deletes a report, with its earlier versions. Always refused once a
+    /// campaign of it has sent or tried to send anything, whose deliveries
+    /// are the record of who got it, and while a campaign of it is sending.
+    /// Otherwise refused while a campaign uses it, unless `force`, which
+    /// deletes those campaigns too.
     async fn delete_report(&self, which: &ReportRef, force: bool) -> Result<Report, StoreError>;
 }
 

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
+use chrono::NaiveDate;
 use serde_json::json;
 
 use super::pages::{PageError, page};
@@ -27,10 +28,23 @@ use crate::reports::{Report, ReportRef};
 use crate::subscribers::Attributes;
 use crate::tokens::Purpose;
 
-/// Rendered web versions by slug, with the content hash they were made from.
+/// Rendered web versions by slug, with what they were made from: a report
+/// corrected after it was sent is rendered again.
 #[derive(Default)]
 pub(crate) struct WebVersions {
-    rendered: Mutex<HashMap<String, (String, Arc<String>)>>,
+    rendered: Mutex<HashMap<String, (Rendered, Arc<String>)>>,
+}
+
+/// What a web version shows of its report: its title and body (by their
+/// hash), its meeting date and its summary.
+type Rendered = (String, Option<NaiveDate>, Option<String>);
+
+fn rendered_from(report: &Report) -> Rendered {
+    (
+        report.content_hash.clone(),
+        report.meeting_date,
+        report.summary.clone(),
+    )
 }
 
 impl WebVersions {
@@ -38,13 +52,13 @@ impl WebVersions {
         let rendered = self.rendered.lock().unwrap_or_else(|e| e.into_inner());
         rendered
             .get(&report.slug)
-            .filter(|(hash, _)| *hash == report.content_hash)
+            .filter(|(from, _)| *from == rendered_from(report))
             .map(|(_, html)| Arc::clone(html))
     }
 
     fn put(&self, report: &Report, html: Arc<String>) {
         let mut rendered = self.rendered.lock().unwrap_or_else(|e| e.into_inner());
-        rendered.insert(report.slug.clone(), (report.content_hash.clone(), html));
+        rendered.insert(report.slug.clone(), (rendered_from(report), html));
     }
 }
 

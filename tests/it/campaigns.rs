@@ -62,8 +62,12 @@ pub async fn report(store: &dyn Store) -> i64 {
         source: ReportSource::Paste,
         published_at: None,
     };
-    match store.insert_report(&draft).await.unwrap() {
-        Stored::New(r) | Stored::Duplicate(r) => r.id,
+    match store
+        .insert_report(&draft, &Default::default())
+        .await
+        .unwrap()
+    {
+        Stored::New(r) | Stored::Duplicate(r) | Stored::Updated(r) => r.id,
     }
 }
 

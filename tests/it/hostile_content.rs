@@ -39,7 +39,7 @@ on_both_backends! {
         run(db, &["subscriber", "add", "kept@example.org", "--list", "members", "--confirmed"]).ok();
         let store = db.store().await;
         let deep = store
-            .insert_report(&stored_draft("Stored deep", format!("{} stored deep text\n", ">".repeat(10_000))))
+            .insert_report(&stored_draft("Stored deep", format!("{} stored deep text\n", ">".repeat(10_000))), &Default::default())
             .await
             .unwrap();
         let deep = match deep {
@@ -123,7 +123,7 @@ on_both_backends! {
 
         let store = db.store().await;
         store
-            .insert_report(&stored_draft("Stored deep", format!("{} stored deep text\n", ">".repeat(10_000))))
+            .insert_report(&stored_draft("Stored deep", format!("{} stored deep text\n", ">".repeat(10_000))), &Default::default())
             .await
             .unwrap();
         let before = run(db, &["report", "show", "stored-deep", "--json"]).json();

@@ -465,7 +465,7 @@ on_both_backends! {
                 body_markdown: "It met.\n".into(),
                 source: necmail::reports::ReportSource::Paste,
                 published_at: None,
-            })
+            }, &Default::default())
             .await
             .unwrap()
         {

@@ -632,11 +632,12 @@ on_both_backends! {
                 body_markdown: "## Secret\n\nNot yet.\n".into(),
                 source: necmail::reports::ReportSource::Paste,
                 published_at: None,
-            })
+            }, &Default::default())
             .await
             .unwrap();
         let unsent_slug = match unsent {
-            necmail::reports::Stored::New(r) | necmail::reports::Stored::Duplicate(r) => r.slug,
+            necmail::reports::Stored::New(r) => r.slug,
+            other => panic!("{other:?}"),
         };
         let sent_slug = app.store.report(&necmail::reports::ReportRef::Id(sent)).await.unwrap().slug;
         let html = text_of(app.get("/archive").await).await;

@@ -17,7 +17,7 @@ use url::Url;
 
 use super::{FeedItem, FetchError, Fetched, Fetcher, NotAFeed, Validators, parse_feed, parse_url};
 use crate::error::StoreError;
-use crate::reports::{FetchRecord, Report, Source, Stored};
+use crate::reports::{FetchRecord, ImportOptions, Report, Source, Stored};
 use crate::reports::{ReportStore, SourceStore};
 
 /// How many sources [`poll_all`] fetches at once.
@@ -266,9 +266,12 @@ async fn import_items<S: ReportStore + SourceStore + ?Sized>(
                 continue;
             }
         };
-        match store.insert_report(&draft).await {
+        // A stored item is kept as it is, so that a correction made in necmail stands.
+        match store.insert_report(&draft, &ImportOptions::default()).await {
             Ok(Stored::New(report)) => imported.new.push(report),
-            Ok(Stored::Duplicate(report)) => imported.duplicates.push(report),
+            Ok(Stored::Duplicate(report) | Stored::Updated(report)) => {
+                imported.duplicates.push(report)
+            }
             Err(e) if e.is_bad_input() => imported.failed.push(refused(e.to_string())),
             Err(e) => return Err(e),
         }

@@ -84,6 +84,44 @@ pub(super) fn parse(text: &str) -> Result<ReportDraft, ReportImportError> {
     })
 }
 
+/// A report as a Markdown file that [`parse`] reads back as the same title,
+/// meeting date, summary and body: YAML front matter, a blank line, the body.
+pub(super) fn file(
+    title: &str,
+    meeting_date: Option<NaiveDate>,
+    summary: Option<&str>,
+    body: &str,
+) -> String {
+    let mut out = format!("---\ntitle: {}\n", yaml_string(title));
+    if let Some(date) = meeting_date {
+        out.push_str(&format!("meeting_date: {date}\n"));
+    }
+    if let Some(summary) = summary {
+        out.push_str(&format!("summary: {}\n", yaml_string(summary)));
+    }
+    out.push_str("---\n\n");
+    out.push_str(body);
+    out
+}
+
+/// `text` as a YAML double-quoted scalar.
+fn yaml_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}') => {
+                out.push_str(&format!("\\u{:04x}", u32::from(c)));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// Splits off the front matter, if the text starts with a fence line.
 fn split_front_matter(text: &str) -> Result<(FrontMatter, &str), ReportImportError> {
     let first_line = text.lines().next().unwrap_or("").trim_end();
@@ -335,6 +373,40 @@ mod tests {
         );
         let err = parse("---\n- a list\n---\nText.\n").unwrap_err();
         assert!(err.to_string().contains("key: value"), "{err}");
+    }
+
+    #[test]
+    fn a_report_written_as_a_file_parses_back_as_itself() {
+        let body = "Intro.\n\n## Leader’s Report\n\n> Quoted: \"yes\"\n";
+        for (title, date, summary) in [
+            (
+                "Labour NEC Report – March 2017",
+                NaiveDate::from_ymd_opt(2017, 3, 21),
+                None,
+            ),
+            (
+                "Title: with \"quotes\", a # hash & a back\\slash",
+                None,
+                Some("yes"),
+            ),
+            ("123", None, Some("- not a list: [1, 2] {a: b} 'single'")),
+            (
+                "true",
+                NaiveDate::from_ymd_opt(2026, 1, 2),
+                Some("Tab\there."),
+            ),
+        ] {
+            let file = file(title, date, summary, body);
+            let draft = parse(&file).unwrap_or_else(|e| panic!("{e}:\n{file}"));
+            assert_eq!(draft.title, title, "{file}");
+            assert_eq!(draft.meeting_date, date, "{file}");
+            assert_eq!(
+                draft.summary.as_deref(),
+                summary.map(|s| s.replace('\t', " ")).as_deref(),
+                "{file}"
+            );
+            assert_eq!(draft.body_markdown, body, "{file}");
+        }
     }
 
     #[test]

@@ -26,7 +26,7 @@ mod html;
 mod markdown;
 mod text;
 
-use super::{ReportDraft, ReportSource};
+use super::{Report, ReportDraft, ReportSource};
 
 /// The format of an input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,13 +169,28 @@ fn mostly_tags(text: &str) -> bool {
 /// Parses `content` into one draft per report it holds. Drafts come back
 /// with `source: ReportSource::Paste` and no `published_at`; the caller sets both.
 pub fn parse(content: &[u8], format: Format) -> Result<Vec<ReportDraft>, ReportImportError> {
-    within_limit(content.len())?;
-    let text = decode(content)?;
     match format {
-        Format::Markdown => markdown::parse(&text).map(|draft| vec![draft]),
-        Format::Text => text::parse(&text),
-        Format::Html => html::parse(&text),
+        Format::Markdown => parse_markdown(content).map(|draft| vec![draft]),
+        Format::Text => text::parse(&decode(content)?),
+        Format::Html => html::parse(&decode(content)?),
     }
+}
+
+/// Parses a Markdown file, which holds one report, as [`parse`] does.
+pub fn parse_markdown(content: &[u8]) -> Result<ReportDraft, ReportImportError> {
+    markdown::parse(&decode(content)?)
+}
+
+/// A report as a Markdown file that [`parse`] reads as [`Format::Markdown`]:
+/// its title, meeting date and summary as YAML front matter, then its body.
+/// Parsed again, it gives the same report.
+pub fn markdown_file(report: &Report) -> String {
+    markdown::file(
+        &report.title,
+        report.meeting_date,
+        report.summary.as_deref(),
+        &report.body_markdown,
+    )
 }
 
 /// Parses the HTML of a feed item (its `content:encoded`), whose title comes
@@ -197,8 +212,10 @@ fn within_limit(bytes: usize) -> Result<(), ReportImportError> {
     Ok(())
 }
 
-/// The input as text: UTF-8 checked, then cleaned by [`clean_characters`].
+/// The input as text: within [`MAX_REPORT_BYTES`], UTF-8 checked, then
+/// cleaned by [`clean_characters`].
 fn decode(content: &[u8]) -> Result<String, ReportImportError> {
+    within_limit(content.len())?;
     let text = std::str::from_utf8(content).map_err(|e| {
         let offset = e.valid_up_to();
         let line = content[..offset].iter().filter(|&&b| b == b'\n').count() + 1;

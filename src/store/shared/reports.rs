@@ -9,8 +9,9 @@ use super::Db;
 use crate::error::StoreError;
 use crate::lists::ListSlug;
 use crate::reports::{
-    ArchiveEntry, ArchiveStore, FetchRecord, NewSource, Report, ReportDraft, ReportRef,
-    ReportSource, ReportStore, Source, SourceStore, Stored, slugify,
+    ArchiveEntry, ArchiveStore, FetchRecord, ImportOptions, NewSource, Report, ReportDraft,
+    ReportHistory, ReportRef, ReportSource, ReportStore, Revised, SamePost, SentBy, Source,
+    SourceStore, Stored, slug_candidates,
 };
 use crate::store::SqlStore;
 use crate::store::error::is_unique_violation;
@@ -32,9 +33,20 @@ struct ReportRow {
     created_at: DateTime<Utc>,
 }
 
-/// A stored report with the same content, or the same feed item.
-const SAME_REPORT: &str = "SELECT id FROM reports WHERE content_hash = $1
-    OR (source_guid IS NOT NULL AND source_ref = $2 AND source_guid = $3) ORDER BY id LIMIT 1";
+/// The stored report of a feed item: (feed URL, guid).
+const SAME_FEED_ITEM: &str =
+    "SELECT id FROM reports WHERE source_ref = $1 AND source_guid = $2 ORDER BY id DESC LIMIT 1";
+
+/// The newest stored report of the same title from the same file, page or
+/// stdin: (kind, ref or NULL, title).
+const SAME_TITLE_AND_SOURCE: &str = "SELECT id FROM reports
+    WHERE source_guid IS NULL AND source_kind = $1 AND COALESCE(source_ref, '') = COALESCE($2, '')
+      AND title = $3
+    ORDER BY id DESC LIMIT 1";
+
+/// The first campaign of a report (`$1`) that started sending it.
+const SENT_BY: &str = "SELECT id, state FROM campaigns
+    WHERE report_id = $1 AND started_at IS NOT NULL ORDER BY id LIMIT 1";
 
 const SELECT_REPORTS: &str =
     "SELECT id, slug, title, meeting_date, summary, body_markdown, source_kind,
@@ -174,6 +186,144 @@ impl SqlStore<Db> {
             .try_into()
     }
 
+    /// The stored report of the same post as `draft`: see [`SamePost`].
+    async fn same_post(
+        conn: &mut <Db as sqlx::Database>::Connection,
+        draft: &ReportDraft,
+    ) -> Result<Option<i64>, StoreError> {
+        let (source_ref, guid, _) = source_columns(&draft.source);
+        let query = match guid {
+            Some(guid) => sqlx::query_scalar::<Db, i64>(SAME_FEED_ITEM)
+                .bind(source_ref)
+                .bind(guid),
+            None => sqlx::query_scalar::<Db, i64>(SAME_TITLE_AND_SOURCE)
+                .bind(draft.source.kind())
+                .bind(source_ref)
+                .bind(&draft.title),
+        };
+        Ok(query.fetch_optional(&mut *conn).await?)
+    }
+
+    /// The report stored with the content hash `hash`, if any.
+    async fn with_hash(
+        conn: &mut <Db as sqlx::Database>::Connection,
+        hash: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        Ok(
+            sqlx::query_scalar::<Db, i64>("SELECT id FROM reports WHERE content_hash = $1")
+                .bind(hash)
+                .fetch_optional(&mut *conn)
+                .await?,
+        )
+    }
+
+    async fn sent_by(
+        conn: &mut <Db as sqlx::Database>::Connection,
+        report: i64,
+    ) -> Result<Option<SentBy>, StoreError> {
+        let row: Option<(i64, String)> = sqlx::query_as::<Db, (i64, String)>(SENT_BY)
+            .bind(report)
+            .fetch_optional(&mut *conn)
+            .await?;
+        Ok(row.map(|(campaign, state)| SentBy { campaign, state }))
+    }
+
+    /// The first slug free for a new report titled `title`.
+    async fn free_slug(
+        conn: &mut <Db as sqlx::Database>::Connection,
+        title: &str,
+    ) -> Result<String, StoreError> {
+        for slug in slug_candidates(title) {
+            if Self::slug_owner(conn, &slug).await?.is_none() {
+                return Ok(slug);
+            }
+        }
+        Err(StoreError::Conflict(format!(
+            "every slug for {title:?} is taken; give one with --slug"
+        )))
+    }
+
+    /// The id of the report with `slug`, if any.
+    async fn slug_owner(
+        conn: &mut <Db as sqlx::Database>::Connection,
+        slug: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        Ok(
+            sqlx::query_scalar::<Db, i64>("SELECT id FROM reports WHERE slug = $1")
+                .bind(slug)
+                .fetch_optional(&mut *conn)
+                .await?,
+        )
+    }
+
+    /// Gives `report` the text of `text`, keeping its old text as an earlier
+    /// version: see [`ReportStore::revise_report`].
+    async fn revise(
+        conn: &mut <Db as sqlx::Database>::Connection,
+        report: Report,
+        text: &ReportDraft,
+        after_send: bool,
+    ) -> Result<Revised, StoreError> {
+        let hash = text.content_hash();
+        if hash == report.content_hash
+            && text.meeting_date == report.meeting_date
+            && text.summary == report.summary
+        {
+            return Ok(Revised::Unchanged(report));
+        }
+        if !after_send && let Some(sent_by) = Self::sent_by(conn, report.id).await? {
+            return Err(StoreError::Refused(sent_by.refusal(&report)));
+        }
+        let same_text = || {
+            StoreError::Conflict(format!(
+                "that text is already stored as another report, so report {} keeps its own",
+                report.id
+            ))
+        };
+        if let Some(other) = Self::with_hash(conn, &hash).await?
+            && other != report.id
+        {
+            let other = Self::find_report(conn, &ReportRef::Id(other)).await?;
+            return Err(StoreError::Conflict(format!(
+                "that text is already stored as report {} {}, so report {} keeps its own",
+                other.id, other.slug, report.id
+            )));
+        }
+        sqlx::query::<Db>(
+            "INSERT INTO report_versions
+                 (report_id, title, meeting_date, summary, body_markdown, content_hash, replaced_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(report.id)
+        .bind(&report.title)
+        .bind(report.meeting_date)
+        .bind(report.summary.as_deref())
+        .bind(&report.body_markdown)
+        .bind(&report.content_hash)
+        .bind(Utc::now())
+        .execute(&mut *conn)
+        .await?;
+        let updated = sqlx::query::<Db>(
+            "UPDATE reports SET title = $1, meeting_date = $2, summary = $3, body_markdown = $4,
+                                content_hash = $5
+              WHERE id = $6",
+        )
+        .bind(&text.title)
+        .bind(text.meeting_date)
+        .bind(text.summary.as_deref())
+        .bind(&text.body_markdown)
+        .bind(&hash)
+        .bind(report.id)
+        .execute(&mut *conn)
+        .await;
+        match updated {
+            Err(e) if is_unique_violation(&e) => return Err(same_text()),
+            other => other?,
+        };
+        let revised = Self::find_report(conn, &ReportRef::Id(report.id)).await?;
+        Ok(Revised::Updated(revised))
+    }
+
     pub(super) async fn source_lists(
         conn: &mut <Db as sqlx::Database>::Connection,
         id: i64,
@@ -191,38 +341,52 @@ impl SqlStore<Db> {
 #[async_trait::async_trait]
 impl ReportStore for SqlStore<Db> {
     #[tracing::instrument(level = "debug", skip_all, fields(title = %draft.title))]
-    async fn insert_report(&self, draft: &ReportDraft) -> Result<Stored, StoreError> {
+    async fn insert_report(
+        &self,
+        draft: &ReportDraft,
+        options: &ImportOptions,
+    ) -> Result<Stored, StoreError> {
         let hash = draft.content_hash();
         let (source_ref, guid, link) = source_columns(&draft.source);
         let mut tx = self.begin_write().await?;
-        let existing: Option<i64> = sqlx::query_scalar::<Db, i64>(SAME_REPORT)
-            .bind(&hash)
-            .bind(source_ref)
-            .bind(guid)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if let Some(id) = existing {
+        let same_post = Self::same_post(&mut tx, draft).await?;
+        let stored_before = match same_post {
+            Some(id) => Some(id),
+            None => Self::with_hash(&mut tx, &hash).await?,
+        };
+        if let Some(id) = stored_before {
             let report = Self::find_report(&mut tx, &ReportRef::Id(id)).await?;
-            return Ok(Stored::Duplicate(report));
-        }
-        let base = slugify(&draft.title);
-        let taken: Vec<String> = sqlx::query_scalar::<Db, String>(
-            "SELECT slug FROM reports WHERE slug = $1 OR slug LIKE $2",
-        )
-        .bind(&base)
-        .bind(format!("{base}-%"))
-        .fetch_all(&mut *tx)
-        .await?;
-        let slug = (1..)
-            .map(|n| {
-                if n == 1 {
-                    base.clone()
-                } else {
-                    format!("{base}-{n}")
+            if let Some(slug) = options.slug.as_ref().filter(|s| **s != report.slug) {
+                return Err(StoreError::Refused(format!(
+                    "this is report {} {}, stored already, which keeps its slug: \
+                     it cannot become {slug}",
+                    report.id, report.slug
+                )));
+            }
+            return match (same_post, options.same_post) {
+                (Some(_), SamePost::Update { after_send }) => {
+                    let text = draft.clone().keeping_details_of(&report);
+                    let revised = Self::revise(&mut tx, report, &text, after_send).await?;
+                    tx.commit().await?;
+                    Ok(match revised {
+                        Revised::Updated(report) => Stored::Updated(report),
+                        Revised::Unchanged(report) => Stored::Duplicate(report),
+                    })
                 }
-            })
-            .find(|s| !taken.contains(s))
-            .expect("some suffix is free");
+                _ => Ok(Stored::Duplicate(report)),
+            };
+        }
+        let slug = match &options.slug {
+            Some(slug) => match Self::slug_owner(&mut tx, slug).await? {
+                Some(owner) => {
+                    return Err(StoreError::Conflict(format!(
+                        "the slug {slug} is taken by report {owner}; give another with --slug"
+                    )));
+                }
+                None => slug.clone(),
+            },
+            None => Self::free_slug(&mut tx, &draft.title).await?,
+        };
         let now = Utc::now();
         let inserted = sqlx::query_scalar::<Db, i64>(
             "INSERT INTO reports (slug, title, meeting_date, summary, body_markdown, source_kind, source_ref,
@@ -248,14 +412,15 @@ impl ReportStore for SqlStore<Db> {
             Err(e) if is_unique_violation(&e) => {
                 // Another process stored the same report, or took its slug, meanwhile.
                 drop(tx);
-                let existing: Option<i64> = sqlx::query_scalar::<Db, i64>(SAME_REPORT)
-                    .bind(&hash)
-                    .bind(source_ref)
-                    .bind(guid)
-                    .fetch_optional(&self.pool)
-                    .await?;
+                let mut conn = self.pool.acquire().await?;
+                let existing = match Self::same_post(&mut conn, draft).await? {
+                    Some(id) => Some(id),
+                    None => Self::with_hash(&mut conn, &hash).await?,
+                };
                 return match existing {
-                    Some(id) => Ok(Stored::Duplicate(self.report(&ReportRef::Id(id)).await?)),
+                    Some(id) => Ok(Stored::Duplicate(
+                        Self::find_report(&mut conn, &ReportRef::Id(id)).await?,
+                    )),
                     None => Err(StoreError::Conflict(format!(
                         "another report took the slug {slug:?} at the same moment; import it again"
                     ))),
@@ -266,6 +431,20 @@ impl ReportStore for SqlStore<Db> {
         let report = Self::find_report(&mut tx, &ReportRef::Id(id)).await?;
         tx.commit().await?;
         Ok(Stored::New(report))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(report = %which))]
+    async fn revise_report(
+        &self,
+        which: &ReportRef,
+        text: &ReportDraft,
+        after_send: bool,
+    ) -> Result<Revised, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let report = Self::find_report(&mut tx, which).await?;
+        let revised = Self::revise(&mut tx, report, text, after_send).await?;
+        tx.commit().await?;
+        Ok(revised)
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -288,9 +467,55 @@ impl ReportStore for SqlStore<Db> {
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(report = %which))]
+    async fn report_history(&self, which: &ReportRef) -> Result<ReportHistory, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let report = Self::find_report(&mut conn, which).await?;
+        let earlier_versions = sqlx::query_scalar::<Db, i64>(
+            "SELECT COUNT(*) FROM report_versions WHERE report_id = $1",
+        )
+        .bind(report.id)
+        .fetch_one(&mut *conn)
+        .await?;
+        let sent_by = Self::sent_by(&mut conn, report.id).await?;
+        Ok(ReportHistory {
+            report,
+            earlier_versions,
+            sent_by,
+        })
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(report = %which))]
     async fn delete_report(&self, which: &ReportRef, force: bool) -> Result<Report, StoreError> {
         let mut tx = self.begin_write().await?;
         let report = Self::find_report(&mut tx, which).await?;
+        let slug = &report.slug;
+        let sent: Option<i64> = sqlx::query_scalar::<Db, i64>(
+            "SELECT c.id FROM campaigns c JOIN deliveries d ON d.campaign_id = c.id
+              WHERE c.report_id = $1
+                AND (d.state NOT IN ('queued', 'skipped') OR d.attempts > 0 OR d.ambiguous > 0)
+              ORDER BY c.id LIMIT 1",
+        )
+        .bind(report.id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(campaign) = sent {
+            return Err(StoreError::Refused(format!(
+                "report {slug} is kept: campaign {campaign} sent it, and its deliveries are the \
+                 record of who got what; to correct it, use `necmail report edit {slug} --after-send`"
+            )));
+        }
+        let sending: Option<i64> = sqlx::query_scalar::<Db, i64>(
+            "SELECT id FROM campaigns WHERE report_id = $1 AND state = 'sending' ORDER BY id LIMIT 1",
+        )
+        .bind(report.id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(campaign) = sending {
+            return Err(StoreError::Refused(format!(
+                "campaign {campaign} is sending report {slug}: \
+                 cancel it first with `necmail campaign cancel {campaign}`"
+            )));
+        }
         let campaigns: i64 =
             sqlx::query_scalar::<Db, i64>("SELECT COUNT(*) FROM campaigns WHERE report_id = $1")
                 .bind(report.id)
@@ -298,8 +523,8 @@ impl ReportStore for SqlStore<Db> {
                 .await?;
         if campaigns > 0 && !force {
             return Err(StoreError::Refused(format!(
-                "report {} is used by {campaigns} campaign(s); use --force to delete it and them",
-                report.slug
+                "report {slug} is used by {campaigns} campaign(s), which sent nothing; \
+                 use --force to delete it and them"
             )));
         }
         sqlx::query::<Db>("DELETE FROM reports WHERE id = $1")
