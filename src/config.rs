@@ -321,6 +321,15 @@ impl Config {
         })
     }
 
+    /// How reports are linked to meetings: published within the overdue
+    /// days after one, counted in NECMAIL_TIMEZONE.
+    pub fn link_rules(&self) -> crate::meetings::LinkRules {
+        crate::meetings::LinkRules {
+            within_days: self.report_overdue_days,
+            timezone: self.timezone,
+        }
+    }
+
     pub fn pool_options(&self) -> PoolOptions {
         PoolOptions {
             max_connections: self.db_max_connections,

@@ -384,7 +384,7 @@ fn import_error(input: &str, e: ReportImportError) -> CliError {
     CliError::BadInput(format!("cannot import {input}: {e}"))
 }
 
-fn fetch_error(e: FetchError) -> CliError {
+pub(super) fn fetch_error(e: FetchError) -> CliError {
     if e.is_bad_input() {
         CliError::BadInput(e.to_string())
     } else {

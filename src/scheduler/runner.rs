@@ -4,8 +4,10 @@
 //! - Each poll tick polls the feed sources and makes the new reports'
 //!   campaigns, one per source per dispatch window (see
 //!   [`poll_sources`](super::poll_sources), which `necmail source poll`
-//!   runs too); links meetings to their reports; and warns about meetings
-//!   whose report is overdue, mailing `NECMAIL_ADMIN_EMAIL` once per meeting.
+//!   runs too); links meetings to their reports on evidence (see
+//!   [`crate::meetings`]), so that a report is never counted for a meeting
+//!   it does not cover; and warns about meetings whose report is overdue,
+//!   mailing `NECMAIL_ADMIN_EMAIL` once per meeting.
 //! - Every second, every scheduled campaign whose time has come is started
 //!   (the delivery supervisor then sends it). Each dispatch tick is logged.
 //!   A campaign with nobody to send to is paused instead, with the reason
@@ -375,7 +377,7 @@ impl<S: SchedulerStore + ?Sized> Scheduler<S> {
             unsent,
             ..PollReport::default()
         };
-        match self.store.link_reports().await {
+        match self.store.link_reports(self.config.link_rules()).await {
             Ok(linked) => {
                 for m in &linked {
                     if let Some(r) = &m.report {

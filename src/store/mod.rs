@@ -138,6 +138,10 @@ trait Dialect {
     /// advisory lock; SQLite needs nothing, as `BEGIN IMMEDIATE` serialises
     /// every writer.
     const ADDRESS_LOCK: Option<&'static str>;
+    /// Run first in a transaction that links reports to meetings, so that
+    /// two at once do not race for a report: PostgreSQL locks the meetings
+    /// against other writers; SQLite needs nothing, as above.
+    const MEETINGS_LOCK: Option<&'static str>;
 }
 
 /// A write transaction that, on SQLite, also holds the process's write turn

@@ -94,6 +94,7 @@ impl Dialect for Postgres {
         "SELECT DISTINCT jsonb_object_keys(attributes) AS key FROM subscribers ORDER BY 1";
     const CLAIM_LOCK: &'static str = " FOR UPDATE SKIP LOCKED";
     const ADDRESS_LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(hashtext($1))");
+    const MEETINGS_LOCK: Option<&'static str> = Some("LOCK TABLE meetings IN EXCLUSIVE MODE");
 }
 
 #[async_trait::async_trait]

@@ -85,6 +85,7 @@ impl Dialect for Sqlite {
         "SELECT DISTINCT j.key AS key FROM subscribers s, json_each(s.attributes) j ORDER BY 1";
     const CLAIM_LOCK: &'static str = "";
     const ADDRESS_LOCK: Option<&'static str> = None;
+    const MEETINGS_LOCK: Option<&'static str> = None;
 }
 
 #[async_trait::async_trait]

@@ -12,6 +12,7 @@ mod feed_addresses;
 mod hostile_content;
 mod import;
 mod lists;
+mod meetings;
 mod report_corrections;
 mod reports_cli;
 mod reports_import;

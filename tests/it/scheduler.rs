@@ -14,6 +14,7 @@ use necmail::campaigns::{Campaign, CampaignState, NewCampaign};
 use necmail::config::Config;
 use necmail::delivery::{Accepted, Envelope, Outbox, SendError, Sending, Transport};
 use necmail::lists::{ListSlug, OptIn};
+use necmail::meetings::LinkBasis;
 use necmail::render::Templates;
 use necmail::reports::feeds::PollOutcome;
 use necmail::reports::{NewSource, ReportRef, Source};
@@ -35,11 +36,11 @@ const NEWEST: &str = "Report from April’s Emergency NEC meeting";
 /// How long a test waits for the running scheduler before giving up.
 const WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 
-fn at(rfc3339: &str) -> DateTime<Utc> {
+pub(crate) fn at(rfc3339: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(rfc3339).unwrap().into()
 }
 
-fn date(s: &str) -> NaiveDate {
+pub(crate) fn date(s: &str) -> NaiveDate {
     s.parse().unwrap()
 }
 
@@ -70,7 +71,7 @@ async fn members_campaign(store: &dyn Store, send_at: Option<DateTime<Utc>>) -> 
 
 /// Polls every quarter hour and dispatches at 09:00, in UTC, fetches from
 /// the test feed server on 127.0.0.1, with `extra` on top.
-fn config(extra: &[(&str, &str)]) -> Config {
+pub(crate) fn config(extra: &[(&str, &str)]) -> Config {
     let env: HashMap<String, String> = [
         ALLOW_LOOPBACK_FEEDS,
         ("NECMAIL_TIMEZONE", "UTC"),
@@ -102,7 +103,11 @@ fn scheduler_with(
 }
 
 /// A scheduler whose mail goes to the outbox folder `outbox`.
-fn scheduler(store: &Arc<dyn Store>, config: Config, outbox: &Path) -> Scheduler<dyn Store> {
+pub(crate) fn scheduler(
+    store: &Arc<dyn Store>,
+    config: Config,
+    outbox: &Path,
+) -> Scheduler<dyn Store> {
     scheduler_with(store, config, Arc::new(Outbox::new(outbox).unwrap()))
 }
 
@@ -144,7 +149,7 @@ async fn members_and_a_feed(store: &dyn Store, server: &FeedServer) -> Source {
 }
 
 /// The `.eml` files in `dir`, read.
-fn mails(dir: &Path) -> Vec<String> {
+pub(crate) fn mails(dir: &Path) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
@@ -408,7 +413,7 @@ on_both_backends! {
         assert!(mails(&outbox).is_empty());
     }
 
-    async fn a_report_imported_after_a_meeting_is_linked_to_it_and_gets_the_meeting_date(db) {
+    async fn a_report_imported_after_a_meeting_is_linked_to_it_by_its_title_and_keeps_its_own_date(db) {
         let server = FeedServer::start();
         let store = db.store().await;
         members_and_a_feed(&*store, &server).await;
@@ -419,10 +424,9 @@ on_both_backends! {
         assert_eq!(polled.linked.len(), 1);
         let linked = polled.linked[0].report.as_ref().expect("a linked report");
         assert_eq!(linked.title, "Labour NEC Report – March 2017", "not January's, published before it");
-        let report = store.report(&ReportRef::Id(linked.id)).await.unwrap();
-        assert_eq!(report.meeting_date, Some(date("2017-03-21")));
-        let others = store.reports().await.unwrap();
-        assert_eq!(others.iter().filter(|r| r.meeting_date.is_some()).count(), 1, "one report per meeting");
+        assert_eq!(linked.linked_by, LinkBasis::Title);
+        let reports = store.reports().await.unwrap();
+        assert!(reports.iter().all(|r| r.meeting_date.is_none()), "no report was given a date");
     }
 
     async fn feeds_that_fail_are_recorded_on_their_source_and_the_scheduler_carries_on(db) {
@@ -472,37 +476,46 @@ on_both_backends! {
             necmail::reports::Stored::New(r) => r.id,
             other => panic!("{other:?}"),
         };
-        let linked = store.link_reports().await.unwrap();
+        let rules = config(&[]).link_rules();
+        let linked = store.link_reports(rules).await.unwrap();
         assert_eq!(linked[0].report.as_ref().unwrap().id, dated);
+        assert_eq!(linked[0].report.as_ref().unwrap().linked_by, LinkBasis::MeetingDate);
         assert_ne!(dated, undated);
-        assert!(store.link_reports().await.unwrap().is_empty(), "linking again links nothing");
+        assert!(store.link_reports(rules).await.unwrap().is_empty(), "linking again links nothing");
     }
 
     async fn meeting_add_and_ls_show_each_meeting_with_its_report(db) {
         run(db, &["meeting", "add", "2020-01-14", "--title", "Away day"]).ok();
         let far_ahead = (Utc::now() + chrono::Duration::days(3)).date_naive().to_string();
         run(db, &["meeting", "add", &far_ahead]).ok();
+        let lately = (Utc::now() - chrono::Duration::days(2)).date_naive().to_string();
+        run(db, &["meeting", "add", &lately]).ok();
 
         let table = run(db, &["meeting", "ls"]);
         let lines: Vec<&str> = table.ok().lines().collect();
-        assert!(lines[0].starts_with("DATE"), "{}", table.stdout);
+        assert!(lines[0].starts_with("DATE") && lines[0].ends_with("LINKED BY"), "{}", table.stdout);
         assert!(lines[1].starts_with(&far_ahead) && lines[1].ends_with("no report yet"), "{}", table.stdout);
-        assert!(lines[2].contains("Away day") && lines[2].ends_with("overdue"), "{}", table.stdout);
+        assert!(lines[2].starts_with(&lately) && lines[2].ends_with("no report yet"), "{}", table.stdout);
+        assert!(lines[3].contains("Away day") && lines[3].ends_with("overdue"), "{}", table.stdout);
 
-        // Imported now: after the away day, before the meeting to come.
+        // Imported now: soon after the last meeting, before the one to come,
+        // and years after the away day.
         let store = db.store().await;
         let report = report(&*store).await;
         let slug = store.report(&ReportRef::Id(report)).await.unwrap().slug;
         let table = run(db, &["meeting", "ls"]);
         let lines: Vec<&str> = table.ok().lines().collect();
         assert!(lines[1].ends_with("no report yet"), "{}", table.stdout);
-        assert!(lines[2].ends_with(&slug), "{}", table.stdout);
+        assert!(lines[2].contains(&slug) && lines[2].ends_with("published"), "{}", table.stdout);
+        assert!(lines[3].ends_with("overdue"), "{}", table.stdout);
 
         let json = run(db, &["meeting", "ls", "--json"]).json();
         assert_eq!(json[0]["held_on"], far_ahead.as_str());
         assert!(json[0]["report"].is_null());
-        assert_eq!(json[1]["title"], "Away day");
         assert_eq!(json[1]["report"]["slug"], slug.as_str());
+        assert_eq!(json[1]["report"]["linked_by"], "published");
+        assert_eq!(json[2]["title"], "Away day");
+        assert!(json[2]["report"].is_null());
     }
 
     async fn a_bad_or_duplicate_meeting_date_exits_2(db) {

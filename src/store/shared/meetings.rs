@@ -1,14 +1,19 @@
 //! Meetings, for both backends: compiled into each (see [`crate::store`]).
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, NaiveDate, Utc};
 
 use sqlx::AssertSqlSafe;
 
 use super::Db;
 use crate::error::StoreError;
-use crate::meetings::{LinkedReport, Meeting, MeetingStore};
-use crate::store::SqlStore;
+use crate::meetings::{
+    Imported, LinkBasis, LinkRules, LinkedReport, Meeting, MeetingLink, MeetingStore, NewMeeting,
+    OPENING_CHARS, ReportFacts, assign,
+};
 use crate::store::error::is_unique_violation;
+use crate::store::{Dialect, SqlStore};
 
 #[derive(sqlx::FromRow)]
 struct MeetingRow {
@@ -18,46 +23,57 @@ struct MeetingRow {
     report_id: Option<i64>,
     report_slug: Option<String>,
     report_title: Option<String>,
+    linked_by: Option<String>,
     overdue_notice_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
 }
 
-impl From<MeetingRow> for Meeting {
-    fn from(row: MeetingRow) -> Self {
+/// Why meeting `id`'s report is linked, from its `linked_by`.
+fn link_basis(id: i64, linked_by: Option<&str>) -> Result<LinkBasis, StoreError> {
+    linked_by
+        .unwrap_or_default()
+        .parse()
+        .map_err(|e| StoreError::corrupt(format_args!("the report link of meeting {id}"), e))
+}
+
+impl TryFrom<MeetingRow> for Meeting {
+    type Error = StoreError;
+
+    fn try_from(row: MeetingRow) -> Result<Self, StoreError> {
         let report = match (row.report_id, row.report_slug, row.report_title) {
-            (Some(id), Some(slug), Some(title)) => Some(LinkedReport { id, slug, title }),
+            (Some(id), Some(slug), Some(title)) => Some(LinkedReport {
+                id,
+                slug,
+                title,
+                linked_by: link_basis(row.id, row.linked_by.as_deref())?,
+            }),
             _ => None,
         };
-        Meeting {
+        Ok(Meeting {
             id: row.id,
             held_on: row.held_on,
             title: row.title,
             report,
             overdue_notice_at: row.overdue_notice_at,
             created_at: row.created_at,
-        }
+        })
     }
 }
 
 const SELECT_MEETINGS: &str = "SELECT m.id, m.held_on, m.title, m.report_id,
-    r.slug AS report_slug, r.title AS report_title, m.overdue_notice_at, m.created_at
-    FROM meetings m LEFT JOIN reports r ON r.id = m.report_id";
+    r.slug AS report_slug, r.title AS report_title, m.linked_by, m.overdue_notice_at,
+    m.created_at FROM meetings m LEFT JOIN reports r ON r.id = m.report_id";
 
-/// The report that covers the meeting held on `$1`: the one dated for it
-/// that covers no meeting yet.
-const REPORT_DATED_FOR_MEETING: &str = "SELECT r.id FROM reports r
-    WHERE r.meeting_date = $1 AND NOT EXISTS (SELECT 1 FROM meetings o WHERE o.report_id = r.id)
-    ORDER BY r.published_at, r.id LIMIT 1";
+/// What linking reads of every report: the start of its body, not all of it.
+const REPORT_FACTS: &str = "SELECT id, title, meeting_date, substr(body_markdown, 1, $1),
+    published_at FROM reports";
 
-/// Otherwise, the first undated report published from `$1`, the start of
-/// the meeting's day.
-const REPORT_PUBLISHED_AFTER_MEETING: &str = "SELECT r.id FROM reports r
-    WHERE r.meeting_date IS NULL AND r.published_at >= $1
-      AND NOT EXISTS (SELECT 1 FROM meetings o WHERE o.report_id = r.id)
-    ORDER BY r.published_at, r.id LIMIT 1";
+const SET_LINK: &str = "UPDATE meetings SET report_id = $1, linked_by = $2 WHERE id = $3";
+
+const CLEAR_LINK: &str = "UPDATE meetings SET report_id = NULL, linked_by = NULL WHERE id = $1";
 
 impl SqlStore<Db> {
-    pub(super) async fn load_meeting(
+    async fn load_meeting(
         conn: &mut <Db as sqlx::Database>::Connection,
         id: i64,
     ) -> Result<Meeting, StoreError> {
@@ -68,8 +84,33 @@ impl SqlStore<Db> {
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?
-        .map(Into::into)
-        .ok_or_else(|| StoreError::not_found(format_args!("there is no meeting {id}")))
+        .ok_or_else(|| StoreError::not_found(format_args!("there is no meeting {id}")))?
+        .try_into()
+    }
+
+    async fn meeting_held_on(
+        conn: &mut <Db as sqlx::Database>::Connection,
+        held_on: NaiveDate,
+    ) -> Result<Meeting, StoreError> {
+        sqlx::query_as::<Db, MeetingRow>(AssertSqlSafe(format!(
+            "{} WHERE m.held_on = $1",
+            SELECT_MEETINGS
+        )))
+        .bind(held_on)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| StoreError::not_found(format_args!("there is no meeting on {held_on}")))?
+        .try_into()
+    }
+
+    /// Serialises the transactions that link reports (see [`Dialect`]).
+    async fn lock_meetings(
+        conn: &mut <Db as sqlx::Database>::Connection,
+    ) -> Result<(), StoreError> {
+        if let Some(sql) = <Db as Dialect>::MEETINGS_LOCK {
+            sqlx::query::<Db>(sql).execute(&mut *conn).await?;
+        }
+        Ok(())
     }
 }
 
@@ -103,62 +144,202 @@ impl MeetingStore for SqlStore<Db> {
         Self::load_meeting(&mut conn, id).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(meetings = meetings.len()))]
+    async fn import_meetings(&self, meetings: &[NewMeeting]) -> Result<Imported, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let now = Utc::now();
+        let mut imported = Imported::default();
+        for meeting in meetings {
+            let added = sqlx::query::<Db>(
+                "INSERT INTO meetings (held_on, title, created_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (held_on) DO NOTHING",
+            )
+            .bind(meeting.held_on)
+            .bind(meeting.title.as_deref())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if added == 0 {
+                imported.known += 1;
+            } else {
+                imported.added += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(imported)
+    }
+
     #[tracing::instrument(level = "debug", skip_all)]
     async fn meetings(&self) -> Result<Vec<Meeting>, StoreError> {
-        Ok(sqlx::query_as::<Db, MeetingRow>(AssertSqlSafe(format!(
+        sqlx::query_as::<Db, MeetingRow>(AssertSqlSafe(format!(
             "{} ORDER BY m.held_on DESC",
             SELECT_MEETINGS
         )))
         .fetch_all(&self.pool)
         .await?
         .into_iter()
-        .map(Into::into)
-        .collect())
+        .map(TryInto::try_into)
+        .collect()
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(%held_on))]
+    async fn remove_meeting(&self, held_on: NaiveDate) -> Result<Meeting, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let meeting = Self::meeting_held_on(&mut tx, held_on).await?;
+        sqlx::query::<Db>("DELETE FROM meetings WHERE id = $1")
+            .bind(meeting.id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(meeting)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(%held_on, report = report))]
+    async fn link_report(&self, held_on: NaiveDate, report: i64) -> Result<Meeting, StoreError> {
+        let mut tx = self.begin_write().await?;
+        Self::lock_meetings(&mut tx).await?;
+        let meeting = Self::meeting_held_on(&mut tx, held_on).await?;
+        sqlx::query_scalar::<Db, i64>("SELECT id FROM reports WHERE id = $1")
+            .bind(report)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::not_found(format_args!("there is no report {report}")))?;
+        let elsewhere = sqlx::query_as::<Db, (i64, NaiveDate, Option<String>)>(
+            "SELECT id, held_on, linked_by FROM meetings WHERE report_id = $1 AND id <> $2",
+        )
+        .bind(report)
+        .bind(meeting.id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((other, other_held_on, linked_by)) = elsewhere {
+            if link_basis(other, linked_by.as_deref())? == LinkBasis::Hand {
+                return Err(StoreError::Conflict(format!(
+                    "that report is linked by hand to the meeting of {other_held_on}; \
+                     unlink it from that meeting first"
+                )));
+            }
+            sqlx::query::<Db>(CLEAR_LINK)
+                .bind(other)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query::<Db>(
+            "DELETE FROM meeting_unlinked_reports WHERE meeting_id = $1 AND report_id = $2",
+        )
+        .bind(meeting.id)
+        .bind(report)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query::<Db>(SET_LINK)
+            .bind(report)
+            .bind(LinkBasis::Hand.as_str())
+            .bind(meeting.id)
+            .execute(&mut *tx)
+            .await?;
+        let linked = Self::load_meeting(&mut tx, meeting.id).await?;
+        tx.commit().await?;
+        Ok(linked)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(%held_on))]
+    async fn unlink_report(&self, held_on: NaiveDate) -> Result<Meeting, StoreError> {
+        let mut tx = self.begin_write().await?;
+        Self::lock_meetings(&mut tx).await?;
+        let meeting = Self::meeting_held_on(&mut tx, held_on).await?;
+        let Some(report) = &meeting.report else {
+            return Err(StoreError::Refused(format!(
+                "the meeting of {held_on} has no report linked to it"
+            )));
+        };
+        sqlx::query::<Db>(
+            "INSERT INTO meeting_unlinked_reports (meeting_id, report_id) VALUES ($1, $2)
+             ON CONFLICT (meeting_id, report_id) DO NOTHING",
+        )
+        .bind(meeting.id)
+        .bind(report.id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query::<Db>(CLEAR_LINK)
+            .bind(meeting.id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(meeting)
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
-    async fn link_reports(&self) -> Result<Vec<Meeting>, StoreError> {
+    async fn link_reports(&self, rules: LinkRules) -> Result<Vec<Meeting>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let unlinked = sqlx::query_as::<Db, (i64, NaiveDate)>(
-            "SELECT id, held_on FROM meetings WHERE report_id IS NULL ORDER BY held_on",
+        Self::lock_meetings(&mut tx).await?;
+        let current = sqlx::query_as::<Db, (i64, NaiveDate, Option<i64>, Option<String>)>(
+            "SELECT id, held_on, report_id, linked_by FROM meetings",
         )
         .fetch_all(&mut *tx)
-        .await?;
-        let mut linked = Vec::new();
-        for (id, held_on) in unlinked {
-            let dated = sqlx::query_scalar::<Db, i64>(REPORT_DATED_FOR_MEETING)
-                .bind(held_on)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let report = match dated {
-                Some(report) => Some(report),
-                None => {
-                    sqlx::query_scalar::<Db, i64>(REPORT_PUBLISHED_AFTER_MEETING)
-                        .bind(held_on.and_time(chrono::NaiveTime::MIN).and_utc())
-                        .fetch_optional(&mut *tx)
-                        .await?
-                }
+        .await?
+        .into_iter()
+        .map(|(id, held_on, report, linked_by)| {
+            let report = match report {
+                Some(report) => Some((report, link_basis(id, linked_by.as_deref())?)),
+                None => None,
             };
-            let Some(report) = report else { continue };
-            let updated = sqlx::query::<Db>(
-                "UPDATE meetings SET report_id = $1 WHERE id = $2 AND report_id IS NULL",
-            )
-            .bind(report)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if updated == 0 {
+            Ok(MeetingLink {
+                id,
+                held_on,
+                report,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+        let refused: HashSet<(i64, i64)> = sqlx::query_as::<Db, (i64, i64)>(
+            "SELECT meeting_id, report_id FROM meeting_unlinked_reports",
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
+        let reports: Vec<ReportFacts> = sqlx::query_as::<
+            Db,
+            (i64, String, Option<NaiveDate>, String, DateTime<Utc>),
+        >(REPORT_FACTS)
+        .bind(OPENING_CHARS)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(
+            |(id, title, meeting_date, opening, published_at)| ReportFacts {
+                id,
+                title,
+                meeting_date,
+                opening,
+                published_at,
+            },
+        )
+        .collect();
+        let wanted = assign(&current, &reports, &refused, rules);
+        let changed: Vec<&MeetingLink> = current
+            .iter()
+            .filter(|m| m.report != wanted.get(&m.id).copied())
+            .collect();
+        // Every changed link is cleared first, as a report may move from
+        // one meeting to another and covers one at a time.
+        for meeting in changed.iter().filter(|m| m.report.is_some()) {
+            sqlx::query::<Db>(CLEAR_LINK)
+                .bind(meeting.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let mut linked = Vec::new();
+        for meeting in changed {
+            let Some((report, basis)) = wanted.get(&meeting.id) else {
                 continue;
-            }
-            sqlx::query::<Db>(
-                "UPDATE reports SET meeting_date = $1 WHERE id = $2 AND meeting_date IS NULL",
-            )
-            .bind(held_on)
-            .bind(report)
-            .execute(&mut *tx)
-            .await?;
-            linked.push(Self::load_meeting(&mut tx, id).await?);
+            };
+            sqlx::query::<Db>(SET_LINK)
+                .bind(*report)
+                .bind(basis.as_str())
+                .bind(meeting.id)
+                .execute(&mut *tx)
+                .await?;
+            linked.push(Self::load_meeting(&mut tx, meeting.id).await?);
         }
         tx.commit().await?;
         Ok(linked)
@@ -166,7 +347,7 @@ impl MeetingStore for SqlStore<Db> {
 
     #[tracing::instrument(level = "debug", skip_all, fields(%held_by))]
     async fn overdue_meetings(&self, held_by: NaiveDate) -> Result<Vec<Meeting>, StoreError> {
-        Ok(sqlx::query_as::<Db, MeetingRow>(AssertSqlSafe(format!(
+        sqlx::query_as::<Db, MeetingRow>(AssertSqlSafe(format!(
             "{} WHERE m.report_id IS NULL AND m.overdue_notice_at IS NULL AND m.held_on <= $1
               ORDER BY m.held_on",
             SELECT_MEETINGS
@@ -175,8 +356,8 @@ impl MeetingStore for SqlStore<Db> {
         .fetch_all(&self.pool)
         .await?
         .into_iter()
-        .map(Into::into)
-        .collect())
+        .map(TryInto::try_into)
+        .collect()
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(meeting = id))]
