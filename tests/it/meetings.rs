@@ -22,8 +22,12 @@ async fn paste(store: &dyn Store, title: &str) -> String {
         source: ReportSource::Paste,
         published_at: None,
     };
-    match store.insert_report(&draft).await.unwrap() {
-        Stored::New(r) | Stored::Duplicate(r) => r.slug,
+    match store
+        .insert_report(&draft, &Default::default())
+        .await
+        .unwrap()
+    {
+        Stored::New(r) | Stored::Duplicate(r) | Stored::Updated(r) => r.slug,
     }
 }
 
