@@ -65,7 +65,7 @@ impl From<sqlx::Error> for StoreError {
 /// 5 and 6, whatever the extended code), or on PostgreSQL a connection lost,
 /// the server shutting down or starting up, a serialization failure, a
 /// deadlock, a lock timeout or too many connections.
-fn is_passing(db: &dyn DatabaseError) -> bool {
+pub(super) fn is_passing(db: &dyn DatabaseError) -> bool {
     let Some(code) = db.code() else { return false };
     if db.try_downcast_ref::<SqliteError>().is_some() {
         return code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6));

@@ -4,8 +4,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::Sqlite;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions, SqliteSynchronous};
 
+use super::error::is_passing;
 use super::{Dialect, SqlStore, Store, StoreError, WriteTx};
 use crate::config::{Backend, PoolOptions};
 use crate::health::HealthCheck;
@@ -25,7 +26,6 @@ impl SqliteStore {
             .map_err(|e| {
                 StoreError::Unavailable(format!("DATABASE_URL is not a valid SQLite URL: {e}"))
             })?
-            .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
@@ -33,18 +33,20 @@ impl SqliteStore {
             connect = connect.create_if_missing(true);
         }
         let path = connect.get_filename().display().to_string();
+        let cannot_open = |e: sqlx::Error| {
+            tracing::debug!(error = %e, "cannot open SQLite database");
+            StoreError::Unavailable(format!(
+                "cannot open the SQLite database {path}: {}; check that its folder exists and is writable",
+                sqlite_reason(&e)
+            ))
+        };
+        in_wal_mode(&connect).await.map_err(cannot_open)?;
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect)
             .await
-            .map_err(|e| {
-                tracing::debug!(error = %e, "cannot open SQLite database");
-                StoreError::Unavailable(format!(
-                    "cannot open the SQLite database {path}: {}; check that its folder exists and is writable",
-                    sqlite_reason(&e)
-                ))
-            })?;
+            .map_err(cannot_open)?;
         Ok(Self {
             pool,
             write_turn: Some(tokio::sync::Mutex::new(())),
@@ -71,6 +73,39 @@ impl SqliteStore {
             .await?;
         Ok(busy == 0)
     }
+}
+
+/// Puts the database in WAL mode, once: WAL is a property of the file, and
+/// a connection that asks for it finds it set. Asking on every new pooled
+/// connection (sqlx's `journal_mode` option) takes a lock that SQLite's busy
+/// timeout does not wait for, so a command opening the database while the
+/// daemon checkpoints failed with `database is locked`. Switching a new file
+/// to WAL can meet the same lock, so it is tried for up to 5 s.
+async fn in_wal_mode(options: &SqliteConnectOptions) -> Result<(), sqlx::Error> {
+    use sqlx::{ConnectOptions, Connection};
+    let mut conn = options.connect().await?;
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut conn)
+        .await?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        let mut tries = 0;
+        loop {
+            match sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&mut conn)
+                .await
+            {
+                Err(sqlx::Error::Database(e)) if is_passing(e.as_ref()) && tries < 50 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                done => {
+                    done?;
+                    break;
+                }
+            }
+        }
+    }
+    conn.close().await
 }
 
 fn sqlite_reason(err: &sqlx::Error) -> String {

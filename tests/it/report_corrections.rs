@@ -246,7 +246,7 @@ on_both_backends! {
             "a feed item is the same post by its guid, whatever its title"
         );
 
-        run(db, &["source", "add", &feed]).ok();
+        run_allowing_loopback(db, &["source", "add", &feed, "--send-existing"]).ok();
         let edit = script(db, "edit", "sed -i 's/very short/no/' \"$1\"");
         run_editing(db, &edit, &["report", "edit", "2"]).ok();
         let polled = run_allowing_loopback(db, &["source", "poll"]).ok().to_owned();

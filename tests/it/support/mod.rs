@@ -181,7 +181,9 @@ impl Blocked {
 }
 
 /// Defines each test twice, `on_sqlite` and `on_postgres`, with `$db` a
-/// fresh [`TestDb`].
+/// fresh [`TestDb`], on two worker threads: a test that runs the binary and waits for it
+/// (blocking its own thread) must not stop the application it spawned in
+/// process, whose tasks may hold a write transaction the binary waits for.
 macro_rules! on_both_backends {
     ($(async fn $name:ident($db:ident) $body:block)*) => {$(
         mod $name {
@@ -190,14 +192,14 @@ macro_rules! on_both_backends {
 
             async fn body($db: &$crate::support::TestDb) $body
 
-            #[tokio::test]
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn on_sqlite() {
                 let db = $crate::support::TestDb::sqlite();
                 body(&db).await;
                 db.finish().await;
             }
 
-            #[tokio::test]
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             #[ignore = "needs PostgreSQL: scripts/test runs it when NECMAIL_TEST_POSTGRES_URL is set"]
             async fn on_postgres() {
                 let db = $crate::support::TestDb::postgres().await;
