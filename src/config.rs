@@ -655,7 +655,7 @@ impl PublicUrl {
     }
 }
 
-/// Only until [`Config::combine`] derives it from NECMAIL_HTTP_ADDR.
+/// Only until the configuration derives it from NECMAIL_HTTP_ADDR.
 impl Default for PublicUrl {
     fn default() -> Self {
         PublicUrl::serving(SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)))

@@ -11,7 +11,7 @@ use necmail::config::Config;
 use necmail::delivery::Sending;
 use necmail::delivery::engine::{Engine, Finish};
 use necmail::lists::{ListSlug, OptIn};
-use necmail::reports::{ReportDraft, ReportRef, ReportSource, Stored};
+use necmail::reports::{Report, ReportDraft, ReportRef, ReportSource, Stored};
 use necmail::store::Store;
 use necmail::subscribers::{SubscriberEmail, SuppressionReason};
 use necmail::tokens::Purpose;
@@ -51,14 +51,20 @@ fn engine(store: &Arc<dyn Store>, config: Config) -> Engine {
 
 /// A short report with figures in it; returns its id.
 pub async fn report(store: &dyn Store) -> i64 {
+    let body = "## Party Membership\n\nWe have 575,000 members.\n\n## Local Government Report\n\n\
+        8,000 people stood for election.\n";
+    paste(store, "Labour NEC Report – March 2026", body)
+        .await
+        .id
+}
+
+/// Stores `body` as a pasted report titled `title`, published now.
+pub async fn paste(store: &dyn Store, title: &str, body: &str) -> Report {
     let draft = ReportDraft {
-        title: "Labour NEC Report – March 2026".into(),
+        title: title.into(),
         meeting_date: None,
         summary: None,
-        body_markdown:
-            "## Party Membership\n\nWe have 575,000 members.\n\n## Local Government Report\n\n\
-            8,000 people stood for election.\n"
-                .into(),
+        body_markdown: body.into(),
         source: ReportSource::Paste,
         published_at: None,
     };
@@ -67,7 +73,7 @@ pub async fn report(store: &dyn Store) -> i64 {
         .await
         .unwrap()
     {
-        Stored::New(r) | Stored::Duplicate(r) | Stored::Updated(r) => r.id,
+        Stored::New(r) | Stored::Duplicate(r) | Stored::Updated(r) => r,
     }
 }
 

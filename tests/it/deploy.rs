@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::process::{Child, Command};
 
 use crate::serve::{
-    Daemon, free_port, healthy, hidden_fields, members_with_ann, one_click, one_click_path,
+    Daemon, free_port, healthy, members_with_ann, one_click, one_click_path, subscribe_through,
     unsubscribed,
 };
 use crate::support::cli::run;
@@ -210,25 +210,15 @@ async fn works_behind(start: impl AsyncFnOnce(u16, u16) -> Proxy) {
     let metrics = client.get(proxy.url("/metrics")).send().await.unwrap();
     assert_eq!(metrics.status(), 404);
 
-    let form = client
-        .get(proxy.url("/subscribe"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let mut fields = hidden_fields(&form);
-    fields.push(("email".into(), "bob@example.org".into()));
-    fields.push(("list".into(), "members".into()));
-    let page = client
-        .post(proxy.url("/subscribe"))
-        .header("X-Forwarded-For", "203.0.113.9")
-        .form(&fields)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), 200, "{}", page.text().await.unwrap());
+    let forged = Some(("X-Forwarded-For", "203.0.113.9"));
+    subscribe_through(
+        &client,
+        &proxy.url("/subscribe"),
+        "bob@example.org",
+        "members",
+        forged,
+    )
+    .await;
     let bob = run(&db, &["subscriber", "show", "bob@example.org", "--json"]).json();
     assert_eq!(bob[0]["lists"][0]["consent"]["ip"], "127.0.0.2", "{bob}");
     let confirmation = outbox_message(&db.dir.path().join("outbox")).await;

@@ -3,7 +3,6 @@
 //! overdue check warns only about meetings that have no report; and the
 //! `meeting` commands that link, unlink, remove and import meetings.
 
-use necmail::reports::{ReportDraft, ReportSource, Stored};
 use necmail::store::Store;
 use serde_json::Value;
 
@@ -12,23 +11,10 @@ use crate::support::cli::{run, run_allowing_loopback};
 use crate::support::http::{FeedServer, fixture_path};
 use crate::support::{TestDb, on_both_backends};
 
-/// Stores a pasted report titled `title`, published now.
+/// Stores a pasted report titled `title`, published now; returns its slug.
 async fn paste(store: &dyn Store, title: &str) -> String {
-    let draft = ReportDraft {
-        title: title.into(),
-        meeting_date: None,
-        summary: None,
-        body_markdown: "## Party Membership\n\nWe have 575,000 members.\n".into(),
-        source: ReportSource::Paste,
-        published_at: None,
-    };
-    match store
-        .insert_report(&draft, &Default::default())
-        .await
-        .unwrap()
-    {
-        Stored::New(r) | Stored::Duplicate(r) | Stored::Updated(r) => r.slug,
-    }
+    let body = "## Party Membership\n\nWe have 575,000 members.\n";
+    crate::campaigns::paste(store, title, body).await.slug
 }
 
 /// `meeting ls --json`, as (date, the linked report's slug, why linked).

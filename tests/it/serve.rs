@@ -122,6 +122,27 @@ impl Daemon {
     }
 }
 
+/// Fills in the subscribe form at `url` for `email` on `list` and sends it
+/// with `client`, adding `header` to the POST; checks the answer is 200.
+pub(crate) async fn subscribe_through(
+    client: &reqwest::Client,
+    url: &str,
+    email: &str,
+    list: &str,
+    header: Option<(&str, &str)>,
+) {
+    let form = client.get(url).send().await.unwrap().text().await.unwrap();
+    let mut fields = hidden_fields(&form);
+    fields.push(("email".into(), email.into()));
+    fields.push(("list".into(), list.into()));
+    let mut post = client.post(url).form(&fields);
+    if let Some((name, value)) = header {
+        post = post.header(name, value);
+    }
+    let page = post.send().await.unwrap();
+    assert_eq!(page.status(), 200, "{}", page.text().await.unwrap());
+}
+
 /// The `name="…" value="…"` pairs of the hidden inputs of the first form in `html`.
 pub(crate) fn hidden_fields(html: &str) -> Vec<(String, String)> {
     let form = html.split("<form").nth(1).unwrap_or_default();
@@ -675,24 +696,7 @@ async fn after_sigterm_a_copy_of_the_db_file_alone_holds_what_serve_wrote() {
     let daemon = Daemon::start(&db, &[]).await;
     let client = http_client().build().unwrap();
     for email in ["ann@example.org", "bob@example.org"] {
-        let form = client
-            .get(daemon.url("/subscribe"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let mut fields = hidden_fields(&form);
-        fields.push(("email".into(), email.into()));
-        fields.push(("list".into(), "members".into()));
-        let page = client
-            .post(daemon.url("/subscribe"))
-            .form(&fields)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(page.status(), 200, "{}", page.text().await.unwrap());
+        subscribe_through(&client, &daemon.url("/subscribe"), email, "members", None).await;
     }
     let (code, log) = daemon.stop().await;
     assert_eq!(code, 0, "{log}");
