@@ -11,24 +11,39 @@
 
 use std::collections::VecDeque;
 
-use pulldown_cmark::{CowStr, Event, HeadingLevel, Tag, TagEnd};
+use pulldown_cmark::{Alignment, CowStr, Event, HeadingLevel, LinkType, Tag, TagEnd};
+
+use super::encoding::escape_html;
 
 use crate::text::{Anchors, bounded_events as events};
 
 /// The width plain-text paragraphs are wrapped to.
 pub const TEXT_WIDTH: usize = 76;
 
+/// How wide, in CSS pixels, the email's column of text is: its 600 px less
+/// the padding on either side. An image's `width` attribute, which Outlook
+/// for Windows obeys where it ignores `max-width`, is never wider.
+pub const COLUMN_WIDTH: u32 = 552;
+
+/// How long the text of a link that shows its own address may be: a longer
+/// address is shown shortened (see [`short_link`]).
+const LINK_TEXT_CHARS: usize = 40;
+
 /// Renders Markdown to an HTML fragment. Level-2 headings get the ids that
-/// [`crate::reports::split_sections`] gives their sections.
+/// [`crate::reports::split_sections`] gives their sections. Images get a
+/// `width` no wider than [`COLUMN_WIDTH`]; a table is wrapped in a `<div>`
+/// that scrolls it where a client allows, and bare web addresses become
+/// links with short text, so that nothing is wider than a phone.
 pub fn to_html(markdown: &str) -> String {
     let mut out = String::with_capacity(markdown.len() * 5 / 4);
     let mut anchors = Anchors::default();
-    let mut source = events(markdown);
-    // A heading's events, held back until its anchor is known: the rest of
-    // the document streams through, so memory stays that of the output.
-    let mut heading: VecDeque<Event<'_>> = VecDeque::new();
+    let mut source = Links::new(events(markdown));
+    // Events held back (a heading's, until its anchor is known; an image's
+    // alt text) or added: the rest of the document streams through, so
+    // memory stays that of the output.
+    let mut queue: VecDeque<Event<'_>> = VecDeque::new();
     let stream = std::iter::from_fn(|| {
-        if let Some(event) = heading.pop_front() {
+        if let Some(event) = queue.pop_front() {
             return Some(event);
         }
         match source.next()? {
@@ -38,12 +53,12 @@ pub fn to_html(markdown: &str) -> String {
             }) => {
                 for event in source.by_ref() {
                     let end = matches!(event, Event::End(TagEnd::Heading(HeadingLevel::H2)));
-                    heading.push_back(event);
+                    queue.push_back(event);
                     if end {
                         break;
                     }
                 }
-                let text: String = heading
+                let text: String = queue
                     .iter()
                     .filter_map(|e| match e {
                         Event::Text(t) | Event::Code(t) => Some(t.as_ref()),
@@ -57,6 +72,29 @@ pub fn to_html(markdown: &str) -> String {
                     attrs: Vec::new(),
                 }))
             }
+            Event::Start(Tag::Image { dest_url, .. }) => {
+                let mut alt = String::new();
+                for event in source.by_ref() {
+                    match event {
+                        Event::End(TagEnd::Image) => break,
+                        Event::Text(t) | Event::Code(t) => alt.push_str(&t),
+                        _ => {}
+                    }
+                }
+                Some(Event::InlineHtml(CowStr::from(format!(
+                    "<img src=\"{}\" alt=\"{}\" width=\"{COLUMN_WIDTH}\" />",
+                    escape_html(&dest_url),
+                    escape_html(&alt)
+                ))))
+            }
+            Event::Start(Tag::Table(alignments)) => {
+                queue.push_back(Event::Start(Tag::Table(alignments)));
+                Some(Event::Html(CowStr::Borrowed("<div>")))
+            }
+            Event::End(TagEnd::Table) => {
+                queue.push_back(Event::Html(CowStr::Borrowed("</div>\n")));
+                Some(Event::End(TagEnd::Table))
+            }
             other => Some(other),
         }
     });
@@ -64,12 +102,162 @@ pub fn to_html(markdown: &str) -> String {
     out
 }
 
+/// Markdown events in which every bare web address (`https://…` in the
+/// text) is a link, and every link whose text is a long address shows it
+/// shortened.
+struct Links<'a, I> {
+    source: I,
+    queue: VecDeque<Event<'a>>,
+    /// How many links the events are inside.
+    in_link: usize,
+}
+
+impl<'a, I: Iterator<Item = Event<'a>>> Links<'a, I> {
+    fn new(source: I) -> Self {
+        Links {
+            source,
+            queue: VecDeque::new(),
+            in_link: 0,
+        }
+    }
+}
+
+impl<'a, I: Iterator<Item = Event<'a>>> Iterator for Links<'a, I> {
+    type Item = Event<'a>;
+
+    fn next(&mut self) -> Option<Event<'a>> {
+        if let Some(event) = self.queue.pop_front() {
+            return Some(event);
+        }
+        match self.source.next()? {
+            event @ Event::Start(Tag::Link { .. }) => {
+                self.in_link += 1;
+                Some(event)
+            }
+            event @ Event::End(TagEnd::Link) => {
+                self.in_link = self.in_link.saturating_sub(1);
+                Some(event)
+            }
+            Event::Text(text) if self.in_link > 0 => {
+                let address = text.starts_with("http") && !text.contains(char::is_whitespace);
+                if address && text.chars().count() > LINK_TEXT_CHARS {
+                    Some(Event::Text(CowStr::from(short_link(&text))))
+                } else {
+                    Some(Event::Text(text))
+                }
+            }
+            Event::Text(text) => {
+                let mut rest: &str = &text;
+                let mut found = false;
+                while let Some((at, len)) = bare_address(rest) {
+                    found = true;
+                    if at > 0 {
+                        self.queue
+                            .push_back(Event::Text(CowStr::from(rest[..at].to_owned())));
+                    }
+                    let url = &rest[at..at + len];
+                    self.queue.push_back(Event::Start(Tag::Link {
+                        link_type: LinkType::Inline,
+                        dest_url: CowStr::from(url.to_owned()),
+                        title: CowStr::Borrowed(""),
+                        id: CowStr::Borrowed(""),
+                    }));
+                    self.queue
+                        .push_back(Event::Text(CowStr::from(short_link(url))));
+                    self.queue.push_back(Event::End(TagEnd::Link));
+                    rest = &rest[at + len..];
+                }
+                if !found {
+                    return Some(Event::Text(text));
+                }
+                if !rest.is_empty() {
+                    self.queue
+                        .push_back(Event::Text(CowStr::from(rest.to_owned())));
+                }
+                self.queue.pop_front()
+            }
+            other => Some(other),
+        }
+    }
+}
+
+/// The first web address in `text` that starts a word: its byte offset and
+/// length, without the punctuation that ends the sentence around it.
+fn bare_address(text: &str) -> Option<(usize, usize)> {
+    let mut from = 0;
+    loop {
+        let at = from + text[from..].find("http")?;
+        let starts_word = text[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| c.is_whitespace() || matches!(c, '(' | '[' | '“' | '‘' | '"'));
+        let rest = &text[at..];
+        let scheme = ["https://", "http://"]
+            .into_iter()
+            .find(|s| rest.len() > s.len() && rest[..s.len()].eq_ignore_ascii_case(s));
+        if let (true, Some(scheme)) = (starts_word, scheme) {
+            let end = rest
+                .find(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '"' | '“' | '”'))
+                .unwrap_or(rest.len());
+            let mut url = &rest[..end];
+            loop {
+                let trimmed = url.trim_end_matches(['.', ',', ';', ':', '!', '?', '\'', '’']);
+                let unbalanced = trimmed.ends_with(')')
+                    && trimmed.matches(')').count() > trimmed.matches('(').count();
+                url = if unbalanced {
+                    &trimmed[..trimmed.len() - 1]
+                } else {
+                    trimmed
+                };
+                if !unbalanced {
+                    break;
+                }
+            }
+            if url.len() > scheme.len() {
+                return Some((at, url.len()));
+            }
+        }
+        from = at + "http".len();
+    }
+}
+
+/// A web address as a link's text: without its scheme and `www.`, and
+/// when longer than [`LINK_TEXT_CHARS`], its host and as many whole path
+/// segments as fit, then `/…`.
+pub(crate) fn short_link(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let rest = rest.strip_prefix("www.").unwrap_or(rest);
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest.chars().count() <= LINK_TEXT_CHARS {
+        return rest.to_owned();
+    }
+    let host_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let host = &rest[..host_end];
+    if host.chars().count() > LINK_TEXT_CHARS - 2 {
+        let cut: String = host.chars().take(LINK_TEXT_CHARS - 2).collect();
+        return format!("{cut}…");
+    }
+    let mut short = host.to_owned();
+    for segment in rest[host_end..]
+        .split(['/', '?', '#'])
+        .filter(|s| !s.is_empty())
+    {
+        if short.chars().count() + segment.chars().count() + 1 > LINK_TEXT_CHARS - 2 {
+            break;
+        }
+        short.push('/');
+        short.push_str(segment);
+    }
+    short.push_str("/…");
+    short
+}
+
 /// Renders Markdown as plain text: paragraphs wrapped at [`TEXT_WIDTH`],
-/// headings underlined, list items bulleted, and links replaced by numbered
-/// references listed at the end.
+/// headings underlined, list items bulleted, and links (bare web addresses
+/// too, shown shortened) replaced by numbered references listed at the end.
 pub fn to_text(markdown: &str) -> String {
     let mut w = TextWriter::default();
-    for event in events(markdown) {
+    for event in Links::new(events(markdown)) {
         w.event(event);
     }
     w.finish()
@@ -89,6 +277,83 @@ struct TextWriter {
     heading: Option<HeadingLevel>,
     links: Vec<String>,
     link_stack: Vec<String>,
+    /// The table being read, laid out at its end.
+    table: Option<TextTable>,
+}
+
+/// The `i`th cell of a row, empty when the row is short.
+fn cell(row: &[String], i: usize) -> &str {
+    row.get(i).map_or("", String::as_str)
+}
+
+/// A table's cells as plain text, and how each column is aligned.
+#[derive(Default)]
+struct TextTable {
+    alignments: Vec<Alignment>,
+    /// The header row first, when there is one.
+    rows: Vec<Vec<String>>,
+    row: Vec<String>,
+    head: bool,
+}
+
+impl TextTable {
+    /// The table as lines of text at most `width` characters wide: aligned
+    /// columns two spaces apart, the header underlined; or, when the
+    /// columns cannot fit, each row as a block of `Header: value` lines.
+    fn lines(&self, width: usize) -> Vec<String> {
+        let columns = self.rows.iter().map(Vec::len).max().unwrap_or(0);
+        let widths: Vec<usize> = (0..columns)
+            .map(|i| {
+                let w = self.rows.iter().map(|r| cell(r, i).chars().count()).max();
+                w.unwrap_or(0)
+            })
+            .collect();
+        let total = widths.iter().sum::<usize>() + 2 * columns.saturating_sub(1);
+        let mut lines = Vec::new();
+        if total > width {
+            let (header, body) = match self.head {
+                true => (self.rows.first(), &self.rows[1..]),
+                false => (None, &self.rows[..]),
+            };
+            for (n, row) in body.iter().enumerate() {
+                if n > 0 {
+                    lines.push(String::new());
+                }
+                for (i, value) in row.iter().enumerate() {
+                    let line = match header.map(|h| cell(h, i)).filter(|h| !h.is_empty()) {
+                        Some(h) => format!("{h}: {value}"),
+                        None => value.clone(),
+                    };
+                    lines.extend(wrap(&line, width));
+                }
+            }
+            return lines;
+        }
+        for (n, row) in self.rows.iter().enumerate() {
+            let mut line = String::new();
+            for (i, w) in widths.iter().enumerate() {
+                let text = cell(row, i);
+                let pad = w - text.chars().count();
+                let (before, after) = match self.alignments.get(i) {
+                    Some(Alignment::Right) => (pad, 0),
+                    Some(Alignment::Center) => (pad / 2, pad - pad / 2),
+                    _ => (0, pad),
+                };
+                if i > 0 {
+                    line.push_str("  ");
+                }
+                line.extend(std::iter::repeat_n(' ', before));
+                line.push_str(text);
+                line.extend(std::iter::repeat_n(' ', after));
+            }
+            lines.push(line.trim_end().to_owned());
+            if n == 0 && self.head {
+                let rules: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+                lines.push(rules.join("  "));
+            }
+        }
+        lines
+    }
 }
 
 impl TextWriter {
@@ -166,20 +431,84 @@ impl TextWriter {
                 self.out.push_str(&"-".repeat(20));
                 self.out.push('\n');
             }
-            Event::End(TagEnd::TableCell) => self.line.push_str("  "),
-            Event::End(TagEnd::TableRow | TagEnd::TableHead) => self.flush_block(),
+            Event::Start(Tag::Table(alignments)) => {
+                self.flush_block();
+                self.table = Some(TextTable {
+                    alignments,
+                    ..TextTable::default()
+                });
+            }
+            Event::Start(Tag::TableHead) => {
+                if let Some(table) = &mut self.table {
+                    table.head = true;
+                }
+            }
+            Event::End(TagEnd::TableCell) => {
+                let text = std::mem::take(&mut self.line);
+                if let Some(table) = &mut self.table {
+                    table
+                        .row
+                        .push(text.split_whitespace().collect::<Vec<_>>().join(" "));
+                }
+            }
+            Event::End(TagEnd::TableRow | TagEnd::TableHead) => {
+                if let Some(table) = &mut self.table {
+                    let row = std::mem::take(&mut table.row);
+                    table.rows.push(row);
+                }
+            }
+            Event::End(TagEnd::Table) => {
+                if let Some(table) = self.table.take() {
+                    self.blank_line();
+                    let prefix: String = self.prefixes.concat();
+                    let width = TEXT_WIDTH.saturating_sub(prefix.chars().count()).max(20);
+                    for line in table.lines(width) {
+                        self.out.push_str(prefix.trim_end());
+                        if !line.is_empty() {
+                            self.out.push_str(&prefix[prefix.trim_end().len()..]);
+                        }
+                        self.out.push_str(&line);
+                        self.out.push('\n');
+                    }
+                }
+            }
+            Event::Start(Tag::Image { .. }) => self.line.push_str("[Image: "),
+            Event::End(TagEnd::Image) => match self.line.strip_suffix("[Image: ") {
+                Some(rest) => {
+                    let rest = rest.len();
+                    self.line.truncate(rest);
+                    self.line.push_str("[Image]");
+                }
+                None => self.line.push(']'),
+            },
             Event::End(TagEnd::CodeBlock) => self.flush_block(),
             _ => {}
         }
     }
 
+    /// Ends the line, and leaves a blank line unless there is one. Inside a
+    /// quotation that goes on, the blank line keeps the quotation's marker
+    /// (`>`), so that a quoted letter reads as one quotation.
     fn blank_line(&mut self) {
-        if !self.out.is_empty() && !self.out.ends_with("\n\n") {
-            if !self.out.ends_with('\n') {
-                self.out.push('\n');
-            }
+        if self.out.is_empty() {
+            return;
+        }
+        if !self.out.ends_with('\n') {
             self.out.push('\n');
         }
+        let last = self.out[..self.out.len() - 1]
+            .rsplit('\n')
+            .next()
+            .unwrap_or("");
+        if last.is_empty() || last.chars().all(|c| c == '>' || c == ' ') {
+            return;
+        }
+        let quoted: String = self.prefixes.concat();
+        let marker = quoted.trim_end();
+        if !marker.is_empty() && last.starts_with(marker) {
+            self.out.push_str(marker);
+        }
+        self.out.push('\n');
     }
 
     fn flush_block(&mut self) {
@@ -317,6 +646,137 @@ mod tests {
         assert!(text.contains("\n- one\n- two\n"), "{text}");
         assert!(
             text.ends_with("[1] https://example.org/m\n[2] https://example.org/p\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn bare_addresses_become_links_with_short_text_in_both_parts() {
+        let long = format!(
+            "https://www.example.org/2017/07/19/nec-report/?ref={}",
+            "x".repeat(240)
+        );
+        let md = format!(
+            "The briefing is at {long}. See also (https://example.org/a) and \
+             <https://example.org/{}>, not xhttps://example.org.\n",
+            "y".repeat(60)
+        );
+        let html = to_html(&md);
+        assert!(
+            html.contains(&format!(
+                "<a href=\"{}\">example.org/2017/07/19/nec-report/…</a>.",
+                long.replace('&', "&amp;")
+            )),
+            "{html}"
+        );
+        assert!(
+            html.contains("(<a href=\"https://example.org/a\">example.org/a</a>)"),
+            "{html}"
+        );
+        assert!(html.contains(">example.org/…</a>"), "{html}");
+        assert!(html.contains("xhttps://example.org."), "{html}");
+        let text = to_text(&md);
+        assert!(
+            text.starts_with("The briefing is at example.org/2017/07/19/nec-report/… [1]."),
+            "{text}"
+        );
+        assert!(text.contains(&format!("\n[1] {long}\n")), "{text}");
+        assert!(
+            text.lines()
+                .filter(|l| !l.starts_with('['))
+                .all(|l| l.chars().count() <= TEXT_WIDTH)
+        );
+    }
+
+    #[test]
+    fn short_links_keep_the_host_and_whole_path_segments() {
+        assert_eq!(short_link("https://example.org/"), "example.org");
+        assert_eq!(short_link("http://www.example.org/a/b"), "example.org/a/b");
+        assert_eq!(
+            short_link("https://janedoe.example.org/2017/07/19/labour-nec-report-july-2017/"),
+            "janedoe.example.org/2017/07/19/…"
+        );
+        let host = format!("https://{}.example.org/x", "h".repeat(60));
+        assert_eq!(short_link(&host), format!("{}…", "h".repeat(38)));
+    }
+
+    #[test]
+    fn images_are_never_wider_than_the_column_and_tables_sit_in_a_div() {
+        let html = to_html(
+            "![A \"wide\" photo](https://example.org/p.jpg?a=1&b=2)\n\n| a | b |\n|---|---|\n| 1 | 2 |\n",
+        );
+        assert!(
+            html.contains(
+                "<img src=\"https://example.org/p.jpg?a=1&amp;b=2\" alt=\"A &quot;wide&quot; photo\" \
+                 width=\"552\" />"
+            ),
+            "{html}"
+        );
+        assert!(html.contains("<div><table>"), "{html}");
+        assert!(html.contains("</table>\n</div>"), "{html}");
+    }
+
+    #[test]
+    fn tables_are_laid_out_in_aligned_columns_in_text() {
+        let text = to_text(
+            "| Region | Members | Change |\n|---|--:|:-:|\n| North East | 41,250 | +96% |\n\
+             | Wales | 31,900 | +5% |\n",
+        );
+        assert_eq!(
+            text,
+            "Region      Members  Change\n\
+             ----------  -------  ------\n\
+             North East   41,250   +96%\n\
+             Wales        31,900   +5%\n"
+        );
+    }
+
+    #[test]
+    fn a_table_too_wide_for_the_text_becomes_a_block_per_row() {
+        let header = (1..=8)
+            .map(|i| format!("Column number {i}"))
+            .collect::<Vec<_>>();
+        let md = format!(
+            "> | {} |\n> |{}\n> | {} |\n",
+            header.join(" | "),
+            "---|".repeat(8),
+            (1..=8)
+                .map(|i| format!("{i},000"))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
+        let text = to_text(&md);
+        assert!(
+            text.starts_with("> Column number 1: 1,000\n> Column number 2: 2,000\n"),
+            "{text}"
+        );
+        assert!(
+            text.lines().all(|l| l.chars().count() <= TEXT_WIDTH),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_quotation_of_several_paragraphs_reads_as_one_quotation() {
+        let text = to_text("Before.\n\n> Dear Colleague,\n>\n> Motions by Friday.\n\nAfter.\n");
+        assert_eq!(
+            text,
+            "Before.\n\n> Dear Colleague,\n>\n> Motions by Friday.\n\nAfter.\n"
+        );
+    }
+
+    #[test]
+    fn lists_hang_their_lines_under_the_marker_and_images_show_their_alt_text() {
+        let long = "word ".repeat(30);
+        let text = to_text(&format!(
+            "1. {long}\n2. two\n   - nested\n\n![A photo of the NEC](https://x.org/p.jpg) ![](https://x.org/q.jpg)\n"
+        ));
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("1. word"), "{text}");
+        assert!(lines[1].starts_with("   word"), "{text}");
+        assert!(text.contains("\n2. two\n   - nested\n"), "{text}");
+        assert!(
+            text.ends_with("\n[Image: A photo of the NEC] [Image]\n"),
             "{text}"
         );
     }

@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use super::encoding::{escape_html, header_text, mailbox, qp_piece};
 use super::inline::inline_body;
-use super::markdown::{to_html, to_text};
+use super::markdown::{TEXT_WIDTH, to_html, to_text, wrap};
 use super::templates::{TemplateError, Templates};
 use crate::config::{Config, Sender};
 use crate::reports::Report;
@@ -75,8 +75,79 @@ impl Slot {
 /// A rendered variant, split at its slots.
 #[derive(Debug)]
 enum Piece {
-    Text { raw: String, qp: String },
+    Text {
+        raw: String,
+        qp: String,
+    },
     Slot(Slot),
+    /// A line of the plain text holding personal values, which is wrapped
+    /// at [`TEXT_WIDTH`] once they are put in, if it is then wider: a long
+    /// address must not make a footer line run to 160 columns. `fixed` is
+    /// how many characters the line has besides its personal values.
+    Line {
+        parts: Vec<Piece>,
+        fixed: usize,
+    },
+}
+
+/// Splits a rendered plain-text variant at its slots, each line holding a
+/// personal value (the body excepted) as a [`Piece::Line`].
+fn split_text_pieces(rendered: &str) -> Vec<Piece> {
+    let personal = |line: &str| {
+        Slot::ALL
+            .iter()
+            .filter(|s| **s != Slot::Body)
+            .any(|s| line.contains(&s.stand_in()))
+    };
+    let mut pieces = Vec::new();
+    let mut text = String::new();
+    for line in rendered.split_inclusive('\n') {
+        let content = line.strip_suffix('\n').unwrap_or(line);
+        if !personal(content) {
+            text.push_str(line);
+            continue;
+        }
+        pieces.extend(split_pieces(&std::mem::take(&mut text)));
+        let parts = split_pieces(content);
+        let fixed = parts
+            .iter()
+            .map(|p| match p {
+                Piece::Text { raw, .. } => raw.chars().count(),
+                _ => 0,
+            })
+            .sum();
+        pieces.push(Piece::Line { parts, fixed });
+        if content.len() < line.len() {
+            text.push('\n');
+        }
+    }
+    pieces.extend(split_pieces(&text));
+    pieces
+}
+
+/// A personal line as the recipient gets it: its values put in, and
+/// wrapped if that makes it wider than [`TEXT_WIDTH`]; `None` when it fits
+/// as it is, which is the usual case and costs no allocation.
+fn wrapped_line(parts: &[Piece], fixed: usize, r: &Recipient<'_>) -> Option<String> {
+    let personal: usize = parts
+        .iter()
+        .map(|p| match p {
+            Piece::Slot(slot) => slot_text(*slot, r).chars().count(),
+            _ => 0,
+        })
+        .sum();
+    if fixed + personal <= TEXT_WIDTH {
+        return None;
+    }
+    let mut line = String::with_capacity(2 * (fixed + personal));
+    for part in parts {
+        match part {
+            Piece::Text { raw, .. } => line.push_str(raw),
+            Piece::Slot(slot) => line.push_str(slot_text(*slot, r)),
+            Piece::Line { .. } => {}
+        }
+    }
+    Some(wrap(&line, TEXT_WIDTH).join("\n"))
 }
 
 fn split_pieces(rendered: &str) -> Vec<Piece> {
@@ -367,7 +438,9 @@ impl Prepared {
 
     fn text_pieces(&self, ctx: &tera::Context) -> Result<Arc<Vec<Piece>>, RenderError> {
         let rendered = self.templates.render(TEXT, ctx)?;
-        Self::variant(&self.text_variants, rendered, |text| Ok(split_pieces(text)))
+        Self::variant(&self.text_variants, rendered, |text| {
+            Ok(split_text_pieces(text))
+        })
     }
 
     /// Makes every message's subject `subject` instead of the template's.
@@ -386,6 +459,7 @@ impl Prepared {
                     match piece {
                         Piece::Text { raw, .. } => subject.push_str(&raw),
                         Piece::Slot(slot) => subject.push_str(slot_text(slot, r)),
+                        Piece::Line { .. } => {}
                     }
                 }
                 subject.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -407,18 +481,7 @@ impl Prepared {
         let ctx = self.context(r);
         let join = |pieces: &[Piece], html: bool| {
             let mut out = String::new();
-            for piece in pieces {
-                match piece {
-                    Piece::Text { raw, .. } => out.push_str(raw),
-                    Piece::Slot(Slot::Body) => out.push_str(if html {
-                        &self.body_html.raw
-                    } else {
-                        &self.body_text.raw
-                    }),
-                    Piece::Slot(slot) if html => out.push_str(&escape_html(slot_text(*slot, r))),
-                    Piece::Slot(slot) => out.push_str(slot_text(*slot, r)),
-                }
-            }
+            self.join(pieces, html, r, &mut out);
             out
         };
         Ok(Rendered {
@@ -426,6 +489,26 @@ impl Prepared {
             html: join(&self.html_pieces(&ctx)?, true),
             text: join(&self.text_pieces(&ctx)?, false),
         })
+    }
+
+    /// Writes the decoded pieces of one part for `r`.
+    fn join(&self, pieces: &[Piece], html: bool, r: &Recipient<'_>, out: &mut String) {
+        for piece in pieces {
+            match piece {
+                Piece::Text { raw, .. } => out.push_str(raw),
+                Piece::Slot(Slot::Body) => out.push_str(if html {
+                    &self.body_html.raw
+                } else {
+                    &self.body_text.raw
+                }),
+                Piece::Slot(slot) if html => out.push_str(&escape_html(slot_text(*slot, r))),
+                Piece::Slot(slot) => out.push_str(slot_text(*slot, r)),
+                Piece::Line { parts, fixed } => match wrapped_line(parts, *fixed, r) {
+                    Some(line) => out.push_str(&line),
+                    None => self.join(parts, html, r, out),
+                },
+            }
+        }
     }
 
     /// Writes the recipient's whole message (headers and a quoted-printable
@@ -488,26 +571,36 @@ impl Prepared {
             out.push_str(content_type);
             out.push_str("; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n");
             let html = content_type == "text/html";
-            for piece in pieces.iter() {
-                match piece {
-                    Piece::Text { qp, .. } => out.push_str(qp),
-                    Piece::Slot(Slot::Body) => out.push_str(&body.qp),
-                    Piece::Slot(slot) => {
-                        let value = slot_text(*slot, r);
-                        if html {
-                            qp_piece(&escape_html(value), out);
-                        } else {
-                            qp_piece(value, out);
-                        }
-                    }
-                }
-            }
+            write_qp(pieces, body, html, r, out);
             out.push_str("\r\n");
         }
         out.push_str("--");
         out.push_str(&self.boundary);
         out.push_str("--\r\n");
         Ok(())
+    }
+}
+
+/// Writes pieces quoted-printable encoded: the static ones as they were
+/// encoded once, the personal values for `r`.
+fn write_qp(pieces: &[Piece], body: &Encoded, html: bool, r: &Recipient<'_>, out: &mut String) {
+    for piece in pieces {
+        match piece {
+            Piece::Text { qp, .. } => out.push_str(qp),
+            Piece::Slot(Slot::Body) => out.push_str(&body.qp),
+            Piece::Slot(slot) => {
+                let value = slot_text(*slot, r);
+                if html {
+                    qp_piece(&escape_html(value), out);
+                } else {
+                    qp_piece(value, out);
+                }
+            }
+            Piece::Line { parts, fixed } => match wrapped_line(parts, *fixed, r) {
+                Some(line) => qp_piece(&line, out),
+                None => write_qp(parts, body, html, r, out),
+            },
+        }
     }
 }
 

@@ -428,3 +428,73 @@ fn thousands_of_headings_with_one_name_get_distinct_anchors() {
     let sections = crate::reports::split_sections(&body);
     assert_eq!(sections.sections[19_999].anchor, "update-20000");
 }
+
+#[test]
+fn councillors_get_the_local_government_note_in_the_text_part_too() {
+    let p = prepared(BODY);
+    let list = members();
+    let (c, m) = (councillor(), Attributes::new());
+    let text = p.render(&recipient(None, &c, &list)).unwrap().text;
+    assert!(
+        text.contains(
+            "As a councillor, you may want to go straight to section 2, Local Government\nReport."
+        ),
+        "{text}"
+    );
+    let text = p.render(&recipient(None, &m, &list)).unwrap().text;
+    assert!(!text.contains("As a councillor"), "{text}");
+}
+
+/// The text part of a message, decoded.
+fn text_part(message: &str) -> String {
+    let start = message.find("Content-Type: text/plain").unwrap();
+    let body = &message[start..];
+    let body = &body[body.find("\r\n\r\n").unwrap() + 4..];
+    let body = &body[..body.find("\r\n--=_necmail").unwrap()];
+    let decoded = quoted_printable::decode(body, quoted_printable::ParseMode::Strict).unwrap();
+    String::from_utf8(decoded).unwrap().replace("\r\n", "\n")
+}
+
+#[test]
+fn the_footer_is_wrapped_after_a_long_address_is_put_in() {
+    let p = prepared(BODY);
+    let (attrs, list) = (Attributes::new(), members());
+    let email = "siobhan.oneill-mcallister.constituency-secretary@islington-north.example.org";
+    let r = Recipient {
+        email,
+        ..recipient(Some("Siobhán"), &attrs, &list)
+    };
+    let text = p.render(&r).unwrap().text;
+    let footer = &text[text.find("\n-- \n").expect("a `-- ` separator line")..];
+    assert!(
+        footer.contains(&format!(
+            "You are getting this email because\n{email}\nis subscribed to"
+        )),
+        "{footer}"
+    );
+    assert!(
+        footer.lines().all(|l| l.chars().count() <= TEXT_WIDTH),
+        "{footer}"
+    );
+    let short = p.render(&recipient(None, &attrs, &list)).unwrap().text;
+    assert!(
+        short.contains(
+            "\n-- \nYou are getting this email because jo@example.org is subscribed to Party\n"
+        ),
+        "{short}"
+    );
+    let meta = MessageMeta {
+        message_id: "d42.c3@nec.example",
+        date: Utc.with_ymd_and_hms(2026, 3, 22, 9, 0, 0).unwrap(),
+        list_unsubscribe: None,
+        list_id: None,
+        feedback_id: None,
+    };
+    let mut message = String::new();
+    p.write_message(&r, &meta, &mut message).unwrap();
+    assert_eq!(text_part(&message), text);
+    assert!(
+        message.contains("\r\n--=20\r\n"),
+        "the separator's space is kept"
+    );
+}

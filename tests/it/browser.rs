@@ -2,6 +2,8 @@
 //! chromedriver over WebDriver. It fills in and submits the subscribe form,
 //! presses the confirm page's button, and uses the unsubscribe and
 //! preferences pages — no JavaScript, just forms, as a person would.
+//! It also lays out emails and the archive at a phone's 375 px and a
+//! desktop's 800 px, and measures that nothing is wider than the screen.
 //! The test needs `chromium` and `chromedriver` on the PATH, so it is
 //! `#[ignore]`d; `scripts/test` runs it when they are installed and counts
 //! it as skipped otherwise.
@@ -11,10 +13,13 @@ use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use necmail::lists::{ListSlug, NewList, OptIn};
+use necmail::reports::ReportRef;
 use necmail::subscribers::{Subscriber, SubscriberEmail, SubscriptionStatus};
 
+use crate::campaigns::campaign;
 use crate::support::TestDb;
 use crate::support::app::{TestApp, spawn_app};
+use crate::support::cli::run;
 
 /// chromedriver, stopped when dropped.
 struct Driver(Child);
@@ -222,5 +227,135 @@ async fn a_person_subscribes_confirms_unsubscribes_and_changes_preferences_in_ch
             .unwrap();
     }
     journey(&app, &client).await;
+    client.close().await.unwrap();
+}
+
+/// How wide the window is, how wide the page at the browser's current
+/// address is laid out and how wide it may be (the window less a scroll
+/// bar), and where each of its images ends up.
+const MEASURE: &str = "
+    const view = document.documentElement.clientWidth;
+    const images = Array.from(document.images).map((img) => {
+        const box = img.getBoundingClientRect();
+        return { src: img.src.slice(0, 40), loaded: img.complete && img.naturalWidth > 0,
+                 left: box.left, right: box.right };
+    });
+    return { window: window.innerWidth, view, document: document.documentElement.scrollWidth,
+             images };
+";
+
+/// Lays out the window at `width` CSS pixels: the window's outer size is
+/// adjusted until the page's viewport is that wide.
+async fn viewport(client: &Client, width: u32) {
+    client.set_window_size(width, 900).await.unwrap();
+    let inner = client
+        .execute("return window.innerWidth;", Vec::new())
+        .await
+        .unwrap()
+        .as_u64()
+        .unwrap() as u32;
+    if inner != width {
+        client
+            .set_window_size(2 * width - inner, 900)
+            .await
+            .unwrap();
+    }
+}
+
+/// Opens `url` at 375 and 800 px and asserts that the document is no wider
+/// than the viewport and that every image has loaded and fits in it.
+async fn fits(client: &Client, what: &str, url: &str, images: usize) {
+    for width in [375, 800] {
+        viewport(client, width).await;
+        client.goto(url).await.unwrap();
+        let m = client.execute(MEASURE, Vec::new()).await.unwrap();
+        assert_eq!(m["window"], width, "{what}: {m}");
+        let view = m["view"].as_f64().unwrap();
+        assert!(
+            m["document"].as_f64().unwrap() <= view,
+            "{what} at {width} px is wider than the viewport: {m}"
+        );
+        let found = m["images"].as_array().unwrap();
+        assert_eq!(found.len(), images, "{what}: {m}");
+        for image in found {
+            assert_eq!(image["loaded"], true, "{what} at {width} px: {image}");
+            assert!(
+                image["left"].as_f64().unwrap() >= 0.0 && image["right"].as_f64().unwrap() <= view,
+                "{what} at {width} px: an image does not fit: {image}"
+            );
+        }
+    }
+}
+
+/// The HTML part of an email (decoded), written to a file the browser opens.
+fn html_file(dir: &std::path::Path, name: &str, email: &str) -> String {
+    let start = email.find("<!DOCTYPE html>").expect("an HTML part");
+    let end = email[start..].find("</html>").expect("a whole HTML part") + start;
+    let path = dir.join(name);
+    std::fs::write(&path, &email[start..end + "</html>".len()]).unwrap();
+    format!("file://{}", path.display())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs chromium and chromedriver: scripts/test runs it when they are installed"]
+async fn emails_and_the_archive_fit_a_phone_and_a_desktop_in_chromium() {
+    let db = TestDb::sqlite();
+    let fixture = format!(
+        "{}/tests/fixtures/reports/wide-content.md",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let preview = db.dir.path().join("preview");
+    for args in [
+        &["list", "create", "members", "--name", "Party members"][..],
+        &[
+            "subscriber",
+            "add",
+            "jo@example.org",
+            "--name",
+            "Jo Bloggs",
+            "--list",
+            "members",
+            "--attr",
+            "role=councillor",
+            "--confirmed",
+        ],
+        &["report", "import", &fixture],
+        &[
+            "report",
+            "preview",
+            "1",
+            "--as",
+            "jo@example.org",
+            "--out",
+            preview.to_str().unwrap(),
+        ],
+    ] {
+        run(&db, args).ok();
+    }
+    let app = spawn_app(&db).await;
+    campaign(&*app.store, 1, &["members"]).await;
+    let slug = app.store.report(&ReportRef::Id(1)).await.unwrap().slug;
+    assert_eq!(
+        app.subscribe("sam@example.org", &["members"])
+            .await
+            .status(),
+        200
+    );
+    let confirmation = app.wait_for_emails(1).await.remove(0);
+
+    let (_driver, client) = browser().await;
+    let email = std::fs::read_to_string(preview.join("preview.html")).unwrap();
+    let email = html_file(db.dir.path(), "email.html", &email);
+    fits(&client, "the report's email", &email, 1).await;
+    fits(
+        &client,
+        "its web version",
+        &app.url(&format!("/archive/{slug}")),
+        1,
+    )
+    .await;
+    fits(&client, "the archive", &app.url("/archive"), 0).await;
+    let confirmation = html_file(db.dir.path(), "confirm.html", &confirmation);
+    fits(&client, "the confirmation email", &confirmation, 0).await;
     client.close().await.unwrap();
 }
