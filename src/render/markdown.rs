@@ -33,11 +33,12 @@ const LINK_TEXT_CHARS: usize = 40;
 /// [`crate::reports::split_sections`] gives their sections. Images get a
 /// `width` no wider than [`COLUMN_WIDTH`]; a table is wrapped in a `<div>`
 /// that scrolls it where a client allows, and bare web addresses become
-/// links with short text, so that nothing is wider than a phone.
+/// links with short text, so that nothing is wider than a phone. A short
+/// letter-like group of lines (a signature) keeps its line breaks.
 pub fn to_html(markdown: &str) -> String {
     let mut out = String::with_capacity(markdown.len() * 5 / 4);
     let mut anchors = Anchors::default();
-    let mut source = Links::new(events(markdown));
+    let mut source = Links::new(LetterLines::new(events(markdown)));
     // Events held back (a heading's, until its anchor is known; an image's
     // alt text) or added: the rest of the document streams through, so
     // memory stays that of the output.
@@ -100,6 +101,89 @@ pub fn to_html(markdown: &str) -> String {
     });
     pulldown_cmark::html::push_html(&mut out, stream);
     out
+}
+
+/// How many lines a letter-like group of lines has at most, and how long
+/// each line is at most.
+const LETTER_LINES: usize = 8;
+const LETTER_LINE_CHARS: usize = 48;
+
+/// Markdown events in which the line breaks of a short, letter-like
+/// paragraph are kept: a sign-off and signature ("Best wishes,", "Jo
+/// Bloggs", "NEC member"), an address. Such a paragraph has 2 to
+/// [`LETTER_LINES`] lines of at most [`LETTER_LINE_CHARS`] characters, each
+/// starting with a capital or a figure; its soft breaks become hard ones.
+/// Any other paragraph streams through unchanged, having held back at most
+/// that many lines.
+struct LetterLines<'a, I> {
+    source: I,
+    queue: VecDeque<Event<'a>>,
+}
+
+impl<'a, I: Iterator<Item = Event<'a>>> LetterLines<'a, I> {
+    fn new(source: I) -> Self {
+        LetterLines {
+            source,
+            queue: VecDeque::new(),
+        }
+    }
+
+    /// Reads the paragraph just started into the queue, up to its end or
+    /// until it cannot be letter-like; returns whether it is.
+    fn read_paragraph(&mut self) -> bool {
+        let (mut lines, mut chars, mut starts_well) = (1, 0, true);
+        let mut line_start = true;
+        while let Some(event) = self.source.next() {
+            let end = matches!(event, Event::End(TagEnd::Paragraph));
+            match &event {
+                Event::SoftBreak | Event::HardBreak => {
+                    lines += 1;
+                    chars = 0;
+                    line_start = true;
+                }
+                Event::Text(t) | Event::Code(t) => {
+                    if line_start {
+                        let first = t.trim_start().chars().next();
+                        starts_well &= first.is_some_and(|c| c.is_uppercase() || c.is_numeric());
+                        line_start = false;
+                    }
+                    chars += t.chars().count();
+                }
+                _ => {}
+            }
+            self.queue.push_back(event);
+            if end {
+                return lines >= 2 && starts_well;
+            }
+            if !starts_well || lines > LETTER_LINES || chars > LETTER_LINE_CHARS {
+                return false;
+            }
+        }
+        false
+    }
+}
+
+impl<'a, I: Iterator<Item = Event<'a>>> Iterator for LetterLines<'a, I> {
+    type Item = Event<'a>;
+
+    fn next(&mut self) -> Option<Event<'a>> {
+        if let Some(event) = self.queue.pop_front() {
+            return Some(event);
+        }
+        match self.source.next()? {
+            Event::Start(Tag::Paragraph) => {
+                if self.read_paragraph() {
+                    for event in self.queue.iter_mut() {
+                        if matches!(event, Event::SoftBreak) {
+                            *event = Event::HardBreak;
+                        }
+                    }
+                }
+                Some(Event::Start(Tag::Paragraph))
+            }
+            other => Some(other),
+        }
+    }
 }
 
 /// Markdown events in which every bare web address (`https://…` in the
@@ -257,7 +341,7 @@ pub(crate) fn short_link(url: &str) -> String {
 /// too, shown shortened) replaced by numbered references listed at the end.
 pub fn to_text(markdown: &str) -> String {
     let mut w = TextWriter::default();
-    for event in Links::new(events(markdown)) {
+    for event in Links::new(LetterLines::new(events(markdown))) {
         w.event(event);
     }
     w.finish()
@@ -777,6 +861,38 @@ mod tests {
         assert!(text.contains("\n2. two\n   - nested\n"), "{text}");
         assert!(
             text.ends_with("\n[Image: A photo of the NEC] [Image]\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_sign_off_keeps_its_line_breaks_and_prose_does_not() {
+        let md = "Best wishes,\nJo Bloggs\nNEC member\n\nThe NEC met on Tuesday and agreed\n\
+                  the budget for next year.\n\n> With best wishes,\n> Chris Rowe\n> General Secretary\n";
+        let html = to_html(md);
+        assert!(
+            html.contains("<p>Best wishes,<br />\nJo Bloggs<br />\nNEC member</p>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<p>The NEC met on Tuesday and agreed\nthe budget"),
+            "{html}"
+        );
+        assert!(
+            html.contains("With best wishes,<br />\nChris Rowe<br />\nGeneral Secretary"),
+            "{html}"
+        );
+        let text = to_text(md);
+        assert!(
+            text.starts_with("Best wishes,\nJo Bloggs\nNEC member\n\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("The NEC met on Tuesday and agreed the budget for next year.\n"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("> With best wishes,\n> Chris Rowe\n> General Secretary\n"),
             "{text}"
         );
     }

@@ -10,6 +10,7 @@
 //! CSS-inlined, split at the stand-ins and encoded once; a known one is
 //! reused. Writing the message then only encodes the few personal values.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
@@ -143,7 +144,7 @@ fn wrapped_line(parts: &[Piece], fixed: usize, r: &Recipient<'_>) -> Option<Stri
     for part in parts {
         match part {
             Piece::Text { raw, .. } => line.push_str(raw),
-            Piece::Slot(slot) => line.push_str(slot_text(*slot, r)),
+            Piece::Slot(slot) => line.push_str(&slot_text(*slot, r)),
             Piece::Line { .. } => {}
         }
     }
@@ -327,6 +328,7 @@ impl Prepared {
             "meeting_date": report.meeting_date.map(|d| d.format("%-d %B %Y").to_string()),
             "meeting_date_iso": report.meeting_date.map(|d| d.to_string()),
             "summary": report.summary,
+            "opens_with_salutation": opens_with_salutation(&report.body_markdown),
             "sections": sections.sections.iter()
                 .map(|s| json!({"heading": s.heading, "anchor": s.anchor}))
                 .collect::<Vec<_>>(),
@@ -458,7 +460,7 @@ impl Prepared {
                 for piece in split_pieces(&rendered) {
                     match piece {
                         Piece::Text { raw, .. } => subject.push_str(&raw),
-                        Piece::Slot(slot) => subject.push_str(slot_text(slot, r)),
+                        Piece::Slot(slot) => subject.push_str(&slot_text(slot, r)),
                         Piece::Line { .. } => {}
                     }
                 }
@@ -501,8 +503,8 @@ impl Prepared {
                 } else {
                     &self.body_text.raw
                 }),
-                Piece::Slot(slot) if html => out.push_str(&escape_html(slot_text(*slot, r))),
-                Piece::Slot(slot) => out.push_str(slot_text(*slot, r)),
+                Piece::Slot(slot) if html => out.push_str(&escape_html(&slot_text(*slot, r))),
+                Piece::Slot(slot) => out.push_str(&slot_text(*slot, r)),
                 Piece::Line { parts, fixed } => match wrapped_line(parts, *fixed, r) {
                     Some(line) => out.push_str(&line),
                     None => self.join(parts, html, r, out),
@@ -589,7 +591,7 @@ fn write_qp(pieces: &[Piece], body: &Encoded, html: bool, r: &Recipient<'_>, out
             Piece::Text { qp, .. } => out.push_str(qp),
             Piece::Slot(Slot::Body) => out.push_str(&body.qp),
             Piece::Slot(slot) => {
-                let value = slot_text(*slot, r);
+                let value = &slot_text(*slot, r);
                 if html {
                     qp_piece(&escape_html(value), out);
                 } else {
@@ -605,14 +607,54 @@ fn write_qp(pieces: &[Piece], body: &Encoded, html: bool, r: &Recipient<'_>, out
 }
 
 /// A personal value; the body is not personal and is written by the caller.
-fn slot_text<'a>(slot: Slot, r: &Recipient<'a>) -> &'a str {
+fn slot_text<'a>(slot: Slot, r: &Recipient<'a>) -> Cow<'a, str> {
     match slot {
-        Slot::Name => r.name.unwrap_or(""),
-        Slot::Email => r.email,
-        Slot::Unsubscribe => r.unsubscribe_url,
-        Slot::Preferences => r.preferences_url,
-        Slot::Body => "",
+        Slot::Name => forename_first(r.name.unwrap_or("")),
+        Slot::Email => Cow::Borrowed(r.email),
+        Slot::Unsubscribe => Cow::Borrowed(r.unsubscribe_url),
+        Slot::Preferences => Cow::Borrowed(r.preferences_url),
+        Slot::Body => Cow::Borrowed(""),
     }
+}
+
+/// A name as a letter addresses its reader: "Bloggs, Jo" (as a membership
+/// list writes it) is "Jo Bloggs". A name with one comma is turned round
+/// when both sides are one to three words and what follows the comma is
+/// not a suffix in capitals ("Jo Bloggs, MP", "Jo Bloggs, OBE"). Any other
+/// name is as written, and costs no allocation.
+fn forename_first(name: &str) -> Cow<'_, str> {
+    let Some((surname, forename)) = name.split_once(',') else {
+        return Cow::Borrowed(name);
+    };
+    let (surname, forename) = (surname.trim(), forename.trim());
+    let words = |s: &str| s.split_whitespace().count();
+    let suffix = forename
+        .chars()
+        .filter(|c| c.is_alphabetic())
+        .all(char::is_uppercase);
+    if forename.contains(',') || suffix || !(1..=3).contains(&words(surname)) {
+        return Cow::Borrowed(name);
+    }
+    if !(1..=3).contains(&words(forename)) {
+        return Cow::Borrowed(name);
+    }
+    Cow::Owned(format!("{forename} {surname}"))
+}
+
+/// Whether a report's first line greets its readers itself ("Dear friends,",
+/// "Comrades,"), so that the email adds no "Dear NAME," above it: a line
+/// starting with "Dear", or of at most four words ending in a comma.
+fn opens_with_salutation(markdown: &str) -> bool {
+    let Some(first) = markdown.lines().find(|l| !l.trim().is_empty()) else {
+        return false;
+    };
+    let line = crate::text::inline_text(first);
+    let line = line.trim();
+    let dear = line
+        .get(..5)
+        .is_some_and(|d| d.eq_ignore_ascii_case("dear "));
+    let short_greeting = line.ends_with(',') && line.split_whitespace().count() <= 4;
+    line.chars().count() <= 60 && (dear || short_greeting)
 }
 
 /// The text of every `<style>` block of a document.

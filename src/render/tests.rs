@@ -498,3 +498,39 @@ fn the_footer_is_wrapped_after_a_long_address_is_put_in() {
         "the separator's space is kept"
     );
 }
+
+#[test]
+fn no_greeting_is_added_above_a_report_that_opens_with_its_own() {
+    let (attrs, list) = (Attributes::new(), members());
+    for body in [
+        "Dear friends,\n\nThe NEC met on Tuesday.\n",
+        "Comrades,\n\nThe NEC met.\n",
+    ] {
+        let r = prepared(body)
+            .render(&recipient(Some("Jo"), &attrs, &list))
+            .unwrap();
+        for part in [&r.html, &r.text] {
+            assert!(!part.contains("Dear Jo"), "{part}");
+        }
+    }
+    let r = prepared(BODY)
+        .render(&recipient(Some("Jo"), &attrs, &list))
+        .unwrap();
+    assert!(r.html.contains("Dear Jo,") && r.text.contains("Dear Jo,"));
+}
+
+#[test]
+fn a_name_written_surname_first_is_greeted_forename_first() {
+    let p = prepared(BODY);
+    let (attrs, list) = (Attributes::new(), members());
+    for (name, greeting) in [
+        ("Bloggs, Jo", "Dear Jo Bloggs,"),
+        ("Van der Berg, Anna Maria", "Dear Anna Maria Van der Berg,"),
+        ("Jo Bloggs, MP", "Dear Jo Bloggs, MP,"),
+        ("Jo Bloggs", "Dear Jo Bloggs,"),
+    ] {
+        let r = p.render(&recipient(Some(name), &attrs, &list)).unwrap();
+        assert!(r.html.contains(greeting), "{name}: {}", r.html);
+        assert!(r.text.contains(greeting), "{name}: {}", r.text);
+    }
+}
