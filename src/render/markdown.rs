@@ -274,7 +274,7 @@ fn bare_address(text: &str) -> Option<(usize, usize)> {
         let starts_word = text[..at]
             .chars()
             .next_back()
-            .is_none_or(|c| c.is_whitespace() || matches!(c, '(' | '[' | '“' | '‘' | '"'));
+            .is_none_or(|c| c.is_whitespace() || matches!(c, '(' | '[' | '<' | '“' | '‘' | '"'));
         let rest = &text[at..];
         let scheme = ["https://", "http://"]
             .into_iter()

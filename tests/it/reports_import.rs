@@ -1,6 +1,7 @@
 //! The report importers on the fixtures in `tests/fixtures/reports/`: a
-//! clean Markdown report, a pasted post full of cruft, an archive page of
-//! three posts and a saved WordPress page.
+//! clean Markdown report, a pasted post full of cruft, a pasted post with a
+//! sub-heading in sentence case, an archive page of three posts and a saved
+//! WordPress page.
 
 use std::path::PathBuf;
 
@@ -219,6 +220,31 @@ fn a_pasted_post_keeps_its_title_sections_letter_and_figures() {
         );
     }
     assert_figures_survive(&draft);
+}
+
+#[test]
+fn a_sub_heading_in_sentence_case_is_found_and_short_paragraphs_are_not_headings() {
+    let draft = import("july-2017.txt");
+    assert_eq!(
+        headings(&draft),
+        [
+            "Leader’s Report",
+            "Preparing for another snap election",
+            "General Secretary’s Report",
+            "Party Membership",
+        ]
+    );
+    let snap = section(&draft, "Preparing");
+    assert!(
+        snap.contains("\n\nTarget seats will be announced in September."),
+        "{snap}"
+    );
+    let letter = section(&draft, "General Secretary");
+    assert!(
+        letter.contains("Best wishes,\\\nChris Rowe\\\nGeneral Secretary"),
+        "{letter}"
+    );
+    assert!(section(&draft, "Leader").ends_with("The report was agreed."));
 }
 
 #[test]

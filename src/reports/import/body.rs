@@ -262,6 +262,13 @@ fn mostly_capitalised(words: &[&str]) -> bool {
 /// Turns into a heading each paragraph of one bare line that looks like a
 /// heading and is followed by body text (a paragraph that does not look
 /// like one, a list or a quotation).
+///
+/// A heading in sentence case ("Preparing for another snap election") does
+/// not read like one on its own, so it needs more: three to eight words,
+/// starting with a capital letter, and between two stretches of body text,
+/// the one before it a paragraph ending a sentence. An ordinary short paragraph ends
+/// with a full stop, and a signature's lines sit together at the end of a
+/// letter, so neither is taken for one.
 pub(super) fn find_headings(blocks: Vec<Block>) -> Vec<Block> {
     let bare_line = |block: &Block| match block {
         Block::Paragraph(inlines) => match inlines.as_slice() {
@@ -282,8 +289,25 @@ pub(super) fn find_headings(blocks: Vec<Block>) -> Vec<Block> {
         Some(Block::List { .. } | Block::Quote(_)) => true,
         _ => false,
     };
+    let ends_a_sentence = |i: usize| match blocks.get(i) {
+        Some(Block::Paragraph(inlines)) if !shaped[i] => plain_text(inlines)
+            .trim_end()
+            .ends_with(['.', '!', '?', '…', '”', '"', ')']),
+        _ => false,
+    };
+    let sentence_case = |i: usize, line: &str| {
+        let words = line.split_whitespace().count();
+        (3..=8).contains(&words)
+            && line.chars().next().is_some_and(char::is_uppercase)
+            && looks_like_heading(line, Evidence::MarkedUp)
+            && i > 0
+            && ends_a_sentence(i - 1)
+    };
     let headings: Vec<bool> = (0..blocks.len())
-        .map(|i| shaped[i] && bare_line(&blocks[i]).is_some() && is_body(i + 1))
+        .map(|i| match bare_line(&blocks[i]) {
+            Some(line) => is_body(i + 1) && (shaped[i] || sentence_case(i, &line)),
+            None => false,
+        })
         .collect();
     blocks
         .into_iter()
@@ -475,6 +499,47 @@ mod tests {
         ] {
             let blocks = find_headings(vec![para(line), para("Body text that follows it here.")]);
             assert_eq!(blocks[0], para(line), "{line:?} was taken for a heading");
+        }
+    }
+
+    #[test]
+    fn a_heading_in_sentence_case_between_paragraphs_is_found() {
+        let blocks = find_headings(vec![
+            para("The NEC met on 18 July."),
+            para("Preparing for another snap election"),
+            para("The General Secretary set out the plans."),
+        ]);
+        assert_eq!(
+            blocks[1],
+            Block::Heading("Preparing for another snap election".into())
+        );
+    }
+
+    #[test]
+    fn short_paragraphs_and_signatures_in_sentence_case_stay_paragraphs() {
+        for blocks in [
+            vec![
+                para("The NEC met on 18 July."),
+                para("The report was agreed."),
+                para("Members then discussed the timetable."),
+            ],
+            vec![
+                para("Thank you for everything you are doing."),
+                para("With all good wishes to you"),
+                para("Jo Bloggs"),
+            ],
+            vec![
+                Block::Quote(vec![para("Dear Colleague,")]),
+                para("A line after a quotation"),
+                para("The report was agreed."),
+            ],
+            vec![
+                para("Preparing for another snap election"),
+                para("The General Secretary set out the plans."),
+            ],
+        ] {
+            let found = find_headings(blocks.clone());
+            assert_eq!(found, blocks);
         }
     }
 
