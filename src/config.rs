@@ -117,6 +117,12 @@ variables! {
     committee: String, "NECMAIL_COMMITTEE_NAME" = "NEC", text,
         "The committee whose meetings the reports are of, as pages and emails name it: \
          \"Report of the NEC meeting of …\".";
+    sender_address: Option<String>, "NECMAIL_SENDER_ADDRESS", some(text),
+        "Who sends the emails and how to reach them, in every email's footer beside the sender's \
+         name: a postal or contact address, as PECR and the bulk-sender rules expect. Unset: the \
+         address of NECMAIL_FROM.";
+    privacy_url: Option<String>, "NECMAIL_PRIVACY_URL", some(web_link),
+        "The privacy notice every email's footer links to (http:// or https://). Unset: no link.";
     secret: Option<SecretString>, secret "NECMAIL_SECRET", some(signing_key),
         "The key that signs every link in every email. Unset: an insecure development key, refused by \
          `serve` unless NECMAIL_PUBLIC_URL is on localhost, and by every command that sends \
@@ -537,6 +543,10 @@ fn web_url(v: &str) -> Result<url::Url, String> {
             "{v:?} must be an http:// or https:// URL with a host"
         )),
     }
+}
+
+fn web_link(v: &str) -> Result<String, String> {
+    web_url(v).map(|_| v.to_owned())
 }
 
 fn public_url(v: &str) -> Result<PublicUrl, String> {

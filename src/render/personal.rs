@@ -266,6 +266,10 @@ pub struct Site {
     pub subscribe_url: String,
     /// The committee whose meetings the reports are of (NECMAIL_COMMITTEE_NAME).
     pub committee: String,
+    /// How to reach the sender, for the footer (NECMAIL_SENDER_ADDRESS).
+    pub sender_address: Option<String>,
+    /// The privacy notice the footer links to (NECMAIL_PRIVACY_URL).
+    pub privacy_url: Option<String>,
     /// Set for a test message: its links, and the subject and footer say so.
     pub test: Option<TestLinks>,
     /// Rendering the archive's web version, read by anyone: the templates
@@ -282,6 +286,8 @@ impl Site {
             report_url_prefix: config.public_link("archive/"),
             subscribe_url: config.public_link("subscribe"),
             committee: config.committee.clone(),
+            sender_address: config.sender_address.clone(),
+            privacy_url: config.privacy_url.clone(),
             test: None,
             web_version: false,
         }
@@ -404,8 +410,10 @@ impl Prepared {
         ctx.insert(
             "sender",
             &json!({"name": self.site.sender.name.as_deref().unwrap_or(&self.site.sender.address),
-                                     "address": self.site.sender.address}),
+                    "address": self.site.sender.address,
+                    "contact": self.site.sender_address}),
         );
+        ctx.insert("privacy_url", &self.site.privacy_url);
         ctx
     }
 

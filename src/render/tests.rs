@@ -32,6 +32,8 @@ pub(crate) fn site() -> Site {
         report_url_prefix: "https://nec.example/archive/".into(),
         subscribe_url: "https://nec.example/subscribe".into(),
         committee: "NEC".into(),
+        sender_address: None,
+        privacy_url: None,
         test: None,
         web_version: false,
     }
@@ -532,5 +534,66 @@ fn a_name_written_surname_first_is_greeted_forename_first() {
         let r = p.render(&recipient(Some(name), &attrs, &list)).unwrap();
         assert!(r.html.contains(greeting), "{name}: {}", r.html);
         assert!(r.text.contains(greeting), "{name}: {}", r.text);
+    }
+}
+
+#[test]
+fn the_footer_says_who_sends_how_to_reach_them_and_links_the_privacy_notice() {
+    let (attrs, list) = (Attributes::new(), members());
+    let r = prepared(BODY)
+        .render(&recipient(None, &attrs, &list))
+        .unwrap();
+    assert!(
+        r.html.contains("Sent by NEC Report, reports@nec.example."),
+        "{}",
+        r.html
+    );
+    assert!(
+        r.text
+            .contains("\nSent by NEC Report, reports@nec.example.\n"),
+        "{}",
+        r.text
+    );
+    assert!(!r.html.contains("Privacy notice") && !r.text.contains("Privacy notice"));
+    let site = Site {
+        sender_address: Some("Jane Doe, 1 High Street, Anytown AB1 2CD".into()),
+        privacy_url: Some("https://nec.example/privacy".into()),
+        ..site()
+    };
+    for site in [
+        site.clone(),
+        Site {
+            web_version: true,
+            ..site
+        },
+    ] {
+        let templates = Arc::new(Templates::load(None).unwrap());
+        let p = Prepared::new(templates, &report(BODY), &site).unwrap();
+        let r = p.render(&recipient(None, &attrs, &list)).unwrap();
+        assert!(
+            r.html
+                .contains("NEC Report, Jane Doe, 1 High Street, Anytown AB1 2CD."),
+            "{}",
+            r.html
+        );
+        assert!(
+            r.html.contains("<a href=\"https://nec.example/privacy\""),
+            "{}",
+            r.html
+        );
+        if !site.web_version {
+            assert!(
+                r.text
+                    .contains("\nSent by NEC Report, Jane Doe, 1 High Street, Anytown AB1 2CD.\n"),
+                "{}",
+                r.text
+            );
+            assert!(
+                r.text
+                    .ends_with("\nPrivacy notice: https://nec.example/privacy\n"),
+                "{}",
+                r.text
+            );
+        }
     }
 }

@@ -110,6 +110,8 @@ fn render(draft: ReportDraft) {
         report_url_prefix: "https://nec.example/archive/".into(),
         subscribe_url: "https://nec.example/subscribe".into(),
         committee: "NEC".into(),
+        sender_address: None,
+        privacy_url: None,
         test: None,
         web_version: false,
     };
