@@ -30,7 +30,9 @@ pub const COLUMN_WIDTH: u32 = 552;
 const LINK_TEXT_CHARS: usize = 40;
 
 /// Renders Markdown to an HTML fragment. Level-2 headings get the ids that
-/// [`crate::reports::split_sections`] gives their sections. Images get a
+/// [`crate::reports::split_sections`] gives their sections, and the same
+/// name on an `<a name>` inside them, the only target most mail clients
+/// follow a `#` link to. Images get a
 /// `width` no wider than [`COLUMN_WIDTH`]; a table is wrapped in a `<div>`
 /// that scrolls it where a client allows, and bare web addresses become
 /// links with short text, so that nothing is wider than a phone. A short
@@ -66,9 +68,13 @@ pub fn to_html(markdown: &str) -> String {
                         _ => None,
                     })
                     .collect();
+                let anchor = anchors.unique(&text);
+                queue.push_front(Event::InlineHtml(CowStr::from(format!(
+                    "<a name=\"{anchor}\"></a>"
+                ))));
                 Some(Event::Start(Tag::Heading {
                     level: HeadingLevel::H2,
-                    id: Some(CowStr::from(anchors.unique(&text))),
+                    id: Some(CowStr::from(anchor)),
                     classes: Vec::new(),
                     attrs: Vec::new(),
                 }))

@@ -665,7 +665,8 @@ fn opens_with_salutation(markdown: &str) -> bool {
     line.chars().count() <= 60 && (dear || short_greeting)
 }
 
-/// The text of every `<style>` block of a document.
+/// The text of every `<style>` block of a document that css-inline inlines
+/// (not those kept as they are, `data-css-inline="keep"`).
 fn style_blocks(html: &str) -> String {
     let mut css = String::new();
     let mut rest = html;
@@ -673,12 +674,15 @@ fn style_blocks(html: &str) -> String {
         let Some(open_end) = rest[start..].find('>') else {
             break;
         };
+        let ignored = rest[start..start + open_end].contains("data-css-inline=\"keep\"");
         let body = &rest[start + open_end + 1..];
         let Some(end) = body.find("</style>") else {
             break;
         };
-        css.push_str(&body[..end]);
-        css.push('\n');
+        if !ignored {
+            css.push_str(&body[..end]);
+            css.push('\n');
+        }
         rest = &body[end..];
     }
     css

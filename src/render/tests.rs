@@ -597,3 +597,70 @@ fn the_footer_says_who_sends_how_to_reach_them_and_links_the_privacy_notice() {
         }
     }
 }
+
+#[test]
+fn outlook_gets_a_600_px_table_and_named_anchors_for_the_contents() {
+    let p = prepared(BODY);
+    let (attrs, list) = (councillor(), members());
+    let html = p.render(&recipient(None, &attrs, &list)).unwrap().html;
+    assert!(
+        html.contains("<!--[if mso]><table role=\"presentation\" width=\"600\""),
+        "{html}"
+    );
+    assert!(
+        html.contains("<!--[if mso]></td></tr></table><![endif]-->"),
+        "{html}"
+    );
+    for anchor in [
+        "leaders-report",
+        "local-government-report",
+        "party-membership",
+    ] {
+        assert!(
+            html.contains(&format!("<a name=\"{anchor}\"")),
+            "{anchor}: {html}"
+        );
+        assert!(
+            html.contains(&format!("href=\"#{anchor}\"")),
+            "{anchor}: {html}"
+        );
+    }
+    assert!(
+        !html.contains("<p class=\"callout\""),
+        "Outlook ignores a paragraph's padding: the note is a table cell"
+    );
+}
+
+#[test]
+fn the_email_has_a_dark_palette_and_the_summary_as_hidden_preview_text() {
+    let p = prepared(BODY);
+    let (attrs, list) = (Attributes::new(), members());
+    let html = p.render(&recipient(None, &attrs, &list)).unwrap().html;
+    assert!(
+        html.contains("<meta name=\"color-scheme\" content=\"light dark\">"),
+        "{html}"
+    );
+    assert!(
+        html.contains("@media (prefers-color-scheme: dark)"),
+        "{html}"
+    );
+    assert!(
+        html.contains("[data-ogsc] h2"),
+        "the Outlook.com rules are kept: {html}"
+    );
+    assert!(
+        !html.contains("#ff9494;\""),
+        "the dark palette is never inlined: {html}"
+    );
+    let body = &html[html.find("<body").unwrap()..];
+    let preheader = body.find("Membership passes 575,000").unwrap();
+    assert!(preheader < body.find("<h1").unwrap(), "{body}");
+    assert!(
+        body[..preheader].contains("<span style=\"display:none;"),
+        "{body}"
+    );
+    assert_eq!(
+        html.matches("@media (prefers-color-scheme: dark)").count(),
+        1
+    );
+}
