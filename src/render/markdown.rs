@@ -139,7 +139,7 @@ impl<'a, I: Iterator<Item = Event<'a>>> LetterLines<'a, I> {
     fn read_paragraph(&mut self) -> bool {
         let (mut lines, mut chars, mut starts_well) = (1, 0, true);
         let mut line_start = true;
-        while let Some(event) = self.source.next() {
+        for event in self.source.by_ref() {
             let end = matches!(event, Event::End(TagEnd::Paragraph));
             match &event {
                 Event::SoftBreak | Event::HardBreak => {
