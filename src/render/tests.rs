@@ -481,7 +481,8 @@ fn the_footer_is_wrapped_after_a_long_address_is_put_in() {
     let short = p.render(&recipient(None, &attrs, &list)).unwrap().text;
     assert!(
         short.contains(
-            "\n-- \nYou are getting this email because jo@example.org is subscribed to Party\n"
+            "\n-- \nYou are getting this email because jo@example.org\nis subscribed to Party \
+             members: reports on each meeting of the NEC, from NEC\nReport.\n"
         ),
         "{short}"
     );
