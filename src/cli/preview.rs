@@ -8,7 +8,7 @@ use clap::Args;
 
 use super::{CliError, CliResult};
 use crate::config::Config;
-use crate::delivery::{Addressing, Envelope, ListRef};
+use crate::delivery::{Addressing, Envelope, ListRef, Outgoing};
 use crate::lists::ListSlug;
 use crate::render::{ListInfo, Prepared, Rendered, Site, Templates, TestLinks};
 use crate::reports::{Report, ReportRef};
@@ -209,8 +209,10 @@ pub async fn send_test(args: SendTestArgs, store: &dyn Store, config: &Config) -
     let report = store.report(&args.report).await?;
     let who = recipient(store, &args.to, false).await?;
     let (_, message, addressing) = compose(config, &test_site(config, &report), &report, &who)?;
-    let transport =
-        crate::delivery::transport(config).map_err(|e| CliError::Runtime(e.to_string()))?;
+    let transport = crate::delivery::transport(config).map_err(|e| match e.is_bad_input() {
+        true => CliError::BadInput(e.to_string()),
+        false => CliError::Runtime(e.to_string()),
+    })?;
     let id = format!(
         "test-{}-{}",
         report.id,
@@ -222,7 +224,7 @@ pub async fn send_test(args: SendTestArgs, store: &dyn Store, config: &Config) -
         rcpt_to: &who.email,
     };
     let accepted = transport
-        .send(&envelope, message.as_bytes())
+        .send(&envelope, Outgoing::from(message.as_bytes()))
         .await
         .map_err(|e| {
             CliError::Runtime(format!(

@@ -170,16 +170,22 @@ impl DkimSigner {
     /// [`DkimSigner::sign`] with the signing time (`t=`) given in seconds
     /// since the Unix epoch.
     pub fn sign_at(&self, message: &[u8], unix_time: u64) -> Result<String, DkimError> {
-        let (fields, body) = split_message(message);
-        let counts = SIGNED_HEADERS.map(|name| fields.iter().filter(|f| f.is(name)).count());
-        if counts[0] == 0 {
-            return Err(DkimError::NoFrom);
-        }
-        let mut body_hash = Sha256::new();
-        canonical_body(body, &mut body_hash);
-        let body_hash = body_hash.finalize();
+        let mut header = String::with_capacity(1024);
+        sign_with(std::slice::from_ref(self), message, unix_time, &mut header)?;
+        Ok(header)
+    }
 
-        let mut header = Folded::new(1024);
+    /// Appends this key's `DKIM-Signature` header of a message whose fields
+    /// and body hash are given.
+    fn sign_fields(
+        &self,
+        fields: &[Field<'_>],
+        body_hash: &str,
+        unix_time: u64,
+        out: &mut String,
+    ) -> Result<(), DkimError> {
+        let counts = SIGNED_HEADERS.map(|name| fields.iter().filter(|f| f.is(name)).count());
+        let mut header = Folded::new(out);
         header.atom("DKIM-Signature:");
         header.tag("v=1;");
         header.tag(&format!("a={};", self.algorithm()));
@@ -200,7 +206,7 @@ impl DkimSigner {
             }
         }
         header.atom(";");
-        header.tag(&format!("bh={};", BASE64.encode(body_hash)));
+        header.tag(&format!("bh={body_hash};"));
         header.tag("b=");
 
         // The canonical headers are kept rather than hashed as they come,
@@ -215,7 +221,7 @@ impl DkimSigner {
             }
         }
         // The signature's own header, with `b=` still empty and no CRLF.
-        canonical_header(header.text.as_bytes(), &mut signed);
+        canonical_header(header.written().as_bytes(), &mut signed);
 
         let signature = match &self.key {
             Key::Rsa(key) => {
@@ -235,9 +241,32 @@ impl DkimSigner {
             Key::Ed25519(key) => key.sign(&Sha256::digest(&signed)).to_bytes().to_vec(),
         };
         header.base64(&BASE64.encode(signature));
-        header.text.push_str("\r\n");
-        Ok(header.text)
+        header.end();
+        Ok(())
     }
+}
+
+/// Appends to `out` the `DKIM-Signature` header of each signer, folded and
+/// ending in CRLF, to put in front of `message` (CRLF line ends), with the
+/// signing time (`t=`) given in seconds since the Unix epoch. The message is
+/// parsed and its body hashed once for all of them.
+pub fn sign_with(
+    signers: &[DkimSigner],
+    message: &[u8],
+    unix_time: u64,
+    out: &mut String,
+) -> Result<(), DkimError> {
+    let (fields, body) = split_message(message);
+    if !fields.iter().any(|f| f.is("from")) {
+        return Err(DkimError::NoFrom);
+    }
+    let mut body_hash = Sha256::new();
+    canonical_body(body, &mut body_hash);
+    let body_hash = BASE64.encode(body_hash.finalize());
+    for signer in signers {
+        signer.sign_fields(&fields, &body_hash, unix_time, out)?;
+    }
+    Ok(())
 }
 
 /// The name in A-labels when it is a valid DNS name of letters, digits,
@@ -613,18 +642,31 @@ impl<'a> Spacing<'a> {
     }
 }
 
-/// A header being folded into lines of at most [`LINE`] characters.
-struct Folded {
-    text: String,
+/// A header being folded into lines of at most [`LINE`] characters, at
+/// the end of a buffer that may already hold others.
+struct Folded<'a> {
+    text: &'a mut String,
+    start: usize,
     line: usize,
 }
 
-impl Folded {
-    fn new(capacity: usize) -> Folded {
+impl<'a> Folded<'a> {
+    fn new(text: &'a mut String) -> Folded<'a> {
+        let start = text.len();
         Folded {
-            text: String::with_capacity(capacity),
+            text,
+            start,
             line: 0,
         }
+    }
+
+    /// This header so far.
+    fn written(&self) -> &str {
+        &self.text[self.start..]
+    }
+
+    fn end(self) {
+        self.text.push_str("\r\n");
     }
 
     /// Text that may not be broken, right after what is there.

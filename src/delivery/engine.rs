@@ -30,7 +30,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use super::{Addressing, Envelope, ListRef, SendError, Sending, Transport};
+use super::{Addressing, Envelope, ListRef, Outgoing, SendError, Sending, Transport};
 use crate::campaigns::{CampaignState, CampaignStore, ClaimFrom, Claimed, Outcome, Recorded};
 use crate::config::{Config, RetryPolicy};
 use crate::error::StoreError;
@@ -88,7 +88,6 @@ pub struct Engine {
     config: Arc<Config>,
     templates: Arc<Templates>,
     signer: Signer,
-    dkim: Option<Arc<super::dkim::DkimSigner>>,
     worker: String,
 }
 
@@ -105,7 +104,6 @@ impl Engine {
             config: Arc::clone(&sending.config),
             templates: Arc::clone(&sending.templates),
             signer: sending.config.signer(),
-            dkim: sending.dkim.clone(),
             worker: worker_id(),
         }
     }
@@ -168,7 +166,6 @@ impl Engine {
             transport: Arc::clone(&self.transport),
             config: Arc::clone(&self.config),
             signer: self.signer.clone(),
-            dkim: self.dkim.clone(),
             pace: Pace::new(self.config.send_rate),
             relay_failures: AtomicU32::new(0),
             ending: watch::Sender::new(None),
@@ -397,7 +394,6 @@ struct Shared {
     transport: Arc<dyn Transport>,
     config: Arc<Config>,
     signer: Signer,
-    dkim: Option<Arc<super::dkim::DkimSigner>>,
     pace: Pace,
     /// Relay failures in a row, across all workers.
     relay_failures: AtomicU32,
@@ -719,7 +715,7 @@ async fn work(
     }
 }
 
-/// Builds, signs and sends one message, and says what happened to it and
+/// Builds and sends one message (signed by the transport), and says what happened to it and
 /// what that says about the relay.
 #[tracing::instrument(
     level = "debug",
@@ -762,26 +758,6 @@ async fn deliver(shared: &Shared, job: &Claimed, buf: &mut String) -> (Outcome, 
             RelayHealth::Unknown,
         );
     }
-    let signed;
-    let message: &[u8] = match &shared.dkim {
-        Some(dkim) => match dkim.sign(buf.as_bytes()) {
-            Ok(header) => {
-                signed = [header.as_bytes(), buf.as_bytes()].concat();
-                &signed
-            }
-            Err(e) => {
-                let error = format!("DKIM signing failed: {e}");
-                return (
-                    Outcome::Failed {
-                        error,
-                        hard_bounce: false,
-                    },
-                    RelayHealth::Unknown,
-                );
-            }
-        },
-        None => buf.as_bytes(),
-    };
     let id = format!("d{}", job.delivery_id);
     let envelope = Envelope {
         id: &id,
@@ -789,7 +765,11 @@ async fn deliver(shared: &Shared, job: &Claimed, buf: &mut String) -> (Outcome, 
         rcpt_to: &job.email,
     };
     let policy = shared.config.retry();
-    match shared.transport.send(&envelope, message).await {
+    match shared
+        .transport
+        .send(&envelope, Outgoing::from(buf.as_bytes()))
+        .await
+    {
         Ok(accepted) => (
             Outcome::Sent {
                 reply: accepted.reply,
@@ -804,6 +784,13 @@ async fn deliver(shared: &Shared, job: &Claimed, buf: &mut String) -> (Outcome, 
             };
             (failed, RelayHealth::Answered)
         }
+        Err(SendError::Unsignable(why)) => (
+            Outcome::Failed {
+                error: format!("DKIM signing failed: {why}"),
+                hard_bounce: false,
+            },
+            RelayHealth::Unknown,
+        ),
         Err(e @ SendError::Transient(_)) => (
             retry(&policy, job, e.to_string(), false),
             RelayHealth::Answered,

@@ -6,6 +6,7 @@ pub mod engine;
 pub mod message;
 pub mod notice;
 mod outbox;
+mod signing;
 pub mod smtp;
 pub mod supervisor;
 
@@ -19,6 +20,7 @@ use crate::store::Store;
 use crate::subscribers::SubscriberEmail;
 pub use message::{Addressing, ListRef};
 pub use outbox::Outbox;
+pub use signing::Signing;
 pub use smtp::SmtpRelay;
 
 /// The SMTP envelope of one message.
@@ -30,6 +32,42 @@ pub struct Envelope<'a> {
     /// The return path (VERP for campaign mail).
     pub mail_from: &'a str,
     pub rcpt_to: &'a SubscriberEmail,
+}
+
+/// A message's bytes as a transport sends them: `head`, header fields the
+/// transport layer puts in front (the DKIM signatures), then `message`, as
+/// it was built. Kept apart so that signing never copies the message.
+#[derive(Debug, Clone, Copy)]
+pub struct Outgoing<'a> {
+    pub head: &'a [u8],
+    pub message: &'a [u8],
+}
+
+impl<'a> From<&'a [u8]> for Outgoing<'a> {
+    fn from(message: &'a [u8]) -> Self {
+        Outgoing { head: b"", message }
+    }
+}
+
+impl Outgoing<'_> {
+    /// The parts in the order they are sent, the empty ones left out.
+    pub fn parts(&self) -> impl Iterator<Item = &[u8]> {
+        [self.head, self.message]
+            .into_iter()
+            .filter(|part| !part.is_empty())
+    }
+
+    pub fn len(&self) -> usize {
+        self.head.len() + self.message.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn is_ascii(&self) -> bool {
+        self.head.is_ascii() && self.message.is_ascii()
+    }
 }
 
 /// A message the transport took responsibility for.
@@ -64,15 +102,30 @@ pub enum SendError {
     /// Something on this machine failed (a full disk, a bad configuration).
     #[error("{0}")]
     Local(String),
+    /// The message cannot be signed with DKIM (it has no From): it is not
+    /// sent, and would not be signed on another attempt either.
+    #[error("DKIM signing failed: {0}")]
+    Unsignable(String),
 }
 
 /// The transport the configuration names: the outbox folder unless an
-/// SMTP relay is configured.
-pub fn transport(config: &Config) -> Result<Arc<dyn Transport>, SendError> {
-    match config.smtp {
-        Some(_) => Ok(Arc::new(SmtpRelay::new(config)?)),
-        None => Ok(Arc::new(Outbox::new(&config.outbox_dir)?)),
+/// SMTP relay is configured, behind DKIM signing when keys are configured.
+/// Every kind of mail (campaigns, confirmations, notices, `send-test`) is
+/// sent through the transport made here, so none can go out unsigned.
+pub fn transport(config: &Config) -> Result<Arc<dyn Transport>, SetupError> {
+    let carrier: Arc<dyn Transport> = match config.smtp {
+        Some(_) => Arc::new(SmtpRelay::new(config).map_err(SetupError::Transport)?),
+        None => Arc::new(Outbox::new(&config.outbox_dir).map_err(SetupError::Transport)?),
+    };
+    let signers = config
+        .dkim()
+        .iter()
+        .map(dkim::DkimSigner::load)
+        .collect::<Result<Vec<_>, _>>()?;
+    if signers.is_empty() {
+        return Ok(carrier);
     }
+    Ok(Arc::new(Signing::new(carrier, signers)))
 }
 
 /// What sending mail needs, built once from the configuration: the
@@ -80,8 +133,8 @@ pub fn transport(config: &Config) -> Result<Arc<dyn Transport>, SendError> {
 pub struct Sending {
     pub config: Arc<Config>,
     pub templates: Arc<Templates>,
+    /// Signs with DKIM when keys are configured: see [`transport`].
     pub transport: Arc<dyn Transport>,
-    pub dkim: Option<Arc<dkim::DkimSigner>>,
 }
 
 /// Why sending cannot be set up.
@@ -108,16 +161,11 @@ impl SetupError {
 impl Sending {
     pub fn new(config: Arc<Config>) -> Result<Self, SetupError> {
         let templates = Arc::new(Templates::load(config.templates_dir.as_deref())?);
-        let dkim = config
-            .dkim()
-            .map(|settings| dkim::DkimSigner::load(&settings).map(Arc::new))
-            .transpose()?;
-        let transport = transport(&config).map_err(SetupError::Transport)?;
+        let transport = transport(&config)?;
         Ok(Sending {
             config,
             templates,
             transport,
-            dkim,
         })
     }
 
@@ -130,7 +178,11 @@ impl Sending {
 /// Where messages go.
 #[async_trait]
 pub trait Transport: Send + Sync {
-    async fn send(&self, envelope: &Envelope<'_>, message: &[u8]) -> Result<Accepted, SendError>;
+    async fn send(
+        &self,
+        envelope: &Envelope<'_>,
+        message: Outgoing<'_>,
+    ) -> Result<Accepted, SendError>;
     /// A line for logs and the CLI: where mail goes.
     fn describe(&self) -> String;
     /// Closes open connections (QUIT) once the sends in progress are done;

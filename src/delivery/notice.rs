@@ -5,7 +5,7 @@
 use chrono::Utc;
 use ring::rand::{SecureRandom, SystemRandom};
 
-use super::{Accepted, Envelope, SendError, Transport};
+use super::{Accepted, Envelope, Outgoing, SendError, Transport};
 use crate::config::Config;
 use crate::render::encoding::{header_text, mailbox, qp_piece};
 use crate::subscribers::SubscriberEmail;
@@ -38,7 +38,7 @@ pub async fn send_notice(
                 mail_from: &config.from.address,
                 rcpt_to: notice.to,
             },
-            message.as_bytes(),
+            Outgoing::from(message.as_bytes()),
         )
         .await
 }

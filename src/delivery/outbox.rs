@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 
-use super::{Accepted, Envelope, SendError, Transport};
+use super::{Accepted, Envelope, Outgoing, SendError, Transport};
 
 pub struct Outbox {
     dir: PathBuf,
@@ -31,14 +31,20 @@ impl Transport for Outbox {
     /// Writes `<id>.eml` atomically (a temporary file renamed into place),
     /// with the envelope in `Return-Path` and `X-Envelope-To` headers.
     #[tracing::instrument(level = "debug", skip_all, fields(id = envelope.id))]
-    async fn send(&self, envelope: &Envelope<'_>, message: &[u8]) -> Result<Accepted, SendError> {
+    async fn send(
+        &self,
+        envelope: &Envelope<'_>,
+        message: Outgoing<'_>,
+    ) -> Result<Accepted, SendError> {
         let name = format!("{}.eml", envelope.id);
         let path = self.dir.join(&name);
         let tmp = self.dir.join(format!(".{name}.tmp"));
         let mut data = Vec::with_capacity(message.len() + 128);
         data.extend_from_slice(format!("Return-Path: <{}>\r\n", envelope.mail_from).as_bytes());
         data.extend_from_slice(format!("X-Envelope-To: <{}>\r\n", envelope.rcpt_to).as_bytes());
-        data.extend_from_slice(message);
+        for part in message.parts() {
+            data.extend_from_slice(part);
+        }
         let fail =
             |e: std::io::Error| SendError::Local(format!("cannot write {}: {e}", path.display()));
         tokio::fs::write(&tmp, &data).await.map_err(fail)?;
@@ -68,7 +74,7 @@ mod tests {
             rcpt_to: &jo,
         };
         let accepted = outbox
-            .send(&env, b"Subject: hi\r\n\r\nbody\r\n")
+            .send(&env, Outgoing::from(&b"Subject: hi\r\n\r\nbody\r\n"[..]))
             .await
             .unwrap();
         let written = std::fs::read_to_string(dir.path().join("outbox/d42.eml")).unwrap();

@@ -51,7 +51,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls;
 use tracing::Instrument as _;
 
-use super::{Accepted, Envelope, SendError, Transport};
+use super::{Accepted, Envelope, Outgoing, SendError, Transport};
 use secrecy::ExposeSecret;
 
 use crate::config::{Config, SmtpTls, SmtpUrl};
@@ -397,14 +397,15 @@ impl SmtpRelay {
         connection: &mut Connection,
         mail: Mail,
         rcpt: Rcpt,
-        data: &[u8],
+        data: Outgoing<'_>,
     ) -> Result<Response, (Step, Failure)> {
         let smtp = &mut connection.smtp;
         self.step(Step::Mail, smtp.command(mail)).await?;
         self.step(Step::Rcpt, smtp.command(rcpt)).await?;
         self.step(Step::Data, smtp.command(Data)).await?;
         connection.reading.store(false, Ordering::SeqCst);
-        self.step(Step::Message, smtp.message(data)).await
+        self.step(Step::Message, smtp.message_iter(data.parts()))
+            .await
     }
 
     async fn step(
@@ -447,7 +448,10 @@ fn recipient(email: &SubscriberEmail) -> Address {
 }
 
 /// The MAIL FROM and RCPT TO commands for `envelope`.
-fn envelope_commands(envelope: &Envelope<'_>, message: &[u8]) -> Result<(Mail, Rcpt), SendError> {
+fn envelope_commands(
+    envelope: &Envelope<'_>,
+    message: Outgoing<'_>,
+) -> Result<(Mail, Rcpt), SendError> {
     let from = match envelope.mail_from {
         "" => None,
         from => Some(Address::from_str(from).map_err(|e| {
@@ -470,7 +474,7 @@ fn envelope_commands(envelope: &Envelope<'_>, message: &[u8]) -> Result<(Mail, R
 /// Refuses, before MAIL FROM, what this server cannot carry.
 fn check_extensions(
     smtp: &AsyncSmtpConnection,
-    message: &[u8],
+    message: Outgoing<'_>,
     envelope: &Envelope<'_>,
 ) -> Result<(), SendError> {
     let info = smtp.server_info();
@@ -508,15 +512,25 @@ fn response_text(response: &Response) -> String {
 
 /// The data to hand to lettre, which ends it with CRLF.CRLF itself: a
 /// final CRLF of the message is that CRLF, so the server receives exactly
-/// `message`.
-fn without_final_crlf(message: &[u8]) -> &[u8] {
-    message.strip_suffix(b"\r\n").unwrap_or(message)
+/// `message`. lettre dot-stuffs the parts in turn, as one stream.
+fn without_final_crlf(message: Outgoing<'_>) -> Outgoing<'_> {
+    Outgoing {
+        head: message.head,
+        message: message
+            .message
+            .strip_suffix(b"\r\n")
+            .unwrap_or(message.message),
+    }
 }
 
 #[async_trait]
 impl Transport for SmtpRelay {
     #[tracing::instrument(skip_all, fields(id = envelope.id, relay = %self.label))]
-    async fn send(&self, envelope: &Envelope<'_>, message: &[u8]) -> Result<Accepted, SendError> {
+    async fn send(
+        &self,
+        envelope: &Envelope<'_>,
+        message: Outgoing<'_>,
+    ) -> Result<Accepted, SendError> {
         let (mail, rcpt) = envelope_commands(envelope, message)?;
         let data = without_final_crlf(message);
         let _slot = self
@@ -747,9 +761,15 @@ mod tests {
 
     #[test]
     fn the_final_crlf_of_a_message_is_the_one_that_precedes_the_final_dot() {
-        assert_eq!(without_final_crlf(b"a\r\nb\r\n"), b"a\r\nb");
-        assert_eq!(without_final_crlf(b"a\r\nb"), b"a\r\nb");
-        assert_eq!(without_final_crlf(b"a\r\n\r\n"), b"a\r\n");
+        let data = |message: &'static [u8]| without_final_crlf(message.into()).message;
+        assert_eq!(data(b"a\r\nb\r\n"), b"a\r\nb");
+        assert_eq!(data(b"a\r\nb"), b"a\r\nb");
+        assert_eq!(data(b"a\r\n\r\n"), b"a\r\n");
+        let signed = Outgoing {
+            head: b"DKIM-Signature: x\r\n",
+            message: b"a\r\n",
+        };
+        assert_eq!(without_final_crlf(signed).head, signed.head);
     }
 
     #[test]

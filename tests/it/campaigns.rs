@@ -24,7 +24,7 @@ use crate::support::{TestDb, on_both_backends};
 const WAIT: Duration = Duration::from_secs(20);
 const SECRET: &str = "a test secret of some length";
 
-fn config(server: &SmtpServer, extra: &[(&str, &str)]) -> Config {
+pub(crate) fn config(server: &SmtpServer, extra: &[(&str, &str)]) -> Config {
     let mut env: HashMap<String, String> = [
         ("NECMAIL_SMTP_URL", server.url()),
         ("NECMAIL_SECRET", SECRET.to_owned()),
@@ -43,7 +43,7 @@ fn config(server: &SmtpServer, extra: &[(&str, &str)]) -> Config {
     Config::from_lookup(|k| env.get(k).cloned()).expect("a valid test configuration")
 }
 
-fn engine(store: &Arc<dyn Store>, config: Config) -> Engine {
+pub(crate) fn engine(store: &Arc<dyn Store>, config: Config) -> Engine {
     Sending::new(Arc::new(config))
         .expect("sending")
         .engine(store)
@@ -117,7 +117,7 @@ pub async fn campaign(store: &dyn Store, report: i64, lists: &[&str]) -> i64 {
     id
 }
 
-async fn run(engine: &Engine, id: i64) -> Finish {
+pub(crate) async fn run(engine: &Engine, id: i64) -> Finish {
     let (_stop, stop) = watch::channel(false);
     tokio::time::timeout(WAIT, engine.run(id, stop))
         .await

@@ -8,6 +8,7 @@ mod campaigns;
 mod cli;
 mod comebacks;
 mod deploy;
+mod dkim;
 mod feed_addresses;
 mod hostile_content;
 mod import;

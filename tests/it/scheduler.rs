@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use necmail::campaigns::{Campaign, CampaignState, NewCampaign};
 use necmail::config::Config;
-use necmail::delivery::{Accepted, Envelope, Outbox, SendError, Sending, Transport};
+use necmail::delivery::{Accepted, Envelope, Outbox, Outgoing, SendError, Sending, Transport};
 use necmail::lists::{ListSlug, OptIn};
 use necmail::meetings::LinkBasis;
 use necmail::render::Templates;
@@ -88,7 +88,7 @@ pub(crate) fn config(extra: &[(&str, &str)]) -> Config {
     Config::from_lookup(|k| env.get(k).cloned()).expect("a valid test configuration")
 }
 
-fn scheduler_with(
+pub(crate) fn scheduler_with(
     store: &Arc<dyn Store>,
     config: Config,
     transport: Arc<dyn Transport>,
@@ -97,7 +97,6 @@ fn scheduler_with(
         config: Arc::new(config),
         templates: Arc::new(Templates::load(None).expect("templates")),
         transport,
-        dkim: None,
     };
     Scheduler::new(Arc::clone(store), &sending)
 }
@@ -167,7 +166,7 @@ struct Down;
 
 #[async_trait]
 impl Transport for Down {
-    async fn send(&self, _: &Envelope<'_>, _: &[u8]) -> Result<Accepted, SendError> {
+    async fn send(&self, _: &Envelope<'_>, _: Outgoing<'_>) -> Result<Accepted, SendError> {
         Err(SendError::NetworkBeforeData("connection refused".into()))
     }
 

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use necmail::config::{Config, SmtpUrl};
-use necmail::delivery::{Accepted, Envelope, SendError, SmtpRelay, Transport};
+use necmail::delivery::{Accepted, Envelope, Outgoing, SendError, SmtpRelay, Transport};
 use necmail::subscribers::SubscriberEmail;
 
 use crate::support::smtp::{Action, Behaviour, SmtpServer, Stage, Who};
@@ -29,7 +29,7 @@ fn jo() -> SubscriberEmail {
 /// Sends [`MESSAGE`] to `rcpt`.
 async fn send_to(relay: &dyn Transport, rcpt: &str) -> Result<Accepted, SendError> {
     let rcpt = SubscriberEmail::parse(rcpt).expect("a valid address");
-    relay.send(&envelope(&rcpt), MESSAGE).await
+    relay.send(&envelope(&rcpt), MESSAGE.into()).await
 }
 
 fn with_url(mut config: Config, url: &str) -> Config {
@@ -42,7 +42,10 @@ async fn a_message_arrives_with_its_envelope_and_exact_bytes() {
     let server = SmtpServer::start().await;
     let relay = SmtpRelay::new(&server.config()).unwrap();
     let message = b"Subject: dots\r\n\r\n.starts with a dot\r\n..two dots\r\n.\r\nlast line\r\n";
-    let accepted = relay.send(&envelope(&jo()), message).await.unwrap();
+    let accepted = relay
+        .send(&envelope(&jo()), message[..].into())
+        .await
+        .unwrap();
     assert_eq!(accepted.reply, "250 2.0.0 Ok: queued as 1");
     let received = server.messages();
     assert_eq!(received.len(), 1);
@@ -58,11 +61,24 @@ async fn a_message_arrives_with_its_envelope_and_exact_bytes() {
 }
 
 #[tokio::test]
+async fn a_message_with_a_head_arrives_as_one_dot_stuffed_across_the_join() {
+    let server = SmtpServer::start().await;
+    let relay = SmtpRelay::new(&server.config()).unwrap();
+    let head = b"DKIM-Signature: v=1; b=x\r\n";
+    let message = b".X-Dot: first\r\n\r\n.a dot\r\n";
+    let outgoing = Outgoing { head, message };
+    relay.send(&envelope(&jo()), outgoing).await.unwrap();
+    let received = &server.messages()[0];
+    assert_eq!(received.data, [&head[..], message].concat());
+    assert_eq!(received.body(), ".a dot\r\n");
+}
+
+#[tokio::test]
 async fn eight_bit_content_is_announced_with_body_8bitmime_and_arrives_unchanged() {
     let server = SmtpServer::start().await;
     let relay = SmtpRelay::new(&server.config()).unwrap();
     let message = "Subject: =?utf-8?q?caf=C3=A9?=\r\n\r\nCafé, Gdańsk, Łódź.\r\n".as_bytes();
-    relay.send(&envelope(&jo()), message).await.unwrap();
+    relay.send(&envelope(&jo()), message.into()).await.unwrap();
     assert_eq!(server.messages()[0].data, message);
     assert!(
         server

@@ -22,7 +22,7 @@ fn email(s: &str) -> SubscriberEmail {
 
 /// Lists `members` and `councillors` (public, double opt-in) and `staff`
 /// (not public).
-async fn lists(store: &dyn Store) {
+pub(crate) async fn lists(store: &dyn Store) {
     for slug in ["members", "councillors"] {
         store
             .create_list(&new_list(slug, OptIn::Double))

@@ -10,7 +10,6 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use necmail::config::Config;
-use necmail::delivery::Outbox;
 use necmail::render::Templates;
 use necmail::store::Store;
 use necmail::tokens::{Purpose, Signer};
@@ -70,7 +69,7 @@ pub async fn spawn_app_with(db: &TestDb, extra: &[(&str, &str)]) -> TestApp {
         Arc::new(Config::from_lookup(|k| env.get(k).cloned()).expect("a valid test configuration"));
     let signer = config.signer();
     let store = db.store().await;
-    let transport = Arc::new(Outbox::new(&outbox).expect("an outbox folder"));
+    let transport = necmail::delivery::transport(&config).expect("a transport");
     let app = Application::build(Context {
         store: Arc::clone(&store),
         config,

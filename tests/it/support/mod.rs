@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod dkim;
 pub mod http;
 pub mod smtp;
 

@@ -1,0 +1,105 @@
+//! DKIM on every kind of mail necmail sends — campaign messages,
+//! confirmation emails, notices to the admin and `send-test` — each
+//! verified by mail-auth, a verifier independent of necmail's signer.
+
+use std::path::Path;
+
+use necmail::delivery::engine::Finish;
+
+use crate::campaigns::{campaign, config, engine, run, world};
+use crate::support::dkim::{ED25519, RSA, Verified, assert_verifies, signers, verify};
+use crate::support::on_both_backends;
+use crate::support::smtp::SmtpServer;
+
+/// The keys the tests sign with: RSA, or Ed25519 for confirmations.
+const KEYS: &[(&str, &str)] = &RSA;
+const ED25519_KEYS: &[(&str, &str)] = &ED25519;
+
+/// The `.eml` files in `dir`, as bytes, in name order.
+fn raw_mails(dir: &Path) -> Vec<Vec<u8>> {
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .expect("the outbox folder")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .collect();
+    paths.sort();
+    paths.iter().map(|p| std::fs::read(p).unwrap()).collect()
+}
+
+/// Asserts that `message` is signed once with each configured key and
+/// that every signature verifies.
+async fn assert_signed(message: &[u8], config: &necmail::config::Config) -> Vec<Verified> {
+    let signers = signers(config);
+    assert_verifies(verify(message, &signers).await, signers.len())
+}
+
+on_both_backends! {
+    async fn every_campaign_message_is_signed_and_verifies(db) {
+        let (store, report) = world(db, 3).await;
+        let server = SmtpServer::start().await;
+        let id = campaign(&*store, report, &["members"]).await;
+        let config = config(&server, KEYS);
+        assert_eq!(run(&engine(&store, config.clone()), id).await, Finish::Done);
+        let messages = server.messages();
+        assert_eq!(messages.len(), 3);
+        for message in messages {
+            let verified = assert_signed(&message.data, &config).await;
+            assert!(verified[0].headers.contains(&"list-unsubscribe".to_owned()), "{verified:?}");
+        }
+    }
+
+    async fn a_confirmation_email_is_signed_and_verifies(db) {
+        let mut app = crate::support::app::spawn_app_with(db, ED25519_KEYS).await;
+        crate::web::lists(&*app.store).await;
+        assert_eq!(app.subscribe("ann@example.org", &["members"]).await.status(), 200);
+        app.wait_for_emails(1).await;
+        app.stop().await;
+        let mails = raw_mails(&app.outbox);
+        assert_eq!(mails.len(), 1);
+        let config = crate::scheduler::config(ED25519_KEYS);
+        let verified = assert_signed(&mails[0], &config).await;
+        assert_eq!(verified[0].algorithm, "ed25519-sha256");
+    }
+
+    async fn a_notice_to_the_admin_is_signed_and_verifies(db) {
+        let store = db.store().await;
+        store.add_meeting(crate::scheduler::date("2026-03-01"), Some("NEC")).await.unwrap();
+        let outbox = db.dir.path().join("outbox");
+        let outbox_dir = outbox.display().to_string();
+        let mut env = vec![
+            ("NECMAIL_REPORT_OVERDUE_DAYS", "14"),
+            ("NECMAIL_ADMIN_EMAIL", "admin@nec.example"),
+            ("NECMAIL_OUTBOX_DIR", outbox_dir.as_str()),
+        ];
+        env.extend_from_slice(KEYS);
+        let config = crate::scheduler::config(&env);
+        let transport = necmail::delivery::transport(&config).expect("a signing transport");
+        let scheduler = crate::scheduler::scheduler_with(&store, config.clone(), transport);
+        let polled = scheduler.poll(crate::scheduler::at("2026-03-15T12:00:00Z")).await.unwrap();
+        assert_eq!(polled.overdue.len(), 1);
+        let mails = raw_mails(&outbox);
+        assert_eq!(mails.len(), 1);
+        assert_signed(&mails[0], &config).await;
+    }
+
+    async fn a_test_message_from_send_test_is_signed_and_verifies(db) {
+        let store = db.store().await;
+        crate::web::lists(&*store).await;
+        let report = crate::campaigns::report(&*store).await;
+        let server = SmtpServer::start().await;
+        let mut command = crate::support::cli::necmail(db);
+        command
+            .env("NECMAIL_SMTP_URL", server.url())
+            .env("NECMAIL_SECRET", crate::support::app::SECRET)
+            .env("NECMAIL_FROM", "NEC Report <reports@nec.example>")
+            .envs(KEYS.iter().copied())
+            .args(["send-test", &report.to_string(), "--to", "jo@example.org"]);
+        let run = tokio::task::spawn_blocking(move || crate::support::cli::run_command(&mut command))
+            .await
+            .unwrap();
+        run.ok();
+        let messages = server.messages();
+        assert_eq!(messages.len(), 1);
+        assert_signed(&messages[0].data, &config(&server, KEYS)).await;
+    }
+}
