@@ -7,11 +7,14 @@
 //! raw bytes here. [`DkimSigner::sign`] returns the `DKIM-Signature` header to
 //! put in front of the message.
 //!
-//! The signed headers are those of [`SIGNED_HEADERS`] that the message has.
-//! `MIME-Version` and `Content-Type` are among them because `Content-Type`
-//! carries the multipart boundary: left unsigned, it could be rewritten to
-//! show the signed body as something else. `From` is listed once more than
-//! it occurs, so that a second `From` added in transit breaks the signature.
+//! The signed headers are those of [`SIGNED_HEADERS`]. `MIME-Version` and
+//! `Content-Type` are among them because `Content-Type` carries the
+//! multipart boundary: left unsigned, it could be rewritten to show the
+//! signed body as something else. Each is listed in `h=` once more than the
+//! message has it (over-signing, RFC 6376 §8.15): the extra entry signs its
+//! absence, so that the same field added in transit — a second Subject or
+//! List-Unsubscribe, or a Reply-To or Cc the message never had — breaks the
+//! signature.
 
 use std::fmt;
 use std::io::Read;
@@ -30,17 +33,21 @@ use sha2::{Digest, Sha256};
 
 use crate::config::DkimSettings;
 
-/// The headers signed when the message has them, lowercase, in `h=` order;
-/// `from` comes first.
-pub const SIGNED_HEADERS: [&str; 10] = [
+/// The signed headers, lowercase, in `h=` order; `from` comes first. Each
+/// is listed once more than the message has it, so one it lacks is listed
+/// once: signed as absent.
+pub const SIGNED_HEADERS: [&str; 13] = [
     "from",
+    "reply-to",
     "to",
+    "cc",
     "subject",
     "date",
     "message-id",
     "list-id",
     "list-unsubscribe",
     "list-unsubscribe-post",
+    "feedback-id",
     "mime-version",
     "content-type",
 ];
@@ -196,8 +203,7 @@ impl DkimSigner {
         header.tag("h=");
         let mut first = true;
         for (name, count) in SIGNED_HEADERS.iter().zip(counts) {
-            let listed = if *name == "from" { count + 1 } else { count };
-            for _ in 0..listed {
+            for _ in 0..=count {
                 if !first {
                     header.atom(":");
                 }
@@ -213,7 +219,7 @@ impl DkimSigner {
         // since ring hashes what it signs itself.
         let mut signed = Vec::with_capacity(2048);
         for (name, count) in SIGNED_HEADERS.iter().zip(counts) {
-            // The bottom instance first (RFC 6376 §5.4.2); the extra `From`
+            // The bottom instance first (RFC 6376 §5.4.2); the extra entry
             // has no instance left and adds nothing.
             for field in fields.iter().rev().filter(|f| f.is(name)).take(count) {
                 canonical_header(field.raw, &mut signed);
@@ -968,18 +974,25 @@ mod tests {
     }
 
     #[test]
-    fn h_lists_the_signed_headers_present_with_from_twice() {
+    fn h_lists_each_signed_header_once_more_than_the_message_has_it() {
         let signer = signer("ed25519.pem");
         let header = signer.sign_at(&message(UNSUBSCRIBE, "Hi"), 1).unwrap();
         let h: String = tag(&header, "h").split_whitespace().collect();
         assert_eq!(
             h,
-            "from:from:to:subject:date:message-id:list-id:list-unsubscribe:list-unsubscribe-post:\
-             mime-version:content-type"
+            "from:from:reply-to:to:to:cc:subject:subject:date:date:message-id:message-id:\
+             list-id:list-id:list-unsubscribe:list-unsubscribe:\
+             list-unsubscribe-post:list-unsubscribe-post:feedback-id:feedback-id:\
+             mime-version:mime-version:content-type:content-type"
         );
         let plain = b"Subject: hi\r\nFrom: a@example.org\r\nX-Other: 1\r\n\r\nbody\r\n";
         let header = signer.sign_at(plain, 1).unwrap();
-        assert_eq!(tag(&header, "h"), "from:from:subject");
+        let h: String = tag(&header, "h").split_whitespace().collect();
+        assert_eq!(
+            h,
+            "from:from:reply-to:to:cc:subject:subject:date:message-id:list-id:\
+             list-unsubscribe:list-unsubscribe-post:feedback-id:mime-version:content-type"
+        );
     }
 
     #[test]
@@ -1294,18 +1307,25 @@ mod tests {
 
         #[test]
         #[ignore = "needs python3 with dkimpy: scripts/test runs it when it is installed"]
-        fn a_second_from_header_added_after_signing_fails_verification() {
+        fn a_header_field_added_after_signing_fails_verification() {
             let signer = signer("ed25519.pem");
             let message = message(UNSUBSCRIBE, "Hello");
             let header = signer.sign(&message).unwrap();
-            let tampered = [header.as_bytes(), &message].concat();
-            let tampered = String::from_utf8(tampered).unwrap().replacen(
-                "To: ",
-                "From: x@evil.example\r\nTo: ",
-                1,
-            );
-            let verdict = dkimpy(&signer, tampered.as_bytes());
-            assert!(verdict.is_err(), "an added From must not verify");
+            let signed = String::from_utf8([header.as_bytes(), &message].concat()).unwrap();
+            assert!(dkimpy(&signer, signed.as_bytes()).is_ok());
+            for field in [
+                "From: x@evil.example",
+                "Subject: Vote no",
+                "List-Unsubscribe: <https://evil.example/u/x>",
+                "To: x@evil.example",
+                "Content-Type: text/plain",
+                "Reply-To: x@evil.example",
+                "Cc: x@evil.example",
+            ] {
+                let tampered = signed.replacen("To: ", &format!("{field}\r\nTo: "), 1);
+                let verdict = dkimpy(&signer, tampered.as_bytes());
+                assert!(verdict.is_err(), "an added {field} must not verify");
+            }
         }
 
         #[test]

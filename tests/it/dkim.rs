@@ -103,3 +103,37 @@ on_both_backends! {
         assert_signed(&messages[0].data, &config(&server, KEYS)).await;
     }
 }
+
+/// `message` with `field` added above its own header fields, below the
+/// signatures: where a forwarder or an attacker would add one.
+fn with_added(message: &[u8], field: &str) -> Vec<u8> {
+    let text = String::from_utf8(message.to_vec()).expect("a 7-bit message");
+    let from = text.find("\r\nFrom: ").expect("a From field") + 2;
+    format!("{}{field}\r\n{}", &text[..from], &text[from..]).into_bytes()
+}
+
+on_both_backends! {
+    async fn a_header_field_added_to_a_signed_message_fails_verification(db) {
+        let (store, report) = world(db, 1).await;
+        let server = SmtpServer::start().await;
+        let id = campaign(&*store, report, &["members"]).await;
+        let config = config(&server, KEYS);
+        assert_eq!(run(&engine(&store, config.clone()), id).await, Finish::Done);
+        let message = server.messages().remove(0).data;
+        assert_signed(&message, &config).await;
+        let signers = signers(&config);
+        for field in [
+            "List-Unsubscribe: <https://evil.example/u/x>",
+            "Subject: Vote for the other motion",
+            "To: someone@evil.example",
+            "Content-Type: text/plain",
+            "Reply-To: someone@evil.example",
+            "Cc: someone@evil.example",
+            "Feedback-ID: 1:members:report:evil",
+            "List-Id: Evil <evil.evil.example>",
+        ] {
+            let verdicts = verify(&with_added(&message, field), &signers).await;
+            assert!(verdicts.iter().all(Result::is_err), "{field} was added, yet: {verdicts:?}");
+        }
+    }
+}
