@@ -176,6 +176,12 @@ variables! {
         "DKIM signing domain (d=). Unset with a selector: the domain of NECMAIL_FROM.";
     dkim_key_file: Option<PathBuf>, "NECMAIL_DKIM_KEY_FILE", some(path),
         "DKIM private key: RSA of 2048-4096 bits (PKCS#1 or PKCS#8 PEM) or Ed25519 (PKCS#8 PEM).";
+    dkim_selector_2: Option<String>, "NECMAIL_DKIM_SELECTOR_2", some(text),
+        "The selector of a second DKIM key, of the other algorithm: every message is then signed \
+         with both, RSA and Ed25519 (RFC 8463). Unset: one signature.";
+    dkim_key_file_2: Option<PathBuf>, "NECMAIL_DKIM_KEY_FILE_2", some(path),
+        "The second DKIM private key, beside NECMAIL_DKIM_KEY_FILE: Ed25519 when that one is RSA, \
+         or RSA when it is Ed25519.";
     http_addr: SocketAddr, "NECMAIL_HTTP_ADDR" = "127.0.0.1:8080", http_addr,
         "The address and port `serve` listens on for the web pages.";
     http_header_timeout: Duration, "NECMAIL_HTTP_HEADER_TIMEOUT_SECS" = "10",
@@ -292,16 +298,39 @@ impl Config {
                 "it only makes sense with NECMAIL_SECRET, the secret that replaced it",
             );
         }
-        match (&self.dkim_selector, &self.dkim_key_file) {
-            (Some(_), None) => problem(
-                "NECMAIL_DKIM_KEY_FILE",
-                "it is needed when NECMAIL_DKIM_SELECTOR is set",
+        for (selector, key_file, both) in [
+            (
+                &self.dkim_selector,
+                &self.dkim_key_file,
+                ["NECMAIL_DKIM_SELECTOR", "NECMAIL_DKIM_KEY_FILE"],
             ),
-            (None, Some(_)) => problem(
-                "NECMAIL_DKIM_SELECTOR",
-                "it is needed when NECMAIL_DKIM_KEY_FILE is set",
+            (
+                &self.dkim_selector_2,
+                &self.dkim_key_file_2,
+                ["NECMAIL_DKIM_SELECTOR_2", "NECMAIL_DKIM_KEY_FILE_2"],
             ),
-            _ => {}
+        ] {
+            match (selector, key_file) {
+                (Some(_), None) => {
+                    problem(both[1], &format!("it is needed when {} is set", both[0]))
+                }
+                (None, Some(_)) => {
+                    problem(both[0], &format!("it is needed when {} is set", both[1]))
+                }
+                _ => {}
+            }
+        }
+        if self.dkim_selector_2.is_some() && self.dkim_selector.is_none() {
+            problem(
+                "NECMAIL_DKIM_SELECTOR_2",
+                "it is for a second key: set NECMAIL_DKIM_SELECTOR and NECMAIL_DKIM_KEY_FILE first",
+            );
+        }
+        if self.dkim_selector_2.is_some() && self.dkim_selector_2 == self.dkim_selector {
+            problem(
+                "NECMAIL_DKIM_SELECTOR_2",
+                "it must differ from NECMAIL_DKIM_SELECTOR: each key is published under its own selector",
+            );
         }
         problems
     }
@@ -315,16 +344,26 @@ impl Config {
         }
     }
 
-    /// DKIM signing, when a selector and a key file are set.
-    pub fn dkim(&self) -> Option<DkimSettings> {
-        Some(DkimSettings {
-            selector: self.dkim_selector.clone()?,
-            domain: self
-                .dkim_domain
-                .clone()
-                .unwrap_or_else(|| self.from.domain().to_owned()),
-            key_file: self.dkim_key_file.clone()?,
+    /// The DKIM keys every message is signed with: none, one, or two (a
+    /// selector and a key file each), in the order configured.
+    pub fn dkim(&self) -> Vec<DkimSettings> {
+        let domain = self
+            .dkim_domain
+            .clone()
+            .unwrap_or_else(|| self.from.domain().to_owned());
+        [
+            (&self.dkim_selector, &self.dkim_key_file),
+            (&self.dkim_selector_2, &self.dkim_key_file_2),
+        ]
+        .into_iter()
+        .filter_map(|(selector, key_file)| {
+            Some(DkimSettings {
+                selector: selector.clone()?,
+                domain: domain.clone(),
+                key_file: key_file.clone()?,
+            })
         })
+        .collect()
     }
 
     /// How reports are linked to meetings: published within the overdue
@@ -1320,7 +1359,36 @@ mod tests {
             ("NECMAIL_DKIM_KEY_FILE", "/k.pem"),
         ])
         .unwrap();
-        assert_eq!(c.dkim().unwrap().domain, "necmail.localhost");
+        assert_eq!(c.dkim()[0].domain, "necmail.localhost");
+        assert_eq!(c.dkim().len(), 1);
+    }
+
+    #[test]
+    fn a_second_dkim_key_needs_its_own_selector_and_a_first_key() {
+        let err = load(&[("NECMAIL_DKIM_SELECTOR_2", "ed")]).unwrap_err();
+        let named: Vec<&str> = err.0.iter().map(|p| p.variable).collect();
+        assert_eq!(
+            named,
+            ["NECMAIL_DKIM_SELECTOR_2", "NECMAIL_DKIM_KEY_FILE_2"]
+        );
+        let err = load(&[
+            ("NECMAIL_DKIM_SELECTOR", "nec"),
+            ("NECMAIL_DKIM_KEY_FILE", "/rsa.pem"),
+            ("NECMAIL_DKIM_SELECTOR_2", "nec"),
+            ("NECMAIL_DKIM_KEY_FILE_2", "/ed.pem"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.0[0].variable, "NECMAIL_DKIM_SELECTOR_2");
+        assert!(err.0[0].reason.contains("differ"), "{err}");
+        let c = load(&[
+            ("NECMAIL_DKIM_SELECTOR", "rsa"),
+            ("NECMAIL_DKIM_KEY_FILE", "/rsa.pem"),
+            ("NECMAIL_DKIM_SELECTOR_2", "ed"),
+            ("NECMAIL_DKIM_KEY_FILE_2", "/ed.pem"),
+        ])
+        .unwrap();
+        let selectors: Vec<String> = c.dkim().into_iter().map(|d| d.selector).collect();
+        assert_eq!(selectors, ["rsa", "ed"]);
     }
 
     #[test]

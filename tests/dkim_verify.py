@@ -1,10 +1,11 @@
 """Verifies a DKIM-signed message with dkimpy, for the tests of src/delivery/dkim.rs.
 
-Usage: python3 dkim_verify.py MESSAGE_FILE DNS_NAME TXT_RECORD
+Usage: python3 dkim_verify.py MESSAGE_FILE DNS_NAME TXT_RECORD [DNS_NAME TXT_RECORD]...
 
-Answers the key lookup for DNS_NAME with TXT_RECORD instead of asking DNS.
-Exits 0 when the signature verifies, 1 when it does not, and 77 when dkimpy
-(or PyNaCl, which it needs for Ed25519) is not installed.
+Answers the key lookup for each DNS_NAME with its TXT_RECORD instead of
+asking DNS. Verifies every DKIM-Signature of the message, one per key given.
+Exits 0 when all verify, 1 when one does not, and 77 when dkimpy (or
+PyNaCl, which it needs for Ed25519) is not installed.
 """
 
 import sys
@@ -18,27 +19,38 @@ except ImportError as missing:
 
 
 def main() -> int:
-    path, name, record = sys.argv[1:4]
+    path, *pairs = sys.argv[1:]
+    records = {name.lower(): record for name, record in zip(pairs[::2], pairs[1::2])}
     with open(path, "rb") as f:
         message = f.read()
 
     def dnsfunc(query, timeout=5):
         asked = query.decode() if isinstance(query, bytes) else query
-        if asked.rstrip(".").lower() != name.lower():
+        record = records.get(asked.rstrip(".").lower())
+        if record is None:
             print(f"unexpected DNS query {asked!r}", file=sys.stderr)
             return None
         return record.encode()
 
     verifier = dkim.DKIM(message)
-    try:
-        ok = verifier.verify(dnsfunc=dnsfunc)
-    except dkim.DKIMException as e:
-        print(f"not verified: {e}", file=sys.stderr)
+    signatures = [
+        i for i, (name, _) in enumerate(verifier.headers) if name.lower() == b"dkim-signature"
+    ]
+    if len(signatures) != len(records):
+        print(f"not verified: {len(signatures)} signatures for {len(records)} keys", file=sys.stderr)
         return 1
-    if not ok:
-        print("not verified: signature mismatch", file=sys.stderr)
-        return 1
-    signed = sorted({h.decode().lower() for h, _ in verifier.signed_headers})
+    signed = set()
+    for idx in range(len(signatures)):
+        try:
+            ok = verifier.verify(idx=idx, dnsfunc=dnsfunc)
+        except dkim.DKIMException as e:
+            print(f"not verified: {e}", file=sys.stderr)
+            return 1
+        if not ok:
+            print(f"not verified: signature {idx} mismatch", file=sys.stderr)
+            return 1
+        signed |= {h.decode().lower() for h, _ in verifier.signed_headers}
+    signed = sorted(signed)
     print(" ".join(signed))
     return 0
 

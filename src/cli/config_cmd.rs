@@ -1,7 +1,8 @@
 use clap::Subcommand;
 
-use super::CliResult;
+use super::{CliError, CliResult};
 use crate::config::{Config, Source};
+use crate::delivery::dkim;
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
@@ -26,6 +27,22 @@ pub fn run(command: ConfigCommand, config: &Config) -> CliResult {
                     println!("# the database is {database}, which does not exist yet")
                 }
                 _ => println!("# the database is {database}"),
+            }
+            let signers =
+                dkim::load_all(&config.dkim()).map_err(|e| CliError::BadInput(e.to_string()))?;
+            for signer in &signers {
+                println!(
+                    "# DKIM signs with {} under {}",
+                    signer.algorithm(),
+                    signer.dns_name()
+                );
+            }
+            if dkim::ed25519_only(&signers) {
+                eprintln!(
+                    "warning: the only DKIM key is Ed25519, which Gmail, Microsoft and Yahoo do not \
+                     yet verify, so DKIM fails there: add an RSA key with NECMAIL_DKIM_SELECTOR_2 \
+                     and NECMAIL_DKIM_KEY_FILE_2 (RFC 8463)"
+                );
             }
             println!("# the configuration is valid");
             Ok(())

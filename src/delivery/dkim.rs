@@ -88,6 +88,15 @@ pub enum DkimError {
     InvalidSelector(String),
     #[error("the DKIM domain {0:?} is not a valid DNS name")]
     InvalidDomain(String),
+    #[error(
+        "the DKIM key files {first} and {second} both hold {algorithm} keys: a second key must be \
+         of the other algorithm, one RSA and one Ed25519 (RFC 8463)"
+    )]
+    SameAlgorithm {
+        first: PathBuf,
+        second: PathBuf,
+        algorithm: &'static str,
+    },
     #[error("the message has no From header, which DKIM must sign")]
     NoFrom,
     #[error("signing a message with the RSA key of the DKIM key file {path} failed")]
@@ -273,6 +282,31 @@ pub fn sign_with(
         signer.sign_fields(&fields, &body_hash, unix_time, out)?;
     }
     Ok(())
+}
+
+/// The signers of the configured keys, in order: none, one, or an RSA and
+/// an Ed25519 key together. Two keys of one algorithm are refused.
+pub fn load_all(settings: &[DkimSettings]) -> Result<Vec<DkimSigner>, DkimError> {
+    let signers = settings
+        .iter()
+        .map(DkimSigner::load)
+        .collect::<Result<Vec<_>, _>>()?;
+    if let [first, second] = &signers[..]
+        && first.algorithm() == second.algorithm()
+    {
+        return Err(DkimError::SameAlgorithm {
+            first: first.key_file.clone(),
+            second: second.key_file.clone(),
+            algorithm: first.algorithm(),
+        });
+    }
+    Ok(signers)
+}
+
+/// True when every key is Ed25519, which Gmail, Microsoft and Yahoo do not
+/// yet verify: their DKIM check then fails.
+pub fn ed25519_only(signers: &[DkimSigner]) -> bool {
+    !signers.is_empty() && signers.iter().all(|s| matches!(s.key, Key::Ed25519(_)))
 }
 
 /// The name in A-labels when it is a valid DNS name of letters, digits,
@@ -751,6 +785,14 @@ mod tests {
         DkimSigner::load(&settings(file)).expect("the test key loads")
     }
 
+    fn with_selector(file: &str, selector: &str) -> DkimSigner {
+        let settings = DkimSettings {
+            selector: selector.into(),
+            ..settings(file)
+        };
+        DkimSigner::load(&settings).expect("the test key loads")
+    }
+
     /// A campaign message shaped like the ones `render::personal` writes.
     fn message(list_unsubscribe: &str, body_text: &str) -> Vec<u8> {
         format!(
@@ -845,16 +887,20 @@ mod tests {
     /// found signed, or `Err` with why it failed. The tests that ask are
     /// `#[ignore]`d; `scripts/test` runs them when python3 has dkimpy.
     fn dkimpy(signer: &DkimSigner, signed: &[u8]) -> Result<String, String> {
+        dkimpy_all(std::slice::from_ref(signer), signed)
+    }
+
+    /// What dkimpy says about a message signed once with each of `signers`.
+    fn dkimpy_all(signers: &[DkimSigner], signed: &[u8]) -> Result<String, String> {
         let mut file = tempfile::NamedTempFile::new().expect("a temporary file");
         file.write_all(signed).expect("the message is written");
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dkim_verify.py");
-        let output = Command::new("python3")
-            .arg(script)
-            .arg(file.path())
-            .arg(signer.dns_name())
-            .arg(signer.dns_record())
-            .output()
-            .expect("python3 runs");
+        let mut command = Command::new("python3");
+        command.arg(script).arg(file.path());
+        for signer in signers {
+            command.arg(signer.dns_name()).arg(signer.dns_record());
+        }
+        let output = command.output().expect("python3 runs");
         assert_ne!(
             output.status.code(),
             Some(77),
@@ -1023,6 +1069,21 @@ mod tests {
                 assert_eq!(i > 0, line.starts_with(' '), "{line:?}");
             }
         }
+    }
+
+    #[test]
+    fn an_rsa_and_an_ed25519_key_load_together_but_two_of_one_algorithm_do_not() {
+        let both = load_all(&[settings("rsa2048.pkcs1.pem"), settings("ed25519.pem")]).unwrap();
+        let algorithms: Vec<&str> = both.iter().map(DkimSigner::algorithm).collect();
+        assert_eq!(algorithms, ["rsa-sha256", "ed25519-sha256"]);
+        assert!(!ed25519_only(&both));
+        assert!(ed25519_only(&load_all(&[settings("ed25519.pem")]).unwrap()));
+        assert!(!ed25519_only(&[]));
+        let error = load_all(&[settings("rsa2048.pkcs1.pem"), settings("rsa2048.pkcs8.pem")]);
+        assert!(
+            matches!(error, Err(DkimError::SameAlgorithm { .. })),
+            "{error:?}"
+        );
     }
 
     #[test]
@@ -1346,6 +1407,23 @@ mod tests {
                 let verdict = dkimpy(&signer, &[header.as_bytes(), relayed.as_bytes()].concat());
                 verdict.unwrap_or_else(|e| panic!("{file}: {e}"));
             }
+        }
+
+        #[test]
+        #[ignore = "needs python3 with dkimpy: scripts/test runs it when it is installed"]
+        fn an_rsa_and_an_ed25519_signature_together_both_verify_with_dkimpy() {
+            let signers = [
+                signer("rsa2048.pkcs8.pem"),
+                with_selector("ed25519.pem", "ed"),
+            ];
+            let message = message(UNSUBSCRIBE, "Hello Ann,");
+            let mut head = String::new();
+            sign_with(&signers, &message, 1_751_364_000, &mut head).unwrap();
+            assert_eq!(head.matches("DKIM-Signature:").count(), 2, "{head}");
+            let signed = [head.as_bytes(), &message].concat();
+            dkimpy_all(&signers, &signed).unwrap_or_else(|e| panic!("{e}"));
+            let tampered = String::from_utf8(signed).unwrap().replace("Hello", "Bye");
+            assert!(dkimpy_all(&signers, tampered.as_bytes()).is_err());
         }
 
         #[test]

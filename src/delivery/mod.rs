@@ -117,11 +117,7 @@ pub fn transport(config: &Config) -> Result<Arc<dyn Transport>, SetupError> {
         Some(_) => Arc::new(SmtpRelay::new(config).map_err(SetupError::Transport)?),
         None => Arc::new(Outbox::new(&config.outbox_dir).map_err(SetupError::Transport)?),
     };
-    let signers = config
-        .dkim()
-        .iter()
-        .map(dkim::DkimSigner::load)
-        .collect::<Result<Vec<_>, _>>()?;
+    let signers = dkim::load_all(&config.dkim())?;
     if signers.is_empty() {
         return Ok(carrier);
     }

@@ -7,13 +7,12 @@ use std::path::Path;
 use necmail::delivery::engine::Finish;
 
 use crate::campaigns::{campaign, config, engine, run, world};
-use crate::support::dkim::{ED25519, RSA, Verified, assert_verifies, signers, verify};
+use crate::support::dkim::{BOTH, ED25519, RSA, Verified, assert_verifies, signers, verify};
 use crate::support::on_both_backends;
 use crate::support::smtp::SmtpServer;
 
-/// The keys the tests sign with: RSA, or Ed25519 for confirmations.
-const KEYS: &[(&str, &str)] = &RSA;
-const ED25519_KEYS: &[(&str, &str)] = &ED25519;
+/// The keys the tests sign with: an RSA and an Ed25519 key together.
+const KEYS: &[(&str, &str)] = &BOTH;
 
 /// The `.eml` files in `dir`, as bytes, in name order.
 fn raw_mails(dir: &Path) -> Vec<Vec<u8>> {
@@ -26,11 +25,15 @@ fn raw_mails(dir: &Path) -> Vec<Vec<u8>> {
     paths.iter().map(|p| std::fs::read(p).unwrap()).collect()
 }
 
-/// Asserts that `message` is signed once with each configured key and
-/// that every signature verifies.
+/// Asserts that `message` is signed once with each configured key, in
+/// order, and that every signature verifies.
 async fn assert_signed(message: &[u8], config: &necmail::config::Config) -> Vec<Verified> {
     let signers = signers(config);
-    assert_verifies(verify(message, &signers).await, signers.len())
+    let verified = assert_verifies(verify(message, &signers).await, signers.len());
+    let algorithms: Vec<&str> = verified.iter().map(|v| v.algorithm.as_str()).collect();
+    let configured: Vec<&str> = signers.iter().map(|s| s.algorithm()).collect();
+    assert_eq!(algorithms, configured);
+    verified
 }
 
 on_both_backends! {
@@ -49,16 +52,15 @@ on_both_backends! {
     }
 
     async fn a_confirmation_email_is_signed_and_verifies(db) {
-        let mut app = crate::support::app::spawn_app_with(db, ED25519_KEYS).await;
+        let mut app = crate::support::app::spawn_app_with(db, KEYS).await;
         crate::web::lists(&*app.store).await;
         assert_eq!(app.subscribe("ann@example.org", &["members"]).await.status(), 200);
         app.wait_for_emails(1).await;
         app.stop().await;
         let mails = raw_mails(&app.outbox);
         assert_eq!(mails.len(), 1);
-        let config = crate::scheduler::config(ED25519_KEYS);
-        let verified = assert_signed(&mails[0], &config).await;
-        assert_eq!(verified[0].algorithm, "ed25519-sha256");
+        let config = crate::scheduler::config(KEYS);
+        assert_signed(&mails[0], &config).await;
     }
 
     async fn a_notice_to_the_admin_is_signed_and_verifies(db) {
@@ -117,7 +119,7 @@ on_both_backends! {
         let (store, report) = world(db, 1).await;
         let server = SmtpServer::start().await;
         let id = campaign(&*store, report, &["members"]).await;
-        let config = config(&server, KEYS);
+        let config = config(&server, &RSA);
         assert_eq!(run(&engine(&store, config.clone()), id).await, Finish::Done);
         let message = server.messages().remove(0).data;
         assert_signed(&message, &config).await;
@@ -136,4 +138,68 @@ on_both_backends! {
             assert!(verdicts.iter().all(Result::is_err), "{field} was added, yet: {verdicts:?}");
         }
     }
+}
+
+/// `necmail config check` with `keys` set.
+fn config_check(keys: &[(&str, &str)]) -> crate::support::cli::Run {
+    let db = crate::support::TestDb::sqlite();
+    let mut command = crate::support::cli::necmail(&db);
+    command.envs(keys.iter().copied()).args(["config", "check"]);
+    crate::support::cli::run_command(&mut command)
+}
+
+#[test]
+fn config_check_warns_about_an_ed25519_only_set_up_and_names_each_key() {
+    let ed25519 = config_check(&ED25519);
+    let out = ed25519.ok();
+    assert!(
+        out.contains("# DKIM signs with ed25519-sha256 under ed._domainkey.necmail.localhost"),
+        "{out}"
+    );
+    assert!(
+        ed25519
+            .stderr
+            .contains("warning: the only DKIM key is Ed25519"),
+        "{}",
+        ed25519.stderr
+    );
+
+    let both = config_check(&BOTH);
+    let out = both.ok();
+    assert!(
+        out.contains("# DKIM signs with rsa-sha256 under rsa._domainkey"),
+        "{out}"
+    );
+    assert!(
+        out.contains("# DKIM signs with ed25519-sha256 under ed._domainkey"),
+        "{out}"
+    );
+    assert!(!both.stderr.contains("warning"), "{}", both.stderr);
+    assert!(!config_check(&RSA).stderr.contains("warning"));
+}
+
+#[test]
+fn config_check_refuses_two_keys_of_one_algorithm_or_a_key_it_cannot_read() {
+    let twice = [
+        ("NECMAIL_DKIM_SELECTOR", "a"),
+        ("NECMAIL_DKIM_KEY_FILE", crate::support::dkim::RSA_KEY),
+        ("NECMAIL_DKIM_SELECTOR_2", "b"),
+        ("NECMAIL_DKIM_KEY_FILE_2", crate::support::dkim::RSA_KEY),
+    ];
+    let error = config_check(&twice);
+    assert!(
+        error.fails(2).contains("both hold rsa-sha256 keys"),
+        "{}",
+        error.stderr
+    );
+    let missing = [
+        ("NECMAIL_DKIM_SELECTOR", "a"),
+        ("NECMAIL_DKIM_KEY_FILE", "/no/such/key.pem"),
+    ];
+    let error = config_check(&missing);
+    assert!(
+        error.fails(2).contains("/no/such/key.pem"),
+        "{}",
+        error.stderr
+    );
 }

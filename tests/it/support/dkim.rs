@@ -38,6 +38,14 @@ pub const ED25519: [(&str, &str); 2] = [
     ("NECMAIL_DKIM_KEY_FILE", ED25519_KEY),
 ];
 
+/// The variables that sign with both keys, RSA first (RFC 8463).
+pub const BOTH: [(&str, &str); 4] = [
+    ("NECMAIL_DKIM_SELECTOR", "rsa"),
+    ("NECMAIL_DKIM_KEY_FILE", RSA_KEY),
+    ("NECMAIL_DKIM_SELECTOR_2", "ed"),
+    ("NECMAIL_DKIM_KEY_FILE_2", ED25519_KEY),
+];
+
 /// The signers `config` names, for their DNS names and records.
 pub fn signers(config: &Config) -> Vec<DkimSigner> {
     config
