@@ -182,6 +182,10 @@ variables! {
     dkim_key_file_2: Option<PathBuf>, "NECMAIL_DKIM_KEY_FILE_2", some(path),
         "The second DKIM private key, beside NECMAIL_DKIM_KEY_FILE: Ed25519 when that one is RSA, \
          or RSA when it is Ed25519.";
+    feedback_sender_id: String, "NECMAIL_FEEDBACK_SENDER_ID" = "necmail", feedback_sender_id,
+        "The sender id ending every campaign message's Feedback-ID \
+         (campaign:list:type:sender), for Gmail's feedback loop: 5 to 15 letters, digits, \
+         dots, hyphens or underscores, the same on every message.";
     http_addr: SocketAddr, "NECMAIL_HTTP_ADDR" = "127.0.0.1:8080", http_addr,
         "The address and port `serve` listens on for the web pages.";
     http_header_timeout: Duration, "NECMAIL_HTTP_HEADER_TIMEOUT_SECS" = "10",
@@ -645,6 +649,17 @@ fn origins(v: &str) -> Result<Vec<String>, String> {
             )),
         })
         .collect()
+}
+
+/// Gmail's feedback loop wants a sender id of 5 to 15 characters; a colon
+/// would be read as a field separator of the Feedback-ID.
+fn feedback_sender_id(v: &str) -> Result<String, String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
+    if (5..=15).contains(&v.len()) && v.chars().all(allowed) {
+        Ok(v.to_owned())
+    } else {
+        Err("it must be 5 to 15 letters, digits, dots, hyphens or underscores".into())
+    }
 }
 
 fn one_line(v: &str) -> Result<String, String> {
@@ -1361,6 +1376,19 @@ mod tests {
         .unwrap();
         assert_eq!(c.dkim()[0].domain, "necmail.localhost");
         assert_eq!(c.dkim().len(), 1);
+    }
+
+    #[test]
+    fn the_feedback_sender_id_is_5_to_15_safe_characters() {
+        assert_eq!(load(&[]).unwrap().feedback_sender_id, "necmail");
+        for good in ["necmail", "nec-2026", "a.b_c", "fifteen-chars-x"] {
+            let c = load(&[("NECMAIL_FEEDBACK_SENDER_ID", good)]).unwrap();
+            assert_eq!(c.feedback_sender_id, good);
+        }
+        for bad in ["nec", "sixteen-chars-xx", "nec:mail", "nec mail", "necmäil"] {
+            let err = load(&[("NECMAIL_FEEDBACK_SENDER_ID", bad)]).unwrap_err();
+            assert_eq!(err.0[0].variable, "NECMAIL_FEEDBACK_SENDER_ID", "{bad}");
+        }
     }
 
     #[test]

@@ -806,7 +806,7 @@ mod tests {
              List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n\
              Precedence: bulk\r\n\
              Auto-Submitted: auto-generated\r\n\
-             Feedback-ID: c1:nec-reports:necmail:example\r\n\
+             Feedback-ID: c1:nec-reports:report:necmail\r\n\
              MIME-Version: 1.0\r\n\
              Content-Type: multipart/alternative;\r\n boundary=\"=_b1\"\r\n\
              \r\n\

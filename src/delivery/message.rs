@@ -23,6 +23,7 @@ pub struct Addressing {
     pub unsubscribe_mailto: String,
     pub preferences_url: String,
     pub list_id: String,
+    /// Gmail's feedback loop: `campaign:list:type:sender`.
     pub feedback_id: String,
     /// Without angle brackets.
     pub message_id: String,
@@ -61,7 +62,10 @@ impl Addressing {
                 list.info.name.replace(['<', '>'], ""),
                 list.info.slug
             ),
-            feedback_id: format!("{campaign_id}:{}:necmail:{domain}", list.info.slug),
+            feedback_id: format!(
+                "{campaign_id}:{}:report:{}",
+                list.info.slug, config.feedback_sender_id
+            ),
             message_id: format!("{campaign_id}.{delivery}@{domain}"),
             return_path: format!("bounce+{delivery}@{domain}"),
         }

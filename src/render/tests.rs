@@ -218,7 +218,7 @@ fn a_message_is_well_formed_mime_with_text_first() {
             "mailto:leave+TOKEN@nec.example",
         )),
         list_id: Some("Party members <members.nec.example>"),
-        feedback_id: Some("3:members:necmail:nec"),
+        feedback_id: Some("3:members:report:necmail"),
     };
     let mut out = String::new();
     p.write_message(
@@ -243,7 +243,7 @@ fn a_message_is_well_formed_mime_with_text_first() {
         "Precedence: bulk\r\n",
         "Auto-Submitted: auto-generated\r\n",
         "List-Id: Party members <members.nec.example>\r\n",
-        "Feedback-ID: 3:members:necmail:nec\r\n",
+        "Feedback-ID: 3:members:report:necmail\r\n",
         "From: NEC Report <reports@nec.example>\r\n",
         "MIME-Version: 1.0\r\n",
     ] {

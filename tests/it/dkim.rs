@@ -51,6 +51,19 @@ on_both_backends! {
         }
     }
 
+    async fn a_campaign_message_has_a_signed_feedback_id_with_the_configured_sender_id(db) {
+        let (store, report) = world(db, 1).await;
+        let server = SmtpServer::start().await;
+        let id = campaign(&*store, report, &["members"]).await;
+        let config = config(&server, &[RSA[0], RSA[1], ("NECMAIL_FEEDBACK_SENDER_ID", "labour-nec")]);
+        assert_eq!(run(&engine(&store, config.clone()), id).await, Finish::Done);
+        let message = server.messages().remove(0);
+        assert_eq!(message.header("Feedback-ID"), Some(format!("{id}:members:report:labour-nec")));
+        let verified = assert_signed(&message.data, &config).await;
+        let entries = verified[0].headers.iter().filter(|h| *h == "feedback-id").count();
+        assert_eq!(entries, 2, "signed, and over-signed: {verified:?}");
+    }
+
     async fn a_confirmation_email_is_signed_and_verifies(db) {
         let mut app = crate::support::app::spawn_app_with(db, KEYS).await;
         crate::web::lists(&*app.store).await;
