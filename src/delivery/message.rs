@@ -22,6 +22,7 @@ pub struct Addressing {
     pub unsubscribe_url: String,
     pub unsubscribe_mailto: String,
     pub preferences_url: String,
+    /// `slug.domain`: the List-Id without the list's name.
     pub list_id: String,
     /// Gmail's feedback loop: `campaign:list:type:sender`.
     pub feedback_id: String,
@@ -57,11 +58,7 @@ impl Addressing {
             unsubscribe_url: config.public_link(&format!("u/{unsubscribe}")),
             unsubscribe_mailto: format!("mailto:leave+{unsubscribe}@{domain}"),
             preferences_url: config.public_link(&format!("p/{preferences}")),
-            list_id: format!(
-                "{} <{}.{domain}>",
-                list.info.name.replace(['<', '>'], ""),
-                list.info.slug
-            ),
+            list_id: format!("{}.{domain}", list.info.slug),
             feedback_id: format!(
                 "{campaign_id}:{}:report:{}",
                 list.info.slug, config.feedback_sender_id

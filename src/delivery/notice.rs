@@ -7,7 +7,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 
 use super::{Accepted, Envelope, Outgoing, SendError, Transport};
 use crate::config::Config;
-use crate::render::encoding::{header_text, mailbox, qp_piece};
+use crate::render::encoding::{Header, qp_piece};
 use crate::subscribers::SubscriberEmail;
 
 /// A rendered one-off message.
@@ -54,13 +54,16 @@ fn random_id() -> String {
 /// The whole message: headers, then text (and HTML) as quoted-printable.
 fn compose(config: &Config, notice: &Notice<'_>, id: &str) -> String {
     let mut out = String::with_capacity(notice.text.len() * 2 + 1024);
-    out.push_str("From: ");
-    mailbox(config.from.name.as_deref(), &config.from.address, &mut out);
-    out.push_str("\r\nTo: ");
-    mailbox(notice.to_name, notice.to.as_str(), &mut out);
-    out.push_str("\r\nSubject: ");
-    header_text(notice.subject.trim(), &mut out);
-    out.push_str("\r\nDate: ");
+    let mut from = Header::start(&mut out, "From");
+    from.mailbox(config.from.name.as_deref(), &config.from.address);
+    from.end();
+    let mut to = Header::start(&mut out, "To");
+    to.mailbox(notice.to_name, notice.to.as_str());
+    to.end();
+    let mut subject = Header::start(&mut out, "Subject");
+    subject.text(notice.subject);
+    subject.end();
+    out.push_str("Date: ");
     out.push_str(&Utc::now().to_rfc2822());
     out.push_str("\r\nMessage-ID: <notice.");
     out.push_str(id);
@@ -118,7 +121,7 @@ mod tests {
         assert!(
             m.starts_with("From: NEC Rep <rep@example.org>\r\nTo: Ann Smith <ann@example.org>\r\n")
         );
-        assert!(m.contains("Subject: =?UTF-8?B?"));
+        assert!(m.contains("Subject: Please confirm =?UTF-8?B?4oCT?= NEC reports\r\n"));
         assert!(m.contains("Message-ID: <notice.abc123@example.org>"));
         let text = m.find("Content-Type: text/plain").unwrap();
         let html = m.find("Content-Type: text/html").unwrap();

@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::encoding::{escape_html, header_text, mailbox, qp_piece};
+use super::encoding::{Header, escape_html, qp_piece};
 use super::inline::inline_body;
 use super::markdown::{TEXT_WIDTH, to_html, to_text, wrap};
 use super::templates::{TemplateError, Templates};
@@ -231,6 +231,7 @@ pub struct MessageMeta<'a> {
     /// RFC 8058: the HTTPS one-click link and the mailto fallback. Bulk
     /// mail only; it also adds Precedence and Auto-Submitted.
     pub list_unsubscribe: Option<(&'a str, &'a str)>,
+    /// The list's id, `slug.domain`; its name is the recipient's list's.
     pub list_id: Option<&'a str>,
     pub feedback_id: Option<&'a str>,
 }
@@ -535,38 +536,40 @@ impl Prepared {
         let html = self.html_pieces(&ctx)?;
         out.reserve(self.body_html.qp.len() + self.body_text.qp.len() + 16 * 1024);
 
-        out.push_str("From: ");
-        mailbox(
-            self.site.sender.name.as_deref(),
-            &self.site.sender.address,
-            out,
-        );
-        out.push_str("\r\nTo: ");
-        mailbox(r.name, r.email, out);
-        out.push_str("\r\nSubject: ");
-        header_text(&subject, out);
-        out.push_str("\r\nDate: ");
+        let mut from = Header::start(out, "From");
+        from.mailbox(self.site.sender.name.as_deref(), &self.site.sender.address);
+        from.end();
+        let mut to = Header::start(out, "To");
+        to.mailbox(r.name, r.email);
+        to.end();
+        let mut header = Header::start(out, "Subject");
+        header.text(&subject);
+        header.end();
+        out.push_str("Date: ");
         out.push_str(&meta.date.to_rfc2822());
-        out.push_str("\r\nMessage-ID: <");
-        out.push_str(meta.message_id);
-        out.push_str(">\r\n");
+        out.push_str("\r\n");
+        let mut header = Header::start(out, "Message-ID");
+        header.word(&["<", meta.message_id, ">"]);
+        header.end();
         if let Some(list_id) = meta.list_id {
-            out.push_str("List-Id: ");
-            header_text(list_id, out);
-            out.push_str("\r\n");
+            // RFC 2919: only the phrase is quoted or encoded.
+            let mut header = Header::start(out, "List-Id");
+            header.phrase(&r.list.name);
+            header.word(&["<", list_id, ">"]);
+            header.end();
         }
         if let Some((https, mailto)) = meta.list_unsubscribe {
-            out.push_str("List-Unsubscribe: <");
-            out.push_str(https);
-            out.push_str(">,\r\n <");
-            out.push_str(mailto);
-            out.push_str(">\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n");
+            let mut header = Header::start(out, "List-Unsubscribe");
+            header.word(&["<", https, ">,"]);
+            header.word(&["<", mailto, ">"]);
+            header.end();
+            out.push_str("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n");
             out.push_str("Precedence: bulk\r\nAuto-Submitted: auto-generated\r\n");
         }
         if let Some(feedback_id) = meta.feedback_id {
-            out.push_str("Feedback-ID: ");
-            out.push_str(feedback_id);
-            out.push_str("\r\n");
+            let mut header = Header::start(out, "Feedback-ID");
+            header.word(&[feedback_id]);
+            header.end();
         }
         out.push_str("MIME-Version: 1.0\r\nContent-Type: multipart/alternative;\r\n boundary=\"");
         out.push_str(&self.boundary);

@@ -217,7 +217,7 @@ fn a_message_is_well_formed_mime_with_text_first() {
             "https://nec.example/u/TOKEN",
             "mailto:leave+TOKEN@nec.example",
         )),
-        list_id: Some("Party members <members.nec.example>"),
+        list_id: Some("members.nec.example"),
         feedback_id: Some("3:members:report:necmail"),
     };
     let mut out = String::new();
@@ -253,6 +253,40 @@ fn a_message_is_well_formed_mime_with_text_first() {
         out.contains("To: =?UTF-8?B?"),
         "a non-ASCII name is encoded"
     );
+}
+
+#[test]
+fn every_header_line_is_folded_within_78_characters_and_the_list_id_stays_literal() {
+    let mut long = report(BODY);
+    long.title = "Réunion du Comité Exécutif National – élection générale anticipée, budget \
+        et calendrier"
+        .into();
+    let p = Prepared::new(Arc::new(Templates::load(None).unwrap()), &long, &site()).unwrap();
+    let attrs = Attributes::new();
+    let list = ListInfo {
+        slug: "membres-idf".into(),
+        name: "Membres du Comité – région Île-de-France, (tous) : \"actifs\"".into(),
+    };
+    let https = format!("https://reports.example.org/u/{}", "T".repeat(40));
+    let meta = MessageMeta {
+        message_id: "d42.c3@nec.example",
+        date: Utc.with_ymd_and_hms(2026, 3, 22, 9, 0, 0).unwrap(),
+        list_unsubscribe: Some((&https, "mailto:leave+TOKEN@nec.example")),
+        list_id: Some("membres-idf.nec.example"),
+        feedback_id: Some("3:membres-idf:report:necmail"),
+    };
+    let mut out = String::new();
+    let name = "Siobhán O’Neill-Ó Súilleabháin, Councillor for Islington North and Highbury";
+    p.write_message(&recipient(Some(name), &attrs, &list), &meta, &mut out)
+        .unwrap();
+    let head = &out[..out.find("\r\n\r\n").unwrap()];
+    for line in head.split("\r\n") {
+        assert!(line.len() <= 78, "{line:?} is {} long", line.len());
+    }
+    let list_id = head.split("\r\nList-Id:").nth(1).unwrap();
+    let list_id = &list_id[..list_id.find("\r\nList-Unsubscribe").unwrap()];
+    assert!(list_id.ends_with(" <membres-idf.nec.example>"), "{list_id}");
+    assert!(list_id.trim_start().starts_with("=?UTF-8?B?"), "{list_id}");
 }
 
 #[test]
