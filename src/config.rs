@@ -182,6 +182,9 @@ variables! {
     dkim_key_file_2: Option<PathBuf>, "NECMAIL_DKIM_KEY_FILE_2", some(path),
         "The second DKIM private key, beside NECMAIL_DKIM_KEY_FILE: Ed25519 when that one is RSA, \
          or RSA when it is Ed25519.";
+    reply_to: Option<Sender>, "NECMAIL_REPLY_TO", some(sender),
+        "Where replies to the emails go (Reply-To), as Name <address> or an address: the reports \
+         ask readers to reply. Unset: replies go to NECMAIL_FROM.";
     feedback_sender_id: String, "NECMAIL_FEEDBACK_SENDER_ID" = "necmail", feedback_sender_id,
         "The sender id ending every campaign message's Feedback-ID \
          (campaign:list:type:sender), for Gmail's feedback loop: 5 to 15 letters, digits, \

@@ -36,7 +36,7 @@ use crate::config::DkimSettings;
 /// The signed headers, lowercase, in `h=` order; `from` comes first. Each
 /// is listed once more than the message has it, so one it lacks is listed
 /// once: signed as absent.
-pub const SIGNED_HEADERS: [&str; 13] = [
+pub const SIGNED_HEADERS: [&str; 17] = [
     "from",
     "reply-to",
     "to",
@@ -47,6 +47,10 @@ pub const SIGNED_HEADERS: [&str; 13] = [
     "list-id",
     "list-unsubscribe",
     "list-unsubscribe-post",
+    "list-archive",
+    "list-subscribe",
+    "list-help",
+    "list-post",
     "feedback-id",
     "mime-version",
     "content-type",
@@ -1028,7 +1032,8 @@ mod tests {
             h,
             "from:from:reply-to:to:to:cc:subject:subject:date:date:message-id:message-id:\
              list-id:list-id:list-unsubscribe:list-unsubscribe:\
-             list-unsubscribe-post:list-unsubscribe-post:feedback-id:feedback-id:\
+             list-unsubscribe-post:list-unsubscribe-post:list-archive:list-subscribe:\
+             list-help:list-post:feedback-id:feedback-id:\
              mime-version:mime-version:content-type:content-type"
         );
         let plain = b"Subject: hi\r\nFrom: a@example.org\r\nX-Other: 1\r\n\r\nbody\r\n";
@@ -1037,7 +1042,8 @@ mod tests {
         assert_eq!(
             h,
             "from:from:reply-to:to:cc:subject:subject:date:message-id:list-id:\
-             list-unsubscribe:list-unsubscribe-post:feedback-id:mime-version:content-type"
+             list-unsubscribe:list-unsubscribe-post:list-archive:list-subscribe:list-help:\
+             list-post:feedback-id:mime-version:content-type"
         );
     }
 

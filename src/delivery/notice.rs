@@ -57,6 +57,11 @@ fn compose(config: &Config, notice: &Notice<'_>, id: &str) -> String {
     let mut from = Header::start(&mut out, "From");
     from.mailbox(config.from.name.as_deref(), &config.from.address);
     from.end();
+    if let Some(reply_to) = &config.reply_to {
+        let mut header = Header::start(&mut out, "Reply-To");
+        header.mailbox(reply_to.name.as_deref(), &reply_to.address);
+        header.end();
+    }
     let mut to = Header::start(&mut out, "To");
     to.mailbox(notice.to_name, notice.to.as_str());
     to.end();

@@ -229,7 +229,8 @@ pub struct MessageMeta<'a> {
     pub message_id: &'a str,
     pub date: DateTime<Utc>,
     /// RFC 8058: the HTTPS one-click link and the mailto fallback. Bulk
-    /// mail only; it also adds Precedence and Auto-Submitted.
+    /// mail only; it also adds List-Archive, List-Subscribe, List-Help,
+    /// List-Post, Precedence and Auto-Submitted.
     pub list_unsubscribe: Option<(&'a str, &'a str)>,
     /// The list's id, `slug.domain`; its name is the recipient's list's.
     pub list_id: Option<&'a str>,
@@ -261,6 +262,8 @@ const TEST_SUBJECT_PREFIX: &str = "[TEST] ";
 #[derive(Debug, Clone)]
 pub struct Site {
     pub sender: Sender,
+    /// Where replies go (NECMAIL_REPLY_TO), when not to the sender.
+    pub reply_to: Option<Sender>,
     pub archive_url: String,
     /// The web version of a report: `archive_url` + `/` + slug.
     pub report_url_prefix: String,
@@ -283,6 +286,7 @@ impl Site {
     pub fn from_config(config: &Config) -> Self {
         Site {
             sender: config.from.clone(),
+            reply_to: config.reply_to.clone(),
             archive_url: config.public_link("archive"),
             report_url_prefix: config.public_link("archive/"),
             subscribe_url: config.public_link("subscribe"),
@@ -539,6 +543,11 @@ impl Prepared {
         let mut from = Header::start(out, "From");
         from.mailbox(self.site.sender.name.as_deref(), &self.site.sender.address);
         from.end();
+        if let Some(reply_to) = &self.site.reply_to {
+            let mut header = Header::start(out, "Reply-To");
+            header.mailbox(reply_to.name.as_deref(), &reply_to.address);
+            header.end();
+        }
         let mut to = Header::start(out, "To");
         to.mailbox(r.name, r.email);
         to.end();
@@ -564,6 +573,18 @@ impl Prepared {
             header.word(&["<", mailto, ">"]);
             header.end();
             out.push_str("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n");
+            // RFC 2369: where the archive is, how to join, where to manage
+            // one's subscription, and that nobody posts to the list.
+            for (name, url) in [
+                ("List-Archive", self.site.archive_url.as_str()),
+                ("List-Subscribe", &self.site.subscribe_url),
+                ("List-Help", r.preferences_url),
+            ] {
+                let mut header = Header::start(out, name);
+                header.word(&["<", url, ">"]);
+                header.end();
+            }
+            out.push_str("List-Post: NO\r\n");
             out.push_str("Precedence: bulk\r\nAuto-Submitted: auto-generated\r\n");
         }
         if let Some(feedback_id) = meta.feedback_id {

@@ -28,6 +28,7 @@ pub(crate) fn report(body: &str) -> Report {
 pub(crate) fn site() -> Site {
     Site {
         sender: Sender::parse("NEC Report <reports@nec.example>").unwrap(),
+        reply_to: None,
         archive_url: "https://nec.example/archive".into(),
         report_url_prefix: "https://nec.example/archive/".into(),
         subscribe_url: "https://nec.example/subscribe".into(),
@@ -244,6 +245,10 @@ fn a_message_is_well_formed_mime_with_text_first() {
         "Auto-Submitted: auto-generated\r\n",
         "List-Id: Party members <members.nec.example>\r\n",
         "Feedback-ID: 3:members:report:necmail\r\n",
+        "List-Archive: <https://nec.example/archive>\r\n",
+        "List-Subscribe: <https://nec.example/subscribe>\r\n",
+        "List-Post: NO\r\n",
+        "List-Help: <https://nec.example/p/PREFS>\r\n",
         "From: NEC Report <reports@nec.example>\r\n",
         "MIME-Version: 1.0\r\n",
     ] {

@@ -106,6 +106,7 @@ fn render(draft: ReportDraft) {
     };
     let site = Site {
         sender: Sender::parse("NEC Report <reports@nec.example>").unwrap(),
+        reply_to: None,
         archive_url: "https://nec.example/archive".into(),
         report_url_prefix: "https://nec.example/archive/".into(),
         subscribe_url: "https://nec.example/subscribe".into(),

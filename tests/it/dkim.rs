@@ -51,6 +51,27 @@ on_both_backends! {
         }
     }
 
+    async fn a_campaign_message_has_a_signed_reply_to_and_the_rfc_2369_list_headers(db) {
+        let (store, report) = world(db, 1).await;
+        let server = SmtpServer::start().await;
+        let id = campaign(&*store, report, &["members"]).await;
+        let reply_to = ("NECMAIL_REPLY_TO", "Jo Bloggs, NEC member <jo@nec.example>");
+        let config = config(&server, &[RSA[0], RSA[1], reply_to]);
+        assert_eq!(run(&engine(&store, config.clone()), id).await, Finish::Done);
+        let message = server.messages().remove(0);
+        let header = |name: &str| message.header(name).unwrap_or_else(|| panic!("no {name}"));
+        assert_eq!(header("Reply-To"), "\"Jo Bloggs, NEC member\" <jo@nec.example>");
+        assert_eq!(header("List-Archive"), "<https://nec.example/archive>");
+        assert_eq!(header("List-Subscribe"), "<https://nec.example/subscribe>");
+        assert!(header("List-Help").starts_with("<https://nec.example/p/"));
+        assert_eq!(header("List-Post"), "NO");
+        let verified = assert_signed(&message.data, &config).await;
+        for name in ["reply-to", "list-archive", "list-subscribe", "list-help", "list-post"] {
+            let entries = verified[0].headers.iter().filter(|h| *h == name).count();
+            assert_eq!(entries, 2, "{name} signed and over-signed: {verified:?}");
+        }
+    }
+
     async fn a_campaign_message_has_a_signed_feedback_id_with_the_configured_sender_id(db) {
         let (store, report) = world(db, 1).await;
         let server = SmtpServer::start().await;
