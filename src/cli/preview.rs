@@ -115,7 +115,7 @@ fn compose(
 ) -> Result<(Rendered, String, Addressing), CliError> {
     let prepared = prepare(config, site, report)?;
     let mut addressing =
-        Addressing::new(config, &config.signer(), who.subscriber_id, &who.list, 0, 0);
+        Addressing::one_off(config, &config.signer(), who.subscriber_id, &who.list);
     if let Some(test) = &site.test {
         addressing.unsubscribe_url.clone_from(&test.personal_url);
         addressing.preferences_url.clone_from(&test.personal_url);

@@ -3,6 +3,7 @@
 //! a preview is exactly what a recipient gets.
 
 use chrono::Utc;
+use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::config::Config;
 use crate::render::{ListInfo, MessageMeta, Recipient};
@@ -65,6 +66,26 @@ impl Addressing {
             ),
             message_id: format!("{campaign_id}.{delivery}@{domain}"),
             return_path: format!("bounce+{delivery}@{domain}"),
+        }
+    }
+
+    /// The addressing of a one-off message of no campaign (`report
+    /// preview`, `send-test`): as [`Addressing::new`] makes it, but with a
+    /// Message-ID and a VERP token of its own, from a random number, so
+    /// that no two are alike (Gmail folds messages with one Message-ID
+    /// into one), and the Feedback-ID type `test`.
+    pub fn one_off(config: &Config, signer: &Signer, subscriber_id: i64, list: &ListRef) -> Self {
+        let mut nonce = [0u8; 8];
+        SystemRandom::new()
+            .fill(&mut nonce)
+            .expect("the system's random generator works");
+        let token = signer.sign(Purpose::Delivery, &[0, u64::from_le_bytes(nonce)]);
+        let domain = config.from.domain();
+        Addressing {
+            message_id: format!("test.{token}@{domain}"),
+            return_path: format!("bounce+{token}@{domain}"),
+            feedback_id: format!("0:{}:test:{}", list.info.slug, config.feedback_sender_id),
+            ..Addressing::new(config, signer, subscriber_id, list, 0, 0)
         }
     }
 

@@ -1,6 +1,7 @@
-//! DKIM on every kind of mail necmail sends — campaign messages,
-//! confirmation emails, notices to the admin and `send-test` — each
-//! verified by mail-auth, a verifier independent of necmail's signer.
+//! The headers and DKIM signatures of every kind of mail necmail sends —
+//! campaign messages, confirmation emails, notices to the admin and
+//! `send-test` — the signatures verified by mail-auth, a verifier
+//! independent of necmail's signer.
 
 use std::path::Path;
 
@@ -236,4 +237,50 @@ fn config_check_refuses_two_keys_of_one_algorithm_or_a_key_it_cannot_read() {
         "{}",
         error.stderr
     );
+}
+
+on_both_backends! {
+    async fn every_preview_and_every_test_message_has_its_own_message_id_and_return_path(db) {
+        let store = db.store().await;
+        crate::web::lists(&*store).await;
+        let report = crate::campaigns::report(&*store).await.to_string();
+        let server = SmtpServer::start().await;
+        let (url, dir) = (server.url(), db.dir.path().to_owned());
+        let db_url = db.url.clone();
+        let runs = tokio::task::spawn_blocking(move || {
+            let necmail = || {
+                let mut command = crate::support::cli::necmail_at(&db_url, &dir);
+                command
+                    .env("NECMAIL_SMTP_URL", &url)
+                    .env("NECMAIL_SECRET", crate::support::app::SECRET)
+                    .env("NECMAIL_FROM", "NEC Report <reports@nec.example>");
+                command
+            };
+            let mut previews = Vec::new();
+            for out in ["one", "two"] {
+                crate::support::cli::run_command(necmail().args(["report", "preview", &report, "--out", out])).ok();
+                previews.push(std::fs::read_to_string(dir.join(out).join("preview.eml")).unwrap());
+            }
+            for _ in 0..2 {
+                crate::support::cli::run_command(necmail().args(["send-test", &report, "--to", "jo@example.org"])).ok();
+            }
+            previews
+        })
+        .await
+        .unwrap();
+        let message_id = |message: &str| {
+            let at = message.find("\r\nMessage-ID: ").expect("a Message-ID") + 2;
+            message[at..].lines().next().unwrap().to_owned()
+        };
+        assert_ne!(message_id(&runs[0]), message_id(&runs[1]), "two previews");
+        let sent = server.messages();
+        assert_eq!(sent.len(), 2);
+        assert_ne!(sent[0].header("Message-ID"), sent[1].header("Message-ID"), "two test sends");
+        assert_ne!(sent[0].mail_from, sent[1].mail_from, "two VERP return paths");
+        for message in &sent {
+            assert!(message.mail_from.starts_with("bounce+") && message.mail_from.ends_with("@nec.example"));
+            let feedback = message.header("Feedback-ID").unwrap();
+            assert!(feedback.ends_with(":test:necmail"), "{feedback}");
+        }
+    }
 }
