@@ -8,6 +8,9 @@ const QP_LINE: usize = 75;
 
 /// Quoted-printable encoder that can be fed a body in pieces.
 ///
+/// No encoded line starts with `From ` or `.`: their first character is
+/// encoded (`=46`, `=2E`), so that an mbox or SMTP hop cannot change them.
+///
 /// Each piece is encoded on its own and, unless it ends a line, closed with
 /// a soft line break, so that pieces encoded once (a campaign's static text)
 /// and pieces encoded per recipient (a name, a link) can be concatenated in
@@ -25,12 +28,20 @@ pub fn qp_piece(text: &str, out: &mut String) {
             continue;
         }
         let next_is_eol = matches!(bytes.get(i + 1), None | Some(b'\n') | Some(b'\r'));
-        let literal =
-            (b == b' ' || b == b'\t') && !next_is_eol || (33..=126).contains(&b) && b != b'=';
-        let width = if literal { 1 } else { 3 };
+        // A hop that escapes mbox `From ` lines or dot-stuffs carelessly
+        // changes a line that starts so, and with it the DKIM body hash.
+        let unsafe_first = b == b'.' || bytes[i..].starts_with(b"From ");
+        let mut literal = ((b == b' ' || b == b'\t') && !next_is_eol
+            || (33..=126).contains(&b) && b != b'=')
+            && !(col == 0 && unsafe_first);
+        let mut width = if literal { 1 } else { 3 };
         if col + width > QP_LINE {
             out.push_str("=\r\n");
             col = 0;
+            if unsafe_first {
+                literal = false;
+                width = 3;
+            }
         }
         if literal {
             out.push(b as char);
@@ -287,6 +298,29 @@ mod tests {
             well past the seventy-six character limit of quoted-printable lines, twice over, and then some more.\n";
         let encoded = qp(text);
         assert!(encoded.split("\r\n").all(|l| l.len() <= 76), "{encoded}");
+        let decoded =
+            quoted_printable::decode(encoded.as_bytes(), quoted_printable::ParseMode::Strict)
+                .unwrap();
+        assert_eq!(
+            String::from_utf8(decoded).unwrap().replace("\r\n", "\n"),
+            text
+        );
+    }
+
+    #[test]
+    fn no_encoded_line_starts_with_from_and_a_space_or_with_a_dot() {
+        let text = format!(
+            "From here\n.dot\nx.From y\nFromage\n{a}.after a soft break\n{a}From there\n",
+            a = "a".repeat(75)
+        );
+        let encoded = qp(&text);
+        for line in encoded.split("\r\n") {
+            assert!(
+                !line.starts_with("From ") && !line.starts_with('.'),
+                "{line:?}"
+            );
+        }
+        assert!(encoded.starts_with("=46rom here\r\n=2Edot\r\nx.From y\r\nFromage\r\n"));
         let decoded =
             quoted_printable::decode(encoded.as_bytes(), quoted_printable::ParseMode::Strict)
                 .unwrap();
