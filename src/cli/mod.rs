@@ -7,6 +7,7 @@
 mod backup;
 mod campaigns;
 mod config_cmd;
+mod dkim_cmd;
 mod editor;
 mod lists;
 mod meetings;
@@ -46,6 +47,11 @@ enum Command {
     Config {
         #[command(subcommand)]
         command: config_cmd::ConfigCommand,
+    },
+    /// The DKIM keys: the DNS records to publish for them.
+    Dkim {
+        #[command(subcommand)]
+        command: dkim_cmd::DkimCommand,
     },
     /// Apply the database migrations (every command also does this at start).
     Migrate,
@@ -242,6 +248,7 @@ async fn run(cli: Cli, config: Config) -> CliResult {
     match cli.command {
         Command::Serve => serve::run(config).await,
         Command::Config { command } => config_cmd::run(command, &config),
+        Command::Dkim { command } => dkim_cmd::run(command, &config),
         Command::Migrate => {
             let store = open_store(&config, may_create).await?;
             println!("the {} database is up to date", store.backend().name());

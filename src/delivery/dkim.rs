@@ -69,6 +69,9 @@ const RSA_ENCRYPTION: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01,
 /// Longest folded line of the header, without its CRLF (RFC 5322 §2.1.1).
 const LINE: usize = 78;
 
+/// The longest string in a TXT record (RFC 1035 §3.3).
+const TXT_STRING: usize = 255;
+
 /// A key file larger than this is not a key.
 const MAX_KEY_FILE: u64 = 64 * 1024;
 
@@ -176,6 +179,19 @@ impl DkimSigner {
             Key::Ed25519(key) => ("ed25519", BASE64.encode(key.verifying_key().as_bytes())),
         };
         format!("v=DKIM1; k={k}; p={p}")
+    }
+
+    /// The TXT record as a zone-file entry, its text split into strings of
+    /// at most 255 bytes (the most one DNS character-string holds, RFC
+    /// 1035 §3.3): `NAME. IN TXT ( "…" "…" )`, one string per line.
+    pub fn zone_entry(&self) -> String {
+        let record = self.dns_record();
+        let strings: Vec<String> = record
+            .as_bytes()
+            .chunks(TXT_STRING)
+            .map(|chunk| format!("\"{}\"", String::from_utf8_lossy(chunk)))
+            .collect();
+        format!("{}. IN TXT ( {} )", self.dns_name(), strings.join("\n\t"))
     }
 
     /// The `DKIM-Signature` header, folded and ending in CRLF, to put in
@@ -1205,6 +1221,33 @@ mod tests {
             294,
             "a 2048-bit SubjectPublicKeyInfo"
         );
+    }
+
+    #[test]
+    fn the_zone_entry_splits_the_record_into_strings_of_at_most_255_bytes() {
+        for (file, count) in [
+            ("rsa2048.pkcs1.pem", 2),
+            ("rsa4096.pkcs8.pem", 3),
+            ("ed25519.pem", 1),
+        ] {
+            let signer = signer(file);
+            let entry = signer.zone_entry();
+            let (name, rest) = entry.split_once(" IN TXT ( ").expect(&entry);
+            assert_eq!(name, format!("{}.", signer.dns_name()));
+            let strings: Vec<&str> = rest
+                .strip_suffix(" )")
+                .expect(&entry)
+                .split("\n\t")
+                .map(|s| {
+                    s.strip_prefix('"')
+                        .and_then(|s| s.strip_suffix('"'))
+                        .expect(s)
+                })
+                .collect();
+            assert_eq!(strings.len(), count, "{entry}");
+            assert!(strings.iter().all(|s| s.len() <= 255), "{entry}");
+            assert_eq!(strings.concat(), signer.dns_record());
+        }
     }
 
     #[test]

@@ -284,3 +284,45 @@ on_both_backends! {
         }
     }
 }
+
+/// `necmail dkim dns` with `keys` set.
+fn dkim_dns(keys: &[(&str, &str)]) -> crate::support::cli::Run {
+    let db = crate::support::TestDb::sqlite();
+    let mut command = crate::support::cli::necmail(&db);
+    command.envs(keys.iter().copied()).args(["dkim", "dns"]);
+    crate::support::cli::run_command(&mut command)
+}
+
+#[test]
+fn dkim_dns_prints_each_keys_txt_record_in_strings_of_at_most_255_bytes() {
+    let run = dkim_dns(&BOTH);
+    let out = run.ok();
+    let lookup = |name: &str| {
+        BOTH.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    };
+    let config = necmail::config::Config::from_lookup(lookup).unwrap();
+    for signer in signers(&config) {
+        let start = out
+            .find(&format!("{}. IN TXT ( ", signer.dns_name()))
+            .expect(out);
+        let entry = &out[start..];
+        let entry = &entry[..entry.find(" )").expect(out)];
+        let strings: Vec<&str> = entry.split('"').skip(1).step_by(2).collect();
+        assert!(strings.iter().all(|s| s.len() <= 255), "{out}");
+        assert_eq!(strings.concat(), signer.dns_record(), "{out}");
+    }
+    assert_eq!(out.matches(" IN TXT ").count(), 2, "{out}");
+    assert!(
+        dkim_dns(&RSA)
+            .ok()
+            .contains("rsa._domainkey.necmail.localhost. IN TXT ( \"v=DKIM1; k=rsa; p=")
+    );
+    let none = dkim_dns(&[]);
+    assert!(
+        none.fails(2).contains("no DKIM key is configured"),
+        "{}",
+        none.stderr
+    );
+}
