@@ -154,15 +154,15 @@ impl<'a> Header<'a> {
     /// made of atoms, quoted when it is printable ASCII with specials in it,
     /// and encoded words otherwise.
     pub fn phrase(&mut self, name: &str) {
-        let words: Vec<&str> = name.split_whitespace().collect();
-        if words.iter().all(|w| w.bytes().all(is_atext)) {
-            for word in words {
+        let words = || name.split_whitespace();
+        if words().all(|w| w.bytes().all(is_atext)) {
+            for word in words() {
                 self.word(&[word]);
             }
         } else if name.bytes().all(|b| (32..127).contains(&b)) {
             let mut quoted = String::with_capacity(name.len() + 8);
-            let last = words.len().saturating_sub(1);
-            for (i, word) in words.iter().enumerate() {
+            let last = words().count().saturating_sub(1);
+            for (i, word) in words().enumerate() {
                 quoted.clear();
                 if i == 0 {
                     quoted.push('"');
@@ -179,7 +179,7 @@ impl<'a> Header<'a> {
                 self.word(&[&quoted]);
             }
         } else {
-            self.encoded(&words.join(" "));
+            self.encoded(&words().collect::<Vec<_>>().join(" "));
         }
     }
 
