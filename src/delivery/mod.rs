@@ -121,6 +121,12 @@ pub fn transport(config: &Config) -> Result<Arc<dyn Transport>, SetupError> {
     if signers.is_empty() {
         return Ok(carrier);
     }
+    if dkim::ed25519_only(&signers) {
+        tracing::warn!(
+            "the only DKIM key is Ed25519, which Gmail, Microsoft and Yahoo do not yet verify: \
+             add an RSA key with NECMAIL_DKIM_SELECTOR_2 and NECMAIL_DKIM_KEY_FILE_2"
+        );
+    }
     Ok(Arc::new(Signing::new(carrier, signers)))
 }
 
