@@ -12,11 +12,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 
-use super::dkim::{DkimSigner, sign_with};
+use super::dkim::{DkimSigner, SIGNATURE_ROOM, sign_with};
 use super::{Accepted, Envelope, Outgoing, SendError, Transport};
-
-/// Room for one folded signature header: an RSA-4096 one is about 1 KB.
-const HEADER_ROOM: usize = 1024;
 
 /// A transport that signs each message with every key it holds (RFC 8463:
 /// one RSA and one Ed25519 key side by side) before the one it wraps sends it.
@@ -43,7 +40,8 @@ impl Transport for Signing {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let mut head = String::with_capacity(HEADER_ROOM * self.signers.len() + message.head.len());
+        let room = SIGNATURE_ROOM * self.signers.len() + message.head.len();
+        let mut head = String::with_capacity(room);
         sign_with(&self.signers, message.message, now, &mut head)
             .map_err(|e| SendError::Unsignable(e.to_string()))?;
         let mut head = head.into_bytes();
