@@ -49,6 +49,7 @@ pub use crate::error::StoreError;
 
 use crate::campaigns::{CampaignStore, TotalsStore};
 use crate::config::{Backend, PoolOptions};
+use crate::feedback::FeedbackStore;
 use crate::health::HealthCheck;
 use crate::lists::ListStore;
 use crate::meetings::MeetingStore;
@@ -70,6 +71,7 @@ pub trait Store:
     + TotalsStore
     + MeetingStore
     + ScheduleStore
+    + FeedbackStore
     + HealthCheck
     + Send
     + Sync

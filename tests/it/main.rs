@@ -12,6 +12,7 @@ mod deploy;
 mod feed_addresses;
 mod hostile_content;
 mod import;
+mod inbound;
 mod lists;
 mod meetings;
 mod report_corrections;

@@ -10,6 +10,7 @@
 use super::Db;
 
 mod campaigns;
+mod feedback;
 mod lists;
 mod meetings;
 mod reports;
