@@ -255,7 +255,7 @@ fn delivery_status(message: &Message<'_>) -> Classified {
             continue;
         }
         let diagnostic = field(group, "diagnostic-code")
-            .map(|d| typed_address(d))
+            .map(typed_address)
             .unwrap_or_default();
         let status = field(group, "status")
             .and_then(status_code)
@@ -544,5 +544,79 @@ mod tests {
         assert!(is_automatic(&m, "MAILER-DAEMON@mx.example.org"));
         let m = parse("From: jo@example.org\r\nPrecedence: bulk\r\nSubject: hi\r\n\r\nhello\r\n");
         assert!(is_automatic(&m, "jo@example.org"));
+    }
+
+    /// The failed addresses and whether each is hard, of a bounce.
+    fn failed(raw: &str) -> Vec<(String, bool)> {
+        match classify(&parse(raw)) {
+            Classified::Bounce { recipients, .. } => recipients
+                .into_iter()
+                .map(|r| (r.address.unwrap_or_default(), r.hard))
+                .collect(),
+            other => panic!("not a bounce: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_bounces_that_are_not_dsns_give_their_address_hard_or_soft() {
+        let sendmail = "From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.org>\r\n\
+            Subject: Returned mail: see transcript for details\r\n\r\n\
+            ----- The following addresses had permanent fatal errors -----\r\n\
+            <jo@example.org>\r\n    (reason: 550 5.1.1 <jo@example.org>... User unknown)\r\n";
+        assert_eq!(failed(sendmail), [("jo@example.org".to_owned(), true)]);
+        let exchange = "From: postmaster@contoso.example\r\n\
+            Subject: Undeliverable: The NEC report\r\n\r\n\
+            Your message to jo@contoso.example couldn't be delivered.\r\n\
+            jo wasn't found at contoso.example.\r\n\
+            Remote Server returned '550 5.1.10 RESOLVER.ADR.RecipientNotFound; not found'\r\n\
+            \r\nOriginal message headers:\r\nTo: other@contoso.example\r\n";
+        assert_eq!(failed(exchange), [("jo@contoso.example".to_owned(), true)]);
+        let gmail = "From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\r\n\
+            Subject: Delivery Status Notification (Failure)\r\n\r\n\
+            Address not found\r\n\r\nYour message wasn't delivered to jo@gmail.example \
+            because the address couldn't be found, or is unable to receive mail.\r\n";
+        assert_eq!(failed(gmail), [("jo@gmail.example".to_owned(), true)]);
+        let yahoo = "From: MAILER-DAEMON@yahoo.example\r\nSubject: Failure Notice\r\n\r\n\
+            Sorry, we were unable to deliver your message to the following address.\r\n\r\n\
+            <jo@yahoo.example>:\r\n552: Mailbox full: over quota\r\n";
+        assert_eq!(failed(yahoo), [("jo@yahoo.example".to_owned(), false)]);
+        let plain = "From: postmaster@example.org\r\nSubject: Undelivered Mail\r\n\r\n\
+            Delivery to jo@example.org failed: temporary problem, will not retry.\r\n";
+        assert_eq!(failed(plain), [("jo@example.org".to_owned(), false)]);
+    }
+
+    #[test]
+    fn a_dsn_with_the_original_attached_names_its_message_id_and_return_path() {
+        let raw = "From: MAILER-DAEMON@mx.example.org\r\nSubject: failed\r\n\
+            Content-Type: multipart/report; report-type=delivery-status; boundary=B\r\n\r\n\
+            --B\r\nContent-Type: text/plain\r\n\r\nsorry\r\n\
+            --B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n\r\n\
+            Final-Recipient: rfc822; jo@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n\
+            Diagnostic-Code: smtp; 550 5.1.1 no such user\r\n\r\n\
+            --B\r\nContent-Type: message/rfc822\r\n\r\nReturn-Path: <bounce+T@nec.example>\r\n\
+            Message-ID: <7.T@nec.example>\r\nSubject: the report\r\n\r\nThe body, cut sh";
+        let Classified::Bounce {
+            recipients,
+            enclosed,
+        } = classify(&parse(raw))
+        else {
+            panic!("a bounce");
+        };
+        assert_eq!(recipients[0].status, "5.1.1");
+        assert!(recipients[0].diagnostic.contains("no such user"));
+        assert_eq!(enclosed.message_id.as_deref(), Some("7.T@nec.example"));
+        assert_eq!(
+            enclosed.return_path.as_deref(),
+            Some("bounce+T@nec.example")
+        );
+    }
+
+    #[test]
+    fn an_arf_report_of_another_type_than_abuse_is_no_complaint() {
+        let raw = "From: fbl@example.net\r\n\
+            Content-Type: multipart/report; report-type=feedback-report; boundary=F\r\n\r\n\
+            --F\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: not-spam\r\n\
+            \r\n--F--\r\n";
+        assert_eq!(classify(&parse(raw)), Classified::Other);
     }
 }

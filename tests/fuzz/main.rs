@@ -253,3 +253,81 @@ fn token_verification() {
             }
         });
 }
+
+/// A DSN and a text bounce: the seeds of the bounce classifier.
+const BOUNCE_SEEDS: &[&str] = &[
+    "From: MAILER-DAEMON@mx.example.org\r\nSubject: failed\r\n\
+     Content-Type: multipart/report; report-type=delivery-status; boundary=B\r\n\r\n\
+     --B\r\nContent-Type: text/plain\r\n\r\nsorry\r\n\
+     --B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n\r\n\
+     Final-Recipient: rfc822; jo@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n\
+     --B\r\nContent-Type: message/rfc822\r\n\r\nMessage-ID: <7.T@nec.example>\r\n\r\nx\r\n--B--\r\n",
+    "From: MAILER-DAEMON@mx.example.org\r\nSubject: Undelivered Mail\r\n\r\n\
+     <jo@example.org>: host mx said: 550 5.1.1 User unknown\r\n",
+    "From: fbl@example.net\r\n\
+     Content-Type: multipart/report; report-type=feedback-report; boundary=F\r\n\r\n\
+     --F\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\n\r\n--F--\r\n",
+];
+
+#[test]
+fn bounce_classification() {
+    BOUNCE_SEEDS
+        .iter()
+        .fold(Fuzz::new("bounces"), |fuzz, seed| {
+            fuzz.seed(seed.as_bytes())
+        })
+        .dictionary(&[
+            "\r\n",
+            "\r\n\r\n",
+            "--B\r\n",
+            "Content-Type: message/rfc822\r\n\r\n",
+            "Content-Type: multipart/report; report-type=delivery-status; boundary=B\r\n",
+            "Action: failed\r\n",
+            "Status: 4.2.2\r\n",
+            " continued",
+            "<a@b.c>",
+            "550 ",
+            "5.1.1",
+        ])
+        .run(|input| {
+            if let Some(message) = mail_parser::MessageParser::new().parse(input) {
+                let _ = necmail::feedback::is_automatic(&message, "");
+                if let necmail::feedback::Classified::Bounce { recipients, .. } =
+                    necmail::feedback::classify(&message)
+                {
+                    assert!(!recipients.is_empty() && recipients.len() <= 50);
+                }
+            }
+        });
+}
+
+#[test]
+fn smtp_command_parsing() {
+    use smtp_proto::request::receiver::RequestReceiver;
+    Fuzz::new("smtp-commands")
+        .seed(&b"EHLO a.example\r\nMAIL FROM:<> SIZE=10\r\nRCPT TO:<news-join@nec.example>\r\n"[..])
+        .seed(&b"LHLO mta\r\nMAIL FROM:<jo@example.org> BODY=8BITMIME\r\nDATA\r\nQUIT\r\n"[..])
+        .dictionary(&[
+            "\r\n",
+            "\n",
+            "<",
+            ">",
+            ":",
+            " ",
+            "RCPT TO:",
+            "MAIL FROM:",
+            "\0",
+        ])
+        .run(|input| {
+            let mut receiver = RequestReceiver::default();
+            let mut bytes = input.iter();
+            let mut commands = 0;
+            while !bytes.as_slice().is_empty() {
+                match receiver.ingest(&mut bytes) {
+                    Err(smtp_proto::Error::NeedsMoreData { .. }) => break,
+                    _ => commands += 1,
+                }
+            }
+            assert!(commands <= input.len());
+        });
+}

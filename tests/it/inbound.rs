@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 
 use crate::campaigns::{campaign, world};
 use crate::lists::{list_id, new_list, subscriber};
+use crate::serve::{Daemon, free_port};
 use crate::support::app::{PUBLIC_URL, SECRET, TestApp, spawn_app_with};
 use crate::support::cli::{necmail, run, run_command};
 use crate::support::{TestDb, on_both_backends};
@@ -768,5 +769,50 @@ on_both_backends! {
         assert_eq!(events[0]["reason"], "asked to come back");
         assert_eq!(events[0]["source"], "admin");
         run(db, &["suppression", "rm", "jo@example.org", "--reason", "again"]).fails(2);
+    }
+
+    async fn serve_takes_inbound_mail_from_an_ordinary_smtp_client(db) {
+        let store = db.store().await;
+        store.create_list(&new_list("members", OptIn::Double)).await.unwrap();
+        store.create_list(&new_list("councillors", OptIn::Double)).await.unwrap();
+        for list in ["members", "councillors"] {
+            store.add_subscriber(&subscriber("jo@example.org", &[list], true)).await.unwrap();
+        }
+        let port = free_port();
+        let daemon = Daemon::start(db, &[
+            ("NECMAIL_INBOUND_ADDR", format!("127.0.0.1:{port}")),
+            ("NECMAIL_FROM", "NEC Report <reports@nec.example>".to_owned()),
+            ("NECMAIL_OUTBOX_DIR", db.dir.path().join("outbox").display().to_string()),
+        ]).await;
+        use lettre::AsyncTransport;
+        let client = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous("127.0.0.1")
+            .port(port)
+            .build();
+        let envelope = lettre::address::Envelope::new(
+            Some("jo@example.org".parse().unwrap()),
+            vec![format!("members-leave@{DOMAIN}").parse().unwrap()],
+        ).unwrap();
+        let sent = client.send_raw(&envelope, message("jo@example.org", "leave", "", "").as_bytes()).await;
+        assert!(sent.is_ok(), "{sent:?}");
+        assert_eq!(status_on(&*store, "jo@example.org", "members").await, SubscriptionStatus::Unsubscribed);
+        // And from swaks, over LMTP, as an MTA's transport would.
+        if std::process::Command::new("swaks").arg("--version").output().is_ok() {
+            let swaks = std::process::Command::new("swaks")
+                .args(["--server", "127.0.0.1", "--port", &port.to_string(), "--protocol", "LMTP",
+                       "--from", "jo@example.org", "--to", &format!("councillors-leave@{DOMAIN}"),
+                       "--header", "Subject: leave", "--body", "please"])
+                .output()
+                .unwrap();
+            let transcript = String::from_utf8_lossy(&swaks.stdout);
+            assert!(swaks.status.success(), "{transcript}");
+            assert!(transcript.contains("<-  250 2.0.0 Delivered"), "{transcript}");
+            assert_eq!(status_on(&*store, "jo@example.org", "councillors").await,
+                       SubscriptionStatus::Unsubscribed);
+        } else {
+            eprintln!("SKIPPED the swaks half: swaks is not installed (apt-get install swaks)");
+        }
+        let (code, log) = daemon.stop().await;
+        assert_eq!(code, 0, "{log}");
+        assert!(log.contains("inbound SMTP and LMTP listening"), "{log}");
     }
 }
