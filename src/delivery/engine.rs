@@ -9,7 +9,9 @@
 //! the last is committed. A recorder task commits outcomes as they come,
 //! all that have arrived in one transaction (group commit). Another task
 //! renews the leases of what the run holds, every third of a lease, so
-//! that a slow relay or database never lets another worker claim them.
+//! that a slow relay or database never lets another worker claim them; nor
+//! does the run claim them again itself when renewing falls behind (a
+//! stalled machine or database): their outcomes are on their way.
 //!
 //! So a crash (even SIGKILL) can repeat only the transactions in flight: at
 //! most one message per SMTP connection, whose reply had not yet been
@@ -178,11 +180,13 @@ impl Engine {
 
     /// Ends at once the leases of earlier processes on this host that have
     /// stopped (a crash, a SIGKILL), so that a restart resumes their
-    /// deliveries without waiting for the leases to run out.
+    /// deliveries without waiting for the leases to run out; and those an
+    /// earlier run of this engine left (a run that failed), which no other
+    /// run of it holds: the supervisor runs a campaign once at a time.
     async fn take_back_from_stopped(&self, id: i64) -> Result<(), StoreError> {
         let holders = self.persist(|| self.campaigns.lease_holders(id)).await?;
         for holder in holders {
-            if holder == self.worker || !has_stopped(&holder, &self.worker) {
+            if holder != self.worker && !has_stopped(&holder, &self.worker) {
                 continue;
             }
             let n = self
@@ -251,7 +255,10 @@ impl Engine {
             {
                 return Ok(Finish::Done);
             }
-            let wait = match self.persist(|| self.campaigns.next_due(id)).await? {
+            let wait = match self
+                .persist(|| self.campaigns.next_due(id, &self.worker))
+                .await?
+            {
                 Some(due) => (due - Utc::now())
                     .to_std()
                     .unwrap_or_default()

@@ -97,9 +97,11 @@ fn claim_sql(condition: &str, lock: &str) -> String {
 }
 
 /// What a claim takes, in this order: expired leases (their outcome is
-/// unknown), deferred deliveries that are due, then queued ones.
+/// unknown), deferred deliveries that are due, then queued ones. A worker
+/// never takes back its own expired leases: it is alive and still holds
+/// them (its renewal fell behind), and their outcome is on its way.
 const CLAIM_CONDITIONS: [&str; 3] = [
-    "state = 'sending' AND lease_until < $3",
+    "state = 'sending' AND lease_until < $3 AND (worker IS NULL OR worker <> $1)",
     "state = 'deferred' AND next_attempt_at <= $3",
     QUEUED,
 ];
@@ -798,7 +800,7 @@ impl CampaignStore for SqlStore<Db> {
     async fn take_back(&self, id: i64, worker: &str) -> Result<u64, StoreError> {
         let _turn = self.turn().await;
         Ok(sqlx::query::<Db>(
-            "UPDATE deliveries SET lease_until = $1
+            "UPDATE deliveries SET lease_until = $1, worker = NULL
               WHERE campaign_id = $2 AND state = 'sending' AND worker = $3",
         )
         .bind(DateTime::<Utc>::UNIX_EPOCH)
@@ -854,12 +856,15 @@ impl CampaignStore for SqlStore<Db> {
         Ok(done > 0)
     }
 
-    async fn next_due(&self, id: i64) -> Result<Option<DateTime<Utc>>, StoreError> {
+    async fn next_due(&self, id: i64, worker: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
         Ok(sqlx::query_scalar::<Db, Option<DateTime<Utc>>>(
             "SELECT MIN(CASE WHEN state = 'deferred' THEN next_attempt_at ELSE lease_until END)
-               FROM deliveries WHERE campaign_id = $1 AND state IN ('deferred', 'sending')",
+               FROM deliveries WHERE campaign_id = $1
+                AND (state = 'deferred'
+                     OR state = 'sending' AND (worker IS NULL OR worker <> $2))",
         )
         .bind(id)
+        .bind(worker)
         .fetch_one(&self.pool)
         .await?)
     }
