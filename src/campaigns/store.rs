@@ -100,6 +100,10 @@ pub trait CampaignStore: Send + Sync {
         to: CampaignState,
         reason: Option<&str>,
     ) -> Result<Campaign, StoreError>;
+    /// Changes whenever a campaign's state is changed through this store
+    /// (a pause or cancel from this process): an engine running here hears
+    /// of it at once, and of changes made elsewhere only when it asks.
+    fn state_changes(&self) -> tokio::sync::watch::Receiver<u64>;
     /// Approves a held campaign: it becomes scheduled, keeping its start time
     /// when that is after `now`, else starting at `now`. A campaign in any
     /// other state is refused.

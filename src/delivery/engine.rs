@@ -53,8 +53,9 @@ const LOOK_BEYOND_QUEUE_EVERY: Duration = Duration::from_secs(1);
 /// claims for those that are.
 const GATHER_FREE: Duration = Duration::from_millis(2);
 /// How often a run reads its campaign's state, for a pause or cancel made
-/// by another process.
-const WATCH_EVERY: Duration = Duration::from_secs(1);
+/// by another process; one made through this process's store reaches the
+/// run at once.
+const WATCH_EVERY: Duration = Duration::from_secs(5);
 /// The longest a retry waits, whatever the attempt.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(4 * 3600);
 /// The least time a run keeps trying a store that is away, whatever the lease.
@@ -647,12 +648,17 @@ async fn stop_asked(stop: &mut watch::Receiver<bool>) {
     }
 }
 
-/// Watches the campaign's state, so that a pause or cancel made elsewhere
-/// (the CLI, another process) stops this run within [`WATCH_EVERY`]:
-/// workers finish the message they are on and take no more.
+/// Watches the campaign's state, so that a pause or cancel stops this run:
+/// at once when it is made in this process (the store says so), within
+/// [`WATCH_EVERY`] when made elsewhere (the CLI, another instance). Workers
+/// finish the message they are on and take no more.
 async fn watch_state(store: Arc<dyn CampaignStore>, shared: Arc<Shared>) {
+    let mut changes = store.state_changes();
     loop {
-        tokio::time::sleep(WATCH_EVERY).await;
+        tokio::select! {
+            _ = tokio::time::sleep(WATCH_EVERY) => {}
+            Ok(()) = changes.changed() => {}
+        }
         let halted = match store.campaign(shared.campaign).await.map(|c| c.state) {
             Ok(CampaignState::Sending) | Err(_) => continue,
             Ok(CampaignState::Paused) => Finish::Paused("paused by an admin".into()),

@@ -91,6 +91,9 @@ pub struct SqlStore<DB: sqlx::Database> {
     pool: sqlx::Pool<DB>,
     /// Writers take turns here first on SQLite; `None` on PostgreSQL.
     write_turn: Option<tokio::sync::Mutex<()>>,
+    /// Counts the changes of a campaign's state made through this store:
+    /// see [`CampaignStore::state_changes`](crate::campaigns::CampaignStore::state_changes).
+    state_changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl<DB: sqlx::Database> SqlStore<DB> {

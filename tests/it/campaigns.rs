@@ -345,6 +345,18 @@ on_both_backends! {
         assert_eq!((all.len(), unique.len()), (12, 12));
     }
 
+    async fn a_pause_made_in_this_process_reaches_its_running_engine_at_once(db) {
+        let Slow { store, server, id, running, .. } = slow_campaign(db).await;
+        server.wait_for(2, WAIT).await;
+        let before = server.messages().len();
+        store.set_campaign_state(id, CampaignState::Paused, Some("paused by an admin")).await.unwrap();
+        assert!(matches!(running.await.unwrap(), Finish::Paused(_)));
+        // The message in flight, and at most one started while the run read
+        // the new state; a message takes 200 ms, the slow poll 5 s.
+        let after = server.messages().len() - before;
+        assert!(after <= 2, "{after} messages went out after the pause");
+    }
+
     async fn cancelling_mid_send_skips_the_rest(db) {
         let Slow { store, server, id, running, .. } = slow_campaign(db).await;
         server.wait_for(2, WAIT).await;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::AssertSqlSafe;
 use sqlx::types::Json;
+use tokio::sync::watch;
 
 use super::Db;
 use crate::campaigns::{
@@ -496,7 +497,9 @@ impl CampaignStore for SqlStore<Db> {
             .execute(&mut *tx)
             .await?;
         }
-        Self::commit_campaign(tx, id).await
+        let campaign = Self::commit_campaign(tx, id).await?;
+        self.state_changes.send_modify(|n| *n += 1);
+        Ok(campaign)
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(campaign = id))]
@@ -809,6 +812,10 @@ impl CampaignStore for SqlStore<Db> {
         .execute(&self.pool)
         .await?
         .rows_affected())
+    }
+
+    fn state_changes(&self) -> watch::Receiver<u64> {
+        self.state_changes.subscribe()
     }
 
     async fn sending_campaigns(&self) -> Result<Vec<i64>, StoreError> {
