@@ -9,6 +9,7 @@ mod cli;
 mod comebacks;
 mod deliverability;
 mod deploy;
+mod excerpts;
 mod feed_addresses;
 mod hostile_content;
 mod import;
