@@ -22,7 +22,7 @@
 //! lists tokens schedule meetings health
 //! subscribers
 //! config
-//! telemetry reports
+//! telemetry reports admin
 //! render campaigns
 //! store
 //! delivery
@@ -69,6 +69,7 @@ macro_rules! string_enum {
     };
 }
 
+pub mod admin;
 pub mod campaigns;
 pub mod cli;
 pub mod config;

@@ -47,6 +47,7 @@ use std::sync::Arc;
 
 pub use crate::error::StoreError;
 
+use crate::admin::AdminStore;
 use crate::campaigns::{CampaignStore, TotalsStore};
 use crate::config::{Backend, PoolOptions};
 use crate::health::HealthCheck;
@@ -70,6 +71,7 @@ pub trait Store:
     + TotalsStore
     + MeetingStore
     + ScheduleStore
+    + AdminStore
     + HealthCheck
     + Send
     + Sync

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod admin;
 mod browser;
 mod campaign_cli;
 mod campaigns;

@@ -9,6 +9,7 @@
 
 use super::Db;
 
+mod admin;
 mod campaigns;
 mod lists;
 mod meetings;
