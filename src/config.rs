@@ -206,6 +206,15 @@ variables! {
         metrics_addr,
         "The address and port of the Prometheus /metrics listener, kept off the public pages; \
          off: no metrics listener.";
+    admin_addr: AdminAddr, "NECMAIL_ADMIN_ADDR" = "127.0.0.1:8081", admin_addr,
+        "Where `serve` serves the web admin, under /admin: an address and port of its own, \
+         private unless a reverse proxy exposes it; public: beside the public pages on \
+         NECMAIL_HTTP_ADDR; off: no web admin.";
+    admin_url: Option<url::Url>, "NECMAIL_ADMIN_URL", some(web_url),
+        "The address people reach the web admin at (its /admin pages are under it), for the \
+         links `necmail admin add` prints; https:// makes its cookies Secure. Unset: \
+         NECMAIL_PUBLIC_URL when NECMAIL_ADMIN_ADDR is public, http:// and NECMAIL_ADMIN_ADDR \
+         otherwise.";
     spool_dir: PathBuf, "NECMAIL_SPOOL_DIR" = "spool", path,
         "Where a one-click unsubscribe is kept, on disk, when the database cannot take it; \
          it is applied as soon as the database is back.";
@@ -464,6 +473,25 @@ impl Config {
         }
     }
 
+    /// Where the web admin is reached: NECMAIL_ADMIN_URL, or what
+    /// NECMAIL_ADMIN_ADDR implies.
+    pub fn admin_base(&self) -> url::Url {
+        match (&self.admin_url, self.admin_addr) {
+            (Some(url), _) => url.clone(),
+            (None, AdminAddr::Listen(addr)) => PublicUrl::serving(addr).0,
+            (None, AdminAddr::Public | AdminAddr::Off) => self.public_url.0.clone(),
+        }
+    }
+
+    /// The absolute URL of a path of the web admin (`/admin/…`).
+    pub fn admin_link(&self, path: &str) -> String {
+        format!(
+            "{}/{}",
+            self.admin_base().as_str().trim_end_matches('/'),
+            path.trim_start_matches('/')
+        )
+    }
+
     /// The absolute URL of a path on necmail's public site.
     pub fn public_link(&self, path: &str) -> String {
         format!(
@@ -660,6 +688,16 @@ fn inbound_addr(v: &str) -> Result<Option<SocketAddr>, String> {
     }
 }
 
+fn admin_addr(v: &str) -> Result<AdminAddr, String> {
+    match v {
+        "off" => Ok(AdminAddr::Off),
+        "public" => Ok(AdminAddr::Public),
+        v => v.parse::<SocketAddr>().map(AdminAddr::Listen).map_err(|_| {
+            format!("{v:?} is not off, public, or an address and port such as 127.0.0.1:8081")
+        }),
+    }
+}
+
 fn ip_addresses(v: &str) -> Result<Vec<std::net::IpAddr>, String> {
     comma_list(v)
         .map(|ip| {
@@ -730,6 +768,16 @@ fn email(v: &str) -> Result<crate::subscribers::SubscriberEmail, String> {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// Where the web admin is served (NECMAIL_ADMIN_ADDR).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminAddr {
+    /// On a listener of its own.
+    Listen(SocketAddr),
+    /// Under /admin on the public listener.
+    Public,
+    Off,
 }
 
 /// Where people reach necmail's pages; every link in every email starts

@@ -22,7 +22,7 @@
 //! lists tokens schedule meetings health
 //! subscribers
 //! config
-//! telemetry reports feedback
+//! telemetry reports admin feedback
 //! render campaigns
 //! store
 //! delivery
@@ -70,6 +70,7 @@ macro_rules! string_enum {
     };
 }
 
+pub mod admin;
 pub mod campaigns;
 pub mod cli;
 pub mod config;

@@ -92,6 +92,13 @@ pub async fn serve(
         max_connections = app.max_connections(),
         "web pages listening"
     );
+    match (app.admin_addr(), config.admin_addr) {
+        (Some(address), _) => tracing::info!(%address, "web admin listening at /admin"),
+        (None, crate::config::AdminAddr::Public) => {
+            tracing::info!("web admin at /admin on the public listener (NECMAIL_ADMIN_ADDR=public)")
+        }
+        (None, _) => tracing::info!("no web admin (NECMAIL_ADMIN_ADDR=off)"),
+    }
     match app.metrics_addr() {
         Some(address) => tracing::info!(%address, "metrics listening at /metrics"),
         None => tracing::info!("no metrics listener (NECMAIL_METRICS_ADDR=off)"),

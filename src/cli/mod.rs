@@ -4,6 +4,7 @@
 //! a file cannot be written), 2 bad usage or bad input. Errors are one
 //! sentence on stderr.
 
+mod admin;
 mod backup;
 mod campaigns;
 mod config_cmd;
@@ -89,6 +90,11 @@ enum Command {
     /// Send one report to one address, exactly as a campaign would, through
     /// the configured transport.
     SendTest(preview::SendTestArgs),
+    /// The web admin's accounts: add, list, remove, reset.
+    Admin {
+        #[command(subcommand)]
+        command: admin::AdminCommand,
+    },
     /// Copy the SQLite database to a new file, consistently, while necmail
     /// runs. (PostgreSQL: use pg_dump.)
     Backup(backup::BackupArgs),
@@ -318,6 +324,12 @@ async fn run(cli: Cli, config: Config) -> CliResult {
         Command::SendTest(args) => {
             let store = open_store(&config, may_create).await?;
             let result = preview::send_test(args, store.as_ref(), &config).await;
+            store.close().await;
+            result
+        }
+        Command::Admin { command } => {
+            let store = open_store(&config, may_create).await?;
+            let result = admin::run(command, store.as_ref(), &config).await;
             store.close().await;
             result
         }

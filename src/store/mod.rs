@@ -47,6 +47,7 @@ use std::sync::Arc;
 
 pub use crate::error::StoreError;
 
+use crate::admin::AdminStore;
 use crate::campaigns::{CampaignStore, TotalsStore};
 use crate::config::{Backend, PoolOptions};
 use crate::feedback::FeedbackStore;
@@ -71,6 +72,7 @@ pub trait Store:
     + TotalsStore
     + MeetingStore
     + ScheduleStore
+    + AdminStore
     + FeedbackStore
     + HealthCheck
     + Send
@@ -93,6 +95,9 @@ pub struct SqlStore<DB: sqlx::Database> {
     pool: sqlx::Pool<DB>,
     /// Writers take turns here first on SQLite; `None` on PostgreSQL.
     write_turn: Option<tokio::sync::Mutex<()>>,
+    /// Counts the changes of a campaign's state made through this store:
+    /// see [`CampaignStore::state_changes`](crate::campaigns::CampaignStore::state_changes).
+    state_changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl<DB: sqlx::Database> SqlStore<DB> {

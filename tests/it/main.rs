@@ -2,6 +2,7 @@
 
 mod support;
 
+mod admin;
 mod browser;
 mod campaign_cli;
 mod campaigns;
@@ -9,6 +10,7 @@ mod cli;
 mod comebacks;
 mod deliverability;
 mod deploy;
+mod excerpts;
 mod feed_addresses;
 mod hostile_content;
 mod import;

@@ -9,6 +9,7 @@
 
 use super::Db;
 
+mod admin;
 mod campaigns;
 mod feedback;
 mod lists;
