@@ -769,6 +769,15 @@ on_both_backends! {
         assert_eq!(events[0]["reason"], "asked to come back");
         assert_eq!(events[0]["source"], "admin");
         run(db, &["suppression", "rm", "jo@example.org", "--reason", "again"]).fails(2);
+        // Erasing the subscriber erases the address from the events; what
+        // happened stays, by the address's hash.
+        run(db, &["subscriber", "rm", "jo@example.org", "--erase"]).ok();
+        let events = run(db, &["events", "ls", "--json"]).json();
+        assert_eq!(events.as_array().unwrap().len(), 2);
+        for event in events.as_array().unwrap() {
+            assert!(event["email"].is_null() && event["subscriber_id"].is_null(), "{event}");
+        }
+        assert!(!run(db, &["events", "ls"]).ok().contains("jo@example.org"));
     }
 
     async fn serve_takes_inbound_mail_from_an_ordinary_smtp_client(db) {
