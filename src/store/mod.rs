@@ -50,6 +50,7 @@ pub use crate::error::StoreError;
 use crate::admin::AdminStore;
 use crate::campaigns::{CampaignStore, TotalsStore};
 use crate::config::{Backend, PoolOptions};
+use crate::feedback::FeedbackStore;
 use crate::health::HealthCheck;
 use crate::lists::ListStore;
 use crate::meetings::MeetingStore;
@@ -72,6 +73,7 @@ pub trait Store:
     + MeetingStore
     + ScheduleStore
     + AdminStore
+    + FeedbackStore
     + HealthCheck
     + Send
     + Sync

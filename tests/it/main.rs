@@ -14,6 +14,7 @@ mod excerpts;
 mod feed_addresses;
 mod hostile_content;
 mod import;
+mod inbound;
 mod lists;
 mod meetings;
 mod report_corrections;

@@ -575,16 +575,20 @@ impl CampaignStore for SqlStore<Db> {
 
     #[tracing::instrument(level = "debug", skip_all, fields(campaign = id))]
     async fn delivery_counts(&self, id: i64) -> Result<DeliveryCounts, StoreError> {
-        let rows: Vec<(String, i64, i64)> = sqlx::query_as::<Db, _>(
-            "SELECT state, COUNT(*), COUNT(*) FILTER (WHERE ambiguous > 0) FROM deliveries
-              WHERE campaign_id = $1 GROUP BY state",
+        let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as::<Db, _>(
+            "SELECT state, COUNT(*), COUNT(*) FILTER (WHERE ambiguous > 0),
+                    COUNT(*) FILTER (WHERE feedback = 'bounced'),
+                    COUNT(*) FILTER (WHERE feedback = 'complained')
+               FROM deliveries WHERE campaign_id = $1 GROUP BY state",
         )
         .bind(id)
         .fetch_all(&self.pool)
         .await?;
         let mut c = DeliveryCounts::default();
-        for (state, n, ambiguous) in rows {
+        for (state, n, ambiguous, bounced, complained) in rows {
             c.ambiguous += ambiguous;
+            c.bounced += bounced;
+            c.complained += complained;
             match state.as_str() {
                 "queued" => c.queued = n,
                 "sending" => c.sending = n,
