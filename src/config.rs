@@ -678,16 +678,6 @@ fn metrics_addr(v: &str) -> Result<Option<SocketAddr>, String> {
     }
 }
 
-fn inbound_addr(v: &str) -> Result<Option<SocketAddr>, String> {
-    match v {
-        "off" => Ok(None),
-        v => v
-            .parse::<SocketAddr>()
-            .map(Some)
-            .map_err(|_| format!("{v:?} is not off or an address and port such as 127.0.0.1:2525")),
-    }
-}
-
 fn admin_addr(v: &str) -> Result<AdminAddr, String> {
     match v {
         "off" => Ok(AdminAddr::Off),
@@ -695,6 +685,16 @@ fn admin_addr(v: &str) -> Result<AdminAddr, String> {
         v => v.parse::<SocketAddr>().map(AdminAddr::Listen).map_err(|_| {
             format!("{v:?} is not off, public, or an address and port such as 127.0.0.1:8081")
         }),
+    }
+}
+
+fn inbound_addr(v: &str) -> Result<Option<SocketAddr>, String> {
+    match v {
+        "" | "off" => Ok(None),
+        v => v
+            .parse::<SocketAddr>()
+            .map(Some)
+            .map_err(|_| format!("{v:?} is not off or an address and port such as 127.0.0.1:2525")),
     }
 }
 
