@@ -250,6 +250,25 @@ variables! {
         "Days after a meeting with no report before `serve` warns the admin.";
     admin_email: Option<crate::subscribers::SubscriberEmail>, "NECMAIL_ADMIN_EMAIL", some(email),
         "Where `serve` mails warnings (an overdue report). Unset: they are only logged.";
+    inbound_addr: Option<SocketAddr>, "NECMAIL_INBOUND_ADDR" = "127.0.0.1:2525", inbound_addr,
+        "The address and port of the SMTP and LMTP listener `serve` takes inbound mail on: \
+         joins, leaves, the mailto unsubscribe, bounces and complaints for the domain of \
+         NECMAIL_FROM. off: no listener (`necmail receive` still works).";
+    inbound_max_bytes: usize, "NECMAIL_INBOUND_MAX_BYTES" = "10000000", whole_number(1024, 1 << 30),
+        "The largest inbound message taken, in bytes; a larger one is refused (552).";
+    inbound_max_connections: usize, "NECMAIL_INBOUND_MAX_CONNECTIONS" = "32",
+        whole_number(1, 100_000),
+        "How many inbound SMTP or LMTP connections are served at once; more wait to be accepted.";
+    inbound_max_recipients: usize, "NECMAIL_INBOUND_MAX_RECIPIENTS" = "100",
+        whole_number(1, 100_000),
+        "Recipients one inbound message may have; more are refused (452).";
+    inbound_timeout: Duration, "NECMAIL_INBOUND_TIMEOUT_SECS" = "60", duration(SECOND, 1, 3600),
+        "How long an inbound client has to send each command, or each piece of a message.";
+    soft_bounce_limit: u32, "NECMAIL_SOFT_BOUNCE_LIMIT" = "3", whole_number(1, 1000),
+        "Soft bounces (a full mailbox, a temporary failure) within NECMAIL_SOFT_BOUNCE_DAYS \
+         that suppress an address.";
+    soft_bounce_days: u32, "NECMAIL_SOFT_BOUNCE_DAYS" = "30", whole_number(1, 3650),
+        "The window, in days, in which NECMAIL_SOFT_BOUNCE_LIMIT soft bounces are counted.";
 }
 
 impl Config {
@@ -666,6 +685,16 @@ fn admin_addr(v: &str) -> Result<AdminAddr, String> {
         v => v.parse::<SocketAddr>().map(AdminAddr::Listen).map_err(|_| {
             format!("{v:?} is not off, public, or an address and port such as 127.0.0.1:8081")
         }),
+    }
+}
+
+fn inbound_addr(v: &str) -> Result<Option<SocketAddr>, String> {
+    match v {
+        "" | "off" => Ok(None),
+        v => v
+            .parse::<SocketAddr>()
+            .map(Some)
+            .map_err(|_| format!("{v:?} is not off or an address and port such as 127.0.0.1:2525")),
     }
 }
 

@@ -22,11 +22,12 @@
 //! lists tokens schedule meetings health
 //! subscribers
 //! config
-//! telemetry reports admin
+//! telemetry reports admin feedback
 //! render campaigns
 //! store
 //! delivery
 //! scheduler web
+//! inbound
 //! serve
 //! cli
 //! ```
@@ -75,7 +76,9 @@ pub mod cli;
 pub mod config;
 pub mod delivery;
 pub mod error;
+pub mod feedback;
 pub mod health;
+pub mod inbound;
 pub mod lists;
 pub mod meetings;
 pub mod render;

@@ -10,6 +10,7 @@ mod campaigns;
 mod config_cmd;
 mod dkim_cmd;
 mod editor;
+mod inbound;
 mod lists;
 mod meetings;
 mod output;
@@ -97,6 +98,25 @@ enum Command {
     /// Copy the SQLite database to a new file, consistently, while necmail
     /// runs. (PostgreSQL: use pg_dump.)
     Backup(backup::BackupArgs),
+    /// Take one inbound message on stdin (a Postfix pipe, .forward or
+    /// procmail). Exit codes follow sysexits: 0 accepted, 67 unknown
+    /// address, 65 unparsable, 75 temporary failure.
+    Receive(inbound::ReceiveArgs),
+    /// The bounces inbound mail recorded.
+    Bounces {
+        #[command(subcommand)]
+        command: inbound::BouncesCommand,
+    },
+    /// What happened to addresses: joins, leaves, bounces, complaints, suppressions.
+    Events {
+        #[command(subcommand)]
+        command: inbound::EventsCommand,
+    },
+    /// The suppressed addresses: list, add, lift.
+    Suppression {
+        #[command(subcommand)]
+        command: inbound::SuppressionCommand,
+    },
 }
 
 /// A failure, sorted by whose it is.
@@ -111,6 +131,9 @@ pub enum CliError {
     /// Whoever read our output stopped reading (`necmail … | head`): not an error.
     #[error("the output was closed")]
     OutputClosed,
+    /// `necmail receive` did not take the message: a sysexits code.
+    #[error(transparent)]
+    Inbound(#[from] crate::inbound::InboundError),
 }
 
 impl CliError {
@@ -119,6 +142,7 @@ impl CliError {
             CliError::BadInput(_) => ExitCode::from(2),
             CliError::Runtime(_) => ExitCode::from(1),
             CliError::OutputClosed => ExitCode::SUCCESS,
+            CliError::Inbound(e) => ExitCode::from(e.sysexit()),
         }
     }
 }
@@ -312,6 +336,34 @@ async fn run(cli: Cli, config: Config) -> CliResult {
         Command::Backup(args) => {
             let store = open_store(&config, may_create).await?;
             let result = backup::run(args, store.as_ref()).await;
+            store.close().await;
+            result
+        }
+        Command::Receive(args) => {
+            // Postfix tries again later after 75: so it does when the
+            // database cannot be opened.
+            let store = open_store(&config, may_create).await.map_err(|e| {
+                crate::inbound::InboundError::Unavailable(StoreError::Unavailable(e.to_string()))
+            })?;
+            let result = inbound::receive(args, Arc::clone(&store), &config).await;
+            store.close().await;
+            result
+        }
+        Command::Bounces { command } => {
+            let store = open_store(&config, may_create).await?;
+            let result = inbound::bounces(command, store.as_ref(), &config).await;
+            store.close().await;
+            result
+        }
+        Command::Events { command } => {
+            let store = open_store(&config, may_create).await?;
+            let result = inbound::events(command, store.as_ref(), &config).await;
+            store.close().await;
+            result
+        }
+        Command::Suppression { command } => {
+            let store = open_store(&config, may_create).await?;
+            let result = inbound::suppression(command, store.as_ref(), &config).await;
             store.close().await;
             result
         }

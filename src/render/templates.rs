@@ -139,6 +139,22 @@ pub const BUILT_IN: &[(&str, &str)] = &[
         "email/overdue.txt.tera",
         include_str!("../../templates/email/overdue.txt.tera"),
     ),
+    (
+        "email/left.subject.tera",
+        include_str!("../../templates/email/left.subject.tera"),
+    ),
+    (
+        "email/left.txt.tera",
+        include_str!("../../templates/email/left.txt.tera"),
+    ),
+    (
+        "email/help.subject.tera",
+        include_str!("../../templates/email/help.subject.tera"),
+    ),
+    (
+        "email/help.txt.tera",
+        include_str!("../../templates/email/help.txt.tera"),
+    ),
 ];
 
 /// A template that cannot be used: which file, which line, and why.

@@ -427,12 +427,14 @@ fn with_layers(routes: Router<Shared>, state: Shared) -> Router {
 }
 
 /// Sends the email made of the templates `email/{name}.subject.tera`,
-/// `.txt.tera` and `.html.tera`, rendered with `ctx` and the site's name.
+/// `.txt.tera` and `.html.tera`, rendered with `ctx` and the site's name;
+/// replies go to `reply_to` when it is given.
 pub(crate) async fn mail(
     state: &AppState,
     to: &crate::subscribers::SubscriberEmail,
     name: &str,
     mut ctx: tera::Context,
+    reply_to: Option<&str>,
 ) -> anyhow::Result<()> {
     ctx.insert("site_name", &state.site_name);
     ctx.insert("committee", &state.config.committee);
@@ -453,6 +455,7 @@ pub(crate) async fn mail(
             subject: subject.trim(),
             text: &text,
             html: Some(&html),
+            reply_to,
         },
     )
     .await?;

@@ -11,6 +11,7 @@ use super::Db;
 
 mod admin;
 mod campaigns;
+mod feedback;
 mod lists;
 mod meetings;
 mod reports;
