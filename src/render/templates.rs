@@ -120,6 +120,18 @@ pub const BUILT_IN: &[(&str, &str)] = &[
         include_str!("../../templates/admin/audit.html.tera"),
     ),
     (
+        "admin/reports.html.tera",
+        include_str!("../../templates/admin/reports.html.tera"),
+    ),
+    (
+        "admin/report_new.html.tera",
+        include_str!("../../templates/admin/report_new.html.tera"),
+    ),
+    (
+        "admin/report_edit.html.tera",
+        include_str!("../../templates/admin/report_edit.html.tera"),
+    ),
+    (
         "email/overdue.subject.tera",
         include_str!("../../templates/email/overdue.subject.tera"),
     ),

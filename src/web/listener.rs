@@ -151,15 +151,16 @@ pub(super) async fn serve(
 /// Reads the whole request body, within NECMAIL_HTTP_BODY_TIMEOUT_SECS of
 /// the headers, before the handler runs: a client that sends its headers
 /// and then trickles the body is answered 408 and disconnected, whichever
-/// page it asked for. Bodies are small (the pages' limit is 16 KB), so
-/// holding one in memory costs nothing.
+/// page it asked for. Bodies are small (at most `limit`: 16 KB for the
+/// public pages, a pasted report for the admin's), so holding one in memory
+/// costs little.
 pub(super) async fn read_body_in_time(
-    State(timeout): State<Duration>,
+    State((timeout, limit)): State<(Duration, usize)>,
     request: Request,
     next: Next,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    match tokio::time::timeout(timeout, axum::body::to_bytes(body, super::BODY_LIMIT)).await {
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
         Ok(Ok(bytes)) => {
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await

@@ -69,8 +69,10 @@ use crate::store::Store;
 use crate::subscribers::{ROLES, SelfServiceStore, SubscriberStore};
 use crate::tokens::Signer;
 
-/// The largest request body any page accepts.
+/// The largest request body any public page accepts.
 const BODY_LIMIT: usize = 16 * 1024;
+/// The largest request body an admin page accepts: a pasted report.
+const ADMIN_BODY_LIMIT: usize = 2 * 1024 * 1024;
 /// How long one request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Connections the admin's own listener serves at once.
@@ -343,7 +345,8 @@ fn metrics_router(state: Shared) -> Router {
 
 /// The web admin's own listener: its pages, and nothing else.
 fn admin_router(state: Shared) -> Router {
-    let routes = admin::routes(&state).fallback(|| async { pages::PageError::NotFound });
+    let routes = limited(admin::routes(&state), &state, ADMIN_BODY_LIMIT)
+        .fallback(|| async { pages::PageError::NotFound });
     with_layers(routes, state)
 }
 
@@ -382,16 +385,27 @@ fn router(state: Shared) -> Router {
         )
         .route("/healthz", get(ops::healthz))
         .route("/static/style.css", get(ops::stylesheet));
+    routes = limited(routes, &state, BODY_LIMIT);
     if state.config.admin_addr == AdminAddr::Public {
-        routes = routes.merge(admin::routes(&state));
+        routes = routes.merge(limited(admin::routes(&state), &state, ADMIN_BODY_LIMIT));
     }
     let routes = routes.fallback(|| async { pages::PageError::NotFound });
     with_layers(routes, state)
 }
 
-/// What every listener of pages wraps its routes in: the body's time and
-/// size limits, the friendly error pages, the security headers, the
-/// request timeout and the trace span.
+/// `routes` with the body's time and size limits: at most `limit` bytes,
+/// read within NECMAIL_HTTP_BODY_TIMEOUT_SECS.
+fn limited(routes: Router<Shared>, state: &Shared, limit: usize) -> Router<Shared> {
+    routes
+        .layer(from_fn_with_state(
+            (state.config.http_body_timeout, limit),
+            listener::read_body_in_time,
+        ))
+        .layer(RequestBodyLimitLayer::new(limit))
+}
+
+/// What every listener of pages wraps its routes in: the friendly error
+/// pages, the security headers, the request timeout and the trace span.
 fn with_layers(routes: Router<Shared>, state: Shared) -> Router {
     let trace = TraceLayer::new_for_http().make_span_with(|request: &Request| {
         // The route, never the path: paths carry tokens.
@@ -402,11 +416,6 @@ fn with_layers(routes: Router<Shared>, state: Shared) -> Router {
         tracing::info_span!("http", method = %request.method(), route)
     });
     routes
-        .layer(from_fn_with_state(
-            state.config.http_body_timeout,
-            listener::read_body_in_time,
-        ))
-        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(from_fn_with_state(state.clone(), pages::friendly_errors))
         .layer(from_fn(protect::security_headers))
         .layer(TimeoutLayer::with_status_code(

@@ -223,7 +223,8 @@ pub(crate) fn token_hint(token: &str) -> &str {
 }
 
 /// Adds the headers every response carries. The Content-Security-Policy
-/// is set only when the handler did not choose one (the archived report does).
+/// and X-Frame-Options are set only when the handler did not choose them
+/// (the archived report and the admin's previews do).
 pub(crate) async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
@@ -241,7 +242,9 @@ pub(crate) async fn security_headers(request: Request, next: Next) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !headers.contains_key(header::X_FRAME_OPTIONS) {
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
     response
 }
 

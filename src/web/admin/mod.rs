@@ -13,6 +13,9 @@
 //! - `GET /admin` (the dashboard)
 //! - `GET /admin/account`, `POST /admin/account/password`,
 //!   `POST /admin/account/totp`, `POST /admin/account/totp/off`
+//! - `GET /admin/reports`, `GET|POST /admin/reports/new`, `GET|POST
+//!   /admin/reports/{id}` (edit, preview on save), `GET
+//!   /admin/reports/{id}/preview/{member|councillor}`, `POST /admin/reports/{id}/delete`
 //! - owner: `GET|POST /admin/accounts`, `POST /admin/accounts/{id}/reset`,
 //!   `POST /admin/accounts/{id}/remove`, `POST /admin/settings`, `GET /admin/audit`
 //! - `GET /admin/static/admin.css`
@@ -21,6 +24,7 @@ mod account;
 mod accounts;
 mod dashboard;
 mod pages;
+mod reports;
 mod session;
 
 use axum::Router;
@@ -48,6 +52,17 @@ pub(super) fn routes(state: &Shared) -> Router<Shared> {
         .route("/admin/account/password", post(account::change_password))
         .route("/admin/account/totp", post(account::totp_on))
         .route("/admin/account/totp/off", post(account::totp_off))
+        .route("/admin/reports", get(reports::list))
+        .route(
+            "/admin/reports/new",
+            get(reports::new_page).post(reports::create),
+        )
+        .route(
+            "/admin/reports/{id}",
+            get(reports::edit_page).post(reports::save),
+        )
+        .route("/admin/reports/{id}/preview/{role}", get(reports::preview))
+        .route("/admin/reports/{id}/delete", post(reports::delete))
         .route("/admin/accounts", get(accounts::list).post(accounts::add))
         .route("/admin/accounts/{id}/reset", post(accounts::reset))
         .route("/admin/accounts/{id}/remove", post(accounts::remove))
