@@ -12,6 +12,7 @@ mod deploy;
 mod excerpts;
 mod feed_addresses;
 mod hostile_content;
+mod images;
 mod import;
 mod lists;
 mod meetings;

@@ -11,6 +11,7 @@ use super::Db;
 
 mod campaigns;
 mod lists;
+mod media;
 mod meetings;
 mod reports;
 mod schedule;
