@@ -203,6 +203,11 @@ pub struct DeliveryCounts {
     /// after the data, or a crash mid-send) and that were retried: each may
     /// have reached its recipient twice.
     pub ambiguous: i64,
+    /// Sent deliveries that bounced for good (inbound mail), soft bounces
+    /// apart.
+    pub bounced: i64,
+    /// Sent deliveries whose recipient complained (an ARF abuse report).
+    pub complained: i64,
 }
 
 impl DeliveryCounts {

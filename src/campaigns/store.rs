@@ -36,8 +36,8 @@ pub struct Claimed {
 /// Which deliveries a claim takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClaimFrom {
-    /// Expired leases first (their outcome is unknown), then deferred
-    /// deliveries that are due, then queued ones.
+    /// Expired leases of other workers first (their outcome is unknown),
+    /// then deferred deliveries that are due, then queued ones.
     Anywhere,
     /// Queued deliveries only: cheaper, for the claims between looks at the
     /// rest, which fall due rarely.
@@ -100,6 +100,10 @@ pub trait CampaignStore: Send + Sync {
         to: CampaignState,
         reason: Option<&str>,
     ) -> Result<Campaign, StoreError>;
+    /// Changes whenever a campaign's state is changed through this store
+    /// (a pause or cancel from this process): an engine running here hears
+    /// of it at once, and of changes made elsewhere only when it asks.
+    fn state_changes(&self) -> tokio::sync::watch::Receiver<u64>;
     /// Approves a held campaign: it becomes scheduled, keeping its start time
     /// when that is after `now`, else starting at `now`. A campaign in any
     /// other state is refused.
@@ -123,6 +127,7 @@ pub trait CampaignStore: Send + Sync {
     async fn sent_since(&self, id: i64, since: DateTime<Utc>) -> Result<SentSince, StoreError>;
     /// Claims up to `limit` deliveries `from` where it says for `worker`
     /// under a lease. The claim is committed before anything is sent.
+    /// Expired leases are claimed again only from other workers.
     async fn claim(
         &self,
         id: i64,
@@ -137,8 +142,9 @@ pub trait CampaignStore: Send + Sync {
     /// The workers holding leases on deliveries of campaign `id`, expired or not.
     async fn lease_holders(&self, id: i64) -> Result<Vec<String>, StoreError>;
     /// Ends the leases `worker` holds on deliveries of campaign `id` at
-    /// once, so that they are claimed again as expired (their outcome is
-    /// unknown); for a worker that is known to have stopped. Returns how many.
+    /// once, and leaves them to nobody, so that they are claimed again as
+    /// expired (their outcome is unknown), by any worker; for a worker known
+    /// to have stopped. Returns how many.
     async fn take_back(&self, id: i64, worker: &str) -> Result<u64, StoreError>;
     /// The campaigns that are sending, by id.
     async fn sending_campaigns(&self) -> Result<Vec<i64>, StoreError>;
@@ -148,8 +154,9 @@ pub trait CampaignStore: Send + Sync {
     async fn release(&self, worker: &str, ids: &[i64]) -> Result<(), StoreError>;
     /// Marks a sending campaign done when no delivery is left to send.
     async fn finish_if_complete(&self, id: i64) -> Result<bool, StoreError>;
-    /// When the next deferred delivery or expired lease falls due.
-    async fn next_due(&self, id: i64) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// When the next deferred delivery, or lease held by another worker
+    /// than `worker`, falls due: a worker's own leases never fall due for it.
+    async fn next_due(&self, id: i64, worker: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
 }
 
 /// Totals over every campaign and address, for `/metrics`.

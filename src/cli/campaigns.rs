@@ -426,6 +426,11 @@ async fn status(store: &dyn Store, id: i64, json: bool, config: &Config) -> CliR
         d.skipped,
         d.ambiguous
     )?;
+    writeln!(
+        out,
+        "feedback: {} bounced, {} complained",
+        d.bounced, d.complained
+    )?;
     match status.eta_seconds {
         Some(eta) => writeln!(
             out,

@@ -9,7 +9,9 @@
 //! the last is committed. A recorder task commits outcomes as they come,
 //! all that have arrived in one transaction (group commit). Another task
 //! renews the leases of what the run holds, every third of a lease, so
-//! that a slow relay or database never lets another worker claim them.
+//! that a slow relay or database never lets another worker claim them; nor
+//! does the run claim them again itself when renewing falls behind (a
+//! stalled machine or database): their outcomes are on their way.
 //!
 //! So a crash (even SIGKILL) can repeat only the transactions in flight: at
 //! most one message per SMTP connection, whose reply had not yet been
@@ -51,8 +53,9 @@ const LOOK_BEYOND_QUEUE_EVERY: Duration = Duration::from_secs(1);
 /// claims for those that are.
 const GATHER_FREE: Duration = Duration::from_millis(2);
 /// How often a run reads its campaign's state, for a pause or cancel made
-/// by another process.
-const WATCH_EVERY: Duration = Duration::from_secs(1);
+/// by another process; one made through this process's store reaches the
+/// run at once.
+const WATCH_EVERY: Duration = Duration::from_secs(5);
 /// The longest a retry waits, whatever the attempt.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(4 * 3600);
 /// The least time a run keeps trying a store that is away, whatever the lease.
@@ -178,11 +181,13 @@ impl Engine {
 
     /// Ends at once the leases of earlier processes on this host that have
     /// stopped (a crash, a SIGKILL), so that a restart resumes their
-    /// deliveries without waiting for the leases to run out.
+    /// deliveries without waiting for the leases to run out; and those an
+    /// earlier run of this engine left (a run that failed), which no other
+    /// run of it holds: the supervisor runs a campaign once at a time.
     async fn take_back_from_stopped(&self, id: i64) -> Result<(), StoreError> {
         let holders = self.persist(|| self.campaigns.lease_holders(id)).await?;
         for holder in holders {
-            if holder == self.worker || !has_stopped(&holder, &self.worker) {
+            if holder != self.worker && !has_stopped(&holder, &self.worker) {
                 continue;
             }
             let n = self
@@ -251,7 +256,10 @@ impl Engine {
             {
                 return Ok(Finish::Done);
             }
-            let wait = match self.persist(|| self.campaigns.next_due(id)).await? {
+            let wait = match self
+                .persist(|| self.campaigns.next_due(id, &self.worker))
+                .await?
+            {
                 Some(due) => (due - Utc::now())
                     .to_std()
                     .unwrap_or_default()
@@ -640,12 +648,17 @@ async fn stop_asked(stop: &mut watch::Receiver<bool>) {
     }
 }
 
-/// Watches the campaign's state, so that a pause or cancel made elsewhere
-/// (the CLI, another process) stops this run within [`WATCH_EVERY`]:
-/// workers finish the message they are on and take no more.
+/// Watches the campaign's state, so that a pause or cancel stops this run:
+/// at once when it is made in this process (the store says so), within
+/// [`WATCH_EVERY`] when made elsewhere (the CLI, another instance). Workers
+/// finish the message they are on and take no more.
 async fn watch_state(store: Arc<dyn CampaignStore>, shared: Arc<Shared>) {
+    let mut changes = store.state_changes();
     loop {
-        tokio::time::sleep(WATCH_EVERY).await;
+        tokio::select! {
+            _ = tokio::time::sleep(WATCH_EVERY) => {}
+            Ok(()) = changes.changed() => {}
+        }
         let halted = match store.campaign(shared.campaign).await.map(|c| c.state) {
             Ok(CampaignState::Sending) | Err(_) => continue,
             Ok(CampaignState::Paused) => Finish::Paused("paused by an admin".into()),

@@ -501,6 +501,7 @@ impl<S: SchedulerStore + ?Sized> Scheduler<S> {
             subject: subject.trim(),
             text: &text,
             html: None,
+            reply_to: None,
         };
         send_notice(self.transport.as_ref(), &self.config, &notice)
             .await

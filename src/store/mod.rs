@@ -47,8 +47,10 @@ use std::sync::Arc;
 
 pub use crate::error::StoreError;
 
+use crate::admin::AdminStore;
 use crate::campaigns::{CampaignStore, TotalsStore};
 use crate::config::{Backend, PoolOptions};
+use crate::feedback::FeedbackStore;
 use crate::health::HealthCheck;
 use crate::lists::ListStore;
 use crate::meetings::MeetingStore;
@@ -70,6 +72,8 @@ pub trait Store:
     + TotalsStore
     + MeetingStore
     + ScheduleStore
+    + AdminStore
+    + FeedbackStore
     + HealthCheck
     + Send
     + Sync
@@ -91,6 +95,9 @@ pub struct SqlStore<DB: sqlx::Database> {
     pool: sqlx::Pool<DB>,
     /// Writers take turns here first on SQLite; `None` on PostgreSQL.
     write_turn: Option<tokio::sync::Mutex<()>>,
+    /// Counts the changes of a campaign's state made through this store:
+    /// see [`CampaignStore::state_changes`](crate::campaigns::CampaignStore::state_changes).
+    state_changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl<DB: sqlx::Database> SqlStore<DB> {

@@ -77,6 +77,7 @@ impl PgStore {
         Ok(Self {
             pool,
             write_turn: None,
+            state_changes: tokio::sync::watch::Sender::new(0),
         })
     }
 }

@@ -50,6 +50,7 @@ impl SqliteStore {
         Ok(Self {
             pool,
             write_turn: Some(tokio::sync::Mutex::new(())),
+            state_changes: tokio::sync::watch::Sender::new(0),
         })
     }
 

@@ -260,8 +260,9 @@ on_both_backends! {
         let long = Duration::from_secs(600);
         assert_eq!(store.renew("here-1-1", &held, long).await.unwrap(), 2);
         assert_eq!(store.renew("here-2-2", &held, short).await.unwrap(), 0, "only the holder renews");
-        let due = store.next_due(id).await.unwrap().expect("a lease falls due");
+        let due = store.next_due(id, "here-2-2").await.unwrap().expect("a lease falls due");
         assert!(due > chrono::Utc::now() + chrono::Duration::seconds(500), "renewed to {due}");
+        assert_eq!(store.next_due(id, "here-1-1").await.unwrap(), None, "not for their holder");
         let rest = store.claim(id, "here-2-2", 10, short, ClaimFrom::Anywhere).await.unwrap();
         assert_eq!(rest.len(), 1, "held deliveries are not claimed again");
 
@@ -279,6 +280,32 @@ on_both_backends! {
 
         store.set_campaign_state(id, CampaignState::Paused, None).await.unwrap();
         assert!(store.sending_campaigns().await.unwrap().is_empty());
+    }
+
+    async fn a_run_never_claims_again_what_it_holds_when_its_lease_renewal_falls_behind(db) {
+        const MEMBERS: usize = 40;
+        let (store, report) = world(db, MEMBERS).await;
+        let first = Who::to(["m000@example.org"]).and_first(1);
+        let server = SmtpServer::start_with(
+            Behaviour::accept().delay(Duration::from_millis(20)).rule(first, Stage::Data, Action::Hold),
+        )
+        .await;
+        let id = campaign(&*store, report, &["members"]).await;
+        let env = [("NECMAIL_SMTP_CONNECTIONS", "2"), ("NECMAIL_LEASE_SECS", "600")];
+        let engine = Arc::new(engine(&store, config(&server, &env)));
+        let running = spawn_run(&engine, id);
+        server.wait_for_held(1, WAIT).await;
+        // The leases run out while the run still holds them, as when the
+        // machine or the database stalls for longer than a lease; the other
+        // connection goes on through the list, looking for expired leases.
+        db.execute("UPDATE deliveries SET lease_until = '2000-01-01T00:00:00+00:00' WHERE state = 'sending'")
+            .await;
+        server.wait_for(MEMBERS - 1, WAIT).await;
+        server.let_go();
+        assert_eq!(running.await.unwrap(), Finish::Done);
+        assert_eq!(server.messages_to("m000@example.org").len(), 1, "sent once");
+        let counts = store.delivery_counts(id).await.unwrap();
+        assert_eq!((counts.sent, counts.ambiguous), (MEMBERS as i64, 0), "{counts:?}");
     }
 
     async fn the_campaign_pauses_itself_when_the_relay_refuses_to_take_mail(db) {
@@ -318,6 +345,18 @@ on_both_backends! {
         let mut unique = all.clone();
         unique.dedup();
         assert_eq!((all.len(), unique.len()), (12, 12));
+    }
+
+    async fn a_pause_made_in_this_process_reaches_its_running_engine_at_once(db) {
+        let Slow { store, server, id, running, .. } = slow_campaign(db).await;
+        server.wait_for(2, WAIT).await;
+        let before = server.messages().len();
+        store.set_campaign_state(id, CampaignState::Paused, Some("paused by an admin")).await.unwrap();
+        assert!(matches!(running.await.unwrap(), Finish::Paused(_)));
+        // The message in flight, and at most one started while the run read
+        // the new state; a message takes 200 ms, the slow poll 5 s.
+        let after = server.messages().len() - before;
+        assert!(after <= 2, "{after} messages went out after the pause");
     }
 
     async fn cancelling_mid_send_skips_the_rest(db) {

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod admin;
 mod browser;
 mod campaign_cli;
 mod campaigns;
@@ -14,6 +15,7 @@ mod feed_addresses;
 mod hostile_content;
 mod images;
 mod import;
+mod inbound;
 mod lists;
 mod meetings;
 mod report_corrections;

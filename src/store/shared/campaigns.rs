@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::AssertSqlSafe;
 use sqlx::types::Json;
+use tokio::sync::watch;
 
 use super::Db;
 use crate::campaigns::{
@@ -102,9 +103,11 @@ fn claim_sql(condition: &str, lock: &str) -> String {
 }
 
 /// What a claim takes, in this order: expired leases (their outcome is
-/// unknown), deferred deliveries that are due, then queued ones.
+/// unknown), deferred deliveries that are due, then queued ones. A worker
+/// never takes back its own expired leases: it is alive and still holds
+/// them (its renewal fell behind), and their outcome is on its way.
 const CLAIM_CONDITIONS: [&str; 3] = [
-    "state = 'sending' AND lease_until < $3",
+    "state = 'sending' AND lease_until < $3 AND (worker IS NULL OR worker <> $1)",
     "state = 'deferred' AND next_attempt_at <= $3",
     QUEUED,
 ];
@@ -500,7 +503,9 @@ impl CampaignStore for SqlStore<Db> {
             .execute(&mut *tx)
             .await?;
         }
-        Self::commit_campaign(tx, id).await
+        let campaign = Self::commit_campaign(tx, id).await?;
+        self.state_changes.send_modify(|n| *n += 1);
+        Ok(campaign)
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(campaign = id))]
@@ -570,16 +575,20 @@ impl CampaignStore for SqlStore<Db> {
 
     #[tracing::instrument(level = "debug", skip_all, fields(campaign = id))]
     async fn delivery_counts(&self, id: i64) -> Result<DeliveryCounts, StoreError> {
-        let rows: Vec<(String, i64, i64)> = sqlx::query_as::<Db, _>(
-            "SELECT state, COUNT(*), COUNT(*) FILTER (WHERE ambiguous > 0) FROM deliveries
-              WHERE campaign_id = $1 GROUP BY state",
+        let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as::<Db, _>(
+            "SELECT state, COUNT(*), COUNT(*) FILTER (WHERE ambiguous > 0),
+                    COUNT(*) FILTER (WHERE feedback = 'bounced'),
+                    COUNT(*) FILTER (WHERE feedback = 'complained')
+               FROM deliveries WHERE campaign_id = $1 GROUP BY state",
         )
         .bind(id)
         .fetch_all(&self.pool)
         .await?;
         let mut c = DeliveryCounts::default();
-        for (state, n, ambiguous) in rows {
+        for (state, n, ambiguous, bounced, complained) in rows {
             c.ambiguous += ambiguous;
+            c.bounced += bounced;
+            c.complained += complained;
             match state.as_str() {
                 "queued" => c.queued = n,
                 "sending" => c.sending = n,
@@ -804,7 +813,7 @@ impl CampaignStore for SqlStore<Db> {
     async fn take_back(&self, id: i64, worker: &str) -> Result<u64, StoreError> {
         let _turn = self.turn().await;
         Ok(sqlx::query::<Db>(
-            "UPDATE deliveries SET lease_until = $1
+            "UPDATE deliveries SET lease_until = $1, worker = NULL
               WHERE campaign_id = $2 AND state = 'sending' AND worker = $3",
         )
         .bind(DateTime::<Utc>::UNIX_EPOCH)
@@ -813,6 +822,10 @@ impl CampaignStore for SqlStore<Db> {
         .execute(&self.pool)
         .await?
         .rows_affected())
+    }
+
+    fn state_changes(&self) -> watch::Receiver<u64> {
+        self.state_changes.subscribe()
     }
 
     async fn sending_campaigns(&self) -> Result<Vec<i64>, StoreError> {
@@ -860,12 +873,15 @@ impl CampaignStore for SqlStore<Db> {
         Ok(done > 0)
     }
 
-    async fn next_due(&self, id: i64) -> Result<Option<DateTime<Utc>>, StoreError> {
+    async fn next_due(&self, id: i64, worker: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
         Ok(sqlx::query_scalar::<Db, Option<DateTime<Utc>>>(
             "SELECT MIN(CASE WHEN state = 'deferred' THEN next_attempt_at ELSE lease_until END)
-               FROM deliveries WHERE campaign_id = $1 AND state IN ('deferred', 'sending')",
+               FROM deliveries WHERE campaign_id = $1
+                AND (state = 'deferred'
+                     OR state = 'sending' AND (worker IS NULL OR worker <> $2))",
         )
         .bind(id)
+        .bind(worker)
         .fetch_one(&self.pool)
         .await?)
     }
