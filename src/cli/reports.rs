@@ -13,8 +13,8 @@ use crate::config::Config;
 use crate::reports::feeds::{FetchError, Fetched, Fetcher, parse_feed, parse_url, with_full_post};
 use crate::reports::import::{self, Format, ReportImportError};
 use crate::reports::{
-    ImportOptions, Report, ReportDraft, ReportHistory, ReportRef, ReportSource, Revised, SamePost,
-    Section, Stored, parse_slug,
+    ImageCopier, ImportOptions, Report, ReportDraft, ReportHistory, ReportRef, ReportSource,
+    Revised, SamePost, Section, Stored, parse_slug,
 };
 use crate::store::Store;
 
@@ -165,7 +165,7 @@ pub async fn run(command: ReportCommand, store: &dyn Store, config: &Config) -> 
 }
 
 async fn import(args: &ImportArgs, store: &dyn Store, config: &Config) -> CliResult {
-    let drafts = read_drafts(&args.input, args.format, config).await?;
+    let drafts = read_drafts(&args.input, args.format, store, config).await?;
     if args.slug.is_some() && drafts.len() > 1 {
         return Err(CliError::BadInput(format!(
             "--slug names one report, and {} holds {}",
@@ -253,7 +253,7 @@ async fn edit(store: &dyn Store, which: &ReportRef, after_send: bool) -> CliResu
 /// `report replace`: the report's text from one report's input.
 async fn replace(args: &ReplaceArgs, store: &dyn Store, config: &Config) -> CliResult {
     let report = store.report(&args.report).await?;
-    let drafts = read_drafts(&args.input, args.format, config).await?;
+    let drafts = read_drafts(&args.input, args.format, store, config).await?;
     let [draft] = <[ReportDraft; 1]>::try_from(drafts).map_err(|drafts| {
         CliError::BadInput(format!(
             "cannot replace report {} with {}: it holds {} reports",
@@ -299,17 +299,17 @@ fn described(verb: &str, r: &Report) -> String {
 
 /// Reads and parses the input; every draft is ready to store, or nothing is.
 /// An excerpt gets its full post from its link; when it cannot, it stays an
-/// excerpt, with a warning that says why.
+/// excerpt, with a warning that says why. Images are copied into the media
+/// store; one that cannot be is left out, with a warning.
 async fn read_drafts(
     input: &str,
     format: Option<Format>,
+    store: &dyn Store,
     config: &Config,
 ) -> Result<Vec<ReportDraft>, CliError> {
     let drafts = parse_input(input, format, config).await?;
-    if drafts.iter().all(|d| d.excerpt.is_none()) {
-        return Ok(drafts);
-    }
     let fetcher = Fetcher::from_config(config).map_err(fetch_error)?;
+    let images = ImageCopier::new(&fetcher, &config.public_url);
     let mut complete = Vec::with_capacity(drafts.len());
     for draft in drafts {
         let (draft, failure) = with_full_post(&fetcher, draft).await;
@@ -319,6 +319,10 @@ async fn read_drafts(
                  its full post cannot be had: {e}",
                 draft.title
             );
+        }
+        let (draft, left_out) = images.copy_images(store, draft).await?;
+        for image in left_out {
+            eprintln!("warning: {:?}: {image}", draft.title);
         }
         complete.push(draft);
     }

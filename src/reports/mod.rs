@@ -7,6 +7,7 @@
 
 pub mod feeds;
 pub mod import;
+mod media;
 mod sections;
 mod store;
 
@@ -15,6 +16,10 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 pub use crate::text::{anchor_for, slugify};
+pub use media::{
+    ImageCopier, ImageError, LeftOut, MAX_IMAGES, MAX_MEDIA_BYTES, MEDIA_PATH, Media, MediaStore,
+    MediaType, NewMedia,
+};
 pub use sections::{Section, Sections, split_sections};
 pub use store::{
     ArchiveEntry, ArchiveStore, FetchRecord, ImportOptions, NewSource, ReportHistory, ReportRef,
@@ -128,12 +133,18 @@ pub struct Excerpt {
 const MIN_OPENING_WORDS: usize = 8;
 
 /// True when the text of `excerpt` (Markdown) is the opening of the text of
-/// `full`: its words, in lower case and ignoring punctuation and markup,
-/// begin `full`'s words, the last possibly cut short. Excerpts of fewer
-/// than [`MIN_OPENING_WORDS`] words match nothing.
+/// `full`: its words, in lower case and ignoring punctuation, markup, images
+/// and their captions (which an excerpt leaves out), begin `full`'s words,
+/// the last possibly cut short. Excerpts of fewer than
+/// [`MIN_OPENING_WORDS`] words match nothing.
 pub fn is_opening_of(excerpt: &str, full: &str) -> bool {
     let words = |text: &str| {
-        text.split(|c: char| !c.is_alphanumeric())
+        text.lines()
+            .map(str::trim)
+            .filter(|l| {
+                !(l.starts_with("![") || l.len() > 1 && l.starts_with('*') && l.ends_with('*'))
+            })
+            .flat_map(|l| l.split(|c: char| !c.is_alphanumeric()))
             .filter(|w| !w.is_empty())
             .map(str::to_lowercase)
             .collect::<Vec<_>>()
@@ -313,6 +324,16 @@ mod opening_tests {
             FULL
         ));
         assert!(is_opening_of(FULL, FULL));
+    }
+
+    #[test]
+    fn images_and_captions_of_the_full_post_are_not_part_of_its_text() {
+        let illustrated = FULL.replacen(
+            "\n\n",
+            "\n\n![The NEC](https://x.org/a.png)\n\n*The NEC in July*\n\n",
+            1,
+        );
+        assert!(is_opening_of(FULL, &illustrated));
     }
 
     #[test]

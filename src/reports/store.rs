@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use super::{Report, ReportDraft};
+use super::{MediaStore, Report, ReportDraft};
 use crate::error::StoreError;
 use crate::lists::ListSlug;
 
@@ -109,8 +109,9 @@ pub struct ReportHistory {
     pub sent_by: Option<SentBy>,
 }
 
+/// Reports keep their images in the media store.
 #[async_trait]
-pub trait ReportStore: Send + Sync {
+pub trait ReportStore: MediaStore + Send + Sync {
     /// Stores a draft under a unique slug, unless its post (see [`SamePost`])
     /// or its content hash is stored already. A slug given in `options`
     /// that another report has is a conflict.

@@ -19,7 +19,7 @@ use crate::campaigns::{Campaign, CampaignStore, NewCampaign};
 use crate::config::{AutoDispatch, Config};
 use crate::error::StoreError;
 use crate::reports::feeds::{FetchError, Fetcher, PollOutcome, SourcePoll, poll_all};
-use crate::reports::{Report, ReportRef, ReportStore, SourceStore};
+use crate::reports::{ImageCopier, Report, ReportRef, ReportStore, SourceStore};
 
 /// Why the sources could not be polled at all.
 #[derive(Debug, thiserror::Error)]
@@ -108,7 +108,8 @@ where
     S: ReportStore + SourceStore + CampaignStore + ?Sized,
 {
     let fetcher = Fetcher::from_config(config)?;
-    let sources = poll_all(store, &fetcher).await?;
+    let images = ImageCopier::new(&fetcher, &config.public_url);
+    let sources = poll_all(store, &fetcher, &images).await?;
     let mut polled = Polled::default();
     let send_at = config.dispatch_schedule.next_after(now);
     for poll in &sources {

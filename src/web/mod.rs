@@ -16,6 +16,7 @@
 //!   `GET|POST /p/{token}/erase`, `POST /p/{token}/renew` (an expired link
 //!   asks for a fresh one by email)
 //! - `GET /archive`, `GET /archive/feed.xml`, `GET /archive/{slug}`
+//! - `GET /media/{name}`: the images of reports
 //! - `GET /healthz` (`ok`, or 503 with nothing more), `GET /static/style.css`
 //!
 //! Prometheus metrics, `GET /metrics`, are served on a listener of their own
@@ -26,6 +27,7 @@
 mod admin;
 mod archive;
 mod listener;
+mod media;
 mod ops;
 mod pages;
 mod preferences;
@@ -383,6 +385,7 @@ fn router(state: Shared) -> Router {
             "/preview/{token}/link",
             get(archive::preview_link).post(archive::preview_link),
         )
+        .route("/media/{name}", get(media::image))
         .route("/healthz", get(ops::healthz))
         .route("/static/style.css", get(ops::stylesheet));
     routes = limited(routes, &state, BODY_LIMIT);

@@ -13,6 +13,7 @@ mod deploy;
 mod excerpts;
 mod feed_addresses;
 mod hostile_content;
+mod images;
 mod import;
 mod inbound;
 mod lists;

@@ -310,7 +310,15 @@ fn a_saved_wordpress_page_becomes_a_clean_report() {
             "General Secretary’s Report"
         ]
     );
-    let body = &draft.body_markdown;
+    let (images, text): (Vec<&str>, Vec<&str>) = draft
+        .body_markdown
+        .lines()
+        .partition(|l| l.starts_with("!["));
+    assert_eq!(
+        images,
+        ["![brighton](https://janedoe.example.org/wp-content/uploads/2017/09/img_9906.jpg)"]
+    );
+    let body = &text.join("\n");
     for kept in [
         "Here is my summary – as always",
         "575,000 members",

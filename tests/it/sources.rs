@@ -9,7 +9,7 @@ use necmail::reports::feeds::{
     AddressPolicy, FetchError, Fetched, Fetcher, ItemsImported, PollOutcome, SourcePoll,
     parse_feed, parse_url, poll_all, poll_source,
 };
-use necmail::reports::{NewSource, ReportSource, Source};
+use necmail::reports::{ImageCopier, NewSource, ReportSource, Source};
 use necmail::store::Store;
 
 use crate::lists::new_list;
@@ -49,8 +49,13 @@ async fn stored(store: &dyn Store, id: i64) -> Source {
         .expect("the source is stored")
 }
 
+/// What copies images for the site at https://news.example.org/.
+fn images(fetcher: &Fetcher) -> ImageCopier {
+    ImageCopier::new(fetcher, &"https://news.example.org/".parse().unwrap())
+}
+
 async fn poll(store: &dyn Store, fetcher: &Fetcher, id: i64) -> SourcePoll {
-    poll_source(store, fetcher, &stored(store, id).await)
+    poll_source(store, fetcher, &images(fetcher), &stored(store, id).await)
         .await
         .unwrap()
 }
@@ -385,7 +390,8 @@ on_both_backends! {
         for path in failing {
             add_source(&*store, &server.url(path), None).await;
         }
-        let polled = poll_all(&*store, &fetcher()).await.unwrap();
+        let fetcher = fetcher();
+        let polled = poll_all(&*store, &fetcher, &images(&fetcher)).await.unwrap();
         assert_eq!(polled.len(), 5);
         assert_eq!(polled[0].source.id, good.id);
         assert_eq!(titles(items(&polled[0])), NEC_TITLES);

@@ -166,6 +166,15 @@ impl Fetcher {
         })
     }
 
+    /// This fetcher, sharing its connections, address policy and time
+    /// limit, but reading at most `max_bytes` of each body.
+    pub fn with_max_bytes(&self, max_bytes: u64) -> Fetcher {
+        Fetcher {
+            max_bytes,
+            ..self.clone()
+        }
+    }
+
     /// A fetcher with the configured limits, User-Agent and address policy
     /// (NECMAIL_FEED_ALLOW_PRIVATE).
     pub fn from_config(config: &Config) -> Result<Fetcher, FetchError> {

@@ -20,7 +20,7 @@ use super::{
     with_full_post,
 };
 use crate::error::StoreError;
-use crate::reports::{FetchRecord, ImportOptions, Report, Source, Stored};
+use crate::reports::{FetchRecord, ImageCopier, ImportOptions, Report, Source, Stored};
 use crate::reports::{ReportStore, SourceStore};
 
 /// How many sources [`poll_all`] fetches at once.
@@ -73,6 +73,7 @@ pub struct FailedItem {
 pub async fn poll_all<S: ReportStore + SourceStore + ?Sized>(
     store: &S,
     fetcher: &Fetcher,
+    images: &ImageCopier,
 ) -> Result<Vec<SourcePoll>, StoreError> {
     let sources = store.sources().await?;
     let writes = Mutex::new(());
@@ -80,7 +81,7 @@ pub async fn poll_all<S: ReportStore + SourceStore + ?Sized>(
     // closure in `StreamExt::map` would make the whole future lose `Send`.
     let polls: Vec<_> = sources
         .iter()
-        .map(|source| poll_one(store, fetcher, source, &writes))
+        .map(|source| poll_one(store, fetcher, images, source, &writes))
         .collect();
     stream::iter(polls)
         .buffered(POLL_CONCURRENCY)
@@ -92,9 +93,10 @@ pub async fn poll_all<S: ReportStore + SourceStore + ?Sized>(
 pub async fn poll_source<S: ReportStore + SourceStore + ?Sized>(
     store: &S,
     fetcher: &Fetcher,
+    images: &ImageCopier,
     source: &Source,
 ) -> Result<SourcePoll, StoreError> {
-    poll_one(store, fetcher, source, &Mutex::new(())).await
+    poll_one(store, fetcher, images, source, &Mutex::new(())).await
 }
 
 /// Why a feed could not be read.
@@ -132,6 +134,7 @@ pub(super) async fn read_feed(fetcher: &Fetcher, url: &Url) -> Result<Vec<FeedIt
 async fn poll_one<S: ReportStore + SourceStore + ?Sized>(
     store: &S,
     fetcher: &Fetcher,
+    images: &ImageCopier,
     source: &Source,
     writes: &Mutex<()>,
 ) -> Result<SourcePoll, StoreError> {
@@ -168,7 +171,8 @@ async fn poll_one<S: ReportStore + SourceStore + ?Sized>(
         }
         Ok(Some((items, validators))) => {
             let seen: HashSet<String> = store.seen_items(source.id).await?.into_iter().collect();
-            let imported = import_items(store, fetcher, source, items, &seen).await?;
+            let sources = Sources { fetcher, images };
+            let imported = import_items(store, &sources, source, items, &seen).await?;
             let record = match imported.failed.as_slice() {
                 [] => FetchRecord {
                     etag: validators.etag,
@@ -222,6 +226,12 @@ async fn read(
     }
 }
 
+/// Where an item's full post and images come from.
+struct Sources<'a> {
+    fetcher: &'a Fetcher,
+    images: &'a ImageCopier,
+}
+
 /// Imports a source's items, oldest first, keeping only those in its
 /// category when it has one and leaving out those in `seen`. Items published
 /// at the same time are taken to be listed newest first, as feeds list them.
@@ -231,7 +241,7 @@ async fn read(
 /// stored marked as such, and its full post is tried again at the next poll.
 async fn import_items<S: ReportStore + SourceStore + ?Sized>(
     store: &S,
-    fetcher: &Fetcher,
+    from: &Sources<'_>,
     source: &Source,
     items: Vec<FeedItem>,
     seen: &HashSet<String>,
@@ -279,11 +289,13 @@ async fn import_items<S: ReportStore + SourceStore + ?Sized>(
                     imported.duplicates.push(report);
                     continue;
                 }
-                _ => with_full_post(fetcher, draft).await.0,
+                _ => with_full_post(from.fetcher, draft).await.0,
             }
         } else {
             draft
         };
+        // Each image left out is logged as a warning.
+        let draft = from.images.copy_images(store, draft).await?.0;
         // A stored item is kept as it is, so that a correction made in necmail stands.
         match store.insert_report(&draft, &ImportOptions::default()).await {
             Ok(Stored::New(report)) => imported.new.push(report),
@@ -315,7 +327,8 @@ mod tests {
             Default::default(),
         )
         .unwrap();
-        let polled = tokio::spawn(async move { poll_all(store.as_ref(), &fetcher).await })
+        let images = ImageCopier::new(&fetcher, &"https://news.example.org/".parse().unwrap());
+        let polled = tokio::spawn(async move { poll_all(store.as_ref(), &fetcher, &images).await })
             .await
             .unwrap()
             .unwrap();

@@ -19,6 +19,13 @@ pub(super) enum Block {
     },
     Quote(Vec<Block>),
     Rule,
+    /// An image shown on its own, with its caption if it has one.
+    Image {
+        alt: String,
+        /// Its address, made safe inside `(…)` as a link's is.
+        url: String,
+        caption: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,7 +138,7 @@ pub(super) fn is_cut_off(blocks: &[Block]) -> bool {
                 }
             }
             Block::Heading(_) | Block::List { .. } | Block::Quote(_) => cut = false,
-            Block::Rule => {}
+            Block::Rule | Block::Image { .. } => {}
         }
     }
     cut
@@ -154,7 +161,7 @@ pub(super) fn has_text(blocks: &[Block]) -> bool {
                 }
             }
             Block::Heading(_) | Block::List { .. } | Block::Quote(_) => return true,
-            Block::Rule => {}
+            Block::Rule | Block::Image { .. } => {}
         }
     }
     false
@@ -205,6 +212,13 @@ pub(super) fn remove_cruft(blocks: Vec<Block>, comment_links: CommentLinks) -> V
                 }
             }
             Block::Rule => out.push(Block::Rule),
+            Block::Image { alt, url, caption } => out.push(Block::Image {
+                alt: cruft::strip_image_names(&alt).trim().to_owned(),
+                url,
+                caption: caption
+                    .map(|c| cruft::strip_image_names(&c).trim().to_owned())
+                    .filter(|c| !c.is_empty()),
+            }),
         }
     }
     out
@@ -442,6 +456,13 @@ impl MarkdownWriter {
                     self.containers.pop();
                 }
                 Block::Rule => self.line("---"),
+                Block::Image { alt, url, caption } => {
+                    self.line(&format!("![{}]({url})", escape_text(alt, false)));
+                    if let Some(caption) = caption {
+                        self.line("");
+                        self.lines(&format!("*{}*", escape_text(caption, false)));
+                    }
+                }
             }
         }
     }

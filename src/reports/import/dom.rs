@@ -25,6 +25,9 @@ pub(super) struct Element {
     pub id: Option<String>,
     pub classes: Vec<String>,
     pub href: Option<String>,
+    /// An image's address and alternative text.
+    pub src: Option<String>,
+    pub alt: Option<String>,
     /// An ordered list's `start`.
     pub start: Option<u64>,
     pub children: Vec<Node>,
@@ -176,6 +179,8 @@ impl TokenSink for TreeBuilder {
                             element.classes = value.split_whitespace().map(str::to_owned).collect()
                         }
                         "href" => element.href = Some(value),
+                        "src" => element.src = Some(value),
+                        "alt" => element.alt = Some(value),
                         "start" => element.start = value.trim().parse().ok(),
                         _ => {}
                     }

@@ -1,8 +1,11 @@
 //! HTML: a saved post page, or a feed item's `content:encoded`.
 //!
 //! The HTML is sanitised with ammonia before anything else looks at it: no
-//! scripts, styles, forms, frames, event handlers or images survive, and
-//! links keep only http, https and mailto addresses. The post is then found
+//! scripts, styles, forms, frames or event handlers survive, links keep
+//! only http, https and mailto addresses, and images only their http or
+//! https address and alternative text. An image becomes a Markdown image on
+//! its own line, its caption (a `<figcaption>`, or WordPress's
+//! `.wp-caption-text`) an emphasised line below it. The post is then found
 //! in the page (WordPress's `.entry-content`, else the `<article>`), its
 //! title taken from `.entry-title`, an `<h1>` or the `<title>`, and its
 //! content turned into the same Markdown structure as a pasted post:
@@ -75,13 +78,13 @@ fn archive(posts: &[&Element]) -> Result<Vec<ReportDraft>, ReportImportError> {
 
 /// The elements kept as structure. Any other element is unwrapped, its text
 /// kept, except those in [`DROPPED_WITH_CONTENT`].
-const KEPT: &str = "a abbr article b blockquote br center cite code dd del div dl dt em font h1 h2 h3 h4 h5 h6 \
-                    header hr i ins kbd li main mark ol p pre q s section small span strike strong sub sup table \
-                    tbody td tfoot th thead time title tr u ul";
+const KEPT: &str = "a abbr article b blockquote br center cite code dd del div dl dt em figcaption figure font \
+                    h1 h2 h3 h4 h5 h6 header hr i img ins kbd li main mark ol p pre q s section small span \
+                    strike strong sub sup table tbody td tfoot th thead time title tr u ul";
 
 /// The elements dropped with everything inside them.
 const DROPPED_WITH_CONTENT: &str = "script style noscript template iframe object embed frame frameset svg math \
-                                    canvas video audio form textarea select button nav aside footer figcaption";
+                                    canvas video audio form textarea select button nav aside footer";
 
 /// Sanitises untrusted HTML; the result has no active content, and nests at
 /// most [`crate::text::MAX_NESTING`] deep (deeper elements are dropped
@@ -90,6 +93,7 @@ fn sanitise(html: &str) -> String {
     let html = flatten(html);
     let attributes: HashMap<&str, HashSet<&str>> = HashMap::from([
         ("a", HashSet::from(["href"])),
+        ("img", HashSet::from(["src", "alt"])),
         ("ol", HashSet::from(["start"])),
     ]);
     ammonia::Builder::empty()
@@ -112,7 +116,7 @@ const CHROME: &str = "comments comments-area comment-respond respond commentlist
                       sd-sharing-enabled jp-relatedposts jp-post-flair entry-meta entry-footer entry-utility \
                       post-navigation navigation nav-links nav-single nav-above nav-below site-header site-footer \
                       site-title site-description masthead colophon secondary sidebar widget-area widget \
-                      wp-caption-text screen-reader-text skip-link wpcnt";
+                      screen-reader-text skip-link wpcnt";
 
 fn is_chrome(e: &Element) -> bool {
     let chrome = |name: &str| CHROME.split_whitespace().any(|c| c == name);
@@ -238,6 +242,33 @@ impl Converter {
 
     fn element(&mut self, e: &Element) {
         match e.name.as_str() {
+            "img" => {
+                if let Some(src) = &e.src {
+                    self.flush();
+                    self.blocks.push(Block::Image {
+                        alt: collapse(e.alt.as_deref().unwrap_or_default()),
+                        url: markdown_url(src),
+                        caption: None,
+                    });
+                }
+            }
+            "figure" | "div" if is_figure(e) => {
+                let caption = e
+                    .find(&|c| c.name == "figcaption" || c.has_class("wp-caption-text"))
+                    .map(|c| collapse(&c.text()))
+                    .filter(|c| !c.is_empty());
+                let mut images = Vec::new();
+                e.find_outermost(&|i| i.name == "img" && i.src.is_some(), &mut images);
+                let last = images.len().saturating_sub(1);
+                for (i, img) in images.into_iter().enumerate() {
+                    self.element(img);
+                    if let (true, Some(Block::Image { caption: c, .. })) =
+                        (i == last, self.blocks.last_mut())
+                    {
+                        c.clone_from(&caption);
+                    }
+                }
+            }
             "br" => self.inlines.push(Inline::Break),
             "h1" | "h2" | "h3" => {
                 self.flush();
@@ -309,6 +340,9 @@ impl Converter {
                 self.flush();
                 self.more_link = Some((e.href.clone(), self.blocks.len()));
             }
+            "a" if e.find(&|i| i.name == "img").is_some() && collapse(&e.text()).is_empty() => {
+                self.children(e)
+            }
             "a" => match &e.href {
                 Some(href) => self.inlines.push(Inline::Link {
                     text: collapse_breaks(&e.text()),
@@ -323,6 +357,12 @@ impl Converter {
             _ => self.children(e),
         }
     }
+}
+
+/// A `<figure>`, or WordPress's `.wp-caption` box, that holds an image.
+fn is_figure(e: &Element) -> bool {
+    (e.name == "figure" || e.has_class("wp-caption"))
+        && e.find(&|i| i.name == "img" && i.src.is_some()).is_some()
 }
 
 /// Whitespace as a browser shows it: a run holding a line break or a tab is
@@ -576,6 +616,32 @@ mod tests {
         ] {
             assert_eq!(parse_fragment(whole, "T").unwrap().excerpt, None, "{whole}");
         }
+    }
+
+    #[test]
+    fn images_keep_their_alt_text_and_caption_and_lose_everything_else() {
+        let draft = parse_fragment(
+            "<p>Before<img src=\"https://x.org/a.jpg\" alt=\"The NEC [2017]\" onerror=\"x()\"> after</p>\
+             <figure><a href=\"https://x.org/big\"><img src=\"https://x.org/b(1).png\" alt=\"\"></a>\
+             <figcaption>Conference *hall*</figcaption></figure>\
+             <div class=\"wp-caption\"><img src=\"https://x.org/c.gif\" alt=\"img_9906\">\
+             <p class=\"wp-caption-text\">A caption</p></div>\
+             <img src=\"/relative.png\" alt=\"dropped\"><img src=\"data:image/png;base64,AA\">",
+            "T",
+        )
+        .unwrap();
+        assert_eq!(
+            draft.body_markdown,
+            "Before\n\n![The NEC \\[2017\\]](https://x.org/a.jpg)\n\nafter\n\n\
+             ![](https://x.org/b%281%29.png)\n\n*Conference \\*hall\\**\n\n\
+             ![](https://x.org/c.gif)\n\n*A caption*\n"
+        );
+        let html = crate::render::to_html(&draft.body_markdown);
+        assert!(
+            html.contains("<img src=\"https://x.org/a.jpg\" alt=\"The NEC [2017]\""),
+            "{html}"
+        );
+        assert!(html.contains("<em>Conference *hall*</em>"), "{html}");
     }
 
     #[test]

@@ -257,7 +257,8 @@ fn draft(
     blocks: Vec<body::Block>,
     excerpt: Option<Excerpt>,
 ) -> Result<ReportDraft, ReportImportError> {
-    if blocks.is_empty() {
+    // Images alone (a post of photographs) are not a report.
+    if !body::has_text(&blocks) {
         return Err(ReportImportError::NoBody);
     }
     let body_markdown = body::to_markdown(&blocks)?;

@@ -13,6 +13,7 @@ mod admin;
 mod campaigns;
 mod feedback;
 mod lists;
+mod media;
 mod meetings;
 mod reports;
 mod schedule;

@@ -1,0 +1,116 @@
+//! Images (issue 12, item 21): HTML and feed imports keep each image with
+//! its alt text and caption, copied into necmail's media store and served
+//! from `NECMAIL_PUBLIC_URL/media/…`; an image that cannot be copied is left
+//! out with a warning, and the import still succeeds.
+
+use necmail::reports::{MediaType, NewMedia};
+
+use crate::support::app::{PUBLIC_URL, spawn_app};
+use crate::support::cli::{ALLOW_LOOPBACK_FEEDS, necmail, run_command};
+use crate::support::http::{FeedServer, HUGE_BYTES, fixture};
+use crate::support::on_both_backends;
+
+/// Where `photo.png` is served once copied.
+fn photo_url() -> String {
+    let name = NewMedia::new(MediaType::Png, fixture("photo.png"), "").name;
+    format!("{PUBLIC_URL}/media/{name}")
+}
+
+on_both_backends! {
+    async fn a_pages_images_are_copied_into_the_media_store_and_the_rest_left_out_with_warnings(db) {
+        let server = FeedServer::start();
+        let page = server.url("/templated/with-images.html");
+        let (allow, yes) = ALLOW_LOOPBACK_FEEDS;
+        let imported = run_command(
+            necmail(db)
+                .env(allow, yes)
+                .env("NECMAIL_PUBLIC_URL", PUBLIC_URL)
+                .args(["report", "import", &page]),
+        );
+        let out = imported.ok();
+        assert!(out.contains("Labour NEC Report – September 2017 (1 sections)"), "{out}");
+        let warnings: Vec<&str> = imported.stderr.lines().filter(|l| l.starts_with("warning:")).collect();
+        assert_eq!(warnings.len(), 3, "{}", imported.stderr);
+        for (image, why) in [
+            ("/fixtures/missing.jpg", "answered 404 Not Found"),
+            ("/fail/huge", "it is larger than the limit of 5 MiB (5242880 bytes)"),
+            ("/fixtures/not-an-image.png", "it is not a JPEG, PNG, GIF or WebP image"),
+        ] {
+            let line = format!("the image {} is left out: ", server.url(image));
+            assert!(
+                warnings.iter().any(|w| w.contains(&line) && w.contains(why)),
+                "{line}{why}: {warnings:#?}"
+            );
+        }
+        assert_eq!(server.hits("/fixtures/photo.png").len(), 1, "one image is fetched once");
+        // What the server produced beyond the limit sat in the kernel's socket buffers.
+        assert!(server.huge_bytes_sent() < HUGE_BYTES / 2, "the 50 MB body was read on");
+
+        let shown = crate::support::cli::run(db, &["report", "show", "1", "--json"]).json();
+        let report = &shown[0];
+        let photo = photo_url();
+        assert_eq!(
+            report["intro"].as_str().unwrap(),
+            format!(
+                "The NEC met on 19 September, the Tuesday before Annual Conference.\n\n\
+                 ![NEC members in the conference hall]({photo})\n\n\
+                 *The NEC at conference, 19 September*"
+            )
+        );
+        let leader = report["sections"][0]["markdown"].as_str().unwrap();
+        assert_eq!(
+            leader,
+            format!(
+                "Alex Morgan said the party would arrive in Brighton with 575,000 members.\n\n\
+                 ![The same photo again]({photo})\n\n*Seen twice, stored once*\n\n\
+                 Text after a missing image."
+            )
+        );
+        let text = format!("{}{}", report["intro"], report["sections"]);
+        assert!(!text.contains("127.0.0.1"), "a third-party address is left: {text}");
+
+        let app = spawn_app(db).await;
+        let name = photo.rsplit('/').next().unwrap();
+        let served = app.get(&format!("/media/{name}")).await;
+        assert_eq!(served.status(), 200);
+        let header = |h: &str| served.headers()[h].to_str().unwrap().to_owned();
+        assert_eq!(header("content-type"), "image/png");
+        assert_eq!(header("cache-control"), "public, max-age=31536000, immutable");
+        assert_eq!(header("x-content-type-options"), "nosniff");
+        assert_eq!(served.bytes().await.unwrap().as_ref(), fixture("photo.png"));
+        let unknown = format!("{}.png", "0".repeat(64));
+        for missing in [unknown.as_str(), "photo.png", "..%2Fnecmail.db"] {
+            assert_eq!(app.get(&format!("/media/{missing}")).await.status(), 404, "{missing}");
+        }
+    }
+
+    async fn a_polled_feed_items_images_are_copied_as_a_pages_are(db) {
+        let server = FeedServer::start();
+        let photo = server.url("/fixtures/photo.png");
+        server.set_live(&[(
+            "nec-1",
+            "Labour NEC Report – October 2017",
+            &format!(
+                "<p>The NEC met.</p><figure><img src=\"{photo}\" alt=\"The NEC\">\
+                 <figcaption>At the meeting</figcaption></figure>"
+            ),
+        )]);
+        let (allow, yes) = ALLOW_LOOPBACK_FEEDS;
+        let run = |args: &[&str]| {
+            run_command(
+                necmail(db)
+                    .env(allow, yes)
+                    .env("NECMAIL_PUBLIC_URL", PUBLIC_URL)
+                    .args(args),
+            )
+        };
+        run(&["list", "create", "members", "--name", "Members"]).ok();
+        run(&["source", "add", &server.url("/live.rss"), "--list", "members", "--send-existing"]).ok();
+        run(&["source", "poll"]).ok();
+        let shown = run(&["report", "show", "1", "--json"]).json();
+        assert_eq!(
+            shown[0]["intro"],
+            format!("The NEC met.\n\n![The NEC]({})\n\n*At the meeting*", photo_url())
+        );
+    }
+}
