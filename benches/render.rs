@@ -33,6 +33,7 @@ fn report() -> Report {
         source: ReportSource::Paste,
         published_at: Utc::now(),
         created_at: Utc::now(),
+        excerpt: false,
     }
 }
 

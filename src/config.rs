@@ -206,6 +206,15 @@ variables! {
         metrics_addr,
         "The address and port of the Prometheus /metrics listener, kept off the public pages; \
          off: no metrics listener.";
+    admin_addr: AdminAddr, "NECMAIL_ADMIN_ADDR" = "127.0.0.1:8081", admin_addr,
+        "Where `serve` serves the web admin, under /admin: an address and port of its own, \
+         private unless a reverse proxy exposes it; public: beside the public pages on \
+         NECMAIL_HTTP_ADDR; off: no web admin.";
+    admin_url: Option<url::Url>, "NECMAIL_ADMIN_URL", some(web_url),
+        "The address people reach the web admin at (its /admin pages are under it), for the \
+         links `necmail admin add` prints; https:// makes its cookies Secure. Unset: \
+         NECMAIL_PUBLIC_URL when NECMAIL_ADMIN_ADDR is public, http:// and NECMAIL_ADMIN_ADDR \
+         otherwise.";
     spool_dir: PathBuf, "NECMAIL_SPOOL_DIR" = "spool", path,
         "Where a one-click unsubscribe is kept, on disk, when the database cannot take it; \
          it is applied as soon as the database is back.";
@@ -241,6 +250,25 @@ variables! {
         "Days after a meeting with no report before `serve` warns the admin.";
     admin_email: Option<crate::subscribers::SubscriberEmail>, "NECMAIL_ADMIN_EMAIL", some(email),
         "Where `serve` mails warnings (an overdue report). Unset: they are only logged.";
+    inbound_addr: Option<SocketAddr>, "NECMAIL_INBOUND_ADDR" = "127.0.0.1:2525", inbound_addr,
+        "The address and port of the SMTP and LMTP listener `serve` takes inbound mail on: \
+         joins, leaves, the mailto unsubscribe, bounces and complaints for the domain of \
+         NECMAIL_FROM. off: no listener (`necmail receive` still works).";
+    inbound_max_bytes: usize, "NECMAIL_INBOUND_MAX_BYTES" = "10000000", whole_number(1024, 1 << 30),
+        "The largest inbound message taken, in bytes; a larger one is refused (552).";
+    inbound_max_connections: usize, "NECMAIL_INBOUND_MAX_CONNECTIONS" = "32",
+        whole_number(1, 100_000),
+        "How many inbound SMTP or LMTP connections are served at once; more wait to be accepted.";
+    inbound_max_recipients: usize, "NECMAIL_INBOUND_MAX_RECIPIENTS" = "100",
+        whole_number(1, 100_000),
+        "Recipients one inbound message may have; more are refused (452).";
+    inbound_timeout: Duration, "NECMAIL_INBOUND_TIMEOUT_SECS" = "60", duration(SECOND, 1, 3600),
+        "How long an inbound client has to send each command, or each piece of a message.";
+    soft_bounce_limit: u32, "NECMAIL_SOFT_BOUNCE_LIMIT" = "3", whole_number(1, 1000),
+        "Soft bounces (a full mailbox, a temporary failure) within NECMAIL_SOFT_BOUNCE_DAYS \
+         that suppress an address.";
+    soft_bounce_days: u32, "NECMAIL_SOFT_BOUNCE_DAYS" = "30", whole_number(1, 3650),
+        "The window, in days, in which NECMAIL_SOFT_BOUNCE_LIMIT soft bounces are counted.";
 }
 
 impl Config {
@@ -445,6 +473,25 @@ impl Config {
         }
     }
 
+    /// Where the web admin is reached: NECMAIL_ADMIN_URL, or what
+    /// NECMAIL_ADMIN_ADDR implies.
+    pub fn admin_base(&self) -> url::Url {
+        match (&self.admin_url, self.admin_addr) {
+            (Some(url), _) => url.clone(),
+            (None, AdminAddr::Listen(addr)) => PublicUrl::serving(addr).0,
+            (None, AdminAddr::Public | AdminAddr::Off) => self.public_url.0.clone(),
+        }
+    }
+
+    /// The absolute URL of a path of the web admin (`/admin/…`).
+    pub fn admin_link(&self, path: &str) -> String {
+        format!(
+            "{}/{}",
+            self.admin_base().as_str().trim_end_matches('/'),
+            path.trim_start_matches('/')
+        )
+    }
+
     /// The absolute URL of a path on necmail's public site.
     pub fn public_link(&self, path: &str) -> String {
         format!(
@@ -631,6 +678,26 @@ fn metrics_addr(v: &str) -> Result<Option<SocketAddr>, String> {
     }
 }
 
+fn admin_addr(v: &str) -> Result<AdminAddr, String> {
+    match v {
+        "off" => Ok(AdminAddr::Off),
+        "public" => Ok(AdminAddr::Public),
+        v => v.parse::<SocketAddr>().map(AdminAddr::Listen).map_err(|_| {
+            format!("{v:?} is not off, public, or an address and port such as 127.0.0.1:8081")
+        }),
+    }
+}
+
+fn inbound_addr(v: &str) -> Result<Option<SocketAddr>, String> {
+    match v {
+        "" | "off" => Ok(None),
+        v => v
+            .parse::<SocketAddr>()
+            .map(Some)
+            .map_err(|_| format!("{v:?} is not off or an address and port such as 127.0.0.1:2525")),
+    }
+}
+
 fn ip_addresses(v: &str) -> Result<Vec<std::net::IpAddr>, String> {
     comma_list(v)
         .map(|ip| {
@@ -701,6 +768,16 @@ fn email(v: &str) -> Result<crate::subscribers::SubscriberEmail, String> {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// Where the web admin is served (NECMAIL_ADMIN_ADDR).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminAddr {
+    /// On a listener of its own.
+    Listen(SocketAddr),
+    /// Under /admin on the public listener.
+    Public,
+    Off,
 }
 
 /// Where people reach necmail's pages; every link in every email starts

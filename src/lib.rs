@@ -22,11 +22,12 @@
 //! lists tokens schedule meetings health
 //! subscribers
 //! config
-//! telemetry reports
+//! telemetry reports admin feedback
 //! render campaigns
 //! store
 //! delivery
 //! scheduler web
+//! inbound
 //! serve
 //! cli
 //! ```
@@ -69,12 +70,15 @@ macro_rules! string_enum {
     };
 }
 
+pub mod admin;
 pub mod campaigns;
 pub mod cli;
 pub mod config;
 pub mod delivery;
 pub mod error;
+pub mod feedback;
 pub mod health;
+pub mod inbound;
 pub mod lists;
 pub mod meetings;
 pub mod render;

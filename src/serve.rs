@@ -1,5 +1,6 @@
-//! The daemon: the web server, the scheduler and the delivery workers in
-//! one tokio runtime, stopped together and gracefully on SIGTERM/SIGINT.
+//! The daemon: the web server, the inbound mail listener, the scheduler and
+//! the delivery workers in one tokio runtime, stopped together and
+//! gracefully on SIGTERM/SIGINT.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -10,6 +11,9 @@ use crate::config::{Config, ConfigError};
 use crate::delivery::supervisor::Supervisor;
 use crate::delivery::{Sending, SetupError};
 use crate::error::StoreError;
+use crate::feedback::EventSource;
+use crate::inbound::Handler;
+use crate::inbound::listener::{BindError, Listener};
 use crate::scheduler::Scheduler;
 use crate::web::{Application, Context, WebError};
 
@@ -43,6 +47,12 @@ impl From<SetupError> for ServeError {
         } else {
             ServeError::Runtime(e.to_string())
         }
+    }
+}
+
+impl From<BindError> for ServeError {
+    fn from(e: BindError) -> Self {
+        ServeError::Runtime(e.to_string())
     }
 }
 
@@ -82,10 +92,33 @@ pub async fn serve(
         max_connections = app.max_connections(),
         "web pages listening"
     );
+    match (app.admin_addr(), config.admin_addr) {
+        (Some(address), _) => tracing::info!(%address, "web admin listening at /admin"),
+        (None, crate::config::AdminAddr::Public) => {
+            tracing::info!("web admin at /admin on the public listener (NECMAIL_ADMIN_ADDR=public)")
+        }
+        (None, _) => tracing::info!("no web admin (NECMAIL_ADMIN_ADDR=off)"),
+    }
     match app.metrics_addr() {
         Some(address) => tracing::info!(%address, "metrics listening at /metrics"),
         None => tracing::info!("no metrics listener (NECMAIL_METRICS_ADDR=off)"),
     }
+    let inbound = match config.inbound_addr {
+        Some(addr) => {
+            let handler = Handler::new(Arc::clone(&store), &sending, EventSource::Email);
+            let listener = Listener::bind(addr, handler, &config).await?;
+            tracing::info!(
+                address = %listener.local_addr(),
+                domain = config.from.domain(),
+                "inbound SMTP and LMTP listening"
+            );
+            Some(listener)
+        }
+        None => {
+            tracing::info!("no inbound listener (NECMAIL_INBOUND_ADDR=off)");
+            None
+        }
+    };
     let engine = Arc::new(sending.engine(&store));
     tracing::info!(
         transport = %sending.transport.describe(),
@@ -102,6 +135,7 @@ pub async fn serve(
     let web = tokio::spawn(app.run_until_stopped(async move {
         let _ = web_stop.wait_for(|stop| *stop).await;
     }));
+    let inbound = inbound.map(|listener| tokio::spawn(listener.run(stop_rx.clone())));
     let scheduler = tokio::spawn(scheduler.run(stop_rx.clone()));
     let delivery = tokio::spawn(supervisor.run(stop_rx));
 
@@ -109,6 +143,9 @@ pub async fn serve(
     tracing::info!("shutting down: finishing requests and messages in flight");
     let _ = stop_tx.send(true);
     let web = web.await;
+    if let Some(inbound) = inbound {
+        let _ = inbound.await;
+    }
     let _ = scheduler.await;
     let _ = delivery.await;
     store.close().await;

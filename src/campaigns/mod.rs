@@ -57,6 +57,8 @@ pub struct NewCampaign {
     /// Creates the campaign held: it waits for `campaign approve`, which
     /// schedules it (keeping `send_at` when that is still to come).
     pub hold: bool,
+    /// Lets it send a report that is only an excerpt of its post.
+    pub allow_excerpt: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -75,6 +77,36 @@ pub struct Campaign {
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// True when its report is only an excerpt of its post.
+    pub report_excerpt: bool,
+    /// True when it was created to send an excerpt all the same.
+    pub allow_excerpt: bool,
+}
+
+impl Campaign {
+    /// Why it may not start: its report is only an excerpt of its post, and
+    /// it was not allowed to send one.
+    pub fn excerpt_refusal(&self) -> Option<String> {
+        (self.report_excerpt && !self.allow_excerpt).then(|| {
+            excerpt_refusal(
+                &self.report_slug,
+                &format!(
+                    "cancel campaign {} and create it again with --allow-excerpt",
+                    self.id
+                ),
+            )
+        })
+    }
+}
+
+/// Why a campaign of the excerpt `slug` is refused, ending with how else
+/// to send the excerpt as it is (`otherwise`).
+pub fn excerpt_refusal(slug: &str, otherwise: &str) -> String {
+    format!(
+        "report {slug} is only an excerpt of its post, which would go out cut off: give it the \
+         full post with `necmail report replace {slug} URL-OR-FILE`, or {otherwise} to send \
+         the excerpt as it is"
+    )
 }
 
 /// What starting a campaign did.
@@ -171,6 +203,11 @@ pub struct DeliveryCounts {
     /// after the data, or a crash mid-send) and that were retried: each may
     /// have reached its recipient twice.
     pub ambiguous: i64,
+    /// Sent deliveries that bounced for good (inbound mail), soft bounces
+    /// apart.
+    pub bounced: i64,
+    /// Sent deliveries whose recipient complained (an ARF abuse report).
+    pub complained: i64,
 }
 
 impl DeliveryCounts {

@@ -12,7 +12,7 @@ use super::output::{self, stdout};
 use super::progress::Progress;
 use super::{CliError, CliResult};
 use crate::campaigns::{
-    Campaign, CampaignState, DeliveryCounts, DeliveryState, NewCampaign, Start,
+    Campaign, CampaignState, DeliveryCounts, DeliveryState, NewCampaign, Start, excerpt_refusal,
 };
 use crate::config::Config;
 use crate::delivery::Sending;
@@ -100,6 +100,9 @@ pub struct CreateArgs {
     /// Send the report to a list it was already sent to.
     #[arg(long)]
     again: bool,
+    /// Send the report even though it is only an excerpt of its post.
+    #[arg(long)]
+    allow_excerpt: bool,
     #[arg(long)]
     json: bool,
 }
@@ -138,6 +141,13 @@ pub async fn run(command: CampaignCommand, store: Arc<dyn Store>, config: &Confi
             if !args.again {
                 refuse_a_repeat(&*store, &args.report, &args.lists).await?;
             }
+            let report = store.report(&args.report).await?;
+            if report.excerpt && !args.allow_excerpt {
+                return Err(CliError::BadInput(excerpt_refusal(
+                    &report.slug,
+                    "add --allow-excerpt",
+                )));
+            }
             let campaign = store
                 .create_campaign(&NewCampaign {
                     report: args.report,
@@ -146,6 +156,7 @@ pub async fn run(command: CampaignCommand, store: Arc<dyn Store>, config: &Confi
                     send_at,
                     subject,
                     hold: false,
+                    allow_excerpt: args.allow_excerpt,
                 })
                 .await?;
             if args.json {
@@ -415,6 +426,11 @@ async fn status(store: &dyn Store, id: i64, json: bool, config: &Config) -> CliR
         d.skipped,
         d.ambiguous
     )?;
+    writeln!(
+        out,
+        "feedback: {} bounced, {} complained",
+        d.bounced, d.complained
+    )?;
     match status.eta_seconds {
         Some(eta) => writeln!(
             out,
@@ -448,6 +464,15 @@ fn human_duration(secs: u64) -> String {
 async fn send(store: Arc<dyn Store>, id: i64, wait: bool, config: &Config) -> CliResult {
     if wait {
         config.check_for_sending()?;
+    }
+    let campaign = store.campaign(id).await?;
+    if let Some(why) = campaign
+        .excerpt_refusal()
+        .filter(|_| campaign.started_at.is_none())
+    {
+        return Err(CliError::BadInput(format!(
+            "campaign {id} was not started: {why}"
+        )));
     }
     let recipients = match store.start_campaign(id).await? {
         Start::Sending(recipients) => recipients,

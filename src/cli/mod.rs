@@ -4,11 +4,13 @@
 //! a file cannot be written), 2 bad usage or bad input. Errors are one
 //! sentence on stderr.
 
+mod admin;
 mod backup;
 mod campaigns;
 mod config_cmd;
 mod dkim_cmd;
 mod editor;
+mod inbound;
 mod lists;
 mod meetings;
 mod output;
@@ -88,9 +90,33 @@ enum Command {
     /// Send one report to one address, exactly as a campaign would, through
     /// the configured transport.
     SendTest(preview::SendTestArgs),
+    /// The web admin's accounts: add, list, remove, reset.
+    Admin {
+        #[command(subcommand)]
+        command: admin::AdminCommand,
+    },
     /// Copy the SQLite database to a new file, consistently, while necmail
     /// runs. (PostgreSQL: use pg_dump.)
     Backup(backup::BackupArgs),
+    /// Take one inbound message on stdin (a Postfix pipe, .forward or
+    /// procmail). Exit codes follow sysexits: 0 accepted, 67 unknown
+    /// address, 65 unparsable, 75 temporary failure.
+    Receive(inbound::ReceiveArgs),
+    /// The bounces inbound mail recorded.
+    Bounces {
+        #[command(subcommand)]
+        command: inbound::BouncesCommand,
+    },
+    /// What happened to addresses: joins, leaves, bounces, complaints, suppressions.
+    Events {
+        #[command(subcommand)]
+        command: inbound::EventsCommand,
+    },
+    /// The suppressed addresses: list, add, lift.
+    Suppression {
+        #[command(subcommand)]
+        command: inbound::SuppressionCommand,
+    },
 }
 
 /// A failure, sorted by whose it is.
@@ -105,6 +131,9 @@ pub enum CliError {
     /// Whoever read our output stopped reading (`necmail … | head`): not an error.
     #[error("the output was closed")]
     OutputClosed,
+    /// `necmail receive` did not take the message: a sysexits code.
+    #[error(transparent)]
+    Inbound(#[from] crate::inbound::InboundError),
 }
 
 impl CliError {
@@ -113,6 +142,7 @@ impl CliError {
             CliError::BadInput(_) => ExitCode::from(2),
             CliError::Runtime(_) => ExitCode::from(1),
             CliError::OutputClosed => ExitCode::SUCCESS,
+            CliError::Inbound(e) => ExitCode::from(e.sysexit()),
         }
     }
 }
@@ -297,9 +327,43 @@ async fn run(cli: Cli, config: Config) -> CliResult {
             store.close().await;
             result
         }
+        Command::Admin { command } => {
+            let store = open_store(&config, may_create).await?;
+            let result = admin::run(command, store.as_ref(), &config).await;
+            store.close().await;
+            result
+        }
         Command::Backup(args) => {
             let store = open_store(&config, may_create).await?;
             let result = backup::run(args, store.as_ref()).await;
+            store.close().await;
+            result
+        }
+        Command::Receive(args) => {
+            // Postfix tries again later after 75: so it does when the
+            // database cannot be opened.
+            let store = open_store(&config, may_create).await.map_err(|e| {
+                crate::inbound::InboundError::Unavailable(StoreError::Unavailable(e.to_string()))
+            })?;
+            let result = inbound::receive(args, Arc::clone(&store), &config).await;
+            store.close().await;
+            result
+        }
+        Command::Bounces { command } => {
+            let store = open_store(&config, may_create).await?;
+            let result = inbound::bounces(command, store.as_ref(), &config).await;
+            store.close().await;
+            result
+        }
+        Command::Events { command } => {
+            let store = open_store(&config, may_create).await?;
+            let result = inbound::events(command, store.as_ref(), &config).await;
+            store.close().await;
+            result
+        }
+        Command::Suppression { command } => {
+            let store = open_store(&config, may_create).await?;
+            let result = inbound::suppression(command, store.as_ref(), &config).await;
             store.close().await;
             result
         }

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::editor::{self, EditorError};
 use super::{CliError, CliResult, output};
 use crate::config::Config;
-use crate::reports::feeds::{FetchError, Fetched, Fetcher, parse_feed, parse_url};
+use crate::reports::feeds::{FetchError, Fetched, Fetcher, parse_feed, parse_url, with_full_post};
 use crate::reports::import::{self, Format, ReportImportError};
 use crate::reports::{
     ImportOptions, Report, ReportDraft, ReportHistory, ReportRef, ReportSource, Revised, SamePost,
@@ -127,6 +127,7 @@ pub async fn run(command: ReportCommand, store: &dyn Store, config: &Config) -> 
                         output::local_time(r.published_at, config.timezone),
                         r.sections.to_string(),
                         r.campaigns.to_string(),
+                        if r.excerpt { "excerpt" } else { "" }.to_owned(),
                     ]
                 })
                 .collect();
@@ -139,6 +140,7 @@ pub async fn run(command: ReportCommand, store: &dyn Store, config: &Config) -> 
                     "PUBLISHED",
                     "SECTIONS",
                     "CAMPAIGNS",
+                    "EXCERPT",
                 ],
                 &cells,
             )?)
@@ -181,6 +183,10 @@ async fn import(args: &ImportArgs, store: &dyn Store, config: &Config) -> CliRes
     for draft in &drafts {
         let line = match store.insert_report(draft, &options).await? {
             Stored::New(r) => imported_line(&r),
+            Stored::Duplicate(r) if draft.excerpt.is_some() && !r.excerpt => format!(
+                "{:?} is an excerpt of report {} {}, stored complete already",
+                draft.title, r.id, r.slug
+            ),
             Stored::Duplicate(r) => format!("already stored as report {} {}", r.id, r.slug),
             Stored::Updated(r) => described("updated", &r),
         };
@@ -278,19 +284,49 @@ pub(super) fn imported_line(r: &Report) -> String {
     described("imported", r)
 }
 
-/// `VERB report 3 <slug>: <title> (N sections)`.
+/// `VERB report 3 <slug>: <title> (N sections)`, and `, an excerpt only`
+/// for an excerpt.
 fn described(verb: &str, r: &Report) -> String {
     format!(
-        "{verb} report {} {}: {} ({} sections)",
+        "{verb} report {} {}: {} ({} sections{})",
         r.id,
         r.slug,
         r.title,
-        r.sections().sections.len()
+        r.sections().sections.len(),
+        if r.excerpt { ", an excerpt only" } else { "" }
     )
 }
 
 /// Reads and parses the input; every draft is ready to store, or nothing is.
+/// An excerpt gets its full post from its link; when it cannot, it stays an
+/// excerpt, with a warning that says why.
 async fn read_drafts(
+    input: &str,
+    format: Option<Format>,
+    config: &Config,
+) -> Result<Vec<ReportDraft>, CliError> {
+    let drafts = parse_input(input, format, config).await?;
+    if drafts.iter().all(|d| d.excerpt.is_none()) {
+        return Ok(drafts);
+    }
+    let fetcher = Fetcher::from_config(config).map_err(fetch_error)?;
+    let mut complete = Vec::with_capacity(drafts.len());
+    for draft in drafts {
+        let (draft, failure) = with_full_post(&fetcher, draft).await;
+        if let Some(e) = failure {
+            eprintln!(
+                "warning: {:?} is only an excerpt of its post, and is kept marked as one: \
+                 its full post cannot be had: {e}",
+                draft.title
+            );
+        }
+        complete.push(draft);
+    }
+    Ok(complete)
+}
+
+/// Reads and parses the input as it is.
+async fn parse_input(
     input: &str,
     format: Option<Format>,
     config: &Config,
@@ -403,6 +439,8 @@ struct ListedReport<'a> {
     sections: usize,
     /// How many campaigns send it, in any state.
     campaigns: usize,
+    /// True when it holds only the opening of its post.
+    excerpt: bool,
 }
 
 impl<'a> ListedReport<'a> {
@@ -415,6 +453,7 @@ impl<'a> ListedReport<'a> {
             published_at: r.published_at,
             sections: r.sections().sections.len(),
             campaigns,
+            excerpt: r.excerpt,
         }
     }
 }
@@ -429,6 +468,8 @@ struct ShownReport<'a> {
     published_at: DateTime<Utc>,
     summary: Option<&'a str>,
     source: &'a ReportSource,
+    /// True when it holds only the opening of its post.
+    excerpt: bool,
     /// How many texts it had before its current one.
     earlier_versions: i64,
     intro: String,
@@ -447,6 +488,7 @@ impl<'a> From<&'a ReportHistory> for ShownReport<'a> {
             published_at: r.published_at,
             summary: r.summary.as_deref(),
             source: &r.source,
+            excerpt: r.excerpt,
             earlier_versions: history.earlier_versions,
             intro: sections.intro,
             sections: sections.sections,
@@ -484,6 +526,15 @@ fn show(history: &ReportHistory) -> io::Result<()> {
     )?;
     writeln!(out, "sections:   {}", sections.sections.len())?;
     writeln!(out, "versions:   {} earlier", history.earlier_versions)?;
+    if report.excerpt {
+        writeln!(
+            out,
+            "excerpt:    yes: only the opening of its post, cut off; a campaign sends it only \
+             with --allow-excerpt; give it the full post with `necmail report replace {} \
+             URL-OR-FILE`",
+            report.slug
+        )?;
+    }
     if !sections.intro.is_empty() {
         writeln!(out, "\n{}", sections.intro)?;
     }

@@ -151,7 +151,7 @@ pub struct ImportArgs {
 #[derive(Debug, Clone)]
 pub struct NameArg(Option<SubscriberName>);
 
-fn parse_email(s: &str) -> Result<SubscriberEmail, String> {
+pub(super) fn parse_email(s: &str) -> Result<SubscriberEmail, String> {
     SubscriberEmail::parse(s).map_err(|e| format!("{s:?} is not a usable address: {e}"))
 }
 

@@ -19,6 +19,9 @@ pub struct Notice<'a> {
     pub text: &'a str,
     /// An HTML alternative, when there is one.
     pub html: Option<&'a str>,
+    /// Where replies go, instead of NECMAIL_REPLY_TO: a confirmation's
+    /// `confirm+TOKEN` address, so that replying confirms.
+    pub reply_to: Option<&'a str>,
 }
 
 /// Sends `notice` from NECMAIL_FROM through `transport`.
@@ -57,7 +60,11 @@ fn compose(config: &Config, notice: &Notice<'_>, id: &str) -> String {
     let mut from = Header::start(&mut out, "From");
     from.mailbox(config.from.name.as_deref(), &config.from.address);
     from.end();
-    if let Some(reply_to) = &config.reply_to {
+    if let Some(address) = notice.reply_to {
+        let mut header = Header::start(&mut out, "Reply-To");
+        header.mailbox(None, address);
+        header.end();
+    } else if let Some(reply_to) = &config.reply_to {
         let mut header = Header::start(&mut out, "Reply-To");
         header.mailbox(reply_to.name.as_deref(), &reply_to.address);
         header.end();
@@ -121,11 +128,14 @@ mod tests {
             subject: "Please confirm – NEC reports",
             text: "Confirm here: https://x/c/abc\n",
             html: Some("<p>Confirm <a href=\"https://x/c/abc\">here</a></p>"),
+            reply_to: Some("confirm+abc@example.org"),
         };
         let m = compose(&config(), &notice, "abc123");
-        assert!(
-            m.starts_with("From: NEC Rep <rep@example.org>\r\nTo: Ann Smith <ann@example.org>\r\n")
-        );
+        assert!(m.starts_with(concat!(
+            "From: NEC Rep <rep@example.org>\r\n",
+            "Reply-To: confirm+abc@example.org\r\n",
+            "To: Ann Smith <ann@example.org>\r\n"
+        )));
         assert!(m.contains("Subject: Please confirm =?UTF-8?B?4oCT?= NEC reports\r\n"));
         assert!(m.contains("Message-ID: <notice.abc123@example.org>"));
         let text = m.find("Content-Type: text/plain").unwrap();
@@ -143,6 +153,7 @@ mod tests {
             subject: "Overdue",
             text: "No report yet.\n",
             html: None,
+            reply_to: None,
         };
         let m = compose(&config(), &notice, "x");
         assert!(!m.contains("multipart"));

@@ -84,12 +84,64 @@ pub const BUILT_IN: &[(&str, &str)] = &[
         include_str!("../../templates/pages/error.html.tera"),
     ),
     (
+        "admin/layout.html.tera",
+        include_str!("../../templates/admin/layout.html.tera"),
+    ),
+    (
+        "admin/login.html.tera",
+        include_str!("../../templates/admin/login.html.tera"),
+    ),
+    (
+        "admin/set_password.html.tera",
+        include_str!("../../templates/admin/set_password.html.tera"),
+    ),
+    (
+        "admin/notice.html.tera",
+        include_str!("../../templates/admin/notice.html.tera"),
+    ),
+    (
+        "admin/error.html.tera",
+        include_str!("../../templates/admin/error.html.tera"),
+    ),
+    (
+        "admin/dashboard.html.tera",
+        include_str!("../../templates/admin/dashboard.html.tera"),
+    ),
+    (
+        "admin/account.html.tera",
+        include_str!("../../templates/admin/account.html.tera"),
+    ),
+    (
+        "admin/accounts.html.tera",
+        include_str!("../../templates/admin/accounts.html.tera"),
+    ),
+    (
+        "admin/audit.html.tera",
+        include_str!("../../templates/admin/audit.html.tera"),
+    ),
+    (
         "email/overdue.subject.tera",
         include_str!("../../templates/email/overdue.subject.tera"),
     ),
     (
         "email/overdue.txt.tera",
         include_str!("../../templates/email/overdue.txt.tera"),
+    ),
+    (
+        "email/left.subject.tera",
+        include_str!("../../templates/email/left.subject.tera"),
+    ),
+    (
+        "email/left.txt.tera",
+        include_str!("../../templates/email/left.txt.tera"),
+    ),
+    (
+        "email/help.subject.tera",
+        include_str!("../../templates/email/help.subject.tera"),
+    ),
+    (
+        "email/help.txt.tera",
+        include_str!("../../templates/email/help.txt.tera"),
     ),
 ];
 

@@ -22,6 +22,7 @@ pub(crate) fn report(body: &str) -> Report {
         content_hash: "h".into(),
         published_at: Utc.with_ymd_and_hms(2026, 3, 22, 9, 0, 0).unwrap(),
         created_at: Utc.with_ymd_and_hms(2026, 3, 22, 9, 0, 0).unwrap(),
+        excerpt: false,
     }
 }
 

@@ -110,6 +110,42 @@ pub struct ReportDraft {
     pub source: ReportSource,
     /// When the post was published, if the source says.
     pub published_at: Option<DateTime<Utc>>,
+    /// Set when the draft holds only the opening of its post.
+    pub excerpt: Option<Excerpt>,
+}
+
+/// What an excerpt says of its post: the opening of a post that a tag
+/// archive page or a summary-only feed item shows, cut off with "Continue
+/// reading", "Read more" or `[…]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Excerpt {
+    /// Where the full post is, when the excerpt links to it.
+    pub full_post: Option<String>,
+}
+
+/// The fewest words an excerpt needs before it is taken for the opening of
+/// a stored post: a title and a word or two match too much.
+const MIN_OPENING_WORDS: usize = 8;
+
+/// True when the text of `excerpt` (Markdown) is the opening of the text of
+/// `full`: its words, in lower case and ignoring punctuation and markup,
+/// begin `full`'s words, the last possibly cut short. Excerpts of fewer
+/// than [`MIN_OPENING_WORDS`] words match nothing.
+pub fn is_opening_of(excerpt: &str, full: &str) -> bool {
+    let words = |text: &str| {
+        text.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect::<Vec<_>>()
+    };
+    let (excerpt, full) = (words(excerpt), words(full));
+    let Some((last, opening)) = excerpt.split_last() else {
+        return false;
+    };
+    excerpt.len() >= MIN_OPENING_WORDS
+        && excerpt.len() <= full.len()
+        && full.starts_with(opening)
+        && full[opening.len()].starts_with(last.as_str())
 }
 
 impl ReportDraft {
@@ -155,6 +191,8 @@ pub struct Report {
     pub content_hash: String,
     pub published_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
+    /// True when it holds only the opening of its post (see [`Excerpt`]).
+    pub excerpt: bool,
 }
 
 impl Report {
@@ -246,11 +284,45 @@ mod tests {
             body_markdown: body.into(),
             source: ReportSource::Paste,
             published_at: None,
+            excerpt: None,
         };
         assert_eq!(
             draft("a  \r\nb\n").content_hash(),
             draft("a\nb").content_hash()
         );
         assert_ne!(draft("a\nb").content_hash(), draft("a\nc").content_hash());
+    }
+}
+
+#[cfg(test)]
+mod opening_tests {
+    use super::is_opening_of;
+
+    const FULL: &str = "The NEC met on 18 July for the first time since the election.\n\n\
+                        ## Leader’s Report\n\nAlex Morgan thanked every member who campaigned.\n";
+
+    #[test]
+    fn an_excerpt_is_the_opening_of_its_post_whatever_its_markup() {
+        assert!(is_opening_of(
+            "The NEC met on 18 July for the first time since the election. Leader’s Report \
+             Alex Morgan thanked",
+            FULL
+        ));
+        assert!(is_opening_of(
+            "The NEC met on 18 July for the first time since the elec",
+            FULL
+        ));
+        assert!(is_opening_of(FULL, FULL));
+    }
+
+    #[test]
+    fn other_text_or_a_few_words_are_not_an_opening() {
+        assert!(!is_opening_of(
+            "The NEC met on 19 July for the first time",
+            FULL
+        ));
+        assert!(!is_opening_of("The NEC met on 18 July", FULL));
+        assert!(!is_opening_of(&format!("{FULL} And more."), FULL));
+        assert!(!is_opening_of("", FULL));
     }
 }

@@ -131,6 +131,12 @@ pub trait ReportStore: Send + Sync {
     ) -> Result<Revised, StoreError>;
     /// Every report, newest first.
     async fn reports(&self) -> Result<Vec<Report>, StoreError>;
+    /// The report stored from the item `guid` of the feed at `feed_url`.
+    async fn feed_item_report(
+        &self,
+        feed_url: &str,
+        guid: &str,
+    ) -> Result<Option<Report>, StoreError>;
     async fn report(&self, which: &ReportRef) -> Result<Report, StoreError>;
     async fn report_history(&self, which: &ReportRef) -> Result<ReportHistory, StoreError>;
     /// Deletes a report, with its earlier versions. Always refused once a

@@ -173,6 +173,7 @@ async fn make_campaign<S>(
         send_at,
         subject: None,
         hold: config.auto_dispatch == AutoDispatch::Hold,
+        allow_excerpt: false,
     };
     match store.create_campaign(&campaign).await {
         Ok(c) => {

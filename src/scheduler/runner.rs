@@ -14,7 +14,10 @@
 //!   (`campaign status` shows it) and a warning: paused is where necmail
 //!   parks a campaign that needs the admin, it is neither done nor in the
 //!   archive, it is not tried again every second, and `campaign resume`
-//!   starts it as soon as it has recipients.
+//!   starts it as soon as it has recipients. A campaign of a report that is
+//!   only an excerpt of its post is paused the same way, unless it was
+//!   created with `--allow-excerpt`: necmail never mails an excerpt of its
+//!   own accord.
 //! - Instances sharing a database claim each tick in the store, so each runs
 //!   once. After downtime only the latest missed tick of each schedule runs;
 //!   a schedule that never ticked waits for its next tick.
@@ -29,7 +32,7 @@ use chrono::{DateTime, Days, Utc};
 use tokio::sync::{Mutex, Notify, watch};
 
 use super::new_reports::{Polled, TickError, Unsent, poll_sources};
-use crate::campaigns::{Campaign, CampaignState, CampaignStore, NoRecipients, Start};
+use crate::campaigns::{Campaign, CampaignState, CampaignStore, Start};
 use crate::config::Config;
 use crate::delivery::notice::{Notice, send_notice};
 use crate::delivery::{SendError, Sending, Transport};
@@ -318,12 +321,26 @@ impl<S: SchedulerStore + ?Sized> Scheduler<S> {
         };
         let mut started = Vec::new();
         for id in due {
+            match self.store.campaign(id).await.map(|c| c.excerpt_refusal()) {
+                Ok(None) => {}
+                Ok(Some(why)) => {
+                    self.pause_unstarted(id, &why).await;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(campaign = id, error = %e, "cannot start a scheduled campaign");
+                    continue;
+                }
+            }
             match self.store.start_campaign(id).await {
                 Ok(Start::Sending(recipients)) => {
                     tracing::info!(campaign = id, recipients, "started a scheduled campaign");
                     started.push(id);
                 }
-                Ok(Start::NoRecipients(why)) => self.pause_without_recipients(id, &why).await,
+                Ok(Start::NoRecipients(why)) => {
+                    self.pause_unstarted(id, &format!("it has no recipients: {why}"))
+                        .await
+                }
                 Err(e) => {
                     tracing::error!(campaign = id, error = %e, "cannot start a scheduled campaign")
                 }
@@ -335,26 +352,25 @@ impl<S: SchedulerStore + ?Sized> Scheduler<S> {
         started
     }
 
-    /// Pauses scheduled campaign `id`, which has nobody to send to, with
-    /// `why` as the reason, and warns.
-    async fn pause_without_recipients(&self, id: i64, why: &NoRecipients) {
-        let reason = format!("it has no recipients: {why}");
+    /// Pauses scheduled campaign `id`, which cannot start (it has nobody to
+    /// send to, or its report is an excerpt), with `reason`, and warns.
+    async fn pause_unstarted(&self, id: i64, reason: &str) {
         match self
             .store
-            .set_campaign_state(id, CampaignState::Paused, Some(&reason))
+            .set_campaign_state(id, CampaignState::Paused, Some(reason))
             .await
         {
             Ok(_) => tracing::warn!(
                 campaign = id,
                 %reason,
                 "a scheduled campaign was paused, not sent: `necmail campaign resume {id}` \
-                 starts it once it has recipients"
+                 starts it once the reason is dealt with"
             ),
             Err(e) => tracing::error!(
                 campaign = id,
                 %reason,
                 error = %e,
-                "cannot pause a scheduled campaign that has no recipients"
+                "cannot pause a scheduled campaign that cannot start"
             ),
         }
     }
@@ -485,6 +501,7 @@ impl<S: SchedulerStore + ?Sized> Scheduler<S> {
             subject: subject.trim(),
             text: &text,
             html: None,
+            reply_to: None,
         };
         send_notice(self.transport.as_ref(), &self.config, &notice)
             .await

@@ -47,8 +47,10 @@ use std::sync::Arc;
 
 pub use crate::error::StoreError;
 
+use crate::admin::AdminStore;
 use crate::campaigns::{CampaignStore, TotalsStore};
 use crate::config::{Backend, PoolOptions};
+use crate::feedback::FeedbackStore;
 use crate::health::HealthCheck;
 use crate::lists::ListStore;
 use crate::meetings::MeetingStore;
@@ -70,6 +72,8 @@ pub trait Store:
     + TotalsStore
     + MeetingStore
     + ScheduleStore
+    + AdminStore
+    + FeedbackStore
     + HealthCheck
     + Send
     + Sync

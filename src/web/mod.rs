@@ -23,6 +23,7 @@
 //! they name the lists and count their subscribers. How connections are
 //! taken and how slow clients are cut off is in `listener.rs`.
 
+mod admin;
 mod archive;
 mod listener;
 mod ops;
@@ -53,13 +54,16 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::campaigns::TotalsStore;
-use crate::config::Config;
+use crate::admin::AdminStore;
+use crate::admin::throttle::Throttle;
+use crate::campaigns::{CampaignStore, TotalsStore};
+use crate::config::{AdminAddr, Config};
 use crate::delivery::Transport;
 use crate::health::HealthCheck;
 use crate::lists::ListStore;
+use crate::meetings::MeetingStore;
 use crate::render::Templates;
-use crate::reports::{ArchiveStore, ReportStore};
+use crate::reports::{ArchiveStore, ReportStore, SourceStore};
 use crate::schedule::ScheduleStore;
 use crate::store::Store;
 use crate::subscribers::{ROLES, SelfServiceStore, SubscriberStore};
@@ -69,6 +73,8 @@ use crate::tokens::Signer;
 const BODY_LIMIT: usize = 16 * 1024;
 /// How long one request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections the admin's own listener serves at once.
+const ADMIN_CONNECTIONS: usize = 64;
 /// Connections the metrics listener serves at once.
 const METRICS_CONNECTIONS: usize = 16;
 /// How often refused sign-ups are logged at most (as one summary line).
@@ -89,6 +95,13 @@ pub enum WebError {
         "cannot listen on {addr} (NECMAIL_HTTP_ADDR): {source}; is another program, or another necmail, using that port?"
     )]
     Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(
+        "cannot listen on {addr} (NECMAIL_ADMIN_ADDR): {source}; is another program, or another necmail, using that port? off turns the web admin off"
+    )]
+    AdminBind {
         addr: SocketAddr,
         source: std::io::Error,
     },
@@ -115,6 +128,14 @@ pub(crate) struct AppState {
     totals: Arc<dyn TotalsStore>,
     ticks: Arc<dyn ScheduleStore>,
     health: Arc<dyn HealthCheck>,
+    /// The web admin's accounts, sessions and audit log.
+    admin: Arc<dyn AdminStore>,
+    /// Growing delays after failed admin sign-ins.
+    throttle: Throttle,
+    /// For the admin's dashboard.
+    campaigns: Arc<dyn CampaignStore>,
+    meetings: Arc<dyn MeetingStore>,
+    sources: Arc<dyn SourceStore>,
     config: Arc<Config>,
     templates: Arc<Templates>,
     transport: Arc<dyn Transport>,
@@ -137,6 +158,8 @@ pub struct Application {
     listener: TcpListener,
     addr: SocketAddr,
     metrics: Option<(TcpListener, SocketAddr)>,
+    /// The web admin's own listener, unless it is public or off.
+    admin: Option<(TcpListener, SocketAddr)>,
     state: Shared,
     connections: usize,
     /// Every task of the pages besides the connections: the one-click
@@ -162,6 +185,14 @@ impl Application {
             ),
             None => None,
         };
+        let admin = match ctx.config.admin_addr {
+            AdminAddr::Listen(addr) => Some(
+                bind(addr)
+                    .await
+                    .map_err(|source| WebError::AdminBind { addr, source })?,
+            ),
+            AdminAddr::Public | AdminAddr::Off => None,
+        };
         let connections = listener::connection_cap(&ctx.config);
         let mut background = JoinSet::new();
         let state = Arc::new(AppState {
@@ -183,6 +214,11 @@ impl Application {
             reports: Arc::clone(&ctx.store) as _,
             totals: Arc::clone(&ctx.store) as _,
             ticks: Arc::clone(&ctx.store) as _,
+            admin: Arc::clone(&ctx.store) as _,
+            throttle: Throttle::default(),
+            campaigns: Arc::clone(&ctx.store) as _,
+            meetings: Arc::clone(&ctx.store) as _,
+            sources: Arc::clone(&ctx.store) as _,
             health: ctx.store,
             config: ctx.config,
             templates: ctx.templates,
@@ -193,6 +229,7 @@ impl Application {
             addr,
             connections,
             metrics,
+            admin,
             state,
             background,
         })
@@ -205,6 +242,12 @@ impl Application {
     /// Where /metrics is served, unless NECMAIL_METRICS_ADDR is off.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics.as_ref().map(|(_, addr)| *addr)
+    }
+
+    /// Where the web admin has a listener of its own: unless
+    /// NECMAIL_ADMIN_ADDR is public or off.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(|(_, addr)| *addr)
     }
 
     /// How many connections the public listener serves at once.
@@ -222,6 +265,7 @@ impl Application {
         let Application {
             listener,
             metrics,
+            admin,
             state,
             connections,
             mut background,
@@ -246,6 +290,15 @@ impl Application {
                 metrics,
                 metrics_router(Arc::clone(&state)),
                 METRICS_CONNECTIONS,
+                header_timeout,
+                until_stopped(stopped.clone()),
+            ));
+        }
+        if let Some((admin, _)) = admin {
+            background.spawn(listener::serve(
+                admin,
+                admin_router(Arc::clone(&state)),
+                ADMIN_CONNECTIONS,
                 header_timeout,
                 until_stopped(stopped.clone()),
             ));
@@ -288,16 +341,14 @@ fn metrics_router(state: Shared) -> Router {
         .with_state(state)
 }
 
+/// The web admin's own listener: its pages, and nothing else.
+fn admin_router(state: Shared) -> Router {
+    let routes = admin::routes(&state).fallback(|| async { pages::PageError::NotFound });
+    with_layers(routes, state)
+}
+
 fn router(state: Shared) -> Router {
-    let trace = TraceLayer::new_for_http().make_span_with(|request: &Request| {
-        // The route, never the path: paths carry tokens.
-        let route = request
-            .extensions()
-            .get::<MatchedPath>()
-            .map_or("unmatched", MatchedPath::as_str);
-        tracing::info_span!("http", method = %request.method(), route)
-    });
-    Router::new()
+    let mut routes = Router::new()
         .route("/", get(|| async { Redirect::to("/subscribe") }))
         .route(
             "/subscribe",
@@ -330,8 +381,27 @@ fn router(state: Shared) -> Router {
             get(archive::preview_link).post(archive::preview_link),
         )
         .route("/healthz", get(ops::healthz))
-        .route("/static/style.css", get(ops::stylesheet))
-        .fallback(|| async { pages::PageError::NotFound })
+        .route("/static/style.css", get(ops::stylesheet));
+    if state.config.admin_addr == AdminAddr::Public {
+        routes = routes.merge(admin::routes(&state));
+    }
+    let routes = routes.fallback(|| async { pages::PageError::NotFound });
+    with_layers(routes, state)
+}
+
+/// What every listener of pages wraps its routes in: the body's time and
+/// size limits, the friendly error pages, the security headers, the
+/// request timeout and the trace span.
+fn with_layers(routes: Router<Shared>, state: Shared) -> Router {
+    let trace = TraceLayer::new_for_http().make_span_with(|request: &Request| {
+        // The route, never the path: paths carry tokens.
+        let route = request
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or("unmatched", MatchedPath::as_str);
+        tracing::info_span!("http", method = %request.method(), route)
+    });
+    routes
         .layer(from_fn_with_state(
             state.config.http_body_timeout,
             listener::read_body_in_time,
@@ -348,12 +418,14 @@ fn router(state: Shared) -> Router {
 }
 
 /// Sends the email made of the templates `email/{name}.subject.tera`,
-/// `.txt.tera` and `.html.tera`, rendered with `ctx` and the site's name.
+/// `.txt.tera` and `.html.tera`, rendered with `ctx` and the site's name;
+/// replies go to `reply_to` when it is given.
 pub(crate) async fn mail(
     state: &AppState,
     to: &crate::subscribers::SubscriberEmail,
     name: &str,
     mut ctx: tera::Context,
+    reply_to: Option<&str>,
 ) -> anyhow::Result<()> {
     ctx.insert("site_name", &state.site_name);
     ctx.insert("committee", &state.config.committee);
@@ -374,6 +446,7 @@ pub(crate) async fn mail(
             subject: subject.trim(),
             text: &text,
             html: Some(&html),
+            reply_to,
         },
     )
     .await?;

@@ -344,7 +344,7 @@ pub(super) async fn renew(
                 .public_link(&format!("p/{}", state.signer.preferences(id))),
         );
         ctx.insert("expires_days", &days);
-        mail(&state, &subscriber.email, "preferences", ctx).await?;
+        mail(&state, &subscriber.email, "preferences", ctx, None).await?;
         tracing::info!(subscriber_id = id, "a fresh preferences link was sent");
     } else {
         tracing::info!(

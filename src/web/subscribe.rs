@@ -565,7 +565,13 @@ async fn send_confirmation(
     );
     ctx.insert("lists", lists);
     ctx.insert("expires_days", &CONFIRM_LIFETIME_DAYS);
-    super::mail(state, email, "confirm", ctx).await?;
+    // Replying confirms too, when `serve` takes inbound mail.
+    let reply_to = state
+        .config
+        .inbound_addr
+        .map(|_| format!("confirm+{token}@{}", state.config.from.domain()));
+    ctx.insert("reply_confirms", &reply_to.is_some());
+    super::mail(state, email, "confirm", ctx, reply_to.as_deref()).await?;
     tracing::info!(subscriber_id, "confirmation email sent");
     Ok(())
 }

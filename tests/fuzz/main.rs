@@ -103,6 +103,7 @@ fn render(draft: ReportDraft) {
         content_hash: "fuzz".into(),
         published_at: Utc::now(),
         created_at: Utc::now(),
+        excerpt: draft.excerpt.is_some(),
     };
     let site = Site {
         sender: Sender::parse("NEC Report <reports@nec.example>").unwrap(),

@@ -67,6 +67,7 @@ pub async fn paste(store: &dyn Store, title: &str, body: &str) -> Report {
         body_markdown: body.into(),
         source: ReportSource::Paste,
         published_at: None,
+        excerpt: None,
     };
     match store
         .insert_report(&draft, &Default::default())
@@ -111,6 +112,7 @@ pub async fn campaign(store: &dyn Store, report: i64, lists: &[&str]) -> i64 {
         send_at: None,
         subject: None,
         hold: false,
+        allow_excerpt: false,
     };
     let id = store.create_campaign(&new).await.unwrap().id;
     store.start_campaign(id).await.unwrap();

@@ -27,6 +27,7 @@ fn stored_draft(title: &str, body: String) -> ReportDraft {
         body_markdown: body,
         source: ReportSource::Paste,
         published_at: None,
+        excerpt: None,
     }
 }
 

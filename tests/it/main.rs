@@ -2,6 +2,7 @@
 
 mod support;
 
+mod admin;
 mod browser;
 mod campaign_cli;
 mod campaigns;
@@ -9,9 +10,11 @@ mod cli;
 mod comebacks;
 mod deliverability;
 mod deploy;
+mod excerpts;
 mod feed_addresses;
 mod hostile_content;
 mod import;
+mod inbound;
 mod lists;
 mod meetings;
 mod report_corrections;

@@ -64,6 +64,7 @@ async fn members_campaign(store: &dyn Store, send_at: Option<DateTime<Utc>>) -> 
             send_at,
             subject: None,
             hold: false,
+            allow_excerpt: false,
         })
         .await
         .unwrap()
@@ -468,6 +469,7 @@ on_both_backends! {
                 body_markdown: "It met.\n".into(),
                 source: necmail::reports::ReportSource::Paste,
                 published_at: None,
+                excerpt: None,
             }, &Default::default())
             .await
             .unwrap()

@@ -57,6 +57,7 @@ fn serve_command(db: &TestDb, port: u16, log: &std::path::Path) -> Command {
         .env("NECMAIL_SECRET", SECRET)
         .env("NECMAIL_LOG", "info")
         .env("NECMAIL_METRICS_ADDR", "off")
+        .env("NECMAIL_ADMIN_ADDR", "off")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap())

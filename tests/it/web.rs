@@ -632,6 +632,7 @@ on_both_backends! {
                 body_markdown: "## Secret\n\nNot yet.\n".into(),
                 source: necmail::reports::ReportSource::Paste,
                 published_at: None,
+                excerpt: None,
             }, &Default::default())
             .await
             .unwrap();

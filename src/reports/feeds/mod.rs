@@ -4,12 +4,14 @@
 //! time limit, a size limit, conditional GET), [`add_source`] adds a feed
 //! with the items it has recorded as seen, and [`poll_source`] and
 //! [`poll_all`] poll the stored sources and import each new item as a
-//! report. Polling again is always safe: an item already stored is a
+//! report. An item that is only an excerpt gets its full post from its link
+//! ([`with_full_post`]). Polling again is always safe: an item already stored is a
 //! duplicate, not an error.
 
 mod add;
 mod addresses;
 mod fetch;
+mod full_post;
 mod poll;
 
 use chrono::{DateTime, Utc};
@@ -19,6 +21,7 @@ pub use addresses::{AddressPolicy, Refused, is_globally_routable, non_global_ran
 pub use fetch::{
     FetchError, Fetched, Fetcher, MAX_REDIRECTS, Page, Validators, parse_url, user_agent,
 };
+pub use full_post::{FullPostError, with_full_post};
 pub use poll::{
     FailedItem, ItemsImported, POLL_CONCURRENCY, PollOutcome, ReadError, SourcePoll, poll_all,
     poll_source,
@@ -39,6 +42,8 @@ pub struct FeedItem {
     /// The full post (`content:encoded`, Atom `content`), else its description
     /// or summary, as HTML.
     pub html: Option<String>,
+    /// True when `html` is the description or summary: the item has no content.
+    pub summary_only: bool,
 }
 
 /// A response that is not an RSS, Atom or JSON feed.
@@ -84,6 +89,9 @@ fn item(entry: feed_rs::model::Entry) -> FeedItem {
     let summary = entry
         .summary
         .map(|t| (t.content, t.content_type.essence().to_string()));
+    let has_content = content
+        .as_ref()
+        .is_some_and(|(body, _)| !body.trim().is_empty());
     let html = content
         .into_iter()
         .chain(summary)
@@ -109,6 +117,7 @@ fn item(entry: feed_rs::model::Entry) -> FeedItem {
             .filter(|t| !t.is_empty()),
         published: entry.published.or(entry.updated),
         categories,
+        summary_only: html.is_some() && !has_content,
         html,
     }
 }
@@ -140,6 +149,11 @@ impl FeedItem {
 
     /// The item as a report draft from the feed at `feed_url`: its title, its
     /// HTML through the importer, its guid, link and publication date.
+    ///
+    /// It is an excerpt when the importer finds its HTML cut off (`Continue
+    /// reading`, `[…]`), or when the item has only a summary that ends with
+    /// an ellipsis; the full post is then where its `Continue reading` link
+    /// goes, else the item's link.
     pub fn to_draft(&self, feed_url: &str) -> Result<ReportDraft, ItemError> {
         if self.guid.is_empty() {
             return Err(ItemError::NoIdentity);
@@ -147,6 +161,16 @@ impl FeedItem {
         let title = self.title.as_deref().ok_or(ItemError::NoTitle)?;
         let html = self.html.as_deref().ok_or(ItemError::NoContent)?;
         let mut draft = import::parse_html_fragment(html, title)?;
+        let trailing_ellipsis = {
+            let end = draft.body_markdown.trim_end();
+            end.ends_with('…') || end.ends_with("...")
+        };
+        if self.summary_only && trailing_ellipsis {
+            draft.excerpt.get_or_insert_default();
+        }
+        if let Some(excerpt) = &mut draft.excerpt {
+            excerpt.full_post = excerpt.full_post.take().or_else(|| self.link.clone());
+        }
         draft.source = ReportSource::Feed {
             feed_url: feed_url.to_owned(),
             guid: self.guid.clone(),
@@ -227,6 +251,39 @@ mod tests {
     fn without_full_content_the_description_is_used() {
         let items = parse_feed(RSS.as_bytes(), None).unwrap();
         assert_eq!(items[1].html.as_deref(), Some("<p>An excerpt only.</p>"));
+        assert!(items[1].summary_only && !items[0].summary_only);
+        let whole = items[1].to_draft("https://rep.example.org/feed/").unwrap();
+        assert_eq!(
+            whole.excerpt, None,
+            "a summary that ends as a sentence is the whole post"
+        );
+    }
+
+    #[test]
+    fn a_summary_cut_off_with_an_ellipsis_is_an_excerpt_of_the_post_at_the_items_link() {
+        let mut item = parse_feed(RSS.as_bytes(), None).unwrap().remove(1);
+        item.html = Some("<p>The NEC met on 18 July for the first time since the…</p>".into());
+        let draft = item.to_draft("https://rep.example.org/feed/").unwrap();
+        assert_eq!(
+            draft.excerpt.unwrap().full_post.as_deref(),
+            Some("https://rep.example.org/plain/")
+        );
+        item.summary_only = false;
+        let content = item.to_draft("https://rep.example.org/feed/").unwrap();
+        assert_eq!(
+            content.excerpt, None,
+            "full content may end with an ellipsis"
+        );
+        item.html = Some(
+            "<p>The NEC met. <a href=\"https://rep.example.org/more/\">Continue reading</a></p>"
+                .into(),
+        );
+        let draft = item.to_draft("https://rep.example.org/feed/").unwrap();
+        assert_eq!(draft.body_markdown, "The NEC met.\n");
+        assert_eq!(
+            draft.excerpt.unwrap().full_post.as_deref(),
+            Some("https://rep.example.org/more/")
+        );
     }
 
     #[test]

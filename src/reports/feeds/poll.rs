@@ -15,7 +15,10 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use tokio::sync::Mutex;
 use url::Url;
 
-use super::{FeedItem, FetchError, Fetched, Fetcher, NotAFeed, Validators, parse_feed, parse_url};
+use super::{
+    FeedItem, FetchError, Fetched, Fetcher, NotAFeed, Validators, parse_feed, parse_url,
+    with_full_post,
+};
 use crate::error::StoreError;
 use crate::reports::{FetchRecord, ImportOptions, Report, Source, Stored};
 use crate::reports::{ReportStore, SourceStore};
@@ -165,7 +168,7 @@ async fn poll_one<S: ReportStore + SourceStore + ?Sized>(
         }
         Ok(Some((items, validators))) => {
             let seen: HashSet<String> = store.seen_items(source.id).await?.into_iter().collect();
-            let imported = import_items(store, source, items, &seen).await?;
+            let imported = import_items(store, fetcher, source, items, &seen).await?;
             let record = match imported.failed.as_slice() {
                 [] => FetchRecord {
                     etag: validators.etag,
@@ -222,9 +225,13 @@ async fn read(
 /// Imports a source's items, oldest first, keeping only those in its
 /// category when it has one and leaving out those in `seen`. Items published
 /// at the same time are taken to be listed newest first, as feeds list them.
-/// An item the importer refuses is recorded and skipped.
+/// An item the importer refuses is recorded and skipped. An item that is
+/// an excerpt gets its full post from its link, unless its report is stored
+/// complete already; when the full post cannot be had, the excerpt is
+/// stored marked as such, and its full post is tried again at the next poll.
 async fn import_items<S: ReportStore + SourceStore + ?Sized>(
     store: &S,
+    fetcher: &Fetcher,
     source: &Source,
     items: Vec<FeedItem>,
     seen: &HashSet<String>,
@@ -265,6 +272,17 @@ async fn import_items<S: ReportStore + SourceStore + ?Sized>(
                 imported.failed.push(refused(e.to_string()));
                 continue;
             }
+        };
+        let draft = if draft.excerpt.is_some() {
+            match store.feed_item_report(feed_url, &item.guid).await? {
+                Some(report) if !report.excerpt => {
+                    imported.duplicates.push(report);
+                    continue;
+                }
+                _ => with_full_post(fetcher, draft).await.0,
+            }
+        } else {
+            draft
         };
         // A stored item is kept as it is, so that a correction made in necmail stands.
         match store.insert_report(&draft, &ImportOptions::default()).await {

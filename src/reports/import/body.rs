@@ -107,6 +107,59 @@ pub(super) enum CommentLinks {
     Drop,
 }
 
+/// True when a post's blocks, before [`remove_cruft`], end as an excerpt
+/// does: the last of its text (before its comments) is a paragraph that
+/// ends with a `Continue reading` link or with `[…]`. A post with text
+/// after such a link (a pasted post carrying its page's link) is whole.
+pub(super) fn is_cut_off(blocks: &[Block]) -> bool {
+    let mut cut = false;
+    for block in blocks {
+        match block {
+            Block::Paragraph(inlines) => {
+                let text = plain_text(inlines);
+                let kind = cruft::classify(&text);
+                if kind == LineKind::EndOfPost {
+                    break;
+                }
+                let last_line = text.lines().last().unwrap_or_default();
+                if cruft::strip_continue_reading(last_line).is_some()
+                    || cruft::ends_with_ellipsis_mark(&text)
+                {
+                    cut = true;
+                } else if kind == LineKind::Text {
+                    cut = false;
+                }
+            }
+            Block::Heading(_) | Block::List { .. } | Block::Quote(_) => cut = false,
+            Block::Rule => {}
+        }
+    }
+    cut
+}
+
+/// True when `blocks` hold text of the post before its comments: a
+/// heading, a list, a quotation or a paragraph that is neither cruft nor a
+/// `Continue reading` link.
+pub(super) fn has_text(blocks: &[Block]) -> bool {
+    for block in blocks {
+        match block {
+            Block::Paragraph(inlines) => {
+                let text = plain_text(inlines);
+                match cruft::classify(&text) {
+                    LineKind::EndOfPost => return false,
+                    LineKind::Text if cruft::strip_continue_reading(&text).is_none() => {
+                        return true;
+                    }
+                    _ => {}
+                }
+            }
+            Block::Heading(_) | Block::List { .. } | Block::Quote(_) => return true,
+            Block::Rule => {}
+        }
+    }
+    false
+}
+
 /// Removes the cruft of a scraped or pasted post from its blocks: image
 /// file names, glued alt text, `Continue reading` links and boilerplate are
 /// dropped; the comment section and everything after it goes.

@@ -148,11 +148,32 @@ fn is_count(word: &str) -> bool {
     (!word.is_empty() && word.bytes().all(|b| b.is_ascii_digit())) || NUMBER_WORDS.contains(&word)
 }
 
+/// The words of the link that ends an excerpt: `Continue reading`, found
+/// wherever it ends the text, then others that a sentence may end with too,
+/// found only on their own or followed by an arrow.
+const CUT_OFF_LINKS: &[&str] = &[
+    "continue reading",
+    "read more",
+    "keep reading",
+    "read the full post",
+    "read the rest of this entry",
+];
+
+/// The marks WordPress puts at the end of an excerpt it made itself.
+const ELLIPSIS_MARKS: &[&str] = &["[…]", "[...]", "[&hellip;]"];
+
+/// True when `text` ends as an excerpt made by WordPress does: with `[…]`.
+pub(super) fn ends_with_ellipsis_mark(text: &str) -> bool {
+    let text = text.trim_end();
+    ELLIPSIS_MARKS.iter().any(|mark| text.ends_with(mark))
+}
+
 /// If `text` ends with a `Continue reading` link (`Continue reading →`,
-/// `Continue reading “Title” →`, after an optional `[…]`), the text before it.
+/// `Continue reading “Title” →`, `Read more »`, after an optional `[…]`),
+/// the text before it.
 pub(super) fn strip_continue_reading(text: &str) -> Option<&str> {
-    const LINK: &str = "continue reading";
     let mut rest = text.trim_end_matches(['→', '»', '>', '…', '.', ' ', '\t']);
+    let arrow = text[rest.len()..].contains(['→', '»', '>']);
     let quotes = [('”', '“'), ('"', '"'), ('’', '‘'), ('\'', '\'')];
     if let Some(&(close, open)) = quotes.iter().find(|(close, _)| rest.ends_with(*close)) {
         let inside = &rest[..rest.len() - close.len_utf8()];
@@ -162,10 +183,10 @@ pub(super) fn strip_continue_reading(text: &str) -> Option<&str> {
         }
         rest = inside[..at].trim_end();
     }
-    let at = rest.len().checked_sub(LINK.len())?;
-    if !rest.is_char_boundary(at) || !rest[at..].eq_ignore_ascii_case(LINK) {
-        return None;
-    }
+    let (first, at) = CUT_OFF_LINKS.iter().enumerate().find_map(|(i, link)| {
+        let at = rest.len().checked_sub(link.len())?;
+        (rest.is_char_boundary(at) && rest[at..].eq_ignore_ascii_case(link)).then_some((i == 0, at))
+    })?;
     let before = &rest[..at];
     if before
         .chars()
@@ -175,11 +196,14 @@ pub(super) fn strip_continue_reading(text: &str) -> Option<&str> {
         return None;
     }
     let before = before.trim_end();
-    let before = ["[…]", "[...]", "[&hellip;]", "…"]
+    let marked = ELLIPSIS_MARKS
         .iter()
-        .find_map(|marker| before.strip_suffix(marker))
-        .unwrap_or(before);
-    Some(before.trim_end())
+        .chain(&["…"])
+        .find_map(|marker| before.strip_suffix(marker));
+    if !(first || arrow || marked.is_some() || before.is_empty()) {
+        return None;
+    }
+    Some(marked.unwrap_or(before).trim_end())
 }
 
 /// Image file extensions that mark a word as a file name.
@@ -415,6 +439,20 @@ mod tests {
             strip_continue_reading("We will continue reading the rule book with care."),
             None
         );
+        assert_eq!(strip_continue_reading("Read more »"), Some(""));
+        assert_eq!(
+            strip_continue_reading("The NEC met. […] Read more"),
+            Some("The NEC met.")
+        );
+        assert_eq!(
+            strip_continue_reading("The NEC met. Keep reading →"),
+            Some("The NEC met.")
+        );
+        assert_eq!(strip_continue_reading("We should all read more."), None);
+        assert!(ends_with_ellipsis_mark(
+            "The NEC met on 18 July and [&hellip;] "
+        ));
+        assert!(!ends_with_ellipsis_mark("The NEC met…"));
     }
 
     #[test]

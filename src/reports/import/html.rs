@@ -15,10 +15,11 @@
 use std::collections::{HashMap, HashSet};
 
 use super::body::{self, Block, CommentLinks, Evidence, Inline};
+use super::cruft;
 use super::dom::{self, Element, Node};
 use super::flatten::flatten;
 use super::{ReportImportError, draft};
-use crate::reports::ReportDraft;
+use crate::reports::{Excerpt, ReportDraft};
 
 /// Parses a saved page: one draft, or one per post on an archive page.
 pub(super) fn parse(html: &str) -> Result<Vec<ReportDraft>, ReportImportError> {
@@ -43,7 +44,8 @@ pub(super) fn parse(html: &str) -> Result<Vec<ReportDraft>, ReportImportError> {
             FirstH1::StartsASection,
         ),
     };
-    Ok(vec![draft(title, post_blocks(post, h1))?])
+    let (blocks, excerpt) = post_blocks(post, h1);
+    Ok(vec![draft(title, blocks, excerpt)?])
 }
 
 /// Parses the HTML of a feed item, whose title comes from the feed.
@@ -54,7 +56,8 @@ pub(super) fn parse_fragment(html: &str, title: &str) -> Result<ReportDraft, Rep
     if title.is_empty() {
         return Err(ReportImportError::NoTitle);
     }
-    draft(title, post_blocks(&root, FirstH1::StartsASection))
+    let (blocks, excerpt) = post_blocks(&root, FirstH1::StartsASection);
+    draft(title, blocks, excerpt)
 }
 
 /// Each post of an archive page, or a refusal if one has no title.
@@ -64,7 +67,8 @@ fn archive(posts: &[&Element]) -> Result<Vec<ReportDraft>, ReportImportError> {
         .iter()
         .map(|post| {
             let (title, h1) = post_title(post).ok_or(refuse.clone())?;
-            draft(title, post_blocks(post, h1)).map_err(|_| refuse.clone())
+            let (blocks, excerpt) = post_blocks(post, h1);
+            draft(title, blocks, excerpt).map_err(|_| refuse.clone())
         })
         .collect()
 }
@@ -108,7 +112,7 @@ const CHROME: &str = "comments comments-area comment-respond respond commentlist
                       sd-sharing-enabled jp-relatedposts jp-post-flair entry-meta entry-footer entry-utility \
                       post-navigation navigation nav-links nav-single nav-above nav-below site-header site-footer \
                       site-title site-description masthead colophon secondary sidebar widget-area widget \
-                      wp-caption-text screen-reader-text skip-link more-link wpcnt";
+                      wp-caption-text screen-reader-text skip-link wpcnt";
 
 fn is_chrome(e: &Element) -> bool {
     let chrome = |name: &str| CHROME.split_whitespace().any(|c| c == name);
@@ -158,20 +162,34 @@ enum FirstH1 {
 }
 
 /// The blocks of a post's content: its `.entry-content` if it has one,
-/// else the post without its title and header.
-fn post_blocks(post: &Element, h1: FirstH1) -> Vec<Block> {
-    let content = post.find(&|e| {
-        e.has_class("entry-content") || e.has_class("entry-summary") || e.has_class("post-content")
-    });
-    let mut content = content.unwrap_or(post).clone();
+/// else the post without its title and header; and whether it is an
+/// excerpt: an `.entry-summary`, or content cut off with a `Continue
+/// reading` link (a `.more-link`) or with `[…]`. The full post is where the
+/// `Continue reading` link goes, else where the post's title links to.
+fn post_blocks(post: &Element, h1: FirstH1) -> (Vec<Block>, Option<Excerpt>) {
+    let summary = post.find(&|e| e.has_class("entry-summary"));
+    let content = post.find(&|e| e.has_class("entry-content") || e.has_class("post-content"));
+    let title_link = post
+        .find(&is_title)
+        .and_then(|title| title.find(&|e| e.name == "a"))
+        .and_then(|a| a.href.clone());
+    let mut content = content.or(summary).unwrap_or(post).clone();
     content.remove(&|e| is_title(e) || e.name == "header");
     if h1 == FirstH1::IsTheTitle {
         content.remove_first(&|e| e.name == "h1");
     }
     let mut converter = Converter::default();
     converter.children(&content);
-    let blocks = body::remove_cruft(converter.finish(), CommentLinks::EndThePost);
-    body::find_headings(blocks)
+    let more_link = converter.more_link.take();
+    let blocks = converter.finish();
+    // A `Continue reading` link cuts the post off unless text follows it.
+    let more_link = more_link.filter(|(_, at)| !body::has_text(&blocks[*at..]));
+    let cut_off = more_link.is_some() || summary.is_some() || body::is_cut_off(&blocks);
+    let excerpt = cut_off.then(|| Excerpt {
+        full_post: more_link.and_then(|(href, _)| href).or(title_link),
+    });
+    let blocks = body::remove_cruft(blocks, CommentLinks::EndThePost);
+    (body::find_headings(blocks), excerpt)
 }
 
 /// Turns elements into blocks, gathering inline content into paragraphs.
@@ -179,6 +197,9 @@ fn post_blocks(post: &Element, h1: FirstH1) -> Vec<Block> {
 struct Converter {
     blocks: Vec<Block>,
     inlines: Vec<Inline>,
+    /// The last `Continue reading` link met: where it goes, and how many
+    /// blocks came before it.
+    more_link: Option<(Option<String>, usize)>,
 }
 
 impl Converter {
@@ -281,6 +302,12 @@ impl Converter {
             "hr" => {
                 self.flush();
                 self.blocks.push(Block::Rule);
+            }
+            "a" if e.has_class("more-link")
+                || cruft::strip_continue_reading(&e.text()).is_some_and(str::is_empty) =>
+            {
+                self.flush();
+                self.more_link = Some((e.href.clone(), self.blocks.len()));
             }
             "a" => match &e.href {
                 Some(href) => self.inlines.push(Inline::Link {
@@ -506,11 +533,49 @@ mod tests {
         assert_eq!(titles, ["NEC Report – June 2017", "NEC Report – May 2017"]);
         assert_eq!(drafts[0].body_markdown, "The NEC met.\n");
         assert_eq!(drafts[1].body_markdown, "It met again.\n");
+        assert_eq!(
+            drafts[0].excerpt,
+            Some(Excerpt {
+                full_post: Some("https://x.org/1".into())
+            })
+        );
+        assert_eq!(drafts[1].excerpt, Some(Excerpt { full_post: None }));
         let untitled = "<article><p>One.</p></article><article><h1>Two</h1><p>Two.</p></article>";
         assert_eq!(
             parse(untitled),
             Err(ReportImportError::Archive { posts: 2 })
         );
+    }
+
+    #[test]
+    fn an_excerpt_is_known_by_its_more_link_its_summary_or_its_closing_ellipsis() {
+        let more = parse_fragment(
+            "<p>The NEC met.</p><p><a class=\"more-link\" href=\"https://x.org/p\">More…</a></p>",
+            "T",
+        )
+        .unwrap();
+        assert_eq!(more.body_markdown, "The NEC met.\n");
+        assert_eq!(
+            more.excerpt.unwrap().full_post.as_deref(),
+            Some("https://x.org/p")
+        );
+        let linked = parse(
+            "<article><h2 class=\"entry-title\"><a href=\"https://x.org/t\">NEC Report</a></h2>\
+             <div class=\"entry-summary\"><p>The NEC met.</p></div></article>",
+        )
+        .unwrap();
+        assert_eq!(
+            linked[0].excerpt.as_ref().unwrap().full_post.as_deref(),
+            Some("https://x.org/t")
+        );
+        let trimmed = parse_fragment("<p>The NEC met and [&hellip;]</p>", "T").unwrap();
+        assert_eq!(trimmed.excerpt, Some(Excerpt::default()));
+        for whole in [
+            "<p>The NEC met.</p><p>We should all read more.</p>",
+            "<p>A meeting … and then another.</p>",
+        ] {
+            assert_eq!(parse_fragment(whole, "T").unwrap().excerpt, None, "{whole}");
+        }
     }
 
     #[test]

@@ -81,6 +81,7 @@ pub(super) fn parse(text: &str) -> Result<ReportDraft, ReportImportError> {
         body_markdown: format!("{body}\n"),
         source: ReportSource::Paste,
         published_at: None,
+        excerpt: None,
     })
 }
 

@@ -26,7 +26,7 @@ mod html;
 mod markdown;
 mod text;
 
-use super::{Report, ReportDraft, ReportSource};
+use super::{Excerpt, Report, ReportDraft, ReportSource};
 
 /// The format of an input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -250,8 +250,13 @@ fn clean_characters(text: &str) -> String {
     out
 }
 
-/// A draft of a pasted post or page from its title and body blocks.
-fn draft(title: String, blocks: Vec<body::Block>) -> Result<ReportDraft, ReportImportError> {
+/// A draft of a pasted post or page from its title and body blocks, and
+/// whether it is an excerpt.
+fn draft(
+    title: String,
+    blocks: Vec<body::Block>,
+    excerpt: Option<Excerpt>,
+) -> Result<ReportDraft, ReportImportError> {
     if blocks.is_empty() {
         return Err(ReportImportError::NoBody);
     }
@@ -263,6 +268,7 @@ fn draft(title: String, blocks: Vec<body::Block>) -> Result<ReportDraft, ReportI
         body_markdown,
         source: ReportSource::Paste,
         published_at: None,
+        excerpt,
     })
 }
 

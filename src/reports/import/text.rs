@@ -8,7 +8,7 @@
 use super::body::{self, Block, CommentLinks, Inline};
 use super::cruft::{self, LineKind};
 use super::{ReportImportError, draft};
-use crate::reports::ReportDraft;
+use crate::reports::{Excerpt, ReportDraft};
 
 /// Parses a pasted post, or each post of a pasted archive page.
 pub(super) fn parse(text: &str) -> Result<Vec<ReportDraft>, ReportImportError> {
@@ -28,9 +28,9 @@ pub(super) fn parse(text: &str) -> Result<Vec<ReportDraft>, ReportImportError> {
         let start = header.map_or(0, |i| i + 1);
         return parse_archive(&lines[start..]);
     }
-    let (title, blocks) =
+    let (title, blocks, excerpt) =
         post(&lines, CommentLinks::EndThePost).ok_or(ReportImportError::NoTitle)?;
-    Ok(vec![draft(title, blocks)?])
+    Ok(vec![draft(title, blocks, excerpt)?])
 }
 
 /// `Tag Archives: NEC`, `Category Archives: Reports`, `Archives: 2017`.
@@ -84,16 +84,20 @@ fn parse_archive(lines: &[&str]) -> Result<Vec<ReportDraft>, ReportImportError> 
     pieces
         .into_iter()
         .map(|piece| {
-            let (title, blocks) = post(piece, CommentLinks::Drop).ok_or(refuse.clone())?;
-            draft(title, blocks).map_err(|_| refuse.clone())
+            let (title, blocks, excerpt) = post(piece, CommentLinks::Drop).ok_or(refuse.clone())?;
+            draft(title, blocks, excerpt).map_err(|_| refuse.clone())
         })
         .collect()
 }
 
-/// The title and body blocks of one post, or `None` when it has no title.
+/// The title and body blocks of one post, and whether it is an excerpt (a
+/// paste has no link to the full post), or `None` when it has no title.
 /// Cruft before the title (comment links of the post before it on an archive
 /// page, stray image names) is skipped.
-fn post(lines: &[&str], comment_links: CommentLinks) -> Option<(String, Vec<Block>)> {
+fn post(
+    lines: &[&str],
+    comment_links: CommentLinks,
+) -> Option<(String, Vec<Block>, Option<Excerpt>)> {
     let mut rest = lines;
     let title = loop {
         let (line, tail) = rest.split_first()?;
@@ -108,7 +112,14 @@ fn post(lines: &[&str], comment_links: CommentLinks) -> Option<(String, Vec<Bloc
         return None;
     }
     let mut kept: Vec<&str> = Vec::with_capacity(rest.len());
+    // Whether the last line of text so far is a `Continue reading` link.
+    let mut cut_off = false;
     for line in rest {
+        if cruft::strip_continue_reading(line).is_some() {
+            cut_off = true;
+        } else if !line.trim().is_empty() && cruft::classify(line) == LineKind::Text {
+            cut_off = false;
+        }
         match cruft::classify(line) {
             LineKind::EndOfPost => break,
             LineKind::CommentLink if comment_links == CommentLinks::EndThePost => break,
@@ -116,8 +127,10 @@ fn post(lines: &[&str], comment_links: CommentLinks) -> Option<(String, Vec<Bloc
             LineKind::Text => kept.push(line),
         }
     }
-    let blocks = body::remove_cruft(paragraphs(&kept), comment_links);
-    Some((title, body::find_headings(blocks)))
+    let blocks = paragraphs(&kept);
+    let excerpt = (cut_off || body::is_cut_off(&blocks)).then(Excerpt::default);
+    let blocks = body::remove_cruft(blocks, comment_links);
+    Some((title, body::find_headings(blocks), excerpt))
 }
 
 /// A title is a line of at most 150 characters that does not end like a
@@ -227,6 +240,26 @@ mod tests {
             "{}",
             draft.body_markdown
         );
+    }
+
+    #[test]
+    fn a_post_cut_off_with_continue_reading_is_an_excerpt_and_a_whole_post_is_not() {
+        assert_eq!(one(POST).excerpt, None);
+        let cut = one(&format!(
+            "{POST}\nContinue reading →\n\nPosted in NEC | 3 Comments\n"
+        ));
+        assert_eq!(cut.excerpt, Some(Excerpt::default()));
+        assert!(
+            cut.body_markdown.ends_with("575,000 members.\n"),
+            "{}",
+            cut.body_markdown
+        );
+        let drafts = parse(
+            "Tag Archives: NEC\n\nNEC Report – June 2017\n\nThe NEC met. Continue reading →\n\n\
+             NEC Report – May 2017\n\nThe NEC met again. […] Read more\n",
+        )
+        .unwrap();
+        assert!(drafts.iter().all(|d| d.excerpt.is_some()), "{drafts:#?}");
     }
 
     #[test]

@@ -35,11 +35,14 @@ struct CampaignRow {
     created_at: DateTime<Utc>,
     started_at: Option<DateTime<Utc>>,
     finished_at: Option<DateTime<Utc>>,
+    report_excerpt: bool,
+    allow_excerpt: bool,
 }
 
 const SELECT_CAMPAIGNS: &str = "
     SELECT c.id, c.report_id, r.slug AS report_slug, r.title AS report_title, c.subject,
-           c.filter, c.state, c.send_at, c.pause_reason, c.created_at, c.started_at, c.finished_at
+           c.filter, c.state, c.send_at, c.pause_reason, c.created_at, c.started_at, c.finished_at,
+           r.excerpt AS report_excerpt, c.allow_excerpt
       FROM campaigns c JOIN reports r ON r.id = c.report_id";
 
 fn campaign(row: CampaignRow, lists: Vec<String>) -> Result<Campaign, StoreError> {
@@ -64,6 +67,8 @@ fn campaign(row: CampaignRow, lists: Vec<String>) -> Result<Campaign, StoreError
         created_at: row.created_at,
         started_at: row.started_at,
         finished_at: row.finished_at,
+        report_excerpt: row.report_excerpt,
+        allow_excerpt: row.allow_excerpt,
     })
 }
 
@@ -294,8 +299,8 @@ impl CampaignStore for SqlStore<Db> {
             (false, None) => "draft",
         };
         let id: i64 = sqlx::query_scalar::<Db, i64>(
-            "INSERT INTO campaigns (report_id, subject, filter, state, send_at, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            "INSERT INTO campaigns (report_id, subject, filter, state, send_at, created_at, allow_excerpt)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         )
         .bind(report.id)
         .bind(new.subject.as_deref())
@@ -303,6 +308,7 @@ impl CampaignStore for SqlStore<Db> {
         .bind(state)
         .bind(new.send_at)
         .bind(Utc::now())
+        .bind(new.allow_excerpt)
         .fetch_one(&mut *tx)
         .await?;
         for (position, list_id) in list_ids.iter().enumerate() {
@@ -569,16 +575,20 @@ impl CampaignStore for SqlStore<Db> {
 
     #[tracing::instrument(level = "debug", skip_all, fields(campaign = id))]
     async fn delivery_counts(&self, id: i64) -> Result<DeliveryCounts, StoreError> {
-        let rows: Vec<(String, i64, i64)> = sqlx::query_as::<Db, _>(
-            "SELECT state, COUNT(*), COUNT(*) FILTER (WHERE ambiguous > 0) FROM deliveries
-              WHERE campaign_id = $1 GROUP BY state",
+        let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as::<Db, _>(
+            "SELECT state, COUNT(*), COUNT(*) FILTER (WHERE ambiguous > 0),
+                    COUNT(*) FILTER (WHERE feedback = 'bounced'),
+                    COUNT(*) FILTER (WHERE feedback = 'complained')
+               FROM deliveries WHERE campaign_id = $1 GROUP BY state",
         )
         .bind(id)
         .fetch_all(&self.pool)
         .await?;
         let mut c = DeliveryCounts::default();
-        for (state, n, ambiguous) in rows {
+        for (state, n, ambiguous, bounced, complained) in rows {
             c.ambiguous += ambiguous;
+            c.bounced += bounced;
+            c.complained += complained;
             match state.as_str() {
                 "queued" => c.queued = n,
                 "sending" => c.sending = n,

@@ -9,7 +9,9 @@
 
 use super::Db;
 
+mod admin;
 mod campaigns;
+mod feedback;
 mod lists;
 mod meetings;
 mod reports;

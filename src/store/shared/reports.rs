@@ -11,7 +11,7 @@ use crate::lists::ListSlug;
 use crate::reports::{
     ArchiveEntry, ArchiveStore, FetchRecord, ImportOptions, NewSource, Report, ReportDraft,
     ReportHistory, ReportRef, ReportSource, ReportStore, Revised, SamePost, SentBy, Source,
-    SourceStore, Stored, slug_candidates,
+    SourceStore, Stored, is_opening_of, slug_candidates,
 };
 use crate::store::SqlStore;
 use crate::store::error::is_unique_violation;
@@ -31,6 +31,7 @@ struct ReportRow {
     content_hash: String,
     published_at: DateTime<Utc>,
     created_at: DateTime<Utc>,
+    excerpt: bool,
 }
 
 /// The stored report of a feed item: (feed URL, guid).
@@ -50,7 +51,13 @@ const SENT_BY: &str = "SELECT id, state FROM campaigns
 
 const SELECT_REPORTS: &str =
     "SELECT id, slug, title, meeting_date, summary, body_markdown, source_kind,
-    source_ref, source_guid, source_link, content_hash, published_at, created_at FROM reports";
+    source_ref, source_guid, source_link, content_hash, published_at, created_at, excerpt
+    FROM reports";
+
+/// The reports titled `$1` that are excerpts (`$2`) or complete, newest
+/// first, as (id, body).
+const WITH_TITLE: &str =
+    "SELECT id, body_markdown FROM reports WHERE title = $1 AND excerpt = $2 ORDER BY id DESC";
 
 impl TryFrom<ReportRow> for Report {
     type Error = StoreError;
@@ -84,6 +91,7 @@ impl TryFrom<ReportRow> for Report {
             content_hash: r.content_hash,
             published_at: r.published_at,
             created_at: r.created_at,
+            excerpt: r.excerpt,
         })
     }
 }
@@ -204,6 +212,28 @@ impl SqlStore<Db> {
         Ok(query.fetch_optional(&mut *conn).await?)
     }
 
+    /// The stored report of the same post as `draft` by its text, from any
+    /// source: the same title, and for an excerpt the complete report it
+    /// begins, for a complete post the stored excerpt that begins it.
+    async fn same_text(
+        conn: &mut <Db as sqlx::Database>::Connection,
+        draft: &ReportDraft,
+    ) -> Result<Option<i64>, StoreError> {
+        let excerpt = draft.excerpt.is_some();
+        let others = sqlx::query_as::<Db, (i64, String)>(WITH_TITLE)
+            .bind(&draft.title)
+            .bind(!excerpt)
+            .fetch_all(&mut *conn)
+            .await?;
+        Ok(others
+            .into_iter()
+            .find(|(_, body)| match excerpt {
+                true => is_opening_of(&draft.body_markdown, body),
+                false => is_opening_of(body, &draft.body_markdown),
+            })
+            .map(|(id, _)| id))
+    }
+
     /// The report stored with the content hash `hash`, if any.
     async fn with_hash(
         conn: &mut <Db as sqlx::Database>::Connection,
@@ -268,6 +298,7 @@ impl SqlStore<Db> {
         if hash == report.content_hash
             && text.meeting_date == report.meeting_date
             && text.summary == report.summary
+            && text.excerpt.is_some() == report.excerpt
         {
             return Ok(Revised::Unchanged(report));
         }
@@ -305,14 +336,15 @@ impl SqlStore<Db> {
         .await?;
         let updated = sqlx::query::<Db>(
             "UPDATE reports SET title = $1, meeting_date = $2, summary = $3, body_markdown = $4,
-                                content_hash = $5
-              WHERE id = $6",
+                                content_hash = $5, excerpt = $6
+              WHERE id = $7",
         )
         .bind(&text.title)
         .bind(text.meeting_date)
         .bind(text.summary.as_deref())
         .bind(&text.body_markdown)
         .bind(&hash)
+        .bind(text.excerpt.is_some())
         .bind(report.id)
         .execute(&mut *conn)
         .await;
@@ -349,10 +381,16 @@ impl ReportStore for SqlStore<Db> {
         let hash = draft.content_hash();
         let (source_ref, guid, link) = source_columns(&draft.source);
         let mut tx = self.begin_write().await?;
-        let same_post = Self::same_post(&mut tx, draft).await?;
+        let same_post = match Self::same_post(&mut tx, draft).await? {
+            None if draft.excerpt.is_none() => Self::same_text(&mut tx, draft).await?,
+            same_post => same_post,
+        };
         let stored_before = match same_post {
             Some(id) => Some(id),
-            None => Self::with_hash(&mut tx, &hash).await?,
+            None => match Self::with_hash(&mut tx, &hash).await? {
+                None if draft.excerpt.is_some() => Self::same_text(&mut tx, draft).await?,
+                stored => stored,
+            },
         };
         if let Some(id) = stored_before {
             let report = Self::find_report(&mut tx, &ReportRef::Id(id)).await?;
@@ -363,8 +401,22 @@ impl ReportStore for SqlStore<Db> {
                     report.id, report.slug
                 )));
             }
-            return match (same_post, options.same_post) {
-                (Some(_), SamePost::Update { after_send }) => {
+            // An excerpt never replaces its complete post, and the complete
+            // post replaces its stored excerpt even where a post is kept, unless
+            // the excerpt was sent.
+            let completes = report.excerpt && draft.excerpt.is_none();
+            let update = match options.same_post {
+                _ if draft.excerpt.is_some() && !report.excerpt => None,
+                SamePost::Update { after_send } => Some(after_send),
+                SamePost::Keep
+                    if completes && Self::sent_by(&mut tx, report.id).await?.is_none() =>
+                {
+                    Some(false)
+                }
+                SamePost::Keep => None,
+            };
+            return match (same_post, update) {
+                (Some(_), Some(after_send)) => {
                     let text = draft.clone().keeping_details_of(&report);
                     let revised = Self::revise(&mut tx, report, &text, after_send).await?;
                     tx.commit().await?;
@@ -390,8 +442,9 @@ impl ReportStore for SqlStore<Db> {
         let now = Utc::now();
         let inserted = sqlx::query_scalar::<Db, i64>(
             "INSERT INTO reports (slug, title, meeting_date, summary, body_markdown, source_kind, source_ref,
-                                  source_guid, source_link, content_hash, published_at, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+                                  source_guid, source_link, content_hash, published_at, created_at,
+                                  excerpt)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
         )
         .bind(&slug)
         .bind(&draft.title)
@@ -405,6 +458,7 @@ impl ReportStore for SqlStore<Db> {
         .bind(&hash)
         .bind(draft.published_at.unwrap_or(now))
         .bind(now)
+        .bind(draft.excerpt.is_some())
         .fetch_one(&mut *tx)
         .await;
         let id = match inserted {
@@ -458,6 +512,26 @@ impl ReportStore for SqlStore<Db> {
         .into_iter()
         .map(TryInto::try_into)
         .collect()
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(%feed_url, %guid))]
+    async fn feed_item_report(
+        &self,
+        feed_url: &str,
+        guid: &str,
+    ) -> Result<Option<Report>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let id = sqlx::query_scalar::<Db, i64>(SAME_FEED_ITEM)
+            .bind(feed_url)
+            .bind(guid)
+            .fetch_optional(&mut *conn)
+            .await?;
+        match id {
+            Some(id) => Self::find_report(&mut conn, &ReportRef::Id(id))
+                .await
+                .map(Some),
+            None => Ok(None),
+        }
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(report = %which))]

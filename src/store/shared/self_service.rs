@@ -60,7 +60,7 @@ const UNCONFIRMED_TO_ASK: &str = "SELECT s.id, s.email, s.email_hash,
 const ASKED_PER_TRANSACTION: i64 = 500;
 
 /// Unsubscribes subscriber `$2` at `$1` from every list.
-const UNSUBSCRIBE: &str = "UPDATE subscriptions
+pub(super) const UNSUBSCRIBE: &str = "UPDATE subscriptions
     SET status = 'unsubscribed', unsubscribed_at = $1, confirm_issued_at = NULL
     WHERE subscriber_id = $2 AND status <> 'unsubscribed'";
 

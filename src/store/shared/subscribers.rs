@@ -486,6 +486,11 @@ impl SubscriberStore for SqlStore<Db> {
             .await?
             .rows_affected()
             > 0;
+        // The events keep what happened, by the address's hash, but not the address.
+        sqlx::query::<Db>("UPDATE subscriber_events SET email = NULL WHERE email_hash = $1")
+            .bind(email.suppression_hash())
+            .execute(&mut *tx)
+            .await?;
         if erase {
             Self::suppress(&mut tx, email, SuppressionReason::Erased).await?;
         } else if !deleted {

@@ -27,6 +27,8 @@ pub struct TestApp {
     pub address: String,
     /// `http://127.0.0.1:PORT` of the metrics listener.
     pub metrics: String,
+    /// `http://127.0.0.1:PORT` of the web admin's listener, when it has one.
+    pub admin: Option<String>,
     /// Follows no redirects and keeps no cookies.
     pub client: reqwest::Client,
     pub store: Arc<dyn Store>,
@@ -56,6 +58,7 @@ pub async fn spawn_app_with(db: &TestDb, extra: &[(&str, &str)]) -> TestApp {
         ("NECMAIL_ALLOWED_ORIGINS", BLOG.to_owned()),
         ("NECMAIL_OUTBOX_DIR", outbox.display().to_string()),
         ("NECMAIL_METRICS_ADDR", "127.0.0.1:0".to_owned()),
+        ("NECMAIL_ADMIN_ADDR", "127.0.0.1:0".to_owned()),
         (
             "NECMAIL_SPOOL_DIR",
             db.dir.path().join("spool").display().to_string(),
@@ -80,6 +83,7 @@ pub async fn spawn_app_with(db: &TestDb, extra: &[(&str, &str)]) -> TestApp {
     .expect("the application starts");
     let address = format!("http://{}", app.local_addr());
     let metrics = format!("http://{}", app.metrics_addr().expect("a metrics listener"));
+    let admin = app.admin_addr().map(|addr| format!("http://{addr}"));
     let (stop, stopped) = oneshot::channel();
     let running = tokio::spawn(app.run_until_stopped(async move {
         let _ = stopped.await;
@@ -87,6 +91,7 @@ pub async fn spawn_app_with(db: &TestDb, extra: &[(&str, &str)]) -> TestApp {
     TestApp {
         address,
         metrics,
+        admin,
         client: super::http_client()
             .redirect(reqwest::redirect::Policy::none())
             .build()

@@ -71,7 +71,9 @@ impl Run {
 }
 
 /// A command line for the binary, run in the test's own folder (so no
-/// stray `.env` is read) against the test's database.
+/// stray `.env` is read) against the test's database. `serve` takes no
+/// inbound mail unless the test sets NECMAIL_INBOUND_ADDR again: tests run
+/// side by side, and would all take the default port.
 pub fn necmail(db: &TestDb) -> Command {
     necmail_at(&db.url, db.dir.path())
 }
@@ -84,6 +86,7 @@ pub fn necmail_at(database_url: &str, dir: &Path) -> Command {
         .env_remove("NECMAIL_LOG_FORMAT")
         .env_remove("NECMAIL_DB_MAX_CONNECTIONS")
         .env_remove("NECMAIL_FEED_ALLOW_PRIVATE")
+        .env("NECMAIL_INBOUND_ADDR", "off")
         .env_remove("RUST_BACKTRACE");
     cmd
 }

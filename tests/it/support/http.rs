@@ -4,6 +4,9 @@
 //! on the real binary while the server answers it. It records every request.
 //!
 //! - `/fixtures/NAME`: the fixture, with no validators.
+//! - `/templated/NAME`: the fixture with each `{base}` replaced by the
+//!   server's own `http://127.0.0.1:PORT`, for fixtures that link to pages
+//!   of the server.
 //! - `/honours-validators/NAME`: the fixture with [`ETAG`] and
 //!   [`LAST_MODIFIED`], and 304 when the request names either.
 //! - `/ignores-validators/NAME`: the same validators, but always 200.
@@ -201,6 +204,22 @@ fn router(shared: Shared) -> Router {
         .route(
             "/fixtures/{name}",
             get(|Path(name): Path<String>| async move { file(&name) }),
+        )
+        .route(
+            "/templated/{name}",
+            get(|Path(name): Path<String>, headers: HeaderMap| async move {
+                let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+                let base = format!("http://{}", host.unwrap_or_default());
+                let mut response = file(&name);
+                let body = std::mem::take(response.body_mut());
+                let bytes = axum::body::to_bytes(body, usize::MAX)
+                    .await
+                    .unwrap_or_default();
+                let text = String::from_utf8_lossy(&bytes).replace("{base}", &base);
+                response.headers_mut().remove(header::CONTENT_LENGTH);
+                *response.body_mut() = Body::from(text);
+                response
+            }),
         )
         .route(
             "/honours-validators/{name}",

@@ -1,0 +1,29 @@
+-- Inbound mail: what happened to each address (a join or leave by email, a
+-- bounce, a complaint, a suppression added or lifted), and the feedback a
+-- delivery got. An event keeps the address in `email` until the subscriber
+-- is removed; the hash (as in suppressions) stays, so the record of a
+-- suppression outlives the person's data. The list, campaign and delivery
+-- are plain ids, not keys: removing a campaign keeps its bounces' record.
+
+CREATE TABLE subscriber_events (
+    id            BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at            TIMESTAMPTZ NOT NULL,
+    kind          TEXT NOT NULL CHECK (kind IN ('join', 'confirm', 'leave', 'bounce', 'soft-bounce',
+                                                'complaint', 'suppress', 'unsuppress', 'auto-reply')),
+    source        TEXT NOT NULL CHECK (source IN ('web', 'email', 'mailbox', 'admin')),
+    email         TEXT,
+    email_hash    TEXT NOT NULL,
+    subscriber_id BIGINT REFERENCES subscribers (id) ON DELETE SET NULL,
+    list_id       BIGINT,
+    campaign_id   BIGINT,
+    delivery_id   BIGINT,
+    status        TEXT,
+    reason        TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX subscriber_events_by_address ON subscriber_events (email_hash, kind, at);
+CREATE INDEX subscriber_events_by_time ON subscriber_events (at);
+CREATE INDEX subscriber_events_by_subscriber ON subscriber_events (subscriber_id);
+CREATE INDEX subscriber_events_by_campaign ON subscriber_events (campaign_id, kind);
+
+ALTER TABLE deliveries ADD COLUMN feedback TEXT
+    CHECK (feedback IN ('bounced', 'soft-bounce', 'complained'));

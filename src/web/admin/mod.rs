@@ -1,0 +1,58 @@
+//! The web admin: pages under `/admin` for the representative's office, on
+//! a listener of its own (NECMAIL_ADMIN_ADDR) or beside the public pages.
+//!
+//! Every page but sign-in and setting a password needs a session (see
+//! `session.rs`); every form carries the session's CSRF token; the pages of
+//! accounts, settings and the audit log need an owner. Every action is
+//! written to the audit log. No page needs JavaScript, and the pages are
+//! served under the same strict Content-Security-Policy as the public ones.
+//!
+//! Routes:
+//! - `GET|POST /admin/login`, `POST /admin/logout`, `POST /admin/logout/everywhere`
+//! - `GET|POST /admin/set-password/{token}` (the one-time link)
+//! - `GET /admin` (the dashboard)
+//! - `GET /admin/account`, `POST /admin/account/password`,
+//!   `POST /admin/account/totp`, `POST /admin/account/totp/off`
+//! - owner: `GET|POST /admin/accounts`, `POST /admin/accounts/{id}/reset`,
+//!   `POST /admin/accounts/{id}/remove`, `POST /admin/settings`, `GET /admin/audit`
+//! - `GET /admin/static/admin.css`
+
+mod account;
+mod accounts;
+mod dashboard;
+mod pages;
+mod session;
+
+use axum::Router;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post};
+
+use super::Shared;
+
+/// The web admin's routes.
+pub(super) fn routes(state: &Shared) -> Router<Shared> {
+    Router::new()
+        .route("/admin", get(dashboard::show))
+        .route("/admin/", get(dashboard::show))
+        .route(
+            "/admin/login",
+            get(session::login_page).post(session::login),
+        )
+        .route("/admin/logout", post(session::logout))
+        .route("/admin/logout/everywhere", post(session::logout_everywhere))
+        .route(
+            "/admin/set-password/{token}",
+            get(session::set_password_page).post(session::set_password),
+        )
+        .route("/admin/account", get(account::show))
+        .route("/admin/account/password", post(account::change_password))
+        .route("/admin/account/totp", post(account::totp_on))
+        .route("/admin/account/totp/off", post(account::totp_off))
+        .route("/admin/accounts", get(accounts::list).post(accounts::add))
+        .route("/admin/accounts/{id}/reset", post(accounts::reset))
+        .route("/admin/accounts/{id}/remove", post(accounts::remove))
+        .route("/admin/settings", post(accounts::settings))
+        .route("/admin/audit", get(accounts::audit_log))
+        .route("/admin/static/admin.css", get(pages::stylesheet))
+        .route_layer(from_fn_with_state(state.clone(), pages::admin_errors))
+}
