@@ -146,6 +146,7 @@ async fn hand_out_link(account: &Account, token: &str, config: &Config) -> CliRe
             subject: &subject,
             text: &text,
             html: None,
+            reply_to: None,
         },
     )
     .await
