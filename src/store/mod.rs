@@ -96,7 +96,7 @@ pub struct SqlStore<DB: sqlx::Database> {
     /// Writers take turns here first on SQLite; `None` on PostgreSQL.
     write_turn: Option<tokio::sync::Mutex<()>>,
     /// Counts the changes of a campaign's state made through this store:
-    /// see [`CampaignStore::state_changes`](crate::campaigns::CampaignStore::state_changes).
+    /// see [`CampaignStore::state_changes`].
     state_changes: tokio::sync::watch::Sender<u64>,
 }
 
