@@ -30,7 +30,7 @@ secret=bench-secret-bench-secret-bench-secret
 export DATABASE_URL="sqlite://$work/bench.db?mode=rwc" NECMAIL_OUTBOX_DIR="$work/outbox" NECMAIL_LOG=warn \
   NECMAIL_SECRET=$secret NECMAIL_HTTP_ADDR=127.0.0.1:$port NECMAIL_PUBLIC_URL=http://127.0.0.1:$port \
   NECMAIL_SUBSCRIBE_PER_IP_PER_HOUR=1000000 NECMAIL_CONFIRMATIONS_PER_ADDRESS_PER_DAY=1000 \
-  NECMAIL_CONFIRMATIONS_PER_HOUR=1000000 NECMAIL_METRICS_ADDR=off NECMAIL_INBOUND_ADDR=off
+  NECMAIL_CONFIRMATIONS_PER_HOUR=1000000 NECMAIL_METRICS_ADDR=off NECMAIL_INBOUND_ADDR=off NECMAIL_ADMIN_ADDR=off
 
 echo "== $subscribers confirmed subscribers on one list"
 awk -v n="$subscribers" 'BEGIN { print "email"; for (i = 1; i <= n; i++) printf "member%07d@example.org\n", i }' > "$work/subscribers.csv"

@@ -187,6 +187,21 @@ pub type CliResult = Result<(), CliError>;
 
 /// Runs the command line and returns the process's exit code.
 pub fn main() -> ExitCode {
+    // A bug shows no one a panic message or a backtrace: it is one line on
+    // stderr (the daemon's log), and what it stopped fails as it would.
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let what = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("unknown");
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("error: internal error{place}: {what}");
+    }));
     let dotenv = dotenvy::dotenv();
     let cli = Cli::parse();
     if let Err(e) = &dotenv

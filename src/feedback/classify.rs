@@ -109,6 +109,15 @@ pub struct Enclosed {
     pub return_path: Option<String>,
 }
 
+/// Parses a raw message, or `None` when it cannot be read. mail-parser 0.11
+/// panics on some broken MIME structures (a part that names a multipart it
+/// cannot find); such a message is unreadable, not a reason to stop.
+pub fn parse(raw: &[u8]) -> Option<Message<'_>> {
+    std::panic::catch_unwind(|| MessageParser::new().parse(raw))
+        .ok()
+        .flatten()
+}
+
 /// True when `message` was sent by a machine and must never be answered:
 /// an empty envelope sender, MAILER-DAEMON, `Auto-Submitted` other than
 /// `no`, `Precedence: bulk, junk or list`, or `X-Autoreply`.
@@ -506,7 +515,13 @@ mod tests {
     use super::*;
 
     fn parse(raw: &str) -> Message<'_> {
-        MessageParser::new().parse(raw.as_bytes()).unwrap()
+        super::parse(raw.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn a_mime_structure_the_parser_loses_its_way_in_is_unreadable_not_a_panic() {
+        let raw = include_bytes!("../../tests/fixtures/hostile/mime-part-mail-parser-loses.eml");
+        assert!(super::parse(raw).is_none());
     }
 
     #[test]

@@ -9,7 +9,7 @@
 
 mod classify;
 
-pub use classify::{BouncedRecipient, Classified, Enclosed, classify, is_automatic};
+pub use classify::{BouncedRecipient, Classified, Enclosed, classify, is_automatic, parse};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -26,7 +26,7 @@ pub mod listener;
 use std::sync::Arc;
 
 use chrono::Utc;
-use mail_parser::{Message, MessageParser};
+use mail_parser::Message;
 
 use crate::config::Config;
 use crate::delivery::notice::{Notice, send_notice};
@@ -34,7 +34,7 @@ use crate::delivery::{Sending, Transport};
 use crate::error::StoreError;
 use crate::feedback::{
     Bounce, BounceOutcome, Classified, Complaint, DeliveryRef, Enclosed, EventKind, EventSource,
-    NewEvent, classify, is_automatic,
+    NewEvent, classify, is_automatic, parse,
 };
 use crate::lists::ListOption;
 use crate::render::Templates;
@@ -129,8 +129,7 @@ impl<'a> Incoming<'a> {
         if memchr::memchr(0, raw).is_some() {
             return Err(InboundError::Unparsable("it holds NUL bytes"));
         }
-        let message = MessageParser::new()
-            .parse(raw)
+        let message = parse(raw)
             .filter(|m| !m.headers().is_empty())
             .ok_or(InboundError::Unparsable("it has no header"))?;
         let sender = match sender {

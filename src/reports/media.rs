@@ -11,6 +11,7 @@
 //! points at `NECMAIL_PUBLIC_URL/media/<sha256>.<ext>`, which `serve`
 //! answers with a year's caching (the name changes whenever the bytes do).
 //!
+//! An image written into the report as a `data:` address stays as it is.
 //! An image that cannot be had (missing, too large, not an image, an
 //! address refused) is left out of the report, with a warning that says
 //! which and why; the import still succeeds. A report shows at most
@@ -213,7 +214,9 @@ impl ImageCopier {
         let mut left_out = Vec::new();
         let mut edits: Vec<(Range<usize>, Option<String>)> = Vec::new();
         for image in images {
-            if image.url.starts_with(self.media_url.as_str()) {
+            // Ours already, or written into the report itself (a `data:`
+            // address loads nothing from anyone).
+            if image.url.starts_with(self.media_url.as_str()) || image.url.starts_with("data:") {
                 continue;
             }
             let ours = match copied.get(&image.url) {

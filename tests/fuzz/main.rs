@@ -291,7 +291,7 @@ fn bounce_classification() {
             "5.1.1",
         ])
         .run(|input| {
-            if let Some(message) = mail_parser::MessageParser::new().parse(input) {
+            if let Some(message) = necmail::feedback::parse(input) {
                 let _ = necmail::feedback::is_automatic(&message, "");
                 if let necmail::feedback::Classified::Bounce { recipients, .. } =
                     necmail::feedback::classify(&message)

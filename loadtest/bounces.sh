@@ -4,7 +4,7 @@
 # subscriber (so each suppresses an address and records two events), sent
 # over one SMTP connection, then N more over one LMTP connection.
 #
-#   bench/bounces.sh [N]        (default 10000; NECMAIL_BIN to use a built binary)
+#   loadtest/bounces.sh [N]        (default 10000; NECMAIL_BIN to use a built binary)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,7 +25,7 @@ export DATABASE_URL="sqlite://$work/bench.db?mode=rwc" NECMAIL_OUTBOX_DIR="$work
   NECMAIL_LOG=warn NECMAIL_SECRET=bench-secret-bench-secret-bench-secret \
   NECMAIL_FROM="NEC Report <reports@nec.example>" NECMAIL_HTTP_ADDR=127.0.0.1:$http \
   NECMAIL_PUBLIC_URL=http://127.0.0.1:$http NECMAIL_METRICS_ADDR=off \
-  NECMAIL_INBOUND_ADDR=127.0.0.1:$port NECMAIL_INBOUND_MAX_CONNECTIONS=4
+  NECMAIL_INBOUND_ADDR=127.0.0.1:$port NECMAIL_INBOUND_MAX_CONNECTIONS=4 NECMAIL_ADMIN_ADDR=off
 
 $necmail list create members --name "Party members" >/dev/null
 awk -v n="$((2 * n))" 'BEGIN { print "email"; for (i = 1; i <= n; i++) printf "member%07d@example.org\n", i }' \
