@@ -453,13 +453,14 @@ impl Handler {
         };
         match classify(&incoming.message) {
             Classified::Bounce { recipients, .. } => {
-                let worst = recipients
-                    .iter()
-                    .find(|r| r.hard)
-                    .or(recipients.first())
-                    .expect("a bounce names a recipient");
-                self.record_bounce(&delivery.email, Some(&delivery), worst)
-                    .await
+                let worst = recipients.iter().find(|r| r.hard).or(recipients.first());
+                match worst {
+                    Some(worst) => {
+                        self.record_bounce(&delivery.email, Some(&delivery), worst)
+                            .await
+                    }
+                    None => Ok(()),
+                }
             }
             Classified::Complaint { .. } => {
                 self.complaint(delivery.subscriber_id, Some(&delivery))
