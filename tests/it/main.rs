@@ -6,6 +6,7 @@ mod admin;
 mod browser;
 mod campaign_cli;
 mod campaigns;
+mod claims;
 mod cli;
 mod comebacks;
 mod deliverability;

@@ -18,7 +18,7 @@ use crate::campaigns::{
 };
 use crate::error::{StoreError, UnknownName};
 use crate::lists::ListSlug;
-use crate::store::{Dialect, SqlStore, WriteTx};
+use crate::store::{Dialect, QueueWalk, SqlStore, WriteTx};
 use crate::subscribers::{Attributes, SubscriberEmail};
 
 #[derive(sqlx::FromRow)]
@@ -102,16 +102,61 @@ fn claim_sql(condition: &str, lock: &str) -> String {
     )
 }
 
-/// What a claim takes, in this order: expired leases (their outcome is
-/// unknown), deferred deliveries that are due, then queued ones. A worker
-/// never takes back its own expired leases: it is alive and still holds
-/// them (its renewal fell behind), and their outcome is on its way.
-const CLAIM_CONDITIONS: [&str; 3] = [
+/// One claim's parameters, for each of its statements.
+struct Claim<'a> {
+    id: i64,
+    worker: &'a str,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+}
+
+impl Claim<'_> {
+    /// Claims up to `limit` deliveries matching `condition`, binding
+    /// `window` as `$6` and `$7` when given.
+    async fn fetch(
+        &self,
+        pool: &sqlx::Pool<Db>,
+        condition: &str,
+        limit: i64,
+        window: Option<(i64, i64)>,
+    ) -> Result<Vec<i64>, sqlx::Error> {
+        let sql = claim_sql(condition, <Db as Dialect>::CLAIM_LOCK);
+        let query = sqlx::query_scalar::<Db, i64>(AssertSqlSafe(sql))
+            .bind(self.worker)
+            .bind(self.lease_until)
+            .bind(self.now)
+            .bind(self.id)
+            .bind(limit);
+        match window {
+            Some((after, end)) => query.bind(after).bind(end).fetch_all(pool).await,
+            None => query.fetch_all(pool).await,
+        }
+    }
+}
+
+/// How many `ids` there are, as SQL counts.
+fn count(ids: &[i64]) -> i64 {
+    i64::try_from(ids.len()).unwrap_or(i64::MAX)
+}
+
+/// What a claim takes before the queue, in this order: expired leases
+/// (their outcome is unknown), then deferred deliveries that are due. A
+/// worker never takes back its own expired leases: it is alive and still
+/// holds them (its renewal fell behind), and their outcome is on its way.
+const BEYOND_QUEUE: [&str; 2] = [
     "state = 'sending' AND lease_until < $3 AND (worker IS NULL OR worker <> $1)",
     "state = 'deferred' AND next_attempt_at <= $3",
-    QUEUED,
 ];
-const QUEUED: &str = "state = 'queued'";
+/// Queued deliveries in one window of a walk of the queue: ids in
+/// `$6 + 1 ..= $7`. The bounds make the cost of a claim the window's, with
+/// any plan and any table statistics.
+const QUEUED_IN_WINDOW: &str = "state = 'queued' AND id > $6 AND id <= $7";
+/// The ids of a campaign's queued deliveries after `$2`: the first and last.
+const QUEUE_SPAN: &str = "SELECT MIN(id), MAX(id) FROM deliveries
+  WHERE campaign_id = $1 AND state = 'queued' AND id > $2";
+/// How many ids a window of the walk spans, per delivery wanted, and at least.
+const WINDOW_PER_CLAIM: i64 = 4;
+const MIN_WINDOW: i64 = 256;
 
 const SELECT_CLAIMED: &str = "SELECT d.id AS delivery_id, d.subscriber_id, d.list_id,
         l.slug AS list_slug, l.name AS list_name, d.attempts, d.first_attempt_at,
@@ -199,11 +244,11 @@ fn outcome_columns(
 const RECORD_CHUNK: usize = 500;
 
 impl SqlStore<Db> {
-    /// Claims up to `limit` deliveries matching `conditions`, taken in
-    /// order until the limit is reached, and reads what their messages need.
-    async fn claim_where(
+    /// Claims up to `limit` deliveries `from` where it says, and reads
+    /// what their messages need.
+    async fn claim_from(
         &self,
-        conditions: &[&str],
+        from: ClaimFrom,
         id: i64,
         worker: &str,
         limit: i64,
@@ -211,25 +256,24 @@ impl SqlStore<Db> {
     ) -> Result<Vec<Claimed>, StoreError> {
         let now = Utc::now();
         let lease_until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        let claim = Claim {
+            id,
+            worker,
+            now,
+            lease_until,
+        };
         let mut ids: Vec<i64> = Vec::new();
         let turn = self.turn().await;
-        for condition in conditions {
-            let want = limit - i64::try_from(ids.len()).unwrap_or(i64::MAX);
-            if want <= 0 {
-                break;
+        if from == ClaimFrom::Anywhere {
+            for condition in BEYOND_QUEUE {
+                let want = limit - count(&ids);
+                if want <= 0 {
+                    break;
+                }
+                ids.extend(claim.fetch(&self.pool, condition, want, None).await?);
             }
-            let sql = claim_sql(condition, <Db as Dialect>::CLAIM_LOCK);
-            ids.extend(
-                sqlx::query_scalar::<Db, i64>(AssertSqlSafe(sql))
-                    .bind(worker)
-                    .bind(lease_until)
-                    .bind(now)
-                    .bind(id)
-                    .bind(want)
-                    .fetch_all(&self.pool)
-                    .await?,
-            );
         }
+        self.walk_queue(&claim, from, limit, &mut ids).await?;
         drop(turn);
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -246,6 +290,90 @@ impl SqlStore<Db> {
             .into_iter()
             .map(Claimed::try_from)
             .collect()
+    }
+
+    /// Claims queued deliveries until `ids` holds `limit`, walking the
+    /// queue in id order a window at a time from where this worker's last
+    /// claim stopped. A walk that is new, or over when the claim is from
+    /// anywhere, starts again at the queue's first id, for deliveries queued
+    /// again behind it (given back, retried).
+    async fn walk_queue(
+        &self,
+        claim: &Claim<'_>,
+        from: ClaimFrom,
+        limit: i64,
+        ids: &mut Vec<i64>,
+    ) -> Result<(), StoreError> {
+        let mut walk = self.queue_walks.get(claim.id, claim.worker);
+        let mut looked = false;
+        loop {
+            let want = limit - count(ids);
+            if want <= 0 {
+                break;
+            }
+            let mut current = match walk {
+                Some(walk) if !walk.is_over() => walk,
+                Some(_) if from == ClaimFrom::Queue => break,
+                _ if looked => break,
+                _ => {
+                    looked = true;
+                    self.queue_span(claim.id, 0).await?
+                }
+            };
+            if current.is_over() {
+                walk = Some(current);
+                break;
+            }
+            let window = want.saturating_mul(WINDOW_PER_CLAIM).max(MIN_WINDOW);
+            let end = current.after.saturating_add(window).min(current.last);
+            let got = claim
+                .fetch(
+                    &self.pool,
+                    QUEUED_IN_WINDOW,
+                    want,
+                    Some((current.after, end)),
+                )
+                .await?;
+            current.after = match got.last() {
+                Some(&last) if count(&got) == want => last,
+                _ => end,
+            };
+            if got.is_empty() && !current.is_over() {
+                // Others took this window: jump to the next queued row.
+                let next = self.queue_span(claim.id, current.after).await?;
+                current = if next.is_over() {
+                    QueueWalk {
+                        after: current.last,
+                        ..current
+                    }
+                } else {
+                    next
+                };
+            }
+            ids.extend(got);
+            walk = Some(current);
+        }
+        if let Some(walk) = walk {
+            self.queue_walks.put(claim.id, claim.worker, walk);
+        }
+        Ok(())
+    }
+
+    /// The walk of campaign `id`'s queued deliveries after id `after`:
+    /// over at once when there are none.
+    async fn queue_span(&self, id: i64, after: i64) -> Result<QueueWalk, StoreError> {
+        let (first, last) = sqlx::query_as::<Db, (Option<i64>, Option<i64>)>(QUEUE_SPAN)
+            .bind(id)
+            .bind(after)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(match (first, last) {
+            (Some(first), Some(last)) => QueueWalk {
+                after: first - 1,
+                last,
+            },
+            _ => QueueWalk { after, last: after },
+        })
     }
 
     pub(super) async fn load_campaign(
@@ -704,11 +832,7 @@ impl CampaignStore for SqlStore<Db> {
         lease: Duration,
         from: ClaimFrom,
     ) -> Result<Vec<Claimed>, StoreError> {
-        let conditions: &[&str] = match from {
-            ClaimFrom::Anywhere => &CLAIM_CONDITIONS,
-            ClaimFrom::Queue => &[QUEUED],
-        };
-        self.claim_where(conditions, id, worker, limit, lease).await
+        self.claim_from(from, id, worker, limit, lease).await
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(outcomes = outcomes.len()))]
