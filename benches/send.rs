@@ -103,6 +103,7 @@ fn sink() -> std::net::SocketAddr {
 }
 
 fn converse(stream: std::net::TcpStream) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
     let mut write = stream.try_clone()?;
     let mut read = BufReader::with_capacity(64 * 1024, stream);
     let mut line = Vec::with_capacity(1024);
