@@ -6,6 +6,7 @@ pub mod engine;
 pub mod message;
 pub mod notice;
 mod outbox;
+mod session;
 mod signing;
 pub mod smtp;
 pub mod supervisor;
