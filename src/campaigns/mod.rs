@@ -7,6 +7,8 @@
 //! campaign with nobody to send to does not start: [`Start::NoRecipients`]
 //! says why, so that it is never done, nor in the archive, having sent nothing.
 
+mod prepare;
+mod progress;
 mod store;
 
 use chrono::{DateTime, Utc};
@@ -16,6 +18,8 @@ use crate::lists::ListSlug;
 use crate::reports::ReportRef;
 use crate::subscribers::{AttributePair, Attributes};
 
+pub use prepare::{CreateError, create, parse_at};
+pub use progress::{Progress, human_duration, progress};
 pub use store::{CampaignStore, ClaimFrom, Claimed, Outcome, Recorded, Totals, TotalsStore};
 
 string_enum!(
