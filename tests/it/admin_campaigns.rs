@@ -114,11 +114,11 @@ async fn confirm(office: &Office, page: &str, action: &str, who: &Session) -> re
 
 /// The daemon's scheduler and delivery workers, sending to `server`, until
 /// dropped.
-struct Daemon {
+pub(crate) struct Daemon {
     _stop: watch::Sender<bool>,
 }
 
-fn daemon(store: &Arc<dyn Store>, server: &SmtpServer) -> Daemon {
+pub(crate) fn daemon(store: &Arc<dyn Store>, server: &SmtpServer) -> Daemon {
     let config = crate::campaigns::config(server, &[]);
     let engine = Arc::new(crate::campaigns::engine(store, config.clone()));
     let transport = necmail::delivery::transport(&config).unwrap();
