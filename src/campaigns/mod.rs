@@ -225,6 +225,15 @@ impl DeliveryCounts {
     }
 }
 
+/// A campaign's deliveries counted by state alone, which an index answers:
+/// cheap enough for every campaign of a list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    pub sent: i64,
+    pub failed: i64,
+    pub total: i64,
+}
+
 /// One recipient of a campaign and what became of their message, for
 /// `campaign deliveries`.
 #[derive(Debug, Clone, Serialize)]

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::{
     Campaign, CampaignState, DeliveryCounts, DeliveryRecord, DeliveryState, NewCampaign,
-    RecentError, SentSince, Start,
+    RecentError, SentSince, Start, Tally,
 };
 use crate::error::StoreError;
 use crate::lists::ListSlug;
@@ -125,6 +125,8 @@ pub trait CampaignStore: Send + Sync {
     /// Re-queues deferred deliveries now, and failed ones too with `include_failed`.
     async fn retry_deliveries(&self, id: i64, include_failed: bool) -> Result<i64, StoreError>;
     async fn delivery_counts(&self, id: i64) -> Result<DeliveryCounts, StoreError>;
+    /// How many of its deliveries were sent, failed, and there are.
+    async fn tally(&self, id: i64) -> Result<Tally, StoreError>;
     async fn recent_errors(&self, id: i64, limit: i64) -> Result<Vec<RecentError>, StoreError>;
     /// Up to `limit` of a campaign's deliveries with an id above `after`,
     /// in id order; only those in `state` when it is given, and only those

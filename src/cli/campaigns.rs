@@ -155,7 +155,7 @@ pub async fn run(command: CampaignCommand, store: Arc<dyn Store>, config: &Confi
             }
             let mut rows = Vec::new();
             for c in &campaigns {
-                let counts = store.delivery_counts(c.id).await?;
+                let tally = store.tally(c.id).await?;
                 rows.push(vec![
                     c.id.to_string(),
                     c.state.to_string(),
@@ -168,7 +168,7 @@ pub async fn run(command: CampaignCommand, store: Arc<dyn Store>, config: &Confi
                     c.send_at
                         .map(|t| output::local_time(t, config.timezone))
                         .unwrap_or_default(),
-                    format!("{}/{}", counts.sent, counts.total()),
+                    format!("{}/{}", tally.sent, tally.total),
                 ]);
             }
             Ok(output::table(

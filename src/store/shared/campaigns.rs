@@ -14,7 +14,7 @@ use super::Db;
 use crate::campaigns::{
     Campaign, CampaignState, CampaignStore, ClaimFrom, Claimed, DeliveryCounts, DeliveryRecord,
     DeliveryState, ListReach, NewCampaign, NoRecipients, Outcome, RecentError, Recorded, SentSince,
-    Start, Totals, TotalsStore,
+    Start, Tally, Totals, TotalsStore,
 };
 use crate::error::{StoreError, UnknownName};
 use crate::lists::ListSlug;
@@ -651,6 +651,26 @@ impl CampaignStore for SqlStore<Db> {
             }
         }
         Ok(c)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(campaign = id))]
+    async fn tally(&self, id: i64) -> Result<Tally, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as::<Db, _>(
+            "SELECT state, COUNT(*) FROM deliveries WHERE campaign_id = $1 GROUP BY state",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut tally = Tally::default();
+        for (state, n) in rows {
+            tally.total += n;
+            match state.as_str() {
+                "sent" => tally.sent = n,
+                "failed" => tally.failed = n,
+                _ => {}
+            }
+        }
+        Ok(tally)
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(campaign = id))]

@@ -138,16 +138,16 @@ pub(super) async fn list(
     let zone = state.config.timezone;
     let mut rows = Vec::new();
     for c in page.iter().take(PAGE as usize) {
-        let counts = state.campaigns.delivery_counts(c.id).await?;
+        let tally = state.campaigns.tally(c.id).await?;
         let when = c.started_at.or(c.send_at).map(|t| local(t, zone));
         rows.push(json!({
             "id": c.id,
             "title": c.report_title,
             "state": c.state,
             "lists": slugs(&c.lists),
-            "sent": counts.sent,
-            "failed": counts.failed,
-            "total": counts.total(),
+            "sent": tally.sent,
+            "failed": tally.failed,
+            "total": tally.total,
             "when": when,
         }));
     }
