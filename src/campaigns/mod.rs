@@ -18,7 +18,7 @@ use crate::lists::ListSlug;
 use crate::reports::ReportRef;
 use crate::subscribers::{AttributePair, Attributes};
 
-pub use prepare::{CreateError, create, parse_at};
+pub use prepare::{CreateError, MAX_SUBJECT, create, parse_at};
 pub use progress::{Progress, human_duration, progress};
 pub use store::{CampaignStore, ClaimFrom, Claimed, Outcome, Recorded, Totals, TotalsStore};
 

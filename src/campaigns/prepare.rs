@@ -9,11 +9,14 @@ use crate::error::StoreError;
 use crate::lists::ListSlug;
 use crate::reports::ReportStore;
 
+/// The longest subject a campaign may have, in characters.
+pub const MAX_SUBJECT: usize = 200;
+
 /// Why a campaign was not made. The command line and the web admin each
 /// add how to go ahead all the same.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateError {
-    #[error("the subject must be one line")]
+    #[error("the subject must be one line of at most {MAX_SUBJECT} characters")]
     Subject,
     /// An earlier campaign of the report sent it to one of the lists, or is
     /// sending it: people would get it twice.
@@ -48,7 +51,7 @@ pub async fn create(
     if new
         .subject
         .as_deref()
-        .is_some_and(|s| s.chars().any(char::is_control))
+        .is_some_and(|s| s.chars().any(char::is_control) || s.chars().count() > MAX_SUBJECT)
     {
         return Err(CreateError::Subject);
     }

@@ -268,6 +268,18 @@ on_both_backends! {
             ])
             .await;
         assert_eq!(bad_filter.status(), 422);
+        let many = vec!["role=councillor"; 5000].join(" ");
+        let huge_filter = admin
+            .submit("/admin/campaigns/new", owner, &[
+                ("report", &report),
+                ("list:members", "on"),
+                ("where", &many),
+                ("when", "now"),
+            ])
+            .await;
+        assert_eq!(huge_filter.status(), 422);
+        let page = huge_filter.text().await.unwrap();
+        assert!(page.contains("at most 20 attribute values"), "{page}");
         let past = admin
             .submit("/admin/campaigns/new", owner, &[
                 ("report", &report),
@@ -278,6 +290,18 @@ on_both_backends! {
             .await;
         assert_eq!(past.status(), 422);
         assert!(past.text().await.unwrap().contains("has passed"));
+        let long = "x".repeat(201);
+        let too_long = admin
+            .submit("/admin/campaigns/new", owner, &[
+                ("report", &report),
+                ("list:members", "on"),
+                ("when", "now"),
+                ("subject", &long),
+            ])
+            .await;
+        assert_eq!(too_long.status(), 422);
+        let page = too_long.text().await.unwrap();
+        assert!(page.contains("The subject must be one line of at most 200 characters"), "{page}");
         assert!(store.campaigns().await.unwrap().is_empty(), "nothing made");
         let later = admin
             .submit("/admin/campaigns/new", owner, &[

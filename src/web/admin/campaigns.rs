@@ -44,6 +44,8 @@ const LAST_ERRORS: i64 = 5;
 const REFRESH_SECS: u32 = 5;
 /// The longest search a recipient table takes, in characters.
 const MAX_SEARCH: usize = 254;
+/// The most attribute values a campaign's filter may name.
+const MAX_FILTER: usize = 20;
 /// The prefix of the new-campaign form's list checkboxes: `list:SLUG`.
 const LIST_FIELD: &str = "list:";
 
@@ -223,6 +225,7 @@ async fn new_form(
             "when": when,
             "at": field(fields, "at"),
             "subject": field(fields, "subject"),
+            "max_subject": campaigns::MAX_SUBJECT,
             "again": fields.contains_key("again"),
             "allow_excerpt": fields.contains_key("allow_excerpt"),
             "next_window": next_window,
@@ -272,6 +275,11 @@ fn read_new(state: &Shared, fields: &Fields, hold: bool) -> Result<Asked, String
                 .map_err(|e| format!("The filter {p:?} cannot be used: {e}."))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    if filter.len() > MAX_FILTER {
+        return Err(format!(
+            "A filter has at most {MAX_FILTER} attribute values."
+        ));
+    }
     let now = Utc::now();
     let send_at = match field(fields, "when") {
         "now" | "" => now,
