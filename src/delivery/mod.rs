@@ -5,6 +5,7 @@ pub mod dkim;
 pub mod engine;
 pub mod message;
 pub mod notice;
+pub mod one_off;
 mod outbox;
 mod session;
 mod signing;

@@ -3,6 +3,7 @@
 mod support;
 
 mod admin;
+mod admin_campaigns;
 mod browser;
 mod campaign_cli;
 mod campaigns;

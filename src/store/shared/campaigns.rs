@@ -14,7 +14,7 @@ use super::Db;
 use crate::campaigns::{
     Campaign, CampaignState, CampaignStore, ClaimFrom, Claimed, DeliveryCounts, DeliveryRecord,
     DeliveryState, ListReach, NewCampaign, NoRecipients, Outcome, RecentError, Recorded, SentSince,
-    Start, Totals, TotalsStore,
+    Start, Tally, Totals, TotalsStore,
 };
 use crate::error::{StoreError, UnknownName};
 use crate::lists::ListSlug;
@@ -243,6 +243,20 @@ fn outcome_columns(
 /// How many outcomes one `record` statement takes (six binds each).
 const RECORD_CHUNK: usize = 500;
 
+/// Narrows the subscriptions `x` of subscribers `s` in a query to those a
+/// campaign with `filter` goes to: confirmed, of an active subscriber who
+/// is not suppressed and has every attribute value of the filter.
+fn push_audience(qb: &mut sqlx::QueryBuilder<Db>, filter: &Attributes) {
+    qb.push(
+        " AND x.status = 'confirmed' AND s.status = 'active'
+          AND NOT EXISTS (SELECT 1 FROM suppressions p WHERE p.email_hash = s.email_hash)",
+    );
+    for (key, value) in filter.iter() {
+        qb.push(" AND s.attributes ->> ").push_bind(key.to_owned());
+        qb.push(" = ").push_bind(value.to_owned());
+    }
+}
+
 impl SqlStore<Db> {
     /// Claims up to `limit` deliveries `from` where it says, and reads
     /// what their messages need.
@@ -465,6 +479,47 @@ impl CampaignStore for SqlStore<Db> {
         Ok(campaigns)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(?before, limit))]
+    async fn campaigns_page(
+        &self,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Campaign>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let ids = sqlx::query_scalar::<Db, i64>(
+            "SELECT id FROM campaigns WHERE id < $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut campaigns = Vec::with_capacity(ids.len());
+        for id in ids {
+            campaigns.push(Self::load_campaign(&mut conn, id).await?);
+        }
+        Ok(campaigns)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn audience(&self, lists: &[ListSlug], filter: &Attributes) -> Result<i64, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let ids = Self::resolve_lists(&mut conn, lists).await?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut qb = sqlx::QueryBuilder::<Db>::new(
+            "SELECT COUNT(DISTINCT x.subscriber_id) FROM subscriptions x
+               JOIN subscribers s ON s.id = x.subscriber_id WHERE x.list_id IN (",
+        );
+        let mut separated = qb.separated(", ");
+        for (id, _) in &ids {
+            separated.push_bind(*id);
+        }
+        qb.push(")");
+        push_audience(&mut qb, filter);
+        Ok(qb.build_query_scalar::<i64>().fetch_one(&mut *conn).await?)
+    }
+
     #[tracing::instrument(level = "debug", skip_all, fields(campaign = id))]
     async fn campaign(&self, id: i64) -> Result<Campaign, StoreError> {
         let mut conn = self.pool.acquire().await?;
@@ -520,16 +575,12 @@ impl CampaignStore for SqlStore<Db> {
             .push_bind(now);
         qb.push(
             " FROM campaign_lists cl
-              JOIN subscriptions x ON x.list_id = cl.list_id AND x.status = 'confirmed'
-              JOIN subscribers s ON s.id = x.subscriber_id AND s.status = 'active'
-             WHERE NOT EXISTS (SELECT 1 FROM suppressions p WHERE p.email_hash = s.email_hash)
-               AND cl.campaign_id = ",
+              JOIN subscriptions x ON x.list_id = cl.list_id
+              JOIN subscribers s ON s.id = x.subscriber_id
+             WHERE cl.campaign_id = ",
         );
         qb.push_bind(id);
-        for (key, value) in campaign.filter.iter() {
-            qb.push(" AND s.attributes ->> ").push_bind(key.to_owned());
-            qb.push(" = ").push_bind(value.to_owned());
-        }
+        push_audience(&mut qb, &campaign.filter);
         qb.push(
             " ORDER BY cl.position, x.subscriber_id
               ON CONFLICT (campaign_id, subscriber_id) DO NOTHING",
@@ -731,6 +782,26 @@ impl CampaignStore for SqlStore<Db> {
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(campaign = id))]
+    async fn tally(&self, id: i64) -> Result<Tally, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as::<Db, _>(
+            "SELECT state, COUNT(*) FROM deliveries WHERE campaign_id = $1 GROUP BY state",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut tally = Tally::default();
+        for (state, n) in rows {
+            tally.total += n;
+            match state.as_str() {
+                "sent" => tally.sent = n,
+                "failed" => tally.failed = n,
+                _ => {}
+            }
+        }
+        Ok(tally)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(campaign = id))]
     async fn recent_errors(&self, id: i64, limit: i64) -> Result<Vec<RecentError>, StoreError> {
         let rows: Vec<(String, String, String, DateTime<Utc>)> = sqlx::query_as::<Db, _>(
             "SELECT s.email, d.state, d.last_error, d.updated_at FROM deliveries d
@@ -760,6 +831,7 @@ impl CampaignStore for SqlStore<Db> {
         &self,
         id: i64,
         state: Option<DeliveryState>,
+        search: Option<&str>,
         after: i64,
         limit: i64,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
@@ -782,11 +854,13 @@ impl CampaignStore for SqlStore<Db> {
                JOIN subscribers s ON s.id = d.subscriber_id
                JOIN lists l ON l.id = d.list_id
               WHERE d.campaign_id = $1 AND d.id > $2 AND ($3 IS NULL OR d.state = $3)
-              ORDER BY d.id LIMIT $4",
+                AND ($4 IS NULL OR s.email_key LIKE $4 ESCAPE '\\')
+              ORDER BY d.id LIMIT $5",
         )
         .bind(id)
         .bind(after)
         .bind(state.map(|s| s.as_str()))
+        .bind(search.map(super::subscribers::like_pattern))
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
