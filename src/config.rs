@@ -152,6 +152,9 @@ variables! {
          (implicit TLS). Unset: mail goes to the outbox folder.";
     smtp_connections: usize, "NECMAIL_SMTP_CONNECTIONS" = "4", whole_number(1, 256),
         "How many SMTP connections each necmail process keeps open at most.";
+    smtp_ca_file: Option<PathBuf>, "NECMAIL_SMTP_CA_FILE", some(path),
+        "A PEM file of CA certificates (a private CA) that the relay's certificate may chain to, \
+         besides the public roots necmail trusts. Unset: only the public roots.";
     smtp_timeout: Duration, "NECMAIL_SMTP_TIMEOUT_SECS" = "60", duration(SECOND, 1, 600),
         "How long one SMTP command may take before the connection is dropped.";
     helo_name: String, "NECMAIL_HELO_NAME", text,

@@ -25,12 +25,16 @@
 //! relay as a whole (its greeting, EHLO, STARTTLS or MAIL FROM) are
 //! [`SendError::Relay`], so the engine retries and pauses the campaign
 //! instead of failing every recipient; configuration problems (credentials
-//! refused, STARTTLS required but not offered) are [`SendError::Local`].
+//! refused, STARTTLS required but not offered, a certificate that chains to
+//! neither a public root nor `NECMAIL_SMTP_CA_FILE`) are
+//! [`SendError::Local`]. When STARTTLS is offered it is used, and if it
+//! fails nothing is sent in clear instead.
 //! The password never appears in an error, a log line or `Debug` output.
 
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -42,6 +46,8 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::CertificateDer;
+use tokio_rustls::rustls::pki_types::pem::PemObject as _;
 use tracing::Instrument as _;
 
 use super::session::{Extensions, Session, Stream};
@@ -149,8 +155,7 @@ impl SmtpRelay {
             .trim_end_matches(']')
             .to_owned();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let roots =
-            rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let roots = trusted_roots(config.smtp_ca_file.as_deref())?;
         let tls_config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| SendError::Local(format!("cannot set up TLS: {e}")))?
@@ -319,6 +324,11 @@ impl SmtpRelay {
         };
         match tokio::time::timeout(self.timeout, self.tls_connector.connect(name, tcp)).await {
             Ok(Ok(tls)) => Ok(tls),
+            Ok(Err(e)) if is_certificate_error(&e) => Err(SendError::Local(format!(
+                "the certificate of {}:{} is not one necmail trusts, so nothing was sent: {e} \
+                 (for a relay with a private CA, set NECMAIL_SMTP_CA_FILE)",
+                self.host, self.port
+            ))),
             Ok(Err(e)) => Err(failed(&e)),
             Err(_) => Err(failed(&self.timed_out())),
         }
@@ -661,6 +671,39 @@ impl fmt::Debug for SmtpRelay {
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
+}
+
+/// The roots a relay's certificate may chain to: the public ones, and those
+/// in `ca_file` (`NECMAIL_SMTP_CA_FILE`).
+fn trusted_roots(ca_file: Option<&Path>) -> Result<rustls::RootCertStore, SendError> {
+    let mut roots =
+        rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let Some(file) = ca_file else {
+        return Ok(roots);
+    };
+    let bad = |why: &dyn fmt::Display| {
+        SendError::Local(format!("NECMAIL_SMTP_CA_FILE {}: {why}", file.display()))
+    };
+    let pem = std::fs::read(file).map_err(|e| bad(&e))?;
+    let mut added = 0;
+    for certificate in CertificateDer::pem_slice_iter(&pem) {
+        roots
+            .add(certificate.map_err(|e| bad(&e))?)
+            .map_err(|e| bad(&e))?;
+        added += 1;
+    }
+    if added == 0 {
+        return Err(bad(&"it holds no PEM certificate"));
+    }
+    Ok(roots)
+}
+
+/// Whether a TLS handshake failed on the server's certificate: a setting
+/// (or an impostor) to look into, not a network error to retry blindly.
+fn is_certificate_error(e: &io::Error) -> bool {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .is_some_and(|e| matches!(e, rustls::Error::InvalidCertificate(_)))
 }
 
 /// A TCP connection with Nagle's algorithm off: otherwise the end of every

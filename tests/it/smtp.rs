@@ -8,7 +8,9 @@ use necmail::config::{Config, SmtpUrl};
 use necmail::delivery::{Accepted, Envelope, Outgoing, SendError, SmtpRelay, Transport};
 use necmail::subscribers::SubscriberEmail;
 
-use crate::support::smtp::{Action, Behaviour, SmtpServer, Stage, Who};
+use crate::campaigns::{campaign, config as campaign_config, engine, run, world};
+use crate::support::on_both_backends;
+use crate::support::smtp::{Action, Behaviour, SmtpServer, Stage, Who, test_ca_pem};
 
 const WAIT: Duration = Duration::from_secs(5);
 const MESSAGE: &[u8] =
@@ -493,4 +495,271 @@ async fn the_configured_transport_is_the_relay_when_an_smtp_url_is_set() {
         server.wait_for(1, WAIT).await[0].header("To").as_deref(),
         Some("jo@example.org")
     );
+}
+
+/// `config` sending to `url`, trusting the test CA from a file in `dir`.
+fn trusting_the_test_ca(config: Config, url: &str, dir: &tempfile::TempDir) -> Config {
+    let mut config = with_url(config, url);
+    config.smtp_ca_file = Some(test_ca_file(dir));
+    config
+}
+
+fn test_ca_file(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    let file = dir.path().join("relay-ca.pem");
+    std::fs::write(&file, test_ca_pem()).unwrap();
+    file
+}
+
+/// `smtp://USER:PASSWORD@127.0.0.1:PORT?tls=required` for `server`.
+fn starttls_url(server: &SmtpServer, user: &str, password: &str) -> String {
+    format!("smtp://{user}:{password}@{}?tls=required", server.addr())
+}
+
+/// Whether `text` shows `password`, as it is or in base64.
+fn shows(text: &str, password: &str) -> bool {
+    use base64::Engine as _;
+    let base64 = base64::engine::general_purpose::STANDARD;
+    text.contains(password)
+        || text.contains(&base64.encode(password))
+        || text.contains(&base64.encode(format!("\0mailer\0{password}")))
+}
+
+on_both_backends! {
+    async fn a_campaign_sent_over_starttls_with_auth_plain_arrives_intact(db) {
+        let (store, report) = world(db, 3).await;
+        let server = SmtpServer::start_with(
+            Behaviour::accept().require_auth("mailer", "s3cret pass").starttls().pipelining(),
+        ).await;
+        let dir = tempfile::tempdir().unwrap();
+        let ca_file = test_ca_file(&dir);
+        let url = starttls_url(&server, "mailer", "s3cret%20pass");
+        let config = campaign_config(&server, &[
+            ("NECMAIL_SMTP_URL", &url),
+            ("NECMAIL_SMTP_CA_FILE", ca_file.to_str().unwrap()),
+        ]);
+        let id = campaign(&*store, report, &["members"]).await;
+        assert_eq!(run(&engine(&store, config), id).await, necmail::delivery::engine::Finish::Done);
+        let messages = server.messages();
+        assert_eq!(messages.len(), 3);
+        for message in &messages {
+            assert!(message.encrypted, "{message:?}");
+            assert_eq!(message.authenticated_as.as_deref(), Some("mailer"));
+            assert!(message.text().contains("575,000 members"));
+            assert_eq!(message.wire, stuffed(&message.data));
+            let parsed = mail_parser::MessageParser::default().parse(&message.data).unwrap();
+            assert_eq!(parsed.subject(), Some("Labour NEC Report – March 2026"));
+            assert!(parsed.body_text(0).unwrap().contains("8,000 people stood for election"));
+        }
+        let counts = store.delivery_counts(id).await.unwrap();
+        assert_eq!((counts.sent, counts.total()), (3, 3));
+        let in_clear = server.commands_in_clear();
+        assert_eq!(in_clear.last().map(String::as_str), Some("STARTTLS"), "{in_clear:?}");
+        assert!(in_clear.iter().all(|c| !c.starts_with("AUTH")), "{in_clear:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_long_message_with_many_dotted_lines_arrives_byte_for_byte_over_starttls() {
+    let server = SmtpServer::start_with(
+        Behaviour::accept()
+            .require_auth("mailer", "s3cret")
+            .starttls(),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = starttls_url(&server, "mailer", "s3cret");
+    let relay = SmtpRelay::new(&trusting_the_test_ca(server.config(), &url, &dir)).unwrap();
+    let mut message = b"Subject: long\r\n\r\n".to_vec();
+    for i in 0..5000 {
+        message.extend_from_slice(
+            format!(".line {i} of a long message, which crosses TLS records\r\n").as_bytes(),
+        );
+    }
+    for _ in 0..2 {
+        relay
+            .send(&envelope(&jo()), message[..].into())
+            .await
+            .unwrap();
+    }
+    let received = server.messages();
+    assert_eq!(received.len(), 2);
+    for received in received {
+        assert!(received.encrypted);
+        assert_eq!(received.data, message);
+        assert_eq!(received.wire, stuffed(&message));
+    }
+    assert_eq!(
+        server.connections(),
+        1,
+        "the encrypted connection is reused"
+    );
+}
+
+#[tokio::test]
+async fn auth_login_works_over_implicit_tls_when_the_relay_offers_only_login() {
+    let server = SmtpServer::start_with(
+        Behaviour::accept()
+            .require_auth("mailer", "s3cret pass")
+            .auth_mechanisms(&["LOGIN"])
+            .implicit_tls(),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("smtps://mailer:s3cret%20pass@{}", server.addr());
+    assert_eq!(server.url(), format!("smtps://{}", server.addr()));
+    let relay = SmtpRelay::new(&trusting_the_test_ca(server.config(), &url, &dir)).unwrap();
+    send_to(&relay, "jo@example.org").await.unwrap();
+    let received = &server.messages()[0];
+    assert!(received.encrypted);
+    assert_eq!(received.authenticated_as.as_deref(), Some("mailer"));
+    assert!(server.commands_in_clear().is_empty());
+    assert!(server.commands().contains(&"AUTH LOGIN".to_owned()));
+}
+
+/// Everything logged at any level while `work` runs, with every span's
+/// opening and closing and their fields.
+async fn logged_while<T>(work: impl Future<Output = T>) -> (T, String) {
+    #[derive(Clone, Default)]
+    struct Log(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Log {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    use tracing_subscriber::fmt::format::FmtSpan;
+    let log = Log::default();
+    let writer = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_span_events(FmtSpan::NEW | FmtSpan::CLOSE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let guard = tracing::subscriber::set_default(subscriber);
+    let output = work.await;
+    drop(guard);
+    let text = String::from_utf8_lossy(&log.0.lock().unwrap()).into_owned();
+    (output, text)
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_a_local_error_that_no_error_or_log_line_shows() {
+    for mechanisms in [&["PLAIN", "LOGIN"][..], &["LOGIN"]] {
+        let server = SmtpServer::start_with(
+            Behaviour::accept()
+                .require_auth("mailer", "right")
+                .auth_mechanisms(mechanisms)
+                .starttls(),
+        )
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let url = starttls_url(&server, "mailer", "hunter2");
+        let relay = SmtpRelay::new(&trusting_the_test_ca(server.config(), &url, &dir)).unwrap();
+        let (err, log) = logged_while(send_to(&relay, "jo@example.org")).await;
+        let err = err.unwrap_err();
+        assert!(
+            matches!(err, SendError::Local(ref m)
+                if m.contains("refused the credentials of \"mailer\"") && m.contains("535 5.7.8")),
+            "{mechanisms:?}: {err:?}"
+        );
+        assert!(log.contains("relay=smtp://"), "the log was captured: {log}");
+        for shown in [
+            err.to_string(),
+            format!("{err:?}"),
+            format!("{relay:?}"),
+            log,
+        ] {
+            assert!(!shows(&shown, "hunter2"), "{mechanisms:?}: {shown}");
+        }
+        assert!(server.messages().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn tls_required_refuses_a_relay_without_starttls_before_sending_any_credentials() {
+    let server =
+        SmtpServer::start_with(Behaviour::accept().require_auth("mailer", "hunter2")).await;
+    let url = starttls_url(&server, "mailer", "hunter2");
+    let relay = SmtpRelay::new(&with_url(server.config(), &url)).unwrap();
+    let err = send_to(&relay, "jo@example.org").await.unwrap_err();
+    assert!(
+        matches!(err, SendError::Local(ref m) if m.contains("does not offer STARTTLS")),
+        "{err:?}"
+    );
+    assert_eq!(server.commands(), ["EHLO necmail.localhost"]);
+    assert!(!shows(&err.to_string(), "hunter2"));
+}
+
+#[tokio::test]
+async fn a_certificate_from_a_ca_necmail_does_not_trust_is_refused_with_no_plaintext_fallback() {
+    let server = SmtpServer::start_with(
+        Behaviour::accept()
+            .require_auth("mailer", "hunter2")
+            .starttls(),
+    )
+    .await;
+    for url in [
+        starttls_url(&server, "mailer", "hunter2"),
+        format!("smtp://mailer:hunter2@{}", server.addr()),
+    ] {
+        let relay = SmtpRelay::new(&with_url(server.config(), &url)).unwrap();
+        let err = send_to(&relay, "jo@example.org").await.unwrap_err();
+        assert!(
+            matches!(err, SendError::Local(ref m)
+                if m.contains("certificate") && m.contains("NECMAIL_SMTP_CA_FILE")),
+            "{url}: {err:?}"
+        );
+        assert!(!shows(&err.to_string(), "hunter2"));
+    }
+    assert_eq!(
+        server.commands(),
+        ["EHLO necmail.localhost", "STARTTLS"].repeat(2),
+        "nothing after STARTTLS, in clear or not"
+    );
+    assert!(server.messages().is_empty());
+}
+
+#[tokio::test]
+async fn a_reply_injected_before_the_tls_handshake_is_refused_before_any_credentials() {
+    let server = SmtpServer::start_with(
+        Behaviour::accept()
+            .require_auth("mailer", "hunter2")
+            .starttls()
+            .inject_after_starttls("250 2.0.0 injected"),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = starttls_url(&server, "mailer", "hunter2");
+    let relay = SmtpRelay::new(&trusting_the_test_ca(server.config(), &url, &dir)).unwrap();
+    let err = send_to(&relay, "jo@example.org").await.unwrap_err();
+    assert!(
+        matches!(err, SendError::Relay(ref m) if m.contains("more than its answer to STARTTLS")),
+        "{err:?}"
+    );
+    assert_eq!(server.commands(), ["EHLO necmail.localhost", "STARTTLS"]);
+}
+
+#[tokio::test]
+async fn a_ca_file_without_a_certificate_is_refused_with_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    for (file, why) in [
+        (empty, "holds no PEM certificate"),
+        (dir.path().join("missing.pem"), "No such file"),
+    ] {
+        let mut config = SmtpServer::start().await.config();
+        config.smtp_ca_file = Some(file.clone());
+        let err = SmtpRelay::new(&config).unwrap_err();
+        assert!(
+            matches!(err, SendError::Local(ref m)
+                if m.contains("NECMAIL_SMTP_CA_FILE") && m.contains(why)
+                    && m.contains(&*file.to_string_lossy())),
+            "{err:?}"
+        );
+    }
 }

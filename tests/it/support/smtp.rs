@@ -1,10 +1,11 @@
 //! An SMTP server for tests, on 127.0.0.1 and a free port.
 //!
 //! It speaks enough ESMTP for necmail (EHLO with 8BITMIME and SIZE, AUTH
-//! PLAIN when asked to require it, PIPELINING when asked to offer it, no
-//! STARTTLS), records
-//! every message it accepts and every attempt with its reply, and misbehaves
-//! on request. Its [`Behaviour`] can be changed at any time, also while a
+//! PLAIN and LOGIN when asked to require it, PIPELINING and STARTTLS when
+//! asked to offer them, or TLS from the first byte), records every message
+//! it accepts and every attempt with its reply, and misbehaves on request.
+//! Its certificate is for localhost, 127.0.0.1 and ::1, from a CA made for
+//! the test run ([`test_ca_pem`]), which necmail trusts only when told to. Its [`Behaviour`] can be changed at any time, also while a
 //! campaign is sending:
 //!
 //! ```ignore
@@ -18,15 +19,18 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::Duration;
 
 use base64::Engine as _;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{
+    AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, ReadHalf, WriteHalf,
+};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls;
 
 /// Which recipients a rule is for.
 #[derive(Debug, Clone, Default)]
@@ -119,10 +123,20 @@ pub struct Behaviour {
     pub rules: Vec<Rule>,
     /// Waited before every reply.
     pub delay: Duration,
-    /// AUTH PLAIN with these credentials is required before MAIL.
+    /// AUTH with these credentials is required before MAIL.
     pub auth: Option<(String, String)>,
+    /// The AUTH mechanisms offered, of PLAIN and LOGIN.
+    pub auth_mechanisms: &'static [&'static str],
     /// PIPELINING is offered (RFC 2920), as Postfix does.
     pub pipelining: bool,
+    /// STARTTLS is offered (RFC 3207), before and after which AUTH is.
+    pub starttls: bool,
+    /// Connections are TLS from the first byte (smtps). Read when a
+    /// connection is accepted.
+    pub implicit_tls: bool,
+    /// A reply sent in clear in the same write as the answer to STARTTLS,
+    /// as a man in the middle would inject one.
+    pub after_starttls: Option<String>,
 }
 
 impl Behaviour {
@@ -163,9 +177,43 @@ impl Behaviour {
         }
     }
 
+    /// Requires AUTH PLAIN or LOGIN with these credentials before MAIL.
     pub fn require_auth(self, user: &str, password: &str) -> Behaviour {
         Behaviour {
             auth: Some((user.into(), password.into())),
+            auth_mechanisms: &["PLAIN", "LOGIN"],
+            ..self
+        }
+    }
+
+    /// Offers (and takes) only these AUTH mechanisms, e.g. `&["LOGIN"]`.
+    pub fn auth_mechanisms(self, auth_mechanisms: &'static [&'static str]) -> Behaviour {
+        Behaviour {
+            auth_mechanisms,
+            ..self
+        }
+    }
+
+    /// Offers STARTTLS in the EHLO reply.
+    pub fn starttls(self) -> Behaviour {
+        Behaviour {
+            starttls: true,
+            ..self
+        }
+    }
+
+    /// Sends `reply` in clear in the same write as the answer to STARTTLS.
+    pub fn inject_after_starttls(self, reply: &str) -> Behaviour {
+        Behaviour {
+            after_starttls: Some(reply.into()),
+            ..self
+        }
+    }
+
+    /// Speaks TLS from the first byte, as an smtps:// relay does.
+    pub fn implicit_tls(self) -> Behaviour {
+        Behaviour {
+            implicit_tls: true,
             ..self
         }
     }
@@ -200,6 +248,8 @@ pub struct Received {
     pub wire: Vec<u8>,
     /// The user the connection authenticated as.
     pub authenticated_as: Option<String>,
+    /// Whether it came over TLS.
+    pub encrypted: bool,
     /// The server's final reply, e.g. `250 2.0.0 Ok: queued as 3`.
     pub reply: String,
 }
@@ -265,6 +315,8 @@ struct State {
     messages: Vec<Received>,
     attempts: Vec<Attempt>,
     commands: Vec<String>,
+    /// The lines of `commands` that came unencrypted.
+    commands_in_clear: Vec<String>,
     connections: usize,
     /// Transactions held by [`Action::Hold`] so far.
     held: usize,
@@ -348,9 +400,15 @@ impl SmtpServer {
         self.addr
     }
 
-    /// `smtp://127.0.0.1:PORT`, for NECMAIL_SMTP_URL.
+    /// `smtp://127.0.0.1:PORT` (`smtps://` for implicit TLS), for
+    /// NECMAIL_SMTP_URL.
     pub fn url(&self) -> String {
-        format!("smtp://{}", self.addr)
+        let scheme = if self.shared.lock().behaviour.implicit_tls {
+            "smtps"
+        } else {
+            "smtp"
+        };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// A configuration that sends to this server, with defaults otherwise.
@@ -403,9 +461,15 @@ impl SmtpServer {
         state.attempts.iter().filter(is_rcpt).cloned().collect()
     }
 
-    /// Every command line received (not the message data), e.g. `RSET`.
+    /// Every line received but the message data: commands, e.g. `RSET`,
+    /// and answers to AUTH's challenges.
     pub fn commands(&self) -> Vec<String> {
         self.shared.lock().commands.clone()
+    }
+
+    /// The lines of [`SmtpServer::commands`] that came unencrypted.
+    pub fn commands_in_clear(&self) -> Vec<String> {
+        self.shared.lock().commands_in_clear.clone()
     }
 
     /// Connections accepted so far.
@@ -504,10 +568,60 @@ impl Drop for SmtpServer {
     }
 }
 
+/// A connection: TCP, or TLS over it.
+trait Connection: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Connection for T {}
+
+type Reader = BufReader<ReadHalf<Box<dyn Connection>>>;
+type Writer = WriteHalf<Box<dyn Connection>>;
+
+/// The test CA and the server's certificate, made once per test run.
+struct TestCa {
+    pem: String,
+    acceptor: TlsAcceptor,
+}
+
+static TEST_CA: LazyLock<TestCa> = LazyLock::new(|| {
+    let ca_key = rcgen::KeyPair::generate().expect("a CA key");
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "necmail test CA");
+    let ca = rcgen::CertifiedIssuer::self_signed(ca, ca_key).expect("the CA certificate");
+    let key = rcgen::KeyPair::generate().expect("a server key");
+    let names = ["localhost", "127.0.0.1", "::1"].map(String::from);
+    let certificate = rcgen::CertificateParams::new(names)
+        .and_then(|params| params.signed_by(&key, &ca))
+        .expect("the server certificate");
+    let key = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der())
+        .expect("a private key rustls reads");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|builder| {
+            builder
+                .with_no_client_auth()
+                .with_single_cert(vec![certificate.der().clone(), ca.der().clone()], key)
+        })
+        .expect("a TLS server configuration");
+    TestCa {
+        pem: ca.pem(),
+        acceptor: TlsAcceptor::from(Arc::new(config)),
+    }
+});
+
+/// The PEM certificate of the CA that signed the test server's certificate,
+/// for NECMAIL_SMTP_CA_FILE.
+pub fn test_ca_pem() -> &'static str {
+    &TEST_CA.pem
+}
+
 /// One connection's conversation.
 struct Session {
     id: usize,
     shared: Arc<Shared>,
+    encrypted: bool,
     authenticated_as: Option<String>,
     mail_from: Option<String>,
     rcpt_to: Vec<String>,
@@ -517,11 +631,15 @@ struct Session {
 /// said to drop it.
 struct Closed;
 
+/// The client asked for STARTTLS and was told to go ahead.
+struct StartTls;
+
 impl Session {
     fn new(id: usize, shared: Arc<Shared>) -> Session {
         Session {
             id,
             shared,
+            encrypted: false,
             authenticated_as: None,
             mail_from: None,
             rcpt_to: Vec::new(),
@@ -530,35 +648,81 @@ impl Session {
 
     /// Runs until the conversation ends or the task is aborted; either way
     /// dropping the session settles its transaction and counts it closed.
-    async fn run(mut self, stream: TcpStream) {
-        let (read, mut write) = stream.into_split();
-        let mut read = BufReader::new(read);
-        let _ = self.converse(&mut read, &mut write).await;
+    /// A failed TLS handshake ends it too.
+    async fn run(mut self, tcp: TcpStream) {
+        let mut connection: Box<dyn Connection> = Box::new(tcp);
+        if self.behaviour().implicit_tls {
+            let Ok(tls) = TEST_CA.acceptor.accept(connection).await else {
+                return;
+            };
+            connection = Box::new(tls);
+            self.encrypted = true;
+        }
+        let mut greet = true;
+        loop {
+            let (read, mut write) = tokio::io::split(connection);
+            let mut read = BufReader::new(read);
+            if self.converse(&mut read, &mut write, greet).await.is_err() {
+                return;
+            }
+            // RFC 3207: what the client sent after STARTTLS, before the
+            // handshake, is not to be trusted.
+            if !read.buffer().is_empty() {
+                return;
+            }
+            let plain = read.into_inner().unsplit(write);
+            let Ok(tls) = TEST_CA.acceptor.accept(plain).await else {
+                return;
+            };
+            connection = Box::new(tls);
+            // RFC 3207: the client starts afresh, with EHLO and AUTH.
+            self.encrypted = true;
+            self.authenticated_as = None;
+            greet = false;
+        }
     }
 
+    /// Converses until the session is over, or the client may start TLS.
     async fn converse(
         &mut self,
-        read: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
-        write: &mut OwnedWriteHalf,
-    ) -> Result<(), Closed> {
-        self.reply(write, "220 necmail-test ESMTP ready").await?;
+        read: &mut Reader,
+        write: &mut Writer,
+        greet: bool,
+    ) -> Result<StartTls, Closed> {
+        if greet {
+            self.reply(write, "220 necmail-test ESMTP ready").await?;
+        }
         loop {
-            let line = read_line(read).await?;
-            let line = String::from_utf8_lossy(&line).trim_end().to_owned();
-            self.shared.record(|s| s.commands.push(line.clone()));
+            let line = self.read_command(read).await?;
             let (verb, argument) = line.split_once(' ').unwrap_or((&line, ""));
             match verb.to_ascii_uppercase().as_str() {
                 "EHLO" => {
                     let behaviour = self.behaviour();
-                    let mut lines = vec!["250-necmail-test", "250-8BITMIME", "250-SIZE 52428800"];
+                    let mut lines = vec![
+                        "250-necmail-test".to_owned(),
+                        "250-8BITMIME".into(),
+                        "250-SIZE 52428800".into(),
+                    ];
                     if behaviour.auth.is_some() {
-                        lines.push("250-AUTH PLAIN");
+                        lines.push(format!("250-AUTH {}", behaviour.auth_mechanisms.join(" ")));
                     }
                     if behaviour.pipelining {
-                        lines.push("250-PIPELINING");
+                        lines.push("250-PIPELINING".into());
                     }
-                    lines.push("250 ENHANCEDSTATUSCODES");
+                    if behaviour.starttls && !self.encrypted {
+                        lines.push("250-STARTTLS".into());
+                    }
+                    lines.push("250 ENHANCEDSTATUSCODES".into());
                     self.reply(write, &lines.join("\r\n")).await?;
+                }
+                "STARTTLS" if self.behaviour().starttls && !self.encrypted => {
+                    self.abandon();
+                    let mut reply = "220 2.0.0 Ready to start TLS".to_owned();
+                    if let Some(injected) = self.behaviour().after_starttls {
+                        reply = format!("{reply}\r\n{injected}");
+                    }
+                    self.reply(write, &reply).await?;
+                    return Ok(StartTls);
                 }
                 "HELO" | "NOOP" => self.reply(write, "250 2.0.0 Ok").await?,
                 "AUTH" => self.auth(read, write, argument).await?,
@@ -585,7 +749,21 @@ impl Session {
         self.shared.lock().behaviour.clone()
     }
 
-    async fn reply(&self, write: &mut OwnedWriteHalf, reply: &str) -> Result<(), Closed> {
+    /// The next line, recorded as a command (trimmed).
+    async fn read_command(&self, read: &mut Reader) -> Result<String, Closed> {
+        let line = read_line(read).await?;
+        let line = String::from_utf8_lossy(&line).trim_end().to_owned();
+        let encrypted = self.encrypted;
+        self.shared.record(|s| {
+            s.commands.push(line.clone());
+            if !encrypted {
+                s.commands_in_clear.push(line.clone());
+            }
+        });
+        Ok(line)
+    }
+
+    async fn reply(&self, write: &mut Writer, reply: &str) -> Result<(), Closed> {
         let delay = self.behaviour().delay;
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
@@ -618,34 +796,47 @@ impl Session {
         self.settle(None);
     }
 
+    /// AUTH PLAIN (RFC 4616) or LOGIN, as offered.
     async fn auth(
         &mut self,
-        read: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
-        write: &mut OwnedWriteHalf,
+        read: &mut Reader,
+        write: &mut Writer,
         argument: &str,
     ) -> Result<(), Closed> {
-        let Some((user, password)) = self.behaviour().auth else {
+        let behaviour = self.behaviour();
+        let Some((user, password)) = behaviour.auth else {
             return self.reply(write, "503 5.5.1 AUTH is not offered").await;
         };
         let (mechanism, initial) = argument.split_once(' ').unwrap_or((argument, ""));
-        if !mechanism.eq_ignore_ascii_case("PLAIN") {
-            return self
-                .reply(write, "504 5.5.4 only AUTH PLAIN is offered")
-                .await;
+        let mechanism = mechanism.to_ascii_uppercase();
+        if !behaviour.auth_mechanisms.contains(&mechanism.as_str()) {
+            return self.reply(write, "504 5.5.4 mechanism not offered").await;
         }
-        let response = if initial.is_empty() {
-            self.reply(write, "334 ").await?;
-            String::from_utf8_lossy(&read_line(read).await?)
-                .trim_end()
-                .to_owned()
-        } else {
-            initial.to_owned()
+        let decode = |text: &str| {
+            base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .unwrap_or_default()
         };
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(response.trim())
-            .unwrap_or_default();
-        let parts: Vec<&[u8]> = decoded.split(|b| *b == 0).collect();
-        if parts.len() == 3 && parts[1] == user.as_bytes() && parts[2] == password.as_bytes() {
+        let (given_user, given_password) = if mechanism == "LOGIN" {
+            self.reply(write, "334 VXNlcm5hbWU6").await?;
+            let given_user = decode(&self.read_command(read).await?);
+            self.reply(write, "334 UGFzc3dvcmQ6").await?;
+            (given_user, decode(&self.read_command(read).await?))
+        } else {
+            let response = if initial.is_empty() {
+                self.reply(write, "334 ").await?;
+                self.read_command(read).await?
+            } else {
+                initial.to_owned()
+            };
+            let decoded = decode(&response);
+            let parts: Vec<&[u8]> = decoded.split(|b| *b == 0).collect();
+            match parts[..] {
+                [_, given_user, given_password] => (given_user.to_vec(), given_password.to_vec()),
+                _ => (Vec::new(), Vec::new()),
+            }
+        };
+        if given_user == user.as_bytes() && given_password == password.as_bytes() {
             self.authenticated_as = Some(user);
             self.reply(write, "235 2.7.0 Authentication successful")
                 .await
@@ -655,7 +846,7 @@ impl Session {
         }
     }
 
-    async fn mail(&mut self, write: &mut OwnedWriteHalf, argument: &str) -> Result<(), Closed> {
+    async fn mail(&mut self, write: &mut Writer, argument: &str) -> Result<(), Closed> {
         let behaviour = self.behaviour();
         if behaviour.auth.is_some() && self.authenticated_as.is_none() {
             return self.reply(write, "530 5.7.0 Authentication required").await;
@@ -694,7 +885,7 @@ impl Session {
         }
     }
 
-    async fn rcpt(&mut self, write: &mut OwnedWriteHalf, argument: &str) -> Result<(), Closed> {
+    async fn rcpt(&mut self, write: &mut Writer, argument: &str) -> Result<(), Closed> {
         let Some(mail_from) = self.mail_from.clone() else {
             return self.reply(write, "503 5.5.1 need MAIL before RCPT").await;
         };
@@ -753,11 +944,7 @@ impl Session {
         })
     }
 
-    async fn data(
-        &mut self,
-        read: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
-        write: &mut OwnedWriteHalf,
-    ) -> Result<(), Closed> {
+    async fn data(&mut self, read: &mut Reader, write: &mut Writer) -> Result<(), Closed> {
         if self.rcpt_to.is_empty() {
             return self.reply(write, "503 5.5.1 need RCPT before DATA").await;
         }
@@ -820,6 +1007,7 @@ impl Session {
                 data,
                 wire,
                 authenticated_as: self.authenticated_as.clone(),
+                encrypted: self.encrypted,
                 reply: reply.clone(),
             });
             reply
@@ -831,10 +1019,7 @@ impl Session {
 
     /// Answers nothing until the test lets go, or ends the session when
     /// the client goes away (a client waiting for a reply sends nothing).
-    async fn hold(
-        &mut self,
-        read: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
-    ) -> Result<(), Closed> {
+    async fn hold(&mut self, read: &mut Reader) -> Result<(), Closed> {
         self.shared.record(|s| s.held += 1);
         loop {
             let changed = self.shared.changed.notified();
@@ -871,9 +1056,7 @@ fn path(argument: &str, keyword: &str) -> Option<String> {
 }
 
 /// One line with its line ending; the session ends at end of input.
-async fn read_line(
-    read: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
-) -> Result<Vec<u8>, Closed> {
+async fn read_line(read: &mut Reader) -> Result<Vec<u8>, Closed> {
     let mut line = Vec::new();
     match read.read_until(b'\n', &mut line).await {
         Ok(0) | Err(_) => Err(Closed),
