@@ -5,8 +5,9 @@
 //! asked to offer them, or TLS from the first byte), records every message
 //! it accepts and every attempt with its reply, and misbehaves on request.
 //! Its certificate is for localhost, 127.0.0.1 and ::1, from a CA made for
-//! the test run ([`test_ca_pem`]), which necmail trusts only when told to. Its [`Behaviour`] can be changed at any time, also while a
-//! campaign is sending:
+//! the test run ([`test_ca_pem`]), which necmail trusts only when told to.
+//! Its [`Behaviour`] can be changed at any time, also while a campaign is
+//! sending:
 //!
 //! ```ignore
 //! let server = SmtpServer::start().await;
