@@ -9,38 +9,38 @@ use crate::support::app::{TestApp, csrf_of, spawn_app, spawn_app_with};
 use crate::support::cli::{necmail, run, run_command};
 use crate::support::{TestDb, on_both_backends};
 
-const PASSWORD: &str = "a long enough password";
+pub(crate) const PASSWORD: &str = "a long enough password";
 
 /// The web admin of a running application, on its own listener.
-struct Admin {
-    app: TestApp,
+pub(crate) struct Admin {
+    pub(crate) app: TestApp,
     base: String,
 }
 
 /// A signed-in browser: its session cookie and the session's CSRF token.
 #[derive(Clone)]
-struct Session {
-    cookie: String,
-    csrf: String,
+pub(crate) struct Session {
+    pub(crate) cookie: String,
+    pub(crate) csrf: String,
 }
 
 impl Admin {
-    async fn start(db: &TestDb) -> Admin {
+    pub(crate) async fn start(db: &TestDb) -> Admin {
         Admin::with(spawn_app(db).await)
     }
 
     /// The admin of `app`, trusting 127.0.0.1 as a proxy so that a test can
     /// sign in from several addresses.
-    fn with(app: TestApp) -> Admin {
+    pub(crate) fn with(app: TestApp) -> Admin {
         let base = app.admin.clone().expect("the admin has its own listener");
         Admin { app, base }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    async fn get(&self, path: &str, session: Option<&Session>) -> reqwest::Response {
+    pub(crate) async fn get(&self, path: &str, session: Option<&Session>) -> reqwest::Response {
         let mut request = self.app.client.get(self.url(path));
         if let Some(s) = session {
             request = request.header("Cookie", &s.cookie);
@@ -48,7 +48,7 @@ impl Admin {
         request.send().await.expect("a response")
     }
 
-    async fn post(
+    pub(crate) async fn post(
         &self,
         path: &str,
         session: Option<&Session>,
@@ -62,7 +62,12 @@ impl Admin {
     }
 
     /// Posts `fields` with the session's CSRF token.
-    async fn submit(&self, path: &str, s: &Session, fields: &[(&str, &str)]) -> reqwest::Response {
+    pub(crate) async fn submit(
+        &self,
+        path: &str,
+        s: &Session,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
         let mut all = vec![("csrf", s.csrf.as_str())];
         all.extend_from_slice(fields);
         self.post(path, Some(s), &all).await
@@ -90,7 +95,7 @@ impl Admin {
     }
 
     /// An account with [`PASSWORD`], ready to sign in.
-    async fn account(&self, email: &str, role: Role) {
+    pub(crate) async fn account(&self, email: &str, role: Role) {
         let link = self.add(email, role).await;
         assert_eq!(self.set_password(&link, PASSWORD).await.status(), 200);
     }
@@ -121,7 +126,7 @@ impl Admin {
         request.send().await.expect("a response")
     }
 
-    async fn sign_in(&self, email: &str) -> Session {
+    pub(crate) async fn sign_in(&self, email: &str) -> Session {
         let response = self.try_sign_in(email, PASSWORD, "", None, None).await;
         self.session_from(response).await
     }
@@ -166,7 +171,7 @@ impl Admin {
         secret
     }
 
-    async fn audit(&self) -> Vec<admin::AuditEntry> {
+    pub(crate) async fn audit(&self) -> Vec<admin::AuditEntry> {
         self.app.store.audit_log(None, 1000).await.unwrap()
     }
 }
@@ -183,7 +188,7 @@ fn set_cookie(response: &reqwest::Response) -> String {
 }
 
 #[track_caller]
-fn assert_to_login(response: &reqwest::Response) {
+pub(crate) fn assert_to_login(response: &reqwest::Response) {
     assert_eq!(response.status(), 303, "{}", response.url());
     assert_eq!(response.headers()["location"], "/admin/login");
 }

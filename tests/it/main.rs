@@ -3,6 +3,7 @@
 mod support;
 
 mod admin;
+mod admin_people;
 mod browser;
 mod campaign_cli;
 mod campaigns;
