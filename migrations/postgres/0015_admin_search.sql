@@ -8,3 +8,5 @@ CREATE INDEX subscribers_by_name ON subscribers ((lower(name) COLLATE "C"));
 CREATE INDEX suppressions_by_time ON suppressions (created_at, email_hash);
 -- The blocklisted subscribers, who are few: the lists' counts leave them out.
 CREATE INDEX subscribers_blocklisted ON subscribers (id) WHERE status = 'blocklisted';
+-- A suppression's subscriber, by the address's hash, for the suppressions page.
+CREATE INDEX subscribers_by_hash ON subscribers (email_hash);

@@ -233,7 +233,7 @@ on_both_backends! {
         for i in 0..55 {
             person(&*admin.app.store, &format!("m{i:02}@example.org"), Some("Mem =ber")).await;
         }
-        let row = "<tr>\n<td><a href=\"/admin/subscribers/";
+        let row = "<td class=\"wrap\"><a href=\"/admin/subscribers/";
         let first = text(admin.get("/admin/subscribers?q=m", Some(&owner)).await).await;
         assert_eq!(first.matches(row).count(), 50);
         let marker = "href=\"/admin/subscribers?";

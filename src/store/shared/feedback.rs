@@ -289,10 +289,9 @@ impl FeedbackStore for SqlStore<Db> {
                FROM suppressions p LEFT JOIN subscribers s ON s.email_hash = p.email_hash",
         );
         if let Some((at, hash)) = before {
-            qb.push(" WHERE p.created_at < ").push_bind(at);
-            qb.push(" OR (p.created_at = ").push_bind(at);
-            qb.push(" AND p.email_hash < ").push_bind(hash);
-            qb.push(")");
+            qb.push(" WHERE (p.created_at, p.email_hash) < (")
+                .push_bind(at);
+            qb.push(", ").push_bind(hash).push(")");
         }
         qb.push(" ORDER BY p.created_at DESC, p.email_hash DESC LIMIT ")
             .push_bind(limit);
