@@ -47,6 +47,9 @@ awk -v n="$rows" 'BEGIN {
   }
 }' > "$csv"
 
+upload=$work/upload.csv
+sed 's/^member/upload/' "$csv" > "$upload"
+
 # The searches: starts of addresses and of names, long and short, one
 # address exactly, and starts that match nobody.
 awk -v n="$requests" -v rows="$rows" 'BEGIN {
@@ -127,6 +130,21 @@ SQL
   measure "bounces" "$(repeat /admin/bounces)"
   measure "events" "$(repeat /admin/events)"
   measure "events, an older page" "$(repeat "/admin/events?before=$((rows / 12))")"
+
+  # A CSV of as many new people, uploaded through the import page and
+  # followed to the end: the server's peak memory before and after.
+  local before peak start csrf_upload job
+  before=$(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$server_pid/status")
+  csrf_upload=$(curl -s -H "Cookie: $cookie" "$base/admin/subscribers/import" | field csrf)
+  start=$(date +%s.%N)
+  job=$(curl -s -o /dev/null -w '%{redirect_url}' -H "Cookie: $cookie" -F "csrf=$csrf_upload" \
+    -F list=members -F "file=@$upload;type=text/csv" "$base/admin/subscribers/upload")
+  [ -n "$job" ] || { echo "$label: the upload was refused" >&2; exit 1; }
+  while curl -s -H "Cookie: $cookie" "$job" | grep -q 'Importing'; do sleep 0.5; done
+  peak=$(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$server_pid/status")
+  printf '  %-44s %6.1f s  server peak RSS %d MB (%d MB before)\n' \
+    "upload and import of $rows new rows ($(du -h "$upload" | cut -f1))" \
+    "$(echo "$(date +%s.%N) - $start" | bc)" "$peak" "$before"
   kill "$server_pid"
   wait "$server_pid" 2>/dev/null || true
   server_pid=
