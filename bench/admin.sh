@@ -14,7 +14,8 @@
 #
 # PostgreSQL is taken from NECMAIL_BENCH_POSTGRES_URL (a server URL; the
 # script creates and drops the database necmail_bench on it), default
-# postgres://postgres@127.0.0.1:5432/postgres. Set it to "" to skip.
+# postgres://postgres@127.0.0.1:5432/postgres. Set it to "" to skip;
+# NECMAIL_BENCH_SQLITE=0 skips SQLite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -93,7 +94,7 @@ bench() { # label database-url fill-sql-client
   local label=$1 url=$2
   export DATABASE_URL=$url
   "$necmail" list create members --name Members >/dev/null
-  "$necmail" subscriber import "$csv" --list members --confirmed >/dev/null
+  "$necmail" subscriber import "$csv" --list members --confirmed >/dev/null 2>&1
   "$3" <<'SQL'
 INSERT INTO suppressions (email_hash, reason, created_at)
   SELECT email_hash, 'hard-bounce', created_at FROM subscribers WHERE id % 20 = 0;
@@ -151,7 +152,9 @@ SQL
 }
 
 sqlite_fill() { sqlite3 "$work/bench.db"; }
-bench SQLite "sqlite://$work/bench.db?mode=rwc" sqlite_fill
+if [ "${NECMAIL_BENCH_SQLITE:-1}" != 0 ]; then
+  bench SQLite "sqlite://$work/bench.db?mode=rwc" sqlite_fill
+fi
 
 if [ -n "$pg_server" ]; then
   if psql "$pg_server" -qc 'DROP DATABASE IF EXISTS necmail_bench' -c 'CREATE DATABASE necmail_bench' >/dev/null 2>&1; then
