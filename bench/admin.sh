@@ -6,7 +6,7 @@
 #   bench/admin.sh [ROWS] [REQUESTS]        (default 600000 subscribers, 200 requests a page)
 #
 # The subscribers come in through `necmail subscriber import` (as in
-# loadtest/import.sh); one in twenty is then suppressed and one in six has
+# bench/import.sh); one in twenty is then suppressed and one in six has
 # an event (a bounce or a join), written straight into the tables, so the
 # suppressions, bounces and events pages have pages to turn. The owner is
 # made with `necmail admin add`, sets a password through the one-time link

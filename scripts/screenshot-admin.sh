@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Photographs every web admin page at phone (375 px) and desktop (1280 px)
 # widths, in headless Chromium driven through chromedriver (WebDriver over
-# curl), against a throwaway database with a list, members, a report and a
-# held campaign.
+# curl), against a throwaway database with a list, members, a report, a
+# paused campaign and a sent one.
 #
 #   scripts/screenshot-admin.sh [OUT_DIR]
 #
@@ -53,6 +53,9 @@ $necmail suppression add bounced@example.org --reason hard-bounce --note "5.1.1 
 $necmail report import tests/fixtures/reports/clean.md >/dev/null
 $necmail campaign create --report 1 --list members --now >/dev/null
 $necmail campaign pause 1 >/dev/null
+# A second campaign, started: the daemon sends it to the outbox.
+$necmail campaign create --report 1 --list members --subject "Report of the NEC meeting" >/dev/null
+$necmail campaign send 2 >/dev/null
 link=$($necmail admin add owner@example.org --role owner | grep -o 'http://[^ ]*/admin/set-password/[^ ]*')
 link=${link/127.0.0.1:8081/127.0.0.1:$admin_port}
 $necmail admin add editor@example.org --role editor >/dev/null
@@ -104,6 +107,21 @@ shoot dashboard /admin
 shoot reports /admin/reports
 shoot report-new /admin/reports/new
 shoot report-edit /admin/reports/1
+shoot campaigns /admin/campaigns
+shoot campaign-new "/admin/campaigns/new?report=1"
+shoot campaign-paused /admin/campaigns/1
+shoot campaign-sent /admin/campaigns/2
+# The confirmation before a cancel, which a form's POST shows.
+for width in 375 1280; do
+  curl -fs "$wd/session/$session/window/rect" -H 'Content-Type: application/json' \
+    -d "{\"width\":$width,\"height\":2200}" >/dev/null
+  go "$admin/admin/campaigns/1"
+  curl -fs "$wd/session/$session/execute/sync" -H 'Content-Type: application/json' -d '{
+    "script": "document.querySelector(\"form[action$=\\\"/cancel\\\"]\").submit()", "args": []}' >/dev/null
+  sleep 0.5
+  curl -fs "$wd/session/$session/screenshot" | jq -r .value | base64 -d >"$out/admin-campaign-cancel-$width.png"
+  echo "wrote $out/admin-campaign-cancel-$width.png"
+done
 shoot account /admin/account
 shoot accounts /admin/accounts
 shoot audit /admin/audit

@@ -499,11 +499,16 @@ impl Config {
 
     /// The absolute URL of a path on necmail's public site.
     pub fn public_link(&self, path: &str) -> String {
-        format!(
-            "{}/{}",
-            self.public_url.as_str().trim_end_matches('/'),
-            path.trim_start_matches('/')
-        )
+        let mut link = String::new();
+        self.push_public_link(path, &mut link);
+        link
+    }
+
+    /// Appends [`Config::public_link`] of `path` to `out`.
+    pub fn push_public_link(&self, path: &str, out: &mut String) {
+        out.push_str(self.public_url.as_str().trim_end_matches('/'));
+        out.push('/');
+        out.push_str(path.trim_start_matches('/'));
     }
 }
 

@@ -178,32 +178,46 @@ impl Signer {
     }
 
     pub fn sign(&self, purpose: Purpose, values: &[u64]) -> String {
-        let mut payload = Vec::with_capacity(values.len() * 3);
+        let mut token = String::new();
+        self.sign_into(purpose, values, &mut token);
+        token
+    }
+
+    /// Appends the token [`Signer::sign`] makes to `out`, without an allocation
+    /// when `out` has room: the campaign engine signs three per message.
+    pub fn sign_into(&self, purpose: Purpose, values: &[u64], out: &mut String) {
+        let mut bytes = [0u8; MAC_BYTES + MAX_PAYLOAD];
+        let mut end = MAC_BYTES;
         for &v in values {
-            push_varint(&mut payload, v);
+            let (varint, n) = varint(v);
+            assert!(end + n <= bytes.len(), "a token carries a few integers");
+            bytes[end..end + n].copy_from_slice(&varint[..n]);
+            end += n;
         }
-        assert!(
-            payload.len() <= MAX_PAYLOAD,
-            "a token carries a few integers"
-        );
-        let tag = self.current.seal_tag(purpose, &payload);
-        self.current.keystream(purpose, &tag, &mut payload);
-        let mut bytes = Vec::with_capacity(MAC_BYTES + payload.len());
-        bytes.extend_from_slice(&tag);
-        bytes.extend_from_slice(&payload);
-        URL_SAFE_NO_PAD.encode(bytes)
+        let (tag, payload) = bytes[..end].split_at_mut(MAC_BYTES);
+        tag.copy_from_slice(&self.current.seal_tag(purpose, payload));
+        self.current.keystream(purpose, tag, payload);
+        URL_SAFE_NO_PAD.encode_string(&bytes[..end], out);
     }
 
     /// The token of a preferences link for `subscriber_id`, issued now.
     pub fn preferences(&self, subscriber_id: i64) -> String {
+        let mut token = String::new();
+        self.preferences_into(subscriber_id, &mut token);
+        token
+    }
+
+    /// Appends the token [`Signer::preferences`] makes to `out`.
+    pub fn preferences_into(&self, subscriber_id: i64, out: &mut String) {
         let now = chrono::Utc::now().timestamp();
-        self.sign(
+        self.sign_into(
             Purpose::Preferences,
             &[
                 u64::try_from(subscriber_id).unwrap_or_default(),
                 u64::try_from(now).unwrap_or_default(),
             ],
-        )
+            out,
+        );
     }
 
     /// The integers of a valid token for `purpose`.
@@ -230,12 +244,23 @@ impl Signer {
     }
 }
 
-fn push_varint(out: &mut Vec<u8>, mut v: u64) {
+#[cfg(test)]
+fn push_varint(out: &mut Vec<u8>, v: u64) {
+    let (bytes, n) = varint(v);
+    out.extend_from_slice(&bytes[..n]);
+}
+
+/// `v` as a LEB128 varint: the bytes, and how many of them it takes.
+fn varint(mut v: u64) -> ([u8; 10], usize) {
+    let mut bytes = [0u8; 10];
+    let mut n = 0;
     while v >= 0x80 {
-        out.push((v as u8) | 0x80);
+        bytes[n] = (v as u8) | 0x80;
         v >>= 7;
+        n += 1;
     }
-    out.push(v as u8);
+    bytes[n] = v as u8;
+    (bytes, n + 1)
 }
 
 fn read_varints(mut bytes: &[u8]) -> Option<Vec<u64>> {

@@ -7,6 +7,8 @@
 //! campaign with nobody to send to does not start: [`Start::NoRecipients`]
 //! says why, so that it is never done, nor in the archive, having sent nothing.
 
+mod prepare;
+mod progress;
 mod store;
 
 use chrono::{DateTime, Utc};
@@ -16,6 +18,8 @@ use crate::lists::ListSlug;
 use crate::reports::ReportRef;
 use crate::subscribers::{AttributePair, Attributes};
 
+pub use prepare::{CreateError, MAX_SUBJECT, create, parse_at};
+pub use progress::{Progress, human_duration, progress};
 pub use store::{CampaignStore, ClaimFrom, Claimed, Outcome, Recorded, Totals, TotalsStore};
 
 string_enum!(
@@ -219,6 +223,15 @@ impl DeliveryCounts {
     pub fn finished(&self) -> i64 {
         self.sent + self.failed + self.skipped
     }
+}
+
+/// A campaign's deliveries counted by state alone, which an index answers:
+/// cheap enough for every campaign of a list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    pub sent: i64,
+    pub failed: i64,
+    pub total: i64,
 }
 
 /// One recipient of a campaign and what became of their message, for

@@ -9,9 +9,10 @@ use chrono::{DateTime, Utc};
 
 use super::{
     Campaign, CampaignState, DeliveryCounts, DeliveryRecord, DeliveryState, NewCampaign,
-    RecentError, SentSince, Start,
+    RecentError, SentSince, Start, Tally,
 };
 use crate::error::StoreError;
+use crate::lists::ListSlug;
 use crate::subscribers::{Attributes, SubscriberEmail, SuppressionReason};
 
 /// A delivery claimed for sending, with what the message needs.
@@ -77,6 +78,17 @@ pub trait CampaignStore: Send + Sync {
     /// it has a start time.
     async fn create_campaign(&self, new: &NewCampaign) -> Result<Campaign, StoreError>;
     async fn campaigns(&self) -> Result<Vec<Campaign>, StoreError>;
+    /// Up to `limit` campaigns with an id below `before` (any, without it),
+    /// the newest first.
+    async fn campaigns_page(
+        &self,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Campaign>, StoreError>;
+    /// How many people a campaign to `lists` with `filter` would go to if it
+    /// started now: the confirmed, active, unsuppressed subscribers of the
+    /// lists with every attribute value of the filter, each counted once.
+    async fn audience(&self, lists: &[ListSlug], filter: &Attributes) -> Result<i64, StoreError>;
     async fn campaign(&self, id: i64) -> Result<Campaign, StoreError>;
     /// The first campaign, cancelled ones aside, that starts at `send_at`
     /// and sends a report imported from the feed at `feed_url`.
@@ -113,13 +125,17 @@ pub trait CampaignStore: Send + Sync {
     /// Re-queues deferred deliveries now, and failed ones too with `include_failed`.
     async fn retry_deliveries(&self, id: i64, include_failed: bool) -> Result<i64, StoreError>;
     async fn delivery_counts(&self, id: i64) -> Result<DeliveryCounts, StoreError>;
+    /// How many of its deliveries were sent, failed, and there are.
+    async fn tally(&self, id: i64) -> Result<Tally, StoreError>;
     async fn recent_errors(&self, id: i64, limit: i64) -> Result<Vec<RecentError>, StoreError>;
     /// Up to `limit` of a campaign's deliveries with an id above `after`,
-    /// in id order; only those in `state` when it is given.
+    /// in id order; only those in `state` when it is given, and only those
+    /// to an address containing `search` (in any case) when that is given.
     async fn deliveries(
         &self,
         id: i64,
         state: Option<DeliveryState>,
+        search: Option<&str>,
         after: i64,
         limit: i64,
     ) -> Result<Vec<DeliveryRecord>, StoreError>;

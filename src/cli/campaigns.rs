@@ -4,7 +4,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono::Utc;
 use clap::{Args, Subcommand};
 use tokio::sync::watch;
 
@@ -12,7 +12,8 @@ use super::output::{self, stdout};
 use super::progress::Progress;
 use super::{CliError, CliResult};
 use crate::campaigns::{
-    Campaign, CampaignState, DeliveryCounts, DeliveryState, NewCampaign, Start, excerpt_refusal,
+    self, Campaign, CampaignState, CreateError, DeliveryState, NewCampaign, Start, excerpt_refusal,
+    human_duration, parse_at,
 };
 use crate::config::Config;
 use crate::delivery::Sending;
@@ -107,19 +108,6 @@ pub struct CreateArgs {
     json: bool,
 }
 
-/// Parses `--at`: local time in `tz`, or an RFC 3339 timestamp.
-pub fn parse_at(text: &str, tz: chrono_tz::Tz) -> Result<DateTime<Utc>, String> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text.trim()) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    let naive = NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%d %H:%M")
-        .map_err(|_| format!("{text:?} is not a time like \"2026-12-01 09:00\""))?;
-    tz.from_local_datetime(&naive)
-        .earliest()
-        .map(|t| t.with_timezone(&Utc))
-        .ok_or_else(|| format!("{text:?} does not exist in {tz} (a clock change skips it)"))
-}
-
 pub async fn run(command: CampaignCommand, store: Arc<dyn Store>, config: &Config) -> CliResult {
     match command {
         CampaignCommand::Create(args) => {
@@ -128,37 +116,31 @@ pub async fn run(command: CampaignCommand, store: Arc<dyn Store>, config: &Confi
                 (None, true) => Some(Utc::now()),
                 (None, false) => None,
             };
-            let subject = args
-                .subject
-                .map(|s| s.trim().to_owned())
-                .filter(|s| !s.is_empty());
-            if subject
-                .as_deref()
-                .is_some_and(|s| s.chars().any(char::is_control))
-            {
-                return Err(CliError::BadInput("the subject must be one line".into()));
-            }
-            if !args.again {
-                refuse_a_repeat(&*store, &args.report, &args.lists).await?;
-            }
-            let report = store.report(&args.report).await?;
-            if report.excerpt && !args.allow_excerpt {
-                return Err(CliError::BadInput(excerpt_refusal(
-                    &report.slug,
-                    "add --allow-excerpt",
-                )));
-            }
-            let campaign = store
-                .create_campaign(&NewCampaign {
-                    report: args.report,
-                    lists: args.lists,
-                    filter: args.filter,
-                    send_at,
-                    subject,
-                    hold: false,
-                    allow_excerpt: args.allow_excerpt,
-                })
-                .await?;
+            let new = NewCampaign {
+                report: args.report,
+                lists: args.lists,
+                filter: args.filter,
+                send_at,
+                subject: args.subject,
+                hold: false,
+                allow_excerpt: args.allow_excerpt,
+            };
+            let campaign = match campaigns::create(&*store, &*store, new, args.again).await {
+                Ok(campaign) => campaign,
+                Err(CreateError::Store(e)) => return Err(e.into()),
+                Err(e @ CreateError::Repeat { .. }) => {
+                    return Err(CliError::BadInput(format!(
+                        "{e}; add --again to send it again"
+                    )));
+                }
+                Err(CreateError::Excerpt(slug)) => {
+                    return Err(CliError::BadInput(excerpt_refusal(
+                        &slug,
+                        "add --allow-excerpt",
+                    )));
+                }
+                Err(e @ CreateError::Subject) => return Err(CliError::BadInput(e.to_string())),
+            };
             if args.json {
                 output::json(&[campaign])?;
             } else {
@@ -173,7 +155,7 @@ pub async fn run(command: CampaignCommand, store: Arc<dyn Store>, config: &Confi
             }
             let mut rows = Vec::new();
             for c in &campaigns {
-                let counts = store.delivery_counts(c.id).await?;
+                let tally = store.tally(c.id).await?;
                 rows.push(vec![
                     c.id.to_string(),
                     c.state.to_string(),
@@ -186,7 +168,7 @@ pub async fn run(command: CampaignCommand, store: Arc<dyn Store>, config: &Confi
                     c.send_at
                         .map(|t| output::local_time(t, config.timezone))
                         .unwrap_or_default(),
-                    format!("{}/{}", counts.sent, counts.total()),
+                    format!("{}/{}", tally.sent, tally.total),
                 ]);
             }
             Ok(output::table(
@@ -241,35 +223,6 @@ pub async fn run(command: CampaignCommand, store: Arc<dyn Store>, config: &Confi
     }
 }
 
-/// Refuses a campaign of a report to a list that an earlier campaign of
-/// the same report has sent to, or is sending to: people would get it twice.
-/// (One paused before it ever started, for want of recipients, sent nothing.)
-async fn refuse_a_repeat(store: &dyn Store, report: &ReportRef, lists: &[ListSlug]) -> CliResult {
-    let report = store.report(report).await?;
-    let earlier = store.campaigns().await?.into_iter().find(|c| {
-        c.report_id == report.id
-            && c.started_at.is_some()
-            && matches!(
-                c.state,
-                CampaignState::Sending | CampaignState::Paused | CampaignState::Done
-            )
-            && c.lists.iter().any(|l| lists.contains(l))
-    });
-    match earlier {
-        Some(c) => {
-            let lists: Vec<String> = c.lists.iter().map(ListSlug::to_string).collect();
-            Err(CliError::BadInput(format!(
-                "report {} went to {} in campaign {} ({}); add --again to send it again",
-                report.slug,
-                lists.join(", "),
-                c.id,
-                c.state
-            )))
-        }
-        None => Ok(()),
-    }
-}
-
 /// How `campaign deliveries` writes its listing.
 enum Format {
     Table,
@@ -311,7 +264,7 @@ async fn deliveries(
     let mut rows = Vec::new();
     let mut after = 0;
     loop {
-        let page = store.deliveries(id, state, after, PAGE).await?;
+        let page = store.deliveries(id, state, None, after, PAGE).await?;
         for d in &page {
             let reply = d.last_reply.as_deref().unwrap_or("");
             let sent_at = d
@@ -367,31 +320,17 @@ async fn steer(store: &dyn Store, id: i64, to: CampaignState, reason: Option<&st
 #[derive(serde::Serialize)]
 struct Status {
     campaign: Campaign,
-    deliveries: DeliveryCounts,
-    /// Messages sent per second over the last minute, counted over the time
-    /// they were being sent (0 when there were none).
-    rate: f64,
-    /// Seconds until the queue is empty at that rate.
-    eta_seconds: Option<u64>,
+    #[serde(flatten)]
+    progress: campaigns::Progress,
     last_errors: Vec<crate::campaigns::RecentError>,
 }
 
 async fn status(store: &dyn Store, id: i64, json: bool, config: &Config) -> CliResult {
     let campaign = store.campaign(id).await?;
-    let deliveries = store.delivery_counts(id).await?;
-    let now = Utc::now();
-    let recent = store
-        .sent_since(id, now - chrono::Duration::seconds(60))
-        .await?;
-    let until = (campaign.state == CampaignState::Sending).then_some(now);
-    let rate = recent.rate(until).unwrap_or(0.0);
-    let left = deliveries.queued + deliveries.sending + deliveries.deferred;
-    let eta_seconds = (rate > 0.0 && left > 0).then(|| (left as f64 / rate).ceil() as u64);
+    let progress = campaigns::progress(store, &campaign, Utc::now()).await?;
     let status = Status {
         campaign,
-        deliveries,
-        rate,
-        eta_seconds,
+        progress,
         last_errors: store.recent_errors(id, 5).await?,
     };
     if json {
@@ -413,7 +352,7 @@ async fn status(store: &dyn Store, id: i64, json: bool, config: &Config) -> CliR
                 .format("%Y-%m-%d %H:%M %Z")
         )?;
     }
-    let d = &status.deliveries;
+    let d = &status.progress.deliveries;
     writeln!(
         out,
         "deliveries: {} total — {} sent, {} queued, {} sending, {} deferred, {} failed, {} skipped; {} ambiguous",
@@ -431,14 +370,14 @@ async fn status(store: &dyn Store, id: i64, json: bool, config: &Config) -> CliR
         "feedback: {} bounced, {} complained",
         d.bounced, d.complained
     )?;
-    match status.eta_seconds {
+    let rate = status.progress.rate;
+    match status.progress.eta_seconds {
         Some(eta) => writeln!(
             out,
-            "rate: {:.1} messages/s; about {} left",
-            status.rate,
+            "rate: {rate:.1} messages/s; about {} left",
             human_duration(eta)
         )?,
-        None => writeln!(out, "rate: {:.1} messages/s", status.rate)?,
+        None => writeln!(out, "rate: {rate:.1} messages/s")?,
     }
     for e in &status.last_errors {
         writeln!(
@@ -451,14 +390,6 @@ async fn status(store: &dyn Store, id: i64, json: bool, config: &Config) -> CliR
         )?;
     }
     Ok(out.flush()?)
-}
-
-fn human_duration(secs: u64) -> String {
-    match secs {
-        0..60 => format!("{secs}s"),
-        60..3600 => format!("{}m{:02}s", secs / 60, secs % 60),
-        _ => format!("{}h{:02}m", secs / 3600, secs % 3600 / 60),
-    }
 }
 
 async fn send(store: Arc<dyn Store>, id: i64, wait: bool, config: &Config) -> CliResult {

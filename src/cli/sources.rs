@@ -6,11 +6,10 @@ use chrono::{NaiveDate, Utc};
 use clap::{Args, Subcommand};
 use url::Url;
 
-use super::campaigns::parse_at;
 use super::meetings::parse_date;
 use super::reports::imported_line;
 use super::{CliError, CliResult, output};
-use crate::campaigns::{Campaign, CampaignState};
+use crate::campaigns::{Campaign, CampaignState, parse_at};
 use crate::config::Config;
 use crate::lists::ListSlug;
 use crate::reports::feeds::{

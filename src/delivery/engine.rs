@@ -23,6 +23,7 @@
 //! tried again, for up to a lease, before the run gives up.
 
 use std::collections::HashSet;
+use std::fmt::Write as _;
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -696,7 +697,7 @@ async fn work(
     jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<Claimed>>>,
     out: mpsc::Sender<Pending>,
 ) {
-    let mut buf = String::new();
+    let mut scratch = Scratch::default();
     loop {
         let job = jobs.lock().await.recv().await;
         let Some(job) = job else { break };
@@ -706,7 +707,7 @@ async fn work(
             continue;
         }
         shared.pace.wait().await;
-        let (outcome, relay) = deliver(&shared, &job, &mut buf).await;
+        let (outcome, relay) = deliver(&shared, &job, &mut scratch).await;
         shared.note(relay);
         let (durable, committed) = oneshot::channel();
         let pending = Pending {
@@ -728,6 +729,41 @@ async fn work(
     }
 }
 
+/// What a worker reuses from one message to the next, so that a message
+/// costs few allocations.
+#[derive(Default)]
+struct Scratch {
+    message: String,
+    addressing: Addressing,
+    id: String,
+    /// The lists of the messages so far: a campaign's are few.
+    lists: Vec<ListRef>,
+}
+
+/// The most lists a worker keeps in its [`Scratch`].
+const SCRATCH_LISTS: usize = 64;
+
+/// The list of `job`, from those kept in `lists`, or added to them.
+fn list_of<'a>(lists: &'a mut Vec<ListRef>, job: &Claimed) -> &'a ListRef {
+    let known = lists.iter().position(|list| {
+        list.id == job.list_id && list.info.slug == job.list_slug && list.info.name == job.list_name
+    });
+    let at = known.unwrap_or_else(|| {
+        if lists.len() >= SCRATCH_LISTS {
+            lists.clear();
+        }
+        lists.push(ListRef {
+            id: job.list_id,
+            info: ListInfo {
+                slug: job.list_slug.clone(),
+                name: job.list_name.clone(),
+            },
+        });
+        lists.len() - 1
+    });
+    &lists[at]
+}
+
 /// Builds and sends one message (signed by the transport), and says what happened to it and
 /// what that says about the relay.
 #[tracing::instrument(
@@ -735,32 +771,32 @@ async fn work(
     skip_all,
     fields(delivery = job.delivery_id, attempt = job.attempts)
 )]
-async fn deliver(shared: &Shared, job: &Claimed, buf: &mut String) -> (Outcome, RelayHealth) {
-    let list = ListRef {
-        id: job.list_id,
-        info: ListInfo {
-            slug: job.list_slug.clone(),
-            name: job.list_name.clone(),
-        },
-    };
-    let addressing = Addressing::new(
+async fn deliver(shared: &Shared, job: &Claimed, scratch: &mut Scratch) -> (Outcome, RelayHealth) {
+    let Scratch {
+        message,
+        addressing,
+        id,
+        lists,
+    } = scratch;
+    let list = list_of(lists, job);
+    addressing.fill(
         &shared.config,
         &shared.signer,
         job.subscriber_id,
-        &list,
+        list,
         shared.campaign,
         job.delivery_id,
     );
-    buf.clear();
+    message.clear();
     let recipient = addressing.recipient(
         job.email.as_str(),
         job.name.as_deref(),
         &job.attributes,
-        &list,
+        list,
     );
     if let Err(e) = shared
         .prepared
-        .write_message(&recipient, &addressing.meta(), buf)
+        .write_message(&recipient, &addressing.meta(), message)
     {
         let error = format!("the message could not be rendered: {e}");
         return (
@@ -771,16 +807,17 @@ async fn deliver(shared: &Shared, job: &Claimed, buf: &mut String) -> (Outcome, 
             RelayHealth::Unknown,
         );
     }
-    let id = format!("d{}", job.delivery_id);
+    id.clear();
+    let _ = write!(id, "d{}", job.delivery_id);
     let envelope = Envelope {
-        id: &id,
+        id,
         mail_from: &addressing.return_path,
         rcpt_to: &job.email,
     };
     let policy = shared.config.retry();
     match shared
         .transport
-        .send(&envelope, Outgoing::from(buf.as_bytes()))
+        .send(&envelope, Outgoing::from(message.as_bytes()))
         .await
     {
         Ok(accepted) => (

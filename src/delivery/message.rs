@@ -2,6 +2,8 @@
 //! return path. Campaigns, `send-test` and `report preview` all use this, so
 //! a preview is exactly what a recipient gets.
 
+use std::fmt::Write as _;
+
 use chrono::Utc;
 use ring::rand::{SecureRandom, SystemRandom};
 
@@ -17,8 +19,10 @@ pub struct ListRef {
     pub info: ListInfo,
 }
 
-/// Everything personal about one message except its content.
-#[derive(Debug, Clone)]
+/// Everything personal about one message except its content. A campaign's
+/// worker keeps one and [`Addressing::fill`]s it for each message, so that
+/// its strings are written into the buffers of the last.
+#[derive(Debug, Clone, Default)]
 pub struct Addressing {
     pub unsubscribe_url: String,
     pub unsubscribe_mailto: String,
@@ -44,28 +48,74 @@ impl Addressing {
         campaign_id: i64,
         delivery_id: i64,
     ) -> Self {
+        let mut addressing = Addressing::default();
+        addressing.fill(
+            config,
+            signer,
+            subscriber_id,
+            list,
+            campaign_id,
+            delivery_id,
+        );
+        addressing
+    }
+
+    /// Makes this the addressing [`Addressing::new`] makes, reusing its strings.
+    pub fn fill(
+        &mut self,
+        config: &Config,
+        signer: &Signer,
+        subscriber_id: i64,
+        list: &ListRef,
+        campaign_id: i64,
+        delivery_id: i64,
+    ) {
         let domain = config.from.domain();
         let sub = u64::try_from(subscriber_id).unwrap_or_default();
-        let unsubscribe = signer.sign(
-            Purpose::Unsubscribe,
-            &[sub, u64::try_from(list.id).unwrap_or_default()],
-        );
-        let preferences = signer.preferences(subscriber_id);
-        let delivery = signer.sign(
-            Purpose::Delivery,
-            &[u64::try_from(delivery_id).unwrap_or_default()],
-        );
-        Addressing {
-            unsubscribe_url: config.public_link(&format!("u/{unsubscribe}")),
-            unsubscribe_mailto: format!("mailto:leave+{unsubscribe}@{domain}"),
-            preferences_url: config.public_link(&format!("p/{preferences}")),
-            list_id: format!("{}.{domain}", list.info.slug),
-            feedback_id: format!(
-                "{campaign_id}:{}:report:{}",
-                list.info.slug, config.feedback_sender_id
-            ),
-            message_id: format!("{campaign_id}.{delivery}@{domain}"),
-            return_path: format!("bounce+{delivery}@{domain}"),
+        let list_id = u64::try_from(list.id).unwrap_or_default();
+        let delivery = u64::try_from(delivery_id).unwrap_or_default();
+
+        let url = &mut self.unsubscribe_url;
+        url.clear();
+        config.push_public_link("u/", url);
+        let token_at = url.len();
+        signer.sign_into(Purpose::Unsubscribe, &[sub, list_id], url);
+        let mailto = &mut self.unsubscribe_mailto;
+        mailto.clear();
+        for part in ["mailto:leave+", &url[token_at..], "@", domain] {
+            mailto.push_str(part);
+        }
+
+        self.preferences_url.clear();
+        config.push_public_link("p/", &mut self.preferences_url);
+        signer.preferences_into(subscriber_id, &mut self.preferences_url);
+
+        self.list_id.clear();
+        for part in [list.info.slug.as_str(), ".", domain] {
+            self.list_id.push_str(part);
+        }
+        self.feedback_id.clear();
+        let _ = write!(self.feedback_id, "{campaign_id}:");
+        for part in [
+            list.info.slug.as_str(),
+            ":report:",
+            &config.feedback_sender_id,
+        ] {
+            self.feedback_id.push_str(part);
+        }
+
+        let path = &mut self.return_path;
+        path.clear();
+        path.push_str("bounce+");
+        let token_at = path.len();
+        signer.sign_into(Purpose::Delivery, &[delivery], path);
+        let token_end = path.len();
+        path.push('@');
+        path.push_str(domain);
+        self.message_id.clear();
+        let _ = write!(self.message_id, "{campaign_id}.");
+        for part in [&path[token_at..token_end], "@", domain] {
+            self.message_id.push_str(part);
         }
     }
 

@@ -5,12 +5,18 @@
 //! `send-test` are all signed the same way, and none can skip it.
 //!
 //! The signatures go to the wrapped transport as the head of the
-//! [`Outgoing`] message, in front of the message's own bytes: signing adds
-//! the signature headers' one buffer, never a copy of the message.
+//! [`Outgoing`] message, in front of the message's own bytes.
+//!
+//! Signing runs on tokio's blocking threads, at most one message per core
+//! at a time: an RSA signature takes most of a millisecond, and the
+//! runtime's own threads meanwhile go on sending the messages signed
+//! before. The blocking thread gets a copy of the message to hash.
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
+use tokio::sync::Semaphore;
 
 use super::dkim::{DkimSigner, SIGNATURE_ROOM, sign_with};
 use super::{Accepted, Envelope, Outgoing, SendError, Transport};
@@ -18,13 +24,20 @@ use super::{Accepted, Envelope, Outgoing, SendError, Transport};
 /// A transport that signs each message with every key it holds (RFC 8463:
 /// one RSA and one Ed25519 key side by side) before the one it wraps sends it.
 pub struct Signing {
-    inner: std::sync::Arc<dyn Transport>,
-    signers: Vec<DkimSigner>,
+    inner: Arc<dyn Transport>,
+    signers: Arc<[DkimSigner]>,
+    /// One permit per core: the messages being signed at once.
+    cores: Semaphore,
 }
 
 impl Signing {
-    pub fn new(inner: std::sync::Arc<dyn Transport>, signers: Vec<DkimSigner>) -> Self {
-        Signing { inner, signers }
+    pub fn new(inner: Arc<dyn Transport>, signers: Vec<DkimSigner>) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Signing {
+            inner,
+            signers: signers.into(),
+            cores: Semaphore::new(cores),
+        }
     }
 }
 
@@ -41,8 +54,21 @@ impl Transport for Signing {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let room = SIGNATURE_ROOM * self.signers.len() + message.head.len();
-        let mut head = String::with_capacity(room);
-        sign_with(&self.signers, message.message, now, &mut head)
+        let core = self
+            .cores
+            .acquire()
+            .await
+            .map_err(|_| SendError::Local("signing has stopped".into()))?;
+        let signers = Arc::clone(&self.signers);
+        let copy = message.message.to_vec();
+        let signed = tokio::task::spawn_blocking(move || {
+            let mut head = String::with_capacity(room);
+            sign_with(&signers, &copy, now, &mut head).map(|()| head)
+        })
+        .await;
+        drop(core);
+        let head = signed
+            .map_err(|e| SendError::Local(format!("signing stopped: {e}")))?
             .map_err(|e| SendError::Unsignable(e.to_string()))?;
         let mut head = head.into_bytes();
         head.extend_from_slice(message.head);

@@ -1,8 +1,11 @@
 //! The SMTP relay transport: a pool of our own TCP_NODELAY connections to
 //! the relay in `NECMAIL_SMTP_URL`, one recipient per transaction.
 //!
-//! lettre speaks the protocol ([`AsyncSmtpConnection`]); this module owns the
-//! sockets, the pool, the timeouts and the classification of outcomes:
+//! necmail speaks the protocol itself ([`Session`]): the greeting, EHLO,
+//! STARTTLS, AUTH PLAIN or LOGIN, and per message MAIL FROM, RCPT TO and
+//! DATA, pipelined when the relay offers PIPELINING (RFC 2920), then the
+//! message in one vectored write. This module owns the sockets, the pool,
+//! the timeouts and the classification of outcomes:
 //!
 //! * at most `NECMAIL_SMTP_CONNECTIONS` connections are open at once, and a
 //!   send waits for one to be free;
@@ -28,41 +31,26 @@
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
-use std::pin::Pin;
-use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use lettre::Address;
-use lettre::transport::smtp::Error as SmtpError;
-use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
-use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
-use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
-use lettre::transport::smtp::response::Response;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls;
 use tracing::Instrument as _;
 
+use super::session::{Extensions, Session, Stream};
 use super::{Accepted, Envelope, Outgoing, SendError, Transport};
-use secrecy::ExposeSecret;
-
 use crate::config::{Config, SmtpTls, SmtpUrl};
-use crate::subscribers::SubscriberEmail;
 
 /// A pooled connection idle for longer than this is closed rather than
 /// reused: relays drop idle clients after a while (Postfix: 300 s).
 const MAX_IDLE: Duration = Duration::from_secs(30);
-
-/// The AUTH mechanisms necmail offers, in order of preference.
-const MECHANISMS: &[Mechanism] = &[Mechanism::Plain, Mechanism::Login];
 
 /// An SMTP relay with a pool of connections. Build it with
 /// [`SmtpRelay::new`]; call [`SmtpRelay::close`] on shutdown.
@@ -70,9 +58,9 @@ pub struct SmtpRelay {
     host: String,
     port: u16,
     tls: SmtpTls,
-    credentials: Option<Credentials>,
     username: Option<String>,
-    hello: ClientId,
+    password: SecretString,
+    hello: String,
     timeout: Duration,
     connections: usize,
     /// One permit per connection that may be open: a send holds one while
@@ -80,17 +68,14 @@ pub struct SmtpRelay {
     /// permit holder, so no more than `connections` are ever open.
     slots: Semaphore,
     idle: Mutex<Vec<Connection>>,
-    starttls: TlsParameters,
-    implicit_tls: TlsConnector,
+    tls_connector: TlsConnector,
     label: String,
 }
 
 /// One open, greeted (and if configured, encrypted and authenticated)
 /// connection.
 struct Connection {
-    smtp: AsyncSmtpConnection,
-    /// Set by the socket when a read is attempted; see [`Wire`].
-    reading: Arc<AtomicBool>,
+    session: Session,
     idle_since: Instant,
 }
 
@@ -124,8 +109,18 @@ enum Failure {
         permanent: bool,
         closing: bool,
     },
-    /// The connection failed or timed out: it is unusable.
-    Lost(String),
+    /// The connection failed or timed out: it is unusable. `sent` says
+    /// whether the whole message had been written.
+    Lost { why: String, sent: bool },
+}
+
+/// The last reply of `session` as a refusal, if it is one.
+fn refusal(session: &Session, code: u16) -> Option<Failure> {
+    (code >= 400).then(|| Failure::Refused {
+        reply: session.reply_text(),
+        permanent: code >= 500,
+        closing: code == 421,
+    })
 }
 
 impl SmtpRelay {
@@ -153,8 +148,6 @@ impl SmtpRelay {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_owned();
-        let starttls = TlsParameters::new(host.clone())
-            .map_err(|e| SendError::Local(format!("cannot set up TLS for {host}: {e}")))?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let roots =
             rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
@@ -163,16 +156,11 @@ impl SmtpRelay {
             .map_err(|e| SendError::Local(format!("cannot set up TLS: {e}")))?
             .with_root_certificates(roots)
             .with_no_client_auth();
-        let credentials = match (&url.username, &url.password) {
-            (Some(user), password) => Some(Credentials::new(
-                user.clone(),
-                password
-                    .as_ref()
-                    .map(|p| p.expose_secret().to_owned())
-                    .unwrap_or_default(),
-            )),
-            (None, _) => None,
-        };
+        let password = url
+            .password
+            .as_ref()
+            .map(|p| p.expose_secret().to_owned())
+            .unwrap_or_default();
         let label = match url.tls {
             SmtpTls::Opportunistic => {
                 format!("smtp://{}:{} (STARTTLS if offered)", url.host, url.port)
@@ -184,15 +172,14 @@ impl SmtpRelay {
             host,
             port: url.port,
             tls: url.tls,
-            credentials,
             username: url.username.clone(),
-            hello: ClientId::Domain(config.helo_name.clone()),
+            password: password.into(),
+            hello: config.helo_name.clone(),
             timeout: config.smtp_timeout,
             connections: config.smtp_connections,
             slots: Semaphore::new(config.smtp_connections),
             idle: Mutex::new(Vec::new()),
-            starttls,
-            implicit_tls: TlsConnector::from(Arc::new(tls_config)),
+            tls_connector: TlsConnector::from(Arc::new(tls_config)),
             label,
         })
     }
@@ -223,7 +210,7 @@ impl SmtpRelay {
         };
         let idle = std::mem::take(&mut *self.lock_idle());
         let count = idle.len();
-        futures_util::future::join_all(idle.into_iter().map(|c| self.quit(c))).await;
+        futures_util::future::join_all(idle.into_iter().map(|c| quit(c, self.timeout))).await;
         tracing::debug!(closed = count, "SMTP connections closed");
     }
 
@@ -242,21 +229,17 @@ impl SmtpRelay {
     /// stale ones are closed in the background.
     fn take_idle(&self) -> Option<Connection> {
         let mut idle = self.lock_idle();
-        let stale: Vec<Connection> = {
-            let (fresh, stale) = std::mem::take(&mut *idle)
-                .into_iter()
-                .partition(|c| c.idle_since.elapsed() < MAX_IDLE);
-            *idle = fresh;
-            stale
-        };
+        if idle.iter().all(|c| c.idle_since.elapsed() < MAX_IDLE) {
+            return idle.pop();
+        }
+        let (fresh, stale): (Vec<_>, Vec<_>) = std::mem::take(&mut *idle)
+            .into_iter()
+            .partition(|c| c.idle_since.elapsed() < MAX_IDLE);
+        *idle = fresh;
         let taken = idle.pop();
         drop(idle);
         for connection in stale {
-            let timeout = self.timeout;
-            let quit = async move {
-                let mut smtp = connection.smtp;
-                let _ = tokio::time::timeout(timeout, smtp.quit()).await;
-            };
+            let quit = quit(connection, self.timeout);
             tokio::spawn(quit.instrument(tracing::debug_span!("smtp_quit_stale")));
         }
         taken
@@ -265,10 +248,6 @@ impl SmtpRelay {
     fn put_back(&self, mut connection: Connection) {
         connection.idle_since = Instant::now();
         self.lock_idle().push(connection);
-    }
-
-    async fn quit(&self, mut connection: Connection) {
-        let _ = tokio::time::timeout(self.timeout, connection.smtp.quit()).await;
     }
 
     /// Opens a connection: TCP with TCP_NODELAY, TLS, greeting, EHLO,
@@ -283,40 +262,30 @@ impl SmtpRelay {
             Ok(Err(e)) => return Err(lost("cannot connect to", &e)),
             Err(_) => return Err(lost("cannot connect to", &self.timed_out())),
         };
-        let peer = tcp
-            .peer_addr()
-            .map_err(|e| lost("lost the connection to", &e))?;
-        let reading = Arc::new(AtomicBool::new(false));
-        let stream: Box<dyn AsyncTokioStream> = if self.tls == SmtpTls::Implicit {
-            let name = rustls::pki_types::ServerName::try_from(self.host.clone()).map_err(|e| {
-                SendError::Local(format!("{} is not a name TLS can check: {e}", self.host))
-            })?;
-            let tls = match tokio::time::timeout(self.timeout, self.implicit_tls.connect(name, tcp))
-                .await
-            {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => return Err(lost("TLS failed with", &e)),
-                Err(_) => return Err(lost("TLS failed with", &self.timed_out())),
-            };
-            Box::new(Wire {
-                inner: tls,
-                peer,
-                reading: Arc::clone(&reading),
-            })
+        let stream = if self.tls == SmtpTls::Implicit {
+            Stream::Tls(Box::new(self.encrypt(tcp).await?))
         } else {
-            Box::new(Wire {
-                inner: tcp,
-                peer,
-                reading: Arc::clone(&reading),
-            })
+            Stream::Plain(tcp)
         };
-        let greeted = AsyncSmtpConnection::connect_with_transport(stream, &self.hello);
-        let mut smtp = self.setup_step("greeting and EHLO", greeted).await?;
-        if self.tls != SmtpTls::Implicit && smtp.can_starttls() {
-            let upgrade = smtp.starttls(self.starttls.clone(), &self.hello);
-            self.setup_step("STARTTLS", upgrade).await?;
+        let mut session = Session::new(stream);
+        let greeted = tokio::time::timeout(self.timeout, self.greet(&mut session)).await;
+        self.setup_step("greeting and EHLO", &session, greeted)?;
+        if self.tls != SmtpTls::Implicit && session.extensions.starttls {
+            let asked = tokio::time::timeout(self.timeout, async {
+                session.queue(&["STARTTLS"]);
+                session.send_commands().await?;
+                session.read_reply().await
+            })
+            .await;
+            self.setup_step("STARTTLS", &session, asked)?;
+            let tcp = session.into_plain().ok_or_else(|| {
+                SendError::Relay("the relay sent more than its answer to STARTTLS".into())
+            })?;
+            session = Session::new(Stream::Tls(Box::new(self.encrypt(tcp).await?)));
+            let greeted = tokio::time::timeout(self.timeout, self.ehlo(&mut session)).await;
+            self.setup_step("EHLO after STARTTLS", &session, greeted)?;
         }
-        if self.tls == SmtpTls::Required && !smtp.is_encrypted() {
+        if self.tls == SmtpTls::Required && !session.is_encrypted() {
             return Err(SendError::Local(format!(
                 "{}:{} does not offer STARTTLS, and NECMAIL_SMTP_URL has tls=required: nothing was sent",
                 self.host, self.port
@@ -324,60 +293,120 @@ impl SmtpRelay {
         }
         // `new` refused credentials that could travel in clear to another
         // machine, and the check above enforces the encryption it relies on.
-        if let Some(credentials) = &self.credentials {
-            self.authenticate(&mut smtp, credentials).await?;
+        if let Some(user) = &self.username {
+            self.authenticate(&mut session, user).await?;
         }
-        tracing::debug!(encrypted = smtp.is_encrypted(), "SMTP connection open");
+        tracing::debug!(encrypted = session.is_encrypted(), "SMTP connection open");
         Ok(Connection {
-            smtp,
-            reading,
+            session,
             idle_since: Instant::now(),
         })
     }
 
-    /// One step of setting up a connection: a refusal is the relay's
-    /// problem, not the recipient's.
-    async fn setup_step<T>(
+    /// TLS over `tcp`, the relay's certificate checked against its name.
+    async fn encrypt(
         &self,
-        what: &str,
-        step: impl Future<Output = Result<T, SmtpError>>,
-    ) -> Result<T, SendError> {
-        match tokio::time::timeout(self.timeout, step).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => match reply_text(&e) {
-                Some(reply) => Err(SendError::Relay(format!("the {what} was refused: {reply}"))),
-                None => Err(SendError::NetworkBeforeData(format!(
-                    "{what} with {}:{} failed: {e}",
-                    self.host, self.port
-                ))),
-            },
-            Err(_) => Err(SendError::NetworkBeforeData(format!(
-                "{what} with {}:{} failed: {}",
-                self.host,
-                self.port,
-                self.timed_out()
-            ))),
+        tcp: TcpStream,
+    ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, SendError> {
+        let name = rustls::pki_types::ServerName::try_from(self.host.clone()).map_err(|e| {
+            SendError::Local(format!("{} is not a name TLS can check: {e}", self.host))
+        })?;
+        let failed = |e: &dyn fmt::Display| {
+            SendError::NetworkBeforeData(format!(
+                "TLS failed with {}:{}: {e}",
+                self.host, self.port
+            ))
+        };
+        match tokio::time::timeout(self.timeout, self.tls_connector.connect(name, tcp)).await {
+            Ok(Ok(tls)) => Ok(tls),
+            Ok(Err(e)) => Err(failed(&e)),
+            Err(_) => Err(failed(&self.timed_out())),
         }
     }
 
-    async fn authenticate(
+    /// EHLO, noting the extensions the relay offers; the reply's code.
+    async fn ehlo(&self, session: &mut Session) -> io::Result<u16> {
+        session.queue(&["EHLO ", &self.hello]);
+        session.send_commands().await?;
+        let code = session.read_reply().await?;
+        if code == 250 {
+            session.note_extensions();
+        }
+        Ok(code)
+    }
+
+    /// The greeting, then EHLO: the code of the first refusal, or EHLO's.
+    async fn greet(&self, session: &mut Session) -> io::Result<u16> {
+        let greeting = session.read_reply().await?;
+        if greeting != 220 {
+            return Ok(greeting.max(400));
+        }
+        self.ehlo(session).await
+    }
+
+    /// How one step of setting up a connection went, from the code of its
+    /// last reply: a refusal is the relay's problem, not the recipient's.
+    fn setup_step(
         &self,
-        smtp: &mut AsyncSmtpConnection,
-        credentials: &Credentials,
+        what: &str,
+        session: &Session,
+        outcome: Result<io::Result<u16>, tokio::time::error::Elapsed>,
     ) -> Result<(), SendError> {
-        let user = self.username.as_deref().unwrap_or_default();
-        match tokio::time::timeout(self.timeout, smtp.auth(MECHANISMS, credentials)).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) if e.is_permanent() => Err(SendError::Local(format!(
+        let failed = |e: &dyn fmt::Display| {
+            SendError::NetworkBeforeData(format!(
+                "{what} with {}:{} failed: {e}",
+                self.host, self.port
+            ))
+        };
+        match outcome {
+            Ok(Ok(code)) if code < 400 => Ok(()),
+            Ok(Ok(_)) => Err(SendError::Relay(format!(
+                "the {what} was refused: {}",
+                session.reply_text()
+            ))),
+            Ok(Err(e)) => Err(failed(&e)),
+            Err(_) => Err(failed(&self.timed_out())),
+        }
+    }
+
+    /// AUTH PLAIN, or LOGIN when the relay offers only that.
+    async fn authenticate(&self, session: &mut Session, user: &str) -> Result<(), SendError> {
+        let password = self.password.expose_secret();
+        let offers = session.extensions;
+        if !offers.auth_plain && !offers.auth_login {
+            return Err(SendError::Local(format!(
+                "cannot authenticate as {user:?} with AUTH PLAIN or LOGIN, the mechanisms necmail \
+                 knows: the relay offers neither"
+            )));
+        }
+        let exchange = async {
+            if offers.auth_plain {
+                let token = BASE64.encode(format!("\0{user}\0{password}"));
+                session.queue(&["AUTH PLAIN ", &token]);
+                session.send_commands().await?;
+                return session.read_reply().await;
+            }
+            session.queue(&["AUTH LOGIN"]);
+            for answer in [user, password] {
+                session.send_commands().await?;
+                let code = session.read_reply().await?;
+                if code != 334 {
+                    return Ok(code);
+                }
+                session.queue(&[&BASE64.encode(answer)]);
+            }
+            session.send_commands().await?;
+            session.read_reply().await
+        };
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Ok(Ok(code)) if (200..300).contains(&code) => Ok(()),
+            Ok(Ok(code)) if code >= 500 => Err(SendError::Local(format!(
                 "the relay refused the credentials of {user:?}: {}",
-                reply_text(&e).unwrap_or_default()
+                session.reply_text()
             ))),
-            Ok(Err(e)) if e.is_transient() => Err(SendError::Relay(format!(
+            Ok(Ok(_)) => Err(SendError::Relay(format!(
                 "it could not check the credentials of {user:?}: {}",
-                reply_text(&e).unwrap_or_default()
-            ))),
-            Ok(Err(e)) if e.is_client() => Err(SendError::Local(format!(
-                "cannot authenticate as {user:?} with AUTH PLAIN or LOGIN, the mechanisms necmail knows: {e}"
+                session.reply_text()
             ))),
             Ok(Err(e)) => Err(SendError::NetworkBeforeData(format!("AUTH failed: {e}"))),
             Err(_) => Err(SendError::NetworkBeforeData(format!(
@@ -391,136 +420,152 @@ impl SmtpRelay {
         format!("no answer within {} s", self.timeout.as_secs_f32())
     }
 
-    /// MAIL FROM, RCPT TO, DATA and the message on an open connection.
+    /// MAIL FROM, RCPT TO and DATA (in one write when the relay offers
+    /// PIPELINING), then the message, on an open connection; the final
+    /// reply's text.
     async fn transaction(
         &self,
-        connection: &mut Connection,
-        mail: Mail,
-        rcpt: Rcpt,
-        data: Outgoing<'_>,
-    ) -> Result<Response, (Step, Failure)> {
-        let smtp = &mut connection.smtp;
-        self.step(Step::Mail, smtp.command(mail)).await?;
-        self.step(Step::Rcpt, smtp.command(rcpt)).await?;
-        self.step(Step::Data, smtp.command(Data)).await?;
-        connection.reading.store(false, Ordering::SeqCst);
-        self.step(Step::Message, smtp.message_iter(data.parts()))
+        session: &mut Session,
+        envelope: &Envelope<'_>,
+        message: Outgoing<'_>,
+    ) -> Result<String, (Step, Failure)> {
+        let lost = |step: Step| {
+            move |why: String| {
+                let why = format!("{step}: {why}");
+                (step, Failure::Lost { why, sent: false })
+            }
+        };
+        let body = if message.is_ascii() {
+            ""
+        } else {
+            " BODY=8BITMIME"
+        };
+        let utf8 = if envelope.mail_from.is_ascii() {
+            ""
+        } else {
+            " SMTPUTF8"
+        };
+        let mail = ["MAIL FROM:<", envelope.mail_from, ">", body, utf8];
+        let rcpt = ["RCPT TO:<", envelope.rcpt_to.as_str(), ">"];
+        let steps: [(Step, &[&str]); 3] = [
+            (Step::Mail, &mail),
+            (Step::Rcpt, &rcpt),
+            (Step::Data, &["DATA"]),
+        ];
+        let pipelined = session.extensions.pipelining;
+        if pipelined {
+            for (_, command) in steps {
+                session.queue(command);
+            }
+            self.step(session.send_commands())
+                .await
+                .map_err(lost(Step::Mail))?;
+        }
+        let mut refused: Option<(Step, Failure)> = None;
+        for (step, command) in steps {
+            if !pipelined {
+                if refused.is_some() {
+                    break;
+                }
+                session.queue(command);
+                self.step(session.send_commands())
+                    .await
+                    .map_err(lost(step))?;
+            }
+            let code = self.step(session.read_reply()).await.map_err(lost(step))?;
+            if refused.is_none() {
+                refused = refusal(session, code).map(|failure| (step, failure));
+                if let Some((_, Failure::Refused { closing: true, .. })) = refused {
+                    break;
+                }
+            } else if code == 354 {
+                // A relay that took DATA after refusing the transaction: an
+                // empty message ends it.
+                session.queue(&["."]);
+                self.step(session.send_commands())
+                    .await
+                    .map_err(lost(step))?;
+                self.step(session.read_reply()).await.map_err(lost(step))?;
+            }
+        }
+        if let Some(refused) = refused {
+            return Err(refused);
+        }
+        self.step(session.send_data(message))
             .await
+            .map_err(lost(Step::Message))?;
+        let code = self.step(session.read_reply()).await.map_err(|why| {
+            let why = format!("{}: {why}", Step::Message);
+            (Step::Message, Failure::Lost { why, sent: true })
+        })?;
+        match refusal(session, code) {
+            Some(failure) => Err((Step::Message, failure)),
+            None => Ok(session.reply_text()),
+        }
     }
 
-    async fn step(
-        &self,
-        step: Step,
-        future: impl Future<Output = Result<Response, SmtpError>>,
-    ) -> Result<Response, (Step, Failure)> {
+    /// One network step, within the timeout; why it failed.
+    async fn step<T>(&self, future: impl Future<Output = io::Result<T>>) -> Result<T, String> {
         match tokio::time::timeout(self.timeout, future).await {
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(e)) => match (reply_text(&e), e.status()) {
-                (Some(reply), Some(code)) => Err((
-                    step,
-                    Failure::Refused {
-                        reply,
-                        permanent: e.is_permanent(),
-                        closing: code.to_string() == "421",
-                    },
-                )),
-                _ => Err((step, Failure::Lost(format!("{step}: {e}")))),
-            },
-            Err(_) => Err((step, Failure::Lost(format!("{step}: {}", self.timed_out())))),
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(self.timed_out()),
         }
     }
 
     /// Resets the transaction after a refusal, keeping the connection when
     /// the server allows.
     async fn reset_and_keep(&self, mut connection: Connection) {
-        match tokio::time::timeout(self.timeout, connection.smtp.command(Rset)).await {
-            Ok(Ok(_)) => self.put_back(connection),
+        let session = &mut connection.session;
+        let reset = async {
+            session.queue(&["RSET"]);
+            session.send_commands().await?;
+            session.read_reply().await
+        };
+        match tokio::time::timeout(self.timeout, reset).await {
+            Ok(Ok(250)) => self.put_back(connection),
             _ => tracing::debug!("RSET failed: the connection is dropped"),
         }
     }
 }
 
-/// The RCPT TO address of `email`, without parsing it again: a
-/// [`SubscriberEmail`] is a dot-atom ASCII local part and an A-label domain,
-/// which SMTP carries as it is.
-fn recipient(email: &SubscriberEmail) -> Address {
-    Address::new_dangerous(email.local_part(), email.domain())
-}
-
-/// The MAIL FROM and RCPT TO commands for `envelope`.
-fn envelope_commands(
-    envelope: &Envelope<'_>,
-    message: Outgoing<'_>,
-) -> Result<(Mail, Rcpt), SendError> {
-    let from = match envelope.mail_from {
-        "" => None,
-        from => Some(Address::from_str(from).map_err(|e| {
-            SendError::Local(format!(
-                "the return path {from:?} is not an address SMTP can carry: {e}"
-            ))
-        })?),
+/// QUIT, and the socket closed.
+async fn quit(mut connection: Connection, timeout: Duration) {
+    let session = &mut connection.session;
+    let said = async {
+        session.queue(&["QUIT"]);
+        session.send_commands().await?;
+        session.read_reply().await
     };
-    let to = recipient(envelope.rcpt_to);
-    let mut parameters = Vec::new();
-    if !message.is_ascii() {
-        parameters.push(MailParameter::Body(MailBodyParameter::EightBitMime));
-    }
-    if !envelope.mail_from.is_ascii() {
-        parameters.push(MailParameter::SmtpUtfEight);
-    }
-    Ok((Mail::new(from, parameters), Rcpt::new(to, Vec::new())))
+    let _ = tokio::time::timeout(timeout, said).await;
+    let _ = tokio::time::timeout(timeout, session.shutdown()).await;
 }
 
-/// Refuses, before MAIL FROM, what this server cannot carry.
-fn check_extensions(
-    smtp: &AsyncSmtpConnection,
+/// Refuses, before MAIL FROM, what the envelope or this server cannot carry.
+fn check_envelope(
+    offers: Extensions,
     message: Outgoing<'_>,
     envelope: &Envelope<'_>,
 ) -> Result<(), SendError> {
-    let info = smtp.server_info();
-    if !message.is_ascii() && !info.supports_feature(Extension::EightBitMime) {
+    let from = envelope.mail_from;
+    if from.contains(|c: char| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
+        || !(from.is_empty() || from.contains('@'))
+    {
+        return Err(SendError::Local(format!(
+            "the return path {from:?} is not an address SMTP can carry"
+        )));
+    }
+    if !message.is_ascii() && !offers.eight_bit_mime {
         return Err(SendError::Local(
             "the message has 8-bit content and the relay does not offer 8BITMIME".into(),
         ));
     }
-    if !envelope.mail_from.is_ascii() && !info.supports_feature(Extension::SmtpUtfEight) {
+    if !from.is_ascii() && !offers.smtp_utf8 {
         return Err(SendError::Local(format!(
-            "the return path {:?} needs SMTPUTF8, which the relay does not offer",
-            envelope.mail_from
+            "the return path {from:?} needs SMTPUTF8, which the relay does not offer"
         )));
     }
     Ok(())
-}
-
-/// The reply of a 4xx or 5xx error as the server sent it, e.g.
-/// `550 5.1.1 <x@y>: no such user`; `None` for any other error.
-fn reply_text(error: &SmtpError) -> Option<String> {
-    let code = error.status()?;
-    let text = std::error::Error::source(error)
-        .map(ToString::to_string)
-        .unwrap_or_default();
-    Some(format!("{code} {text}").trim_end().to_owned())
-}
-
-/// A positive reply as the server sent it, e.g. `250 2.0.0 Ok: queued as X`.
-fn response_text(response: &Response) -> String {
-    let lines: Vec<&str> = response.message().collect();
-    format!("{} {}", response.code(), lines.join(" "))
-        .trim_end()
-        .to_owned()
-}
-
-/// The data to hand to lettre, which ends it with CRLF.CRLF itself: a
-/// final CRLF of the message is that CRLF, so the server receives exactly
-/// `message`. lettre dot-stuffs the parts in turn, as one stream.
-fn without_final_crlf(message: Outgoing<'_>) -> Outgoing<'_> {
-    Outgoing {
-        head: message.head,
-        message: message
-            .message
-            .strip_suffix(b"\r\n")
-            .unwrap_or(message.message),
-    }
 }
 
 #[async_trait]
@@ -531,8 +576,6 @@ impl Transport for SmtpRelay {
         envelope: &Envelope<'_>,
         message: Outgoing<'_>,
     ) -> Result<Accepted, SendError> {
-        let (mail, rcpt) = envelope_commands(envelope, message)?;
-        let data = without_final_crlf(message);
         let _slot = self
             .slots
             .acquire()
@@ -545,23 +588,22 @@ impl Transport for SmtpRelay {
                 Some(connection) => connection,
                 None => self.connect().await?,
             };
-            if let Err(e) = check_extensions(&connection.smtp, message, envelope) {
+            if let Err(e) = check_envelope(connection.session.extensions, message, envelope) {
                 self.put_back(connection);
                 return Err(e);
             }
             let outcome = self
-                .transaction(&mut connection, mail.clone(), rcpt.clone(), data)
+                .transaction(&mut connection.session, envelope, message)
                 .await;
             match outcome {
-                Ok(response) => {
+                Ok(reply) => {
                     self.put_back(connection);
-                    return Ok(Accepted {
-                        reply: response_text(&response),
-                    });
+                    return Ok(Accepted { reply });
                 }
-                Err((Step::Mail, Failure::Lost(_) | Failure::Refused { closing: true, .. }))
-                    if reused =>
-                {
+                Err((
+                    Step::Mail,
+                    Failure::Lost { .. } | Failure::Refused { closing: true, .. },
+                )) if reused => {
                     tracing::debug!(
                         "a pooled connection was closed by the relay: opening a fresh one"
                     );
@@ -588,9 +630,9 @@ impl Transport for SmtpRelay {
                         (_, false) => SendError::Transient(reply),
                     });
                 }
-                Err((step, Failure::Lost(why))) => {
+                Err((step, Failure::Lost { why, sent })) => {
                     tracing::debug!(%step, %why, "connection lost");
-                    if step == Step::Message && connection.reading.load(Ordering::SeqCst) {
+                    if sent {
                         return Err(SendError::Ambiguous(format!(
                             "the connection was lost after the message was sent, before the reply: {why}"
                         )));
@@ -618,67 +660,6 @@ impl fmt::Debug for SmtpRelay {
             .field("connections", &self.connections)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
-    }
-}
-
-/// The socket under lettre: it notes when a read is attempted, so that a
-/// connection lost during [`AsyncSmtpConnection::message`] can be told
-/// apart: lettre writes and flushes the whole message and the final dot
-/// before it reads the reply, so a read means the message was handed over.
-#[derive(Debug)]
-struct Wire<S> {
-    inner: S,
-    peer: SocketAddr,
-    reading: Arc<AtomicBool>,
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Wire<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        self.reading.store(true, Ordering::SeqCst);
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Wire<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
-impl<S> AsyncTokioStream for Wire<S>
-where
-    S: AsyncRead + AsyncWrite + Send + Sync + Unpin + fmt::Debug,
-{
-    fn peer_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.peer)
     }
 }
 
@@ -760,33 +741,25 @@ mod tests {
     }
 
     #[test]
-    fn the_final_crlf_of_a_message_is_the_one_that_precedes_the_final_dot() {
-        let data = |message: &'static [u8]| without_final_crlf(message.into()).message;
-        assert_eq!(data(b"a\r\nb\r\n"), b"a\r\nb");
-        assert_eq!(data(b"a\r\nb"), b"a\r\nb");
-        assert_eq!(data(b"a\r\n\r\n"), b"a\r\n");
-        let signed = Outgoing {
-            head: b"DKIM-Signature: x\r\n",
-            message: b"a\r\n",
-        };
-        assert_eq!(without_final_crlf(signed).head, signed.head);
-    }
-
-    #[test]
-    fn the_recipient_is_the_address_lettre_would_parse() {
-        for address in [
-            "jo@example.org",
-            "Jo.Bloggs@Example.ORG",
-            "!#$%&'*+-/=?^_`{|}~@example.org",
-            "user@xn--mnchen-3ya.de",
-            "jo@münchen.de",
-            &format!("{}@example.org", "a".repeat(64)),
+    fn a_return_path_smtp_cannot_carry_is_refused_before_mail_from() {
+        let jo = crate::subscribers::SubscriberEmail::parse("jo@example.org").unwrap();
+        let message = Outgoing::from(&b"Subject: x\r\n\r\nx\r\n"[..]);
+        for (from, ok) in [
+            ("bounce+x@example.org", true),
+            ("", true),
+            ("a b@example.org", false),
+            ("x@example.org>\r\nRCPT TO:<y@example.org", false),
+            ("no-at-sign", false),
         ] {
-            let email = SubscriberEmail::parse(address).unwrap();
+            let envelope = Envelope {
+                id: "d1",
+                mail_from: from,
+                rcpt_to: &jo,
+            };
             assert_eq!(
-                recipient(&email),
-                Address::from_str(email.as_str()).unwrap(),
-                "{address}"
+                check_envelope(Extensions::default(), message, &envelope).is_ok(),
+                ok,
+                "{from}"
             );
         }
     }

@@ -2,18 +2,22 @@
 //!
 //! Per campaign, [`Prepared::new`] renders the report's Markdown to HTML and
 //! text, inlines the CSS into the HTML and quoted-printable encodes both.
-//! Per recipient, the templates are rendered with stand-ins (Unicode
-//! private-use characters) in place of the personal values — the name, the
-//! address and the two links — and of the report body. Everything else in
-//! the context (attributes, list) is real, so templates can branch on it.
-//! The result is looked up in a cache of variants: a new variant is
-//! CSS-inlined, split at the stand-ins and encoded once; a known one is
-//! reused. Writing the message then only encodes the few personal values.
+//! The templates are rendered with stand-ins (Unicode private-use
+//! characters) in place of the personal values — the name, the address and
+//! the two links — and of the report body. Everything else in the context
+//! (attributes, list, whether there is a name) is real, so templates can
+//! branch on it: that is all a render depends on, so it is the key of a
+//! variant. A recipient's variant is found from those values alone, without
+//! a render; a new one is rendered, CSS-inlined, split at the stand-ins and
+//! encoded once (and shares its parts with any variant that renders the
+//! same). Writing the message then only encodes the few personal values.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 use std::sync::{Arc, RwLock};
 
+use chrono::format::{Fixed, Item};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -29,6 +33,9 @@ use crate::subscribers::Attributes;
 const HTML: &str = "email/report.html.tera";
 const TEXT: &str = "email/report.txt.tera";
 const SUBJECT: &str = "email/report.subject.tera";
+/// The most variants (and distinct renders of each part) a campaign keeps:
+/// past it, a recipient's variant is rendered afresh each time.
+const MAX_VARIANTS: usize = 4096;
 
 /// Why a report could not be rendered.
 #[derive(Debug, thiserror::Error)]
@@ -317,8 +324,48 @@ pub struct Prepared {
     boundary: String,
     /// Replaces the subject template's output (`campaign create --subject`).
     subject: Option<String>,
+    /// The variants by what selects them, under the hash of that.
+    variants: RwLock<HashMap<u64, Bucket>>,
+    hasher: RandomState,
     html_variants: RwLock<HashMap<String, Arc<Vec<Piece>>>>,
     text_variants: RwLock<HashMap<String, Arc<Vec<Piece>>>>,
+}
+
+/// The variants whose keys share one hash.
+type Bucket = Vec<(VariantKey, Arc<Variant>)>;
+
+/// What the templates see of a recipient besides the personal values: all
+/// that a variant depends on.
+#[derive(Debug)]
+struct VariantKey {
+    named: bool,
+    list: ListInfo,
+    attributes: Attributes,
+}
+
+impl VariantKey {
+    fn matches(&self, named: bool, r: &Recipient<'_>) -> bool {
+        self.named == named
+            && self.list.slug == r.list.slug
+            && self.list.name == r.list.name
+            && self.attributes == *r.attributes
+    }
+}
+
+/// One variant of the email: its three parts, split at the personal values.
+#[derive(Debug)]
+struct Variant {
+    subject: Subject,
+    text: Arc<Vec<Piece>>,
+    html: Arc<Vec<Piece>>,
+}
+
+/// A variant's subject: the same for all its recipients, or with personal
+/// values in it.
+#[derive(Debug)]
+enum Subject {
+    Fixed(String),
+    Personal(Vec<Piece>),
 }
 
 impl Prepared {
@@ -372,6 +419,8 @@ impl Prepared {
             body_text: Encoded::new(to_text(&report.body_markdown)),
             boundary,
             subject: None,
+            variants: RwLock::new(HashMap::new()),
+            hasher: RandomState::new(),
             html_variants: RwLock::new(HashMap::new()),
             text_variants: RwLock::new(HashMap::new()),
         };
@@ -422,7 +471,9 @@ impl Prepared {
         ctx
     }
 
-    fn variant(
+    /// The pieces of a part rendered as `rendered`: those built before for
+    /// the same render, or built now.
+    fn part(
         cache: &RwLock<HashMap<String, Arc<Vec<Piece>>>>,
         rendered: String,
         build: impl FnOnce(&str) -> Result<Vec<Piece>, RenderError>,
@@ -431,16 +482,16 @@ impl Prepared {
             return Ok(Arc::clone(found));
         }
         let pieces = Arc::new(build(&rendered)?);
-        cache
-            .write()
-            .expect("variant cache lock")
-            .insert(rendered, Arc::clone(&pieces));
+        let mut cache = cache.write().expect("variant cache lock");
+        if cache.len() < MAX_VARIANTS {
+            cache.insert(rendered, Arc::clone(&pieces));
+        }
         Ok(pieces)
     }
 
     fn html_pieces(&self, ctx: &tera::Context) -> Result<Arc<Vec<Piece>>, RenderError> {
         let rendered = self.templates.render(HTML, ctx)?;
-        Self::variant(&self.html_variants, rendered, |html| {
+        Self::part(&self.html_variants, rendered, |html| {
             let inlined = css_inline::CSSInliner::options()
                 .keep_style_tags(false)
                 .keep_at_rules(true)
@@ -453,7 +504,7 @@ impl Prepared {
 
     fn text_pieces(&self, ctx: &tera::Context) -> Result<Arc<Vec<Piece>>, RenderError> {
         let rendered = self.templates.render(TEXT, ctx)?;
-        Self::variant(&self.text_variants, rendered, |text| {
+        Self::part(&self.text_variants, rendered, |text| {
             Ok(split_text_pieces(text))
         })
     }
@@ -461,29 +512,77 @@ impl Prepared {
     /// Makes every message's subject `subject` instead of the template's.
     pub fn set_subject(&mut self, subject: Option<String>) {
         self.subject = subject;
+        self.variants.get_mut().expect("variant cache lock").clear();
     }
 
-    /// The template's subject (or the campaign's), marked on a test message.
-    fn subject(&self, r: &Recipient<'_>, ctx: &tera::Context) -> Result<String, RenderError> {
-        let subject = match &self.subject {
-            Some(subject) => subject.clone(),
-            None => {
-                let rendered = self.templates.render(SUBJECT, ctx)?;
-                let mut subject = String::with_capacity(rendered.len());
-                for piece in split_pieces(&rendered) {
-                    match piece {
-                        Piece::Text { raw, .. } => subject.push_str(&raw),
-                        Piece::Slot(slot) => subject.push_str(&slot_text(slot, r)),
-                        Piece::Line { .. } => {}
-                    }
-                }
-                subject.split_whitespace().collect::<Vec<_>>().join(" ")
+    /// The template's subject (or the campaign's) for a variant, marked on
+    /// a test message; its whitespace is made single spaces when written.
+    fn subject_pieces(&self, ctx: &tera::Context) -> Result<Subject, RenderError> {
+        let prefix = self.site.test.as_ref().map(|_| TEST_SUBJECT_PREFIX);
+        if let Some(subject) = &self.subject {
+            return Ok(Subject::Fixed(format!(
+                "{}{subject}",
+                prefix.unwrap_or_default()
+            )));
+        }
+        let pieces = split_pieces(&self.templates.render(SUBJECT, ctx)?);
+        if pieces.iter().any(|p| matches!(p, Piece::Slot(_))) {
+            let mut personal = Vec::with_capacity(pieces.len() + 1);
+            personal.extend(prefix.map(|p| static_piece(p.to_owned())));
+            personal.extend(pieces);
+            return Ok(Subject::Personal(personal));
+        }
+        let mut fixed = Words::default();
+        fixed.push(prefix.unwrap_or_default());
+        for piece in &pieces {
+            if let Piece::Text { raw, .. } = piece {
+                fixed.push(raw);
             }
-        };
-        Ok(match self.site.test {
-            Some(_) => format!("{TEST_SUBJECT_PREFIX}{subject}"),
-            None => subject,
-        })
+        }
+        Ok(Subject::Fixed(fixed.text))
+    }
+
+    /// The variant `r` gets: found from what selects it, or rendered.
+    fn variant(&self, r: &Recipient<'_>) -> Result<Arc<Variant>, RenderError> {
+        let named = r.name.is_some_and(|n| !n.is_empty());
+        let mut hasher = self.hasher.build_hasher();
+        named.hash(&mut hasher);
+        r.list.slug.hash(&mut hasher);
+        r.list.name.hash(&mut hasher);
+        for (key, value) in r.attributes.iter() {
+            key.hash(&mut hasher);
+            value.hash(&mut hasher);
+        }
+        let hash = hasher.finish();
+        let found = self
+            .variants
+            .read()
+            .expect("variant cache lock")
+            .get(&hash)
+            .and_then(|bucket| bucket.iter().find(|(key, _)| key.matches(named, r)))
+            .map(|(_, variant)| Arc::clone(variant));
+        if let Some(variant) = found {
+            return Ok(variant);
+        }
+        let ctx = self.context(r);
+        let variant = Arc::new(Variant {
+            subject: self.subject_pieces(&ctx)?,
+            text: self.text_pieces(&ctx)?,
+            html: self.html_pieces(&ctx)?,
+        });
+        let mut variants = self.variants.write().expect("variant cache lock");
+        if variants.len() < MAX_VARIANTS {
+            let key = VariantKey {
+                named,
+                list: r.list.clone(),
+                attributes: r.attributes.clone(),
+            };
+            let bucket = variants.entry(hash).or_default();
+            if !bucket.iter().any(|(key, _)| key.matches(named, r)) {
+                bucket.push((key, Arc::clone(&variant)));
+            }
+        }
+        Ok(variant)
     }
 
     /// How many distinct HTML variants have been built so far.
@@ -493,16 +592,20 @@ impl Prepared {
 
     /// The recipient's subject, HTML and text, decoded.
     pub fn render(&self, r: &Recipient<'_>) -> Result<Rendered, RenderError> {
-        let ctx = self.context(r);
+        let variant = self.variant(r)?;
         let join = |pieces: &[Piece], html: bool| {
             let mut out = String::new();
             self.join(pieces, html, r, &mut out);
             out
         };
+        let subject = match &variant.subject {
+            Subject::Fixed(subject) => subject.clone(),
+            Subject::Personal(pieces) => personal_subject(pieces, r),
+        };
         Ok(Rendered {
-            subject: self.subject(r, &ctx)?,
-            html: join(&self.html_pieces(&ctx)?, true),
-            text: join(&self.text_pieces(&ctx)?, false),
+            subject,
+            html: join(&variant.html, true),
+            text: join(&variant.text, false),
         })
     }
 
@@ -534,10 +637,7 @@ impl Prepared {
         meta: &MessageMeta<'_>,
         out: &mut String,
     ) -> Result<(), RenderError> {
-        let ctx = self.context(r);
-        let subject = self.subject(r, &ctx)?;
-        let text = self.text_pieces(&ctx)?;
-        let html = self.html_pieces(&ctx)?;
+        let variant = self.variant(r)?;
         out.reserve(self.body_html.qp.len() + self.body_text.qp.len() + 16 * 1024);
 
         let mut from = Header::start(out, "From");
@@ -552,10 +652,13 @@ impl Prepared {
         to.mailbox(r.name, r.email);
         to.end();
         let mut header = Header::start(out, "Subject");
-        header.text(&subject);
+        match &variant.subject {
+            Subject::Fixed(subject) => header.text(subject),
+            Subject::Personal(pieces) => header.text(&personal_subject(pieces, r)),
+        }
         header.end();
         out.push_str("Date: ");
-        out.push_str(&meta.date.to_rfc2822());
+        push_rfc2822(meta.date, out);
         out.push_str("\r\n");
         let mut header = Header::start(out, "Message-ID");
         header.word(&["<", meta.message_id, ">"]);
@@ -596,8 +699,8 @@ impl Prepared {
         out.push_str(&self.boundary);
         out.push_str("\"\r\n\r\n");
         for (pieces, body, content_type) in [
-            (&text, &self.body_text, "text/plain"),
-            (&html, &self.body_html, "text/html"),
+            (&variant.text, &self.body_text, "text/plain"),
+            (&variant.html, &self.body_html, "text/html"),
         ] {
             out.push_str("--");
             out.push_str(&self.boundary);
@@ -624,7 +727,7 @@ fn write_qp(pieces: &[Piece], body: &Encoded, html: bool, r: &Recipient<'_>, out
             Piece::Slot(Slot::Body) => out.push_str(&body.qp),
             Piece::Slot(slot) => {
                 let value = &slot_text(*slot, r);
-                if html {
+                if html && value.contains(['&', '<', '>', '"', '\'']) {
                     qp_piece(&escape_html(value), out);
                 } else {
                     qp_piece(value, out);
@@ -636,6 +739,50 @@ fn write_qp(pieces: &[Piece], body: &Encoded, html: bool, r: &Recipient<'_>, out
             },
         }
     }
+}
+
+/// A subject with personal values put in, its whitespace single spaces.
+fn personal_subject(pieces: &[Piece], r: &Recipient<'_>) -> String {
+    let mut subject = Words::default();
+    for piece in pieces {
+        match piece {
+            Piece::Text { raw, .. } => subject.push(raw),
+            Piece::Slot(slot) => subject.push(&slot_text(*slot, r)),
+            Piece::Line { .. } => {}
+        }
+    }
+    subject.text
+}
+
+/// Text whose runs of whitespace are one space each, and none at either
+/// end: `split_whitespace` and `join(" ")`, across pieces.
+#[derive(Default)]
+struct Words {
+    text: String,
+    space: bool,
+}
+
+impl Words {
+    fn push(&mut self, piece: &str) {
+        for word in piece.split_inclusive(char::is_whitespace) {
+            let trimmed = word.trim_end_matches(char::is_whitespace);
+            if !trimmed.is_empty() {
+                if self.space && !self.text.is_empty() {
+                    self.text.push(' ');
+                }
+                self.text.push_str(trimmed);
+                self.space = false;
+            }
+            self.space |= trimmed.len() < word.len();
+        }
+    }
+}
+
+/// Writes `date` as `to_rfc2822` does (`Thu, 3 Dec 2026 09:32:46 +0000`),
+/// without an allocation.
+fn push_rfc2822(date: DateTime<Utc>, out: &mut String) {
+    let rfc2822 = std::iter::once(Item::Fixed(Fixed::RFC2822));
+    let _ = date.format_with_items(rfc2822).write_to(out);
 }
 
 /// A personal value; the body is not personal and is written by the caller.

@@ -160,6 +160,22 @@ pub const BUILT_IN: &[(&str, &str)] = &[
         include_str!("../../templates/admin/events.html.tera"),
     ),
     (
+        "admin/campaigns.html.tera",
+        include_str!("../../templates/admin/campaigns.html.tera"),
+    ),
+    (
+        "admin/campaign_new.html.tera",
+        include_str!("../../templates/admin/campaign_new.html.tera"),
+    ),
+    (
+        "admin/campaign.html.tera",
+        include_str!("../../templates/admin/campaign.html.tera"),
+    ),
+    (
+        "admin/campaign_confirm.html.tera",
+        include_str!("../../templates/admin/campaign_confirm.html.tera"),
+    ),
+    (
         "email/overdue.subject.tera",
         include_str!("../../templates/email/overdue.subject.tera"),
     ),

@@ -705,3 +705,81 @@ fn the_email_has_a_dark_palette_and_the_summary_as_hidden_preview_text() {
         1
     );
 }
+
+/// A report whose subject template is `subject`.
+fn prepared_with_subject(subject: &str) -> Prepared {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("email")).unwrap();
+    std::fs::write(dir.path().join("email/report.subject.tera"), subject).unwrap();
+    Prepared::new(
+        Arc::new(Templates::load(Some(dir.path())).unwrap()),
+        &report(BODY),
+        &site(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_subject_with_personal_values_is_each_recipients_own_with_single_spaces() {
+    let p = prepared_with_subject(
+        "  {% if subscriber.attributes.role %}[{{ subscriber.attributes.role }}]{% endif %}\n\
+         Report   for {{ subscriber.name }}{% if subscriber.name %},{% endif %}  {{ list.name }} ",
+    );
+    let list = members();
+    let (councillor, member) = (councillor(), Attributes::new());
+    let subject = |name, attributes| {
+        let r = p.render(&recipient(name, attributes, &list)).unwrap();
+        let mut message = String::new();
+        let meta = MessageMeta {
+            message_id: "d1.c1@nec.example",
+            date: Utc::now(),
+            list_unsubscribe: None,
+            list_id: None,
+            feedback_id: None,
+        };
+        p.write_message(&recipient(name, attributes, &list), &meta, &mut message)
+            .unwrap();
+        let header = message
+            .lines()
+            .find_map(|l| l.strip_prefix("Subject: "))
+            .unwrap()
+            .to_owned();
+        (r.subject, header)
+    };
+    let (rendered, header) = subject(Some("Bloggs, Jo"), &councillor);
+    assert_eq!(rendered, "[councillor] Report for Jo Bloggs, Party members");
+    assert_eq!(header, rendered);
+    assert_eq!(
+        subject(Some("Al"), &member).0,
+        "Report for Al, Party members"
+    );
+    assert_eq!(subject(None, &member).0, "Report for Party members");
+    assert_eq!(subject(Some("Bloggs, Jo"), &councillor).0, rendered);
+}
+
+#[test]
+fn each_recipient_gets_the_variant_of_their_own_attributes_list_and_name() {
+    let p = prepared(BODY);
+    let (members, others) = (
+        members(),
+        ListInfo {
+            slug: "others".into(),
+            name: "Other people".into(),
+        },
+    );
+    let (councillor, member) = (councillor(), Attributes::new());
+    for _ in 0..2 {
+        for (attributes, list, name) in [
+            (&councillor, &members, Some("Jo")),
+            (&member, &members, Some("Jo")),
+            (&member, &others, None),
+            (&councillor, &others, Some("")),
+        ] {
+            let r = p.render(&recipient(name, attributes, list)).unwrap();
+            let jump = r.html.contains("As a councillor");
+            assert_eq!(jump, attributes == &councillor, "{attributes:?}");
+            assert!(r.html.contains(&list.name), "{}", list.name);
+            assert_eq!(r.text.contains("Dear Jo,"), name == Some("Jo"));
+        }
+    }
+}

@@ -43,7 +43,8 @@ mod error;
 pub mod postgres;
 pub mod sqlite;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError};
 
 pub use crate::error::StoreError;
 
@@ -98,6 +99,8 @@ pub struct SqlStore<DB: sqlx::Database> {
     /// Counts the changes of a campaign's state made through this store:
     /// see [`CampaignStore::state_changes`].
     state_changes: tokio::sync::watch::Sender<u64>,
+    /// How far each of this process's workers has walked each campaign's queue.
+    queue_walks: QueueWalks,
 }
 
 impl<DB: sqlx::Database> SqlStore<DB> {
@@ -107,6 +110,45 @@ impl<DB: sqlx::Database> SqlStore<DB> {
             Some(turn) => Some(turn.lock().await),
             None => None,
         }
+    }
+}
+
+/// How far a worker has walked a campaign's queue: the queued deliveries it
+/// has yet to look at have ids in `after + 1 ..= last`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct QueueWalk {
+    after: i64,
+    last: i64,
+}
+
+impl QueueWalk {
+    fn is_over(&self) -> bool {
+        self.after >= self.last
+    }
+}
+
+/// Where each worker's claims stopped in each campaign's queue, so that the
+/// next claim starts there and never reads again the rows earlier claims
+/// took (which PostgreSQL keeps in its indexes as dead entries until a
+/// vacuum). Bounded; a walk forgotten costs one look for the queue's ends.
+#[derive(Debug, Default)]
+struct QueueWalks(std::sync::Mutex<HashMap<(i64, String), QueueWalk>>);
+
+impl QueueWalks {
+    /// How many walks are remembered: a process sends few campaigns at once.
+    const BOUND: usize = 64;
+
+    fn get(&self, campaign: i64, worker: &str) -> Option<QueueWalk> {
+        let walks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        walks.get(&(campaign, worker.to_owned())).copied()
+    }
+
+    fn put(&self, campaign: i64, worker: &str, walk: QueueWalk) {
+        let mut walks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if walks.len() >= Self::BOUND && !walks.contains_key(&(campaign, worker.to_owned())) {
+            walks.clear();
+        }
+        walks.insert((campaign, worker.to_owned()), walk);
     }
 }
 

@@ -6,7 +6,7 @@ use sqlx::Connection;
 use sqlx::Postgres;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 
-use super::{Dialect, SqlStore, Store, StoreError, WriteTx};
+use super::{Dialect, QueueWalks, SqlStore, Store, StoreError, WriteTx};
 use crate::config::{Backend, PoolOptions};
 use crate::health::HealthCheck;
 
@@ -78,6 +78,7 @@ impl PgStore {
             pool,
             write_turn: None,
             state_changes: tokio::sync::watch::Sender::new(0),
+            queue_walks: QueueWalks::default(),
         })
     }
 }

@@ -7,7 +7,7 @@ use sqlx::Sqlite;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions, SqliteSynchronous};
 
 use super::error::is_passing;
-use super::{Dialect, SqlStore, Store, StoreError, WriteTx};
+use super::{Dialect, QueueWalks, SqlStore, Store, StoreError, WriteTx};
 use crate::config::{Backend, PoolOptions};
 use crate::health::HealthCheck;
 
@@ -51,6 +51,7 @@ impl SqliteStore {
             pool,
             write_turn: Some(tokio::sync::Mutex::new(())),
             state_changes: tokio::sync::watch::Sender::new(0),
+            queue_walks: QueueWalks::default(),
         })
     }
 

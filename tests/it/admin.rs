@@ -74,7 +74,7 @@ impl Admin {
     }
 
     /// Creates an account through the domain and returns its link's path.
-    async fn add(&self, email: &str, role: Role) -> String {
+    pub(crate) async fn add(&self, email: &str, role: Role) -> String {
         let (_, token) = admin::add_account(&*self.app.store, email, role, &Actor::cli())
             .await
             .unwrap();
@@ -82,7 +82,7 @@ impl Admin {
     }
 
     /// Sets the password from the one-time link, as its owner would.
-    async fn set_password(&self, link: &str, password: &str) -> reqwest::Response {
+    pub(crate) async fn set_password(&self, link: &str, password: &str) -> reqwest::Response {
         let page = self.get(link, None).await;
         assert_eq!(page.status(), 200, "GET {link}");
         let csrf = csrf_of(&page.text().await.unwrap());
@@ -101,7 +101,7 @@ impl Admin {
     }
 
     /// Posts the sign-in form, from `from` when given (X-Forwarded-For).
-    async fn try_sign_in(
+    pub(crate) async fn try_sign_in(
         &self,
         email: &str,
         password: &str,
@@ -132,7 +132,7 @@ impl Admin {
     }
 
     /// The session a successful sign-in began.
-    async fn session_from(&self, response: reqwest::Response) -> Session {
+    pub(crate) async fn session_from(&self, response: reqwest::Response) -> Session {
         assert_eq!(response.status(), 303, "signed in");
         assert_eq!(response.headers()["location"], "/admin");
         let cookie = set_cookie(&response);
@@ -147,7 +147,7 @@ impl Admin {
     }
 
     /// Turns on two-factor sign-in from the account page; returns the secret.
-    async fn turn_on_totp(&self, s: &Session) -> String {
+    pub(crate) async fn turn_on_totp(&self, s: &Session) -> String {
         let page = self
             .get("/admin/account", Some(s))
             .await
@@ -215,6 +215,16 @@ const ROUTES: &[(&str, &str, bool)] = &[
     ("POST", "/admin/accounts/1/remove", true),
     ("POST", "/admin/settings", true),
     ("GET", "/admin/audit", true),
+    ("GET", "/admin/campaigns", false),
+    ("GET", "/admin/campaigns/new", false),
+    ("POST", "/admin/campaigns/new", false),
+    ("GET", "/admin/campaigns/1", false),
+    ("POST", "/admin/campaigns/1/test", false),
+    ("POST", "/admin/campaigns/1/approve", true),
+    ("POST", "/admin/campaigns/1/pause", true),
+    ("POST", "/admin/campaigns/1/resume", true),
+    ("POST", "/admin/campaigns/1/cancel", true),
+    ("POST", "/admin/campaigns/1/retry", true),
 ];
 
 on_both_backends! {

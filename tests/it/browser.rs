@@ -4,6 +4,8 @@
 //! preferences pages — no JavaScript, just forms, as a person would.
 //! It also lays out emails and the archive at a phone's 375 px and a
 //! desktop's 800 px, and measures that nothing is wider than the screen.
+//! The office signs in from its one-time link, pastes a report and sees its
+//! preview, makes a campaign of it and watches the campaign finish.
 //! The test needs `chromium` and `chromedriver` on the PATH, so it is
 //! `#[ignore]`d; `scripts/test` runs it when they are installed and counts
 //! it as skipped otherwise.
@@ -357,5 +359,89 @@ async fn emails_and_the_archive_fit_a_phone_and_a_desktop_in_chromium() {
     fits(&client, "the archive", &app.url("/archive"), 0).await;
     let confirmation = html_file(db.dir.path(), "confirm.html", &confirmation);
     fits(&client, "the confirmation email", &confirmation, 0).await;
+    client.close().await.unwrap();
+}
+
+/// Step by step, as the office would: the one-time link, signing in,
+/// pasting a report and seeing its preview, then making a campaign of it and
+/// watching its page, which refreshes itself, until it is done.
+#[tokio::test]
+#[ignore = "needs chromium and chromedriver: scripts/test runs it when they are installed"]
+async fn the_office_signs_in_pastes_a_report_and_watches_its_campaign_finish_in_chromium() {
+    let (_driver, client) = browser().await;
+    let db = TestDb::sqlite();
+    let (store, _) = crate::campaigns::world(&db, 3).await;
+    let server = crate::support::smtp::SmtpServer::start().await;
+    let app =
+        crate::support::app::spawn_app_with(&db, &[("NECMAIL_SMTP_URL", &server.url())]).await;
+    let admin = app.admin.clone().expect("the admin's own listener");
+    let (_, token) = necmail::admin::add_account(
+        &*store,
+        "owner@example.org",
+        necmail::admin::Role::Owner,
+        &necmail::admin::Actor::cli(),
+    )
+    .await
+    .unwrap();
+    let password = "a long enough password";
+
+    client
+        .goto(&format!("{admin}/admin/set-password/{token}"))
+        .await
+        .unwrap();
+    type_into(&client, "#password", password).await;
+    type_into(&client, "#again", password).await;
+    click(
+        &client,
+        Locator::XPath("//button[normalize-space()='Set the password']"),
+    )
+    .await;
+    expect_heading(&client, "Your password is set").await;
+    client.goto(&format!("{admin}/admin/login")).await.unwrap();
+    type_into(&client, "#email", "owner@example.org").await;
+    type_into(&client, "#password", password).await;
+    click(
+        &client,
+        Locator::XPath("//button[normalize-space()='Sign in']"),
+    )
+    .await;
+    expect_heading(&client, "Dashboard").await;
+
+    client
+        .goto(&format!("{admin}/admin/reports/new"))
+        .await
+        .unwrap();
+    let text = "# Report of the December NEC\n\n## Finance\n\nThe budget passed.\n";
+    type_into(&client, "#text", text).await;
+    click(
+        &client,
+        Locator::XPath("//button[normalize-space()='Import and preview']"),
+    )
+    .await;
+    expect_heading(&client, "Report of the December NEC").await;
+    client.find(Locator::Css("iframe.email")).await.unwrap();
+
+    click(&client, Locator::LinkText("Send as a campaign…")).await;
+    expect_heading(&client, "New campaign").await;
+    click(&client, Locator::Css("input[name='list:members']")).await;
+    click(
+        &client,
+        Locator::XPath("//button[normalize-space()='Create campaign']"),
+    )
+    .await;
+    expect_heading(&client, "Report of the December NEC").await;
+    let _daemon = crate::admin_campaigns::daemon(&store, &server);
+    let done = client
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css(".tag.state-done"))
+        .await;
+    if done.is_err() {
+        let source = client.source().await.unwrap_or_default();
+        panic!("the campaign did not finish; the browser shows:\n{source}");
+    }
+    let page = client.source().await.unwrap();
+    assert!(page.contains("3 of 3 done (100%)"), "{page}");
+    assert_eq!(server.messages().len(), 3);
     client.close().await.unwrap();
 }

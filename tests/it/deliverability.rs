@@ -10,7 +10,7 @@ use necmail::delivery::engine::Finish;
 use crate::campaigns::{campaign, config, engine, run, world};
 use crate::support::dkim::{BOTH, ED25519, RSA, Verified, assert_verifies, signers, verify};
 use crate::support::on_both_backends;
-use crate::support::smtp::SmtpServer;
+use crate::support::smtp::{Behaviour, SmtpServer};
 
 /// The keys the tests sign with: an RSA and an Ed25519 key together.
 const KEYS: &[(&str, &str)] = &BOTH;
@@ -49,6 +49,23 @@ on_both_backends! {
         for message in messages {
             let verified = assert_signed(&message.data, &config).await;
             assert!(verified[0].headers.contains(&"list-unsubscribe".to_owned()), "{verified:?}");
+        }
+    }
+
+    async fn a_signed_campaign_message_crosses_a_pipelining_relay_dot_stuffed_and_verifies(db) {
+        let (store, _) = world(db, 2).await;
+        let body = ".A line that starts with a dot.\n\n. And another.\n\n...\n";
+        let report = crate::campaigns::paste(&*store, "Dots", body).await.id;
+        let server = SmtpServer::start_with(Behaviour::accept().pipelining()).await;
+        let id = campaign(&*store, report, &["members"]).await;
+        let config = config(&server, KEYS);
+        assert_eq!(run(&engine(&store, config.clone()), id).await, Finish::Done);
+        let messages = server.messages();
+        assert_eq!(messages.len(), 2);
+        for message in messages {
+            assert!(message.text().contains("=2EA line that starts with a dot."), "{}", message.text());
+            assert_eq!(message.wire, crate::smtp::stuffed(&message.data));
+            assert_signed(&message.data, &config).await;
         }
     }
 

@@ -3,10 +3,12 @@
 mod support;
 
 mod admin;
+mod admin_campaigns;
 mod admin_people;
 mod browser;
 mod campaign_cli;
 mod campaigns;
+mod claims;
 mod cli;
 mod comebacks;
 mod deliverability;

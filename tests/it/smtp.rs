@@ -73,6 +73,112 @@ async fn a_message_with_a_head_arrives_as_one_dot_stuffed_across_the_join() {
     assert_eq!(received.body(), ".a dot\r\n");
 }
 
+/// `message` as SMTP carries it: a dot before each line that starts with
+/// one, and CRLF.CRLF at the end (the message's own final CRLF the first).
+pub fn stuffed(message: &[u8]) -> Vec<u8> {
+    let mut wire = Vec::new();
+    for line in message.split_inclusive(|b| *b == b'\n') {
+        if line.starts_with(b".") {
+            wire.push(b'.');
+        }
+        wire.extend_from_slice(line);
+    }
+    if !wire.ends_with(b"\r\n") {
+        wire.extend_from_slice(b"\r\n");
+    }
+    wire.extend_from_slice(b".\r\n");
+    wire
+}
+
+#[tokio::test]
+async fn the_data_on_the_wire_is_dot_stuffed_with_crlf_and_ends_with_crlf_dot_crlf() {
+    let many_dots = b".\r\n".repeat(40);
+    let cases: [(&[u8], &[u8]); 4] = [
+        (
+            b"DKIM-Signature: v=1; b=x\r\n",
+            b".X-Dot: first\r\n\r\n.a dot\r\n..two\r\nmid.dle\r\n",
+        ),
+        (b"", b"Subject: x\r\n\r\n.\r\nno final line end"),
+        (b".H: v\r\n", &many_dots),
+        (b"", b"Subject: x\r\n\r\nplain\r\n"),
+    ];
+    for behaviour in [Behaviour::accept(), Behaviour::accept().pipelining()] {
+        let server = SmtpServer::start_with(behaviour).await;
+        let relay = SmtpRelay::new(&server.config()).unwrap();
+        for (head, message) in cases {
+            relay
+                .send(&envelope(&jo()), Outgoing { head, message })
+                .await
+                .unwrap();
+        }
+        let received = server.messages();
+        assert_eq!(received.len(), cases.len());
+        for ((head, message), received) in cases.iter().zip(&received) {
+            let whole = [*head, *message].concat();
+            assert_eq!(
+                String::from_utf8_lossy(&received.wire),
+                String::from_utf8_lossy(&stuffed(&whole))
+            );
+            assert!(received.wire.ends_with(b"\r\n.\r\n"));
+            let bare_lf = received
+                .wire
+                .windows(2)
+                .any(|w| w[1] == b'\n' && w[0] != b'\r');
+            assert!(
+                !bare_lf && !received.wire.starts_with(b"\n"),
+                "CRLF everywhere"
+            );
+        }
+        assert_eq!(
+            received[0].wire,
+            b"DKIM-Signature: v=1; b=x\r\n..X-Dot: first\r\n\r\n..a dot\r\n...two\r\nmid.dle\r\n.\r\n"
+        );
+        assert_eq!(
+            received[1].data,
+            b"Subject: x\r\n\r\n.\r\nno final line end\r\n"
+        );
+    }
+}
+
+#[tokio::test]
+async fn with_pipelining_the_envelope_goes_in_one_write_and_a_refused_recipient_is_reset() {
+    let busy = Who::to(["busy@example.org"]).and_first(1);
+    let server = SmtpServer::start_with(
+        Behaviour::accept()
+            .pipelining()
+            .refuse(busy, "450 4.2.1 mailbox busy"),
+    )
+    .await;
+    let relay = SmtpRelay::new(&server.config()).unwrap();
+    let err = send_to(&relay, "busy@example.org").await.unwrap_err();
+    assert_eq!(err, SendError::Transient("450 4.2.1 mailbox busy".into()));
+    send_to(&relay, "busy@example.org").await.unwrap();
+    send_to(&relay, "jo@example.org").await.unwrap();
+    assert_eq!(server.connections(), 1, "the connection was kept");
+    let commands: Vec<String> = server
+        .commands()
+        .into_iter()
+        .filter(|c| !c.starts_with("EHLO"))
+        .map(|c| c.split(':').next().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        commands,
+        [
+            "MAIL FROM",
+            "RCPT TO",
+            "DATA",
+            "RSET",
+            "MAIL FROM",
+            "RCPT TO",
+            "DATA",
+            "MAIL FROM",
+            "RCPT TO",
+            "DATA"
+        ]
+    );
+    assert_eq!(server.messages().len(), 2);
+}
+
 #[tokio::test]
 async fn eight_bit_content_is_announced_with_body_8bitmime_and_arrives_unchanged() {
     let server = SmtpServer::start().await;

@@ -14,11 +14,11 @@ use super::Db;
 use crate::campaigns::{
     Campaign, CampaignState, CampaignStore, ClaimFrom, Claimed, DeliveryCounts, DeliveryRecord,
     DeliveryState, ListReach, NewCampaign, NoRecipients, Outcome, RecentError, Recorded, SentSince,
-    Start, Totals, TotalsStore,
+    Start, Tally, Totals, TotalsStore,
 };
 use crate::error::{StoreError, UnknownName};
 use crate::lists::ListSlug;
-use crate::store::{Dialect, SqlStore, WriteTx};
+use crate::store::{Dialect, QueueWalk, SqlStore, WriteTx};
 use crate::subscribers::{Attributes, SubscriberEmail};
 
 #[derive(sqlx::FromRow)]
@@ -102,16 +102,61 @@ fn claim_sql(condition: &str, lock: &str) -> String {
     )
 }
 
-/// What a claim takes, in this order: expired leases (their outcome is
-/// unknown), deferred deliveries that are due, then queued ones. A worker
-/// never takes back its own expired leases: it is alive and still holds
-/// them (its renewal fell behind), and their outcome is on its way.
-const CLAIM_CONDITIONS: [&str; 3] = [
+/// One claim's parameters, for each of its statements.
+struct Claim<'a> {
+    id: i64,
+    worker: &'a str,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+}
+
+impl Claim<'_> {
+    /// Claims up to `limit` deliveries matching `condition`, binding
+    /// `window` as `$6` and `$7` when given.
+    async fn fetch(
+        &self,
+        pool: &sqlx::Pool<Db>,
+        condition: &str,
+        limit: i64,
+        window: Option<(i64, i64)>,
+    ) -> Result<Vec<i64>, sqlx::Error> {
+        let sql = claim_sql(condition, <Db as Dialect>::CLAIM_LOCK);
+        let query = sqlx::query_scalar::<Db, i64>(AssertSqlSafe(sql))
+            .bind(self.worker)
+            .bind(self.lease_until)
+            .bind(self.now)
+            .bind(self.id)
+            .bind(limit);
+        match window {
+            Some((after, end)) => query.bind(after).bind(end).fetch_all(pool).await,
+            None => query.fetch_all(pool).await,
+        }
+    }
+}
+
+/// How many `ids` there are, as SQL counts.
+fn count(ids: &[i64]) -> i64 {
+    i64::try_from(ids.len()).unwrap_or(i64::MAX)
+}
+
+/// What a claim takes before the queue, in this order: expired leases
+/// (their outcome is unknown), then deferred deliveries that are due. A
+/// worker never takes back its own expired leases: it is alive and still
+/// holds them (its renewal fell behind), and their outcome is on its way.
+const BEYOND_QUEUE: [&str; 2] = [
     "state = 'sending' AND lease_until < $3 AND (worker IS NULL OR worker <> $1)",
     "state = 'deferred' AND next_attempt_at <= $3",
-    QUEUED,
 ];
-const QUEUED: &str = "state = 'queued'";
+/// Queued deliveries in one window of a walk of the queue: ids in
+/// `$6 + 1 ..= $7`. The bounds make the cost of a claim the window's, with
+/// any plan and any table statistics.
+const QUEUED_IN_WINDOW: &str = "state = 'queued' AND id > $6 AND id <= $7";
+/// The ids of a campaign's queued deliveries after `$2`: the first and last.
+const QUEUE_SPAN: &str = "SELECT MIN(id), MAX(id) FROM deliveries
+  WHERE campaign_id = $1 AND state = 'queued' AND id > $2";
+/// How many ids a window of the walk spans, per delivery wanted, and at least.
+const WINDOW_PER_CLAIM: i64 = 4;
+const MIN_WINDOW: i64 = 256;
 
 const SELECT_CLAIMED: &str = "SELECT d.id AS delivery_id, d.subscriber_id, d.list_id,
         l.slug AS list_slug, l.name AS list_name, d.attempts, d.first_attempt_at,
@@ -198,12 +243,26 @@ fn outcome_columns(
 /// How many outcomes one `record` statement takes (six binds each).
 const RECORD_CHUNK: usize = 500;
 
+/// Narrows the subscriptions `x` of subscribers `s` in a query to those a
+/// campaign with `filter` goes to: confirmed, of an active subscriber who
+/// is not suppressed and has every attribute value of the filter.
+fn push_audience(qb: &mut sqlx::QueryBuilder<Db>, filter: &Attributes) {
+    qb.push(
+        " AND x.status = 'confirmed' AND s.status = 'active'
+          AND NOT EXISTS (SELECT 1 FROM suppressions p WHERE p.email_hash = s.email_hash)",
+    );
+    for (key, value) in filter.iter() {
+        qb.push(" AND s.attributes ->> ").push_bind(key.to_owned());
+        qb.push(" = ").push_bind(value.to_owned());
+    }
+}
+
 impl SqlStore<Db> {
-    /// Claims up to `limit` deliveries matching `conditions`, taken in
-    /// order until the limit is reached, and reads what their messages need.
-    async fn claim_where(
+    /// Claims up to `limit` deliveries `from` where it says, and reads
+    /// what their messages need.
+    async fn claim_from(
         &self,
-        conditions: &[&str],
+        from: ClaimFrom,
         id: i64,
         worker: &str,
         limit: i64,
@@ -211,25 +270,24 @@ impl SqlStore<Db> {
     ) -> Result<Vec<Claimed>, StoreError> {
         let now = Utc::now();
         let lease_until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        let claim = Claim {
+            id,
+            worker,
+            now,
+            lease_until,
+        };
         let mut ids: Vec<i64> = Vec::new();
         let turn = self.turn().await;
-        for condition in conditions {
-            let want = limit - i64::try_from(ids.len()).unwrap_or(i64::MAX);
-            if want <= 0 {
-                break;
+        if from == ClaimFrom::Anywhere {
+            for condition in BEYOND_QUEUE {
+                let want = limit - count(&ids);
+                if want <= 0 {
+                    break;
+                }
+                ids.extend(claim.fetch(&self.pool, condition, want, None).await?);
             }
-            let sql = claim_sql(condition, <Db as Dialect>::CLAIM_LOCK);
-            ids.extend(
-                sqlx::query_scalar::<Db, i64>(AssertSqlSafe(sql))
-                    .bind(worker)
-                    .bind(lease_until)
-                    .bind(now)
-                    .bind(id)
-                    .bind(want)
-                    .fetch_all(&self.pool)
-                    .await?,
-            );
         }
+        self.walk_queue(&claim, from, limit, &mut ids).await?;
         drop(turn);
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -246,6 +304,90 @@ impl SqlStore<Db> {
             .into_iter()
             .map(Claimed::try_from)
             .collect()
+    }
+
+    /// Claims queued deliveries until `ids` holds `limit`, walking the
+    /// queue in id order a window at a time from where this worker's last
+    /// claim stopped. A walk that is new, or over when the claim is from
+    /// anywhere, starts again at the queue's first id, for deliveries queued
+    /// again behind it (given back, retried).
+    async fn walk_queue(
+        &self,
+        claim: &Claim<'_>,
+        from: ClaimFrom,
+        limit: i64,
+        ids: &mut Vec<i64>,
+    ) -> Result<(), StoreError> {
+        let mut walk = self.queue_walks.get(claim.id, claim.worker);
+        let mut looked = false;
+        loop {
+            let want = limit - count(ids);
+            if want <= 0 {
+                break;
+            }
+            let mut current = match walk {
+                Some(walk) if !walk.is_over() => walk,
+                Some(_) if from == ClaimFrom::Queue => break,
+                _ if looked => break,
+                _ => {
+                    looked = true;
+                    self.queue_span(claim.id, 0).await?
+                }
+            };
+            if current.is_over() {
+                walk = Some(current);
+                break;
+            }
+            let window = want.saturating_mul(WINDOW_PER_CLAIM).max(MIN_WINDOW);
+            let end = current.after.saturating_add(window).min(current.last);
+            let got = claim
+                .fetch(
+                    &self.pool,
+                    QUEUED_IN_WINDOW,
+                    want,
+                    Some((current.after, end)),
+                )
+                .await?;
+            current.after = match got.last() {
+                Some(&last) if count(&got) == want => last,
+                _ => end,
+            };
+            if got.is_empty() && !current.is_over() {
+                // Others took this window: jump to the next queued row.
+                let next = self.queue_span(claim.id, current.after).await?;
+                current = if next.is_over() {
+                    QueueWalk {
+                        after: current.last,
+                        ..current
+                    }
+                } else {
+                    next
+                };
+            }
+            ids.extend(got);
+            walk = Some(current);
+        }
+        if let Some(walk) = walk {
+            self.queue_walks.put(claim.id, claim.worker, walk);
+        }
+        Ok(())
+    }
+
+    /// The walk of campaign `id`'s queued deliveries after id `after`:
+    /// over at once when there are none.
+    async fn queue_span(&self, id: i64, after: i64) -> Result<QueueWalk, StoreError> {
+        let (first, last) = sqlx::query_as::<Db, (Option<i64>, Option<i64>)>(QUEUE_SPAN)
+            .bind(id)
+            .bind(after)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(match (first, last) {
+            (Some(first), Some(last)) => QueueWalk {
+                after: first - 1,
+                last,
+            },
+            _ => QueueWalk { after, last: after },
+        })
     }
 
     pub(super) async fn load_campaign(
@@ -337,6 +479,47 @@ impl CampaignStore for SqlStore<Db> {
         Ok(campaigns)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(?before, limit))]
+    async fn campaigns_page(
+        &self,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Campaign>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let ids = sqlx::query_scalar::<Db, i64>(
+            "SELECT id FROM campaigns WHERE id < $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut campaigns = Vec::with_capacity(ids.len());
+        for id in ids {
+            campaigns.push(Self::load_campaign(&mut conn, id).await?);
+        }
+        Ok(campaigns)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn audience(&self, lists: &[ListSlug], filter: &Attributes) -> Result<i64, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let ids = Self::resolve_lists(&mut conn, lists).await?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut qb = sqlx::QueryBuilder::<Db>::new(
+            "SELECT COUNT(DISTINCT x.subscriber_id) FROM subscriptions x
+               JOIN subscribers s ON s.id = x.subscriber_id WHERE x.list_id IN (",
+        );
+        let mut separated = qb.separated(", ");
+        for (id, _) in &ids {
+            separated.push_bind(*id);
+        }
+        qb.push(")");
+        push_audience(&mut qb, filter);
+        Ok(qb.build_query_scalar::<i64>().fetch_one(&mut *conn).await?)
+    }
+
     #[tracing::instrument(level = "debug", skip_all, fields(campaign = id))]
     async fn campaign(&self, id: i64) -> Result<Campaign, StoreError> {
         let mut conn = self.pool.acquire().await?;
@@ -392,16 +575,12 @@ impl CampaignStore for SqlStore<Db> {
             .push_bind(now);
         qb.push(
             " FROM campaign_lists cl
-              JOIN subscriptions x ON x.list_id = cl.list_id AND x.status = 'confirmed'
-              JOIN subscribers s ON s.id = x.subscriber_id AND s.status = 'active'
-             WHERE NOT EXISTS (SELECT 1 FROM suppressions p WHERE p.email_hash = s.email_hash)
-               AND cl.campaign_id = ",
+              JOIN subscriptions x ON x.list_id = cl.list_id
+              JOIN subscribers s ON s.id = x.subscriber_id
+             WHERE cl.campaign_id = ",
         );
         qb.push_bind(id);
-        for (key, value) in campaign.filter.iter() {
-            qb.push(" AND s.attributes ->> ").push_bind(key.to_owned());
-            qb.push(" = ").push_bind(value.to_owned());
-        }
+        push_audience(&mut qb, &campaign.filter);
         qb.push(
             " ORDER BY cl.position, x.subscriber_id
               ON CONFLICT (campaign_id, subscriber_id) DO NOTHING",
@@ -603,6 +782,26 @@ impl CampaignStore for SqlStore<Db> {
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(campaign = id))]
+    async fn tally(&self, id: i64) -> Result<Tally, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as::<Db, _>(
+            "SELECT state, COUNT(*) FROM deliveries WHERE campaign_id = $1 GROUP BY state",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut tally = Tally::default();
+        for (state, n) in rows {
+            tally.total += n;
+            match state.as_str() {
+                "sent" => tally.sent = n,
+                "failed" => tally.failed = n,
+                _ => {}
+            }
+        }
+        Ok(tally)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(campaign = id))]
     async fn recent_errors(&self, id: i64, limit: i64) -> Result<Vec<RecentError>, StoreError> {
         let rows: Vec<(String, String, String, DateTime<Utc>)> = sqlx::query_as::<Db, _>(
             "SELECT s.email, d.state, d.last_error, d.updated_at FROM deliveries d
@@ -632,6 +831,7 @@ impl CampaignStore for SqlStore<Db> {
         &self,
         id: i64,
         state: Option<DeliveryState>,
+        search: Option<&str>,
         after: i64,
         limit: i64,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
@@ -654,11 +854,13 @@ impl CampaignStore for SqlStore<Db> {
                JOIN subscribers s ON s.id = d.subscriber_id
                JOIN lists l ON l.id = d.list_id
               WHERE d.campaign_id = $1 AND d.id > $2 AND ($3 IS NULL OR d.state = $3)
-              ORDER BY d.id LIMIT $4",
+                AND ($4 IS NULL OR s.email_key LIKE $4 ESCAPE '\\')
+              ORDER BY d.id LIMIT $5",
         )
         .bind(id)
         .bind(after)
         .bind(state.map(|s| s.as_str()))
+        .bind(search.map(super::subscribers::like_pattern))
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
@@ -704,11 +906,7 @@ impl CampaignStore for SqlStore<Db> {
         lease: Duration,
         from: ClaimFrom,
     ) -> Result<Vec<Claimed>, StoreError> {
-        let conditions: &[&str] = match from {
-            ClaimFrom::Anywhere => &CLAIM_CONDITIONS,
-            ClaimFrom::Queue => &[QUEUED],
-        };
-        self.claim_where(conditions, id, worker, limit, lease).await
+        self.claim_from(from, id, worker, limit, lease).await
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(outcomes = outcomes.len()))]

@@ -142,7 +142,7 @@ fn assemble(
 }
 
 /// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
-fn like_pattern(search: &str) -> String {
+pub(super) fn like_pattern(search: &str) -> String {
     let mut p = String::with_capacity(search.len() + 2);
     p.push('%');
     for c in search.to_lowercase().chars() {

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::pages::{AdminPageError, render};
 use super::session::SignedIn;
-use crate::campaigns::CampaignState;
+use crate::campaigns::{self, CampaignState};
 use crate::web::Shared;
 
 /// Seconds between refreshes while something is sending.
@@ -35,30 +35,8 @@ pub(super) async fn show(
         .iter()
         .filter(|c| c.state == CampaignState::Sending)
     {
-        let counts = state.campaigns.delivery_counts(c.id).await?;
-        let recent = state
-            .campaigns
-            .sent_since(c.id, now - chrono::Duration::seconds(60))
-            .await?;
-        let rate = recent.rate(Some(now)).unwrap_or(0.0);
-        let total = counts.total();
-        let finished = counts.sent + counts.failed + counts.skipped;
-        let left = counts.queued + counts.sending + counts.deferred;
-        let eta = (rate > 0.0 && left > 0).then(|| {
-            let seconds = (left as f64 / rate).ceil() as i64;
-            local(now + chrono::Duration::seconds(seconds))
-        });
-        sending.push(json!({
-            "id": c.id,
-            "title": c.report_title,
-            "sent": counts.sent,
-            "failed": counts.failed,
-            "finished": finished,
-            "total": total,
-            "percent": if total > 0 { finished * 100 / total } else { 100 },
-            "rate": format!("{rate:.1}"),
-            "eta": eta,
-        }));
+        let progress = campaigns::progress(&*state.campaigns, c, now).await?;
+        sending.push(super::campaigns::progress_json(c, &progress, now, zone));
     }
     let waiting: Vec<_> = campaigns
         .iter()

@@ -16,6 +16,10 @@
 //! - `GET /admin/reports`, `GET|POST /admin/reports/new`, `GET|POST
 //!   /admin/reports/{id}` (edit, preview on save), `GET
 //!   /admin/reports/{id}/preview/{member|councillor}`, `POST /admin/reports/{id}/delete`
+//! - `GET /admin/campaigns` (`?before=ID` pages), `GET|POST /admin/campaigns/new`,
+//!   `GET /admin/campaigns/{id}` (`?state=&q=&after=` page its recipients),
+//!   `POST /admin/campaigns/{id}/test`; owner: `POST
+//!   /admin/campaigns/{id}/{approve|pause|resume|cancel|retry}`
 //! - owner: `GET|POST /admin/accounts`, `POST /admin/accounts/{id}/reset`,
 //!   `POST /admin/accounts/{id}/remove`, `POST /admin/settings`, `GET /admin/audit`
 //! - owner: `GET|POST /admin/subscribers` (search, add), `GET
@@ -32,6 +36,7 @@
 
 mod account;
 mod accounts;
+mod campaigns;
 mod dashboard;
 mod feedback;
 mod import;
@@ -79,6 +84,18 @@ pub(super) fn routes(state: &Shared) -> Router<Shared> {
         )
         .route("/admin/reports/{id}/preview/{role}", get(reports::preview))
         .route("/admin/reports/{id}/delete", post(reports::delete))
+        .route("/admin/campaigns", get(campaigns::list))
+        .route(
+            "/admin/campaigns/new",
+            get(campaigns::new_page).post(campaigns::create),
+        )
+        .route("/admin/campaigns/{id}", get(campaigns::show))
+        .route("/admin/campaigns/{id}/test", post(campaigns::test))
+        .route("/admin/campaigns/{id}/approve", post(campaigns::approve))
+        .route("/admin/campaigns/{id}/pause", post(campaigns::pause))
+        .route("/admin/campaigns/{id}/resume", post(campaigns::resume))
+        .route("/admin/campaigns/{id}/cancel", post(campaigns::cancel))
+        .route("/admin/campaigns/{id}/retry", post(campaigns::retry))
         .route("/admin/accounts", get(accounts::list).post(accounts::add))
         .route("/admin/accounts/{id}/reset", post(accounts::reset))
         .route("/admin/accounts/{id}/remove", post(accounts::remove))

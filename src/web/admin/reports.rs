@@ -147,7 +147,11 @@ pub(super) async fn create(
 }
 
 /// The report's email as a member or a councillor gets it.
-fn rendered(state: &Shared, report: &Report, role: &str) -> Result<Rendered, AdminPageError> {
+pub(super) fn rendered(
+    state: &Shared,
+    report: &Report,
+    role: &str,
+) -> Result<Rendered, AdminPageError> {
     let invalid = |e: crate::render::RenderError| AdminPageError::Invalid(e.to_string());
     let prepared = Prepared::new(
         Arc::clone(&state.templates),

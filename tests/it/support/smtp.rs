@@ -1,7 +1,8 @@
 //! An SMTP server for tests, on 127.0.0.1 and a free port.
 //!
 //! It speaks enough ESMTP for necmail (EHLO with 8BITMIME and SIZE, AUTH
-//! PLAIN when asked to require it, no STARTTLS, no PIPELINING), records
+//! PLAIN when asked to require it, PIPELINING when asked to offer it, no
+//! STARTTLS), records
 //! every message it accepts and every attempt with its reply, and misbehaves
 //! on request. Its [`Behaviour`] can be changed at any time, also while a
 //! campaign is sending:
@@ -120,6 +121,8 @@ pub struct Behaviour {
     pub delay: Duration,
     /// AUTH PLAIN with these credentials is required before MAIL.
     pub auth: Option<(String, String)>,
+    /// PIPELINING is offered (RFC 2920), as Postfix does.
+    pub pipelining: bool,
 }
 
 impl Behaviour {
@@ -150,6 +153,14 @@ impl Behaviour {
 
     pub fn delay(self, delay: Duration) -> Behaviour {
         Behaviour { delay, ..self }
+    }
+
+    /// Offers PIPELINING in the EHLO reply.
+    pub fn pipelining(self) -> Behaviour {
+        Behaviour {
+            pipelining: true,
+            ..self
+        }
     }
 
     pub fn require_auth(self, user: &str, password: &str) -> Behaviour {
@@ -184,6 +195,9 @@ pub struct Received {
     /// The message as the client meant it: dot-unstuffed, ending with the
     /// CRLF before the final dot.
     pub data: Vec<u8>,
+    /// The message as it came over the wire: dot-stuffed, with the final
+    /// `.` line.
+    pub wire: Vec<u8>,
     /// The user the connection authenticated as.
     pub authenticated_as: Option<String>,
     /// The server's final reply, e.g. `250 2.0.0 Ok: queued as 3`.
@@ -535,10 +549,13 @@ impl Session {
             let (verb, argument) = line.split_once(' ').unwrap_or((&line, ""));
             match verb.to_ascii_uppercase().as_str() {
                 "EHLO" => {
-                    let auth = self.behaviour().auth.is_some();
+                    let behaviour = self.behaviour();
                     let mut lines = vec!["250-necmail-test", "250-8BITMIME", "250-SIZE 52428800"];
-                    if auth {
+                    if behaviour.auth.is_some() {
                         lines.push("250-AUTH PLAIN");
+                    }
+                    if behaviour.pipelining {
+                        lines.push("250-PIPELINING");
                     }
                     lines.push("250 ENHANCEDSTATUSCODES");
                     self.reply(write, &lines.join("\r\n")).await?;
@@ -761,9 +778,10 @@ impl Session {
                     .await?
             }
         }
-        let mut data = Vec::new();
+        let (mut data, mut wire) = (Vec::new(), Vec::new());
         loop {
             let line = read_line(read).await?;
+            wire.extend_from_slice(&line);
             if line == b".\r\n" {
                 break;
             }
@@ -776,14 +794,14 @@ impl Session {
                 self.reply(write, &reply).await
             }
             Some(Action::Hold) => {
-                let reply = self.receive(data, "250 2.0.0 Ok: held, then queued as");
+                let reply = self.receive(data, wire, "250 2.0.0 Ok: held, then queued as");
                 self.hold(read).await?;
                 self.reply(write, &reply).await?;
                 self.shared.record(|s| s.answered_after_hold += 1);
                 Ok(())
             }
             None => {
-                let reply = self.receive(data, "250 2.0.0 Ok: queued as");
+                let reply = self.receive(data, wire, "250 2.0.0 Ok: queued as");
                 self.reply(write, &reply).await
             }
         }
@@ -791,7 +809,7 @@ impl Session {
 
     /// Keeps the message, settles the transaction with a reply that starts
     /// with `reply` and ends with the message's number, and returns it.
-    fn receive(&mut self, data: Vec<u8>, reply: &str) -> String {
+    fn receive(&mut self, data: Vec<u8>, wire: Vec<u8>, reply: &str) -> String {
         let reply = {
             let mut state = self.shared.lock();
             let reply = format!("{reply} {}", state.messages.len() + 1);
@@ -800,6 +818,7 @@ impl Session {
                 mail_from: self.mail_from.clone().unwrap_or_default(),
                 rcpt_to: self.rcpt_to.clone(),
                 data,
+                wire,
                 authenticated_as: self.authenticated_as.clone(),
                 reply: reply.clone(),
             });

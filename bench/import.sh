@@ -2,7 +2,7 @@
 # Measures `necmail subscriber import` on a deterministic CSV, into a fresh
 # SQLite file and a fresh PostgreSQL database: wall time and peak RSS.
 #
-#   loadtest/import.sh [ROWS]        (default 600000)
+#   bench/import.sh [ROWS]        (default 600000)
 #
 # PostgreSQL is taken from NECMAIL_BENCH_POSTGRES_URL (a server URL; the
 # script creates and drops the database necmail_bench on it), default

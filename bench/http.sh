@@ -6,7 +6,7 @@
 #     stored and a confirmation email written to the outbox),
 #   - GET /static/style.css, a trivial static route: the server's ceiling.
 #
-#   loadtest/http.sh [SECONDS] [CONNECTIONS]      (default 10 s, 32 connections)
+#   bench/http.sh [SECONDS] [CONNECTIONS]      (default 10 s, 32 connections)
 #
 # Prints requests/s and latency percentiles for each, and each rate as a
 # fraction of the static route's.

@@ -4,7 +4,7 @@
 # subscriber (so each suppresses an address and records two events), sent
 # over one SMTP connection, then N more over one LMTP connection.
 #
-#   loadtest/bounces.sh [N]        (default 10000; NECMAIL_BIN to use a built binary)
+#   bench/bounces.sh [N]        (default 10000; NECMAIL_BIN to use a built binary)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

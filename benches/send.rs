@@ -1,0 +1,226 @@
+//! The per-message work of a campaign worker on a 3,000-word report: fill
+//! in the addressing, write the MIME message, and send it through the SMTP
+//! relay to a sink on loopback (PIPELINING offered, as Postfix does). A
+//! counting allocator reports the allocations per message of each step.
+//!
+//!   cargo bench --bench send
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::hint::black_box;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use chrono::Utc;
+use criterion::{Criterion, criterion_group, criterion_main};
+use necmail::config::{Config, SmtpUrl};
+use necmail::delivery::{Addressing, Envelope, ListRef, Outgoing, SmtpRelay, Transport};
+use necmail::render::{ListInfo, Prepared, Site, Templates};
+use necmail::reports::import::{Format, parse};
+use necmail::reports::{Report, ReportSource};
+use necmail::subscribers::{Attributes, SubscriberEmail};
+
+/// Counts the allocations (and reallocations) of the thread that asks.
+struct Counting;
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn note_allocation() {
+    if COUNTING.with(Cell::get) {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+    }
+}
+
+// SAFETY: every call is passed on to the system allocator unchanged.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note_allocation();
+        // SAFETY: as the caller promised.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as the caller promised.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note_allocation();
+        // SAFETY: as the caller promised.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// The allocations `f` makes on this thread.
+fn allocations<T>(f: impl FnOnce() -> T) -> (T, u64) {
+    ALLOCATIONS.with(|n| n.set(0));
+    COUNTING.with(|c| c.set(true));
+    let value = f();
+    COUNTING.with(|c| c.set(false));
+    (value, ALLOCATIONS.with(Cell::get))
+}
+
+fn report() -> Report {
+    let draft = parse(
+        include_bytes!("../tests/fixtures/render/three-thousand-words.md"),
+        Format::Markdown,
+    )
+    .expect("the fixture parses")
+    .remove(0);
+    Report {
+        id: 1,
+        slug: "labour-nec-report-march-2026".into(),
+        title: draft.title.clone(),
+        meeting_date: draft.meeting_date,
+        summary: draft.summary.clone(),
+        content_hash: draft.content_hash(),
+        body_markdown: draft.body_markdown,
+        source: ReportSource::Paste,
+        published_at: Utc::now(),
+        created_at: Utc::now(),
+        excerpt: false,
+    }
+}
+
+/// An SMTP server on loopback, on threads of its own, that accepts every
+/// message and keeps nothing.
+fn sink() -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let addr = listener.local_addr().expect("its address");
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || converse(stream));
+        }
+    });
+    addr
+}
+
+fn converse(stream: std::net::TcpStream) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    let mut write = stream.try_clone()?;
+    let mut read = BufReader::with_capacity(64 * 1024, stream);
+    let mut line = Vec::with_capacity(1024);
+    write.write_all(b"220 sink\r\n")?;
+    let mut in_data = false;
+    loop {
+        line.clear();
+        if read.read_until(b'\n', &mut line)? == 0 {
+            return Ok(());
+        }
+        if in_data {
+            if line == b".\r\n" {
+                in_data = false;
+                write.write_all(b"250 2.0.0 Ok: queued\r\n")?;
+            }
+            continue;
+        }
+        let reply: &[u8] = match line.get(..4).map(<[u8]>::to_ascii_uppercase).as_deref() {
+            Some(b"EHLO") => b"250-sink\r\n250-PIPELINING\r\n250 8BITMIME\r\n",
+            Some(b"DATA") => {
+                in_data = true;
+                b"354 go ahead\r\n"
+            }
+            Some(b"QUIT") => {
+                write.write_all(b"221 bye\r\n")?;
+                return Ok(());
+            }
+            _ => b"250 2.0.0 Ok\r\n",
+        };
+        write.write_all(reply)?;
+    }
+}
+
+fn per_message(c: &mut Criterion) {
+    let addr = sink();
+    let mut config = Config::from_lookup(|_| None).expect("the default configuration is valid");
+    config.smtp = Some(SmtpUrl::parse(&format!("smtp://{addr}")).expect("a valid SMTP URL"));
+    let signer = config.signer();
+    let templates = Arc::new(Templates::load(None).expect("the built-in templates load"));
+    let prepared =
+        Prepared::new(templates, &report(), &Site::from_config(&config)).expect("it renders");
+    let relay = SmtpRelay::new(&config).expect("the relay");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let list = ListRef {
+        id: 1,
+        info: ListInfo {
+            slug: "members".into(),
+            name: "Party members".into(),
+        },
+    };
+    let mut councillor = Attributes::new();
+    councillor.set("role".into(), "councillor".into());
+    let member = Attributes::new();
+    let emails: Vec<SubscriberEmail> = (0..1000)
+        .map(|i| SubscriberEmail::parse(&format!("member{i:07}@example.org")).expect("valid"))
+        .collect();
+    let mut addressing = Addressing::default();
+    let mut out = String::new();
+    let mut i: i64 = 0;
+    let mut one = |counts: &mut [u64; 2]| {
+        i += 1;
+        let email = &emails[usize::try_from(i).unwrap_or_default() % emails.len()];
+        let attributes = if i % 10 == 0 { &councillor } else { &member };
+        let ((), prepare) = allocations(|| {
+            addressing.fill(&config, &signer, i, &list, 1, i);
+            out.clear();
+            let recipient =
+                addressing.recipient(email.as_str(), Some("Jo Bloggs"), attributes, &list);
+            prepared
+                .write_message(&recipient, &addressing.meta(), &mut out)
+                .expect("it renders");
+        });
+        let envelope = Envelope {
+            id: "d1",
+            mail_from: &addressing.return_path,
+            rcpt_to: email,
+        };
+        let (sent, send) =
+            allocations(|| runtime.block_on(relay.send(&envelope, Outgoing::from(out.as_bytes()))));
+        sent.expect("the sink takes it");
+        counts[0] += prepare;
+        counts[1] += send;
+    };
+
+    let mut counts = [0; 2];
+    one(&mut counts);
+    counts = [0; 2];
+    let n = 1000;
+    for _ in 0..n {
+        one(&mut counts);
+    }
+    let per = |count: u64| count as f64 / f64::from(n);
+    println!(
+        "allocations per message: {:.1} (addressing and message {:.1}, SMTP {:.1})",
+        per(counts[0] + counts[1]),
+        per(counts[0]),
+        per(counts[1]),
+    );
+
+    c.bench_function(
+        "per message: addressing, MIME message and SMTP to a sink",
+        |b| {
+            b.iter(|| {
+                let mut counts = [0; 2];
+                one(&mut counts);
+                black_box(counts)
+            })
+        },
+    );
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(50);
+    targets = per_message
+}
+criterion_main!(benches);

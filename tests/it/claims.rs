@@ -1,0 +1,240 @@
+//! Claiming deliveries: each worker walks a campaign's queue in order, and a
+//! claim reads only about as many rows as it takes, however long the queue
+//! and whatever PostgreSQL's statistics say. PostgreSQL's own account of
+//! each claim (`auto_explain` with buffers, sent back as notices) proves it.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use necmail::campaigns::ClaimFrom;
+use necmail::store::Store;
+use tracing::field::{Field, Visit};
+use tracing_subscriber::layer::{Context, SubscriberExt};
+
+use crate::campaigns::{campaign, world};
+use crate::support::{TestDb, on_both_backends};
+
+const LEASE: Duration = Duration::from_secs(600);
+
+async fn claimed(
+    store: &dyn Store,
+    id: i64,
+    worker: &str,
+    limit: i64,
+    from: ClaimFrom,
+) -> Vec<i64> {
+    let mut ids: Vec<i64> = store
+        .claim(id, worker, limit, LEASE, from)
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.delivery_id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+on_both_backends! {
+    async fn a_worker_walks_the_queue_in_order_and_comes_back_for_deliveries_given_back_behind_it(db) {
+        let (store, report) = world(db, 10).await;
+        let id = campaign(&*store, report, &["members"]).await;
+        let first = claimed(&*store, id, "here-1-1", 4, ClaimFrom::Queue).await;
+        let second = claimed(&*store, id, "here-1-1", 4, ClaimFrom::Queue).await;
+        assert_eq!(first.len(), 4);
+        assert!(first.iter().max() < second.iter().min(), "{first:?} then {second:?}");
+
+        store.release("here-1-1", &first[..2]).await.unwrap();
+        let other = claimed(&*store, id, "there-2-2", 3, ClaimFrom::Queue).await;
+        assert_eq!(other, first[..2].iter().copied().chain([second[3] + 1]).collect::<Vec<_>>(),
+            "another worker's walk starts at the front of the queue");
+        let rest = claimed(&*store, id, "here-1-1", 10, ClaimFrom::Queue).await;
+        assert_eq!(rest.len(), 1, "the walk goes on after what it took: {rest:?}");
+
+        store.release("there-2-2", &other).await.unwrap();
+        assert!(claimed(&*store, id, "here-1-1", 10, ClaimFrom::Queue).await.is_empty(),
+            "a walk of the queue alone ends at its end");
+        let again = claimed(&*store, id, "here-1-1", 10, ClaimFrom::Anywhere).await;
+        assert_eq!(again, other, "a claim from anywhere looks behind the walk");
+        assert_eq!(store.delivery_counts(id).await.unwrap().queued, 0);
+    }
+}
+
+/// What one claim statement touched, in buffers (pages): in all, and in
+/// finding the rows to claim (the `LIMIT` under the `UPDATE`; the rest is
+/// writing the rows and their index entries).
+#[derive(Debug, Clone, Copy)]
+struct Touched {
+    all: u64,
+    finding: u64,
+}
+
+/// What each claim statement touched while `work` ran, from the plans
+/// `auto_explain` sends back as notices.
+async fn touched_per_claim<F: Future<Output = ()>>(work: F) -> Vec<Touched> {
+    let notices = Arc::new(Mutex::new(Vec::new()));
+    let subscriber = tracing_subscriber::registry().with(Notices(Arc::clone(&notices)));
+    let guard = tracing::subscriber::set_default(subscriber);
+    work.await;
+    drop(guard);
+    let notices = notices.lock().unwrap();
+    notices
+        .iter()
+        .filter_map(|notice: &String| {
+            let plan: serde_json::Value =
+                serde_json::from_str(&notice[notice.find('{')?..]).ok()?;
+            if !plan["Query Text"]
+                .as_str()?
+                .contains("SET state = 'sending'")
+            {
+                return None;
+            }
+            let top = &plan["Plan"];
+            Some(Touched {
+                all: buffers(top),
+                finding: buffers(limit_node(top, 0)?),
+            })
+        })
+        .collect()
+}
+
+fn buffers(node: &serde_json::Value) -> u64 {
+    ["Shared Hit Blocks", "Shared Read Blocks"]
+        .iter()
+        .map(|key| node[key].as_u64().unwrap_or(0))
+        .sum()
+}
+
+/// The first `Limit` node in a plan, looked for no deeper than a plan goes.
+fn limit_node(node: &serde_json::Value, depth: usize) -> Option<&serde_json::Value> {
+    if node["Node Type"] == "Limit" {
+        return Some(node);
+    }
+    if depth > 16 {
+        return None;
+    }
+    node["Plans"]
+        .as_array()?
+        .iter()
+        .find_map(|child| limit_node(child, depth + 1))
+}
+
+/// Keeps the message of every notice PostgreSQL sends.
+struct Notices(Arc<Mutex<Vec<String>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Notices {
+    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+        struct Message(Option<String>);
+        impl Visit for Message {
+            fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    self.0 = Some(format!("{value:?}"));
+                }
+            }
+            fn record_str(&mut self, field: &Field, value: &str) {
+                if field.name() == "message" {
+                    self.0 = Some(value.to_owned());
+                }
+            }
+        }
+        if event.metadata().target() == "sqlx::postgres::notice" {
+            let mut message = Message(None);
+            event.record(&mut message);
+            self.0.lock().unwrap().extend(message.0);
+        }
+    }
+}
+
+/// A campaign of `n` deliveries, the first half already sent (leaving
+/// PostgreSQL's indexes full of dead entries, as a send does between
+/// vacuums), and the statistics of a freshly filled table. Returns a store
+/// whose every statement is explained, and the campaign.
+async fn half_sent(db: &TestDb, n: u32) -> (Arc<dyn Store>, i64) {
+    let (store, report) = world(db, 0).await;
+    for sql in [
+        "ALTER TABLE deliveries SET (autovacuum_enabled = false)".to_owned(),
+        format!(
+            "INSERT INTO campaigns (report_id, state, created_at) VALUES ({report}, 'sending', now())"
+        ),
+        format!(
+            "INSERT INTO subscribers (email, email_key, email_hash, created_at, updated_at)
+             SELECT 'm' || g || '@example.org', 'm' || g || '@example.org', 'h' || g, now(), now()
+               FROM generate_series(1, {n}) g"
+        ),
+        "INSERT INTO subscriptions (subscriber_id, list_id, status, consent_at, consent_method,
+                                    consent_wording, confirmed_at)
+         SELECT s.id, l.id, 'confirmed', now(), 'import', 'a test', now()
+           FROM subscribers s, lists l WHERE l.slug = 'members'"
+            .to_owned(),
+        "INSERT INTO deliveries (campaign_id, subscriber_id, list_id, state, updated_at)
+         SELECT c.id, s.id, l.id, 'queued', now() FROM campaigns c, subscribers s, lists l
+          WHERE l.slug = 'members' ORDER BY s.id"
+            .to_owned(),
+        format!(
+            "UPDATE deliveries SET state = 'sending', lease_until = now() - interval '1 hour'
+              WHERE id <= (SELECT MIN(id) FROM deliveries) + {} ",
+            n / 2
+        ),
+        "UPDATE deliveries SET state = 'sent', lease_until = NULL WHERE state = 'sending'"
+            .to_owned(),
+    ] {
+        db.execute(&sql).await;
+    }
+    drop(store);
+    let explained = format!(
+        "{}&options[session_preload_libraries]=auto_explain\
+         &options[auto_explain.log_min_duration]=0&options[auto_explain.log_analyze]=on\
+         &options[auto_explain.log_buffers]=on&options[auto_explain.log_format]=json\
+         &options[auto_explain.log_level]=notice",
+        db.url
+    );
+    let store = necmail::store::connect(&explained, &Default::default())
+        .await
+        .unwrap();
+    let id = store.sending_campaigns().await.unwrap()[0];
+    (store, id)
+}
+
+/// Twenty claims of 64 from a campaign of `n` deliveries, half of them sent,
+/// with fresh statistics and then after `ANALYZE`: the most one touched.
+async fn most_a_claim_touches(n: u32) -> Touched {
+    let db = TestDb::postgres().await;
+    let (store, id) = half_sent(&db, n).await;
+    let claims = |worker: &'static str| {
+        let store = Arc::clone(&store);
+        async move {
+            for _ in 0..10 {
+                assert_eq!(
+                    claimed(&*store, id, worker, 64, ClaimFrom::Queue)
+                        .await
+                        .len(),
+                    64
+                );
+            }
+        }
+    };
+    let mut touched = touched_per_claim(claims("fresh-1-1")).await;
+    db.execute("ANALYZE deliveries").await;
+    touched.extend(touched_per_claim(claims("analysed-2-2")).await);
+    drop(store);
+    db.finish().await;
+    assert_eq!(touched.len(), 20, "every claim explained: {touched:?}");
+    Touched {
+        all: touched.iter().map(|t| t.all).max().unwrap(),
+        finding: touched.iter().map(|t| t.finding).max().unwrap(),
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "needs PostgreSQL: scripts/test runs it when NECMAIL_TEST_POSTGRES_URL is set"]
+async fn a_claim_reads_about_as_many_rows_as_it_takes_however_long_the_queue_and_whatever_the_statistics()
+ {
+    let small = most_a_claim_touches(10_000).await;
+    let large = most_a_claim_touches(300_000).await;
+    let message = format!("per claim of 64, at 10,000 queued: {small:?}; at 300,000: {large:?}");
+    // Writing 64 rows into six indexes grows with their depth, no more.
+    assert!(large.all * 2 <= small.all * 3, "{message}");
+    assert!(
+        large.finding <= 2 * small.finding && large.finding < 64 * 4,
+        "{message}"
+    );
+}
