@@ -2,7 +2,7 @@ use clap::Subcommand;
 
 use super::{CliError, CliResult};
 use crate::config::{Config, Source};
-use crate::delivery::dkim;
+use crate::delivery::{SmtpRelay, Transport as _, dkim};
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
@@ -43,6 +43,12 @@ pub fn run(command: ConfigCommand, config: &Config) -> CliResult {
                      yet verify, so DKIM fails there: add an RSA key with NECMAIL_DKIM_SELECTOR_2 \
                      and NECMAIL_DKIM_KEY_FILE_2 (RFC 8463)"
                 );
+            }
+            // The relay's settings as a send would take them, without connecting.
+            if config.smtp.is_some() {
+                let relay =
+                    SmtpRelay::new(config).map_err(|e| CliError::BadInput(e.to_string()))?;
+                println!("# mail goes out through {}", relay.describe());
             }
             println!("# the configuration is valid");
             Ok(())

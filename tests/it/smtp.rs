@@ -763,3 +763,34 @@ async fn a_ca_file_without_a_certificate_is_refused_with_its_name() {
         );
     }
 }
+
+#[test]
+fn config_check_names_the_relay_and_refuses_a_ca_file_it_cannot_read() {
+    let check = |ca_file: &str| {
+        let db = crate::support::TestDb::sqlite();
+        let mut command = crate::support::cli::necmail(&db);
+        command
+            .env(
+                "NECMAIL_SMTP_URL",
+                "smtp://mailer:hunter2@relay.example?tls=required",
+            )
+            .env("NECMAIL_SMTP_CA_FILE", ca_file)
+            .args(["config", "check"]);
+        crate::support::cli::run_command(&mut command)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = test_ca_file(&dir);
+    let trusted = check(ca_file.to_str().unwrap());
+    let out = trusted.ok();
+    assert!(
+        out.contains("# mail goes out through smtp://relay.example:25 (STARTTLS)"),
+        "{out}"
+    );
+    let missing = check("/no/such/ca.pem");
+    let err = missing.fails(2);
+    assert!(
+        err.contains("NECMAIL_SMTP_CA_FILE /no/such/ca.pem"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2") && !missing.stdout.contains("hunter2"));
+}
