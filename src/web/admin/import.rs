@@ -16,13 +16,13 @@ use std::sync::{Arc, Mutex};
 use axum::body::{Body, Bytes};
 use axum::extract::multipart::{Field, MultipartError};
 use axum::extract::{Multipart, Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::pages::{AdminPageError, render};
+use super::pages::{AdminPageError, csv_download, render};
 use super::session::{Owner, SignedIn, is_csrf_of};
 use crate::admin::{self, Actor};
 use crate::lists::ListSlug;
@@ -461,16 +461,8 @@ pub(super) async fn rejects(
             Err(e) => Some((Err(e), None)),
         }
     });
-    let mut response = Body::from_stream(chunks).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    headers.insert(
-        header::CONTENT_DISPOSITION,
-        HeaderValue::from_static("attachment; filename=\"rejects.csv\""),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    Ok(csv_download(
+        Body::from_stream(chunks),
+        "attachment; filename=\"rejects.csv\"",
+    ))
 }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -29,6 +30,20 @@ pub(super) async fn stylesheet() -> Response {
             ),
         ],
         STYLESHEET,
+    )
+        .into_response()
+}
+
+/// `body` as a CSV file to download under the name `disposition` gives
+/// (`attachment; filename="…"`), never cached.
+pub(super) fn csv_download(body: Body, disposition: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (header::CONTENT_DISPOSITION, disposition),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
     )
         .into_response()
 }

@@ -12,12 +12,12 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use futures_util::StreamExt;
 use serde_json::json;
 
-use super::pages::{AdminPageError, render};
+use super::pages::{AdminPageError, csv_download, render};
 use super::session::{CsrfForm, Owner, SignedIn};
 use crate::admin;
 use crate::error::StoreError;
@@ -633,16 +633,8 @@ pub(super) async fn export(
         }
     });
     let body = futures_util::stream::once(async move { Ok(Bytes::from(header)) }).chain(pages);
-    let mut response = Body::from_stream(body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    headers.insert(
-        header::CONTENT_DISPOSITION,
-        HeaderValue::from_static("attachment; filename=\"subscribers.csv\""),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    Ok(csv_download(
+        Body::from_stream(body),
+        "attachment; filename=\"subscribers.csv\"",
+    ))
 }
