@@ -6,6 +6,7 @@
 #
 #   bench/send.sh [RECIPIENTS] [RUNS]      (default 100000 and 3; try 600000 1)
 #
+# NECMAIL_BIN=path measures that binary instead of this tree's release build.
 # Each run, in turn: smtp-source -s 16; necmail on SQLite; necmail on
 # PostgreSQL (skipped when none answers at NECMAIL_BENCH_POSTGRES, by default
 # postgres://postgres@127.0.0.1:5432); necmail on SQLite with RSA-2048 DKIM.
@@ -34,8 +35,12 @@ command -v /usr/bin/time >/dev/null || apt-get install -y -qq time >/dev/null
 command -v openssl >/dev/null || apt-get install -y -qq openssl >/dev/null
 export PATH=$PATH:/usr/sbin
 
-cargo build --release --quiet
-necmail=$PWD/target/release/necmail
+if [ -n "${NECMAIL_BIN:-}" ]; then
+  necmail=$NECMAIL_BIN
+else
+  cargo build --release --quiet
+  necmail=$PWD/target/release/necmail
+fi
 export NECMAIL_OUTBOX_DIR="$work/outbox" NECMAIL_LOG=warn NECMAIL_SECRET=bench-secret-of-some-length
 
 smtp-sink -u nobody 127.0.0.1:"$port" 1000 &
