@@ -45,6 +45,11 @@ $necmail list create members --name "Party members" >/dev/null
 for i in 1 2 3; do
   $necmail subscriber add "member$i@example.org" --list members --confirmed >/dev/null
 done
+$necmail subscriber add "a.very.long.address.of.someone.on.the.council@hackney-and-islington.example.org" \
+  --name "Councillor Antonia Featherstonehaugh-Whittingham" --attr role=councillor \
+  --attr council=Hackney --list members --confirmed >/dev/null
+$necmail subscriber unsubscribe member3@example.org >/dev/null
+$necmail suppression add bounced@example.org --reason hard-bounce --note "5.1.1 no such user" >/dev/null
 $necmail report import tests/fixtures/reports/clean.md >/dev/null
 $necmail campaign create --report 1 --list members --now >/dev/null
 $necmail campaign pause 1 >/dev/null
@@ -120,4 +125,22 @@ done
 shoot account /admin/account
 shoot accounts /admin/accounts
 shoot audit /admin/audit
+shoot subscribers /admin/subscribers
+shoot subscribers-search "/admin/subscribers?q=a.very"
+shoot subscriber /admin/subscribers/4
+shoot subscriber-import /admin/subscribers/import
+printf 'email,name\nnew1@example.org,New One\nnot an address,Bad Row\n' > "$work/people.csv"
+csrf=$(curl -fs -H "Cookie: necmail_admin=$cookie" "$admin/admin/subscribers/import" | csrf_of)
+job=$(curl -fs -o /dev/null -w '%{redirect_url}' -H "Cookie: necmail_admin=$cookie" \
+  -F "csrf=$csrf" -F list=members -F "file=@$work/people.csv;type=text/csv" \
+  "$admin/admin/subscribers/upload")
+for _ in $(seq 50); do
+  curl -fs -H "Cookie: necmail_admin=$cookie" "$job" | grep -q 'Importing' || break
+  sleep 0.1
+done
+shoot subscriber-import-done "${job#"$admin"}"
+shoot lists /admin/lists
+shoot suppressions /admin/suppressions
+shoot events /admin/events
+shoot bounces /admin/bounces
 curl -fs -X DELETE "$wd/session/$session" >/dev/null

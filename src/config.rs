@@ -215,6 +215,11 @@ variables! {
          links `necmail admin add` prints; https:// makes its cookies Secure. Unset: \
          NECMAIL_PUBLIC_URL when NECMAIL_ADMIN_ADDR is public, http:// and NECMAIL_ADMIN_ADDR \
          otherwise.";
+    admin_upload_max_bytes: usize, "NECMAIL_ADMIN_UPLOAD_MAX_BYTES" = "100000000",
+        whole_number(1024, 1 << 34),
+        "The largest CSV of subscribers the web admin takes by upload, in bytes (100 MB holds \
+         about two million rows); a larger one is refused and nothing is imported. It is kept \
+         in NECMAIL_SPOOL_DIR while it is imported.";
     spool_dir: PathBuf, "NECMAIL_SPOOL_DIR" = "spool", path,
         "Where a one-click unsubscribe is kept, on disk, when the database cannot take it; \
          it is applied as soon as the database is back.";

@@ -12,13 +12,15 @@ use super::subscribers::parse_email;
 use super::{CliError, CliResult, output};
 use crate::config::Config;
 use crate::delivery::Sending;
-use crate::feedback::{Event, EventFilter, EventKind, EventSource};
+use crate::feedback::{Event, EventFilter, EventKind, EventSource, SuppressionEntry};
 use crate::inbound::{Handler, InboundError, Incoming};
 use crate::store::Store;
 use crate::subscribers::{SubscriberEmail, SuppressionReason};
 
 /// How many rows a listing shows unless told.
 const DEFAULT_LIMIT: i64 = 1000;
+/// Suppressions fetched at once by `suppression ls`.
+const SUPPRESSIONS_PAGE: i64 = 1000;
 
 #[derive(Debug, Args)]
 pub struct ReceiveArgs {
@@ -182,6 +184,7 @@ pub async fn events(command: EventsCommand, store: &dyn Store, config: &Config) 
             since,
             limit,
             campaign_id: None,
+            before: None,
         })
         .await?;
     show_events(&events, json, config)
@@ -221,7 +224,18 @@ pub async fn suppression(
 ) -> CliResult {
     match command {
         SuppressionCommand::Ls { json } => {
-            let entries = store.suppressions().await?;
+            let mut entries = Vec::new();
+            loop {
+                let last = entries
+                    .last()
+                    .map(|e: &SuppressionEntry| (e.at, e.email_hash.as_str()));
+                let page = store.suppressions(last, SUPPRESSIONS_PAGE).await?;
+                let done = (page.len() as i64) < SUPPRESSIONS_PAGE;
+                entries.extend(page);
+                if done {
+                    break;
+                }
+            }
             if json {
                 return Ok(output::json(&entries)?);
             }

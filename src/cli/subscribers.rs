@@ -10,10 +10,10 @@ use super::{CliError, CliResult};
 use crate::config::Config;
 use crate::lists::{ListSlug, OptIn};
 use crate::store::{Store, StoreError};
-use crate::subscribers::import::{CsvImportError, ImportOptions, Reject, import_csv};
+use crate::subscribers::import::{CsvImportError, ImportOptions, Reject, RejectsFile, import_csv};
 use crate::subscribers::spreadsheet;
 use crate::subscribers::{
-    AttributePair, Consent, ConsentMethod, NewSubscriber, StatusFilter, Subscriber,
+    AdminChannel, AttributePair, Consent, ConsentMethod, NewSubscriber, StatusFilter, Subscriber,
     SubscriberEmail, SubscriberFilter, SubscriberName, SubscriberUpdate, SuppressionReason,
     normalise_key,
 };
@@ -258,9 +258,9 @@ pub async fn run(command: SubscriberCommand, store: &dyn Store, config: &Config)
 
 async fn add(store: &dyn Store, args: AddArgs) -> CliResult {
     let consent = if args.resubscribe {
-        Consent::resubscribed_by_admin()
+        Consent::resubscribed_by_admin(AdminChannel::Cli)
     } else {
-        Consent::by_admin(ConsentMethod::Admin)
+        Consent::by_admin(AdminChannel::Cli, ConsentMethod::Admin)
     };
     let added = store
         .add_subscriber(&NewSubscriber {
@@ -413,13 +413,12 @@ async fn import(store: &dyn Store, args: ImportArgs, config: &Config) -> CliResu
         (Box::new(file), size)
     };
     let mut rejects_file = match &args.rejects {
-        Some(path) => {
-            let mut w = csv::Writer::from_path(path)
-                .map_err(|e| CliError::Runtime(format!("cannot write {}: {e}", path.display())))?;
-            w.write_record(["line", "email", "reason"])
-                .map_err(|e| CliError::Runtime(e.to_string()))?;
-            Some(w)
-        }
+        Some(path) => Some(
+            File::create(path)
+                .map_err(csv::Error::from)
+                .and_then(RejectsFile::new)
+                .map_err(|e| CliError::Runtime(format!("cannot write {}: {e}", path.display())))?,
+        ),
         None => None,
     };
     const SHOWN_REJECTS: u64 = 20;
@@ -428,6 +427,7 @@ async fn import(store: &dyn Store, args: ImportArgs, config: &Config) -> CliResu
     let options = ImportOptions {
         lists,
         confirmed: args.confirmed,
+        channel: AdminChannel::Cli,
     };
     let mut write_error = None;
     let result = import_csv(
@@ -436,11 +436,7 @@ async fn import(store: &dyn Store, args: ImportArgs, config: &Config) -> CliResu
         &options,
         |reject: &Reject| match &mut rejects_file {
             Some(w) => {
-                if let Err(e) = w.write_record([
-                    reject.line.to_string(),
-                    reject.email.clone(),
-                    reject.reason.clone(),
-                ]) {
+                if let Err(e) = w.write(reject) {
                     write_error.get_or_insert(e);
                 }
             }
@@ -508,19 +504,13 @@ async fn import(store: &dyn Store, args: ImportArgs, config: &Config) -> CliResu
 async fn export(store: &dyn Store, filter: &SubscriberFilter) -> CliResult {
     let keys = store.attribute_keys().await?;
     let mut out = csv::Writer::from_writer(output::stdout());
-    let header = ["email", "name"]
-        .into_iter()
-        .chain(keys.iter().map(String::as_str));
-    out.write_record(header).map_err(output::csv_error)?;
+    out.write_record(spreadsheet::export_header(&keys))
+        .map_err(output::csv_error)?;
     let mut after = 0;
     loop {
         let page = store.subscribers(filter, after, PAGE).await?;
         for s in &page {
-            let record: Vec<_> = [s.email.as_str(), s.name.as_deref().unwrap_or("")]
-                .into_iter()
-                .chain(keys.iter().map(|k| s.attributes.get(k).unwrap_or("")))
-                .map(spreadsheet::neutralise)
-                .collect();
+            let record: Vec<_> = spreadsheet::export_row(s, &keys).collect();
             out.write_record(record.iter().map(|cell| cell.as_bytes()))
                 .map_err(output::csv_error)?;
         }

@@ -86,6 +86,8 @@ pub struct EventFilter {
     pub kinds: Vec<EventKind>,
     pub since: Option<DateTime<Utc>>,
     pub campaign_id: Option<i64>,
+    /// Only events older than this one (by id): the next page.
+    pub before: Option<i64>,
     /// At most this many, the newest.
     pub limit: i64,
 }
@@ -152,8 +154,13 @@ pub trait FeedbackStore: Send + Sync {
     async fn record_complaint(&self, complaint: &Complaint<'_>) -> Result<bool, StoreError>;
     /// The newest events that match, newest first.
     async fn events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError>;
-    /// Every suppression, newest first.
-    async fn suppressions(&self) -> Result<Vec<SuppressionEntry>, StoreError>;
+    /// Suppressions, newest first: at most `limit`, after `before` (the
+    /// time and address hash of the last one of the page before).
+    async fn suppressions(
+        &self,
+        before: Option<(DateTime<Utc>, &str)>,
+        limit: i64,
+    ) -> Result<Vec<SuppressionEntry>, StoreError>;
     /// Suppresses an address by an admin's word, with `note` as the reason
     /// recorded. An unsubscribe never weakens a stronger suppression.
     async fn add_suppression(

@@ -132,6 +132,34 @@ pub const BUILT_IN: &[(&str, &str)] = &[
         include_str!("../../templates/admin/report_edit.html.tera"),
     ),
     (
+        "admin/subscribers.html.tera",
+        include_str!("../../templates/admin/subscribers.html.tera"),
+    ),
+    (
+        "admin/subscriber.html.tera",
+        include_str!("../../templates/admin/subscriber.html.tera"),
+    ),
+    (
+        "admin/subscriber_confirm.html.tera",
+        include_str!("../../templates/admin/subscriber_confirm.html.tera"),
+    ),
+    (
+        "admin/subscriber_import.html.tera",
+        include_str!("../../templates/admin/subscriber_import.html.tera"),
+    ),
+    (
+        "admin/lists.html.tera",
+        include_str!("../../templates/admin/lists.html.tera"),
+    ),
+    (
+        "admin/suppressions.html.tera",
+        include_str!("../../templates/admin/suppressions.html.tera"),
+    ),
+    (
+        "admin/events.html.tera",
+        include_str!("../../templates/admin/events.html.tera"),
+    ),
+    (
         "admin/campaigns.html.tera",
         include_str!("../../templates/admin/campaigns.html.tera"),
     ),

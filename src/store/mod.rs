@@ -180,6 +180,9 @@ pub async fn connect(url: &str, options: &PoolOptions) -> Result<Arc<dyn Store>,
 trait Dialect {
     /// Every attribute key in use, one row each, column `key`.
     const ATTRIBUTE_KEYS: &'static str;
+    /// Appended to a text column to compare it byte by byte, as the
+    /// indexes of a prefix search do (migration 0015).
+    const BYTE_ORDER: &'static str;
     /// Appended to the subquery that picks deliveries to claim.
     const CLAIM_LOCK: &'static str;
     /// Run first in a write transaction about one address (its key bound as

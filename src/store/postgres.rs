@@ -94,6 +94,7 @@ impl PgStore {
 impl Dialect for Postgres {
     const ATTRIBUTE_KEYS: &'static str =
         "SELECT DISTINCT jsonb_object_keys(attributes) AS key FROM subscribers ORDER BY 1";
+    const BYTE_ORDER: &'static str = " COLLATE \"C\"";
     const CLAIM_LOCK: &'static str = " FOR UPDATE SKIP LOCKED";
     const ADDRESS_LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(hashtext($1))");
     const MEETINGS_LOCK: Option<&'static str> = Some("LOCK TABLE meetings IN EXCLUSIVE MODE");

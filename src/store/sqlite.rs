@@ -120,6 +120,7 @@ fn sqlite_reason(err: &sqlx::Error) -> String {
 impl Dialect for Sqlite {
     const ATTRIBUTE_KEYS: &'static str =
         "SELECT DISTINCT j.key AS key FROM subscribers s, json_each(s.attributes) j ORDER BY 1";
+    const BYTE_ORDER: &'static str = "";
     const CLAIM_LOCK: &'static str = "";
     const ADDRESS_LOCK: Option<&'static str> = None;
     const MEETINGS_LOCK: Option<&'static str> = None;

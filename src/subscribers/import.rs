@@ -13,8 +13,8 @@ use tokio::sync::mpsc;
 
 use super::SubscriberStore;
 use super::{
-    Attributes, Consent, SubscriberEmail, SubscriberName, SubscriptionStatus, initial_status,
-    normalise_key, normalise_value, spreadsheet,
+    AdminChannel, Attributes, Consent, SubscriberEmail, SubscriberName, SubscriptionStatus,
+    initial_status, normalise_key, normalise_value, spreadsheet,
 };
 use crate::error::StoreError;
 use crate::lists::{List, OptIn};
@@ -54,6 +54,34 @@ pub struct Reject {
     /// The rows of the file this stands for: more than one when a quote
     /// left open swallowed the rows after it.
     pub rows: u64,
+}
+
+/// The rejected rows of an import as CSV (line, email, reason), each cell
+/// safe from spreadsheets: the rejects file.
+pub struct RejectsFile<W: std::io::Write> {
+    out: csv::Writer<W>,
+}
+
+impl<W: std::io::Write> RejectsFile<W> {
+    /// Writes the header row to `out`.
+    pub fn new(out: W) -> Result<Self, csv::Error> {
+        let mut out = csv::Writer::from_writer(out);
+        out.write_record(["line", "email", "reason"])?;
+        Ok(RejectsFile { out })
+    }
+
+    pub fn write(&mut self, reject: &Reject) -> Result<(), csv::Error> {
+        let line = reject.line.to_string();
+        self.out.write_record([
+            line.as_str(),
+            &spreadsheet::neutralise(&reject.email),
+            &spreadsheet::neutralise(&reject.reason),
+        ])
+    }
+
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
 }
 
 /// What one batch asks the store to do.
@@ -556,6 +584,12 @@ pub fn read_rows<R: Read>(
     })
 }
 
+/// Reads a CSV's header as an import does: `Err` when the file as a whole
+/// cannot be imported.
+pub fn check_header<R: Read>(input: R) -> Result<(), CsvImportError> {
+    open_csv(input).map(|_| ())
+}
+
 /// Reads the rows into chunks of [`BATCH_ROWS`] for the writer.
 fn read_chunks<R: Read>(
     mut csv: CsvReader<R>,
@@ -585,6 +619,8 @@ fn read_chunks<R: Read>(
 pub struct ImportOptions {
     pub lists: Vec<List>,
     pub confirmed: bool,
+    /// Where the admin who imports asserts the consent.
+    pub channel: AdminChannel,
 }
 
 /// Imports a CSV from `input` into the store. `on_reject` sees every rejected
@@ -615,7 +651,7 @@ pub async fn import_csv<R: Read + Send + 'static>(
                 rows: chunk.rows,
                 lists: lists.clone(),
                 confirmed: options.confirmed,
-                consent: Consent::by_admin(super::ConsentMethod::Import),
+                consent: Consent::by_admin(options.channel, super::ConsentMethod::Import),
             };
             counts.add(store.import_batch(&batch).await?);
         }
@@ -645,7 +681,10 @@ mod tests {
             rows,
             lists: vec![(1, OptIn::Double)],
             confirmed,
-            consent: Consent::by_admin(super::super::ConsentMethod::Import),
+            consent: Consent::by_admin(
+                super::super::AdminChannel::Cli,
+                super::super::ConsentMethod::Import,
+            ),
         }
     }
 

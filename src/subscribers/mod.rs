@@ -62,23 +62,40 @@ pub struct Consent {
     pub wording: String,
 }
 
+/// Where an admin asserted consent: the wording names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminChannel {
+    Cli,
+    Web,
+}
+
+impl AdminChannel {
+    fn as_str(self) -> &'static str {
+        match self {
+            AdminChannel::Cli => "cli",
+            AdminChannel::Web => "web",
+        }
+    }
+}
+
 impl Consent {
-    /// Consent asserted by an admin at the command line, now.
-    pub fn by_admin(method: ConsentMethod) -> Self {
+    /// Consent asserted by an admin, at the command line or in the web
+    /// admin, now.
+    pub fn by_admin(channel: AdminChannel, method: ConsentMethod) -> Self {
         Consent {
             at: Utc::now(),
             method,
             ip: None,
-            wording: format!("cli-{}", method.as_str()),
+            wording: format!("{}-{}", channel.as_str(), method.as_str()),
         }
     }
 
     /// An admin's word, now, that someone who unsubscribed from everything
     /// asked to be added again: the wording records the resubscription.
-    pub fn resubscribed_by_admin() -> Self {
+    pub fn resubscribed_by_admin(channel: AdminChannel) -> Self {
         Consent {
-            wording: "cli-admin-resubscribe".into(),
-            ..Consent::by_admin(ConsentMethod::Admin)
+            wording: format!("{}-admin-resubscribe", channel.as_str()),
+            ..Consent::by_admin(channel, ConsentMethod::Admin)
         }
     }
 }
@@ -162,6 +179,14 @@ pub struct SubscriberFilter {
     pub attributes: Vec<AttributePair>,
     /// A case-insensitive substring of the address or the name.
     pub search: Option<String>,
+}
+
+/// Where a page of a search by prefix ends: the text that matched last,
+/// and its subscriber's id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchCursor {
+    pub key: String,
+    pub id: i64,
 }
 
 /// An admin's request to add someone.

@@ -34,6 +34,25 @@ pub fn restore(cell: &str) -> &str {
     }
 }
 
+/// The header row of an export whose attribute columns are `keys`: the
+/// layout an import reads.
+pub fn export_header(keys: &[String]) -> impl Iterator<Item = &str> {
+    ["email", "name"]
+        .into_iter()
+        .chain(keys.iter().map(String::as_str))
+}
+
+/// A subscriber's row of an export, each cell safe from spreadsheets.
+pub fn export_row<'a>(
+    s: &'a super::Subscriber,
+    keys: &'a [String],
+) -> impl Iterator<Item = Cow<'a, str>> {
+    [s.email.as_str(), s.name.as_deref().unwrap_or("")]
+        .into_iter()
+        .chain(keys.iter().map(|k| s.attributes.get(k).unwrap_or("")))
+        .map(neutralise)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,8 @@ use async_trait::async_trait;
 
 use super::import::{ImportBatch, ImportCounts};
 use super::{
-    NewSubscriber, Subscriber, SubscriberEmail, SubscriberFilter, SubscriberUpdate, Suppression,
+    NewSubscriber, SearchCursor, Subscriber, SubscriberEmail, SubscriberFilter, SubscriberUpdate,
+    Suppression,
 };
 use crate::error::StoreError;
 use crate::lists::ListSlug;
@@ -23,6 +24,18 @@ pub trait SubscriberStore: Send + Sync {
         after_id: i64,
         limit: i64,
     ) -> Result<Vec<Subscriber>, StoreError>;
+    /// One page of the subscribers whose address or name starts with
+    /// `prefix` (in any case) and who match `filter`, after `after`: in the
+    /// order of the text that matched (lower-cased, byte by byte), then of
+    /// id, each with its place in that order. One whose address and name
+    /// both match comes twice. An index answers it.
+    async fn search_subscribers(
+        &self,
+        prefix: &str,
+        filter: &SubscriberFilter,
+        after: Option<&SearchCursor>,
+        limit: i64,
+    ) -> Result<Vec<(SearchCursor, Subscriber)>, StoreError>;
     async fn update_subscriber(
         &self,
         email: &SubscriberEmail,

@@ -61,6 +61,7 @@ use crate::admin::throttle::Throttle;
 use crate::campaigns::{CampaignStore, TotalsStore};
 use crate::config::{AdminAddr, Config};
 use crate::delivery::Transport;
+use crate::feedback::FeedbackStore;
 use crate::health::HealthCheck;
 use crate::lists::ListStore;
 use crate::meetings::MeetingStore;
@@ -138,6 +139,10 @@ pub(crate) struct AppState {
     throttle: Throttle,
     /// For the admin's dashboard.
     campaigns: Arc<dyn CampaignStore>,
+    /// The admin's suppressions, bounces and events.
+    feedback: Arc<dyn FeedbackStore>,
+    /// The admin's CSV uploads, being imported or just done.
+    imports: admin::ImportJobs,
     meetings: Arc<dyn MeetingStore>,
     sources: Arc<dyn SourceStore>,
     config: Arc<Config>,
@@ -221,6 +226,8 @@ impl Application {
             admin: Arc::clone(&ctx.store) as _,
             throttle: Throttle::default(),
             campaigns: Arc::clone(&ctx.store) as _,
+            feedback: Arc::clone(&ctx.store) as _,
+            imports: admin::ImportJobs::default(),
             meetings: Arc::clone(&ctx.store) as _,
             sources: Arc::clone(&ctx.store) as _,
             health: ctx.store,
@@ -348,6 +355,7 @@ fn metrics_router(state: Shared) -> Router {
 /// The web admin's own listener: its pages, and nothing else.
 fn admin_router(state: Shared) -> Router {
     let routes = limited(admin::routes(&state), &state, ADMIN_BODY_LIMIT)
+        .merge(admin::upload_routes(&state))
         .fallback(|| async { pages::PageError::NotFound });
     with_layers(routes, state)
 }
@@ -390,7 +398,9 @@ fn router(state: Shared) -> Router {
         .route("/static/style.css", get(ops::stylesheet));
     routes = limited(routes, &state, BODY_LIMIT);
     if state.config.admin_addr == AdminAddr::Public {
-        routes = routes.merge(limited(admin::routes(&state), &state, ADMIN_BODY_LIMIT));
+        routes = routes
+            .merge(limited(admin::routes(&state), &state, ADMIN_BODY_LIMIT))
+            .merge(admin::upload_routes(&state));
     }
     let routes = routes.fallback(|| async { pages::PageError::NotFound });
     with_layers(routes, state)

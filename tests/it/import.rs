@@ -23,7 +23,11 @@ async fn import(
     let counts = import_csv(
         store,
         std::io::Cursor::new(csv.into()),
-        &ImportOptions { lists, confirmed },
+        &ImportOptions {
+            lists,
+            confirmed,
+            channel: necmail::subscribers::AdminChannel::Cli,
+        },
         |r| rejects.push(r.clone()),
         |_, _| {},
     )

@@ -2,7 +2,7 @@
 
 use necmail::lists::{ListSlug, NewList, OptIn};
 use necmail::store::{Store, StoreError};
-use necmail::subscribers::{Consent, ConsentMethod, NewSubscriber, SubscriberEmail};
+use necmail::subscribers::{AdminChannel, Consent, ConsentMethod, NewSubscriber, SubscriberEmail};
 
 use crate::support::on_both_backends;
 
@@ -24,7 +24,7 @@ pub fn subscriber(email: &str, lists: &[&str], confirmed: bool) -> NewSubscriber
         lists: lists.iter().map(|l| ListSlug::parse(l).unwrap()).collect(),
         confirmed,
         resubscribe: false,
-        consent: Consent::by_admin(ConsentMethod::Admin),
+        consent: Consent::by_admin(AdminChannel::Cli, ConsentMethod::Admin),
     }
 }
 

@@ -266,6 +266,9 @@ impl FeedbackStore for SqlStore<Db> {
         if let Some(campaign) = filter.campaign_id {
             qb.push(" AND campaign_id = ").push_bind(campaign);
         }
+        if let Some(before) = filter.before {
+            qb.push(" AND id < ").push_bind(before);
+        }
         qb.push(" ORDER BY id DESC LIMIT ").push_bind(filter.limit);
         qb.build_query_as::<EventRow>()
             .fetch_all(&self.pool)
@@ -276,14 +279,24 @@ impl FeedbackStore for SqlStore<Db> {
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
-    async fn suppressions(&self) -> Result<Vec<SuppressionEntry>, StoreError> {
-        let rows: Vec<(Option<String>, String, String, DateTime<Utc>)> = sqlx::query_as::<Db, _>(
+    async fn suppressions(
+        &self,
+        before: Option<(DateTime<Utc>, &str)>,
+        limit: i64,
+    ) -> Result<Vec<SuppressionEntry>, StoreError> {
+        let mut qb = sqlx::QueryBuilder::<Db>::new(
             "SELECT s.email, p.email_hash, p.reason, p.created_at
-               FROM suppressions p LEFT JOIN subscribers s ON s.email_hash = p.email_hash
-              ORDER BY p.created_at DESC, p.email_hash",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+               FROM suppressions p LEFT JOIN subscribers s ON s.email_hash = p.email_hash",
+        );
+        if let Some((at, hash)) = before {
+            qb.push(" WHERE (p.created_at, p.email_hash) < (")
+                .push_bind(at);
+            qb.push(", ").push_bind(hash).push(")");
+        }
+        qb.push(" ORDER BY p.created_at DESC, p.email_hash DESC LIMIT ")
+            .push_bind(limit);
+        let rows: Vec<(Option<String>, String, String, DateTime<Utc>)> =
+            qb.build_query_as().fetch_all(&self.pool).await?;
         rows.into_iter()
             .map(|(email, email_hash, reason, at)| {
                 Ok(SuppressionEntry {

@@ -13,9 +13,9 @@ use crate::lists::ListSlug;
 use crate::store::{Dialect, SqlStore};
 use crate::subscribers::import::{Existing, ImportBatch, ImportCounts, plan};
 use crate::subscribers::{
-    Attributes, Consent, Membership, NewSubscriber, StatusFilter, Subscriber, SubscriberEmail,
-    SubscriberFilter, SubscriberStatus, SubscriberStore, SubscriberUpdate, SubscriptionStatus,
-    Suppression, SuppressionReason, initial_status,
+    Attributes, Consent, Membership, NewSubscriber, SearchCursor, StatusFilter, Subscriber,
+    SubscriberEmail, SubscriberFilter, SubscriberStatus, SubscriberStore, SubscriberUpdate,
+    SubscriptionStatus, Suppression, SuppressionReason, initial_status,
 };
 
 #[derive(sqlx::FromRow)]
@@ -153,6 +153,52 @@ pub(super) fn like_pattern(search: &str) -> String {
     }
     p.push('%');
     p
+}
+
+/// The bounds of the strings that start with `prefix`, lower-cased, in
+/// byte order: at least the prefix, below the prefix and the last code point.
+fn prefix_range(prefix: &str) -> (String, String) {
+    let low = prefix.to_lowercase();
+    let high = format!("{low}{}", char::MAX);
+    (low, high)
+}
+
+/// Narrows a query of subscribers `s` (after its WHERE) by `filter`.
+fn push_filter(qb: &mut sqlx::QueryBuilder<Db>, filter: &SubscriberFilter) {
+    let subscription_status = match filter.status {
+        Some(StatusFilter::Blocklisted) => {
+            qb.push(" AND s.status = 'blocklisted'");
+            None
+        }
+        Some(StatusFilter::Subscription(status)) => Some(status),
+        None => None,
+    };
+    if filter.list.is_some() || subscription_status.is_some() {
+        qb.push(
+            " AND EXISTS (SELECT 1 FROM subscriptions x JOIN lists l ON l.id = x.list_id
+               WHERE x.subscriber_id = s.id",
+        );
+        if let Some(slug) = &filter.list {
+            qb.push(" AND l.slug = ").push_bind(slug.as_str());
+        }
+        if let Some(status) = subscription_status {
+            qb.push(" AND x.status = ").push_bind(status.as_str());
+        }
+        qb.push(")");
+    }
+    for pair in &filter.attributes {
+        qb.push(" AND s.attributes ->> ")
+            .push_bind(pair.key.as_str());
+        qb.push(" = ").push_bind(pair.value.as_str());
+    }
+    if let Some(search) = &filter.search {
+        let pattern = like_pattern(search);
+        qb.push(" AND (s.email_key LIKE ")
+            .push_bind(pattern.clone());
+        qb.push(" ESCAPE '\\' OR lower(coalesce(s.name, '')) LIKE ")
+            .push_bind(pattern);
+        qb.push(" ESCAPE '\\')");
+    }
 }
 
 fn not_stored(email: &SubscriberEmail) -> StoreError {
@@ -338,40 +384,7 @@ impl SubscriberStore for SqlStore<Db> {
     ) -> Result<Vec<Subscriber>, StoreError> {
         let mut qb = sqlx::QueryBuilder::<Db>::new(SELECT_SUBSCRIBERS);
         qb.push(" WHERE s.id > ").push_bind(after_id);
-        let subscription_status = match filter.status {
-            Some(StatusFilter::Blocklisted) => {
-                qb.push(" AND s.status = 'blocklisted'");
-                None
-            }
-            Some(StatusFilter::Subscription(status)) => Some(status),
-            None => None,
-        };
-        if filter.list.is_some() || subscription_status.is_some() {
-            qb.push(
-                " AND EXISTS (SELECT 1 FROM subscriptions x JOIN lists l ON l.id = x.list_id
-                   WHERE x.subscriber_id = s.id",
-            );
-            if let Some(slug) = &filter.list {
-                qb.push(" AND l.slug = ").push_bind(slug.as_str());
-            }
-            if let Some(status) = subscription_status {
-                qb.push(" AND x.status = ").push_bind(status.as_str());
-            }
-            qb.push(")");
-        }
-        for pair in &filter.attributes {
-            qb.push(" AND s.attributes ->> ")
-                .push_bind(pair.key.as_str());
-            qb.push(" = ").push_bind(pair.value.as_str());
-        }
-        if let Some(search) = &filter.search {
-            let pattern = like_pattern(search);
-            qb.push(" AND (s.email_key LIKE ")
-                .push_bind(pattern.clone());
-            qb.push(" ESCAPE '\\' OR lower(coalesce(s.name, '')) LIKE ")
-                .push_bind(pattern);
-            qb.push(" ESCAPE '\\')");
-        }
+        push_filter(&mut qb, filter);
         qb.push(" ORDER BY s.id LIMIT ").push_bind(limit);
         let mut conn = self.pool.acquire().await?;
         let rows = qb
@@ -379,6 +392,76 @@ impl SubscriberStore for SqlStore<Db> {
             .fetch_all(&mut *conn)
             .await?;
         Self::load_subscribers(&mut conn, rows).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(limit))]
+    async fn search_subscribers(
+        &self,
+        prefix: &str,
+        filter: &SubscriberFilter,
+        after: Option<&SearchCursor>,
+        limit: i64,
+    ) -> Result<Vec<(SearchCursor, Subscriber)>, StoreError> {
+        let (low, high) = prefix_range(prefix);
+        let from = match after {
+            Some(c) if c.key > low => c.key.clone(),
+            _ => low,
+        };
+        let bytes = <Db as Dialect>::BYTE_ORDER;
+        // Each of the two ordered index ranges gives a page; the page is
+        // the first of both.
+        let mut qb = sqlx::QueryBuilder::<Db>::new("SELECT m.k, m.id FROM (");
+        for (i, column) in ["s.email_key", "lower(s.name)"].into_iter().enumerate() {
+            if i > 0 {
+                qb.push(" UNION ALL ");
+            }
+            let key = format!("{column}{bytes}");
+            qb.push(format_args!(
+                "SELECT * FROM (SELECT {column} AS k, s.id FROM subscribers s WHERE {key} >= "
+            ))
+            .push_bind(from.clone());
+            qb.push(format_args!(" AND {key} < "))
+                .push_bind(high.clone());
+            if let Some(c) = after {
+                qb.push(format_args!(" AND NOT ({key} = "))
+                    .push_bind(c.key.clone());
+                qb.push(" AND s.id <= ").push_bind(c.id).push(")");
+            }
+            push_filter(&mut qb, filter);
+            qb.push(format_args!(" ORDER BY {key}, s.id LIMIT "))
+                .push_bind(limit);
+            qb.push(format_args!(") AS m{i}"));
+        }
+        qb.push(format_args!(") AS m ORDER BY m.k{bytes}, m.id LIMIT "))
+            .push_bind(limit);
+        let mut conn = self.pool.acquire().await?;
+        let found: Vec<(String, i64)> = qb.build_query_as().fetch_all(&mut *conn).await?;
+        if found.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut qb = sqlx::QueryBuilder::<Db>::new(SELECT_SUBSCRIBERS);
+        qb.push(" WHERE s.id IN (");
+        let mut ids = qb.separated(", ");
+        for (_, id) in &found {
+            ids.push_bind(*id);
+        }
+        qb.push(")");
+        let rows = qb
+            .build_query_as::<SubscriberRow>()
+            .fetch_all(&mut *conn)
+            .await?;
+        let by_id: HashMap<i64, Subscriber> = Self::load_subscribers(&mut conn, rows)
+            .await?
+            .into_iter()
+            .map(|s| (s.id, s))
+            .collect();
+        Ok(found
+            .into_iter()
+            .filter_map(|(key, id)| {
+                let subscriber = by_id.get(&id)?.clone();
+                Some((SearchCursor { key, id }, subscriber))
+            })
+            .collect())
     }
 
     #[tracing::instrument(level = "debug", skip_all)]

@@ -22,15 +22,31 @@
 //!   /admin/campaigns/{id}/{approve|pause|resume|cancel|retry}`
 //! - owner: `GET|POST /admin/accounts`, `POST /admin/accounts/{id}/reset`,
 //!   `POST /admin/accounts/{id}/remove`, `POST /admin/settings`, `GET /admin/audit`
+//! - owner: `GET|POST /admin/subscribers` (search, add), `GET
+//!   /admin/subscribers/export`, `GET /admin/subscribers/{id}`, `POST
+//!   /admin/subscribers/{id}/{edit|subscribe|unsubscribe|block|unblock|erase}`
+//! - owner: `GET /admin/subscribers/import`, `POST /admin/subscribers/upload`
+//!   (on routes of its own: see [`upload_routes`]), `GET
+//!   /admin/subscribers/import/{token}`,
+//!   `GET /admin/subscribers/import/{token}/rejects.csv`
+//! - owner: `GET|POST /admin/lists`, `POST /admin/lists/{slug}/rename`
+//! - owner: `GET|POST /admin/suppressions`, `POST /admin/suppressions/remove`,
+//!   `GET /admin/bounces`, `GET /admin/events`
 //! - `GET /admin/static/admin.css`
 
 mod account;
 mod accounts;
 mod campaigns;
 mod dashboard;
+mod feedback;
+mod import;
+mod lists;
 mod pages;
 mod reports;
 mod session;
+mod subscribers;
+
+pub(super) use import::ImportJobs;
 
 use axum::Router;
 use axum::middleware::from_fn_with_state;
@@ -85,6 +101,40 @@ pub(super) fn routes(state: &Shared) -> Router<Shared> {
         .route("/admin/accounts/{id}/remove", post(accounts::remove))
         .route("/admin/settings", post(accounts::settings))
         .route("/admin/audit", get(accounts::audit_log))
+        .route(
+            "/admin/subscribers",
+            get(subscribers::search).post(subscribers::add),
+        )
+        .route("/admin/subscribers/export", get(subscribers::export))
+        .route("/admin/subscribers/import", get(import::upload_page))
+        .route("/admin/subscribers/import/{token}", get(import::job_page))
+        .route(
+            "/admin/subscribers/import/{token}/rejects.csv",
+            get(import::rejects),
+        )
+        .route("/admin/subscribers/{id}", get(subscribers::person))
+        .route("/admin/subscribers/{id}/{action}", post(subscribers::act))
+        .route("/admin/lists", get(lists::list).post(lists::add))
+        .route("/admin/lists/{slug}/rename", post(lists::rename))
+        .route(
+            "/admin/suppressions",
+            get(feedback::suppressions).post(feedback::suppress),
+        )
+        .route("/admin/suppressions/remove", post(feedback::unsuppress))
+        .route("/admin/bounces", get(feedback::bounces))
+        .route("/admin/events", get(feedback::events))
         .route("/admin/static/admin.css", get(pages::stylesheet))
         .route_layer(from_fn_with_state(state.clone(), pages::admin_errors))
+}
+
+/// The CSV upload, whose body is streamed to disk rather than read into
+/// memory first as the other pages' are: up to
+/// NECMAIL_ADMIN_UPLOAD_MAX_BYTES, within the request's time limit.
+pub(super) fn upload_routes(state: &Shared) -> Router<Shared> {
+    Router::new()
+        .route("/admin/subscribers/upload", post(import::upload))
+        .route_layer(from_fn_with_state(state.clone(), pages::admin_errors))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            state.config.admin_upload_max_bytes,
+        ))
 }

@@ -196,6 +196,12 @@ fn form_fields(body: &[u8]) -> serde_json::Map<String, serde_json::Value> {
         .collect()
 }
 
+/// Whether `token` is `who`'s session's CSRF token: for a form that
+/// [`CsrfForm`] cannot read, such as an upload.
+pub(super) fn is_csrf_of(who: &SignedIn, token: &str) -> bool {
+    constant_time_eq(token.as_bytes(), who.csrf.as_bytes())
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# Measures the web admin's subscriber search and list pages with 600,000
+# subscribers, on SQLite and on PostgreSQL: the p95 (and p50) of each, from
+# sequential requests over one kept-alive connection, as an owner.
+#
+#   bench/admin.sh [ROWS] [REQUESTS]        (default 600000 subscribers, 200 requests a page)
+#
+# The subscribers come in through `necmail subscriber import` (as in
+# bench/import.sh); one in twenty is then suppressed and one in six has
+# an event (a bounce or a join), written straight into the tables, so the
+# suppressions, bounces and events pages have pages to turn. The owner is
+# made with `necmail admin add`, sets a password through the one-time link
+# and signs in, as a person would.
+#
+# PostgreSQL is taken from NECMAIL_BENCH_POSTGRES_URL (a server URL; the
+# script creates and drops the database necmail_bench on it), default
+# postgres://postgres@127.0.0.1:5432/postgres. Set it to "" to skip;
+# NECMAIL_BENCH_SQLITE=0 skips SQLite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+rows=${1:-600000}
+requests=${2:-200}
+pg_server=${NECMAIL_BENCH_POSTGRES_URL-postgres://postgres@127.0.0.1:5432/postgres}
+port=${NECMAIL_BENCH_ADMIN_PORT:-18081}
+work=$(mktemp -d)
+server_pid=
+cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+cargo build --release --quiet
+necmail=$PWD/target/release/necmail
+base=http://127.0.0.1:$port
+password="a bench password, long enough"
+export NECMAIL_SECRET=bench-secret-bench-secret-bench-secret NECMAIL_LOG=warn \
+  NECMAIL_OUTBOX_DIR="$work/outbox" NECMAIL_SPOOL_DIR="$work/spool" \
+  NECMAIL_HTTP_ADDR=127.0.0.1:0 NECMAIL_PUBLIC_URL=http://127.0.0.1 \
+  NECMAIL_ADMIN_ADDR=127.0.0.1:$port NECMAIL_ADMIN_URL=$base \
+  NECMAIL_METRICS_ADDR=off NECMAIL_INBOUND_ADDR=off
+
+csv=$work/subscribers.csv
+awk -v n="$rows" 'BEGIN {
+  split("Islington,Camden,Hackney,Leeds,Bristol,Cardiff,Glasgow,Norwich", councils, ",");
+  print "email,name,role,council";
+  for (i = 0; i < n; i++) {
+    role = (i % 10 == 0) ? "councillor" : "member";
+    printf "member%07d@example.org,Member %d,%s,%s\n", i, i, role, councils[i % 8 + 1];
+  }
+}' > "$csv"
+
+upload=$work/upload.csv
+sed 's/^member/upload/' "$csv" > "$upload"
+
+# The searches: starts of addresses and of names, long and short, one
+# address exactly, and starts that match nobody.
+awk -v n="$requests" -v rows="$rows" 'BEGIN {
+  srand(7);
+  for (i = 0; i < n; i++) {
+    r = int(rand() * rows);
+    k = i % 5;
+    if (k == 0) printf "member%07d%%40example.org\n", r;
+    else if (k == 1) printf "member%05d\n", int(r / 100);
+    else if (k == 2) printf "Member+%d\n", int(r / 1000);
+    else if (k == 3) printf "m\n";
+    else printf "zz%d\n", r;
+  }
+}' > "$work/searches.txt"
+
+# p50 and p95, in ms, of the requests to the URLs in file $2, over one connection.
+measure() { # label urls-file
+  local label=$1 file=$2 config=$work/curl.txt
+  : > "$config"
+  while read -r url; do
+    printf 'url = "%s"\noutput = "/dev/null"\n' "$url" >> "$config"
+  done < "$file"
+  curl -s -H "Cookie: $cookie" -w '%{http_code} %{time_total}\n' -K "$config" > "$work/times.txt"
+  if grep -qv '^200 ' "$work/times.txt"; then
+    echo "$label: a request failed: $(grep -v '^200 ' "$work/times.txt" | head -1)" >&2
+    exit 1
+  fi
+  awk '{print $2 * 1000}' "$work/times.txt" | sort -n | awk -v label="$label" '
+    { t[NR] = $1 }
+    END { printf "  %-44s p50 %6.1f ms  p95 %6.1f ms  (%d requests)\n", label, t[int(NR * 0.5)], t[int(NR * 0.95)], NR }'
+}
+
+# The same URL, $requests times.
+repeat() { for _ in $(seq "$requests"); do echo "$base$1"; done > "$work/urls.txt"; echo "$work/urls.txt"; }
+
+field() { # name html: the value of the first input named $1
+  grep -o "name=\"$1\" value=\"[^\"]*\"" | head -1 | sed 's/.*value="//; s/"$//'
+}
+
+bench() { # label database-url fill-sql-client
+  local label=$1 url=$2
+  export DATABASE_URL=$url
+  "$necmail" list create members --name Members >/dev/null
+  "$necmail" subscriber import "$csv" --list members --confirmed >/dev/null 2>&1
+  "$3" <<'SQL'
+INSERT INTO suppressions (email_hash, reason, created_at)
+  SELECT email_hash, 'hard-bounce', created_at FROM subscribers WHERE id % 20 = 0;
+INSERT INTO subscriber_events (at, kind, source, email, email_hash, subscriber_id, status, reason)
+  SELECT created_at, CASE WHEN id % 12 = 0 THEN 'bounce' ELSE 'join' END, 'mailbox', email,
+         email_hash, id, '5.1.1', 'no such user'
+    FROM subscribers WHERE id % 6 = 0;
+SQL
+  local link
+  link=$("$necmail" admin add bench@example.org --role owner | grep -o "$base/admin/set-password/[^ ]*")
+  "$necmail" serve > "$work/serve.log" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 100); do curl -s -o /dev/null "$base/admin/login" && break; sleep 0.1; done
+  local csrf
+  csrf=$(curl -s "$link" | field csrf)
+  curl -s -o /dev/null --data-urlencode "csrf=$csrf" --data-urlencode "password=$password" \
+    --data-urlencode "again=$password" "$link"
+  csrf=$(curl -s "$base/admin/login" | field csrf)
+  cookie=$(curl -s -D - -o /dev/null --data-urlencode "csrf=$csrf" \
+    --data-urlencode "email=bench@example.org" --data-urlencode "password=$password" \
+    "$base/admin/login" | grep -i '^set-cookie:' | sed 's/^[^:]*: //; s/;.*//')
+  [ -n "$cookie" ] || { echo "$label: could not sign in" >&2; exit 1; }
+
+  echo "$label, $rows subscribers:"
+  sed "s|^|$base/admin/subscribers?q=|" "$work/searches.txt" > "$work/search-urls.txt"
+  measure "subscriber search (mixed prefixes)" "$work/search-urls.txt"
+  measure "subscribers, first page" "$(repeat /admin/subscribers)"
+  measure "subscribers, a middle page" "$(repeat "/admin/subscribers?after=$((rows / 2))")"
+  measure "subscribers on a list, confirmed" "$(repeat "/admin/subscribers?list=members&status=confirmed")"
+  measure "subscribers with role=councillor" "$(repeat "/admin/subscribers?attr=role%3Dcouncillor")"
+  measure "a person's page" "$(repeat "/admin/subscribers/$((rows / 3))")"
+  measure "lists, with counts" "$(repeat /admin/lists)"
+  measure "suppressions" "$(repeat /admin/suppressions)"
+  measure "bounces" "$(repeat /admin/bounces)"
+  measure "events" "$(repeat /admin/events)"
+  measure "events, an older page" "$(repeat "/admin/events?before=$((rows / 12))")"
+
+  # A CSV of as many new people, uploaded through the import page and
+  # followed to the end: the server's peak memory before and after.
+  local before peak start csrf_upload job
+  before=$(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$server_pid/status")
+  csrf_upload=$(curl -s -H "Cookie: $cookie" "$base/admin/subscribers/import" | field csrf)
+  start=$(date +%s.%N)
+  job=$(curl -s -o /dev/null -w '%{redirect_url}' -H "Cookie: $cookie" -F "csrf=$csrf_upload" \
+    -F list=members -F "file=@$upload;type=text/csv" "$base/admin/subscribers/upload")
+  [ -n "$job" ] || { echo "$label: the upload was refused" >&2; exit 1; }
+  while curl -s -H "Cookie: $cookie" "$job" | grep -q 'Importing'; do sleep 0.5; done
+  peak=$(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$server_pid/status")
+  printf '  %-44s %6.1f s  server peak RSS %d MB (%d MB before)\n' \
+    "upload and import of $rows new rows ($(du -h "$upload" | cut -f1))" \
+    "$(echo "$(date +%s.%N) - $start" | bc)" "$peak" "$before"
+  kill "$server_pid"
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=
+}
+
+sqlite_fill() { sqlite3 "$work/bench.db"; }
+if [ "${NECMAIL_BENCH_SQLITE:-1}" != 0 ]; then
+  bench SQLite "sqlite://$work/bench.db?mode=rwc" sqlite_fill
+fi
+
+if [ -n "$pg_server" ]; then
+  if psql "$pg_server" -qc 'DROP DATABASE IF EXISTS necmail_bench' -c 'CREATE DATABASE necmail_bench' >/dev/null 2>&1; then
+    pg_url="${pg_server%/*}/necmail_bench"
+    # VACUUM ANALYZE: the steady state autovacuum reaches soon after a bulk
+    # import (PostgreSQL 13+ vacuums after inserts too), whose visibility
+    # map lets the lists' counts read their index alone.
+    pg_fill() { psql -q "$pg_url" -f - -c 'VACUUM ANALYZE' >/dev/null; }
+    bench PostgreSQL "$pg_url" pg_fill
+    psql "$pg_server" -qc 'DROP DATABASE necmail_bench' >/dev/null
+  else
+    echo "PostgreSQL  skipped: cannot reach $pg_server"
+  fi
+fi

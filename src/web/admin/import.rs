@@ -1,0 +1,476 @@
+//! The CSV import by upload, for owners only: the same importer as
+//! `necmail subscriber import`.
+//!
+//! The upload is streamed to a file in NECMAIL_SPOOL_DIR/imports (never
+//! the whole file in memory), up to NECMAIL_ADMIN_UPLOAD_MAX_BYTES; a
+//! larger one, or one whose header an import cannot read, is refused and
+//! nothing is imported. The import then runs in the background, in batches,
+//! while its page shows the counts so far and reloads itself; the rejected
+//! rows go to a rejects file to download. One import runs at a time; the
+//! last [`KEPT`] are remembered, in memory, with their rejects files.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use axum::body::{Body, Bytes};
+use axum::extract::multipart::{Field, MultipartError};
+use axum::extract::{Multipart, Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::pages::{AdminPageError, render};
+use super::session::{Owner, SignedIn, is_csrf_of};
+use crate::admin::{self, Actor};
+use crate::lists::ListSlug;
+use crate::subscribers::AdminChannel;
+use crate::subscribers::import::{
+    CsvImportError, ImportCounts, ImportOptions, RejectsFile, check_header, import_csv,
+};
+use crate::web::Shared;
+
+/// Imports remembered, finished or not.
+const KEPT: usize = 8;
+/// The bytes of a rejects file sent at once.
+const CHUNK: usize = 64 * 1024;
+
+/// One import, running or done.
+struct Job {
+    token: String,
+    lists: Vec<String>,
+    started: DateTime<Utc>,
+    /// The size of the upload.
+    size: u64,
+    upload: PathBuf,
+    rejects: PathBuf,
+    progress: Mutex<Progress>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Progress {
+    counts: ImportCounts,
+    bytes: u64,
+    /// `Some` once done: `Err` says why it stopped.
+    outcome: Option<Result<(), String>>,
+}
+
+impl Job {
+    fn progress(&self) -> Progress {
+        self.progress
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn update(&self, change: impl FnOnce(&mut Progress)) {
+        change(
+            &mut self
+                .progress
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+    }
+
+    fn done(&self) -> bool {
+        self.progress().outcome.is_some()
+    }
+}
+
+/// The imports of this process, newest last.
+#[derive(Default)]
+pub(crate) struct ImportJobs {
+    jobs: Mutex<VecDeque<Arc<Job>>>,
+}
+
+impl ImportJobs {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Arc<Job>>> {
+        self.jobs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn find(&self, token: &str) -> Option<Arc<Job>> {
+        self.lock().iter().find(|j| j.token == token).cloned()
+    }
+
+    /// Remembers `job`, forgetting the oldest finished ones (and deleting
+    /// their files) beyond [`KEPT`]; false when another import runs.
+    fn start(&self, job: Arc<Job>) -> bool {
+        let mut jobs = self.lock();
+        if jobs.iter().any(|j| !j.done()) {
+            return false;
+        }
+        while jobs.len() >= KEPT {
+            if let Some(old) = jobs.pop_front() {
+                let _ = std::fs::remove_file(&old.rejects);
+            }
+        }
+        jobs.push_back(job);
+        true
+    }
+}
+
+async fn upload_form(
+    state: &Shared,
+    who: &SignedIn,
+    status: StatusCode,
+    error: Option<&str>,
+) -> Result<Response, AdminPageError> {
+    let lists: Vec<_> = state
+        .lists
+        .list_options()
+        .await?
+        .into_iter()
+        .map(|l| json!({"slug": l.slug.as_str(), "name": l.name}))
+        .collect();
+    Ok(render(
+        state,
+        Some(who),
+        status,
+        "subscriber_import",
+        json!({
+            "lists": lists,
+            "error": error,
+            "max_mb": state.config.admin_upload_max_bytes / 1_000_000,
+        }),
+    ))
+}
+
+pub(super) async fn upload_page(
+    State(state): State<Shared>,
+    Owner(who): Owner,
+) -> Result<Response, AdminPageError> {
+    upload_form(&state, &who, StatusCode::OK, None).await
+}
+
+/// Why an upload was refused: the page says it, with the form again.
+enum Refusal {
+    TooBig,
+    Bad(String),
+}
+
+fn read_error(e: &MultipartError) -> Refusal {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        Refusal::TooBig
+    } else {
+        Refusal::Bad("The upload could not be read; please try again.".into())
+    }
+}
+
+/// Writes the file field to `path`, a chunk at a time.
+async fn save(field: &mut Field<'_>, path: &std::path::Path) -> Result<u64, Refusal> {
+    let failed = |e: std::io::Error| {
+        tracing::error!(error = %e, "an uploaded CSV could not be written to the spool");
+        Refusal::Bad("The upload could not be stored; please try again.".into())
+    };
+    if let Some(dir) = path.parent() {
+        tokio::fs::create_dir_all(dir).await.map_err(failed)?;
+    }
+    let mut out = tokio::fs::File::create(path).await.map_err(failed)?;
+    let mut size = 0;
+    while let Some(chunk) = field.chunk().await.map_err(|e| read_error(&e))? {
+        out.write_all(&chunk).await.map_err(failed)?;
+        size += chunk.len() as u64;
+    }
+    out.flush().await.map_err(failed)?;
+    Ok(size)
+}
+
+/// What the upload's form gave, its file saved.
+struct Upload {
+    lists: Vec<ListSlug>,
+    confirmed: bool,
+    size: u64,
+}
+
+/// Reads the form's fields in order (the CSRF token first, then the lists
+/// and whether consent is asserted, the file last) and saves the file to
+/// `path`.
+async fn receive(
+    multipart: &mut Multipart,
+    who: &SignedIn,
+    path: &std::path::Path,
+) -> Result<Result<Upload, Refusal>, AdminPageError> {
+    let first = match multipart.next_field().await {
+        Ok(Some(field)) => field,
+        Ok(None) => return Err(AdminPageError::FormExpired),
+        Err(e) => match read_error(&e) {
+            Refusal::TooBig => return Ok(Err(Refusal::TooBig)),
+            Refusal::Bad(_) => return Err(AdminPageError::FormExpired),
+        },
+    };
+    let token = if first.name() == Some("csrf") {
+        first.text().await.unwrap_or_default()
+    } else {
+        String::new()
+    };
+    if !is_csrf_of(who, &token) {
+        return Err(AdminPageError::FormExpired);
+    }
+    let mut upload = Upload {
+        lists: Vec::new(),
+        confirmed: false,
+        size: 0,
+    };
+    loop {
+        let mut field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => return Ok(Err(Refusal::Bad("Choose a CSV file.".into()))),
+            Err(e) => return Ok(Err(read_error(&e))),
+        };
+        let name = field.name().unwrap_or_default().to_owned();
+        match name.as_str() {
+            "list" => {
+                let slug = field.text().await.unwrap_or_default();
+                match ListSlug::parse(slug.trim()) {
+                    Ok(slug) => upload.lists.push(slug),
+                    Err(e) => return Ok(Err(Refusal::Bad(e.to_string()))),
+                }
+            }
+            "confirmed" => upload.confirmed = true,
+            "file" => {
+                upload.size = match save(&mut field, path).await {
+                    Ok(size) => size,
+                    Err(refusal) => return Ok(Err(refusal)),
+                };
+                return Ok(Ok(upload));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Takes an uploaded CSV: refuses it, changing nothing, when it is too big
+/// or its header cannot be read; otherwise starts importing it and sends
+/// the browser to the import's page.
+pub(super) async fn upload(
+    State(state): State<Shared>,
+    Owner(who): Owner,
+    mut multipart: Multipart,
+) -> Result<Response, AdminPageError> {
+    let token = admin::random_token();
+    let dir = state.config.spool_dir.join("imports");
+    let path = dir.join(format!("{token}.csv"));
+    let received = receive(&mut multipart, &who, &path).await;
+    let refused = |status: StatusCode, message: String| {
+        let (state, who, path) = (&state, &who, &path);
+        async move {
+            let _ = tokio::fs::remove_file(path).await;
+            upload_form(state, who, status, Some(&message)).await
+        }
+    };
+    let upload = match received {
+        Ok(Ok(upload)) => upload,
+        Ok(Err(Refusal::TooBig)) => {
+            let max = state.config.admin_upload_max_bytes / 1_000_000;
+            let message = format!(
+                "That file is larger than {max} MB; split it, or ask the \
+                operator to raise NECMAIL_ADMIN_UPLOAD_MAX_BYTES. Nothing was imported."
+            );
+            return refused(StatusCode::PAYLOAD_TOO_LARGE, message).await;
+        }
+        Ok(Err(Refusal::Bad(message))) => {
+            return refused(StatusCode::UNPROCESSABLE_ENTITY, message).await;
+        }
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&path).await;
+            return Err(e);
+        }
+    };
+    let unprocessable = |m: String| refused(StatusCode::UNPROCESSABLE_ENTITY, m);
+    if upload.lists.is_empty() {
+        return unprocessable("Choose at least one list.".into()).await;
+    }
+    let mut lists = Vec::with_capacity(upload.lists.len());
+    for slug in &upload.lists {
+        match state.lists.list(slug).await {
+            Ok(list) => lists.push(list),
+            Err(e) if e.is_bad_input() => return unprocessable(format!("{e}.")).await,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let header = {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || check_header(std::fs::File::open(path)?))
+            .await
+            .map_err(|e| AdminPageError::Internal(e.into()))?
+    };
+    match header {
+        Ok(()) => {}
+        Err(CsvImportError::BadFile(m)) => {
+            let message = format!("That file cannot be imported: {m}. Nothing was imported.");
+            return unprocessable(message).await;
+        }
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&path).await;
+            return Err(AdminPageError::Internal(e.into()));
+        }
+    }
+    let slugs: Vec<String> = lists.iter().map(|l| l.slug.to_string()).collect();
+    let job = Arc::new(Job {
+        rejects: dir.join(format!("{token}.rejects.csv")),
+        token,
+        lists: slugs.clone(),
+        started: Utc::now(),
+        size: upload.size,
+        upload: path.clone(),
+        progress: Mutex::new(Progress::default()),
+    });
+    if !state.imports.start(Arc::clone(&job)) {
+        return unprocessable("Another import is running; wait until it is done.".into()).await;
+    }
+    let consent = if upload.confirmed {
+        ", consent asserted"
+    } else {
+        ""
+    };
+    let detail = format!("{} bytes to {}{consent}", upload.size, slugs.join(", "));
+    admin::audit(&*state.admin, &who.actor(), "subscriber.import", &detail).await?;
+    let options = ImportOptions {
+        lists,
+        confirmed: upload.confirmed,
+        channel: AdminChannel::Web,
+    };
+    tokio::spawn(run(
+        Arc::clone(&state),
+        Arc::clone(&job),
+        options,
+        who.actor(),
+    ));
+    let page = format!("/admin/subscribers/import/{}", job.token);
+    Ok(Redirect::to(&page).into_response())
+}
+
+/// Imports the job's upload, then deletes it; the outcome goes to the job
+/// and to the audit log.
+async fn run(state: Shared, job: Arc<Job>, options: ImportOptions, by: Actor) {
+    let outcome = import(&state, &job, &options).await;
+    let _ = tokio::fs::remove_file(&job.upload).await;
+    let detail = match &outcome {
+        Ok(counts) => counts.to_string(),
+        Err(e) => format!("stopped: {e}"),
+    };
+    if let Err(e) = admin::audit(&*state.admin, &by, "subscriber.import.done", &detail).await {
+        tracing::error!(error = %e, "the end of an import could not be written to the audit log");
+    }
+    job.update(|p| p.outcome = Some(outcome.map(|_| ())));
+}
+
+async fn import(
+    state: &Shared,
+    job: &Job,
+    options: &ImportOptions,
+) -> Result<ImportCounts, String> {
+    let failed = |e: &dyn std::fmt::Display| {
+        tracing::error!(error = %e, "an uploaded CSV could not be imported");
+        "the server failed; the rows before stay imported".to_owned()
+    };
+    let file = std::fs::File::open(&job.upload).map_err(|e| failed(&e))?;
+    let rejects_file = std::fs::File::create(&job.rejects).map_err(|e| failed(&e))?;
+    let mut rejects = RejectsFile::new(rejects_file).map_err(|e| failed(&e))?;
+    let mut write_error = None;
+    let counts = import_csv(
+        &*state.subscribers,
+        file,
+        options,
+        |reject| {
+            if let Err(e) = rejects.write(reject) {
+                write_error.get_or_insert(e);
+            }
+        },
+        |counts, bytes| {
+            job.update(|p| {
+                p.counts = *counts;
+                p.bytes = bytes;
+            });
+        },
+    )
+    .await
+    .map_err(|e| match e {
+        CsvImportError::BadFile(m) => m,
+        other => failed(&other),
+    })?;
+    rejects.flush().map_err(|e| failed(&e))?;
+    if let Some(e) = write_error {
+        return Err(failed(&e));
+    }
+    Ok(counts)
+}
+
+/// An import's page: its counts so far, reloading itself until it is done;
+/// then the link to its rejects file.
+pub(super) async fn job_page(
+    State(state): State<Shared>,
+    Owner(who): Owner,
+    Path(token): Path<String>,
+) -> Result<Response, AdminPageError> {
+    let job = state.imports.find(&token).ok_or(AdminPageError::NotFound)?;
+    let progress = job.progress();
+    let percent = (progress.bytes * 100)
+        .checked_div(job.size)
+        .unwrap_or(0)
+        .min(100);
+    Ok(render(
+        &state,
+        Some(&who),
+        StatusCode::OK,
+        "subscriber_import",
+        json!({
+            "job": {
+                "token": job.token,
+                "lists": job.lists,
+                "started": job.started
+                    .with_timezone(&state.config.timezone)
+                    .format("%Y-%m-%d %H:%M")
+                    .to_string(),
+                "running": progress.outcome.is_none(),
+                "error": progress.outcome.and_then(Result::err),
+                "counts": progress.counts,
+                "percent": percent,
+            },
+        }),
+    ))
+}
+
+/// A finished import's rejects file, streamed.
+pub(super) async fn rejects(
+    State(state): State<Shared>,
+    Owner(_who): Owner,
+    Path(token): Path<String>,
+) -> Result<Response, AdminPageError> {
+    let job = state
+        .imports
+        .find(&token)
+        .filter(|j| j.done())
+        .ok_or(AdminPageError::NotFound)?;
+    let file = tokio::fs::File::open(&job.rejects)
+        .await
+        .map_err(|_| AdminPageError::NotFound)?;
+    let chunks = futures_util::stream::unfold(Some(file), |file| async move {
+        let mut file = file?;
+        let mut buffer = vec![0; CHUNK];
+        match file.read(&mut buffer).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buffer.truncate(n);
+                Some((Ok(Bytes::from(buffer)), Some(file)))
+            }
+            Err(e) => Some((Err(e), None)),
+        }
+    });
+    let mut response = Body::from_stream(chunks).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"rejects.csv\""),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
