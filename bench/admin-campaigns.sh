@@ -12,8 +12,9 @@
 # and a few sending, deferred, failed, skipped, bounced, complained and
 # ambiguous; there are four finished campaigns of 1,000 besides. The daemon
 # runs while it is measured, sending the campaign at one message a second
-# into an outbox directory, so the last minute has a rate. The owner is made with `necmail admin add`, sets
-# a password through the one-time link and signs in, as a person would.
+# into an outbox directory, so the last minute has a rate. The owner is
+# made with `necmail admin add`, sets a password through the one-time link
+# and signs in, as a person would.
 #
 # NECMAIL_BENCH_BIN runs that binary instead of building this tree's (to
 # measure another revision). PostgreSQL is taken from
@@ -134,7 +135,8 @@ measure() { # label url
   fi
   awk '{print $2 * 1000}' "$work/times.txt" | sort -n | awk -v label="$label" '
     { t[NR] = $1 }
-    END { printf "  %-44s p50 %6.1f ms  p95 %6.1f ms  (%d requests)\n", label, t[int(NR * 0.5)], t[int(NR * 0.95)], NR }'
+    END { printf "  %-44s p50 %6.1f ms  p95 %6.1f ms  (%d requests)\n",
+                 label, t[int(NR * 0.5)], t[int(NR * 0.95)], NR }'
 }
 
 field() { # name: the value of the first input named $1 in the HTML on stdin
@@ -147,7 +149,8 @@ bench() { # label database-url fill
   "$necmail" list create members --name Members >/dev/null
   "$3"
   local link
-  link=$("$necmail" admin add bench@example.org --role owner | grep -o "$base/admin/set-password/[^ ]*")
+  link=$("$necmail" admin add bench@example.org --role owner \
+    | grep -o "$base/admin/set-password/[^ ]*")
   "$necmail" serve > "$work/serve.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 100); do curl -s -o /dev/null "$base/admin/login" && break; sleep 0.1; done
@@ -162,8 +165,8 @@ bench() { # label database-url fill
   [ -n "$cookie" ] || { echo "$label: could not sign in" >&2; exit 1; }
 
   local id
-  id=$(curl -s -H "Cookie: $cookie" "$base/admin/campaigns" | grep -o 'href="/admin/campaigns/[0-9]*"' \
-    | head -1 | grep -o '[0-9]*')
+  id=$(curl -s -H "Cookie: $cookie" "$base/admin/campaigns" \
+    | grep -o 'href="/admin/campaigns/[0-9]*"' | head -1 | grep -o '[0-9]*')
   echo "$label, $rows deliveries (campaign $id sending):"
   measure "campaign status page" "/admin/campaigns/$id"
   measure "campaign status, failed recipients" "/admin/campaigns/$id?state=failed"
