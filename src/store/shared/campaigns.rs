@@ -403,6 +403,18 @@ impl SqlStore<Db> {
         .await?)
     }
 
+    /// The campaigns `ids` names, in that order.
+    async fn load_campaigns(
+        conn: &mut <Db as sqlx::Database>::Connection,
+        ids: Vec<i64>,
+    ) -> Result<Vec<Campaign>, StoreError> {
+        let mut campaigns = Vec::with_capacity(ids.len());
+        for id in ids {
+            campaigns.push(Self::load_campaign(conn, id).await?);
+        }
+        Ok(campaigns)
+    }
+
     pub(super) async fn load_campaign(
         conn: &mut <Db as sqlx::Database>::Connection,
         id: i64,
@@ -485,11 +497,7 @@ impl CampaignStore for SqlStore<Db> {
         let ids = sqlx::query_scalar::<Db, i64>("SELECT id FROM campaigns ORDER BY id")
             .fetch_all(&mut *conn)
             .await?;
-        let mut campaigns = Vec::with_capacity(ids.len());
-        for id in ids {
-            campaigns.push(Self::load_campaign(&mut conn, id).await?);
-        }
-        Ok(campaigns)
+        Self::load_campaigns(&mut conn, ids).await
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(?before, limit))]
@@ -506,11 +514,7 @@ impl CampaignStore for SqlStore<Db> {
         .bind(limit)
         .fetch_all(&mut *conn)
         .await?;
-        let mut campaigns = Vec::with_capacity(ids.len());
-        for id in ids {
-            campaigns.push(Self::load_campaign(&mut conn, id).await?);
-        }
-        Ok(campaigns)
+        Self::load_campaigns(&mut conn, ids).await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
