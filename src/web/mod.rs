@@ -61,7 +61,7 @@ use crate::admin::throttle::Throttle;
 use crate::campaigns::{CampaignStore, TotalsStore};
 use crate::config::{AdminAddr, Config};
 use crate::delivery::Transport;
-use crate::feedback::FeedbackStore;
+use crate::feedback::{EventKind, EventSource, FeedbackStore, NewEvent};
 use crate::health::HealthCheck;
 use crate::lists::ListStore;
 use crate::meetings::MeetingStore;
@@ -69,7 +69,7 @@ use crate::render::Templates;
 use crate::reports::{ArchiveStore, ReportStore, SourceStore};
 use crate::schedule::ScheduleStore;
 use crate::store::Store;
-use crate::subscribers::{ROLES, SelfServiceStore, SubscriberStore};
+use crate::subscribers::{ROLES, SelfServiceStore, SubscriberEmail, SubscriberStore};
 use crate::tokens::Signer;
 
 /// The largest request body any public page accepts.
@@ -485,6 +485,30 @@ fn role_answer(answer: &str) -> Result<Option<&'static str>, &'static str> {
             .find(|role| *role == given)
             .map(Some)
             .ok_or("Please say whether you are a member or a councillor."),
+    }
+}
+
+/// Records what someone did on the pages, with the source web, as inbound
+/// mail records what was done by email. What they did is done by then, so a
+/// failure to record it is logged, not shown to them.
+async fn record_event(
+    state: &AppState,
+    kind: EventKind,
+    email: &SubscriberEmail,
+    list_id: Option<i64>,
+    reason: &str,
+) {
+    let event = NewEvent {
+        kind,
+        source: EventSource::Web,
+        email,
+        list_id,
+        delivery: None,
+        status: None,
+        reason,
+    };
+    if let Err(e) = state.feedback.record_event(&event).await {
+        tracing::error!(error = %e, %kind, "the event was not recorded");
     }
 }
 

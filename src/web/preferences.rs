@@ -13,6 +13,7 @@ use serde_json::json;
 use super::pages::{PageError, Renew, page};
 use super::protect::{check_form, client_ip, csrf_token, scope_of, token_hint};
 use super::{FormData, Shared, id_of, mail, role_answer};
+use crate::feedback::EventKind;
 use crate::subscribers::{
     Consent, ConsentMethod, PreferenceChange, ROLE, Subscriber, SubscriberName, SubscriptionStatus,
 };
@@ -219,6 +220,21 @@ pub(super) async fn save(
         .change_preferences(subscriber.id, &change)
         .await?;
     tracing::info!(subscriber_id = subscriber.id, "preferences saved");
+    for (kind, lists) in [
+        (EventKind::Join, &change.on),
+        (EventKind::Leave, &change.off),
+    ] {
+        for list_id in lists {
+            super::record_event(
+                &state,
+                kind,
+                &updated.email,
+                Some(*list_id),
+                "preferences page",
+            )
+            .await;
+        }
+    }
     preferences_page(&state, &token, &updated, StatusCode::OK, true, None, None).await
 }
 
@@ -233,6 +249,7 @@ pub(super) async fn leave(
         return Err(PageError::SpentLink);
     }
     tracing::info!(subscriber_id = id, "unsubscribed from everything");
+    super::unsubscribe::recorded_leave(&state, id, None, "preferences page").await;
     Ok(page(
         &state,
         StatusCode::OK,

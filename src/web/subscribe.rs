@@ -26,6 +26,7 @@ use tokio::sync::watch;
 use super::pages::{PageError, page};
 use super::protect::{check_form, client_ip, csrf_ok, csrf_token, scope_of, token_hint};
 use super::{FormData, Shared, id_of, role_answer};
+use crate::feedback::EventKind;
 use crate::lists::ListOption;
 use crate::subscribers::{
     Attributes, Consent, ConsentMethod, QueuedConfirmation, ROLE, Signup, SignupOutcome,
@@ -430,6 +431,15 @@ async fn store_sign_up(state: &Shared, valid: Valid, ip: IpAddr) -> Result<(), P
                 joined = joined.len(),
                 "sign-up stored"
             );
+            let lists: Vec<String> = pending
+                .iter()
+                .map(|name| format!("{name} (to confirm)"))
+                .chain(joined.iter().cloned())
+                .collect();
+            if !lists.is_empty() {
+                let reason = format!("sign-up form: {}", lists.join(", "));
+                super::record_event(state, EventKind::Join, &signup.email, None, &reason).await;
+            }
             if !pending.is_empty() {
                 state.confirmations_queued.notify_one();
             }
@@ -635,6 +645,14 @@ pub(super) async fn confirm(
         .await?
         .ok_or(PageError::SpentLink)?;
     tracing::info!(subscriber_id = id, "subscription confirmed");
+    super::record_event(
+        &state,
+        EventKind::Confirm,
+        &confirmed.email,
+        None,
+        "confirmation link",
+    )
+    .await;
     Ok(page(
         &state,
         StatusCode::OK,

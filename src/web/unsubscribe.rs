@@ -21,6 +21,7 @@ use super::pages::{PageError, page};
 use super::protect::{check_form, csrf_token, scope_of, token_hint};
 use super::{FormData, Shared, id_of};
 use crate::error::StoreError;
+use crate::feedback::EventKind;
 use crate::subscribers::SelfServiceStore;
 use crate::tokens::Purpose;
 
@@ -79,6 +80,20 @@ impl OneClickWriter {
             .await
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
+    }
+}
+
+/// Records that `subscriber_id` left `list_id` (or everything, with `None`)
+/// on the pages.
+pub(super) async fn recorded_leave(
+    state: &Shared,
+    subscriber_id: i64,
+    list_id: Option<i64>,
+    reason: &str,
+) {
+    match state.people.subscriber_by_id(subscriber_id).await {
+        Ok(s) => super::record_event(state, EventKind::Leave, &s.email, list_id, reason).await,
+        Err(e) => tracing::error!(subscriber_id, error = %e, "the leave was not recorded"),
     }
 }
 
@@ -159,7 +174,12 @@ async fn one_click(state: &Shared, token: &str) -> Result<Response, PageError> {
     )
     .await;
     let reason = match written {
-        Ok(Ok(_)) => None,
+        Ok(Ok(exists)) => {
+            if exists {
+                recorded_leave(state, subscriber_id, Some(list_id), "one-click (RFC 8058)").await;
+            }
+            None
+        }
         Ok(Err(e)) => Some(e.to_string()),
         Err(_) => Some(format!(
             "the database did not answer within {ONE_CLICK_WAIT:?}"
@@ -206,6 +226,13 @@ async fn leave(state: &Shared, token: &str, form: &FormData) -> Result<Response,
         return Err(PageError::SpentLink);
     }
     tracing::info!(subscriber_id, everything, "unsubscribed");
+    recorded_leave(
+        state,
+        subscriber_id,
+        (!everything).then_some(list_id),
+        "unsubscribe link",
+    )
+    .await;
     let preferences = state.signer.preferences(subscriber_id);
     Ok(page(
         state,

@@ -14,6 +14,7 @@ use necmail::tokens::Purpose;
 use crate::campaigns::{campaign, report};
 use crate::lists::{list_id, new_list, subscriber};
 use crate::support::app::{BLOG, TestApp, csrf_of, spawn_app, spawn_app_with};
+use crate::support::cli::run;
 use crate::support::{TestDb, on_both_backends};
 
 fn email(s: &str) -> SubscriberEmail {
@@ -1011,4 +1012,56 @@ async fn a_client_that_trickles_its_body_is_answered_408_and_disconnected() {
         .await
         .expect("and hangs up")
         .ok();
+}
+
+on_both_backends! {
+    async fn what_people_do_on_the_pages_is_recorded_as_web_events(db) {
+        let app = spawn_app(db).await;
+        lists(&*app.store).await;
+        let link = signed_up(&app, "ann@example.org").await;
+        let csrf = app.csrf(&link).await;
+        assert_eq!(app.post_form(&link, &[("csrf", &csrf)]).await.status(), 200);
+        let id = app.store.subscriber(&email("ann@example.org")).await.unwrap().id;
+        let members = list_id(&*app.store, "members").await;
+        let councillors = list_id(&*app.store, "councillors").await;
+        // The preferences page joins a list…
+        let prefs = app.preferences_path(id);
+        let csrf = app.csrf(&prefs).await;
+        let fields = [("csrf", csrf.as_str()), ("list", "members"), ("list", "councillors")];
+        assert_eq!(app.post_form(&prefs, &fields).await.status(), 200);
+        // …one-click leaves it…
+        let form = "application/x-www-form-urlencoded";
+        let one_click = app.unsubscribe_path(id, councillors);
+        assert_eq!(app.post(&one_click, form, "List-Unsubscribe=One-Click").await.status(), 200);
+        // …the unsubscribe page leaves the other…
+        let page = app.unsubscribe_path(id, members);
+        let csrf = app.csrf(&page).await;
+        let left = app.post_form(&page, &[("csrf", &csrf), ("choice", "list")]).await;
+        assert_eq!(left.status(), 200);
+        // …and the preferences page leaves everything.
+        let csrf = app.csrf(&prefs).await;
+        let all = app.post_form(&format!("{prefs}/leave"), &[("csrf", &csrf)]).await;
+        assert_eq!(all.status(), 200);
+
+        let listed = run(db, &["events", "ls", "--email", "ann@example.org", "--json"]).json();
+        let mut seen: Vec<(String, String, Option<i64>)> = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["kind"].as_str().unwrap().to_owned(), e["source"].as_str().unwrap().to_owned(),
+                      e["list_id"].as_i64()))
+            .collect();
+        seen.reverse();
+        let web = |kind: &str, list: Option<i64>| (kind.to_owned(), "web".to_owned(), list);
+        assert_eq!(seen, [
+            web("join", None),
+            web("confirm", None),
+            web("join", Some(councillors)),
+            web("leave", Some(councillors)),
+            web("leave", Some(members)),
+            web("leave", None),
+        ]);
+        let text = run(db, &["events", "ls", "--email", "ann@example.org"]);
+        assert!(text.ok().contains("one-click"), "{}", text.stdout);
+    }
 }
