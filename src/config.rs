@@ -271,12 +271,19 @@ variables! {
         whole_number(1, 100_000),
         "Recipients one inbound message may have; more are refused (452).";
     inbound_timeout: Duration, "NECMAIL_INBOUND_TIMEOUT_SECS" = "60", duration(SECOND, 1, 3600),
-        "How long an inbound client has to send each command, or each piece of a message.";
+        "How long an inbound client has to send each command, or each piece of a message; and \
+         how long the server of NECMAIL_BOUNCE_MAILBOX has to connect and answer each command.";
     soft_bounce_limit: u32, "NECMAIL_SOFT_BOUNCE_LIMIT" = "3", whole_number(1, 1000),
         "Soft bounces (a full mailbox, a temporary failure) within NECMAIL_SOFT_BOUNCE_DAYS \
          that suppress an address.";
     soft_bounce_days: u32, "NECMAIL_SOFT_BOUNCE_DAYS" = "30", whole_number(1, 3650),
         "The window, in days, in which NECMAIL_SOFT_BOUNCE_LIMIT soft bounces are counted.";
+    bounce_mailbox: Option<BounceMailbox>, "NECMAIL_BOUNCE_MAILBOX", some(BounceMailbox::parse),
+        "A mailbox the relay returns bounces to, which `serve` polls over IMAP: \
+         imaps://user:pass@host[:port]/MAILBOX (imap:// only on this machine). Each unseen \
+         message is handled as mail to bounces@, then deleted. Unset: no mailbox is polled.";
+    bounce_poll_schedule: Schedule, "NECMAIL_BOUNCE_POLL_SCHEDULE" = "*/5 * * * *", schedule,
+        "When `serve` polls NECMAIL_BOUNCE_MAILBOX: a crontab line (5 fields, or 6 with seconds).";
 }
 
 impl Config {
@@ -329,6 +336,10 @@ impl Config {
         for (variable, schedule) in [
             ("NECMAIL_POLL_SCHEDULE", &mut self.poll_schedule),
             ("NECMAIL_DISPATCH_SCHEDULE", &mut self.dispatch_schedule),
+            (
+                "NECMAIL_BOUNCE_POLL_SCHEDULE",
+                &mut self.bounce_poll_schedule,
+            ),
         ] {
             match Schedule::parse(schedule.line(), self.timezone) {
                 Ok(in_timezone) => *schedule = in_timezone,
@@ -940,15 +951,13 @@ impl SmtpUrl {
             .filter(|h| !h.is_empty())
             .ok_or("it has no host")?
             .to_owned();
-        let decode = |s: &str| {
-            url::form_urlencoded::parse(format!("x={s}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-        };
         let username = (!url.username().is_empty())
-            .then(|| decode(url.username()))
+            .then(|| percent_decoded(url.username()))
             .flatten();
-        let password = url.password().and_then(decode).map(SecretString::from);
+        let password = url
+            .password()
+            .and_then(percent_decoded)
+            .map(SecretString::from);
         Ok(SmtpUrl {
             host,
             port: url.port().unwrap_or(default_port),
@@ -966,6 +975,110 @@ impl SmtpUrl {
             || host
                 .parse::<std::net::IpAddr>()
                 .is_ok_and(|ip| ip.is_loopback())
+    }
+}
+
+/// The mailbox bounces are polled from, from `NECMAIL_BOUNCE_MAILBOX`. Its
+/// password shows nowhere: `Debug` and `Display` replace it.
+#[derive(Clone)]
+pub struct BounceMailbox {
+    pub host: String,
+    pub port: u16,
+    /// `imaps://`: TLS from the first byte; `imap://` (on this machine only): none.
+    pub tls: bool,
+    pub username: String,
+    pub password: SecretString,
+    /// The mailbox to poll, such as INBOX.
+    pub mailbox: String,
+}
+
+impl BounceMailbox {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let shown = redact_url(raw);
+        let url = url::Url::parse(raw).map_err(|e| format!("{shown} is not a URL: {e}"))?;
+        let (tls, default_port) = match url.scheme() {
+            "imaps" => (true, 993),
+            "imap" => (false, 143),
+            other => return Err(format!("the scheme {other:?} is not imaps or imap")),
+        };
+        let host = url
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or("it has no host")?
+            .to_owned();
+        let decode = |s: &str| {
+            percent_decoded(s).ok_or("its user, password or mailbox is not UTF-8".to_owned())
+        };
+        let username = decode(url.username())?;
+        let password = decode(url.password().unwrap_or_default())?;
+        if username.is_empty() || password.is_empty() {
+            return Err(format!(
+                "{shown} needs a user and a password: imaps://user:pass@host/INBOX"
+            ));
+        }
+        let mailbox = decode(url.path().trim_start_matches('/'))?;
+        let mailbox = if mailbox.is_empty() {
+            "INBOX".to_owned()
+        } else {
+            mailbox
+        };
+        if !mailbox
+            .chars()
+            .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ')
+        {
+            return Err(
+                "the mailbox name must be printable ASCII without quotes or backslashes".into(),
+            );
+        }
+        let mailbox_url = BounceMailbox {
+            host,
+            port: url.port().unwrap_or(default_port),
+            tls,
+            username,
+            password: SecretString::from(password),
+            mailbox,
+        };
+        if !tls && !mailbox_url.is_loopback() {
+            return Err(format!(
+                "{shown} would send the password unencrypted to another machine: use imaps://, \
+                 or imap:// only for a server on this machine"
+            ));
+        }
+        Ok(mailbox_url)
+    }
+
+    /// True when the server is on this machine.
+    pub fn is_loopback(&self) -> bool {
+        let host = self.host.trim_start_matches('[').trim_end_matches(']');
+        host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+}
+
+impl fmt::Display for BounceMailbox {
+    /// `imaps://user@host:port/MAILBOX`: no password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.tls { "imaps" } else { "imap" };
+        write!(
+            f,
+            "{scheme}://{}@{}:{}/{}",
+            self.username, self.host, self.port, self.mailbox
+        )
+    }
+}
+
+impl fmt::Debug for BounceMailbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BounceMailbox")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("username", &self.username)
+            .field("password", &"REDACTED")
+            .field("mailbox", &self.mailbox)
+            .finish()
     }
 }
 
@@ -1039,6 +1152,15 @@ impl Default for PoolOptions {
 /// The non-empty items of a comma-separated value.
 fn comma_list(v: &str) -> impl Iterator<Item = &str> {
     v.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// A part of a URL (user, password, path) with its %-escapes decoded;
+/// `None` when that is not UTF-8.
+fn percent_decoded(s: &str) -> Option<String> {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .ok()
+        .map(|s| s.into_owned())
 }
 
 /// A URL with its password replaced, safe to print and log. Text that does
@@ -1454,8 +1576,50 @@ mod tests {
                 .unwrap()
                 .is_loopback()
         );
+        let plus = SmtpUrl::parse("smtp://mailer:a+b@relay.example").unwrap();
+        assert_eq!(
+            plus.password.as_ref().map(ExposeSecret::expose_secret),
+            Some("a+b")
+        );
         assert!(SmtpUrl::parse("http://relay.example").is_err());
         assert!(SmtpUrl::parse("smtp://relay.example?tls=maybe").is_err());
+    }
+
+    #[test]
+    fn a_bounce_mailbox_needs_credentials_and_tls_off_this_machine() {
+        let m = BounceMailbox::parse("imaps://bounces%40nec.example:pa%2Bss@mail.example/Bounces")
+            .unwrap();
+        assert_eq!(
+            (
+                m.host.as_str(),
+                m.port,
+                m.tls,
+                m.username.as_str(),
+                m.mailbox.as_str()
+            ),
+            ("mail.example", 993, true, "bounces@nec.example", "Bounces")
+        );
+        assert_eq!(m.password.expose_secret(), "pa+ss");
+        assert!(!format!("{m:?} {m}").contains("pa+ss"));
+        assert_eq!(
+            m.to_string(),
+            "imaps://bounces@nec.example@mail.example:993/Bounces"
+        );
+        let local = BounceMailbox::parse("imap://u:p@127.0.0.1:1143").unwrap();
+        assert_eq!(
+            (local.tls, local.port, local.mailbox.as_str()),
+            (false, 1143, "INBOX")
+        );
+        let clear = BounceMailbox::parse("imap://u:hunter2@mail.example/INBOX").unwrap_err();
+        assert!(
+            clear.contains("unencrypted") && !clear.contains("hunter2"),
+            "{clear}"
+        );
+        assert!(BounceMailbox::parse("imaps://mail.example/INBOX").is_err());
+        assert!(BounceMailbox::parse("pop3s://u:p@mail.example").is_err());
+        assert!(BounceMailbox::parse("imaps://u:p@mail.example/a%22b").is_err());
+        let err = load(&[("NECMAIL_BOUNCE_MAILBOX", "imap://u:hunter2@mail.example")]).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
     }
 
     #[test]

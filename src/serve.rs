@@ -14,6 +14,7 @@ use crate::error::StoreError;
 use crate::feedback::EventSource;
 use crate::inbound::Handler;
 use crate::inbound::listener::{BindError, Listener};
+use crate::inbound::mailbox::{MAILBOX_TICK, Mailbox, MailboxError};
 use crate::scheduler::Scheduler;
 use crate::web::{Application, Context, WebError};
 
@@ -53,6 +54,16 @@ impl From<SetupError> for ServeError {
 impl From<BindError> for ServeError {
     fn from(e: BindError) -> Self {
         ServeError::Runtime(e.to_string())
+    }
+}
+
+impl From<MailboxError> for ServeError {
+    fn from(e: MailboxError) -> Self {
+        if e.is_bad_input() {
+            ServeError::Config(e.to_string())
+        } else {
+            ServeError::Runtime(e.to_string())
+        }
     }
 }
 
@@ -127,7 +138,25 @@ pub async fn serve(
         "delivery workers running"
     );
     let supervisor = Supervisor::new(Arc::clone(&store) as _, engine);
-    let scheduler = Scheduler::new(Arc::clone(&store), &sending).wake_on_start(supervisor.waker());
+    let mut scheduler =
+        Scheduler::new(Arc::clone(&store), &sending).wake_on_start(supervisor.waker());
+    match config.bounce_mailbox {
+        Some(_) => {
+            let handler = Handler::new(Arc::clone(&store), &sending, EventSource::Mailbox);
+            let mailbox = Mailbox::new(handler, &config)?;
+            tracing::info!(
+                mailbox = %mailbox.describe(),
+                schedule = %config.bounce_poll_schedule,
+                "bounce mailbox polled"
+            );
+            scheduler = scheduler.with_job(
+                MAILBOX_TICK,
+                &config.bounce_poll_schedule,
+                Box::new(mailbox),
+            );
+        }
+        None => tracing::info!("no bounce mailbox (NECMAIL_BOUNCE_MAILBOX is unset)"),
+    }
     tracing::info!(schedules = %scheduler.describe(), "scheduler running");
 
     let (stop_tx, stop_rx) = watch::channel(false);

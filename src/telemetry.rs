@@ -13,7 +13,14 @@ pub fn init(config: &Config, default_filter: &str) {
         .log_filter
         .as_deref()
         .and_then(|f| EnvFilter::try_new(f).ok())
-        .unwrap_or_else(|| EnvFilter::new(default_filter));
+        .unwrap_or_else(|| EnvFilter::new(default_filter))
+        // The IMAP client traces every command it writes, LOGIN and its
+        // password too (the bounce mailbox): never logged, at any level.
+        .add_directive(
+            "async_imap::imap_stream=off"
+                .parse()
+                .expect("a valid directive"),
+        );
     // Colours only for a person at a terminal, never into files or journald.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -13,6 +13,7 @@ use super::{CliError, CliResult, output};
 use crate::config::Config;
 use crate::delivery::Sending;
 use crate::feedback::{Event, EventFilter, EventKind, EventSource, SuppressionEntry};
+use crate::inbound::mailbox::Mailbox;
 use crate::inbound::{Handler, InboundError, Incoming};
 use crate::store::Store;
 use crate::subscribers::{SubscriberEmail, SuppressionReason};
@@ -43,6 +44,13 @@ pub enum BouncesCommand {
         campaign: Option<i64>,
         #[arg(long, default_value_t = DEFAULT_LIMIT)]
         limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Poll the bounce mailbox (NECMAIL_BOUNCE_MAILBOX) once, as `serve`
+    /// does on NECMAIL_BOUNCE_POLL_SCHEDULE, and say how many messages were
+    /// handled.
+    Poll {
         #[arg(long)]
         json: bool,
     },
@@ -152,12 +160,15 @@ pub async fn receive(args: ReceiveArgs, store: Arc<dyn Store>, config: &Config) 
     Ok(())
 }
 
-pub async fn bounces(command: BouncesCommand, store: &dyn Store, config: &Config) -> CliResult {
-    let BouncesCommand::Ls {
-        campaign,
-        limit,
-        json,
-    } = command;
+pub async fn bounces(command: BouncesCommand, store: Arc<dyn Store>, config: &Config) -> CliResult {
+    let (campaign, limit, json) = match command {
+        BouncesCommand::Ls {
+            campaign,
+            limit,
+            json,
+        } => (campaign, limit, json),
+        BouncesCommand::Poll { json } => return poll_mailbox(store, config, json).await,
+    };
     let events = store
         .events(&EventFilter {
             kinds: vec![EventKind::Bounce, EventKind::SoftBounce],
@@ -167,6 +178,22 @@ pub async fn bounces(command: BouncesCommand, store: &dyn Store, config: &Config
         })
         .await?;
     show_events(&events, json, config)
+}
+
+/// `bounces poll`: one poll of the bounce mailbox.
+async fn poll_mailbox(store: Arc<dyn Store>, config: &Config, json: bool) -> CliResult {
+    config.check_for_sending()?;
+    let sending = Sending::new(Arc::new(config.clone()))?;
+    let handler = Handler::new(store, &sending, EventSource::Mailbox);
+    let polled = Mailbox::new(handler, config)?.poll().await?;
+    if json {
+        return Ok(output::json(&[polled])?);
+    }
+    println!(
+        "{} handled, {} left in the mailbox (they cannot be read), {} waiting for the next poll",
+        polled.handled, polled.rejected, polled.waiting
+    );
+    Ok(())
 }
 
 pub async fn events(command: EventsCommand, store: &dyn Store, config: &Config) -> CliResult {

@@ -153,6 +153,16 @@ impl From<crate::config::ConfigError> for CliError {
     }
 }
 
+impl From<crate::inbound::mailbox::MailboxError> for CliError {
+    fn from(e: crate::inbound::mailbox::MailboxError) -> Self {
+        if e.is_bad_input() {
+            CliError::BadInput(e.to_string())
+        } else {
+            CliError::Runtime(e.to_string())
+        }
+    }
+}
+
 impl From<StoreError> for CliError {
     fn from(e: StoreError) -> Self {
         if e.is_bad_input() {
@@ -366,7 +376,7 @@ async fn run(cli: Cli, config: Config) -> CliResult {
         }
         Command::Bounces { command } => {
             let store = open_store(&config, may_create).await?;
-            let result = inbound::bounces(command, store.as_ref(), &config).await;
+            let result = inbound::bounces(command, Arc::clone(&store), &config).await;
             store.close().await;
             result
         }

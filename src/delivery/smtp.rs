@@ -154,13 +154,7 @@ impl SmtpRelay {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_owned();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let roots = trusted_roots(config.smtp_ca_file.as_deref())?;
-        let tls_config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| SendError::Local(format!("cannot set up TLS: {e}")))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let tls_connector = tls_connector(config.smtp_ca_file.as_deref())?;
         let password = url
             .password
             .as_ref()
@@ -184,7 +178,7 @@ impl SmtpRelay {
             connections: config.smtp_connections,
             slots: Semaphore::new(config.smtp_connections),
             idle: Mutex::new(Vec::new()),
-            tls_connector: TlsConnector::from(Arc::new(tls_config)),
+            tls_connector,
             label,
         })
     }
@@ -673,6 +667,18 @@ impl fmt::Debug for SmtpRelay {
     }
 }
 
+/// A TLS client that trusts the public roots and those in `ca_file`
+/// (`NECMAIL_SMTP_CA_FILE`): for the relay, and for the bounce mailbox.
+pub fn tls_connector(ca_file: Option<&Path>) -> Result<TlsConnector, SendError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls_config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| SendError::Local(format!("cannot set up TLS: {e}")))?
+        .with_root_certificates(trusted_roots(ca_file)?)
+        .with_no_client_auth();
+    Ok(TlsConnector::from(Arc::new(tls_config)))
+}
+
 /// The roots a relay's certificate may chain to: the public ones, and those
 /// in `ca_file` (`NECMAIL_SMTP_CA_FILE`).
 fn trusted_roots(ca_file: Option<&Path>) -> Result<rustls::RootCertStore, SendError> {
@@ -700,7 +706,7 @@ fn trusted_roots(ca_file: Option<&Path>) -> Result<rustls::RootCertStore, SendEr
 
 /// Whether a TLS handshake failed on the server's certificate: a setting
 /// (or an impostor) to look into, not a network error to retry blindly.
-fn is_certificate_error(e: &io::Error) -> bool {
+pub fn is_certificate_error(e: &io::Error) -> bool {
     e.get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
         .is_some_and(|e| matches!(e, rustls::Error::InvalidCertificate(_)))

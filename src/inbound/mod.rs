@@ -22,6 +22,7 @@
 //! message dropped.
 
 pub mod listener;
+pub mod mailbox;
 
 use std::sync::Arc;
 
@@ -137,6 +138,18 @@ impl<'a> Incoming<'a> {
             None => message.return_address().unwrap_or_default().to_owned(),
         };
         Ok(Incoming { message, sender })
+    }
+
+    /// The addresses its Delivered-To and X-Original-To headers name: where
+    /// a mailbox's delivery agent records the envelope recipient.
+    pub fn delivered_to(&self) -> impl Iterator<Item = &str> {
+        self.message
+            .headers_raw()
+            .filter(|(name, _)| {
+                name.eq_ignore_ascii_case("Delivered-To")
+                    || name.eq_ignore_ascii_case("X-Original-To")
+            })
+            .map(|(_, value)| value.trim().trim_matches(['<', '>']))
     }
 }
 

@@ -7,4 +7,6 @@ mod new_reports;
 mod runner;
 
 pub use new_reports::{NoCampaign, Polled, TickError, Unsent, poll_sources};
-pub use runner::{DISPATCH_TICK, POLL_TICK, PollReport, Ran, Scheduler, SchedulerStore};
+pub use runner::{
+    DISPATCH_TICK, POLL_TICK, PollReport, Ran, ScheduledJob, Scheduler, SchedulerStore,
+};

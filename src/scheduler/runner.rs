@@ -18,6 +18,8 @@
 //!   only an excerpt of its post is paused the same way, unless it was
 //!   created with `--allow-excerpt`: necmail never mails an excerpt of its
 //!   own accord.
+//! - A layer above may add a job on a schedule of its own
+//!   ([`Scheduler::with_job`]): `serve` polls the bounce mailbox so.
 //! - Instances sharing a database claim each tick in the store, so each runs
 //!   once. After downtime only the latest missed tick of each schedule runs;
 //!   a schedule that never ticked waits for its next tick.
@@ -25,6 +27,7 @@
 //! Nothing stops the scheduler: a feed that fails is recorded on its source,
 //! and a database failure is logged and tried again at the next check.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -79,6 +82,14 @@ pub struct Ran {
     pub started: Vec<i64>,
 }
 
+/// Work that a layer above the scheduler runs on a schedule of its own,
+/// claimed like the poll tick so that one instance runs each tick: the
+/// bounce mailbox's poll.
+pub trait ScheduledJob: Send + Sync {
+    /// What the tick does; failures are the job's to log.
+    fn run(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+}
+
 /// One schedule and the last tick of it this instance knows of.
 struct Ticker {
     name: &'static str,
@@ -98,6 +109,8 @@ pub struct Scheduler<S: SchedulerStore + ?Sized> {
     dispatch: Ticker,
     /// Told whenever the scheduler starts a campaign: the delivery supervisor.
     started: Option<Arc<Notify>>,
+    /// A job of a layer above, on its own schedule.
+    job: Option<(Ticker, Box<dyn ScheduledJob>)>,
 }
 
 /// What the scheduler needs from the store: its ticks, campaigns to make
@@ -139,6 +152,25 @@ impl<S: SchedulerStore + ?Sized> Scheduler<S> {
             templates: Arc::clone(&sending.templates),
             transport: Arc::clone(&sending.transport),
             started: None,
+            job: None,
+        }
+    }
+
+    /// Also runs `job` at each tick of `schedule`, claimed under `name`.
+    pub fn with_job(
+        self,
+        name: &'static str,
+        schedule: &Schedule,
+        job: Box<dyn ScheduledJob>,
+    ) -> Self {
+        let ticker = Ticker {
+            name,
+            schedule: schedule.clone(),
+            last: Mutex::new(None),
+        };
+        Scheduler {
+            job: Some((ticker, job)),
+            ..self
         }
     }
 
@@ -154,10 +186,14 @@ impl<S: SchedulerStore + ?Sized> Scheduler<S> {
     /// Both schedules, for the start-up log: "poll */15 * * * *
     /// (Europe/London), dispatch 0 9 * * * (Europe/London)".
     pub fn describe(&self) -> String {
-        format!(
+        let mut described = format!(
             "poll {}, dispatch {}",
             self.poll.schedule, self.dispatch.schedule
-        )
+        );
+        if let Some((ticker, _)) = &self.job {
+            described.push_str(&format!(", {} {}", ticker.name, ticker.schedule));
+        }
+        described
     }
 
     /// Runs until `stop` holds true (or its sender is dropped): the poll
@@ -167,13 +203,24 @@ impl<S: SchedulerStore + ?Sized> Scheduler<S> {
     /// without its campaign.
     pub async fn run(self, stop: watch::Receiver<bool>) {
         let this = &self;
+        let job = async {
+            if let Some((ticker, job)) = &this.job {
+                this.every_check(stop.clone(), |now| async move {
+                    if this.claim_due(ticker, now).await.is_some() {
+                        job.run().await;
+                    }
+                })
+                .await;
+            }
+        };
         tokio::join!(
             this.every_check(stop.clone(), |now| async move {
                 this.poll_due(now).await;
             }),
-            this.every_check(stop, |now| async move {
+            this.every_check(stop.clone(), |now| async move {
                 this.dispatch_due(now).await;
             }),
+            job,
         );
         tracing::info!("the scheduler stopped");
     }
@@ -204,7 +251,8 @@ impl<S: SchedulerStore + ?Sized> Scheduler<S> {
     /// How long until the earliest next tick of either schedule.
     fn until_next_tick(&self, now: DateTime<Utc>) -> Duration {
         [&self.poll, &self.dispatch]
-            .iter()
+            .into_iter()
+            .chain(self.job.as_ref().map(|(ticker, _)| ticker))
             .filter_map(|t| t.schedule.next_after(now))
             .min()
             .and_then(|next| (next - now).to_std().ok())

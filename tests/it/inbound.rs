@@ -881,3 +881,226 @@ mod swaks {
         db.finish().await;
     }
 }
+
+/// The bounce mailbox, against a real Dovecot on loopback; `scripts/test`
+/// runs these when Dovecot is installed and says so when it is not.
+mod dovecot {
+    use super::*;
+    use crate::support::imap::{Dovecot, PASSWORD};
+    use crate::support::smtp::test_ca_pem;
+
+    /// Defines each test on SQLite and on PostgreSQL, both needing Dovecot.
+    macro_rules! with_dovecot {
+        ($(async fn $name:ident($db:ident) $body:block)*) => {$(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                async fn body($db: &$crate::support::TestDb) $body
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[ignore = "needs dovecot: scripts/test runs it when dovecot is installed"]
+                async fn on_sqlite() {
+                    let db = $crate::support::TestDb::sqlite();
+                    body(&db).await;
+                    db.finish().await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[ignore = "needs dovecot and PostgreSQL: scripts/test runs it when both are here"]
+                async fn on_postgres() {
+                    let db = $crate::support::TestDb::postgres().await;
+                    body(&db).await;
+                    db.finish().await;
+                }
+            }
+        )*};
+    }
+
+    /// `necmail bounces poll` against `mailbox`, with `extra` variables.
+    fn poll(db: &TestDb, mailbox: &str, extra: &[(&str, &str)]) -> crate::support::cli::Run {
+        let mut cmd = necmail(db);
+        cmd.args(["bounces", "poll"])
+            .env("NECMAIL_SECRET", SECRET)
+            .env("NECMAIL_PUBLIC_URL", PUBLIC_URL)
+            .env("NECMAIL_FROM", "NEC Report <reports@nec.example>")
+            .env("NECMAIL_OUTBOX_DIR", db.dir.path().join("outbox"))
+            .env("NECMAIL_BOUNCE_MAILBOX", mailbox)
+            // Everything: the IMAP client's own trace of what it sends too.
+            .env("NECMAIL_LOG", "trace");
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        run_command(&mut cmd)
+    }
+
+    async fn events_of(store: &dyn Store, email: &str) -> Vec<(EventKind, EventSource)> {
+        let mut events = store
+            .events(&EventFilter {
+                email: Some(SubscriberEmail::parse(email).unwrap()),
+                limit: 100,
+                ..EventFilter::default()
+            })
+            .await
+            .unwrap();
+        events.reverse();
+        events.into_iter().map(|e| (e.kind, e.source)).collect()
+    }
+
+    with_dovecot! {
+        async fn a_dsn_in_the_bounce_mailbox_suppresses_the_address_and_is_handled_once(db) {
+            let dovecot = Dovecot::start().await;
+            let (store, report) = world(db, 2).await;
+            let id = campaign(&*store, report, &["members"]).await;
+            let signer = Signer::new(SECRET);
+            // A DSN as the relay returns it to the mailbox: to bounces@.
+            dovecot.append(dsn(&[("m000@example.org", "failed", "5.1.1")], "Subject: x").as_bytes())
+                .await;
+            // One whose delivery agent recorded our VERP address.
+            let delivery = delivery_of(&*store, "m001@example.org").await;
+            let verp = format!("bounce+{}@{DOMAIN}", signer.sign(Purpose::Delivery, &[delivery as u64]));
+            let bounce = dsn(&[("m001@example.org", "failed", "5.2.1")],
+                             &original(&signer, id, delivery, "m001@example.org"));
+            dovecot.append(format!("Delivered-To: {verp}\r\n{bounce}").as_bytes()).await;
+            // One that cannot be read (no header), and one too large.
+            dovecot.append(b"\r\nthere is no header here\r\n").await;
+            let large = format!("Subject: large\r\n\r\n{}\r\n", "x".repeat(3000));
+            dovecot.append(large.as_bytes()).await;
+
+            let limit = [("NECMAIL_INBOUND_MAX_BYTES", "2048")];
+            let first = poll(db, &dovecot.url(), &limit);
+            assert!(first.ok().starts_with("2 handled, 2 left"), "{}", first.stdout);
+            assert_eq!(store.suppression(&SubscriberEmail::parse("m000@example.org").unwrap())
+                .await.unwrap().map(|s| s.reason), Some(SuppressionReason::HardBounce));
+            let bounced = [(EventKind::Bounce, EventSource::Mailbox),
+                           (EventKind::Suppress, EventSource::Mailbox)];
+            assert_eq!(events_of(&*store, "m000@example.org").await, bounced);
+            assert_eq!(events_of(&*store, "m001@example.org").await, bounced);
+            assert_eq!(store.delivery_counts(id).await.unwrap().bounced, 1, "the VERP delivery");
+            // The handled messages are gone; the two it cannot read stay, seen.
+            let left = dovecot.flags().await;
+            assert_eq!(left.len(), 2, "{left:?}");
+            assert!(left.iter().all(|f| f.iter().any(|f| f == "Seen")), "{left:?}");
+
+            // A second poll handles nothing again, nor the two unreadable ones.
+            let second = poll(db, &dovecot.url(), &limit);
+            assert!(second.ok().starts_with("0 handled, 0 left"), "{}", second.stdout);
+            assert_eq!(events_of(&*store, "m000@example.org").await, bounced);
+            let listed = run(db, &["events", "ls", "--email", "m000@example.org", "--json"]).json();
+            assert_eq!(listed[0]["source"], "mailbox");
+            for out in [&first, &second] {
+                assert!(out.stderr.contains("polled the bounce mailbox"), "{}", out.stderr);
+                assert!(!format!("{}{}", out.stdout, out.stderr).contains(PASSWORD), "{}", out.stderr);
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs dovecot: scripts/test runs it when dovecot is installed"]
+    async fn a_refused_login_is_a_clear_error_without_the_password() {
+        let db = TestDb::sqlite();
+        let dovecot = Dovecot::start().await;
+        let wrong = dovecot.url().replace(PASSWORD, "wrong-pw-3Jd8sLq");
+        let run = poll(&db, &wrong, &[("NECMAIL_LOG", "info")]);
+        let error = run.fails(2);
+        assert!(error.contains("LOGIN was refused"), "{error}");
+        assert!(
+            error.contains(&format!("127.0.0.1:{}/INBOX", dovecot.port)),
+            "{error}"
+        );
+        assert!(!error.contains("wrong-pw-3Jd8sLq") && !run.stdout.contains("wrong-pw-3Jd8sLq"));
+        db.finish().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs dovecot: scripts/test runs it when dovecot is installed"]
+    async fn serve_polls_the_bounce_mailbox_on_its_schedule() {
+        let db = TestDb::sqlite();
+        let dovecot = Dovecot::start().await;
+        let (store, _) = world(&db, 1).await;
+        dovecot
+            .append(dsn(&[("m000@example.org", "failed", "5.1.1")], "Subject: x").as_bytes())
+            .await;
+        let daemon = Daemon::start(
+            &db,
+            &[
+                (
+                    "NECMAIL_FROM",
+                    "NEC Report <reports@nec.example>".to_owned(),
+                ),
+                (
+                    "NECMAIL_OUTBOX_DIR",
+                    db.dir.path().join("outbox").display().to_string(),
+                ),
+                ("NECMAIL_BOUNCE_MAILBOX", dovecot.url()),
+                // Every second, with seconds first.
+                ("NECMAIL_BOUNCE_POLL_SCHEDULE", "* * * * * *".to_owned()),
+                ("NECMAIL_LOG", "debug".to_owned()),
+            ],
+        )
+        .await;
+        let email = SubscriberEmail::parse("m000@example.org").unwrap();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        while store.suppression(&email).await.unwrap().is_none() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not polled:\n{}",
+                daemon.log()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(
+            events_of(&*store, "m000@example.org").await,
+            [
+                (EventKind::Bounce, EventSource::Mailbox),
+                (EventKind::Suppress, EventSource::Mailbox)
+            ]
+        );
+        let (code, log) = daemon.stop().await;
+        assert_eq!(code, 0, "{log}");
+        assert!(log.contains("bounce mailbox polled"), "{log}");
+        assert!(log.contains("polled the bounce mailbox"), "{log}");
+        assert!(!log.contains(PASSWORD), "{log}");
+        drop(store);
+        db.finish().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs dovecot: scripts/test runs it when dovecot is installed"]
+    async fn imaps_trusts_the_ca_file_and_refuses_a_certificate_it_cannot_check() {
+        let db = TestDb::sqlite();
+        let dovecot = Dovecot::start().await;
+        let (store, _) = world(&db, 1).await;
+        dovecot
+            .append(dsn(&[("m000@example.org", "failed", "5.1.1")], "Subject: x").as_bytes())
+            .await;
+        let url = dovecot.tls_url("localhost");
+        let untrusted = poll(&db, &url, &[("NECMAIL_LOG", "info")]);
+        let error = untrusted.fails(2);
+        assert!(error.contains("NECMAIL_SMTP_CA_FILE"), "{error}");
+        let ca = db.dir.path().join("ca.pem");
+        std::fs::write(&ca, test_ca_pem()).unwrap();
+        let trusted = poll(&db, &url, &[("NECMAIL_SMTP_CA_FILE", ca.to_str().unwrap())]);
+        assert!(trusted.ok().starts_with("1 handled"), "{}", trusted.stdout);
+        let email = SubscriberEmail::parse("m000@example.org").unwrap();
+        assert!(store.suppression(&email).await.unwrap().is_some());
+        drop(store);
+        db.finish().await;
+    }
+}
+
+#[test]
+fn config_check_refuses_a_bounce_mailbox_in_clear_to_another_machine() {
+    let db = TestDb::sqlite();
+    let run = run_command(necmail(&db).args(["config", "check"]).env(
+        "NECMAIL_BOUNCE_MAILBOX",
+        "imap://bounces:hunter2-pw@mail.example/INBOX",
+    ));
+    let error = run.fails(2);
+    assert!(error.contains("NECMAIL_BOUNCE_MAILBOX"), "{error}");
+    assert!(error.contains("imaps://"), "{error}");
+    assert!(
+        !error.contains("hunter2-pw") && !run.stdout.contains("hunter2-pw"),
+        "{error}"
+    );
+}

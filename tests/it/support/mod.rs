@@ -5,6 +5,7 @@ pub mod app;
 pub mod cli;
 pub mod dkim;
 pub mod http;
+pub mod imap;
 pub mod smtp;
 
 use std::sync::Arc;

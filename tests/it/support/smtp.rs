@@ -580,6 +580,9 @@ type Writer = WriteHalf<Box<dyn Connection>>;
 /// The test CA and the server's certificate, made once per test run.
 struct TestCa {
     pem: String,
+    /// The server's certificate and key, in PEM, for servers not ours (Dovecot).
+    server_pem: String,
+    server_key_pem: String,
     acceptor: TlsAcceptor,
 }
 
@@ -595,6 +598,7 @@ static TEST_CA: LazyLock<TestCa> = LazyLock::new(|| {
     let certificate = rcgen::CertificateParams::new(names)
         .and_then(|params| params.signed_by(&key, &ca))
         .expect("the server certificate");
+    let (server_pem, server_key_pem) = (certificate.pem(), key.serialize_pem());
     let key = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der())
         .expect("a private key rustls reads");
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -608,6 +612,8 @@ static TEST_CA: LazyLock<TestCa> = LazyLock::new(|| {
         .expect("a TLS server configuration");
     TestCa {
         pem: ca.pem(),
+        server_pem,
+        server_key_pem,
         acceptor: TlsAcceptor::from(Arc::new(config)),
     }
 });
@@ -616,6 +622,12 @@ static TEST_CA: LazyLock<TestCa> = LazyLock::new(|| {
 /// for NECMAIL_SMTP_CA_FILE.
 pub fn test_ca_pem() -> &'static str {
     &TEST_CA.pem
+}
+
+/// The test server's certificate (for localhost and 127.0.0.1, signed by
+/// [`test_ca_pem`]) and its private key, in PEM.
+pub fn test_server_pem() -> (&'static str, &'static str) {
+    (&TEST_CA.server_pem, &TEST_CA.server_key_pem)
 }
 
 /// One connection's conversation.
