@@ -44,13 +44,13 @@ fn per_recipient(c: &mut Criterion) {
     let report = report();
     let prepared = Prepared::new(Arc::clone(&templates), &report, &Site::from_config(&config))
         .expect("it renders");
-    let list = ListRef {
-        id: 1,
-        info: ListInfo {
+    let list = ListRef::one(
+        1,
+        ListInfo {
             slug: "members".into(),
             name: "Party members".into(),
         },
-    };
+    );
     let mut councillor = Attributes::new();
     councillor.set("role".into(), "councillor".into());
     let member = Attributes::new();

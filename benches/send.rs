@@ -150,13 +150,13 @@ fn per_message(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("a runtime");
-    let list = ListRef {
-        id: 1,
-        info: ListInfo {
+    let list = ListRef::one(
+        1,
+        ListInfo {
             slug: "members".into(),
             name: "Party members".into(),
         },
-    };
+    );
     let mut councillor = Attributes::new();
     councillor.set("role".into(), "councillor".into());
     let member = Attributes::new();

@@ -5,7 +5,8 @@
 #   scripts/screenshot-email.sh [REPORT.md] [OUT_DIR]
 #
 # Defaults: tests/fixtures/reports/clean.md, ./screenshots. The subscriber is
-# a councillor, so the Local Government jump link shows.
+# a councillor, so the Local Government jump link shows, on two lists, so the
+# footer names both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +22,9 @@ trap 'rm -rf "$work"' EXIT
 export DATABASE_URL="sqlite://$work/necmail.db?mode=rwc"
 
 $necmail list create members --name "Party members" >/dev/null
-$necmail subscriber add jo@example.org --name "Jo Bloggs" --list members --attr role=councillor --confirmed >/dev/null
+$necmail list create councillors --name "Labour councillors" >/dev/null
+$necmail subscriber add jo@example.org --name "Jo Bloggs" --list members --list councillors \
+  --attr role=councillor --confirmed >/dev/null
 $necmail report import "$report" >/dev/null
 $necmail report preview 1 --as jo@example.org --out "$work/preview" >/dev/null
 

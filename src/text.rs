@@ -106,6 +106,15 @@ impl Anchors {
     }
 }
 
+/// Names as a phrase: "A", "A and B", "A, B and C".
+pub fn joined(names: &[&str]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
 /// The longest slug [`slugify`] makes.
 pub const MAX_SLUG_LEN: usize = 60;
 

@@ -40,7 +40,9 @@ const SEALED: u8 = 2;
 /// What a token is for; a token made for one purpose never verifies for another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
-    /// `[subscriber id, list id]`; never expires.
+    /// `[subscriber id, list id, other list ids…]`: the lists the message
+    /// came through, the one its List-Id names first; never expires. (Links
+    /// sent before messages named several lists are `[subscriber id, list id]`.)
     Unsubscribe,
     /// `[subscriber id, issued at (unix seconds)]`: expires after
     /// NECMAIL_PREFERENCES_LINK_DAYS. (Unsealed tokens are `[subscriber id]`.)
@@ -198,6 +200,47 @@ impl Signer {
         tag.copy_from_slice(&self.current.seal_tag(purpose, payload));
         self.current.keystream(purpose, tag, payload);
         URL_SAFE_NO_PAD.encode_string(&bytes[..end], out);
+    }
+
+    /// Appends the token of an unsubscribe link for `subscriber_id` that
+    /// leaves `lists`, the first always, the others while the token has
+    /// room (a dozen or more: a subscriber on more of one campaign's lists
+    /// leaves the rest from the preferences page); see [`Signer::unsubscribe`].
+    /// No allocation when `out` has room.
+    pub fn unsubscribe_into(
+        &self,
+        subscriber_id: u64,
+        lists: impl IntoIterator<Item = u64>,
+        out: &mut String,
+    ) {
+        let mut values = [0u64; MAX_PAYLOAD];
+        values[0] = subscriber_id;
+        let mut used = varint(subscriber_id).1;
+        let mut n = 1;
+        for list in lists {
+            let size = varint(list).1;
+            if used + size > MAX_PAYLOAD {
+                break;
+            }
+            values[n] = list;
+            used += size;
+            n += 1;
+        }
+        self.sign_into(Purpose::Unsubscribe, &values[..n], out);
+    }
+
+    /// The subscriber and the lists (at least one) a valid unsubscribe
+    /// token names, as [`Signer::unsubscribe_into`] makes them and as links
+    /// sent before did.
+    pub fn unsubscribe(&self, token: &str) -> Result<(i64, Vec<i64>), TokenError> {
+        let values = self.verify(Purpose::Unsubscribe, token)?;
+        let mut ids = values.into_iter().map(i64::try_from);
+        let subscriber = ids.next().and_then(Result::ok);
+        let lists: Result<Vec<i64>, _> = ids.collect();
+        match (subscriber, lists) {
+            (Some(subscriber), Ok(lists)) if !lists.is_empty() => Ok((subscriber, lists)),
+            _ => Err(TokenError::Malformed),
+        }
     }
 
     /// The token of a preferences link for `subscriber_id`, issued now.
@@ -438,6 +481,38 @@ mod tests {
             Err(TokenError::Forged),
             "without NECMAIL_SECRET_PREVIOUS the old links stop"
         );
+    }
+
+    #[test]
+    fn an_unsubscribe_token_names_every_list_it_has_room_for_and_old_ones_still_work() {
+        let s = Signer::new("secret");
+        let mut one = String::new();
+        s.unsubscribe_into(123_456, [7], &mut one);
+        assert_eq!(
+            one, "0jVO5H6_eiWxJ84sc4M",
+            "a one-list link is as it always was"
+        );
+        assert_eq!(s.unsubscribe(&one), Ok((123_456, vec![7])));
+        let old = unsealed("secret", Purpose::Unsubscribe, &[123_456, 7]);
+        assert_eq!(s.unsubscribe(&old), Ok((123_456, vec![7])));
+        let mut two = String::new();
+        s.unsubscribe_into(123_456, [7, 3], &mut two);
+        assert_eq!(s.unsubscribe(&two), Ok((123_456, vec![7, 3])));
+        let many: Vec<u64> = (1..=100).map(|i| i * 1000).collect();
+        let mut token = String::new();
+        s.unsubscribe_into(u64::MAX >> 1, many, &mut token);
+        let (_, lists) = s.unsubscribe(&token).unwrap();
+        let first: Vec<i64> = (1..=11).map(|i| i * 1000).collect();
+        assert_eq!(
+            lists, first,
+            "as many as fit in the token's 32 bytes, in order"
+        );
+        for bad in [
+            s.sign(Purpose::Unsubscribe, &[5]),
+            s.sign(Purpose::Unsubscribe, &[]),
+        ] {
+            assert_eq!(s.unsubscribe(&bad), Err(TokenError::Malformed));
+        }
     }
 
     #[test]

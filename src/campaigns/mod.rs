@@ -20,7 +20,9 @@ use crate::subscribers::{AttributePair, Attributes};
 
 pub use prepare::{CreateError, MAX_SUBJECT, create, parse_at};
 pub use progress::{Progress, human_duration, progress};
-pub use store::{CampaignStore, ClaimFrom, Claimed, Outcome, Recorded, Totals, TotalsStore};
+pub use store::{
+    AlsoList, CampaignStore, ClaimFrom, Claimed, Outcome, Recorded, Totals, TotalsStore,
+};
 
 string_enum!(
     /// Where a campaign stands.

@@ -32,6 +32,18 @@ pub struct Claimed {
     /// False when, since the campaign started, the subscriber left the list,
     /// was blocklisted or suppressed: the delivery is then skipped.
     pub eligible: bool,
+    /// The campaign's other lists the subscriber is confirmed on, in the
+    /// campaign's order: the one message comes through them too. Empty, and
+    /// so no allocation, for someone on one of them.
+    pub also: Vec<AlsoList>,
+}
+
+/// Another list a claimed delivery's message comes through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlsoList {
+    pub id: i64,
+    pub slug: String,
+    pub name: String,
 }
 
 /// Which deliveries a claim takes.

@@ -70,9 +70,9 @@ pub async fn preview(args: PreviewArgs, store: &dyn Store, config: &Config) -> C
             email: SubscriberEmail::parse("preview@example.org").expect("a valid address"),
             name: None,
             attributes: Attributes::new(),
-            list: ListRef {
-                id: 0,
-                info: match store.lists().await?.into_iter().next() {
+            list: ListRef::one(
+                0,
+                match store.lists().await?.into_iter().next() {
                     Some(l) => ListInfo {
                         slug: l.slug.to_string(),
                         name: l.name,
@@ -84,7 +84,7 @@ pub async fn preview(args: PreviewArgs, store: &dyn Store, config: &Config) -> C
                         name: "Members".into(),
                     },
                 },
-            },
+            ),
         },
     };
     let site = Site::from_config(config);

@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::editor::{self, EditorError};
 use super::{CliError, CliResult, output};
 use crate::config::Config;
+use crate::error::StoreError;
 use crate::reports::feeds::{FetchError, Fetched, Fetcher, parse_feed, parse_url, with_full_post};
 use crate::reports::import::{self, Format, ReportImportError};
 use crate::reports::{
@@ -153,7 +154,9 @@ pub async fn run(command: ReportCommand, store: &dyn Store, config: &Config) -> 
                 Ok(show(&history)?)
             }
         }
-        ReportCommand::Edit { report, after_send } => edit(store, &report, after_send).await,
+        ReportCommand::Edit { report, after_send } => {
+            edit(store, config, &report, after_send).await
+        }
         ReportCommand::Replace(args) => replace(&args, store, config).await,
         ReportCommand::Rm { report, force } => {
             let deleted = store.delete_report(&report, force).await?;
@@ -196,15 +199,22 @@ async fn import(args: &ImportArgs, store: &dyn Store, config: &Config) -> CliRes
 }
 
 /// `report edit`: the report's Markdown file in the editor, stored again
-/// when it changed and still imports. Whatever goes wrong once the admin
-/// has edited it, the edited file is kept and named.
-async fn edit(store: &dyn Store, which: &ReportRef, after_send: bool) -> CliResult {
+/// when it changed and still imports, its images copied into the media
+/// store as an import's are. Whatever goes wrong once the admin has edited
+/// it, the edited file is kept and named.
+async fn edit(
+    store: &dyn Store,
+    config: &Config,
+    which: &ReportRef,
+    after_send: bool,
+) -> CliResult {
     let ReportHistory {
         report, sent_by, ..
     } = store.report_history(which).await?;
     if let Some(sent_by) = sent_by.filter(|_| !after_send) {
         return Err(CliError::BadInput(sent_by.refusal(&report)));
     }
+    let images = ImageCopier::from_config(config).map_err(fetch_error)?;
     let original = import::markdown_file(&report);
     let edited = editor::edit(&format!("necmail-report-{}", report.id), &original).map_err(
         |e: EditorError| {
@@ -231,10 +241,15 @@ async fn edit(store: &dyn Store, which: &ReportRef, after_send: bool) -> CliResu
             )));
         }
     };
-    match store
-        .revise_report(&ReportRef::Id(report.id), &draft, after_send)
-        .await
-    {
+    let revised = match with_images(&images, store, draft).await {
+        Ok(draft) => {
+            store
+                .revise_report(&ReportRef::Id(report.id), &draft, after_send)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match revised {
         Ok(revised) => {
             println!("{}", revised_line(&revised));
             Ok(())
@@ -320,13 +335,23 @@ async fn read_drafts(
                 draft.title
             );
         }
-        let (draft, left_out) = images.copy_images(store, draft).await?;
-        for image in left_out {
-            eprintln!("warning: {:?}: {image}", draft.title);
-        }
-        complete.push(draft);
+        complete.push(with_images(&images, store, draft).await?);
     }
     Ok(complete)
+}
+
+/// `draft` with its images copied into the media store; each one that
+/// cannot be is left out, with a warning. Only the store failing is an error.
+async fn with_images(
+    images: &ImageCopier,
+    store: &dyn Store,
+    draft: ReportDraft,
+) -> Result<ReportDraft, StoreError> {
+    let (draft, left_out) = images.copy_images(store, draft).await?;
+    for image in left_out {
+        eprintln!("warning: {:?}: {image}", draft.title);
+    }
+    Ok(draft)
 }
 
 /// Reads and parses the input as it is.

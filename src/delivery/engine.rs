@@ -736,28 +736,36 @@ struct Scratch {
     message: String,
     addressing: Addressing,
     id: String,
-    /// The lists of the messages so far: a campaign's are few.
+    /// The lists of the messages so far, and which of them together: a
+    /// campaign's are few.
     lists: Vec<ListRef>,
 }
 
 /// The most lists a worker keeps in its [`Scratch`].
 const SCRATCH_LISTS: usize = 64;
 
-/// The list of `job`, from those kept in `lists`, or added to them.
+/// The lists of `job`, from those kept in `lists`, or added to them.
 fn list_of<'a>(lists: &'a mut Vec<ListRef>, job: &Claimed) -> &'a ListRef {
     let known = lists.iter().position(|list| {
-        list.id == job.list_id && list.info.slug == job.list_slug && list.info.name == job.list_name
+        list.id == job.list_id
+            && list.info.slug == job.list_slug
+            && list.info.name == job.list_name
+            && list.also_ids.len() == job.also.len()
+            && (job.also.iter().zip(list.also_ids.iter().zip(&list.also)))
+                .all(|(a, (id, info))| a.id == *id && a.slug == info.slug && a.name == info.name)
     });
     let at = known.unwrap_or_else(|| {
         if lists.len() >= SCRATCH_LISTS {
             lists.clear();
         }
+        let info = |slug: &str, name: &str| ListInfo {
+            slug: slug.to_owned(),
+            name: name.to_owned(),
+        };
         lists.push(ListRef {
-            id: job.list_id,
-            info: ListInfo {
-                slug: job.list_slug.clone(),
-                name: job.list_name.clone(),
-            },
+            also_ids: job.also.iter().map(|a| a.id).collect(),
+            also: job.also.iter().map(|a| info(&a.slug, &a.name)).collect(),
+            ..ListRef::one(job.list_id, info(&job.list_slug, &job.list_name))
         });
         lists.len() - 1
     });
@@ -1059,6 +1067,7 @@ mod tests {
             name: None,
             attributes: Default::default(),
             eligible: true,
+            also: Vec::new(),
         }
     }
 

@@ -12,11 +12,30 @@ use crate::render::{ListInfo, MessageMeta, Recipient};
 use crate::subscribers::Attributes;
 use crate::tokens::{Purpose, Signer};
 
-/// The list a message is sent through.
+/// The lists a message is sent through: the one its List-Id names (RFC
+/// 2919 allows one: the first of the campaign's lists the recipient was on
+/// when it started), and for someone on several of the campaign's lists,
+/// the others, in the campaign's order. The footer names them all, and the
+/// unsubscribe link leaves them all.
 #[derive(Debug, Clone)]
 pub struct ListRef {
     pub id: i64,
     pub info: ListInfo,
+    /// The other lists' ids, in the order of `also`.
+    pub also_ids: Vec<i64>,
+    pub also: Vec<ListInfo>,
+}
+
+impl ListRef {
+    /// A message sent through one list.
+    pub fn one(id: i64, info: ListInfo) -> Self {
+        ListRef {
+            id,
+            info,
+            also_ids: Vec::new(),
+            also: Vec::new(),
+        }
+    }
 }
 
 /// Everything personal about one message except its content. A campaign's
@@ -72,14 +91,15 @@ impl Addressing {
     ) {
         let domain = config.from.domain();
         let sub = u64::try_from(subscriber_id).unwrap_or_default();
-        let list_id = u64::try_from(list.id).unwrap_or_default();
+        let id = |id: i64| u64::try_from(id).unwrap_or_default();
         let delivery = u64::try_from(delivery_id).unwrap_or_default();
 
         let url = &mut self.unsubscribe_url;
         url.clear();
         config.push_public_link("u/", url);
         let token_at = url.len();
-        signer.sign_into(Purpose::Unsubscribe, &[sub, list_id], url);
+        let lists = std::iter::once(list.id).chain(list.also_ids.iter().copied());
+        signer.unsubscribe_into(sub, lists.map(id), url);
         let mailto = &mut self.unsubscribe_mailto;
         mailto.clear();
         for part in ["mailto:leave+", &url[token_at..], "@", domain] {
@@ -151,6 +171,7 @@ impl Addressing {
             name,
             attributes,
             list: &list.info,
+            also: &list.also,
             unsubscribe_url: &self.unsubscribe_url,
             preferences_url: &self.preferences_url,
         }

@@ -10,7 +10,9 @@ use crate::error::StoreError;
 use crate::lists::{List, ListStore};
 use crate::render::{ListInfo, Prepared, Rendered, Site, Templates, TestLinks};
 use crate::reports::Report;
-use crate::subscribers::{Attributes, SubscriberEmail, SubscriberStore, SubscriptionStatus};
+use crate::subscribers::{
+    Attributes, Membership, SubscriberEmail, SubscriberStore, SubscriptionStatus,
+};
 use crate::tokens::Purpose;
 
 /// Why a one-off message could not be made or sent.
@@ -36,17 +38,21 @@ pub struct OneRecipient {
     pub list: ListRef,
 }
 
-fn list_ref(list: List) -> ListRef {
-    ListRef {
-        id: list.id,
-        info: ListInfo {
-            slug: list.slug.to_string(),
-            name: list.name,
-        },
-    }
+fn list_info(list: List) -> (i64, ListInfo) {
+    let info = ListInfo {
+        slug: list.slug.to_string(),
+        name: list.name,
+    };
+    (list.id, info)
 }
 
-/// The subscriber behind `email` (through their first confirmed list), or,
+fn list_ref(list: List) -> ListRef {
+    let (id, info) = list_info(list);
+    ListRef::one(id, info)
+}
+
+/// The subscriber behind `email` (through every list they are confirmed
+/// on, as a campaign to all of them would send it, else their first), or,
 /// when `must_exist` is false and there is none, a stranger on the first list.
 pub async fn recipient(
     people: &dyn SubscriberStore,
@@ -56,21 +62,33 @@ pub async fn recipient(
 ) -> Result<OneRecipient, OneOffError> {
     match people.subscriber(email).await {
         Ok(s) => {
-            let membership = s
-                .lists
-                .iter()
-                .find(|m| m.status == SubscriptionStatus::Confirmed)
-                .or_else(|| s.lists.first());
-            let list = match membership {
-                Some(m) => lists.list(&m.slug).await?,
-                None => any_list(lists).await?,
+            let confirmed = |m: &&Membership| m.status == SubscriptionStatus::Confirmed;
+            let memberships: Vec<&Membership> = match s.lists.iter().any(|m| confirmed(&m)) {
+                true => s.lists.iter().filter(confirmed).collect(),
+                false => s.lists.first().into_iter().collect(),
+            };
+            let mut through = Vec::with_capacity(memberships.len());
+            for m in memberships {
+                through.push(list_info(lists.list(&m.slug).await?));
+            }
+            let list = if through.is_empty() {
+                list_ref(any_list(lists).await?)
+            } else {
+                let (id, info) = through.remove(0);
+                let (also_ids, also) = through.into_iter().unzip();
+                ListRef {
+                    id,
+                    info,
+                    also_ids,
+                    also,
+                }
             };
             Ok(OneRecipient {
                 subscriber_id: s.id,
                 email: s.email,
                 name: s.name,
                 attributes: s.attributes,
-                list: list_ref(list),
+                list,
             })
         }
         Err(StoreError::NotFound(msg)) if must_exist => Err(OneOffError::Invalid(msg)),

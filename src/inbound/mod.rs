@@ -382,9 +382,15 @@ impl Handler {
         Ok(())
     }
 
+    /// A `leave+TOKEN@` message: leaves every list the token names (those
+    /// its message came through).
     async fn unsubscribe(&self, token: &str) -> Result<(), InboundError> {
-        let Some([subscriber_id, list_id]) = self.ids(Purpose::Unsubscribe, token) else {
-            return Ok(());
+        let (subscriber_id, list_ids) = match self.signer.unsubscribe(token) {
+            Ok(target) => target,
+            Err(e) => {
+                tracing::info!(reason = %e, "a bad unsubscribe token: message dropped");
+                return Ok(());
+            }
         };
         let subscriber = match self.store.subscriber_by_id(subscriber_id).await {
             Ok(s) => s,
@@ -393,17 +399,19 @@ impl Handler {
         };
         if self
             .store
-            .unsubscribe_by_id(subscriber_id, Some(list_id))
+            .unsubscribe_by_id(subscriber_id, Some(&list_ids))
             .await?
         {
             tracing::info!(subscriber_id, "mailto unsubscribe");
-            self.event(
-                EventKind::Leave,
-                &subscriber.email,
-                Some(list_id),
-                "mailto unsubscribe",
-            )
-            .await?;
+            for list_id in list_ids {
+                self.event(
+                    EventKind::Leave,
+                    &subscriber.email,
+                    Some(list_id),
+                    "mailto unsubscribe",
+                )
+                .await?;
+            }
         }
         Ok(())
     }
@@ -593,10 +601,9 @@ impl Handler {
             .and_then(|(_, rest)| rest.split_once('@'))
             .map(|(token, _)| token);
         if let Some(token) = token
-            && let Ok(values) = self.signer.verify(Purpose::Unsubscribe, token)
-            && let [id, _] = values[..]
+            && let Ok((id, _)) = self.signer.unsubscribe(token)
         {
-            return Ok(i64::try_from(id).ok());
+            return Ok(Some(id));
         }
         let Some(email) = recipient.and_then(|r| SubscriberEmail::parse(r).ok()) else {
             return Ok(None);

@@ -211,8 +211,8 @@ impl Encoded {
     }
 }
 
-/// The list a recipient gets the email through.
-#[derive(Debug, Clone, serde::Serialize)]
+/// A list a recipient gets the email through.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ListInfo {
     pub slug: String,
     pub name: String,
@@ -224,7 +224,11 @@ pub struct Recipient<'a> {
     pub email: &'a str,
     pub name: Option<&'a str>,
     pub attributes: &'a Attributes,
+    /// The list the email is sent through, which its List-Id names.
     pub list: &'a ListInfo,
+    /// The other lists it comes through, for someone on several of a
+    /// campaign's lists: the footer names them all. Mostly none.
+    pub also: &'a [ListInfo],
     pub unsubscribe_url: &'a str,
     pub preferences_url: &'a str,
 }
@@ -239,7 +243,8 @@ pub struct MessageMeta<'a> {
     /// mail only; it also adds List-Archive, List-Subscribe, List-Help,
     /// List-Post, Precedence and Auto-Submitted.
     pub list_unsubscribe: Option<(&'a str, &'a str)>,
-    /// The list's id, `slug.domain`; its name is the recipient's list's.
+    /// The list's id, `slug.domain`; its name is the recipient's list's
+    /// (RFC 2919 allows one: the first of the lists the email comes through).
     pub list_id: Option<&'a str>,
     pub feedback_id: Option<&'a str>,
 }
@@ -340,14 +345,15 @@ type Bucket = Vec<(VariantKey, Arc<Variant>)>;
 struct VariantKey {
     named: bool,
     list: ListInfo,
+    also: Vec<ListInfo>,
     attributes: Attributes,
 }
 
 impl VariantKey {
     fn matches(&self, named: bool, r: &Recipient<'_>) -> bool {
         self.named == named
-            && self.list.slug == r.list.slug
-            && self.list.name == r.list.name
+            && self.list == *r.list
+            && self.also == r.also
             && self.attributes == *r.attributes
     }
 }
@@ -454,6 +460,8 @@ impl Prepared {
             }),
         );
         ctx.insert("list", r.list);
+        let lists: Vec<&ListInfo> = std::iter::once(r.list).chain(r.also).collect();
+        ctx.insert("lists", &lists);
         ctx.insert("unsubscribe_url", &Slot::Unsubscribe.stand_in());
         ctx.insert("preferences_url", &Slot::Preferences.stand_in());
         ctx.insert("archive_url", &self.site.archive_url);
@@ -549,6 +557,10 @@ impl Prepared {
         named.hash(&mut hasher);
         r.list.slug.hash(&mut hasher);
         r.list.name.hash(&mut hasher);
+        for list in r.also {
+            list.slug.hash(&mut hasher);
+            list.name.hash(&mut hasher);
+        }
         for (key, value) in r.attributes.iter() {
             key.hash(&mut hasher);
             value.hash(&mut hasher);
@@ -575,6 +587,7 @@ impl Prepared {
             let key = VariantKey {
                 named,
                 list: r.list.clone(),
+                also: r.also.to_vec(),
                 attributes: r.attributes.clone(),
             };
             let bucket = variants.entry(hash).or_default();
@@ -859,11 +872,13 @@ fn style_blocks(html: &str) -> String {
     css
 }
 
-/// Two made-up recipients that every template must render for.
+/// Two made-up recipients that every template must render for: one on
+/// one list, one on two.
 struct Sample {
     name: Option<&'static str>,
     attributes: Attributes,
     list: ListInfo,
+    also: Vec<ListInfo>,
 }
 
 impl Sample {
@@ -873,6 +888,7 @@ impl Sample {
             name: self.name,
             attributes: &self.attributes,
             list: &self.list,
+            also: &self.also,
             unsubscribe_url: "https://example.org/u/sample",
             preferences_url: "https://example.org/p/sample",
         }
@@ -892,11 +908,16 @@ fn sample_recipients() -> (Sample, Sample) {
             name: Some("Sam Sample"),
             attributes: councillor,
             list: list.clone(),
+            also: Vec::new(),
         },
         Sample {
             name: None,
             attributes: Attributes::new(),
             list,
+            also: vec![ListInfo {
+                slug: "councillors".into(),
+                name: "Councillors".into(),
+            }],
         },
     )
 }

@@ -68,6 +68,7 @@ fn recipient<'a>(
         name,
         attributes,
         list,
+        also: &[],
         unsubscribe_url: "https://nec.example/u/TOKEN?a=1&b=2",
         preferences_url: "https://nec.example/p/PREFS",
     }

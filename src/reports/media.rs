@@ -23,7 +23,7 @@ use std::ops::Range;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use pulldown_cmark::{Event, Parser, Tag};
+use pulldown_cmark::{Event, LinkType, Parser, Tag};
 use sha2::{Digest, Sha256};
 use url::Url;
 
@@ -242,17 +242,21 @@ impl ImageCopier {
                     ours
                 }
             };
-            edits.push((image.destination, ours));
-        }
-        let body = &mut draft.body_markdown;
-        for (range, ours) in edits.into_iter().rev() {
+            let body = &draft.body_markdown;
             match ours {
-                Some(url) => body.replace_range(range, &url),
+                Some(url) => edits.push((image.destination, Some(url))),
                 None => {
-                    let whole = image_around(body, range.clone());
-                    body.replace_range(whole, "");
+                    edits.push((own_lines(body, image.written), None));
+                    edits.extend(image.definition.map(|d| (own_lines(body, d), None)));
                 }
             }
+        }
+        // Images by one reference share its definition: it is edited once.
+        edits.sort_by_key(|(range, _)| (range.start, range.end));
+        edits.dedup_by(|later, earlier| later.0.start < earlier.0.end);
+        let body = &mut draft.body_markdown;
+        for (range, ours) in edits.into_iter().rev() {
+            body.replace_range(range, ours.as_deref().unwrap_or_default());
         }
         Ok((draft, left_out))
     }
@@ -287,29 +291,74 @@ async fn fetch(fetcher: &Fetcher, url: &str) -> Result<Vec<u8>, ImageError> {
     }
 }
 
-/// An image of a Markdown text: its address, and where the address is
-/// written.
+/// An image of a Markdown text: its address, where the address is written
+/// (in the image, or in the definition of the reference it uses), and the
+/// image as written.
 struct Image {
     url: String,
     destination: Range<usize>,
+    /// `![alt](address)` or `![alt][reference]`.
+    written: Range<usize>,
+    /// `[reference]: address`, for an image by a reference no link uses:
+    /// left out with the image.
+    definition: Option<Range<usize>>,
 }
 
-/// The images of `markdown` that have an address written inline
-/// (`![alt](address)`), in order.
+/// The images of `markdown`, written inline (`![alt](address)`) or by
+/// reference (`![alt][ref]` and `[ref]: address`), in order.
 fn images(markdown: &str) -> Vec<Image> {
-    Parser::new_ext(markdown, markdown_options())
-        .into_offset_iter()
-        .filter_map(|(event, range)| match event {
-            Event::Start(Tag::Image { dest_url, .. }) => {
-                let destination = destination(markdown, range)?;
+    let mut events = Parser::new_ext(markdown, markdown_options()).into_offset_iter();
+    let mut links = Vec::new();
+    let mut found = Vec::new();
+    for (event, written) in events.by_ref() {
+        match event {
+            Event::Start(Tag::Link { link_type, id, .. }) if by_reference(link_type) => {
+                links.push(id);
+            }
+            Event::Start(Tag::Image {
+                link_type,
+                dest_url,
+                id,
+                ..
+            }) => found.push((by_reference(link_type).then_some(id), dest_url, written)),
+            _ => {}
+        }
+    }
+    let definitions = events.reference_definitions();
+    let linked: Vec<&Range<usize>> = links
+        .iter()
+        .filter_map(|id| definitions.get(id).map(|d| &d.span))
+        .collect();
+    found
+        .into_iter()
+        .filter_map(|(reference, url, written)| match reference {
+            Some(id) => {
+                let definition = definitions.get(&id)?;
                 Some(Image {
-                    url: dest_url.into_string(),
-                    destination,
+                    url: definition.dest.to_string(),
+                    destination: defined_destination(markdown, &definition.span)?,
+                    written,
+                    definition: Some(definition.span.clone())
+                        .filter(|span| !linked.contains(&span)),
                 })
             }
-            _ => None,
+            None => Some(Image {
+                url: url.into_string(),
+                destination: destination(markdown, written.clone())?,
+                written,
+                definition: None,
+            }),
         })
         .collect()
+}
+
+/// Whether a link or image of `link_type` takes its address from a
+/// reference definition.
+fn by_reference(link_type: LinkType) -> bool {
+    matches!(
+        link_type,
+        LinkType::Reference | LinkType::Collapsed | LinkType::Shortcut
+    )
 }
 
 /// Where the address of the inline image written at `image` is: after its
@@ -322,33 +371,42 @@ fn destination(markdown: &str, image: Range<usize>) -> Option<Range<usize>> {
     }
     let open = written.rfind("](")? + 2;
     let inside = &written[open..written.len() - 1];
-    let start = inside.len() - inside.trim_start().len();
-    let rest = &inside[start..];
+    address_in(inside).map(|r| image.start + open + r.start..image.start + open + r.end)
+}
+
+/// Where the address of the reference definition written at `span` is:
+/// after its `]:`, as in [`destination`].
+fn defined_destination(markdown: &str, span: &Range<usize>) -> Option<Range<usize>> {
+    let written = markdown.get(span.clone())?;
+    let open = written.find("]:")? + 2;
+    address_in(&written[open..]).map(|r| span.start + open + r.start..span.start + open + r.end)
+}
+
+/// Where an address is in `text`, which starts with it after any white
+/// space: up to white space, or inside `<…>` if so written.
+fn address_in(text: &str) -> Option<Range<usize>> {
+    let start = text.len() - text.trim_start().len();
+    let rest = &text[start..];
     let (start, len) = match rest.strip_prefix('<') {
         Some(bracketed) => (start + 1, bracketed.find('>')?),
         None => (start, rest.find(char::is_whitespace).unwrap_or(rest.len())),
     };
-    let at = image.start + open + start;
-    Some(at..at + len)
+    Some(start..start + len)
 }
 
-/// The whole inline image whose address is at `destination`: from its `![`
-/// to its `)`, and when it is a line of its own, that line and the blank
-/// line after it.
-fn image_around(markdown: &str, destination: Range<usize>) -> Range<usize> {
-    let start = markdown[..destination.start]
-        .rfind("![")
-        .unwrap_or(destination.start);
-    let end = markdown[destination.end..]
-        .find(')')
-        .map_or(destination.end, |i| destination.end + i + 1);
-    let own_line =
-        (start == 0 || markdown[..start].ends_with('\n')) && markdown[end..].starts_with('\n');
+/// `written`, and when it is a line of its own, that line, and the blank
+/// line after it when one comes before it too.
+fn own_lines(markdown: &str, written: Range<usize>) -> Range<usize> {
+    let start = written.start;
+    let end = written.end - usize::from(markdown[..written.end].ends_with('\n'));
+    let before = &markdown[..start];
+    let own_line = (start == 0 || before.ends_with('\n')) && markdown[end..].starts_with('\n');
     if !own_line {
         return start..end;
     }
-    let blank_after = markdown[end + 1..].starts_with('\n');
-    start..end + 1 + usize::from(blank_after)
+    let blank_around =
+        (start == 0 || before.ends_with("\n\n")) && markdown[end + 1..].starts_with('\n');
+    start..end + 1 + usize::from(blank_around)
 }
 
 #[cfg(test)]
@@ -402,27 +460,60 @@ mod tests {
     }
 
     #[test]
-    fn inline_image_addresses_are_found_where_they_are_written() {
+    fn image_addresses_are_found_where_they_are_written_inline_or_by_reference() {
         let md = "Text ![a](https://x.org/a.png) and ![b ](<https://x.org/b c.png> \"t\")\n\n\
-                  ![c][ref]\n\n[ref]: https://x.org/c.png\n";
-        let found: Vec<(String, &str)> = images(md)
+                  ![c][ref] ![C][Ref] ![d]\n\n[ref]: https://x.org/c.png\n\
+                  [d]:\n  <https://x.org/d.png> \"D\"\n";
+        let found: Vec<(String, &str, &str)> = images(md)
             .into_iter()
-            .map(|i| (i.url, &md[i.destination]))
+            .map(|i| (i.url, &md[i.destination], &md[i.written]))
             .collect();
         assert_eq!(
             found,
             [
-                ("https://x.org/a.png".to_owned(), "https://x.org/a.png"),
-                ("https://x.org/b c.png".to_owned(), "https://x.org/b c.png"),
+                (
+                    "https://x.org/a.png".to_owned(),
+                    "https://x.org/a.png",
+                    "![a](https://x.org/a.png)"
+                ),
+                (
+                    "https://x.org/b c.png".to_owned(),
+                    "https://x.org/b c.png",
+                    "![b ](<https://x.org/b c.png> \"t\")"
+                ),
+                (
+                    "https://x.org/c.png".to_owned(),
+                    "https://x.org/c.png",
+                    "![c][ref]"
+                ),
+                (
+                    "https://x.org/c.png".to_owned(),
+                    "https://x.org/c.png",
+                    "![C][Ref]"
+                ),
+                (
+                    "https://x.org/d.png".to_owned(),
+                    "https://x.org/d.png",
+                    "![d]"
+                ),
             ]
         );
-        let b = md.find("https://x.org/b").unwrap();
-        let around = image_around(md, b..b + 21);
-        assert_eq!(&md[around], "![b ](<https://x.org/b c.png> \"t\")");
         let alone = "One.\n\n![a](https://x.org/a.png)\n\nTwo.\n";
-        let a = alone.find("https").unwrap();
         let mut left = alone.to_owned();
-        left.replace_range(image_around(alone, a..a + 19), "");
+        left.replace_range(own_lines(alone, 6..31), "");
         assert_eq!(left, "One.\n\nTwo.\n");
+    }
+
+    #[test]
+    fn a_definition_a_link_also_uses_is_kept_when_its_image_is_left_out() {
+        let md =
+            "![a][x] and [the page][x]\n\n![b][y]\n\n[x]: https://x.org/a\n[y]: https://x.org/b\n";
+        let definitions: Vec<Option<&str>> = images(md)
+            .into_iter()
+            .map(|i| i.definition.map(|d| &md[d]))
+            .collect();
+        assert_eq!(definitions.len(), 2);
+        assert_eq!(definitions[0], None);
+        assert!(definitions[1].is_some_and(|d| d.starts_with("[y]: https://x.org/b")));
     }
 }

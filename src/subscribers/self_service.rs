@@ -174,13 +174,14 @@ pub trait SelfServiceStore: Send + Sync {
     async fn ask_to_confirm(&self, ask: &AskToConfirm) -> Result<Asked, StoreError>;
     /// A subscriber with every subscription.
     async fn subscriber_by_id(&self, id: i64) -> Result<Subscriber, StoreError>;
-    /// Unsubscribes from list `list_id`, or from everything (which also
-    /// suppresses the address) with `None`. Cheap: the RFC 8058 one-click
-    /// endpoint calls it. Returns false when there is no such subscriber.
+    /// Unsubscribes from the lists `list_ids` (those one message came
+    /// through), or from everything (which also suppresses the address) with
+    /// `None`. Cheap: one statement. Returns false when there is no such
+    /// subscriber.
     async fn unsubscribe_by_id(
         &self,
         subscriber_id: i64,
-        list_id: Option<i64>,
+        list_ids: Option<&[i64]>,
     ) -> Result<bool, StoreError>;
     /// Unsubscribes each `(subscriber id, list id)` in one statement, and
     /// tells for each whether the subscriber exists: the RFC 8058 endpoint

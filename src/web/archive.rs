@@ -193,6 +193,7 @@ fn render(state: &Shared, report: &Report) -> Result<String, PageError> {
         name: None,
         attributes: &attributes,
         list: &list,
+        also: &[],
         unsubscribe_url: &subscribe,
         preferences_url: &subscribe,
     };

@@ -26,8 +26,11 @@ pub(crate) const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'sel
 
 /// The policy of the archive's web version of a report: the report is an
 /// email, whose styles are inlined into `style` attributes. Still no scripts.
+/// Images come from necmail's own media store (`/media/…`, copied there at
+/// import) or are written into the report as `data:` addresses: nothing is
+/// loaded from anyone else.
 pub(crate) const CSP_ARCHIVED_REPORT: &str = "default-src 'none'; \
-    style-src 'self' 'unsafe-inline'; img-src 'self' https: data:; form-action 'self'; \
+    style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'; \
     frame-ancestors 'none'; base-uri 'none'";
 
 /// The address a request came from: the socket's peer, or, when the peer

@@ -66,14 +66,19 @@ impl Spool {
         }
     }
 
-    /// Appends the unsubscribe of `subscriber_id` from `list_id`, and
-    /// returns once it is on disk.
+    /// Appends the unsubscribe of `subscriber_id` from `list_ids`, a line
+    /// each, and returns once they are on disk.
     #[tracing::instrument(name = "spool_one_click", skip(self))]
-    pub(crate) async fn keep(&self, subscriber_id: i64, list_id: i64) -> Result<(), SpoolError> {
-        let line = format!(
-            "{subscriber_id} {list_id} {}\n",
-            chrono::Utc::now().timestamp()
-        );
+    pub(crate) async fn keep(
+        &self,
+        subscriber_id: i64,
+        list_ids: &[i64],
+    ) -> Result<(), SpoolError> {
+        let now = chrono::Utc::now().timestamp();
+        let line: String = list_ids
+            .iter()
+            .map(|list_id| format!("{subscriber_id} {list_id} {now}\n"))
+            .collect();
         let dir = self.dir.clone();
         let turn = self.turn.lock().await;
         tokio::task::spawn_blocking(move || append_synced(&dir, line.as_bytes()))

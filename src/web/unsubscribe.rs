@@ -1,5 +1,8 @@
 //! The unsubscribe link of every email, `/u/{token}`: a page with two
-//! buttons, and RFC 8058 one-click for mail providers.
+//! buttons, and RFC 8058 one-click for mail providers. The link names the
+//! lists its message came through (someone on two lists of a campaign gets
+//! one message through both): the page's first button and one-click leave
+//! them all.
 //!
 //! A valid one-click is never lost and never answered 500: when the
 //! database has not written it within [`ONE_CLICK_WAIT`] (locked, down), it
@@ -19,11 +22,11 @@ use tokio::task::JoinSet;
 
 use super::pages::{PageError, page};
 use super::protect::{check_form, csrf_token, scope_of, token_hint};
-use super::{FormData, Shared, id_of};
+use super::{FormData, Shared};
 use crate::error::StoreError;
 use crate::feedback::EventKind;
 use crate::subscribers::SelfServiceStore;
-use crate::tokens::Purpose;
+use crate::text::joined;
 
 /// How long a one-click waits for the database before it is spooled.
 const ONE_CLICK_WAIT: Duration = Duration::from_secs(5);
@@ -31,9 +34,9 @@ const ONE_CLICK_WAIT: Duration = Duration::from_secs(5);
 /// One-clicks written per transaction at most.
 const ONE_CLICK_BATCH: usize = 256;
 
-/// One one-click waiting to be written: the subscriber, the list, and who
+/// One one-click waiting to be written: the subscriber, the lists, and who
 /// to tell whether the subscriber exists.
-type OneClick = (i64, i64, oneshot::Sender<Result<bool, StoreError>>);
+type OneClick = (i64, Vec<i64>, oneshot::Sender<Result<bool, StoreError>>);
 
 /// Writes one-click unsubscribes with group commit: one task takes every
 /// request that is waiting and writes them all in one transaction, so a
@@ -52,11 +55,16 @@ impl OneClickWriter {
         tasks.spawn(async move {
             let mut batch = Vec::with_capacity(ONE_CLICK_BATCH);
             while waiting.recv_many(&mut batch, ONE_CLICK_BATCH).await > 0 {
-                let targets: Vec<(i64, i64)> = batch.iter().map(|(s, l, _)| (*s, *l)).collect();
+                let targets: Vec<(i64, i64)> = batch
+                    .iter()
+                    .flat_map(|(s, lists, _)| lists.iter().map(|l| (*s, *l)))
+                    .collect();
                 match store.unsubscribe_from_lists(&targets).await {
                     Ok(exists) => {
-                        for ((_, _, reply), exists) in batch.drain(..).zip(exists) {
-                            let _ = reply.send(Ok(exists));
+                        let mut exists = exists.into_iter();
+                        for (_, lists, reply) in batch.drain(..) {
+                            let known = exists.by_ref().take(lists.len()).fold(false, |a, b| a | b);
+                            let _ = reply.send(Ok(known));
                         }
                     }
                     Err(e) => {
@@ -70,60 +78,63 @@ impl OneClickWriter {
         OneClickWriter { queue }
     }
 
-    /// Unsubscribes `subscriber_id` from `list_id` once its batch is
+    /// Unsubscribes `subscriber_id` from `list_ids` once its batch is
     /// committed; whether the subscriber exists.
-    async fn unsubscribe(&self, subscriber_id: i64, list_id: i64) -> Result<bool, StoreError> {
+    async fn unsubscribe(&self, subscriber_id: i64, list_ids: &[i64]) -> Result<bool, StoreError> {
         let (reply, answer) = oneshot::channel();
         let stopped = || StoreError::Unavailable("the one-click writer has stopped".into());
         self.queue
-            .send((subscriber_id, list_id, reply))
+            .send((subscriber_id, list_ids.to_vec(), reply))
             .await
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 }
 
-/// Records that `subscriber_id` left `list_id` (or everything, with `None`)
-/// on the pages.
+/// Records that `subscriber_id` left the lists `list_ids` (or everything,
+/// with `None`) on the pages: an event for each list.
 pub(super) async fn recorded_leave(
     state: &Shared,
     subscriber_id: i64,
-    list_id: Option<i64>,
+    list_ids: Option<&[i64]>,
     reason: &str,
 ) {
-    match state.people.subscriber_by_id(subscriber_id).await {
-        Ok(s) => super::record_event(state, EventKind::Leave, &s.email, list_id, reason).await,
-        Err(e) => tracing::error!(subscriber_id, error = %e, "the leave was not recorded"),
+    let subscriber = match state.people.subscriber_by_id(subscriber_id).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(subscriber_id, error = %e, "the leave was not recorded");
+            return;
+        }
+    };
+    let email = &subscriber.email;
+    match list_ids {
+        Some(ids) => {
+            for id in ids {
+                super::record_event(state, EventKind::Leave, email, Some(*id), reason).await;
+            }
+        }
+        None => super::record_event(state, EventKind::Leave, email, None, reason).await,
     }
 }
 
-/// The subscriber and list an unsubscribe link names.
-fn target(state: &Shared, token: &str) -> Result<(i64, i64), PageError> {
-    let values = state
-        .signer
-        .verify(Purpose::Unsubscribe, token)
-        .map_err(|e| {
-            tracing::info!(token = token_hint(token), reason = %e, "a bad unsubscribe link");
-            PageError::BrokenLink
-        })?;
-    match values[..] {
-        [subscriber, list] => Ok((
-            id_of(subscriber).ok_or(PageError::BrokenLink)?,
-            id_of(list).ok_or(PageError::BrokenLink)?,
-        )),
-        _ => Err(PageError::BrokenLink),
-    }
+/// The subscriber and the lists an unsubscribe link names.
+fn target(state: &Shared, token: &str) -> Result<(i64, Vec<i64>), PageError> {
+    state.signer.unsubscribe(token).map_err(|e| {
+        tracing::info!(token = token_hint(token), reason = %e, "a bad unsubscribe link");
+        PageError::BrokenLink
+    })
 }
 
-/// The name of list `id`, when it still exists.
-async fn list_name(state: &Shared, id: i64) -> Result<Option<String>, PageError> {
-    Ok(state
-        .lists
-        .list_options()
-        .await?
-        .into_iter()
-        .find(|l| l.id == id)
-        .map(|l| l.name))
+/// The names of the lists `ids` that still exist, as a phrase ("A, B and
+/// C"); `None` when none does.
+async fn list_names(state: &Shared, ids: &[i64]) -> Result<Option<String>, PageError> {
+    let options = state.lists.list_options().await?;
+    let names: Vec<&str> = ids
+        .iter()
+        .filter_map(|id| options.iter().find(|l| l.id == *id))
+        .map(|l| l.name.as_str())
+        .collect();
+    Ok((!names.is_empty()).then(|| joined(&names)))
 }
 
 /// The page with the two buttons. It changes nothing.
@@ -133,7 +144,7 @@ pub(super) async fn show(
     Path(token): Path<String>,
 ) -> Result<Response, PageError> {
     let (state, token) = (&state, token.as_str());
-    let (subscriber_id, list_id) = target(state, token)?;
+    let (subscriber_id, list_ids) = target(state, token)?;
     let subscriber = state.people.subscriber_by_id(subscriber_id).await?;
     Ok(page(
         state,
@@ -141,7 +152,7 @@ pub(super) async fn show(
         "unsubscribe",
         json!({
             "email": subscriber.email.as_str(),
-            "list": list_name(state, list_id).await?,
+            "list": list_names(state, &list_ids).await?,
             "action": format!("/u/{token}"),
             "csrf": csrf_token(&state.signer, scope_of(token)),
         }),
@@ -167,16 +178,22 @@ pub(super) async fn submit(
 
 #[tracing::instrument(name = "one_click", skip_all)]
 async fn one_click(state: &Shared, token: &str) -> Result<Response, PageError> {
-    let (subscriber_id, list_id) = target(state, token)?;
+    let (subscriber_id, list_ids) = target(state, token)?;
     let written = tokio::time::timeout(
         ONE_CLICK_WAIT,
-        state.one_click.unsubscribe(subscriber_id, list_id),
+        state.one_click.unsubscribe(subscriber_id, &list_ids),
     )
     .await;
     let reason = match written {
         Ok(Ok(exists)) => {
             if exists {
-                recorded_leave(state, subscriber_id, Some(list_id), "one-click (RFC 8058)").await;
+                recorded_leave(
+                    state,
+                    subscriber_id,
+                    Some(&list_ids),
+                    "one-click (RFC 8058)",
+                )
+                .await;
             }
             None
         }
@@ -187,7 +204,7 @@ async fn one_click(state: &Shared, token: &str) -> Result<Response, PageError> {
     };
     if let Some(reason) = reason {
         tracing::warn!(subscriber_id, %reason, "a one-click unsubscribe goes to the spool");
-        if let Err(e) = state.spool.keep(subscriber_id, list_id).await {
+        if let Err(e) = state.spool.keep(subscriber_id, &list_ids).await {
             // Neither the database nor the disk can keep it: ask the mail
             // provider to try again rather than claim it was done.
             tracing::error!(subscriber_id, error = %e, "a one-click unsubscribe cannot be kept");
@@ -206,7 +223,7 @@ async fn one_click(state: &Shared, token: &str) -> Result<Response, PageError> {
 
 #[tracing::instrument(name = "unsubscribe", skip_all)]
 async fn leave(state: &Shared, token: &str, form: &FormData) -> Result<Response, PageError> {
-    let (subscriber_id, list_id) = target(state, token)?;
+    let (subscriber_id, list_ids) = target(state, token)?;
     check_form(&state.signer, token, form)?;
     let everything = match form.get("choice") {
         Some("list") => false,
@@ -217,10 +234,10 @@ async fn leave(state: &Shared, token: &str, form: &FormData) -> Result<Response,
             ));
         }
     };
-    let list = list_name(state, list_id).await?;
+    let list = list_names(state, &list_ids).await?;
     let done = state
         .people
-        .unsubscribe_by_id(subscriber_id, (!everything).then_some(list_id))
+        .unsubscribe_by_id(subscriber_id, (!everything).then_some(&list_ids[..]))
         .await?;
     if !done {
         return Err(PageError::SpentLink);
@@ -229,7 +246,7 @@ async fn leave(state: &Shared, token: &str, form: &FormData) -> Result<Response,
     recorded_leave(
         state,
         subscriber_id,
-        (!everything).then_some(list_id),
+        (!everything).then_some(&list_ids[..]),
         "unsubscribe link",
     )
     .await;

@@ -129,6 +129,7 @@ fn render(draft: ReportDraft) {
         name: Some("Jo"),
         attributes: &attributes,
         list: &list,
+        also: &[],
         unsubscribe_url: "https://nec.example/u/t",
         preferences_url: "https://nec.example/p/t",
     };

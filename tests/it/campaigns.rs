@@ -215,6 +215,83 @@ on_both_backends! {
         assert_eq!(recipients(&server), ["both@example.org", "m000@example.org", "m001@example.org"]);
     }
 
+    async fn someone_on_two_target_lists_is_told_of_both_and_one_click_leaves_both(db) {
+        let (store, report) = world(db, 1).await;
+        for email in ["both@example.org", "left@example.org"] {
+            store.add_subscriber(&subscriber(email, &["members", "councillors"], true)).await.unwrap();
+        }
+        let server = SmtpServer::start().await;
+        let id = campaign(&*store, report, &["members", "councillors"]).await;
+        let councillors = ListSlug::parse("councillors").unwrap();
+        let left = SubscriberEmail::parse("left@example.org").unwrap();
+        store.unsubscribe(&left, Some(&councillors)).await.unwrap();
+        run(&engine(&store, config(&server, &[])), id).await;
+
+        let signer = necmail::tokens::Signer::new(SECRET);
+        let list = |slug: &str| {
+            let store = Arc::clone(&store);
+            let slug = ListSlug::parse(slug).unwrap();
+            async move { store.list(&slug).await.unwrap().id }
+        };
+        let (members, councillors) = (list("members").await, list("councillors").await);
+        let both = [
+            "is subscribed to the lists <strong>The members list</strong> and \
+             <strong>The councillors list</strong>: reports",
+            "is subscribed to the lists The members list and The councillors list: reports",
+        ];
+        let one = [
+            "is subscribed to <strong>The members list</strong>: reports",
+            "is subscribed to The members list: reports",
+        ];
+        let mut one_click = None;
+        for (to, lists, footer) in [
+            ("both@example.org", vec![members, councillors], both),
+            ("m000@example.org", vec![members], one),
+            ("left@example.org", vec![members], one),
+        ] {
+            let messages = server.messages_to(to);
+            assert_eq!(messages.len(), 1, "one message for {to}");
+            let message = &messages[0];
+            assert_eq!(
+                message.header("List-Id").as_deref(),
+                Some("The members list <members.nec.example>"),
+                "RFC 2919 allows one List-Id: the campaign's first list"
+            );
+            let parsed = mail_parser::MessageParser::default().parse(&message.data).unwrap();
+            let text = parsed.body_text(0).unwrap().split_whitespace().collect::<Vec<_>>().join(" ");
+            let html = parsed.body_html(0).unwrap().into_owned();
+            assert!(html.contains(footer[0]), "{to}: {html}");
+            assert!(text.contains(footer[1]), "{to}: {text}");
+            assert!(!text.contains("councillors list") || lists.len() == 2, "{to}: {text}");
+            let unsubscribe = message.header("List-Unsubscribe").unwrap();
+            let token = unsubscribe.split("https://nec.example/u/").nth(1).unwrap().split('>').next().unwrap();
+            let subscriber = store.subscriber(&SubscriberEmail::parse(to).unwrap()).await.unwrap();
+            assert_eq!(signer.unsubscribe(token).unwrap(), (subscriber.id, lists), "{to}");
+            assert!(unsubscribe.contains(&format!("<mailto:leave+{token}@nec.example>")));
+            if to.starts_with("both") {
+                one_click = Some(token.to_owned());
+            }
+        }
+
+        let app = crate::support::app::spawn_app(db).await;
+        let r = app
+            .post(&format!("/u/{}", one_click.unwrap()), "application/x-www-form-urlencoded", "List-Unsubscribe=One-Click")
+            .await;
+        assert_eq!(r.status(), 200);
+        let after = store.subscriber(&SubscriberEmail::parse("both@example.org").unwrap()).await.unwrap();
+        let statuses: Vec<_> = after.lists.iter().map(|m| (m.slug.to_string(), m.status)).collect();
+        assert_eq!(
+            statuses,
+            [
+                ("councillors".to_owned(), necmail::subscribers::SubscriptionStatus::Unsubscribed),
+                ("members".to_owned(), necmail::subscribers::SubscriptionStatus::Unsubscribed),
+            ],
+            "one click leaves both lists the message came through"
+        );
+        let m000 = store.subscriber(&SubscriberEmail::parse("m000@example.org").unwrap()).await.unwrap();
+        assert_eq!(m000.lists[0].status, necmail::subscribers::SubscriptionStatus::Confirmed);
+    }
+
     async fn deferred_mail_is_retried_and_arrives(db) {
         let (store, report) = world(db, 3).await;
         let server = SmtpServer::start_with(

@@ -1,9 +1,12 @@
 //! Images (issue 12, item 21): HTML and feed imports keep each image with
 //! its alt text and caption, copied into necmail's media store and served
 //! from `NECMAIL_PUBLIC_URL/media/…`; an image that cannot be copied is left
-//! out with a warning, and the import still succeeds.
+//! out with a warning, and the import still succeeds. Markdown images by
+//! reference, and images added in `report edit`, go through the same copy.
 
 use necmail::reports::{MediaType, NewMedia};
+
+use crate::report_corrections::script;
 
 use crate::support::app::{PUBLIC_URL, spawn_app};
 use crate::support::cli::{ALLOW_LOOPBACK_FEEDS, necmail, run_command};
@@ -112,5 +115,69 @@ on_both_backends! {
             shown[0]["intro"],
             format!("The NEC met.\n\n![The NEC]({})\n\n*At the meeting*", photo_url())
         );
+    }
+
+    async fn images_by_reference_and_images_added_in_report_edit_are_copied_or_left_out_alike(db) {
+        let server = FeedServer::start();
+        let (photo, missing) = (server.url("/fixtures/photo.png"), server.url("/fixtures/missing.jpg"));
+        let file = db.dir.path().join("november.md");
+        std::fs::write(&file, format!(
+            "---\ntitle: Labour NEC Report – November 2017\n---\nThe NEC met.\n\n![The NEC][photo]\n\n\
+             ![Gone][gone]\n\nSee [the photo][photo] and ![again][photo].\n\n\
+             [photo]: {photo}\n[gone]:\n  <{missing}> \"Missing\"\n\n\
+             ![Inline](data:image/png;base64,iVBORw0KGgo=)\n"
+        )).unwrap();
+        let (allow, yes) = ALLOW_LOOPBACK_FEEDS;
+        let run = |args: &[&str], editor: &str| {
+            run_command(
+                necmail(db)
+                    .env(allow, yes)
+                    .env("NECMAIL_PUBLIC_URL", PUBLIC_URL)
+                    .env("EDITOR", editor)
+                    .env_remove("VISUAL")
+                    .args(args),
+            )
+        };
+        let warnings = |stderr: &str| -> Vec<String> {
+            stderr.lines().filter(|l| l.starts_with("warning:")).map(str::to_owned).collect()
+        };
+        let imported = run(&["report", "import", file.to_str().unwrap()], "true");
+        imported.ok();
+        let left = warnings(&imported.stderr);
+        assert_eq!(left.len(), 1, "{left:#?}");
+        assert!(left[0].contains(&format!("the image {missing} is left out: ")) && left[0].contains("404"), "{left:#?}");
+        let shown = || crate::support::cli::run(db, &["report", "show", "1", "--json"]).json()[0]["intro"]
+            .as_str().unwrap().to_owned();
+        assert_eq!(
+            shown(),
+            format!(
+                "The NEC met.\n\n![The NEC][photo]\n\nSee [the photo][photo] and ![again][photo].\n\n\
+                 [photo]: {}\n\n![Inline](data:image/png;base64,iVBORw0KGgo=)",
+                photo_url()
+            )
+        );
+        assert_eq!(server.hits("/fixtures/photo.png").len(), 1);
+
+        let added = server.url("/fixtures/photo.png");
+        let editor = script(db, "add-images", &format!(
+            "printf '\\n![Added]({added})\\n\\n![Added by reference][new]\\n\\n[new]: {}\\n\\n![Gone too]({})\\n' >> \"$1\"",
+            server.url("/fail/huge"),
+            server.url("/fixtures/not-an-image.png"),
+        ));
+        let edited = run(&["report", "edit", "1"], &editor);
+        assert!(edited.ok().starts_with("updated report 1 "), "{}", edited.stdout);
+        let left = warnings(&edited.stderr);
+        assert_eq!(left.len(), 2, "{left:#?}");
+        for (image, why) in [
+            ("/fail/huge", "it is larger than the limit of 5 MiB"),
+            ("/fixtures/not-an-image.png", "it is not a JPEG, PNG, GIF or WebP image"),
+        ] {
+            let line = format!("the image {} is left out: {why}", server.url(image));
+            assert!(left.iter().any(|w| w.contains(&line)), "{line}: {left:#?}");
+        }
+        let text = shown();
+        assert!(text.ends_with(&format!("![Added]({})", photo_url())), "{text}");
+        assert!(!text.contains("127.0.0.1") && !text.contains("[new]"), "{text}");
+        assert_eq!(server.hits("/fixtures/photo.png").len(), 2, "the edit's image is fetched");
     }
 }

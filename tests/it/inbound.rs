@@ -373,6 +373,32 @@ on_both_backends! {
         inbound.stop().await;
     }
 
+    async fn the_mailto_unsubscribe_of_a_message_sent_through_two_lists_leaves_both(db) {
+        let inbound = start(db, &[]).await;
+        for slug in ["members", "councillors", "staff"] {
+            inbound.store().create_list(&new_list(slug, OptIn::Double)).await.unwrap();
+        }
+        let jo = inbound.store()
+            .add_subscriber(&subscriber("jo@example.org", &["members", "councillors", "staff"], true))
+            .await.unwrap();
+        let members = list_id(inbound.store(), "members").await;
+        let councillors = list_id(inbound.store(), "councillors").await;
+        let mut token = String::new();
+        inbound.signer.unsubscribe_into(jo.id as u64, [members as u64, councillors as u64], &mut token);
+        let to = format!("leave+{token}@{DOMAIN}");
+        let reply = inbound.send("jo@example.org", &[&to], &message("jo@example.org", "unsubscribe", "", "")).await;
+        assert!(reply.starts_with("250"), "{reply}");
+        for (slug, status) in [
+            ("members", SubscriptionStatus::Unsubscribed),
+            ("councillors", SubscriptionStatus::Unsubscribed),
+            ("staff", SubscriptionStatus::Confirmed),
+        ] {
+            assert_eq!(status_on(inbound.store(), "jo@example.org", slug).await, status, "{slug}");
+        }
+        assert_eq!(inbound.events("jo@example.org").await, [EventKind::Leave, EventKind::Leave]);
+        inbound.stop().await;
+    }
+
     async fn a_request_message_obeys_subscribe_and_unsubscribe_and_otherwise_answers_help(db) {
         let inbound = start(db, &[]).await;
         inbound.store().create_list(&new_list("members", OptIn::Double)).await.unwrap();

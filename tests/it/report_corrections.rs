@@ -34,7 +34,7 @@ fn correct_the_figure(file: &str) {
 
 /// An executable shell script `name` in the test's folder, run with the
 /// file to edit as `$1`; returns its path.
-fn script(db: &TestDb, name: &str, body: &str) -> String {
+pub(crate) fn script(db: &TestDb, name: &str, body: &str) -> String {
     use std::os::unix::fs::PermissionsExt;
     let path = db.dir.path().join(name);
     fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();

@@ -193,7 +193,7 @@ on_both_backends! {
         let members = list_id(&*store, "members").await;
         let (id, ..) = stored(store.sign_up(&signup("jo@example.org", &["members"], 1000)).await.unwrap());
         store.confirm(id, 1000).await.unwrap().unwrap();
-        assert!(store.unsubscribe_by_id(id, Some(members)).await.unwrap());
+        assert!(store.unsubscribe_by_id(id, Some(&[members])).await.unwrap());
         let (_, pending_lists, _, _) = stored(store.sign_up(&signup("jo@example.org", &["members"], 2000)).await.unwrap());
         assert_eq!(pending_lists, ["The members list"]);
         let s = store.subscriber_by_id(id).await.unwrap();
@@ -251,8 +251,8 @@ on_both_backends! {
         store.create_list(&new_list("councillors", OptIn::Double)).await.unwrap();
         let id = store.add_subscriber(&subscriber("jo@example.org", &["members", "councillors"], true)).await.unwrap().id;
         let members = list_id(&*store, "members").await;
-        assert!(store.unsubscribe_by_id(id, Some(members)).await.unwrap());
-        assert!(store.unsubscribe_by_id(id, Some(members)).await.unwrap(), "a second click is harmless");
+        assert!(store.unsubscribe_by_id(id, Some(&[members])).await.unwrap());
+        assert!(store.unsubscribe_by_id(id, Some(&[members])).await.unwrap(), "a second click is harmless");
         assert_eq!(statuses(&*store, id).await, [
             ("councillors".to_owned(), SubscriptionStatus::Confirmed),
             ("members".to_owned(), SubscriptionStatus::Unsubscribed),
@@ -282,7 +282,7 @@ on_both_backends! {
         let store = db.store().await;
         store.create_list(&new_list("members", OptIn::Double)).await.unwrap();
         let members = list_id(&*store, "members").await;
-        assert!(!store.unsubscribe_by_id(4242, Some(members)).await.unwrap());
+        assert!(!store.unsubscribe_by_id(4242, Some(&[members])).await.unwrap());
         assert!(!store.unsubscribe_by_id(4242, None).await.unwrap());
     }
 
@@ -314,7 +314,7 @@ on_both_backends! {
         let id = campaign(&*store, report, &["members"]).await;
         let leaver = store.subscriber(&email("m001@example.org")).await.unwrap().id;
         let members = list_id(&*store, "members").await;
-        assert!(store.unsubscribe_by_id(leaver, Some(members)).await.unwrap());
+        assert!(store.unsubscribe_by_id(leaver, Some(&[members])).await.unwrap());
         let claimed = store.claim(id, "test-worker", 10, Duration::from_secs(60), ClaimFrom::Anywhere).await.unwrap();
         let eligible: Vec<(&str, bool)> = claimed.iter().map(|c| (c.email.as_str(), c.eligible)).collect();
         assert_eq!(eligible, [("m000@example.org", true), ("m001@example.org", false)]);

@@ -439,6 +439,29 @@ on_both_backends! {
         assert_eq!(suppression.reason, SuppressionReason::Unsubscribed);
     }
 
+    async fn the_unsubscribe_page_of_a_message_sent_through_two_lists_names_and_leaves_both(db) {
+        let app = spawn_app(db).await;
+        lists(&*app.store).await;
+        let id = member(&*app.store, "ann@example.org", &["members", "councillors", "staff"]).await;
+        let (members, councillors) = (list_id(&*app.store, "members").await, list_id(&*app.store, "councillors").await);
+        let mut token = String::new();
+        app.signer.unsubscribe_into(id as u64, [members as u64, councillors as u64], &mut token);
+        let path = format!("/u/{token}");
+        let html = text_of(app.get(&path).await).await;
+        assert!(
+            html.contains("stop getting <strong>The members list and The councillors list</strong>"),
+            "{html}"
+        );
+        let csrf = app.csrf(&path).await;
+        let r = app.post_form(&path, &[("csrf", &csrf), ("choice", "list")]).await;
+        assert_eq!(r.status(), 200);
+        assert!(text_of(r).await.contains("The members list and The councillors list"));
+        for (slug, left) in [("members", true), ("councillors", true), ("staff", false)] {
+            let expected = if left { SubscriptionStatus::Unsubscribed } else { SubscriptionStatus::Confirmed };
+            assert_eq!(status(&*app.store, "ann@example.org", slug).await, Some(expected), "{slug}");
+        }
+    }
+
     async fn one_click_unsubscribe_answers_200_without_a_redirect_and_the_delivery_is_skipped(db) {
         let app = spawn_app(db).await;
         lists(&*app.store).await;
@@ -669,6 +692,28 @@ on_both_backends! {
         );
         let content = parsed.entries[0].content.as_ref().and_then(|c| c.body.as_deref()).unwrap_or_default();
         assert!(content.contains("575,000 members"), "the whole report, not only its summary: {content}");
+    }
+
+    async fn an_archived_report_loads_images_only_from_necmail_itself_or_written_into_it(db) {
+        let app = spawn_app(db).await;
+        lists(&*app.store).await;
+        member(&*app.store, "ann@example.org", &["members"]).await;
+        let ours = format!("https://nec.example/media/{}.png", "a".repeat(64));
+        let body = format!(
+            "## Photos\n\n![Ours]({ours})\n\n![Written in](data:image/png;base64,iVBORw0KGgo=)\n"
+        );
+        let sent = crate::campaigns::paste(&*app.store, "Labour NEC Report – April 2026", &body).await;
+        campaign(&*app.store, sent.id, &["members"]).await;
+        let r = app.get(&format!("/archive/{}", sent.slug)).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            r.headers()["content-security-policy"],
+            "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        );
+        let html = text_of(r).await;
+        assert!(html.contains(&format!("src=\"{ours}\"")), "{html}");
+        assert!(html.contains("src=\"data:image/png;base64,iVBORw0KGgo=\""), "{html}");
     }
 
     async fn an_empty_archive_feed_is_dated_now_not_1970(db) {

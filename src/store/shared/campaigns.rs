@@ -12,9 +12,9 @@ use tokio::sync::watch;
 
 use super::Db;
 use crate::campaigns::{
-    Campaign, CampaignState, CampaignStore, ClaimFrom, Claimed, DeliveryCounts, DeliveryRecord,
-    DeliveryState, ListReach, NewCampaign, NoRecipients, Outcome, RecentError, Recorded, SentSince,
-    Start, Tally, Totals, TotalsStore,
+    AlsoList, Campaign, CampaignState, CampaignStore, ClaimFrom, Claimed, DeliveryCounts,
+    DeliveryRecord, DeliveryState, ListReach, NewCampaign, NoRecipients, Outcome, RecentError,
+    Recorded, SentSince, Start, Tally, Totals, TotalsStore,
 };
 use crate::error::{StoreError, UnknownName};
 use crate::lists::ListSlug;
@@ -158,15 +158,25 @@ const QUEUE_SPAN: &str = "SELECT MIN(id), MAX(id) FROM deliveries
 const WINDOW_PER_CLAIM: i64 = 4;
 const MIN_WINDOW: i64 = 256;
 
+/// What claimed deliveries' messages need: one row per delivery, or one
+/// per other list of the campaign its subscriber is confirmed on (found
+/// through the campaign's few lists and the subscriptions' primary key), in
+/// the campaign's order; see [`fold_claimed`].
 const SELECT_CLAIMED: &str = "SELECT d.id AS delivery_id, d.subscriber_id, d.list_id,
         l.slug AS list_slug, l.name AS list_name, d.attempts, d.first_attempt_at,
         s.email, s.name, s.attributes,
         COALESCE(x.status = 'confirmed' AND s.status = 'active'
-                 AND NOT EXISTS (SELECT 1 FROM suppressions p WHERE p.email_hash = s.email_hash), FALSE) AS eligible
+                 AND NOT EXISTS (SELECT 1 FROM suppressions p WHERE p.email_hash = s.email_hash), FALSE) AS eligible,
+        o.id AS also_id, o.slug AS also_slug, o.name AS also_name
    FROM deliveries d
    JOIN subscribers s ON s.id = d.subscriber_id
    JOIN lists l ON l.id = d.list_id
    LEFT JOIN subscriptions x ON x.subscriber_id = d.subscriber_id AND x.list_id = d.list_id
+   LEFT JOIN campaign_lists ol ON ol.campaign_id = d.campaign_id AND ol.list_id <> d.list_id
+        AND EXISTS (SELECT 1 FROM subscriptions y
+                     WHERE y.subscriber_id = d.subscriber_id AND y.list_id = ol.list_id
+                       AND y.status = 'confirmed')
+   LEFT JOIN lists o ON o.id = ol.list_id
   WHERE d.id IN (";
 
 /// A row of [`SELECT_CLAIMED`].
@@ -183,6 +193,38 @@ struct ClaimedRow {
     name: Option<String>,
     attributes: Json<Attributes>,
     eligible: bool,
+    also_id: Option<i64>,
+    also_slug: Option<String>,
+    also_name: Option<String>,
+}
+
+impl ClaimedRow {
+    /// The other list this row names, if any.
+    fn also(&mut self) -> Option<AlsoList> {
+        Some(AlsoList {
+            id: self.also_id?,
+            slug: self.also_slug.take()?,
+            name: self.also_name.take()?,
+        })
+    }
+}
+
+/// The claimed deliveries of [`SELECT_CLAIMED`]'s rows, in order: the rows
+/// of one delivery each add one of its other lists.
+fn fold_claimed(rows: Vec<ClaimedRow>) -> Result<Vec<Claimed>, StoreError> {
+    let mut claimed: Vec<Claimed> = Vec::with_capacity(rows.len());
+    for mut row in rows {
+        let also = row.also();
+        match claimed.last_mut() {
+            Some(last) if last.delivery_id == row.delivery_id => last.also.extend(also),
+            _ => {
+                let mut delivery = Claimed::try_from(row)?;
+                delivery.also.extend(also);
+                claimed.push(delivery);
+            }
+        }
+    }
+    Ok(claimed)
 }
 
 impl TryFrom<ClaimedRow> for Claimed {
@@ -207,6 +249,7 @@ impl TryFrom<ClaimedRow> for Claimed {
             name: row.name,
             attributes: row.attributes.0,
             eligible: row.eligible,
+            also: Vec::new(),
         })
     }
 }
@@ -297,13 +340,12 @@ impl SqlStore<Db> {
         for d in &ids {
             sep.push_bind(*d);
         }
-        qb.push(") ORDER BY d.id");
-        qb.build_query_as::<ClaimedRow>()
-            .fetch_all(&self.pool)
-            .await?
-            .into_iter()
-            .map(Claimed::try_from)
-            .collect()
+        qb.push(") ORDER BY d.id, ol.position");
+        fold_claimed(
+            qb.build_query_as::<ClaimedRow>()
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     /// Claims queued deliveries until `ids` holds `limit`, walking the

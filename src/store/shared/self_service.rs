@@ -492,14 +492,14 @@ impl SelfServiceStore for SqlStore<Db> {
     #[tracing::instrument(
         level = "debug",
         skip_all,
-        fields(subscriber = subscriber_id, list = list_id)
+        fields(subscriber = subscriber_id, lists = ?list_ids)
     )]
     async fn unsubscribe_by_id(
         &self,
         subscriber_id: i64,
-        list_id: Option<i64>,
+        list_ids: Option<&[i64]>,
     ) -> Result<bool, StoreError> {
-        let Some(list_id) = list_id else {
+        let Some(list_ids) = list_ids else {
             let mut tx = self.begin_write().await?;
             let Some(email) = Self::subscriber_email_by_id(&mut tx, subscriber_id).await? else {
                 return Ok(false);
@@ -513,9 +513,12 @@ impl SelfServiceStore for SqlStore<Db> {
             tx.commit().await?;
             return Ok(true);
         };
+        let targets: Vec<(i64, i64)> = list_ids.iter().map(|l| (subscriber_id, *l)).collect();
         Ok(self
-            .unsubscribe_from_lists(&[(subscriber_id, list_id)])
-            .await?[0])
+            .unsubscribe_from_lists(&targets)
+            .await?
+            .first()
+            .is_some_and(|exists| *exists))
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(targets = targets.len()))]

@@ -159,13 +159,13 @@ pub(super) fn rendered(
         &Site::from_config(&state.config),
     )
     .map_err(invalid)?;
-    let list = ListRef {
-        id: 0,
-        info: ListInfo {
+    let list = ListRef::one(
+        0,
+        ListInfo {
             slug: format!("{role}s"),
             name: format!("{}s", capitalised(role)),
         },
-    };
+    );
     let addressing = Addressing::one_off(&state.config, &state.signer, 0, &list);
     let mut attributes = Attributes::new();
     attributes.set(ROLE.into(), role.into());
