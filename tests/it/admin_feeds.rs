@@ -8,9 +8,9 @@ use necmail::store::Store;
 
 use crate::admin::{Admin, Session};
 use crate::admin_people::{actions, office, text};
+use crate::support::app::spawn_app_with;
 use crate::support::cli::ALLOW_LOOPBACK_FEEDS;
 use crate::support::http::{Behaviour, FeedServer, fixture};
-use crate::support::app::spawn_app_with;
 use crate::support::on_both_backends;
 
 const SCRIPT: &str = "<script>alert(1)</script>";
