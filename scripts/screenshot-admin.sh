@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 out=${1:-screenshots}
-for tool in chromium chromedriver jq curl; do
+for tool in chromium chromedriver jq curl python3; do
   command -v "$tool" >/dev/null || { echo "error: $tool is needed" >&2; exit 2; }
 done
 cargo build --quiet --bin necmail
@@ -56,6 +56,23 @@ $necmail campaign pause 1 >/dev/null
 # A second campaign, started: the daemon sends it to the outbox.
 $necmail campaign create --report 1 --list members --subject "Report of the NEC meeting" >/dev/null
 $necmail campaign send 2 >/dev/null
+# Two feed sources served over loopback, the second gone before the poll so
+# that it shows its error; meetings from the test calendar and one to come.
+feeds_port=$(free_port)
+mkdir -p "$work/feeds"
+cp tests/fixtures/feeds/nec.rss "$work/feeds/nec.rss"
+cp tests/fixtures/feeds/nec.atom "$work/feeds/gone.atom"
+python3 -m http.server "$feeds_port" --bind 127.0.0.1 --directory "$work/feeds" >/dev/null 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$feeds_port/nec.rss" >/dev/null && break; sleep 0.1; done
+export NECMAIL_FEED_ALLOW_PRIVATE=true
+$necmail source add "http://127.0.0.1:$feeds_port/nec.rss" --list members >/dev/null
+$necmail source add "http://127.0.0.1:$feeds_port/gone.atom" --category NEC >/dev/null
+rm "$work/feeds/gone.atom"
+$necmail source poll >/dev/null
+$necmail meeting import tests/fixtures/feeds/nec-2026.ics >/dev/null
+$necmail meeting add "$(date -d '+30 days' +%F)" --title "NEC, the new year's first" >/dev/null
+$necmail meeting link 2026-06-16 1 >/dev/null
 link=$($necmail admin add owner@example.org --role owner | grep -o 'http://[^ ]*/admin/set-password/[^ ]*')
 link=${link/127.0.0.1:8081/127.0.0.1:$admin_port}
 $necmail admin add editor@example.org --role editor >/dev/null
@@ -143,4 +160,17 @@ shoot lists /admin/lists
 shoot suppressions /admin/suppressions
 shoot events /admin/events
 shoot bounces /admin/bounces
+shoot sources /admin/sources
+shoot meetings /admin/meetings
+# What "Poll every source now" answers, which a form's POST shows.
+for width in 375 1280; do
+  curl -fs "$wd/session/$session/window/rect" -H 'Content-Type: application/json' \
+    -d "{\"width\":$width,\"height\":2200}" >/dev/null
+  go "$admin/admin/sources"
+  curl -fs "$wd/session/$session/execute/sync" -H 'Content-Type: application/json' -d '{
+    "script": "document.querySelector(\"form[action$=\\\"/poll\\\"]\").submit()", "args": []}' >/dev/null
+  sleep 1
+  curl -fs "$wd/session/$session/screenshot" | jq -r .value | base64 -d >"$out/admin-sources-polled-$width.png"
+  echo "wrote $out/admin-sources-polled-$width.png"
+done
 curl -fs -X DELETE "$wd/session/$session" >/dev/null

@@ -26,7 +26,8 @@
 //! render campaigns
 //! store
 //! delivery
-//! scheduler web
+//! scheduler
+//! web
 //! inbound
 //! serve
 //! cli

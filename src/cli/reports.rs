@@ -11,8 +11,9 @@ use super::editor::{self, EditorError};
 use super::{CliError, CliResult, output};
 use crate::config::Config;
 use crate::error::StoreError;
-use crate::reports::feeds::{FetchError, Fetched, Fetcher, parse_feed, parse_url, with_full_post};
-use crate::reports::import::{self, Format, ReportImportError};
+use crate::reports::feeds::{FetchError, Fetcher, parse_url};
+use crate::reports::import::{self, Format};
+use crate::reports::intake::{self, IntakeError};
 use crate::reports::{
     ImageCopier, ImportOptions, Report, ReportDraft, ReportHistory, ReportRef, ReportSource,
     Revised, SamePost, Section, Stored, parse_slug,
@@ -322,20 +323,12 @@ async fn read_drafts(
     store: &dyn Store,
     config: &Config,
 ) -> Result<Vec<ReportDraft>, CliError> {
-    let drafts = parse_input(input, format, config).await?;
     let fetcher = Fetcher::from_config(config).map_err(fetch_error)?;
-    let images = ImageCopier::new(&fetcher, &config.public_url);
-    let mut complete = Vec::with_capacity(drafts.len());
-    for draft in drafts {
-        let (draft, failure) = with_full_post(&fetcher, draft).await;
-        if let Some(e) = failure {
-            eprintln!(
-                "warning: {:?} is only an excerpt of its post, and is kept marked as one: \
-                 its full post cannot be had: {e}",
-                draft.title
-            );
-        }
-        complete.push(with_images(&images, store, draft).await?);
+    let drafts = parse_input(input, format, &fetcher).await?;
+    let (complete, warnings) =
+        intake::complete(store, &fetcher, &config.public_url, drafts).await?;
+    for warning in warnings {
+        eprintln!("warning: {warning}");
     }
     Ok(complete)
 }
@@ -358,95 +351,39 @@ async fn with_images(
 async fn parse_input(
     input: &str,
     format: Option<Format>,
-    config: &Config,
+    fetcher: &Fetcher,
 ) -> Result<Vec<ReportDraft>, CliError> {
-    let (name, content, source) = if input == "-" {
+    if input == "-" {
         let mut content = Vec::new();
         io::stdin()
             .read_to_end(&mut content)
             .map_err(|e| CliError::Runtime(format!("reading stdin failed: {e}")))?;
-        (None, content, ReportSource::Paste)
-    } else if input.contains("://") {
+        return intake::read_content(input, None, &content, format, &ReportSource::Paste)
+            .map_err(intake_error);
+    }
+    if input.contains("://") {
         let url = parse_url(input).map_err(fetch_error)?;
-        let fetcher = Fetcher::from_config(config).map_err(fetch_error)?;
-        let page = match fetcher
-            .fetch(&url, &Default::default())
+        return intake::read_url(fetcher, &url, format)
             .await
-            .map_err(fetch_error)?
-        {
-            Fetched::Page(page) => page,
-            Fetched::NotModified => {
-                return Err(CliError::Runtime(format!(
-                    "{url} answered 304 Not Modified to a plain GET"
-                )));
-            }
-        };
-        let feed = match format {
-            None => parse_feed(&page.body, Some(page.url.as_str())).ok(),
-            Some(_) => None,
-        };
-        if let Some(items) = feed {
-            return feed_drafts(url.as_str(), &items);
-        }
-        let name = page.url.path().rsplit('/').next().map(str::to_owned);
-        let source = ReportSource::Url {
-            url: url.to_string(),
-        };
-        (name, page.body, source)
-    } else {
-        let path = Path::new(input);
-        let content = std::fs::read(path)
-            .map_err(|e| CliError::BadInput(format!("cannot read {input}: {e}")))?;
-        let stored_path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-        let source = ReportSource::File {
-            path: stored_path.display().to_string(),
-        };
-        (name, content, source)
+            .map_err(intake_error);
+    }
+    let path = Path::new(input);
+    let content =
+        std::fs::read(path).map_err(|e| CliError::BadInput(format!("cannot read {input}: {e}")))?;
+    let stored_path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let source = ReportSource::File {
+        path: stored_path.display().to_string(),
     };
-    let format = format.unwrap_or_else(|| import::guess_format(name.as_deref(), &content));
-    let drafts = import::parse(&content, format).map_err(|e| import_error(input, e))?;
-    if drafts.is_empty() {
-        return Err(CliError::BadInput(format!(
-            "cannot import {input}: it holds no report"
-        )));
-    }
-    Ok(drafts
-        .into_iter()
-        .map(|d| ReportDraft {
-            source: source.clone(),
-            ..d
-        })
-        .collect())
+    intake::read_content(input, name.as_deref(), &content, format, &source).map_err(intake_error)
 }
 
-/// Every item of a feed as a draft; the first item that cannot be imported
-/// refuses the whole feed.
-fn feed_drafts(
-    feed_url: &str,
-    items: &[crate::reports::feeds::FeedItem],
-) -> Result<Vec<ReportDraft>, CliError> {
-    if items.is_empty() {
-        return Err(CliError::BadInput(format!(
-            "cannot import {feed_url}: the feed has no items"
-        )));
+fn intake_error(e: IntakeError) -> CliError {
+    if e.is_bad_input() {
+        CliError::BadInput(e.to_string())
+    } else {
+        CliError::Runtime(e.to_string())
     }
-    items
-        .iter()
-        .map(|item| {
-            item.to_draft(feed_url).map_err(|e| {
-                CliError::BadInput(format!(
-                    "cannot import {feed_url}: its item {:?} {e}",
-                    item.name()
-                ))
-            })
-        })
-        .collect()
-}
-
-/// Every importer error is the user's bad input.
-fn import_error(input: &str, e: ReportImportError) -> CliError {
-    CliError::BadInput(format!("cannot import {input}: {e}"))
 }
 
 pub(super) fn fetch_error(e: FetchError) -> CliError {

@@ -13,7 +13,8 @@ use crate::campaigns::{Campaign, CampaignState, parse_at};
 use crate::config::Config;
 use crate::lists::ListSlug;
 use crate::reports::feeds::{
-    AddError, Added, Existing, Fetcher, PollOutcome, SourcePoll, add_source, parse_url,
+    AddError, Added, Existing, Fetcher, PollOutcome, SourcePoll, add_source, parse_category,
+    parse_url,
 };
 use crate::reports::{NewSource, Source};
 use crate::scheduler::{Polled, TickError, poll_sources};
@@ -63,15 +64,6 @@ pub struct AddArgs {
 
 fn parse_feed_url(s: &str) -> Result<Url, String> {
     parse_url(s).map_err(|e| e.to_string())
-}
-
-fn parse_category(s: &str) -> Result<String, String> {
-    let s = s.trim();
-    if s.is_empty() || s.chars().any(char::is_control) {
-        Err("a category is a word or two, such as NEC".into())
-    } else {
-        Ok(s.to_owned())
-    }
 }
 
 pub async fn run(command: SourceCommand, store: &dyn Store, config: &Config) -> CliResult {

@@ -128,6 +128,14 @@ pub const BUILT_IN: &[(&str, &str)] = &[
         include_str!("../../templates/admin/report_new.html.tera"),
     ),
     (
+        "admin/sources.html.tera",
+        include_str!("../../templates/admin/sources.html.tera"),
+    ),
+    (
+        "admin/meetings.html.tera",
+        include_str!("../../templates/admin/meetings.html.tera"),
+    ),
+    (
         "admin/report_edit.html.tera",
         include_str!("../../templates/admin/report_edit.html.tera"),
     ),

@@ -7,6 +7,7 @@
 
 pub mod feeds;
 pub mod import;
+pub mod intake;
 mod media;
 mod sections;
 mod store;

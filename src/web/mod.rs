@@ -145,6 +145,10 @@ pub(crate) struct AppState {
     imports: admin::ImportJobs,
     meetings: Arc<dyn MeetingStore>,
     sources: Arc<dyn SourceStore>,
+    /// The admin's feed sources: added (sources and lists) and polled as the
+    /// scheduler polls them (reports, sources and campaigns), which need
+    /// several of the store's interfaces at once.
+    feeds: Arc<dyn Store>,
     config: Arc<Config>,
     templates: Arc<Templates>,
     transport: Arc<dyn Transport>,
@@ -230,6 +234,7 @@ impl Application {
             imports: admin::ImportJobs::default(),
             meetings: Arc::clone(&ctx.store) as _,
             sources: Arc::clone(&ctx.store) as _,
+            feeds: Arc::clone(&ctx.store) as _,
             health: ctx.store,
             config: ctx.config,
             templates: ctx.templates,

@@ -171,9 +171,54 @@ impl Admin {
         secret
     }
 
+    /// Posts a multipart form to `path`: `fields` in order (the CSRF token
+    /// among them when wanted), then `file` named `file_name`.
+    pub(crate) async fn upload(
+        &self,
+        path: &str,
+        session: &Session,
+        fields: &[(&str, &str)],
+        file_name: &str,
+        file: &[u8],
+    ) -> Result<reqwest::Response, reqwest::Error> {
+        let (content_type, body) = multipart(fields, file_name, file);
+        self.app
+            .client
+            .post(self.url(path))
+            .header("Cookie", &session.cookie)
+            .header("Content-Type", content_type)
+            .body(body)
+            .send()
+            .await
+    }
+
     pub(crate) async fn audit(&self) -> Vec<admin::AuditEntry> {
         self.app.store.audit_log(None, 1000).await.unwrap()
     }
+}
+
+/// A multipart/form-data body: the fields in order, then the file.
+fn multipart(fields: &[(&str, &str)], file_name: &str, file: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "necmail-test-boundary-7d1f0c";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; \
+             filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(file);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
 /// The `name=value` of a response's Set-Cookie.
@@ -225,6 +270,17 @@ const ROUTES: &[(&str, &str, bool)] = &[
     ("POST", "/admin/campaigns/1/resume", true),
     ("POST", "/admin/campaigns/1/cancel", true),
     ("POST", "/admin/campaigns/1/retry", true),
+    ("POST", "/admin/reports/upload", false),
+    ("POST", "/admin/reports/fetch", false),
+    ("GET", "/admin/sources", true),
+    ("POST", "/admin/sources", true),
+    ("POST", "/admin/sources/poll", true),
+    ("POST", "/admin/sources/1/remove", true),
+    ("GET", "/admin/meetings", false),
+    ("POST", "/admin/meetings", false),
+    ("POST", "/admin/meetings/import", false),
+    ("POST", "/admin/meetings/2026-03-21/link", false),
+    ("POST", "/admin/meetings/2026-03-21/unlink", false),
 ];
 
 on_both_backends! {

@@ -49,7 +49,7 @@ const ROUTES: &[(&str, &str)] = &[
 
 /// A running admin with a `members` list (single opt-in), an owner and
 /// their session.
-async fn office(db: &TestDb, extra: &[(&str, &str)]) -> (Admin, Session) {
+pub(crate) async fn office(db: &TestDb, extra: &[(&str, &str)]) -> (Admin, Session) {
     let admin = Admin::with(spawn_app_with(db, extra).await);
     admin
         .app
@@ -73,12 +73,12 @@ async fn person(store: &dyn Store, address: &str, name: Option<&str>) -> i64 {
     store.add_subscriber(&new).await.unwrap().id
 }
 
-async fn text(response: reqwest::Response) -> String {
+pub(crate) async fn text(response: reqwest::Response) -> String {
     response.text().await.unwrap()
 }
 
 /// The audit log's actions, oldest first.
-async fn actions(admin: &Admin) -> Vec<String> {
+pub(crate) async fn actions(admin: &Admin) -> Vec<String> {
     admin
         .audit()
         .await
@@ -88,30 +88,6 @@ async fn actions(admin: &Admin) -> Vec<String> {
         .collect()
 }
 
-/// A multipart/form-data body: the fields in order, then the file.
-fn multipart(fields: &[(&str, &str)], file: &[u8]) -> (String, Vec<u8>) {
-    let boundary = "necmail-test-boundary-7d1f0c";
-    let mut body = Vec::new();
-    for (name, value) in fields {
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-            )
-            .as_bytes(),
-        );
-    }
-    body.extend_from_slice(
-        format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; \
-             filename=\"people.csv\"\r\nContent-Type: text/csv\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    body.extend_from_slice(file);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
-}
-
 /// Uploads `file` with `fields` (the CSRF token among them when wanted).
 async fn upload(
     admin: &Admin,
@@ -119,15 +95,14 @@ async fn upload(
     fields: &[(&str, &str)],
     file: &[u8],
 ) -> Result<reqwest::Response, reqwest::Error> {
-    let (content_type, body) = multipart(fields, file);
     admin
-        .app
-        .client
-        .post(admin.url("/admin/subscribers/upload"))
-        .header("Cookie", &session.cookie)
-        .header("Content-Type", content_type)
-        .body(body)
-        .send()
+        .upload(
+            "/admin/subscribers/upload",
+            session,
+            fields,
+            "people.csv",
+            file,
+        )
         .await
 }
 

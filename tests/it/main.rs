@@ -4,6 +4,7 @@ mod support;
 
 mod admin;
 mod admin_campaigns;
+mod admin_feeds;
 mod admin_people;
 mod browser;
 mod campaign_cli;

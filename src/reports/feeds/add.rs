@@ -26,6 +26,16 @@ pub enum Existing {
     New,
 }
 
+/// A feed's category as typed: a word or two, on one line.
+pub fn parse_category(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.is_empty() || s.chars().any(char::is_control) {
+        Err("a category is a word or two, such as NEC".into())
+    } else {
+        Ok(s.to_owned())
+    }
+}
+
 /// A source added, and what became of the items its feed had.
 #[derive(Debug, Clone)]
 pub struct Added {

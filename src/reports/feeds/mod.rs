@@ -16,7 +16,7 @@ mod poll;
 
 use chrono::{DateTime, Utc};
 
-pub use add::{AddError, Added, Existing, add_source};
+pub use add::{AddError, Added, Existing, add_source, parse_category};
 pub use addresses::{AddressPolicy, Refused, is_globally_routable, non_global_range};
 pub use fetch::{
     FetchError, Fetched, Fetcher, MAX_REDIRECTS, Page, Validators, parse_url, user_agent,

@@ -147,7 +147,7 @@ pub(super) async fn upload_page(
 }
 
 /// Why an upload was refused: the page says it, with the form again.
-enum Refusal {
+pub(super) enum Refusal {
     TooBig,
     Bad(String),
 }
@@ -186,14 +186,11 @@ struct Upload {
     size: u64,
 }
 
-/// Reads the form's fields in order (the CSRF token first, then the lists
-/// and whether consent is asserted, the file last) and saves the file to
-/// `path`.
-async fn receive(
+/// Reads the form's first field, which must be the session's CSRF token.
+async fn csrf_first(
     multipart: &mut Multipart,
     who: &SignedIn,
-    path: &std::path::Path,
-) -> Result<Result<Upload, Refusal>, AdminPageError> {
+) -> Result<Result<(), Refusal>, AdminPageError> {
     let first = match multipart.next_field().await {
         Ok(Some(field)) => field,
         Ok(None) => return Err(AdminPageError::FormExpired),
@@ -209,6 +206,93 @@ async fn receive(
     };
     if !is_csrf_of(who, &token) {
         return Err(AdminPageError::FormExpired);
+    }
+    Ok(Ok(()))
+}
+
+/// A small upload, read into memory: its text fields and its file.
+pub(super) struct SmallUpload {
+    /// The fields before the file, by name.
+    pub(super) fields: Vec<(String, String)>,
+    /// The file's name as the browser gave it, without any folder.
+    pub(super) file_name: Option<String>,
+    pub(super) bytes: Vec<u8>,
+}
+
+impl SmallUpload {
+    /// The value of the text field `name`, if given.
+    pub(super) fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads a form whose fields come in order, the CSRF token first and the
+/// file, named `file`, last, keeping at most `limit` bytes of the file: a
+/// larger one is [`Refusal::TooBig`] as soon as it passes the limit.
+pub(super) async fn receive_small(
+    multipart: &mut Multipart,
+    who: &SignedIn,
+    limit: usize,
+) -> Result<Result<SmallUpload, Refusal>, AdminPageError> {
+    if let Err(refusal) = csrf_first(multipart, who).await? {
+        return Ok(Err(refusal));
+    }
+    let mut fields = Vec::new();
+    loop {
+        let mut field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => return Ok(Err(Refusal::Bad("Choose a file.".into()))),
+            Err(e) => return Ok(Err(read_error(&e))),
+        };
+        let name = field.name().unwrap_or_default().to_owned();
+        if name != "file" {
+            let value = field.text().await.unwrap_or_default();
+            fields.push((name, value));
+            continue;
+        }
+        let file_name = field
+            .file_name()
+            .and_then(|n| n.rsplit(['/', '\\']).next())
+            .map(|n| {
+                n.chars()
+                    .filter(|c| !c.is_control())
+                    .take(200)
+                    .collect::<String>()
+            })
+            .filter(|n| !n.is_empty());
+        let mut bytes = Vec::new();
+        loop {
+            let chunk = match field.chunk().await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(e) => return Ok(Err(read_error(&e))),
+            };
+            if bytes.len() + chunk.len() > limit {
+                return Ok(Err(Refusal::TooBig));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        return Ok(Ok(SmallUpload {
+            fields,
+            file_name,
+            bytes,
+        }));
+    }
+}
+
+/// Reads the form's fields in order (the CSRF token first, then the lists
+/// and whether consent is asserted, the file last) and saves the file to
+/// `path`.
+async fn receive(
+    multipart: &mut Multipart,
+    who: &SignedIn,
+    path: &std::path::Path,
+) -> Result<Result<Upload, Refusal>, AdminPageError> {
+    if let Err(refusal) = csrf_first(multipart, who).await? {
+        return Ok(Err(refusal));
     }
     let mut upload = Upload {
         lists: Vec::new(),

@@ -32,6 +32,13 @@
 //! - owner: `GET|POST /admin/lists`, `POST /admin/lists/{slug}/rename`
 //! - owner: `GET|POST /admin/suppressions`, `POST /admin/suppressions/remove`,
 //!   `GET /admin/bounces`, `GET /admin/events`
+//! - owner: `GET|POST /admin/sources` (list, add), `POST /admin/sources/poll`,
+//!   `POST /admin/sources/{id}/remove`
+//! - `GET|POST /admin/meetings` (list, add), `POST /admin/meetings/import`
+//!   (an iCalendar upload, on the upload routes), `POST
+//!   /admin/meetings/{date}/{link|unlink}`
+//! - `POST /admin/reports/upload` (a Markdown, text or HTML file, on the
+//!   upload routes), `POST /admin/reports/fetch` (a page's or feed's URL)
 //! - `GET /admin/static/admin.css`
 
 mod account;
@@ -41,9 +48,11 @@ mod dashboard;
 mod feedback;
 mod import;
 mod lists;
+mod meetings;
 mod pages;
 mod reports;
 mod session;
+mod sources;
 mod subscribers;
 
 pub(super) use import::ImportJobs;
@@ -82,6 +91,7 @@ pub(super) fn routes(state: &Shared) -> Router<Shared> {
             "/admin/reports/{id}",
             get(reports::edit_page).post(reports::save),
         )
+        .route("/admin/reports/fetch", post(reports::fetch))
         .route("/admin/reports/{id}/preview/{role}", get(reports::preview))
         .route("/admin/reports/{id}/delete", post(reports::delete))
         .route("/admin/campaigns", get(campaigns::list))
@@ -123,16 +133,25 @@ pub(super) fn routes(state: &Shared) -> Router<Shared> {
         .route("/admin/suppressions/remove", post(feedback::unsuppress))
         .route("/admin/bounces", get(feedback::bounces))
         .route("/admin/events", get(feedback::events))
+        .route("/admin/sources", get(sources::list).post(sources::add))
+        .route("/admin/sources/poll", post(sources::poll))
+        .route("/admin/sources/{id}/remove", post(sources::remove))
+        .route("/admin/meetings", get(meetings::list).post(meetings::add))
+        .route("/admin/meetings/{date}/link", post(meetings::link))
+        .route("/admin/meetings/{date}/unlink", post(meetings::unlink))
         .route("/admin/static/admin.css", get(pages::stylesheet))
         .route_layer(from_fn_with_state(state.clone(), pages::admin_errors))
 }
 
-/// The CSV upload, whose body is streamed to disk rather than read into
-/// memory first as the other pages' are: up to
-/// NECMAIL_ADMIN_UPLOAD_MAX_BYTES, within the request's time limit.
+/// The uploads, up to NECMAIL_ADMIN_UPLOAD_MAX_BYTES, within the request's
+/// time limit: the CSV, whose body is streamed to disk rather than read into
+/// memory first as the other pages' are, and a report's file and a
+/// calendar, read into memory up to their own limits.
 pub(super) fn upload_routes(state: &Shared) -> Router<Shared> {
     Router::new()
         .route("/admin/subscribers/upload", post(import::upload))
+        .route("/admin/reports/upload", post(reports::upload))
+        .route("/admin/meetings/import", post(meetings::import))
         .route_layer(from_fn_with_state(state.clone(), pages::admin_errors))
         .layer(axum::extract::DefaultBodyLimit::max(
             state.config.admin_upload_max_bytes,

@@ -1,5 +1,7 @@
 //! Reports: the list, a new one from pasted text (Markdown, plain text or
-//! HTML, through the same importers as `necmail report import`), editing its
+//! HTML), an uploaded file or a page's or feed's URL, through the same
+//! importers as `necmail report import` (an excerpt's full post fetched and
+//! the images copied, with a warning for what could not be), editing its
 //! Markdown with a preview on each save, and deleting it. Editors and
 //! owners both may.
 //!
@@ -9,18 +11,23 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde_json::json;
 
+use super::import::{Refusal, receive_small};
 use super::pages::{AdminPageError, render};
 use super::session::{CsrfForm, SignedIn};
 use crate::admin;
 use crate::delivery::{Addressing, ListRef};
 use crate::render::{ListInfo, Prepared, Rendered, Site};
-use crate::reports::import::{self, Format};
-use crate::reports::{ImportOptions, Report, ReportRef, ReportSource, Revised, SamePost, Stored};
+use crate::reports::feeds::{Fetcher, parse_url};
+use crate::reports::import::{self, Format, MAX_REPORT_BYTES};
+use crate::reports::intake::{self, IntakeError};
+use crate::reports::{
+    ImportOptions, Report, ReportDraft, ReportRef, ReportSource, Revised, SamePost, Stored,
+};
 use crate::subscribers::{Attributes, ROLE, ROLES};
 use crate::web::Shared;
 
@@ -61,11 +68,18 @@ pub(super) async fn list(
     ))
 }
 
+/// What the new-report page's forms held when one was refused.
+#[derive(Default)]
+struct Typed<'a> {
+    text: &'a str,
+    url: &'a str,
+}
+
 fn new_form(
     state: &Shared,
     who: &SignedIn,
     status: StatusCode,
-    text: &str,
+    typed: &Typed<'_>,
     error: Option<&str>,
 ) -> Response {
     render(
@@ -73,12 +87,90 @@ fn new_form(
         Some(who),
         status,
         "report_new",
-        json!({"text": text, "error": error}),
+        json!({
+            "text": typed.text,
+            "url": typed.url,
+            "error": error,
+            "max_kb": report_limit(state) / 1024,
+        }),
     )
 }
 
+/// The largest report file taken: the importer's limit, or the uploads'
+/// when that is smaller.
+fn report_limit(state: &Shared) -> usize {
+    MAX_REPORT_BYTES.min(state.config.admin_upload_max_bytes)
+}
+
 pub(super) async fn new_page(State(state): State<Shared>, who: SignedIn) -> Response {
-    new_form(&state, &who, StatusCode::OK, "", None)
+    new_form(&state, &who, StatusCode::OK, &Typed::default(), None)
+}
+
+/// The format a form names, or `None` to guess it.
+fn format_named(name: &str) -> Option<Format> {
+    match name {
+        "md" => Some(Format::Markdown),
+        "text" => Some(Format::Text),
+        "html" => Some(Format::Html),
+        _ => None,
+    }
+}
+
+/// What an input that gave no report is answered with: 422 for the
+/// input's fault, 502 for the network's or the other server's.
+fn intake_status(e: &IntakeError) -> StatusCode {
+    if e.is_bad_input() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::BAD_GATEWAY
+    }
+}
+
+/// "Cannot import …: …. Nothing was stored."
+fn intake_message(e: &IntakeError) -> String {
+    format!("{}. Nothing was stored.", capitalised(&e.to_string()))
+}
+
+/// Stores the drafts of one input, after their full posts and images, as
+/// `necmail report import` does, writing each to the audit log with
+/// `origin`; then shows the one report (with any warnings), or the list.
+async fn store_drafts(
+    state: &Shared,
+    who: &SignedIn,
+    drafts: Vec<ReportDraft>,
+    same_post: SamePost,
+    origin: &str,
+) -> Result<Result<Response, (StatusCode, String)>, AdminPageError> {
+    let fetcher =
+        Fetcher::from_config(&state.config).map_err(|e| AdminPageError::Internal(e.into()))?;
+    let (drafts, warnings) =
+        intake::complete(&*state.reports, &fetcher, &state.config.public_url, drafts).await?;
+    let options = ImportOptions {
+        slug: None,
+        same_post,
+    };
+    let mut last = None;
+    for draft in &drafts {
+        let (verb, report) = match state.reports.insert_report(draft, &options).await {
+            Ok(Stored::New(r)) => ("report.import", r),
+            Ok(Stored::Updated(r)) => ("report.update", r),
+            Ok(Stored::Duplicate(r)) => ("report.duplicate", r),
+            Err(e) if e.is_bad_input() => {
+                return Ok(Err((StatusCode::UNPROCESSABLE_ENTITY, e.to_string())));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let detail = format!("{} {} from {origin}", report.id, report.title);
+        admin::audit(&*state.admin, &who.actor(), verb, &detail).await?;
+        last = Some(report.id);
+    }
+    Ok(Ok(match (drafts.len(), last) {
+        (1, Some(id)) if !warnings.is_empty() => {
+            edit_form(state, who, StatusCode::OK, id, None, None, &warnings).await?
+        }
+        (1, Some(id)) => Redirect::to(&format!("/admin/reports/{id}")).into_response(),
+        _ => Redirect::to("/admin/reports").into_response(),
+    }))
 }
 
 #[derive(serde::Deserialize)]
@@ -95,55 +187,117 @@ pub(super) async fn create(
     who: SignedIn,
     CsrfForm(form): CsrfForm<Pasted>,
 ) -> Result<Response, AdminPageError> {
-    let content = form.text.as_bytes();
-    let format = match form.format.as_str() {
-        "md" => Format::Markdown,
-        "text" => Format::Text,
-        "html" => Format::Html,
-        _ => import::guess_format(None, content),
+    let typed = Typed {
+        text: &form.text,
+        ..Typed::default()
     };
-    let refuse = |error: String| {
-        new_form(
-            &state,
-            &who,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &form.text,
-            Some(&error),
-        )
-    };
+    let refuse = |status, error: String| new_form(&state, &who, status, &typed, Some(&error));
     if form.text.trim().is_empty() {
-        return Ok(refuse("Paste the report's text first.".into()));
+        return Ok(refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Paste the report's text first.".into(),
+        ));
     }
-    let drafts = match import::parse(content, format) {
-        Ok(drafts) if !drafts.is_empty() => drafts,
-        Ok(_) => return Ok(refuse("No report was found in that text.".into())),
-        Err(e) => return Ok(refuse(format!("That text cannot be imported: {e}."))),
+    let format = format_named(&form.format);
+    let read = intake::read_content(
+        "the pasted text",
+        None,
+        form.text.as_bytes(),
+        format,
+        &ReportSource::Paste,
+    );
+    let drafts = match read {
+        Ok(drafts) => drafts,
+        Err(e) => return Ok(refuse(intake_status(&e), intake_message(&e))),
     };
-    let options = ImportOptions {
-        slug: None,
-        same_post: SamePost::Keep,
+    let stored = store_drafts(&state, &who, drafts, SamePost::Keep, "pasted text").await?;
+    Ok(stored.unwrap_or_else(|(status, error)| refuse(status, error)))
+}
+
+/// Imports an uploaded Markdown, text or HTML file, up to the importer's
+/// limit and NECMAIL_ADMIN_UPLOAD_MAX_BYTES, as `necmail report import
+/// FILE` does.
+pub(super) async fn upload(
+    State(state): State<Shared>,
+    who: SignedIn,
+    mut multipart: Multipart,
+) -> Result<Response, AdminPageError> {
+    let limit = report_limit(&state);
+    let refuse =
+        |status, error: String| new_form(&state, &who, status, &Typed::default(), Some(&error));
+    let upload = match receive_small(&mut multipart, &who, limit).await? {
+        Ok(upload) => upload,
+        Err(Refusal::TooBig) => {
+            let message = format!(
+                "That file is larger than {} KB, the most a report may be. Nothing was stored.",
+                limit / 1024
+            );
+            return Ok(refuse(StatusCode::PAYLOAD_TOO_LARGE, message));
+        }
+        Err(Refusal::Bad(message)) => return Ok(refuse(StatusCode::UNPROCESSABLE_ENTITY, message)),
     };
-    let mut last = None;
-    for draft in &drafts {
-        let draft = crate::reports::ReportDraft {
-            source: ReportSource::Paste,
-            ..draft.clone()
-        };
-        let (verb, report) = match state.reports.insert_report(&draft, &options).await {
-            Ok(Stored::New(r)) => ("report.import", r),
-            Ok(Stored::Updated(r)) => ("report.update", r),
-            Ok(Stored::Duplicate(r)) => ("report.duplicate", r),
-            Err(e) if e.is_bad_input() => return Ok(refuse(e.to_string())),
-            Err(e) => return Err(e.into()),
-        };
-        let detail = format!("{} {}", report.id, report.title);
-        admin::audit(&*state.admin, &who.actor(), verb, &detail).await?;
-        last = Some(report.id);
+    let name = upload.file_name.as_deref().unwrap_or("the uploaded file");
+    if upload.bytes.iter().all(u8::is_ascii_whitespace) {
+        let message = format!("{name} is empty. Nothing was stored.");
+        return Ok(refuse(StatusCode::UNPROCESSABLE_ENTITY, message));
     }
-    Ok(match (drafts.len(), last) {
-        (1, Some(id)) => Redirect::to(&format!("/admin/reports/{id}")).into_response(),
-        _ => Redirect::to("/admin/reports").into_response(),
-    })
+    let format = format_named(upload.field("format").unwrap_or_default());
+    let source = ReportSource::File {
+        path: name.to_owned(),
+    };
+    let read = intake::read_content(
+        name,
+        upload.file_name.as_deref(),
+        &upload.bytes,
+        format,
+        &source,
+    );
+    let drafts = match read {
+        Ok(drafts) => drafts,
+        Err(e) => return Ok(refuse(intake_status(&e), intake_message(&e))),
+    };
+    let same_post = SamePost::Update { after_send: false };
+    let origin = format!("the file {name}");
+    let stored = store_drafts(&state, &who, drafts, same_post, &origin).await?;
+    Ok(stored.unwrap_or_else(|(status, error)| refuse(status, error)))
+}
+
+#[derive(serde::Deserialize)]
+pub(super) struct FromUrl {
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    format: String,
+}
+
+/// Imports the page at a URL, or every item of a feed, through the
+/// fetcher and its address policy, as `necmail report import URL` does.
+pub(super) async fn fetch(
+    State(state): State<Shared>,
+    who: SignedIn,
+    CsrfForm(form): CsrfForm<FromUrl>,
+) -> Result<Response, AdminPageError> {
+    let typed = Typed {
+        url: &form.url,
+        ..Typed::default()
+    };
+    let refuse = |status, error: String| new_form(&state, &who, status, &typed, Some(&error));
+    let url = match parse_url(&form.url) {
+        Ok(url) => url,
+        Err(e) => {
+            let message = format!("{}. Nothing was stored.", capitalised(&e.to_string()));
+            return Ok(refuse(StatusCode::UNPROCESSABLE_ENTITY, message));
+        }
+    };
+    let fetcher =
+        Fetcher::from_config(&state.config).map_err(|e| AdminPageError::Internal(e.into()))?;
+    let drafts = match intake::read_url(&fetcher, &url, format_named(&form.format)).await {
+        Ok(drafts) => drafts,
+        Err(e) => return Ok(refuse(intake_status(&e), intake_message(&e))),
+    };
+    let same_post = SamePost::Update { after_send: false };
+    let stored = store_drafts(&state, &who, drafts, same_post, url.as_str()).await?;
+    Ok(stored.unwrap_or_else(|(status, error)| refuse(status, error)))
 }
 
 /// The report's email as a member or a councillor gets it.
@@ -187,6 +341,7 @@ async fn edit_form(
     id: i64,
     text: Option<&str>,
     error: Option<&str>,
+    warnings: &[String],
 ) -> Result<Response, AdminPageError> {
     let report = state.reports.report(&ReportRef::Id(id)).await?;
     let member = rendered(state, &report, ROLES[0])?;
@@ -203,6 +358,8 @@ async fn edit_form(
             "plain": member.text,
             "roles": ROLES,
             "error": error,
+            "warnings": warnings,
+            "excerpt": report.excerpt,
         }),
     );
     response.headers_mut().insert(
@@ -217,7 +374,7 @@ pub(super) async fn edit_page(
     who: SignedIn,
     Path(id): Path<i64>,
 ) -> Result<Response, AdminPageError> {
-    edit_form(&state, &who, StatusCode::OK, id, None, None).await
+    edit_form(&state, &who, StatusCode::OK, id, None, None, &[]).await
 }
 
 #[derive(serde::Deserialize)]
@@ -244,6 +401,7 @@ pub(super) async fn save(
                 id,
                 Some(text),
                 Some(&error),
+                &[],
             )
             .await
         }
