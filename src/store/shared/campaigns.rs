@@ -115,7 +115,7 @@ impl Claim<'_> {
     /// `window` as `$6` and `$7` when given.
     async fn fetch(
         &self,
-        pool: &sqlx::Pool<Db>,
+        conn: &mut <Db as sqlx::Database>::Connection,
         condition: &str,
         limit: i64,
         window: Option<(i64, i64)>,
@@ -128,8 +128,8 @@ impl Claim<'_> {
             .bind(self.id)
             .bind(limit);
         match window {
-            Some((after, end)) => query.bind(after).bind(end).fetch_all(pool).await,
-            None => query.fetch_all(pool).await,
+            Some((after, end)) => query.bind(after).bind(end).fetch_all(conn).await,
+            None => query.fetch_all(conn).await,
         }
     }
 }
@@ -320,19 +320,22 @@ impl SqlStore<Db> {
             lease_until,
         };
         let mut ids: Vec<i64> = Vec::new();
-        let turn = self.turn().await;
+        // One transaction: one commit for the claim's statements, and the
+        // rows read on the connection that claimed them.
+        let mut tx = self.begin_claim().await?;
         if from == ClaimFrom::Anywhere {
             for condition in BEYOND_QUEUE {
                 let want = limit - count(&ids);
                 if want <= 0 {
                     break;
                 }
-                ids.extend(claim.fetch(&self.pool, condition, want, None).await?);
+                ids.extend(claim.fetch(&mut tx, condition, want, None).await?);
             }
         }
-        self.walk_queue(&claim, from, limit, &mut ids).await?;
-        drop(turn);
+        self.walk_queue(&mut tx, &claim, from, limit, &mut ids)
+            .await?;
         if ids.is_empty() {
+            tx.commit().await?;
             return Ok(Vec::new());
         }
         let mut qb = sqlx::QueryBuilder::<Db>::new(SELECT_CLAIMED);
@@ -341,11 +344,12 @@ impl SqlStore<Db> {
             sep.push_bind(*d);
         }
         qb.push(") ORDER BY d.id, ol.position");
-        fold_claimed(
-            qb.build_query_as::<ClaimedRow>()
-                .fetch_all(&self.pool)
-                .await?,
-        )
+        let rows = qb
+            .build_query_as::<ClaimedRow>()
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        fold_claimed(rows)
     }
 
     /// Claims queued deliveries until `ids` holds `limit`, walking the
@@ -355,6 +359,7 @@ impl SqlStore<Db> {
     /// again behind it (given back, retried).
     async fn walk_queue(
         &self,
+        conn: &mut <Db as sqlx::Database>::Connection,
         claim: &Claim<'_>,
         from: ClaimFrom,
         limit: i64,
@@ -373,7 +378,7 @@ impl SqlStore<Db> {
                 _ if looked => break,
                 _ => {
                     looked = true;
-                    self.queue_span(claim.id, 0).await?
+                    Self::queue_span(conn, claim.id, 0).await?
                 }
             };
             if current.is_over() {
@@ -383,12 +388,7 @@ impl SqlStore<Db> {
             let window = want.saturating_mul(WINDOW_PER_CLAIM).max(MIN_WINDOW);
             let end = current.after.saturating_add(window).min(current.last);
             let got = claim
-                .fetch(
-                    &self.pool,
-                    QUEUED_IN_WINDOW,
-                    want,
-                    Some((current.after, end)),
-                )
+                .fetch(conn, QUEUED_IN_WINDOW, want, Some((current.after, end)))
                 .await?;
             current.after = match got.last() {
                 Some(&last) if count(&got) == want => last,
@@ -396,7 +396,7 @@ impl SqlStore<Db> {
             };
             if got.is_empty() && !current.is_over() {
                 // Others took this window: jump to the next queued row.
-                let next = self.queue_span(claim.id, current.after).await?;
+                let next = Self::queue_span(conn, claim.id, current.after).await?;
                 current = if next.is_over() {
                     QueueWalk {
                         after: current.last,
@@ -417,11 +417,15 @@ impl SqlStore<Db> {
 
     /// The walk of campaign `id`'s queued deliveries after id `after`:
     /// over at once when there are none.
-    async fn queue_span(&self, id: i64, after: i64) -> Result<QueueWalk, StoreError> {
+    async fn queue_span(
+        conn: &mut <Db as sqlx::Database>::Connection,
+        id: i64,
+        after: i64,
+    ) -> Result<QueueWalk, StoreError> {
         let (first, last) = sqlx::query_as::<Db, (Option<i64>, Option<i64>)>(QUEUE_SPAN)
             .bind(id)
             .bind(after)
-            .fetch_one(&self.pool)
+            .fetch_one(conn)
             .await?;
         Ok(match (first, last) {
             (Some(first), Some(last)) => QueueWalk {
