@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::pages::{AdminPageError, csv_download, render};
+use super::pages::{AdminPageError, csv_download, list_choices, render};
 use super::session::{Owner, SignedIn, is_csrf_of};
 use crate::admin::{self, Actor};
 use crate::lists::ListSlug;
@@ -119,13 +119,7 @@ async fn upload_form(
     status: StatusCode,
     error: Option<&str>,
 ) -> Result<Response, AdminPageError> {
-    let lists: Vec<_> = state
-        .lists
-        .list_options()
-        .await?
-        .into_iter()
-        .map(|l| json!({"slug": l.slug.as_str(), "name": l.name}))
-        .collect();
+    let lists = list_choices(state).await?;
     Ok(render(
         state,
         Some(who),

@@ -34,6 +34,17 @@ pub(super) async fn stylesheet() -> Response {
         .into_response()
 }
 
+/// The lists, as the forms offer them: slug and name.
+pub(super) async fn list_choices(state: &Shared) -> Result<Vec<serde_json::Value>, AdminPageError> {
+    Ok(state
+        .lists
+        .list_options()
+        .await?
+        .into_iter()
+        .map(|l| json!({"slug": l.slug.as_str(), "name": l.name}))
+        .collect())
+}
+
 /// `body` as a CSV file to download under the name `disposition` gives
 /// (`attachment; filename="…"`), never cached.
 pub(super) fn csv_download(body: Body, disposition: &'static str) -> Response {

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Value, json};
 
-use super::pages::{AdminPageError, render};
+use super::pages::{AdminPageError, list_choices, render};
 use super::session::{CsrfForm, Owner, SignedIn};
 use crate::admin;
 use crate::campaigns::parse_at;
@@ -53,13 +53,7 @@ async fn page(
             })
         })
         .collect();
-    let lists: Vec<_> = state
-        .lists
-        .list_options()
-        .await?
-        .into_iter()
-        .map(|l| json!({"slug": l.slug.as_str(), "name": l.name}))
-        .collect();
+    let lists = list_choices(state).await?;
     let mut values = json!({
         "sources": sources,
         "lists": lists,

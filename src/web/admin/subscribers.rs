@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use futures_util::StreamExt;
 use serde_json::json;
 
-use super::pages::{AdminPageError, csv_download, render};
+use super::pages::{AdminPageError, csv_download, list_choices, render};
 use super::session::{CsrfForm, Owner, SignedIn};
 use crate::admin;
 use crate::error::StoreError;
@@ -112,16 +112,6 @@ fn attributes_lines(attributes: &Attributes) -> String {
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-async fn list_choices(state: &Shared) -> Result<Vec<serde_json::Value>, AdminPageError> {
-    Ok(state
-        .lists
-        .list_options()
-        .await?
-        .into_iter()
-        .map(|l| json!({"slug": l.slug.as_str(), "name": l.name}))
-        .collect())
 }
 
 /// A page of the search, and the query string of the next page if there
