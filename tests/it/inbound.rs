@@ -960,6 +960,17 @@ mod dovecot {
         run_command(&mut cmd)
     }
 
+    /// A Dovecot whose mailbox holds a hard bounce of m000@example.org, and
+    /// a store where m000 is subscribed.
+    async fn one_hard_bounce_waiting(db: &TestDb) -> (Dovecot, Arc<dyn Store>) {
+        let dovecot = Dovecot::start().await;
+        let (store, _) = world(db, 1).await;
+        dovecot
+            .append(dsn(&[("m000@example.org", "failed", "5.1.1")], "Subject: x").as_bytes())
+            .await;
+        (dovecot, store)
+    }
+
     async fn events_of(store: &dyn Store, email: &str) -> Vec<(EventKind, EventSource)> {
         let mut events = store
             .events(&EventFilter {
@@ -1042,11 +1053,7 @@ mod dovecot {
     #[ignore = "needs dovecot: scripts/test runs it when dovecot is installed"]
     async fn serve_polls_the_bounce_mailbox_on_its_schedule() {
         let db = TestDb::sqlite();
-        let dovecot = Dovecot::start().await;
-        let (store, _) = world(&db, 1).await;
-        dovecot
-            .append(dsn(&[("m000@example.org", "failed", "5.1.1")], "Subject: x").as_bytes())
-            .await;
+        let (dovecot, store) = one_hard_bounce_waiting(&db).await;
         let daemon = Daemon::start(
             &db,
             &[
@@ -1095,11 +1102,7 @@ mod dovecot {
     #[ignore = "needs dovecot: scripts/test runs it when dovecot is installed"]
     async fn imaps_trusts_the_ca_file_and_refuses_a_certificate_it_cannot_check() {
         let db = TestDb::sqlite();
-        let dovecot = Dovecot::start().await;
-        let (store, _) = world(&db, 1).await;
-        dovecot
-            .append(dsn(&[("m000@example.org", "failed", "5.1.1")], "Subject: x").as_bytes())
-            .await;
+        let (dovecot, store) = one_hard_bounce_waiting(&db).await;
         let url = dovecot.tls_url("localhost");
         let untrusted = poll(&db, &url, &[("NECMAIL_LOG", "info")]);
         let error = untrusted.fails(2);
