@@ -6,7 +6,8 @@
 #
 # Defaults: tests/fixtures/reports/clean.md, ./screenshots. The subscriber is
 # a councillor, so the Local Government jump link shows, on two lists, so the
-# footer names both.
+# footer names both. NECMAIL_BIN=path uses that binary instead of building
+# this tree's release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,8 +16,12 @@ out=${2:-screenshots}
 if ! command -v chromium >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
-cargo build --quiet --release
-necmail=$PWD/target/release/necmail
+if [ -n "${NECMAIL_BIN:-}" ]; then
+  necmail=$NECMAIL_BIN
+else
+  cargo build --quiet --release
+  necmail=$PWD/target/release/necmail
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export DATABASE_URL="sqlite://$work/necmail.db?mode=rwc"
@@ -32,7 +37,8 @@ mkdir -p "$out"
 for width in 375 800; do
   chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --disable-background-networking \
     --disable-component-update --disable-sync --no-first-run --user-data-dir="$work/chrome" \
-    --window-size="$width,6000" --screenshot="$out/email-$width.png" "file://$work/preview/preview.html" \
+    --window-size="$width,9000" --screenshot="$out/email-$width.png" \
+    "file://$work/preview/preview.html" \
     >/dev/null 2>&1
   echo "wrote $out/email-$width.png"
 done
