@@ -913,35 +913,8 @@ mod swaks {
 mod dovecot {
     use super::*;
     use crate::support::imap::{Dovecot, PASSWORD};
+    use crate::support::on_both_backends_needing;
     use crate::support::smtp::test_ca_pem;
-
-    /// Defines each test on SQLite and on PostgreSQL, both needing Dovecot.
-    macro_rules! with_dovecot {
-        ($(async fn $name:ident($db:ident) $body:block)*) => {$(
-            mod $name {
-                #[allow(unused_imports)]
-                use super::*;
-
-                async fn body($db: &$crate::support::TestDb) $body
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                #[ignore = "needs dovecot: scripts/test runs it when dovecot is installed"]
-                async fn on_sqlite() {
-                    let db = $crate::support::TestDb::sqlite();
-                    body(&db).await;
-                    db.finish().await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                #[ignore = "needs dovecot and PostgreSQL: scripts/test runs it when both are here"]
-                async fn on_postgres() {
-                    let db = $crate::support::TestDb::postgres().await;
-                    body(&db).await;
-                    db.finish().await;
-                }
-            }
-        )*};
-    }
 
     /// `necmail bounces poll` against `mailbox`, with `extra` variables.
     fn poll(db: &TestDb, mailbox: &str, extra: &[(&str, &str)]) -> crate::support::cli::Run {
@@ -984,7 +957,10 @@ mod dovecot {
         events.into_iter().map(|e| (e.kind, e.source)).collect()
     }
 
-    with_dovecot! {
+    on_both_backends_needing! {
+        "needs dovecot: scripts/test runs it when dovecot is installed",
+        "needs dovecot and PostgreSQL: scripts/test runs it when both are here";
+
         async fn a_dsn_in_the_bounce_mailbox_suppresses_the_address_and_is_handled_once(db) {
             let dovecot = Dovecot::start().await;
             let (store, report) = world(db, 2).await;
