@@ -295,7 +295,7 @@ impl Application {
             shutdown.await;
             let _ = stop.send(true);
         });
-        background.spawn(Arc::clone(&state.spool).run(Arc::clone(&state.people), stopped.clone()));
+        background.spawn(Arc::clone(&state.spool).run(Arc::clone(&state), stopped.clone()));
         background.spawn(subscribe::send_confirmations(
             Arc::clone(&state),
             stopped.clone(),
