@@ -233,6 +233,8 @@ enum Format {
 /// Deliveries are read this many at a time, so that a campaign to tens of
 /// thousands streams out as JSON or CSV in constant memory.
 const PAGE: i64 = 1000;
+/// The least time between two counts of a campaign's progress in `campaign send --wait`.
+const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 
 async fn deliveries(
     store: &dyn Store,
@@ -433,6 +435,7 @@ async fn send(store: Arc<dyn Store>, id: i64, wait: bool, config: &Config) -> Cl
         let progress = progress.clone();
         tokio::spawn(async move {
             loop {
+                let began = tokio::time::Instant::now();
                 if let Ok(c) = store.delivery_counts(id).await {
                     progress.update(
                         u64::try_from(c.finished()).unwrap_or_default(),
@@ -442,9 +445,11 @@ async fn send(store: Arc<dyn Store>, id: i64, wait: bool, config: &Config) -> Cl
                         ),
                     );
                 }
-                // Counting is a scan of the campaign's deliveries: keep it rare
-                // enough not to slow a large campaign down.
-                tokio::time::sleep(Duration::from_secs(2)).await;
+                // Counting is a scan of the campaign's deliveries, which
+                // grows with it: count at most a twentieth of the time, so
+                // that a large campaign is not slowed down.
+                let counting = began.elapsed();
+                tokio::time::sleep(PROGRESS_EVERY.max(counting * 20)).await;
             }
         })
     };
