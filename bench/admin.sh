@@ -12,8 +12,10 @@
 # made with `necmail admin add`, sets a password through the one-time link
 # and signs in, as a person would.
 #
-# PostgreSQL is taken from NECMAIL_BENCH_POSTGRES_URL (a server URL; the
-# script creates and drops the database necmail_bench on it), default
+# NECMAIL_BENCH_BIN runs that binary instead of building this tree's (to
+# measure another revision). PostgreSQL is taken from
+# NECMAIL_BENCH_POSTGRES_URL (a server URL; the script creates and drops
+# the database necmail_bench on it), default
 # postgres://postgres@127.0.0.1:5432/postgres. Set it to "" to skip;
 # NECMAIL_BENCH_SQLITE=0 skips SQLite.
 set -euo pipefail
@@ -28,8 +30,12 @@ server_pid=
 cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 
-cargo build --release --quiet
-necmail=$PWD/target/release/necmail
+if [ -n "${NECMAIL_BENCH_BIN:-}" ]; then
+  necmail=$NECMAIL_BENCH_BIN
+else
+  cargo build --release --quiet --locked --bin necmail
+  necmail=$PWD/target/release/necmail
+fi
 base=http://127.0.0.1:$port
 password="a bench password, long enough"
 export NECMAIL_SECRET=bench-secret-bench-secret-bench-secret NECMAIL_LOG=warn \
