@@ -15,7 +15,7 @@
 # runs while it is measured, sending the campaign at one message a second
 # into an outbox directory, so the last minute has a rate. The owner is
 # made with `necmail admin add`, sets a password through the one-time link
-# and signs in, as a person would.
+# and signs in, as a person would (bench/lib/admin-session.sh).
 #
 # NECMAIL_BENCH_BIN runs that binary instead of building this tree's (to
 # measure another revision). PostgreSQL is taken from
@@ -25,6 +25,8 @@
 # NECMAIL_BENCH_SQLITE=0 skips SQLite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib/admin-session.sh
+. bench/lib/admin-session.sh
 
 rows=${1:-600000}
 requests=${2:-200}
@@ -35,14 +37,8 @@ server_pid=
 cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 
-if [ -n "${NECMAIL_BENCH_BIN:-}" ]; then
-  necmail=$NECMAIL_BENCH_BIN
-else
-  cargo build --release --quiet --locked --bin necmail
-  necmail=$PWD/target/release/necmail
-fi
+bench_binary
 base=http://127.0.0.1:$port
-password="a bench password, long enough"
 export NECMAIL_SECRET=bench-secret-bench-secret-bench-secret NECMAIL_LOG=warn \
   NECMAIL_OUTBOX_DIR="$work/outbox" NECMAIL_SPOOL_DIR="$work/spool" NECMAIL_SEND_RATE=1 \
   NECMAIL_HTTP_ADDR=127.0.0.1:0 NECMAIL_PUBLIC_URL=http://127.0.0.1 \
@@ -140,30 +136,12 @@ measure() { # label url
                  label, t[int(NR * 0.5)], t[int(NR * 0.95)], NR }'
 }
 
-field() { # name: the value of the first input named $1 in the HTML on stdin
-  grep -o "name=\"$1\" value=\"[^\"]*\"" | head -1 | sed 's/.*value="//; s/"$//'
-}
-
 bench() { # label database-url fill
   local label=$1
   export DATABASE_URL=$2
   "$necmail" list create members --name Members >/dev/null
   "$3"
-  local link
-  link=$("$necmail" admin add bench@example.org --role owner \
-    | grep -o "$base/admin/set-password/[^ ]*")
-  "$necmail" serve > "$work/serve.log" 2>&1 &
-  server_pid=$!
-  for _ in $(seq 100); do curl -s -o /dev/null "$base/admin/login" && break; sleep 0.1; done
-  local csrf
-  csrf=$(curl -s "$link" | field csrf)
-  curl -s -o /dev/null --data-urlencode "csrf=$csrf" --data-urlencode "password=$password" \
-    --data-urlencode "again=$password" "$link"
-  csrf=$(curl -s "$base/admin/login" | field csrf)
-  cookie=$(curl -s -D - -o /dev/null --data-urlencode "csrf=$csrf" \
-    --data-urlencode "email=bench@example.org" --data-urlencode "password=$password" \
-    "$base/admin/login" | grep -i '^set-cookie:' | sed 's/^[^:]*: //; s/;.*//')
-  [ -n "$cookie" ] || { echo "$label: could not sign in" >&2; exit 1; }
+  admin_session "$label"
 
   local id
   id=$(curl -s -H "Cookie: $cookie" "$base/admin/campaigns" \

@@ -1,6 +1,7 @@
 //! Helpers for the text of reports, shared by the importer (`reports`) and
 //! the renderer (`render`): how deep Markdown may nest, a heading's plain
-//! text, and the anchors and slugs made from titles.
+//! text, and the anchors and slugs made from titles; and bytes in hex, for
+//! the digests kept and the ids made everywhere.
 
 use std::collections::{HashMap, HashSet};
 
@@ -106,6 +107,16 @@ impl Anchors {
     }
 }
 
+/// `bytes` in lower-case hex, two digits each.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    bytes
+        .iter()
+        .flat_map(|b| [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 0xf)]])
+        .map(char::from)
+        .collect()
+}
+
 /// Names as a phrase: "A", "A and B", "A, B and C".
 pub fn joined(names: &[&str]) -> String {
     match names {
@@ -162,5 +173,14 @@ fn or_report(slug: String) -> String {
         "report".into()
     } else {
         slug
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hex_gives_two_lower_case_digits_a_byte() {
+        assert_eq!(super::hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+        assert_eq!(super::hex(&[]), "");
     }
 }

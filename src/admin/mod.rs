@@ -113,10 +113,7 @@ pub fn random_token() -> String {
 
 /// What is stored of a session id or a link token: its SHA-256, in hex.
 pub fn token_hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::text::hex(&Sha256::digest(token.as_bytes()))
 }
 
 /// Whether a session that began at `created` and was last used at

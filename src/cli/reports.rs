@@ -10,7 +10,6 @@ use serde::Serialize;
 use super::editor::{self, EditorError};
 use super::{CliError, CliResult, output};
 use crate::config::Config;
-use crate::error::StoreError;
 use crate::reports::feeds::{FetchError, Fetcher, parse_url};
 use crate::reports::import::{self, Format};
 use crate::reports::intake::{self, IntakeError};
@@ -242,8 +241,11 @@ async fn edit(
             )));
         }
     };
-    let revised = match with_images(&images, store, draft).await {
-        Ok(draft) => {
+    let revised = match intake::with_images(&images, store, draft).await {
+        Ok((draft, warnings)) => {
+            for warning in warnings {
+                eprintln!("warning: {warning}");
+            }
             store
                 .revise_report(&ReportRef::Id(report.id), &draft, after_send)
                 .await
@@ -331,20 +333,6 @@ async fn read_drafts(
         eprintln!("warning: {warning}");
     }
     Ok(complete)
-}
-
-/// `draft` with its images copied into the media store; each one that
-/// cannot be is left out, with a warning. Only the store failing is an error.
-async fn with_images(
-    images: &ImageCopier,
-    store: &dyn Store,
-    draft: ReportDraft,
-) -> Result<ReportDraft, StoreError> {
-    let (draft, left_out) = images.copy_images(store, draft).await?;
-    for image in left_out {
-        eprintln!("warning: {:?}: {image}", draft.title);
-    }
-    Ok(draft)
 }
 
 /// Reads and parses the input as it is.

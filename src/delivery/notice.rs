@@ -51,7 +51,7 @@ fn random_id() -> String {
     SystemRandom::new()
         .fill(&mut bytes)
         .expect("the system's random generator works");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::text::hex(&bytes)
 }
 
 /// The whole message: headers, then text (and HTML) as quoted-printable.

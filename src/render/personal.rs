@@ -409,14 +409,7 @@ impl Prepared {
             report.content_hash,
             std::time::SystemTime::now()
         ));
-        let boundary = format!(
-            "=_necmail_{}",
-            digest
-                .iter()
-                .take(12)
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        );
+        let boundary = format!("=_necmail_{}", crate::text::hex(&digest[..12]));
         let mut prepared = Prepared {
             templates,
             site: site.clone(),

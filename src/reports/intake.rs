@@ -3,7 +3,8 @@
 //! ([`read_content`]) or a page or feed fetched from a URL ([`read_url`])
 //! through the importers; then each excerpt's full post and the report's
 //! images copied into the media store ([`complete`]), with a warning for
-//! what could not be had.
+//! what could not be had. An edited report's images are copied alike
+//! ([`with_images`]), as `necmail report edit` and the admin's edit page share.
 
 use url::Url;
 
@@ -144,11 +145,24 @@ pub async fn complete<S: MediaStore + ?Sized>(
                 draft.title
             ));
         }
-        let (draft, left_out) = images.copy_images(store, draft).await?;
-        for image in left_out {
-            warnings.push(format!("{:?}: {image}", draft.title));
-        }
+        let (draft, left_out) = with_images(&images, store, draft).await?;
+        warnings.extend(left_out);
         complete.push(draft);
     }
     Ok((complete, warnings))
+}
+
+/// `draft` with its images copied into `store` by `images`, and a warning
+/// for each image left out. Only the store failing is an error.
+pub async fn with_images<S: MediaStore + ?Sized>(
+    images: &ImageCopier,
+    store: &S,
+    draft: ReportDraft,
+) -> Result<(ReportDraft, Vec<String>), StoreError> {
+    let (draft, left_out) = images.copy_images(store, draft).await?;
+    let warnings = left_out
+        .iter()
+        .map(|image| format!("{:?}: {image}", draft.title))
+        .collect();
+    Ok((draft, warnings))
 }

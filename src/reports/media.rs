@@ -113,10 +113,7 @@ pub struct NewMedia {
 impl NewMedia {
     /// An image of `media_type` copied from `source_url`.
     pub fn new(media_type: MediaType, bytes: Vec<u8>, source_url: &str) -> NewMedia {
-        let hash: String = Sha256::digest(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hash = crate::text::hex(&Sha256::digest(&bytes));
         NewMedia {
             name: format!("{hash}.{}", media_type.extension()),
             media_type,

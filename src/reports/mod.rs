@@ -171,11 +171,7 @@ impl ReportDraft {
             hasher.update(line.trim_end().as_bytes());
             hasher.update(b"\n");
         }
-        hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::text::hex(&hasher.finalize())
     }
 
     /// This draft with `report`'s meeting date and summary where it has

@@ -41,7 +41,12 @@ impl SqliteStore {
             ))
         };
         in_wal_mode(&connect).await.map_err(cannot_open)?;
+        // sqlx pings every connection it hands back to the pool, which also
+        // rolls back a transaction left open; pinging it again before each use
+        // (its default) costs every write a round trip to SQLite's thread,
+        // and a file cannot hang up meanwhile as a server can.
         let pool = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect)

@@ -93,7 +93,7 @@ impl SubscriberEmail {
     /// so an objection is still honoured after erasure.
     pub fn suppression_hash(&self) -> String {
         let digest = Sha256::digest(self.key().as_bytes());
-        digest.iter().map(|b| format!("{b:02x}")).collect()
+        crate::text::hex(&digest)
     }
 }
 

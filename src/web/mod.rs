@@ -300,7 +300,7 @@ impl Application {
             shutdown.await;
             let _ = stop.send(true);
         });
-        background.spawn(Arc::clone(&state.spool).run(Arc::clone(&state.people), stopped.clone()));
+        background.spawn(Arc::clone(&state.spool).run(Arc::clone(&state), stopped.clone()));
         background.spawn(admin::run_imports(
             Arc::clone(&state),
             until_stopped(stopped.clone()),

@@ -17,8 +17,9 @@ use std::time::Duration;
 
 use tokio::sync::{Mutex, Notify, watch};
 
+use super::Shared;
+use super::unsubscribe::{ONE_CLICK_REASON, recorded_leave};
 use crate::error::StoreError;
-use crate::subscribers::SelfServiceStore;
 
 const APPENDING: &str = "one-click.spool";
 const REPLAYING: &str = "one-click.replaying";
@@ -90,9 +91,10 @@ impl Spool {
         Ok(())
     }
 
-    /// Applies every spooled one-click; how many there were.
+    /// Applies every spooled one-click, recording each leave as a one-click
+    /// applied at once records it; how many there were.
     #[tracing::instrument(name = "replay_one_click_spool", skip_all)]
-    async fn replay(&self, store: &dyn SelfServiceStore) -> Result<usize, SpoolError> {
+    async fn replay(&self, state: &Shared) -> Result<usize, SpoolError> {
         let replaying = self.dir.join(REPLAYING);
         if !tokio::fs::try_exists(&replaying)
             .await
@@ -110,7 +112,12 @@ impl Spool {
             .map_err(|e| self.io_error(e))?;
         let targets: Vec<(i64, i64)> = text.lines().filter_map(parse_line).collect();
         for batch in targets.chunks(BATCH) {
-            store.unsubscribe_from_lists(batch).await?;
+            let exists = state.people.unsubscribe_from_lists(batch).await?;
+            for (&(subscriber_id, list_id), exists) in batch.iter().zip(exists) {
+                if exists {
+                    recorded_leave(state, subscriber_id, Some(&[list_id]), ONE_CLICK_REASON).await;
+                }
+            }
         }
         tokio::fs::remove_file(&replaying)
             .await
@@ -120,14 +127,10 @@ impl Spool {
 
     /// Applies the spool now, after each append, and every minute, until
     /// `stop`; while the database refuses, retries with a growing pause.
-    pub(crate) async fn run(
-        self: Arc<Self>,
-        store: Arc<dyn SelfServiceStore>,
-        mut stop: watch::Receiver<bool>,
-    ) {
+    pub(crate) async fn run(self: Arc<Self>, state: Shared, mut stop: watch::Receiver<bool>) {
         let mut retry = RETRY_MIN;
         loop {
-            let wait = match self.replay(&*store).await {
+            let wait = match self.replay(&state).await {
                 Ok(0) => {
                     retry = RETRY_MIN;
                     Some(CHECK_EVERY)

@@ -28,6 +28,10 @@ use crate::feedback::EventKind;
 use crate::subscribers::SelfServiceStore;
 use crate::text::joined;
 
+/// The reason recorded with a one-click's leave, whether applied at once or
+/// from the spool.
+pub(super) const ONE_CLICK_REASON: &str = "one-click (RFC 8058)";
+
 /// How long a one-click waits for the database before it is spooled.
 const ONE_CLICK_WAIT: Duration = Duration::from_secs(5);
 
@@ -187,13 +191,7 @@ async fn one_click(state: &Shared, token: &str) -> Result<Response, PageError> {
     let reason = match written {
         Ok(Ok(exists)) => {
             if exists {
-                recorded_leave(
-                    state,
-                    subscriber_id,
-                    Some(&list_ids),
-                    "one-click (RFC 8058)",
-                )
-                .await;
+                recorded_leave(state, subscriber_id, Some(&list_ids), ONE_CLICK_REASON).await;
             }
             None
         }

@@ -285,6 +285,7 @@ const ROUTES: &[(&str, &str, bool)] = &[
     ("POST", "/admin/meetings/import", false),
     ("POST", "/admin/meetings/2026-03-21/link", false),
     ("POST", "/admin/meetings/2026-03-21/unlink", false),
+    ("POST", "/admin/meetings/2026-03-21/remove", false),
 ];
 
 on_both_backends! {

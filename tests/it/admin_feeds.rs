@@ -211,6 +211,51 @@ on_both_backends! {
         }
     }
 
+    async fn an_editor_removes_a_meeting_its_report_kept_and_a_forged_token_removes_nothing(db) {
+        let (admin, _) = office(db, &[]).await;
+        admin.account("editor@example.org", Role::Editor).await;
+        let editor = admin.sign_in("editor@example.org").await;
+        admin.account("second@example.org", Role::Editor).await;
+        let theirs = admin.sign_in("second@example.org").await;
+        let store = &admin.app.store;
+        for day in ["2017-03-21", "2017-05-16", "2099-01-20"] {
+            store.add_meeting(day.parse().unwrap(), None).await.unwrap();
+        }
+        let pasted = admin.submit("/admin/reports/new", &editor,
+            &[("text", "# An undated report\n\nThe NEC met.\n"), ("format", "md")]).await;
+        let report = location(&pasted).rsplit('/').next().unwrap().to_owned();
+        admin.submit("/admin/meetings/2017-03-21/link", &editor, &[("report", &report)]).await;
+        let page = text(admin.get("/admin/meetings", Some(&editor)).await).await;
+        for day in ["2017-03-21", "2017-05-16", "2099-01-20"] {
+            assert!(page.contains(&format!("action=\"/admin/meetings/{day}/remove\"")), "{page}");
+        }
+        let logged = admin.audit().await.len();
+
+        let path = "/admin/meetings/2017-03-21/remove";
+        let without = admin.post(path, Some(&editor), &[]).await;
+        assert_eq!(without.status(), 403, "without a token");
+        let foreign = admin.post(path, Some(&editor), &[("csrf", &theirs.csrf)]).await;
+        assert_eq!(foreign.status(), 403, "with another session's token");
+        assert_eq!(meeting_count(&**store).await, 3, "nothing removed");
+        assert_eq!(admin.audit().await.len(), logged, "nothing was done");
+
+        let removed = admin.submit(path, &editor, &[]).await;
+        assert_eq!(location(&removed), "/admin/meetings");
+        let days: Vec<String> =
+            store.meetings().await.unwrap().iter().map(|m| m.held_on.to_string()).collect();
+        assert_eq!(days, ["2099-01-20", "2017-05-16"]);
+        assert_eq!(report_count(&**store).await, 1, "its report is kept");
+        let log = admin.audit().await;
+        assert_eq!(log.len(), logged + 1);
+        assert_eq!(log[0].action, "meeting.remove");
+        assert_eq!(log[0].detail, "2017-03-21; its report an-undated-report is kept");
+        let again = admin.submit(path, &editor, &[]).await;
+        assert_eq!(again.status(), 404, "it is gone");
+        let no_date = admin.submit("/admin/meetings/tomorrow/remove", &editor, &[]).await;
+        assert_eq!(no_date.status(), 404);
+        assert_eq!(admin.audit().await.len(), logged + 1);
+    }
+
     async fn a_calendar_too_big_or_malformed_is_refused_and_records_nothing(db) {
         let (admin, owner) = office(db, &[("NECMAIL_ADMIN_UPLOAD_MAX_BYTES", "4096")]).await;
         let logged = admin.audit().await.len();
@@ -255,7 +300,7 @@ on_both_backends! {
         let fetched = admin.submit("/admin/reports/fetch", &owner, &[("url", &url)]).await;
         assert_eq!(fetched.status(), 200, "shown with its warnings");
         let page = text(fetched).await;
-        assert!(page.contains("Imported, but:"), "{page}");
+        assert!(page.contains("Saved, but:"), "{page}");
         assert!(page.contains("missing.jpg is left out"), "{page}");
         assert!(page.contains("/preview/member"), "the preview is there: {page}");
         let reports = store.reports().await.unwrap();

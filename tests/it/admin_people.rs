@@ -271,6 +271,16 @@ on_both_backends! {
         let s = store.subscriber(&email("jo@example.org")).await.unwrap();
         assert_eq!(s.lists[0].status, SubscriptionStatus::Unsubscribed);
         assert_eq!(s.suppression.unwrap().reason, SuppressionReason::Unsubscribed);
+        let left = store.events(&necmail::feedback::EventFilter {
+            email: Some(email("jo@example.org")),
+            kinds: vec![EventKind::Leave],
+            limit: 10,
+            ..Default::default()
+        }).await.unwrap();
+        assert_eq!(left.len(), 1, "the leave is recorded: {left:?}");
+        assert_eq!((left[0].source, left[0].list_id), (EventSource::Admin, None));
+        let page = text(admin.get(&format!("/admin/subscribers/{jo}"), Some(&owner)).await).await;
+        assert!(page.contains("unsubscribed by the office"), "{page}");
 
         let again = admin.submit(&path("subscribe"), &owner, &[("list", "members"), ("confirmed", "yes")]).await;
         assert_eq!(again.status(), 422, "not without their request");

@@ -5,23 +5,32 @@
 //! It also lays out emails and the archive at a phone's 375 px and a
 //! desktop's 800 px, and measures that nothing is wider than the screen.
 //! The office signs in from its one-time link, pastes a report and sees its
-//! preview, makes a campaign of it and watches the campaign finish.
-//! The test needs `chromium` and `chromedriver` on the PATH, so it is
-//! `#[ignore]`d; `scripts/test` runs it when they are installed and counts
-//! it as skipped otherwise.
+//! preview, makes a campaign of it and watches the campaign finish; an
+//! owner finds a subscriber and unsubscribes them, and uploads a CSV and
+//! follows its import to the end (these two on both backends).
+//! The tests need `chromium` and `chromedriver` on the PATH, so they are
+//! `#[ignore]`d; `scripts/test` runs them when they are installed and counts
+//! them as skipped otherwise.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
+use necmail::admin::{Actor, Role, add_account};
+use necmail::feedback::{EventFilter, EventKind, EventSource};
 use necmail::lists::{ListSlug, NewList, OptIn};
 use necmail::reports::ReportRef;
-use necmail::subscribers::{Subscriber, SubscriberEmail, SubscriptionStatus};
+use necmail::store::Store;
+use necmail::subscribers::{
+    Subscriber, SubscriberEmail, SubscriberFilter, SubscriberName, SubscriptionStatus,
+    SuppressionReason,
+};
 
 use crate::campaigns::campaign;
-use crate::support::TestDb;
+use crate::lists::new_list;
 use crate::support::app::{TestApp, spawn_app};
 use crate::support::cli::run;
+use crate::support::{TestDb, on_both_backends_needing};
 
 /// chromedriver, stopped when dropped.
 struct Driver(Child);
@@ -362,6 +371,36 @@ async fn emails_and_the_archive_fit_a_phone_and_a_desktop_in_chromium() {
     client.close().await.unwrap();
 }
 
+/// An owner account made as `necmail admin add` makes it; its owner sets
+/// the password from the one-time link and signs in to the admin at `admin`.
+async fn owner_signs_in(client: &Client, store: &dyn Store, admin: &str) {
+    let (_, token) = add_account(store, "owner@example.org", Role::Owner, &Actor::cli())
+        .await
+        .unwrap();
+    let password = "a long enough password";
+    client
+        .goto(&format!("{admin}/admin/set-password/{token}"))
+        .await
+        .unwrap();
+    type_into(client, "#password", password).await;
+    type_into(client, "#again", password).await;
+    click(
+        client,
+        Locator::XPath("//button[normalize-space()='Set the password']"),
+    )
+    .await;
+    expect_heading(client, "Your password is set").await;
+    client.goto(&format!("{admin}/admin/login")).await.unwrap();
+    type_into(client, "#email", "owner@example.org").await;
+    type_into(client, "#password", password).await;
+    click(
+        client,
+        Locator::XPath("//button[normalize-space()='Sign in']"),
+    )
+    .await;
+    expect_heading(client, "Dashboard").await;
+}
+
 /// Step by step, as the office would: the one-time link, signing in,
 /// pasting a report and seeing its preview, then making a campaign of it and
 /// watching its page, which refreshes itself, until it is done.
@@ -375,37 +414,7 @@ async fn the_office_signs_in_pastes_a_report_and_watches_its_campaign_finish_in_
     let app =
         crate::support::app::spawn_app_with(&db, &[("NECMAIL_SMTP_URL", &server.url())]).await;
     let admin = app.admin.clone().expect("the admin's own listener");
-    let (_, token) = necmail::admin::add_account(
-        &*store,
-        "owner@example.org",
-        necmail::admin::Role::Owner,
-        &necmail::admin::Actor::cli(),
-    )
-    .await
-    .unwrap();
-    let password = "a long enough password";
-
-    client
-        .goto(&format!("{admin}/admin/set-password/{token}"))
-        .await
-        .unwrap();
-    type_into(&client, "#password", password).await;
-    type_into(&client, "#again", password).await;
-    click(
-        &client,
-        Locator::XPath("//button[normalize-space()='Set the password']"),
-    )
-    .await;
-    expect_heading(&client, "Your password is set").await;
-    client.goto(&format!("{admin}/admin/login")).await.unwrap();
-    type_into(&client, "#email", "owner@example.org").await;
-    type_into(&client, "#password", password).await;
-    click(
-        &client,
-        Locator::XPath("//button[normalize-space()='Sign in']"),
-    )
-    .await;
-    expect_heading(&client, "Dashboard").await;
+    owner_signs_in(&client, &*store, &admin).await;
 
     client
         .goto(&format!("{admin}/admin/reports/new"))
@@ -444,4 +453,161 @@ async fn the_office_signs_in_pastes_a_report_and_watches_its_campaign_finish_in_
     assert!(page.contains("3 of 3 done (100%)"), "{page}");
     assert_eq!(server.messages().len(), 3);
     client.close().await.unwrap();
+}
+
+/// The running application with a `members` list, its admin's address, and
+/// a Chromium whose owner has signed in there.
+async fn office(db: &TestDb) -> (TestApp, String, Driver, Client) {
+    let app = spawn_app(db).await;
+    app.store
+        .create_list(&new_list("members", OptIn::Single))
+        .await
+        .unwrap();
+    let admin = app.admin.clone().expect("the admin's own listener");
+    let (driver, client) = browser().await;
+    owner_signs_in(&client, &*app.store, &admin).await;
+    (app, admin, driver, client)
+}
+
+/// Waits for the element `locator` finds, for up to `seconds`.
+async fn wait_for(client: &Client, what: &str, locator: Locator<'_>, seconds: u64) {
+    let found = client
+        .wait()
+        .at_most(Duration::from_secs(seconds))
+        .for_element(locator)
+        .await;
+    if found.is_err() {
+        let source = client.source().await.unwrap_or_default();
+        panic!("{what} never came; the browser shows:\n{source}");
+    }
+}
+
+on_both_backends_needing! {
+    "needs chromium and chromedriver: scripts/test runs it when they are installed",
+    "needs chromium, chromedriver and PostgreSQL: scripts/test runs it when all are here";
+
+    async fn an_owner_finds_a_subscriber_by_a_search_and_unsubscribes_them_in_chromium(db) {
+        let (app, admin, _driver, client) = office(db).await;
+        let people = [
+            ("jo@example.org", "Jo Bloggs"),
+            ("joanna@example.org", "Jo Anna"),
+            ("sam@example.org", "Sam"),
+        ];
+        for (address, name) in people {
+            let mut new = crate::lists::subscriber(address, &["members"], true);
+            new.name = SubscriberName::parse(name).unwrap();
+            app.store.add_subscriber(&new).await.unwrap();
+        }
+
+        client.goto(&format!("{admin}/admin/subscribers")).await.unwrap();
+        type_into(&client, "#q", "Jo B").await;
+        click(&client, Locator::XPath("//button[normalize-space()='Search']")).await;
+        let searched = format!("{admin}/admin/subscribers?q=Jo+B&list=&status=&attr=");
+        let arrived = client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_url(&searched.parse().unwrap())
+            .await;
+        assert!(arrived.is_ok(), "at {:?}", client.current_url().await);
+        let rows = client.find_all(Locator::Css("tbody td.wrap a")).await.unwrap();
+        let mut found = Vec::new();
+        for row in rows {
+            found.push(row.text().await.unwrap());
+        }
+        assert_eq!(found, ["jo@example.org"], "by the start of the name");
+
+        click(&client, Locator::LinkText("jo@example.org")).await;
+        expect_heading(&client, "jo@example.org").await;
+        click(&client, Locator::XPath("//button[normalize-space()='Unsubscribe from every list…']"))
+            .await;
+        expect_heading(&client, "Unsubscribe from every list?").await;
+        let jo = subscriber(&app, "jo@example.org").await;
+        assert_eq!(jo.lists[0].status, SubscriptionStatus::Confirmed, "not before confirming");
+        click(&client, Locator::XPath("//button[normalize-space()='Unsubscribe from every list']"))
+            .await;
+        expect_heading(&client, "jo@example.org").await;
+        let unsubscribed = Locator::XPath("//td[normalize-space()='unsubscribed']");
+        wait_for(&client, "the list's new status", unsubscribed, 10).await;
+
+        let jo = subscriber(&app, "jo@example.org").await;
+        assert_eq!(jo.lists[0].status, SubscriptionStatus::Unsubscribed);
+        assert_eq!(jo.suppression.unwrap().reason, SuppressionReason::Unsubscribed);
+        let events = app.store.events(&EventFilter {
+            email: Some(jo.email.clone()),
+            kinds: vec![EventKind::Leave],
+            limit: 10,
+            ..EventFilter::default()
+        }).await.unwrap();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0].source, EventSource::Admin);
+        let others = subscriber(&app, "joanna@example.org").await;
+        assert_eq!(others.lists[0].status, SubscriptionStatus::Confirmed, "only Jo");
+        client.close().await.unwrap();
+    }
+
+    async fn an_owner_uploads_a_csv_and_its_page_follows_the_import_to_its_end_in_chromium(db) {
+        let (app, admin, _driver, client) = office(db).await;
+        let mut csv = String::from(
+            "email,name,role\nann@example.org,Ann,councillor\nnot an address,Bob,member\n",
+        );
+        for i in 0..2000 {
+            csv.push_str(&format!("person{i:04}@example.org,Person {i},member\n"));
+        }
+        let file = db.dir.path().join("people.csv");
+        std::fs::write(&file, csv).unwrap();
+
+        client.goto(&format!("{admin}/admin/subscribers/import")).await.unwrap();
+        expect_heading(&client, "Import subscribers").await;
+        click(&client, Locator::Css("input[name=list][value=members]")).await;
+        click(&client, Locator::Css("input[name=confirmed]")).await;
+        client
+            .find(Locator::Css("#file"))
+            .await
+            .unwrap()
+            .send_keys(file.to_str().unwrap())
+            .await
+            .unwrap();
+        click(&client, Locator::XPath("//button[normalize-space()='Import']")).await;
+        wait_for(
+            &client,
+            "the end of the import",
+            Locator::XPath("//p[@role='status' and normalize-space()='The import is done.']"),
+            60,
+        )
+        .await;
+        let page = client.source().await.unwrap();
+        assert!(page.contains("<dt>New</dt><dd>2001</dd>"), "{page}");
+        assert!(page.contains("<dt>Rejected</dt><dd>1</dd>"), "{page}");
+
+        let ann = subscriber(&app, "ann@example.org").await;
+        assert_eq!(ann.attributes.get("role"), Some("councillor"));
+        assert_eq!(ann.lists[0].status, SubscriptionStatus::Confirmed);
+        subscriber(&app, "person1999@example.org").await;
+        let everyone = app.store.subscribers(&SubscriberFilter::default(), 0, 5000).await.unwrap();
+        assert_eq!(everyone.len(), 2001);
+
+        // The rejects file, fetched from the page's link with the browser's session.
+        let link = client
+            .find(Locator::LinkText("Download the rejected rows (CSV)"))
+            .await
+            .unwrap()
+            .attr("href")
+            .await
+            .unwrap()
+            .expect("a link");
+        let cookie = client.get_named_cookie("necmail_admin").await.unwrap();
+        let rejects = app
+            .client
+            .get(format!("{admin}{link}"))
+            .header("Cookie", format!("{}={}", cookie.name(), cookie.value()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(rejects.status(), 200);
+        let rejects = rejects.text().await.unwrap();
+        assert!(rejects.starts_with("line,email,reason\n"), "{rejects}");
+        assert!(rejects.contains("\n3,not an address,"), "{rejects}");
+        assert_eq!(rejects.lines().count(), 2, "{rejects}");
+        client.close().await.unwrap();
+    }
 }

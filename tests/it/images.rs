@@ -2,13 +2,17 @@
 //! its alt text and caption, copied into necmail's media store and served
 //! from `NECMAIL_PUBLIC_URL/media/…`; an image that cannot be copied is left
 //! out with a warning, and the import still succeeds. Markdown images by
-//! reference, and images added in `report edit`, go through the same copy.
+//! reference, and images added in `report edit` or on the web admin's edit
+//! page, go through the same copy.
 
-use necmail::reports::{MediaType, NewMedia};
+use necmail::admin::Role;
+use necmail::reports::{MediaType, NewMedia, ReportRef};
 
+use crate::admin::Admin;
+use crate::admin_people::text;
 use crate::report_corrections::script;
 
-use crate::support::app::{PUBLIC_URL, spawn_app};
+use crate::support::app::{PUBLIC_URL, spawn_app, spawn_app_with};
 use crate::support::cli::{ALLOW_LOOPBACK_FEEDS, necmail, run_command};
 use crate::support::http::{FeedServer, HUGE_BYTES, fixture};
 use crate::support::on_both_backends;
@@ -179,5 +183,53 @@ on_both_backends! {
         assert!(text.ends_with(&format!("![Added]({})", photo_url())), "{text}");
         assert!(!text.contains("127.0.0.1") && !text.contains("[new]"), "{text}");
         assert_eq!(server.hits("/fixtures/photo.png").len(), 2, "the edit's image is fetched");
+    }
+
+    async fn images_added_on_the_admins_edit_page_are_copied_or_left_out_as_report_edits_are(db) {
+        let server = FeedServer::start();
+        let admin = Admin::with(spawn_app_with(db, &[ALLOW_LOOPBACK_FEEDS]).await);
+        admin.account("editor@example.org", Role::Editor).await;
+        let editor = admin.sign_in("editor@example.org").await;
+        let pasted = admin.submit("/admin/reports/new", &editor,
+            &[("text", "# Labour NEC Report – November 2017\n\nThe NEC met.\n"), ("format", "md")])
+            .await;
+        assert_eq!(pasted.status(), 303);
+        let page = pasted.headers()["location"].to_str().unwrap().to_owned();
+        let store = &admin.app.store;
+        let stored = || async { store.report(&ReportRef::Id(1)).await.unwrap() };
+        let before = necmail::reports::import::markdown_file(&stored().await);
+        let edited = format!(
+            "{before}\n![Added]({})\n\n![Added by reference][new]\n\n[new]: {}\n\n\
+             ![Gone too]({})\n",
+            server.url("/fixtures/photo.png"),
+            server.url("/fail/huge"),
+            server.url("/fixtures/not-an-image.png"),
+        );
+
+        let saved = admin.submit(&page, &editor, &[("text", &edited)]).await;
+        assert_eq!(saved.status(), 200, "shown with its warnings");
+        let shown = text(saved).await;
+        let warnings = &shown[shown.find("Saved, but:").expect("the warnings")..];
+        let preview = warnings.find("/preview/member").expect("the preview below them");
+        for why in [
+            "huge is left out: it is larger than the limit of 5 MiB",
+            "not-an-image.png is left out: it is not a JPEG, PNG, GIF or WebP image",
+        ] {
+            let at = warnings.find(why).unwrap_or_else(|| panic!("{why}: {shown}"));
+            assert!(at < preview, "{why} above the preview");
+        }
+        let body = stored().await.body_markdown;
+        assert!(body.trim_end().ends_with(&format!("![Added]({})", photo_url())), "{body}");
+        assert!(!body.contains("127.0.0.1") && !body.contains("[new]"), "{body}");
+        assert_eq!(server.hits("/fixtures/photo.png").len(), 1, "the edit's image is fetched");
+        let log = admin.audit().await;
+        assert_eq!(log[0].action, "report.edit");
+        assert_eq!(log[0].actor, "editor@example.org");
+
+        let again = necmail::reports::import::markdown_file(&stored().await);
+        let unchanged = admin.submit(&page, &editor, &[("text", &again)]).await;
+        assert_eq!(unchanged.status(), 303, "nothing left out, straight to the preview");
+        assert_eq!(server.hits("/fixtures/photo.png").len(), 1, "a copied image is fetched once");
+        assert_eq!(stored().await.body_markdown.trim_end(), body.trim_end());
     }
 }

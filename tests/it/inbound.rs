@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use necmail::config::Config;
 use necmail::delivery::Sending;
-use necmail::feedback::{EventFilter, EventKind, EventSource};
+use necmail::feedback::{Bounce, BounceOutcome, EventFilter, EventKind, EventSource};
 use necmail::inbound::Handler;
 use necmail::inbound::listener::Listener;
 use necmail::lists::OptIn;
@@ -784,6 +784,87 @@ on_both_backends! {
         inbound.stop().await;
     }
 
+    async fn a_bounce_records_its_event_delivery_and_suppression_only_for_a_subscriber(db) {
+        let (store, report) = world(db, 3).await;
+        let id = campaign(&*store, report, &["members"]).await;
+        let delivery = store.delivery_ref(delivery_of(&*store, "m000@example.org").await)
+            .await.unwrap().unwrap();
+        let email = |e: &str| SubscriberEmail::parse(e).unwrap();
+        let (m000, m001, m002, nobody) = (email("m000@example.org"), email("m001@example.org"),
+                                          email("m002@example.org"), email("nobody@example.org"));
+        let bounce = |email, delivery, hard| Bounce {
+            email, delivery, hard, status: if hard { "5.1.1" } else { "4.2.2" },
+            reason: "550 5.1.1 user unknown", source: EventSource::Mailbox, soft_limit: 2,
+            soft_since: chrono::Utc::now() - chrono::Duration::days(1),
+        };
+        let events = async |email: &SubscriberEmail| {
+            let mut events = store.events(&EventFilter {
+                email: Some(email.clone()), limit: 100, ..EventFilter::default()
+            }).await.unwrap();
+            events.reverse();
+            events
+        };
+        let suppression = async |email| store.suppression(email).await.unwrap().map(|s| s.reason);
+
+        // An address of no subscriber: nothing at all.
+        assert_eq!(store.record_bounce(&bounce(&nobody, None, true)).await.unwrap(),
+                   BounceOutcome::Unknown);
+        assert!(events(&nobody).await.is_empty());
+        assert_eq!(suppression(&nobody).await, None);
+
+        // A hard bounce of a delivery: the delivery, both events, the suppression.
+        assert_eq!(store.record_bounce(&bounce(&m000, Some(&delivery), true)).await.unwrap(),
+                   BounceOutcome::Suppressed);
+        assert_eq!(suppression(&m000).await, Some(SuppressionReason::HardBounce));
+        assert_eq!(store.delivery_counts(id).await.unwrap().bounced, 1);
+        let recorded = events(&m000).await;
+        let kinds: Vec<_> = recorded.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, [EventKind::Bounce, EventKind::Suppress]);
+        let (bounced, suppressed) = (&recorded[0], &recorded[1]);
+        assert_eq!((bounced.source, bounced.status.as_deref(), bounced.reason.as_str()),
+                   (EventSource::Mailbox, Some("5.1.1"), "550 5.1.1 user unknown"));
+        assert_eq!((bounced.delivery_id, bounced.campaign_id, bounced.list_id),
+                   (Some(delivery.id), Some(id), Some(delivery.list_id)));
+        assert_eq!(bounced.subscriber_id, Some(delivery.subscriber_id));
+        assert_eq!(bounced.email.as_deref(), Some("m000@example.org"));
+        assert_eq!((suppressed.source, suppressed.reason.as_str(), suppressed.subscriber_id),
+                   (EventSource::Mailbox, "a hard bounce", Some(delivery.subscriber_id)));
+        // Bounced again: the bounce counts, the address is not suppressed twice.
+        assert_eq!(store.record_bounce(&bounce(&m000, None, true)).await.unwrap(),
+                   BounceOutcome::Suppressed);
+        let kinds: Vec<_> = events(&m000).await.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, [EventKind::Bounce, EventKind::Suppress, EventKind::Bounce]);
+
+        // A complaint outranks a hard bounce; an unsubscribe from everything does not.
+        store.add_suppression(&m001, SuppressionReason::Complaint, "").await.unwrap();
+        store.add_suppression(&m002, SuppressionReason::Unsubscribed, "").await.unwrap();
+        for (email, kept, kinds) in [
+            (&m001, SuppressionReason::Complaint, &[EventKind::Suppress, EventKind::Bounce][..]),
+            (&m002, SuppressionReason::HardBounce,
+             &[EventKind::Suppress, EventKind::Bounce, EventKind::Suppress][..]),
+        ] {
+            assert_eq!(store.record_bounce(&bounce(email, None, true)).await.unwrap(),
+                       BounceOutcome::Suppressed, "{email}");
+            assert_eq!(suppression(email).await, Some(kept), "{email}");
+            let recorded: Vec<_> = events(email).await.iter().map(|e| e.kind).collect();
+            assert_eq!(recorded, kinds, "{email}");
+        }
+
+        // Soft bounces count up to the limit, then suppress.
+        store.remove_suppression(&m002, "back").await.unwrap();
+        let m002_events = events(&m002).await.len();
+        assert_eq!(store.record_bounce(&bounce(&m002, None, false)).await.unwrap(),
+                   BounceOutcome::Counted);
+        assert_eq!(suppression(&m002).await, None);
+        assert_eq!(store.record_bounce(&bounce(&m002, None, false)).await.unwrap(),
+                   BounceOutcome::Suppressed);
+        assert_eq!(suppression(&m002).await, Some(SuppressionReason::HardBounce));
+        let recorded = events(&m002).await;
+        let kinds: Vec<_> = recorded[m002_events..].iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, [EventKind::SoftBounce, EventKind::SoftBounce, EventKind::Suppress]);
+        assert_eq!(recorded.last().unwrap().reason, "2 soft bounces");
+    }
+
     async fn suppressions_are_listed_added_and_lifted_with_a_reason(db) {
         let store = db.store().await;
         store.create_list(&new_list("members", OptIn::Double)).await.unwrap();
@@ -913,35 +994,8 @@ mod swaks {
 mod dovecot {
     use super::*;
     use crate::support::imap::{Dovecot, PASSWORD};
+    use crate::support::on_both_backends_needing;
     use crate::support::smtp::test_ca_pem;
-
-    /// Defines each test on SQLite and on PostgreSQL, both needing Dovecot.
-    macro_rules! with_dovecot {
-        ($(async fn $name:ident($db:ident) $body:block)*) => {$(
-            mod $name {
-                #[allow(unused_imports)]
-                use super::*;
-
-                async fn body($db: &$crate::support::TestDb) $body
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                #[ignore = "needs dovecot: scripts/test runs it when dovecot is installed"]
-                async fn on_sqlite() {
-                    let db = $crate::support::TestDb::sqlite();
-                    body(&db).await;
-                    db.finish().await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                #[ignore = "needs dovecot and PostgreSQL: scripts/test runs it when both are here"]
-                async fn on_postgres() {
-                    let db = $crate::support::TestDb::postgres().await;
-                    body(&db).await;
-                    db.finish().await;
-                }
-            }
-        )*};
-    }
 
     /// `necmail bounces poll` against `mailbox`, with `extra` variables.
     fn poll(db: &TestDb, mailbox: &str, extra: &[(&str, &str)]) -> crate::support::cli::Run {
@@ -984,7 +1038,10 @@ mod dovecot {
         events.into_iter().map(|e| (e.kind, e.source)).collect()
     }
 
-    with_dovecot! {
+    on_both_backends_needing! {
+        "needs dovecot: scripts/test runs it when dovecot is installed",
+        "needs dovecot and PostgreSQL: scripts/test runs it when both are here";
+
         async fn a_dsn_in_the_bounce_mailbox_suppresses_the_address_and_is_handled_once(db) {
             let dovecot = Dovecot::start().await;
             let (store, report) = world(db, 2).await;
@@ -1132,4 +1189,87 @@ fn config_check_refuses_a_bounce_mailbox_in_clear_to_another_machine() {
         !error.contains("hunter2-pw") && !run.stdout.contains("hunter2-pw"),
         "{error}"
     );
+}
+
+/// SQLite's migration 0017 rebuilds the events and the suppressions, whose
+/// checks it writes as comparisons: the rows, their ids and the checks stay.
+#[tokio::test]
+async fn rebuilding_events_and_suppressions_on_sqlite_keeps_their_rows_and_their_checks() {
+    use sqlx::Connection;
+    let db = TestDb::sqlite();
+    let mut before = sqlx::migrate!("./migrations/sqlite");
+    before.migrations = before
+        .migrations
+        .iter()
+        .filter(|m| m.version < 17)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+    before.run(&mut conn).await.unwrap();
+    for sql in [
+        "INSERT INTO subscribers (id, email, email_key, email_hash, created_at, updated_at)
+         VALUES (3, 'jo@example.org', 'jo@example.org', 'h', '2026-01-01T00:00:00Z',
+                 '2026-01-01T00:00:00Z')",
+        "INSERT INTO subscriber_events
+             (id, at, kind, source, email, email_hash, subscriber_id, status, reason)
+         VALUES (7, '2026-01-01T00:00:00Z', 'bounce', 'email', 'jo@example.org', 'h', 3,
+                 '5.1.1', 'user unknown')",
+        "INSERT INTO suppressions (email_hash, reason, created_at)
+         VALUES ('h', 'hard-bounce', '2026-01-01T00:00:00Z')",
+    ] {
+        sqlx::query(sql).execute(&mut conn).await.unwrap();
+    }
+    conn.close().await.unwrap();
+
+    // Opening the store applies the migrations left: 0017.
+    let store = db.store().await;
+    let events = store
+        .events(&EventFilter {
+            limit: 10,
+            ..EventFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    let event = &events[0];
+    assert_eq!(
+        (event.id, event.kind, event.source),
+        (7, EventKind::Bounce, EventSource::Email)
+    );
+    assert_eq!(
+        (event.subscriber_id, event.status.as_deref()),
+        (Some(3), Some("5.1.1"))
+    );
+    let suppressions = store.suppressions(None, 10).await.unwrap();
+    assert_eq!(suppressions.len(), 1, "{suppressions:?}");
+    assert_eq!(suppressions[0].reason, SuppressionReason::HardBounce);
+    assert_eq!(suppressions[0].email.as_deref(), Some("jo@example.org"));
+
+    let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+    for bad in [
+        "INSERT INTO subscriber_events (at, kind, source, email_hash) VALUES ('t', 'jump', 'web', 'h')",
+        "INSERT INTO subscriber_events (at, kind, source, email_hash) VALUES ('t', 'join', 'fax', 'h')",
+        "INSERT INTO suppressions (email_hash, reason, created_at) VALUES ('g', 'bored', 't')",
+        "UPDATE suppressions SET reason = 'bored'",
+    ] {
+        let refused = sqlx::query(bad).execute(&mut conn).await.unwrap_err();
+        assert!(
+            refused.to_string().contains("CHECK constraint failed"),
+            "{bad}: {refused}"
+        );
+    }
+    for good in [
+        "INSERT INTO subscriber_events (at, kind, source, email_hash)
+         VALUES ('t', 'auto-reply', 'mailbox', 'h')",
+        "INSERT INTO suppressions (email_hash, reason, created_at) VALUES ('g', 'erased', 't')",
+    ] {
+        sqlx::query(good).execute(&mut conn).await.unwrap();
+    }
+    let (next,): (i64,) = sqlx::query_as("SELECT max(id) FROM subscriber_events")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(next, 8, "new events follow the kept ids");
+    conn.close().await.unwrap();
 }

@@ -502,7 +502,7 @@ impl DbLock {
 const LONG_LOCK: Duration = Duration::from_secs(12);
 
 on_both_backends! {
-    async fn a_one_click_during_a_long_database_lock_is_answered_200_and_applied_after(db) {
+    async fn a_one_click_during_a_long_database_lock_is_answered_200_and_applied_and_recorded_after(db) {
         run(db, &["list", "create", "members", "--name", "Party members"]).ok();
         run(db, &["subscriber", "add", "ann@example.org", "--list", "members", "--confirmed"]).ok();
         let daemon = Daemon::start(db, &[]).await;
@@ -525,6 +525,13 @@ on_both_backends! {
         let (code, log) = daemon.stop().await;
         assert_eq!(code, 0, "{log}");
         assert!(log.contains("one-click unsubscribes applied from the spool"), "{log}");
+        // The same event as a one-click applied at once.
+        let events = run(db, &["events", "ls", "--email", "ann@example.org", "--json"]).json();
+        let leaves: Vec<_> = events.as_array().unwrap().iter().filter(|e| e["kind"] == "leave").collect();
+        assert_eq!(leaves.len(), 1, "{events}");
+        assert_eq!(leaves[0]["source"], "web");
+        assert_eq!(leaves[0]["reason"], "one-click (RFC 8058)");
+        assert!(leaves[0]["list_id"].is_i64(), "{events}");
     }
 }
 

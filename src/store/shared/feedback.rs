@@ -13,11 +13,29 @@ use crate::feedback::{
 use crate::store::SqlStore;
 use crate::subscribers::{SubscriberEmail, SuppressionReason};
 
-const INSERT_EVENT: &str = "INSERT INTO subscriber_events
-    (at, kind, source, email, email_hash, subscriber_id, list_id, campaign_id, delivery_id,
-     status, reason)
-    VALUES ($1, $2, $3, $4, $5, (SELECT id FROM subscribers WHERE email_key = $6), $7, $8, $9,
-            $10, $11)";
+/// An insert into `subscriber_events` of the values [`SqlStore::insert_event`]
+/// binds, with `$6` the address's key, in the form `$values` gives them.
+macro_rules! insert_event {
+    ($values:literal) => {
+        concat!(
+            "INSERT INTO subscriber_events
+            (at, kind, source, email, email_hash, subscriber_id, list_id, campaign_id,
+             delivery_id, status, reason) ",
+            $values
+        )
+    };
+}
+
+/// An event, with the id of the subscriber who has the address, if any.
+const INSERT_EVENT: &str = insert_event!(
+    "VALUES ($1, $2, $3, $4, $5, (SELECT id FROM subscribers WHERE email_key = $6), $7, $8,
+             $9, $10, $11)"
+);
+
+/// An event only when a subscriber has the address: none is inserted otherwise.
+const INSERT_SUBSCRIBER_EVENT: &str = insert_event!(
+    "SELECT $1, $2, $3, $4, $5, id, $7, $8, $9, $10, $11 FROM subscribers WHERE email_key = $6"
+);
 
 type EventRow = (
     i64,
@@ -71,7 +89,17 @@ impl SqlStore<Db> {
         conn: &mut <Db as sqlx::Database>::Connection,
         event: &NewEvent<'_>,
     ) -> Result<(), StoreError> {
-        sqlx::query::<Db>(INSERT_EVENT)
+        Self::insert_event_as(conn, INSERT_EVENT, event).await?;
+        Ok(())
+    }
+
+    /// Inserts `event` with `sql`, one of the inserts above; how many rows.
+    async fn insert_event_as(
+        conn: &mut <Db as sqlx::Database>::Connection,
+        sql: &'static str,
+        event: &NewEvent<'_>,
+    ) -> Result<u64, StoreError> {
+        let inserted = sqlx::query::<Db>(sql)
             .bind(Utc::now())
             .bind(event.kind.as_str())
             .bind(event.source.as_str())
@@ -85,7 +113,7 @@ impl SqlStore<Db> {
             .bind(event.reason)
             .execute(&mut *conn)
             .await?;
-        Ok(())
+        Ok(inserted.rows_affected())
     }
 
     async fn mark_delivery(
@@ -144,16 +172,10 @@ impl FeedbackStore for SqlStore<Db> {
 
     #[tracing::instrument(level = "debug", skip_all, fields(hard = bounce.hard))]
     async fn record_bounce(&self, bounce: &Bounce<'_>) -> Result<BounceOutcome, StoreError> {
+        // One transaction of as few statements as the outcome needs: the
+        // listener answers a bounce only once it is committed.
         let mut tx = self.begin_write().await?;
         Self::lock_address(&mut tx, bounce.email).await?;
-        let known: Option<i64> =
-            sqlx::query_scalar::<Db, i64>("SELECT id FROM subscribers WHERE email_key = $1")
-                .bind(bounce.email.key())
-                .fetch_optional(&mut *tx)
-                .await?;
-        if known.is_none() {
-            return Ok(BounceOutcome::Unknown);
-        }
         let kind = if bounce.hard {
             EventKind::Bounce
         } else {
@@ -168,6 +190,10 @@ impl FeedbackStore for SqlStore<Db> {
             status,
             reason,
         };
+        let bounced = event(kind, Some(bounce.status), bounce.reason);
+        if Self::insert_event_as(&mut tx, INSERT_SUBSCRIBER_EVENT, &bounced).await? == 0 {
+            return Ok(BounceOutcome::Unknown);
+        }
         Self::mark_delivery(
             &mut tx,
             bounce.delivery,
@@ -178,7 +204,6 @@ impl FeedbackStore for SqlStore<Db> {
             },
         )
         .await?;
-        Self::insert_event(&mut tx, &event(kind, Some(bounce.status), bounce.reason)).await?;
         let suppress = if bounce.hard {
             Some("a hard bounce".to_owned())
         } else {
@@ -194,11 +219,13 @@ impl FeedbackStore for SqlStore<Db> {
         };
         let outcome = match suppress {
             Some(why) => {
-                let already = Self::load_suppression(&mut tx, bounce.email)
-                    .await?
-                    .is_some_and(|s| s.reason != SuppressionReason::Unsubscribed);
-                if !already {
-                    Self::suppress(&mut tx, bounce.email, SuppressionReason::HardBounce).await?;
+                if Self::suppress_over_unsubscribe(
+                    &mut tx,
+                    bounce.email,
+                    SuppressionReason::HardBounce,
+                )
+                .await?
+                {
                     Self::insert_event(&mut tx, &event(EventKind::Suppress, None, &why)).await?;
                 }
                 BounceOutcome::Suppressed

@@ -293,6 +293,27 @@ impl SqlStore<Db> {
         .await?;
         Ok(())
     }
+
+    /// Suppresses the address for `reason` unless it is suppressed already
+    /// for a reason stronger than an unsubscribe; true when it did.
+    pub(super) async fn suppress_over_unsubscribe(
+        conn: &mut <Db as sqlx::Database>::Connection,
+        email: &SubscriberEmail,
+        reason: SuppressionReason,
+    ) -> Result<bool, StoreError> {
+        let written = sqlx::query::<Db>(
+            "INSERT INTO suppressions (email_hash, reason, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT (email_hash) DO UPDATE
+                SET reason = excluded.reason, created_at = excluded.created_at
+              WHERE suppressions.reason = 'unsubscribed'",
+        )
+        .bind(email.suppression_hash())
+        .bind(reason.as_str())
+        .bind(Utc::now())
+        .execute(&mut *conn)
+        .await?;
+        Ok(written.rows_affected() > 0)
+    }
 }
 
 #[async_trait::async_trait]

@@ -1,6 +1,7 @@
 //! The NEC meetings, for editors and owners: the upcoming ones, the past
 //! ones with the report that covers each or how overdue it is, a new one,
-//! an iCalendar file uploaded, and a report linked to a meeting by hand.
+//! an iCalendar file uploaded, a report linked to a meeting by hand, and a
+//! meeting removed.
 //! The same domain code and store as `necmail meeting`: after each change,
 //! reports are linked to meetings on evidence, as the scheduler's poll does.
 
@@ -231,6 +232,24 @@ pub(super) async fn unlink(
     let report = was.report.map(|r| r.slug).unwrap_or_default();
     let detail = format!("{held_on} from report {report}");
     admin::audit(&*state.admin, &who.actor(), "meeting.unlink", &detail).await?;
+    link_on_evidence(&state).await?;
+    Ok(Redirect::to("/admin/meetings").into_response())
+}
+
+/// Removes a meeting, as `necmail meeting rm` does: its report is kept.
+pub(super) async fn remove(
+    State(state): State<Shared>,
+    who: SignedIn,
+    Path(date): Path<String>,
+    CsrfForm(_): CsrfForm<Value>,
+) -> Result<Response, AdminPageError> {
+    let held_on = day(&date).map_err(|_| AdminPageError::NotFound)?;
+    let removed = state.meetings.remove_meeting(held_on).await?;
+    let detail = match removed.report {
+        Some(report) => format!("{held_on}; its report {} is kept", report.slug),
+        None => held_on.to_string(),
+    };
+    admin::audit(&*state.admin, &who.actor(), "meeting.remove", &detail).await?;
     link_on_evidence(&state).await?;
     Ok(Redirect::to("/admin/meetings").into_response())
 }

@@ -36,7 +36,7 @@
 //!   `POST /admin/sources/{id}/remove`
 //! - `GET|POST /admin/meetings` (list, add), `POST /admin/meetings/import`
 //!   (an iCalendar upload, on the upload routes), `POST
-//!   /admin/meetings/{date}/{link|unlink}`
+//!   /admin/meetings/{date}/{link|unlink|remove}`
 //! - `POST /admin/reports/upload` (a Markdown, text or HTML file, on the
 //!   upload routes), `POST /admin/reports/fetch` (a page's or feed's URL)
 //! - `GET /admin/static/admin.css`
@@ -139,6 +139,7 @@ pub(super) fn routes(state: &Shared) -> Router<Shared> {
         .route("/admin/meetings", get(meetings::list).post(meetings::add))
         .route("/admin/meetings/{date}/link", post(meetings::link))
         .route("/admin/meetings/{date}/unlink", post(meetings::unlink))
+        .route("/admin/meetings/{date}/remove", post(meetings::remove))
         .route("/admin/static/admin.css", get(pages::stylesheet))
         .route_layer(from_fn_with_state(state.clone(), pages::admin_errors))
 }

@@ -2,8 +2,9 @@
 //! HTML), an uploaded file or a page's or feed's URL, through the same
 //! importers as `necmail report import` (an excerpt's full post fetched and
 //! the images copied, with a warning for what could not be), editing its
-//! Markdown with a preview on each save, and deleting it. Editors and
-//! owners both may.
+//! Markdown with a preview on each save (images it adds copied as
+//! `necmail report edit` copies them), and deleting it. Editors and owners
+//! both may.
 //!
 //! The preview is the email itself, as a member and as a councillor gets
 //! it, each in a sandboxed iframe (no scripts, no forms, an origin of its
@@ -26,7 +27,8 @@ use crate::reports::feeds::{Fetcher, parse_url};
 use crate::reports::import::{self, Format, MAX_REPORT_BYTES};
 use crate::reports::intake::{self, IntakeError};
 use crate::reports::{
-    ImportOptions, Report, ReportDraft, ReportRef, ReportSource, Revised, SamePost, Stored,
+    ImageCopier, ImportOptions, Report, ReportDraft, ReportRef, ReportSource, Revised, SamePost,
+    Stored,
 };
 use crate::subscribers::{Attributes, ROLE, ROLES};
 use crate::web::Shared;
@@ -383,8 +385,10 @@ pub(super) struct Edited {
     text: String,
 }
 
-/// Stores the edited Markdown (the old text is kept as an earlier version)
-/// and shows the preview of the new one.
+/// Stores the edited Markdown (the old text is kept as an earlier version),
+/// its images copied into the media store as `necmail report edit` copies
+/// them, and shows the preview of the new one, below a warning for each
+/// image left out.
 pub(super) async fn save(
     State(state): State<Shared>,
     who: SignedIn,
@@ -410,6 +414,9 @@ pub(super) async fn save(
         Ok(draft) => draft,
         Err(e) => return refuse(format!("That text cannot be stored: {e}.")).await,
     };
+    let images =
+        ImageCopier::from_config(&state.config).map_err(|e| AdminPageError::Internal(e.into()))?;
+    let (draft, warnings) = intake::with_images(&images, &*state.reports, draft).await?;
     match state
         .reports
         .revise_report(&ReportRef::Id(id), &draft, false)
@@ -423,7 +430,11 @@ pub(super) async fn save(
         Err(e) if e.is_bad_input() => return refuse(e.to_string()).await,
         Err(e) => return Err(e.into()),
     }
-    Ok(Redirect::to(&format!("/admin/reports/{id}")).into_response())
+    if warnings.is_empty() {
+        Ok(Redirect::to(&format!("/admin/reports/{id}")).into_response())
+    } else {
+        edit_form(&state, &who, StatusCode::OK, id, None, None, &warnings).await
+    }
 }
 
 /// The email's HTML, for a preview frame.

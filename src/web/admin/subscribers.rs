@@ -21,7 +21,7 @@ use super::pages::{AdminPageError, csv_download, list_choices, render};
 use super::session::{CsrfForm, Owner, SignedIn};
 use crate::admin;
 use crate::error::StoreError;
-use crate::feedback::EventFilter;
+use crate::feedback::{EventFilter, EventKind, EventSource, NewEvent};
 use crate::lists::ListSlug;
 use crate::subscribers::{
     AdminChannel, AttributePair, Attributes, Consent, ConsentMethod, NewSubscriber, SearchCursor,
@@ -531,6 +531,20 @@ pub(super) async fn act(
                 .subscribers
                 .unsubscribe(&s.email, list.as_ref())
                 .await?;
+            let list_id = match &list {
+                Some(slug) => Some(state.lists.list(slug).await?.id),
+                None => None,
+            };
+            let left = NewEvent {
+                kind: EventKind::Leave,
+                source: EventSource::Admin,
+                email: &s.email,
+                list_id,
+                delivery: None,
+                status: None,
+                reason: "unsubscribed by the office",
+            };
+            state.feedback.record_event(&left).await?;
             let from = list.as_ref().map_or("every list", ListSlug::as_str);
             log("subscriber.unsubscribe", format!("{detail} from {from}")).await?;
         }

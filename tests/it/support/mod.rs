@@ -212,3 +212,34 @@ macro_rules! on_both_backends {
     )*};
 }
 pub(crate) use on_both_backends;
+
+/// [`on_both_backends`] for tests that need an outside tool too: both are
+/// `#[ignore]`d, with the reasons given (the tool's, then the tool's and
+/// PostgreSQL's), and `scripts/test` runs them when what they need is here.
+macro_rules! on_both_backends_needing {
+    ($sqlite:literal, $postgres:literal; $(async fn $name:ident($db:ident) $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn body($db: &$crate::support::TestDb) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[ignore = $sqlite]
+            async fn on_sqlite() {
+                let db = $crate::support::TestDb::sqlite();
+                body(&db).await;
+                db.finish().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[ignore = $postgres]
+            async fn on_postgres() {
+                let db = $crate::support::TestDb::postgres().await;
+                body(&db).await;
+                db.finish().await;
+            }
+        }
+    )*};
+}
+pub(crate) use on_both_backends_needing;
