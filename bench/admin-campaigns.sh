@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Measures the web admin's campaign pages with a campaign of 600,000
 # deliveries, on SQLite and on PostgreSQL: the p50 and p95 of the campaign's
-# status page, the campaign list and the dashboard, from sequential requests
-# over one kept-alive connection, as an owner.
+# status page (its recipients a page at a time, by state and by a search of
+# the start of their address), the campaign list and the dashboard, from
+# sequential requests over one kept-alive connection, as an owner.
 #
 #   bench/admin-campaigns.sh [ROWS] [REQUESTS]   (default 600000 deliveries, 200 requests a page)
 #
@@ -149,6 +150,11 @@ bench() { # label database-url fill
   measure "campaign status page" "/admin/campaigns/$id"
   measure "campaign status, failed recipients" "/admin/campaigns/$id?state=failed"
   measure "campaign status, a later recipients page" "/admin/campaigns/$id?after=$((rows / 2))"
+  measure "recipient search, one address" "/admin/campaigns/$id?q=Member$((rows / 3))%40"
+  measure "recipient search, a rare start" "/admin/campaigns/$id?q=member$((rows / 3))"
+  measure "recipient search, a common start" "/admin/campaigns/$id?q=member5"
+  measure "recipient search, a common start, failed" \
+    "/admin/campaigns/$id?q=member5&state=failed"
   measure "campaign list" "/admin/campaigns"
   measure "dashboard" "/admin"
   kill "$server_pid"

@@ -13,8 +13,9 @@
 # and signs in, as a person would (bench/lib/admin-session.sh).
 #
 # NECMAIL_BENCH_BIN runs that binary instead of building this tree's (to
-# measure another revision). PostgreSQL is taken from NECMAIL_BENCH_POSTGRES_URL (a server URL; the
-# script creates and drops the database necmail_bench on it), default
+# measure another revision). PostgreSQL is taken from
+# NECMAIL_BENCH_POSTGRES_URL (a server URL; the script creates and drops
+# the database necmail_bench on it), default
 # postgres://postgres@127.0.0.1:5432/postgres. Set it to "" to skip;
 # NECMAIL_BENCH_SQLITE=0 skips SQLite.
 set -euo pipefail

@@ -141,16 +141,27 @@ pub trait CampaignStore: Send + Sync {
     async fn tally(&self, id: i64) -> Result<Tally, StoreError>;
     async fn recent_errors(&self, id: i64, limit: i64) -> Result<Vec<RecentError>, StoreError>;
     /// Up to `limit` of a campaign's deliveries with an id above `after`,
-    /// in id order; only those in `state` when it is given, and only those
-    /// to an address containing `search` (in any case) when that is given.
+    /// in id order; only those in `state` when it is given.
     async fn deliveries(
         &self,
         id: i64,
         state: Option<DeliveryState>,
-        search: Option<&str>,
         after: i64,
         limit: i64,
     ) -> Result<Vec<DeliveryRecord>, StoreError>;
+    /// Up to `limit` of a campaign's deliveries to an address that starts
+    /// with `prefix` (in any case), after the address whose key is `after`:
+    /// in the order of the address's key (lower-case, byte by byte), each
+    /// with that key; only those in `state` when it is given. An index
+    /// answers it, as it does the subscriber search.
+    async fn search_deliveries(
+        &self,
+        id: i64,
+        state: Option<DeliveryState>,
+        prefix: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<(String, DeliveryRecord)>, StoreError>;
     /// Deliveries sent since `since`, for the current rate.
     async fn sent_since(&self, id: i64, since: DateTime<Utc>) -> Result<SentSince, StoreError>;
     /// Claims up to `limit` deliveries `from` where it says for `worker`

@@ -266,7 +266,7 @@ async fn deliveries(
     let mut rows = Vec::new();
     let mut after = 0;
     loop {
-        let page = store.deliveries(id, state, None, after, PAGE).await?;
+        let page = store.deliveries(id, state, after, PAGE).await?;
         for d in &page {
             let reply = d.last_reply.as_deref().unwrap_or("");
             let sent_at = d

@@ -428,6 +428,7 @@ async fn import(store: &dyn Store, args: ImportArgs, config: &Config) -> CliResu
         lists,
         confirmed: args.confirmed,
         channel: AdminChannel::Cli,
+        job: None,
     };
     let mut write_error = None;
     let result = import_csv(

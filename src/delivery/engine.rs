@@ -981,7 +981,7 @@ impl Pace {
 /// True when `holder`, a name from [`worker_id`], is a process on this
 /// host that has stopped: no process has its id, or it is this process's
 /// own id (a restart in a container, where ids start again).
-fn has_stopped(holder: &str, me: &str) -> bool {
+pub fn has_stopped(holder: &str, me: &str) -> bool {
     let (Some((host, pid)), Some((my_host, my_pid))) = (host_and_pid(holder), host_and_pid(me))
     else {
         return false;
@@ -1010,7 +1010,7 @@ fn process_exists(pid: u32) -> bool {
 
 /// A name for this process that no other process shares: host, process id
 /// and start time.
-fn worker_id() -> String {
+pub fn worker_id() -> String {
     let host = std::fs::read_to_string("/etc/hostname")
         .ok()
         .map(|h| h.trim().to_owned())

@@ -57,7 +57,7 @@ use crate::lists::ListStore;
 use crate::meetings::MeetingStore;
 use crate::reports::{ArchiveStore, ReportStore, SourceStore};
 use crate::schedule::ScheduleStore;
-use crate::subscribers::{SelfServiceStore, SubscriberStore};
+use crate::subscribers::{ImportJobStore, SelfServiceStore, SubscriberStore};
 
 /// Everything necmail keeps, behind one object: what the daemon's wiring
 /// holds. Each part of necmail takes only the traits it uses.
@@ -65,6 +65,7 @@ use crate::subscribers::{SelfServiceStore, SubscriberStore};
 pub trait Store:
     ListStore
     + SubscriberStore
+    + ImportJobStore
     + SelfServiceStore
     + ReportStore
     + SourceStore

@@ -92,6 +92,70 @@ pub struct ImportBatch {
     pub lists: Vec<(i64, OptIn)>,
     pub confirmed: bool,
     pub consent: Consent,
+    /// For a recorded import: how far its row advances in the batch's
+    /// transaction, so that a restart resumes after the last batch written.
+    pub job: Option<BatchProgress>,
+}
+
+/// How a batch advances a recorded import ([`ImportJob`]).
+#[derive(Debug, Clone)]
+pub struct BatchProgress {
+    pub token: String,
+    /// The offset in the input that the batch's rows reach.
+    pub bytes: u64,
+    /// The rows the batch rejected, counted beside what the store counts.
+    pub rejected: u64,
+}
+
+/// Where a recorded import's committed batches reach: the offset in its
+/// input (its CRLF folded into LF, as the importer reads it) and the counts.
+#[derive(Debug, Clone, Default)]
+pub struct ImportCheckpoint {
+    pub token: String,
+    pub bytes: u64,
+    pub counts: ImportCounts,
+}
+
+string_enum! {
+    /// Where a recorded import stands: `Failed` stopped before the end, and
+    /// the job's error says why.
+    ImportState { Running = "running", Done = "done", Failed = "failed" }
+}
+
+/// An import of a spooled upload, recorded so that it survives a restart.
+#[derive(Debug, Clone)]
+pub struct ImportJob {
+    pub token: String,
+    pub state: ImportState,
+    /// The target lists' slugs.
+    pub lists: Vec<String>,
+    /// Whether the admin asserted consent.
+    pub confirmed: bool,
+    /// Who started it: an admin account's name, and where from.
+    pub actor: String,
+    pub actor_ip: Option<String>,
+    /// The process that runs it.
+    pub worker: String,
+    pub upload: String,
+    pub rejects: String,
+    /// The upload's size in bytes.
+    pub size: u64,
+    /// Where the committed batches reach.
+    pub bytes: u64,
+    pub counts: ImportCounts,
+    pub error: Option<String>,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl ImportJob {
+    pub fn checkpoint(&self) -> ImportCheckpoint {
+        ImportCheckpoint {
+            token: self.token.clone(),
+            bytes: self.bytes,
+            counts: self.counts,
+        }
+    }
 }
 
 /// Tallies of an import, one per row read.
@@ -621,10 +685,15 @@ pub struct ImportOptions {
     pub confirmed: bool,
     /// Where the admin who imports asserts the consent.
     pub channel: AdminChannel,
+    /// A recorded import, from where its committed batches reach: the rows
+    /// before are read again for their rejects but not written, and each
+    /// batch written advances the record in its own transaction.
+    pub job: Option<ImportCheckpoint>,
 }
 
 /// Imports a CSV from `input` into the store. `on_reject` sees every rejected
-/// row; `on_progress` the running counts and the bytes read after each batch.
+/// row (again, for a recorded import resumed, those before its checkpoint);
+/// `on_progress` the running counts and the bytes read after each batch.
 pub async fn import_csv<R: Read + Send + 'static>(
     store: &dyn SubscriberStore,
     input: R,
@@ -638,23 +707,38 @@ pub async fn import_csv<R: Read + Send + 'static>(
     let (tx, mut rx) = mpsc::channel(2);
     let reader = tokio::task::spawn_blocking(move || read_chunks(csv, &columns, &tx));
     let lists: Vec<(i64, OptIn)> = options.lists.iter().map(|l| (l.id, l.opt_in)).collect();
-    let mut counts = ImportCounts::default();
+    let (mut counts, committed) = options
+        .job
+        .as_ref()
+        .map_or((ImportCounts::default(), 0), |job| (job.counts, job.bytes));
     while let Some(chunk) = rx.recv().await {
         let chunk = chunk?;
         let chunk_bytes = chunk.bytes;
         for reject in &chunk.rejects {
             on_reject(reject);
         }
-        counts.rejected += chunk.rejects.iter().map(|r| r.rows).sum::<u64>();
-        if !chunk.rows.is_empty() {
+        // The chunks are the same on every reading of the file, so a
+        // checkpoint is the end of one of them.
+        if chunk_bytes <= committed {
+            continue;
+        }
+        let rejected = chunk.rejects.iter().map(|r| r.rows).sum::<u64>();
+        let job = options.job.as_ref().map(|job| BatchProgress {
+            token: job.token.clone(),
+            bytes: chunk_bytes,
+            rejected,
+        });
+        if !chunk.rows.is_empty() || job.is_some() {
             let batch = ImportBatch {
                 rows: chunk.rows,
                 lists: lists.clone(),
                 confirmed: options.confirmed,
                 consent: Consent::by_admin(options.channel, super::ConsentMethod::Import),
+                job,
             };
             counts.add(store.import_batch(&batch).await?);
         }
+        counts.rejected += rejected;
         on_progress(&counts, chunk_bytes);
     }
     reader
@@ -685,6 +769,7 @@ mod tests {
                 super::super::AdminChannel::Cli,
                 super::super::ConsentMethod::Import,
             ),
+            job: None,
         }
     }
 

@@ -21,7 +21,7 @@ pub use self_service::{
     AskToConfirm, Asked, ConfirmationTurn, Pending, PreferenceChange, QueuedConfirmation,
     SelfServiceStore, Signup, SignupOutcome,
 };
-pub use store::SubscriberStore;
+pub use store::{ImportJobStore, SubscriberStore};
 
 use crate::lists::ListSlug;
 

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use super::import::{ImportBatch, ImportCounts};
+use super::import::{ImportBatch, ImportCounts, ImportJob};
 use super::{
     NewSubscriber, SearchCursor, Subscriber, SubscriberEmail, SubscriberFilter, SubscriberUpdate,
     Suppression,
@@ -67,4 +67,26 @@ pub trait SubscriberStore: Send + Sync {
     async fn attribute_keys(&self) -> Result<Vec<String>, StoreError>;
     /// Writes one batch of imported rows in one transaction.
     async fn import_batch(&self, batch: &ImportBatch) -> Result<ImportCounts, StoreError>;
+}
+
+/// The web admin's imports of spooled uploads, recorded so that the daemon
+/// resumes one a restart interrupted. A batch advances its import's record
+/// through [`SubscriberStore::import_batch`].
+#[async_trait]
+pub trait ImportJobStore: Send + Sync {
+    /// Records `job` as running; false, recording nothing, when another
+    /// import is running.
+    async fn start_import(&self, job: &ImportJob) -> Result<bool, StoreError>;
+    async fn import_job(&self, token: &str) -> Result<Option<ImportJob>, StoreError>;
+    /// The imports still running, or left running by a process that stopped.
+    async fn running_imports(&self) -> Result<Vec<ImportJob>, StoreError>;
+    /// Hands a running import from the process `from` to `to`; false when
+    /// `from` no longer has it.
+    async fn take_over_import(&self, token: &str, from: &str, to: &str)
+    -> Result<bool, StoreError>;
+    /// Marks a running import done, or failed with `error`.
+    async fn finish_import(&self, token: &str, error: Option<&str>) -> Result<(), StoreError>;
+    /// Forgets the finished imports but the newest `keep`, returning them
+    /// (so that their files can be deleted).
+    async fn forget_imports(&self, keep: i64) -> Result<Vec<ImportJob>, StoreError>;
 }

@@ -69,7 +69,9 @@ use crate::render::Templates;
 use crate::reports::{ArchiveStore, ReportStore, SourceStore};
 use crate::schedule::ScheduleStore;
 use crate::store::Store;
-use crate::subscribers::{ROLES, SelfServiceStore, SubscriberEmail, SubscriberStore};
+use crate::subscribers::{
+    ImportJobStore, ROLES, SelfServiceStore, SubscriberEmail, SubscriberStore,
+};
 use crate::tokens::Signer;
 
 /// The largest request body any public page accepts.
@@ -141,7 +143,9 @@ pub(crate) struct AppState {
     campaigns: Arc<dyn CampaignStore>,
     /// The admin's suppressions, bounces and events.
     feedback: Arc<dyn FeedbackStore>,
-    /// The admin's CSV uploads, being imported or just done.
+    /// The admin's CSV uploads, being imported or done.
+    import_jobs: Arc<dyn ImportJobStore>,
+    /// This process's part in running them.
     imports: admin::ImportJobs,
     meetings: Arc<dyn MeetingStore>,
     sources: Arc<dyn SourceStore>,
@@ -231,6 +235,7 @@ impl Application {
             throttle: Throttle::default(),
             campaigns: Arc::clone(&ctx.store) as _,
             feedback: Arc::clone(&ctx.store) as _,
+            import_jobs: Arc::clone(&ctx.store) as _,
             imports: admin::ImportJobs::default(),
             meetings: Arc::clone(&ctx.store) as _,
             sources: Arc::clone(&ctx.store) as _,
@@ -296,6 +301,10 @@ impl Application {
             let _ = stop.send(true);
         });
         background.spawn(Arc::clone(&state.spool).run(Arc::clone(&state), stopped.clone()));
+        background.spawn(admin::run_imports(
+            Arc::clone(&state),
+            until_stopped(stopped.clone()),
+        ));
         background.spawn(subscribe::send_confirmations(
             Arc::clone(&state),
             stopped.clone(),

@@ -198,7 +198,11 @@ impl Admin {
 }
 
 /// A multipart/form-data body: the fields in order, then the file.
-fn multipart(fields: &[(&str, &str)], file_name: &str, file: &[u8]) -> (String, Vec<u8>) {
+pub(crate) fn multipart(
+    fields: &[(&str, &str)],
+    file_name: &str,
+    file: &[u8],
+) -> (String, Vec<u8>) {
     let boundary = "necmail-test-boundary-7d1f0c";
     let mut body = Vec::new();
     for (name, value) in fields {

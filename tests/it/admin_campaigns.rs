@@ -451,6 +451,35 @@ on_both_backends! {
         assert_eq!(unknown.status(), 404);
     }
 
+    async fn the_recipient_search_finds_addresses_by_their_start_in_any_case_a_page_at_a_time(db) {
+        let (store, report) = crate::campaigns::world(db, 60).await;
+        let id = crate::campaigns::campaign(&*store, report, &["members"]).await;
+        let office = Office::open(Admin::start(db).await).await;
+        let owner = &office.owner;
+        let base = format!("/admin/campaigns/{id}");
+        let rows = |page: &str| page.matches("<td class=\"email\">").count();
+        let first = office.page(&format!("{base}?state=queued&q=M0"), owner).await;
+        assert_eq!(rows(&first), 50, "{first}");
+        assert!(first.contains("m049@example.org") && !first.contains("m050@example.org"));
+        let next = first.split("<a href=\"").find(|l| l.contains("from=")).unwrap();
+        let next = next[..next.find('"').unwrap()].replace("&amp;", "&");
+        assert!(next.contains("state=queued") && next.contains("q=M0"), "{next}");
+        let second = office.page(&next, owner).await;
+        assert_eq!(rows(&second), 10, "{second}");
+        assert!(second.contains("m050@example.org") && second.contains("m059@example.org"));
+        assert!(!second.contains("m049@example.org") && !second.contains(">Next</a>"));
+        assert!(second.contains("First</a>"), "{second}");
+        let middle = office.page(&format!("{base}?q=example.org"), owner).await;
+        assert!(middle.contains("Nobody here."), "only the start of an address: {middle}");
+        let sent = office.page(&format!("{base}?state=sent&q=m0"), owner).await;
+        assert!(sent.contains("Nobody here."), "{sent}");
+        let hostile = office
+            .page(&format!("{base}?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E"), owner)
+            .await;
+        assert!(!hostile.contains("<script>alert(1)"), "{hostile}");
+        assert!(hostile.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{hostile}");
+    }
+
     async fn the_campaign_list_pages_newest_first_by_keyset(db) {
         let (store, report) = crate::campaigns::world(db, 1).await;
         for _ in 0..52 {

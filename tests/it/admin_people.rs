@@ -8,14 +8,16 @@ use necmail::admin::Role;
 use necmail::feedback::{EventKind, EventSource, NewEvent};
 use necmail::lists::{ListSlug, OptIn};
 use necmail::store::Store;
+use necmail::subscribers::import::ImportState;
 use necmail::subscribers::{
     SubscriberEmail, SubscriberFilter, SubscriptionStatus, SuppressionReason,
 };
 
 use crate::admin::{Admin, Session, assert_to_login};
 use crate::lists::{new_list, subscriber};
-use crate::support::app::spawn_app_with;
-use crate::support::{TestDb, on_both_backends};
+use crate::serve::Daemon;
+use crate::support::app::{csrf_of, spawn_app_with};
+use crate::support::{TestDb, http_client, on_both_backends};
 
 fn email(s: &str) -> SubscriberEmail {
     SubscriberEmail::parse(s).unwrap()
@@ -523,4 +525,141 @@ on_both_backends! {
         let lists = admin.app.store.lists().await.unwrap();
         assert_eq!(lists[0].slug, ListSlug::parse("members").unwrap());
     }
+
+    async fn an_upload_interrupted_by_a_crash_is_resumed_by_the_next_start_and_imports_each_row_once(db) {
+        const ROWS: usize = 40_000;
+        let store = db.store().await;
+        store.create_list(&new_list("members", OptIn::Single)).await.unwrap();
+        let actor = necmail::admin::Actor::cli();
+        let owner = "owner@example.org";
+        let (_, token) = necmail::admin::add_account(&*store, owner, Role::Owner, &actor)
+            .await
+            .unwrap();
+        let env = [("NECMAIL_ADMIN_ADDR", "public".to_owned())];
+        let daemon = Daemon::start(db, &env).await;
+        let owner = sign_in_to(&daemon, &token).await;
+        let mut csv = String::from("email,name\n");
+        for i in 0..ROWS {
+            if i % 1000 == 999 {
+                csv.push_str(&format!("not an address {i},Nobody\n"));
+            } else {
+                csv.push_str(&format!("member{i}@example.org,Member {i}\n"));
+            }
+        }
+        let (content_type, body) = crate::admin::multipart(
+            &[("csrf", &owner.csrf), ("list", "members"), ("confirmed", "yes")],
+            "people.csv",
+            csv.as_bytes(),
+        );
+        let sent = client()
+            .post(daemon.url("/admin/subscribers/upload"))
+            .header("Cookie", &owner.cookie)
+            .header("Content-Type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(sent.status(), 303, "{}", sent.text().await.unwrap());
+        let page = sent.headers()["location"].to_str().unwrap().to_owned();
+        let job = page.rsplit('/').next().unwrap().to_owned();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        while store.import_job(&job).await.unwrap().unwrap().counts.rows() == 0 {
+            assert!(tokio::time::Instant::now() < deadline, "the import never started");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        daemon.kill().await;
+        let killed = store.import_job(&job).await.unwrap().unwrap();
+        assert_eq!(killed.state, ImportState::Running, "killed mid-import: {killed:?}");
+        assert!(killed.counts.rows() < ROWS as u64, "{killed:?}");
+
+        let daemon = Daemon::start(db, &env).await;
+        let done = loop {
+            let job = store.import_job(&job).await.unwrap().unwrap();
+            if job.state != ImportState::Running {
+                break job;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "the import was not resumed: {job:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert_eq!(done.state, ImportState::Done, "{done:?}");
+        let rejected = (ROWS / 1000) as u64;
+        assert_eq!(done.counts.imported, ROWS as u64 - rejected, "{done:?}");
+        assert_eq!(done.counts.rejected, rejected, "{done:?}");
+        assert_eq!(done.counts.rows(), ROWS as u64, "each row counted once: {done:?}");
+        let html = client()
+            .get(daemon.url(&page))
+            .header("Cookie", &owner.cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(html.contains("The import is done"), "{html}");
+        let members = ListSlug::parse("members").unwrap();
+        let filter = SubscriberFilter { list: Some(members), ..SubscriberFilter::default() };
+        let mut seen = std::collections::BTreeSet::new();
+        let mut after = 0;
+        loop {
+            let page = store.subscribers(&filter, after, 5000).await.unwrap();
+            let Some(last) = page.last() else { break };
+            after = last.id;
+            for s in &page {
+                assert_eq!(s.lists.len(), 1, "{s:?}");
+                assert!(seen.insert(s.email.as_str().to_owned()), "twice: {s:?}");
+            }
+        }
+        let expected: std::collections::BTreeSet<String> = (0..ROWS)
+            .filter(|i| i % 1000 != 999)
+            .map(|i| format!("member{i}@example.org"))
+            .collect();
+        assert!(seen == expected, "{} subscribers for {} rows", seen.len(), expected.len());
+        let rejects = std::fs::read_to_string(db.dir.path().join(&done.rejects)).unwrap();
+        assert_eq!(rejects.lines().count() as u64, 1 + rejected, "each reject once: {rejects}");
+        daemon.stop().await;
+    }
+}
+
+fn client() -> reqwest::Client {
+    http_client()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Sets the owner's password from the one-time link `token` on the real
+/// daemon and signs in.
+async fn sign_in_to(daemon: &Daemon, token: &str) -> Session {
+    const PASSWORD: &str = "a long enough password for the test";
+    let link = daemon.url(&format!("/admin/set-password/{token}"));
+    let http = client();
+    let csrf = csrf_of(&http.get(&link).send().await.unwrap().text().await.unwrap());
+    let set = [
+        ("csrf", csrf.as_str()),
+        ("password", PASSWORD),
+        ("again", PASSWORD),
+    ];
+    assert_eq!(
+        http.post(&link).form(&set).send().await.unwrap().status(),
+        200
+    );
+    let login = daemon.url("/admin/login");
+    let csrf = csrf_of(&http.get(&login).send().await.unwrap().text().await.unwrap());
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("email", "owner@example.org"),
+        ("password", PASSWORD),
+    ];
+    let signed_in = http.post(&login).form(&form).send().await.unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let account = http
+        .get(daemon.url("/admin/account"))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    let csrf = csrf_of(&account.text().await.unwrap());
+    Session { cookie, csrf }
 }

@@ -27,6 +27,7 @@ async fn import(
             lists,
             confirmed,
             channel: necmail::subscribers::AdminChannel::Cli,
+            job: None,
         },
         |r| rejects.push(r.clone()),
         |_, _| {},

@@ -105,6 +105,11 @@ impl Daemon {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Kills the daemon with SIGKILL, as a crash would, and waits for it.
+    pub(crate) async fn kill(mut self) {
+        self.child.kill().await.expect("SIGKILL necmail serve");
+    }
+
     /// Sends SIGTERM and returns the exit code and the whole log.
     pub(crate) async fn stop(mut self) -> (i32, String) {
         let pid = self.child.id().expect("the daemon is running");

@@ -292,6 +292,45 @@ fn outcome_columns(
 /// How many outcomes one `record` statement takes (six binds each).
 const RECORD_CHUNK: usize = 500;
 
+/// A row of the recipients table, after the recipient's address key:
+/// deliveries `d`, subscribers `s`, lists `l`.
+const DELIVERY_COLUMNS: &str = "d.id, s.email, l.slug, d.state, d.attempts,
+    CASE WHEN d.state = 'sent' THEN d.smtp_reply ELSE COALESCE(d.last_error, d.smtp_reply) END,
+    d.sent_at, d.updated_at";
+
+type DeliveryRow = (
+    String,
+    i64,
+    String,
+    String,
+    String,
+    i32,
+    Option<String>,
+    Option<DateTime<Utc>>,
+    DateTime<Utc>,
+);
+
+/// A delivery of the recipients table, with its address key.
+fn delivery_record(row: DeliveryRow) -> Result<(String, DeliveryRecord), StoreError> {
+    let (key, id, email, list, state, attempts, last_reply, sent_at, updated_at) = row;
+    let state = state
+        .parse()
+        .map_err(|e| StoreError::corrupt("a delivery's state", e))?;
+    Ok((
+        key,
+        DeliveryRecord {
+            id,
+            email,
+            list,
+            state,
+            attempts,
+            last_reply,
+            sent_at,
+            updated_at,
+        },
+    ))
+}
+
 /// Narrows the subscriptions `x` of subscribers `s` in a query to those a
 /// campaign with `filter` goes to: confirmed, of an active subscriber who
 /// is not suppressed and has every attribute value of the filter.
@@ -896,61 +935,66 @@ impl CampaignStore for SqlStore<Db> {
         &self,
         id: i64,
         state: Option<DeliveryState>,
-        search: Option<&str>,
         after: i64,
         limit: i64,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
-        type Row = (
-            i64,
-            String,
-            String,
-            String,
-            i32,
-            Option<String>,
-            Option<DateTime<Utc>>,
-            DateTime<Utc>,
-        );
         // Only the conditions asked for, so that the planner sees which
         // index walks the campaign's deliveries (or a state's) in id order.
-        let mut qb = sqlx::QueryBuilder::<Db>::new(
-            "SELECT d.id, s.email, l.slug, d.state, d.attempts,
-                    CASE WHEN d.state = 'sent' THEN d.smtp_reply
-                         ELSE COALESCE(d.last_error, d.smtp_reply) END,
-                    d.sent_at, d.updated_at
+        let mut qb = sqlx::QueryBuilder::<Db>::new(format!(
+            "SELECT s.email_key, {DELIVERY_COLUMNS}
                FROM deliveries d
                JOIN subscribers s ON s.id = d.subscriber_id
                JOIN lists l ON l.id = d.list_id
-              WHERE d.campaign_id = ",
-        );
+              WHERE d.campaign_id = "
+        ));
         qb.push_bind(id).push(" AND d.id > ").push_bind(after);
         if let Some(state) = state {
             qb.push(" AND d.state = ").push_bind(state.as_str());
         }
-        if let Some(search) = search {
-            qb.push(" AND s.email_key LIKE ")
-                .push_bind(super::subscribers::like_pattern(search))
-                .push(" ESCAPE '\\'");
-        }
         qb.push(" ORDER BY d.id LIMIT ").push_bind(limit);
-        let rows: Vec<Row> = qb.build_query_as().fetch_all(&self.pool).await?;
+        let rows: Vec<DeliveryRow> = qb.build_query_as().fetch_all(&self.pool).await?;
         rows.into_iter()
-            .map(
-                |(id, email, list, state, attempts, last_reply, sent_at, updated_at)| {
-                    Ok(DeliveryRecord {
-                        id,
-                        email,
-                        list,
-                        state: state
-                            .parse()
-                            .map_err(|e| StoreError::corrupt("a delivery's state", e))?,
-                        attempts,
-                        last_reply,
-                        sent_at,
-                        updated_at,
-                    })
-                },
-            )
+            .map(|row| delivery_record(row).map(|(_, d)| d))
             .collect()
+    }
+
+    async fn search_deliveries(
+        &self,
+        id: i64,
+        state: Option<DeliveryState>,
+        prefix: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<(String, DeliveryRecord)>, StoreError> {
+        let (low, high) = super::subscribers::prefix_range(prefix);
+        let from = after.filter(|key| *key >= low.as_str());
+        let key = format!("s.email_key{}", <Db as Dialect>::BYTE_ORDER);
+        // The subscribers' addresses in order, from the index of the prefix
+        // search (migration 0015), each looked up among the campaign's
+        // deliveries by its unique (campaign, subscriber) index. CROSS JOIN
+        // keeps SQLite's planner walking the addresses first.
+        let mut qb = sqlx::QueryBuilder::<Db>::new(format!(
+            "SELECT s.email_key, {DELIVERY_COLUMNS}
+               FROM subscribers s
+              CROSS JOIN deliveries d
+               JOIN lists l ON l.id = d.list_id
+              WHERE {key} >= "
+        ));
+        qb.push_bind(low);
+        qb.push(format_args!(" AND {key} < ")).push_bind(high);
+        if let Some(from) = from {
+            qb.push(format_args!(" AND {key} > ")).push_bind(from);
+        }
+        qb.push(" AND d.campaign_id = ")
+            .push_bind(id)
+            .push(" AND d.subscriber_id = s.id");
+        if let Some(state) = state {
+            qb.push(" AND d.state = ").push_bind(state.as_str());
+        }
+        qb.push(format_args!(" ORDER BY {key} LIMIT "))
+            .push_bind(limit);
+        let rows: Vec<DeliveryRow> = qb.build_query_as().fetch_all(&self.pool).await?;
+        rows.into_iter().map(delivery_record).collect()
     }
 
     async fn sent_since(&self, id: i64, since: DateTime<Utc>) -> Result<SentSince, StoreError> {

@@ -12,6 +12,7 @@ use super::Db;
 mod admin;
 mod campaigns;
 mod feedback;
+mod import_jobs;
 mod lists;
 mod media;
 mod meetings;

@@ -142,7 +142,7 @@ fn assemble(
 }
 
 /// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
-pub(super) fn like_pattern(search: &str) -> String {
+fn like_pattern(search: &str) -> String {
     let mut p = String::with_capacity(search.len() + 2);
     p.push('%');
     for c in search.to_lowercase().chars() {
@@ -157,7 +157,7 @@ pub(super) fn like_pattern(search: &str) -> String {
 
 /// The bounds of the strings that start with `prefix`, lower-cased, in
 /// byte order: at least the prefix, below the prefix and the last code point.
-fn prefix_range(prefix: &str) -> (String, String) {
+pub(super) fn prefix_range(prefix: &str) -> (String, String) {
     let low = prefix.to_lowercase();
     let high = format!("{low}{}", char::MAX);
     (low, high)
@@ -735,6 +735,9 @@ impl SubscriberStore for SqlStore<Db> {
             }
             qb.push(ON_CONFLICT_IMPORT);
             qb.build().execute(&mut *tx).await?;
+        }
+        if let Some(job) = &batch.job {
+            Self::advance_import(&mut tx, job, &plan.counts).await?;
         }
         tx.commit().await?;
         Ok(plan.counts)

@@ -23,8 +23,8 @@ use super::pages::{AdminPageError, render};
 use super::session::{CsrfForm, Owner, SignedIn};
 use crate::admin;
 use crate::campaigns::{
-    self, Campaign, CampaignState, CreateError, DeliveryState, NewCampaign, Progress,
-    excerpt_refusal, human_duration, parse_at,
+    self, Campaign, CampaignState, CreateError, DeliveryRecord, DeliveryState, NewCampaign,
+    Progress, excerpt_refusal, human_duration, parse_at,
 };
 use crate::delivery::one_off::{OneOffError, TestSender};
 use crate::lists::ListSlug;
@@ -492,7 +492,10 @@ fn capital(sentence: &str) -> String {
 pub(super) struct StatusQuery {
     state: Option<String>,
     q: Option<String>,
+    /// The page after this delivery, in id order.
     after: Option<i64>,
+    /// In a search, the page after the address with this key.
+    from: Option<String>,
 }
 
 /// A campaign's page: where it stands, its progress, what an owner may do,
@@ -521,7 +524,6 @@ pub(super) async fn show(
         .map(str::trim)
         .filter(|q| !q.is_empty())
         .map(|q| q.chars().take(MAX_SEARCH).collect());
-    let after = query.after.unwrap_or(0);
     let (errors, recipients, next) = if owner {
         let errors: Vec<Value> = state
             .campaigns
@@ -537,15 +539,26 @@ pub(super) async fn show(
                 })
             })
             .collect();
-        let page = state
-            .campaigns
-            .deliveries(id, wanted, search.as_deref(), after, RECIPIENTS_PAGE + 1)
-            .await?;
+        let limit = RECIPIENTS_PAGE + 1;
+        let page: Vec<(String, DeliveryRecord)> = match &search {
+            Some(q) => {
+                let from = query.from.as_deref();
+                state
+                    .campaigns
+                    .search_deliveries(id, wanted, q, from, limit)
+                    .await?
+            }
+            None => {
+                let after = query.after.unwrap_or(0);
+                let page = state.campaigns.deliveries(id, wanted, after, limit).await?;
+                page.into_iter().map(|d| (d.id.to_string(), d)).collect()
+            }
+        };
         let more = page.len() as i64 > RECIPIENTS_PAGE;
         let rows: Vec<Value> = page
             .iter()
             .take(RECIPIENTS_PAGE as usize)
-            .map(|d| {
+            .map(|(_, d)| {
                 json!({
                     "email": d.email,
                     "list": d.list,
@@ -557,9 +570,9 @@ pub(super) async fn show(
             })
             .collect();
         let next = more
-            .then(|| page.get(RECIPIENTS_PAGE as usize - 1).map(|d| d.id))
+            .then(|| page.get(RECIPIENTS_PAGE as usize - 1))
             .flatten()
-            .map(|last| recipients_link(id, wanted, search.as_deref(), Some(last)));
+            .map(|(last, _)| recipients_link(id, wanted, search.as_deref(), Some(last)));
         (errors, rows, next)
     } else {
         (Vec::new(), Vec::new(), None)
@@ -605,19 +618,21 @@ pub(super) async fn show(
             "states": states,
             "wanted": wanted,
             "search": search,
-            "first": (after > 0).then(|| recipients_link(id, wanted, search.as_deref(), None)),
+            "first": (query.after.is_some() || query.from.is_some())
+                .then(|| recipients_link(id, wanted, search.as_deref(), None)),
             "next": next,
             "test_to": who.account.email,
         }),
     ))
 }
 
-/// The link to a page of a campaign's recipients.
+/// The link to a page of a campaign's recipients: the one after `after`,
+/// a delivery's id, or in a search an address's key.
 fn recipients_link(
     id: i64,
     state: Option<DeliveryState>,
     search: Option<&str>,
-    after: Option<i64>,
+    after: Option<&str>,
 ) -> String {
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     if let Some(state) = state {
@@ -627,7 +642,7 @@ fn recipients_link(
         query.append_pair("q", search);
     }
     if let Some(after) = after {
-        query.append_pair("after", &after.to_string());
+        query.append_pair(if search.is_some() { "from" } else { "after" }, after);
     }
     format!("/admin/campaigns/{id}?{}#recipients", query.finish())
 }

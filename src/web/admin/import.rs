@@ -4,113 +4,96 @@
 //! The upload is streamed to a file in NECMAIL_SPOOL_DIR/imports (never
 //! the whole file in memory), up to NECMAIL_ADMIN_UPLOAD_MAX_BYTES; a
 //! larger one, or one whose header an import cannot read, is refused and
-//! nothing is imported. The import then runs in the background, in batches,
-//! while its page shows the counts so far and reloads itself; the rejected
-//! rows go to a rejects file to download. One import runs at a time; the
-//! last [`KEPT`] are remembered, in memory, with their rejects files.
+//! nothing is imported. The import is recorded in the store and runs in
+//! the background, in batches, each of which advances the record in its own
+//! transaction; its page shows the record's counts and reloads itself
+//! (from any instance); the rejected rows go to a rejects file to download.
+//! One import runs at a time. One that a restart interrupted (a crash, or a
+//! shutdown, which stops it between batches) is resumed when `serve` starts
+//! again on the same host, after its last committed batch. The last
+//! [`KEPT`] finished imports are kept, with their rejects files.
 
-use std::collections::VecDeque;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::multipart::{Field, MultipartError};
 use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::watch;
 
 use super::pages::{AdminPageError, csv_download, list_choices, render};
 use super::session::{Owner, SignedIn, is_csrf_of};
 use crate::admin::{self, Actor};
+use crate::delivery::engine::{has_stopped, worker_id};
 use crate::lists::ListSlug;
 use crate::subscribers::AdminChannel;
 use crate::subscribers::import::{
-    CsvImportError, ImportCounts, ImportOptions, RejectsFile, check_header, import_csv,
+    CsvImportError, ImportCounts, ImportJob, ImportOptions, ImportState, RejectsFile, check_header,
+    import_csv,
 };
 use crate::web::Shared;
 
-/// Imports remembered, finished or not.
-const KEPT: usize = 8;
+/// Finished imports kept, with their rejects files.
+const KEPT: i64 = 8;
 /// The bytes of a rejects file sent at once.
 const CHUNK: usize = 64 * 1024;
 
-/// One import, running or done.
-struct Job {
-    token: String,
-    lists: Vec<String>,
-    started: DateTime<Utc>,
-    /// The size of the upload.
-    size: u64,
-    upload: PathBuf,
-    rejects: PathBuf,
-    progress: Mutex<Progress>,
-}
-
-#[derive(Debug, Clone, Default)]
-struct Progress {
-    counts: ImportCounts,
-    bytes: u64,
-    /// `Some` once done: `Err` says why it stopped.
-    outcome: Option<Result<(), String>>,
-}
-
-impl Job {
-    fn progress(&self) -> Progress {
-        self.progress
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    }
-
-    fn update(&self, change: impl FnOnce(&mut Progress)) {
-        change(
-            &mut self
-                .progress
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
-    }
-
-    fn done(&self) -> bool {
-        self.progress().outcome.is_some()
-    }
-}
-
-/// The imports of this process, newest last.
-#[derive(Default)]
+/// This process's part in the imports: its name in their records, and the
+/// signal that stops its running import at shutdown.
 pub(crate) struct ImportJobs {
-    jobs: Mutex<VecDeque<Arc<Job>>>,
+    worker: String,
+    stop: watch::Sender<bool>,
 }
 
-impl ImportJobs {
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Arc<Job>>> {
-        self.jobs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn find(&self, token: &str) -> Option<Arc<Job>> {
-        self.lock().iter().find(|j| j.token == token).cloned()
-    }
-
-    /// Remembers `job`, forgetting the oldest finished ones (and deleting
-    /// their files) beyond [`KEPT`]; false when another import runs.
-    fn start(&self, job: Arc<Job>) -> bool {
-        let mut jobs = self.lock();
-        if jobs.iter().any(|j| !j.done()) {
-            return false;
+impl Default for ImportJobs {
+    fn default() -> Self {
+        ImportJobs {
+            worker: worker_id(),
+            stop: watch::Sender::new(false),
         }
-        while jobs.len() >= KEPT {
-            if let Some(old) = jobs.pop_front() {
-                let _ = std::fs::remove_file(&old.rejects);
-            }
-        }
-        jobs.push_back(job);
-        true
     }
+}
+
+/// Resumes the imports that a stopped process on this host left running,
+/// then, once `stopped` resolves, stops this process's running import
+/// between two batches (the next start resumes it) and waits for it.
+pub(crate) async fn run_imports(state: Shared, stopped: impl Future<Output = ()>) {
+    if let Err(e) = resume(&state).await {
+        tracing::error!(error = %e, "the imports left running could not be resumed");
+    }
+    stopped.await;
+    state.imports.stop.send_replace(true);
+    state.imports.stop.closed().await;
+}
+
+async fn resume(state: &Shared) -> Result<(), crate::error::StoreError> {
+    let me = &state.imports.worker;
+    for mut job in state.import_jobs.running_imports().await? {
+        // Another process on this host still runs it, or one elsewhere may.
+        if job.worker == *me || !has_stopped(&job.worker, me) {
+            continue;
+        }
+        if !state
+            .import_jobs
+            .take_over_import(&job.token, &job.worker, me)
+            .await?
+        {
+            continue;
+        }
+        tracing::info!(
+            token = %job.token,
+            bytes = job.bytes,
+            rows = job.counts.rows(),
+            "resuming the import that a restart interrupted"
+        );
+        job.worker.clone_from(me);
+        tokio::spawn(run(Arc::clone(state), job));
+    }
+    Ok(())
 }
 
 async fn upload_form(
@@ -388,17 +371,37 @@ pub(super) async fn upload(
         }
     }
     let slugs: Vec<String> = lists.iter().map(|l| l.slug.to_string()).collect();
-    let job = Arc::new(Job {
-        rejects: dir.join(format!("{token}.rejects.csv")),
+    let actor = who.actor();
+    let job = ImportJob {
+        rejects: dir
+            .join(format!("{token}.rejects.csv"))
+            .to_string_lossy()
+            .into_owned(),
+        upload: path.to_string_lossy().into_owned(),
         token,
+        state: ImportState::Running,
         lists: slugs.clone(),
-        started: Utc::now(),
+        confirmed: upload.confirmed,
+        actor: actor.name.clone(),
+        actor_ip: actor.ip.map(|ip| ip.to_string()),
+        worker: state.imports.worker.clone(),
         size: upload.size,
-        upload: path.clone(),
-        progress: Mutex::new(Progress::default()),
-    });
-    if !state.imports.start(Arc::clone(&job)) {
-        return unprocessable("Another import is running; wait until it is done.".into()).await;
+        bytes: 0,
+        counts: ImportCounts::default(),
+        error: None,
+        started_at: Utc::now(),
+        finished_at: None,
+    };
+    match state.import_jobs.start_import(&job).await {
+        Ok(true) => {}
+        Ok(false) => {
+            let message = "Another import is running; wait until it is done.";
+            return unprocessable(message.into()).await;
+        }
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&path).await;
+            return Err(e.into());
+        }
     }
     let consent = if upload.confirmed {
         ", consent asserted"
@@ -406,65 +409,88 @@ pub(super) async fn upload(
         ""
     };
     let detail = format!("{} bytes to {}{consent}", upload.size, slugs.join(", "));
-    admin::audit(&*state.admin, &who.actor(), "subscriber.import", &detail).await?;
-    let options = ImportOptions {
-        lists,
-        confirmed: upload.confirmed,
-        channel: AdminChannel::Web,
-    };
-    tokio::spawn(run(
-        Arc::clone(&state),
-        Arc::clone(&job),
-        options,
-        who.actor(),
-    ));
+    admin::audit(&*state.admin, &actor, "subscriber.import", &detail).await?;
     let page = format!("/admin/subscribers/import/{}", job.token);
+    tokio::spawn(run(Arc::clone(&state), job));
     Ok(Redirect::to(&page).into_response())
 }
 
-/// Imports the job's upload, then deletes it; the outcome goes to the job
-/// and to the audit log.
-async fn run(state: Shared, job: Arc<Job>, options: ImportOptions, by: Actor) {
-    let outcome = import(&state, &job, &options).await;
+/// Imports the job's upload, then deletes it; the outcome goes to the
+/// job's record and to the audit log, and the oldest finished imports
+/// beyond [`KEPT`] are forgotten with their files. At shutdown it stops
+/// between two batches, leaving the job running for the next start.
+async fn run(state: Shared, job: ImportJob) {
+    let mut stop = state.imports.stop.subscribe();
+    let outcome = tokio::select! {
+        outcome = import(&state, &job) => outcome,
+        _ = stop.wait_for(|stop| *stop) => return,
+    };
     let _ = tokio::fs::remove_file(&job.upload).await;
+    let error = outcome.as_ref().err().map(String::as_str);
+    if let Err(e) = state.import_jobs.finish_import(&job.token, error).await {
+        tracing::error!(error = %e, token = %job.token, "an import's end could not be recorded");
+    }
     let detail = match &outcome {
         Ok(counts) => counts.to_string(),
         Err(e) => format!("stopped: {e}"),
     };
+    let by = Actor {
+        name: job.actor.clone(),
+        ip: job.actor_ip.as_deref().and_then(|ip| ip.parse().ok()),
+    };
     if let Err(e) = admin::audit(&*state.admin, &by, "subscriber.import.done", &detail).await {
         tracing::error!(error = %e, "the end of an import could not be written to the audit log");
     }
-    job.update(|p| p.outcome = Some(outcome.map(|_| ())));
+    match state.import_jobs.forget_imports(KEPT).await {
+        Ok(forgotten) => {
+            for old in forgotten {
+                let _ = tokio::fs::remove_file(&old.upload).await;
+                let _ = tokio::fs::remove_file(&old.rejects).await;
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "old imports could not be forgotten"),
+    }
 }
 
-async fn import(
-    state: &Shared,
-    job: &Job,
-    options: &ImportOptions,
-) -> Result<ImportCounts, String> {
+async fn import(state: &Shared, job: &ImportJob) -> Result<ImportCounts, String> {
     let failed = |e: &dyn std::fmt::Display| {
         tracing::error!(error = %e, "an uploaded CSV could not be imported");
         "the server failed; the rows before stay imported".to_owned()
     };
+    let mut lists = Vec::with_capacity(job.lists.len());
+    for slug in &job.lists {
+        let found = match ListSlug::parse(slug) {
+            Ok(slug) => state.lists.list(&slug).await,
+            Err(e) => return Err(e.to_string()),
+        };
+        match found {
+            Ok(list) => lists.push(list),
+            Err(e) if e.is_bad_input() => return Err(e.to_string()),
+            Err(e) => return Err(failed(&e)),
+        }
+    }
+    let options = ImportOptions {
+        lists,
+        confirmed: job.confirmed,
+        channel: AdminChannel::Web,
+        job: Some(job.checkpoint()),
+    };
     let file = std::fs::File::open(&job.upload).map_err(|e| failed(&e))?;
+    // Written again from the start when resumed: the rows before the
+    // checkpoint are read again for their rejects.
     let rejects_file = std::fs::File::create(&job.rejects).map_err(|e| failed(&e))?;
     let mut rejects = RejectsFile::new(rejects_file).map_err(|e| failed(&e))?;
     let mut write_error = None;
     let counts = import_csv(
         &*state.subscribers,
         file,
-        options,
+        &options,
         |reject| {
             if let Err(e) = rejects.write(reject) {
                 write_error.get_or_insert(e);
             }
         },
-        |counts, bytes| {
-            job.update(|p| {
-                p.counts = *counts;
-                p.bytes = bytes;
-            });
-        },
+        |_, _| {},
     )
     .await
     .map_err(|e| match e {
@@ -485,9 +511,12 @@ pub(super) async fn job_page(
     Owner(who): Owner,
     Path(token): Path<String>,
 ) -> Result<Response, AdminPageError> {
-    let job = state.imports.find(&token).ok_or(AdminPageError::NotFound)?;
-    let progress = job.progress();
-    let percent = (progress.bytes * 100)
+    let job = state
+        .import_jobs
+        .import_job(&token)
+        .await?
+        .ok_or(AdminPageError::NotFound)?;
+    let percent = (job.bytes * 100)
         .checked_div(job.size)
         .unwrap_or(0)
         .min(100);
@@ -500,13 +529,13 @@ pub(super) async fn job_page(
             "job": {
                 "token": job.token,
                 "lists": job.lists,
-                "started": job.started
+                "started": job.started_at
                     .with_timezone(&state.config.timezone)
                     .format("%Y-%m-%d %H:%M")
                     .to_string(),
-                "running": progress.outcome.is_none(),
-                "error": progress.outcome.and_then(Result::err),
-                "counts": progress.counts,
+                "running": job.state == ImportState::Running,
+                "error": job.error,
+                "counts": job.counts,
                 "percent": percent,
             },
         }),
@@ -520,9 +549,10 @@ pub(super) async fn rejects(
     Path(token): Path<String>,
 ) -> Result<Response, AdminPageError> {
     let job = state
-        .imports
-        .find(&token)
-        .filter(|j| j.done())
+        .import_jobs
+        .import_job(&token)
+        .await?
+        .filter(|j| j.state != ImportState::Running)
         .ok_or(AdminPageError::NotFound)?;
     let file = tokio::fs::File::open(&job.rejects)
         .await

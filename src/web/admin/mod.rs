@@ -55,7 +55,7 @@ mod session;
 mod sources;
 mod subscribers;
 
-pub(super) use import::ImportJobs;
+pub(super) use import::{ImportJobs, run_imports};
 
 use axum::Router;
 use axum::middleware::from_fn_with_state;
