@@ -188,7 +188,6 @@ async fn partly_sent(db: &TestDb, n: u32, sent: u32) -> (Arc<dyn Store>, i64) {
     let store = necmail::store::connect(&explained, &Default::default())
         .await
         .unwrap();
-    let id = store.sending_campaigns().await.unwrap()[0];
     (store, id)
 }
 
