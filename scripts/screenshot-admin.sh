@@ -6,7 +6,8 @@
 #
 #   scripts/screenshot-admin.sh [OUT_DIR]
 #
-# Default: ./screenshots. Writes admin-PAGE-WIDTH.png.
+# Default: ./screenshots. Writes admin-PAGE-WIDTH.png. NECMAIL_BIN=path
+# photographs that binary instead of this tree's debug build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,8 +15,12 @@ out=${1:-screenshots}
 for tool in chromium chromedriver jq curl python3; do
   command -v "$tool" >/dev/null || { echo "error: $tool is needed" >&2; exit 2; }
 done
-cargo build --quiet --bin necmail
-necmail=$PWD/target/debug/necmail
+if [ -n "${NECMAIL_BIN:-}" ]; then
+  necmail=$NECMAIL_BIN
+else
+  cargo build --quiet --bin necmail
+  necmail=$PWD/target/debug/necmail
+fi
 work=$(mktemp -d)
 pids=()
 cleanup() {
