@@ -116,17 +116,8 @@ impl Inbound {
     }
 
     async fn events(&self, email: &str) -> Vec<EventKind> {
-        let mut events = self
-            .store()
-            .events(&EventFilter {
-                email: Some(SubscriberEmail::parse(email).unwrap()),
-                limit: 100,
-                ..EventFilter::default()
-            })
-            .await
-            .unwrap();
-        events.reverse();
-        events.into_iter().map(|e| e.kind).collect()
+        let events = events_of(self.store(), email).await;
+        events.into_iter().map(|(kind, _)| kind).collect()
     }
 
     async fn suppression(&self, email: &str) -> Option<SuppressionReason> {
@@ -921,6 +912,20 @@ on_both_backends! {
 
 /// swaks is the standard SMTP test client; `scripts/test` runs this when it
 /// is installed and says so when it is not.
+/// What happened to `email`, oldest first: each event's kind and source.
+async fn events_of(store: &dyn Store, email: &str) -> Vec<(EventKind, EventSource)> {
+    let mut events = store
+        .events(&EventFilter {
+            email: Some(SubscriberEmail::parse(email).unwrap()),
+            limit: 100,
+            ..EventFilter::default()
+        })
+        .await
+        .unwrap();
+    events.reverse();
+    events.into_iter().map(|e| (e.kind, e.source)).collect()
+}
+
 mod swaks {
     use super::*;
 
@@ -1023,19 +1028,6 @@ mod dovecot {
             .append(dsn(&[("m000@example.org", "failed", "5.1.1")], "Subject: x").as_bytes())
             .await;
         (dovecot, store)
-    }
-
-    async fn events_of(store: &dyn Store, email: &str) -> Vec<(EventKind, EventSource)> {
-        let mut events = store
-            .events(&EventFilter {
-                email: Some(SubscriberEmail::parse(email).unwrap()),
-                limit: 100,
-                ..EventFilter::default()
-            })
-            .await
-            .unwrap();
-        events.reverse();
-        events.into_iter().map(|e| (e.kind, e.source)).collect()
     }
 
     on_both_backends_needing! {
