@@ -39,6 +39,7 @@ work=$(mktemp -d)
 server_pid=
 pg_url=
 cleanup() {
+  set +e # do all of it, whatever fails
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null
   [ -n "$pg_url" ] &&
     psql "$pg_server" -qc 'DROP DATABASE IF EXISTS necmail_bench_campaigns WITH (FORCE)'

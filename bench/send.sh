@@ -37,6 +37,7 @@ work=$(mktemp -d)
 sink_pid=
 postgres=
 cleanup() {
+  set +e # do all of it, whatever fails
   [ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null
   [ -n "$postgres" ] && psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)"
   rm -rf "$work"
