@@ -61,7 +61,9 @@ spent() { # before after
 }
 
 # The ticks, as `ticks` prints them, of the PostgreSQL backends serving
-# DATABASE_URL's database; nothing on SQLite.
+# DATABASE_URL's database; nothing on SQLite. Parallel workers, which end
+# with their query, are not among them: the figure is a lower bound when a
+# plan has a Gather.
 database_ticks() {
   local db=${DATABASE_URL##*/}
   # shellcheck disable=SC2046 # one pid a word
