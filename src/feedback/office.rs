@@ -27,7 +27,7 @@ impl Office<'_> {
     ) -> Result<Subscriber, StoreError> {
         let subscriber = self.subscribers.unsubscribe(email, list).await?;
         let list_id = match list {
-            Some(slug) => Some(self.lists.list(slug).await?.id),
+            Some(slug) => Some(self.list_ids(std::slice::from_ref(slug)).await?[0]),
             None => None,
         };
         let reason = match self.source {
@@ -46,13 +46,30 @@ impl Office<'_> {
         subscriber: &Subscriber,
         lists: &[ListSlug],
     ) -> Result<(), StoreError> {
-        for slug in lists {
-            let list_id = self.lists.list(slug).await?.id;
+        for list_id in self.list_ids(lists).await? {
             let reason = "added again at their request";
             self.record(EventKind::Join, &subscriber.email, Some(list_id), reason)
                 .await?;
         }
         Ok(())
+    }
+
+    /// The ids of the lists `slugs` names, from the lists without their
+    /// counts, which cost a walk of each list's subscriptions.
+    async fn list_ids(&self, slugs: &[ListSlug]) -> Result<Vec<i64>, StoreError> {
+        let lists = self.lists.list_options().await?;
+        slugs
+            .iter()
+            .map(|slug| {
+                lists
+                    .iter()
+                    .find(|list| list.slug == *slug)
+                    .map(|list| list.id)
+                    .ok_or_else(|| {
+                        StoreError::not_found(format_args!("there is no list {:?}", slug.as_str()))
+                    })
+            })
+            .collect()
     }
 
     async fn record(
