@@ -344,6 +344,7 @@ impl FeedbackStore for SqlStore<Db> {
         email: &SubscriberEmail,
         reason: SuppressionReason,
         note: &str,
+        source: EventSource,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         Self::lock_address(&mut tx, email).await?;
@@ -357,7 +358,7 @@ impl FeedbackStore for SqlStore<Db> {
             &mut tx,
             &NewEvent {
                 kind: EventKind::Suppress,
-                source: EventSource::Admin,
+                source,
                 email,
                 list_id: None,
                 delivery: None,
@@ -375,6 +376,7 @@ impl FeedbackStore for SqlStore<Db> {
         &self,
         email: &SubscriberEmail,
         note: &str,
+        source: EventSource,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         Self::lock_address(&mut tx, email).await?;
@@ -389,7 +391,7 @@ impl FeedbackStore for SqlStore<Db> {
                 &mut tx,
                 &NewEvent {
                     kind: EventKind::Unsuppress,
-                    source: EventSource::Admin,
+                    source,
                     email,
                     list_id: None,
                     delivery: None,
