@@ -292,6 +292,40 @@ fn outcome_columns(
 /// How many outcomes one `record` statement takes (six binds each).
 const RECORD_CHUNK: usize = 500;
 
+/// The statement that writes `outcomes` (at most [`RECORD_CHUNK`]) of
+/// `worker`'s deliveries, written at `now`.
+fn record_outcomes(
+    worker: &str,
+    outcomes: &[Recorded],
+    now: DateTime<Utc>,
+) -> sqlx::QueryBuilder<Db> {
+    let mut qb =
+        sqlx::QueryBuilder::<Db>::new("WITH v (id, state, reply, error, next_at, amb) AS (");
+    qb.push_values(outcomes, |mut row, r| {
+        let (state, reply, error, next_at, amb) = outcome_columns(&r.outcome);
+        row.push_bind(r.delivery_id)
+            .push_bind(state)
+            .push_bind(reply.map(str::to_owned))
+            .push_bind(error.map(str::to_owned))
+            .push_bind(next_at)
+            .push_bind(amb);
+    });
+    qb.push(
+        ") UPDATE deliveries SET state = v.state, smtp_reply = COALESCE(v.reply, deliveries.smtp_reply),
+            last_error = v.error, next_attempt_at = v.next_at, ambiguous = deliveries.ambiguous + v.amb,
+            lease_until = NULL, sent_at = CASE WHEN v.state = 'sent' THEN ",
+    );
+    qb.push_bind(now)
+        .push(" ELSE deliveries.sent_at END, updated_at = ")
+        .push_bind(now);
+    qb.push(
+        " FROM v WHERE deliveries.id = v.id AND deliveries.state = 'sending'
+            AND deliveries.worker = ",
+    );
+    qb.push_bind(worker);
+    qb
+}
+
 /// A row of the recipients table, after the recipient's address key:
 /// deliveries `d`, subscribers `s`, lists `l`.
 const DELIVERY_COLUMNS: &str = "d.id, s.email, l.slug, d.state, d.attempts,
@@ -1028,35 +1062,6 @@ impl CampaignStore for SqlStore<Db> {
             return Ok(());
         }
         let now = Utc::now();
-        let mut tx = self.begin_write().await?;
-        for chunk in outcomes.chunks(RECORD_CHUNK) {
-            let mut qb = sqlx::QueryBuilder::<Db>::new(
-                "WITH v (id, state, reply, error, next_at, amb) AS (",
-            );
-            qb.push_values(chunk, |mut row, r| {
-                let (state, reply, error, next_at, amb) = outcome_columns(&r.outcome);
-                row.push_bind(r.delivery_id)
-                    .push_bind(state)
-                    .push_bind(reply.map(str::to_owned))
-                    .push_bind(error.map(str::to_owned))
-                    .push_bind(next_at)
-                    .push_bind(amb);
-            });
-            qb.push(
-                ") UPDATE deliveries SET state = v.state, smtp_reply = COALESCE(v.reply, deliveries.smtp_reply),
-                    last_error = v.error, next_attempt_at = v.next_at, ambiguous = deliveries.ambiguous + v.amb,
-                    lease_until = NULL, sent_at = CASE WHEN v.state = 'sent' THEN ",
-            );
-            qb.push_bind(now)
-                .push(" ELSE deliveries.sent_at END, updated_at = ")
-                .push_bind(now);
-            qb.push(
-                " FROM v WHERE deliveries.id = v.id AND deliveries.state = 'sending'
-                    AND deliveries.worker = ",
-            );
-            qb.push_bind(worker);
-            qb.build().execute(&mut *tx).await?;
-        }
         let bounced: Vec<i64> = outcomes
             .iter()
             .filter(|r| {
@@ -1070,6 +1075,23 @@ impl CampaignStore for SqlStore<Db> {
             })
             .map(|r| r.delivery_id)
             .collect();
+        // One statement commits by itself, without a transaction's BEGIN
+        // and COMMIT: two round trips fewer for each batch.
+        if outcomes.len() <= RECORD_CHUNK && bounced.is_empty() {
+            let _turn = self.turn().await;
+            record_outcomes(worker, outcomes, now)
+                .build()
+                .execute(&self.pool)
+                .await?;
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        for chunk in outcomes.chunks(RECORD_CHUNK) {
+            record_outcomes(worker, chunk, now)
+                .build()
+                .execute(&mut *tx)
+                .await?;
+        }
         if !bounced.is_empty() {
             let mut qb = sqlx::QueryBuilder::<Db>::new(
                 "INSERT INTO suppressions (email_hash, reason, created_at) SELECT s.email_hash, 'hard-bounce', ",
