@@ -71,6 +71,28 @@ pub struct NewEvent<'a> {
     pub reason: &'a str,
 }
 
+impl<'a> NewEvent<'a> {
+    /// An event that no delivery caused and no status code explains: what a
+    /// person or the office did.
+    pub fn about(
+        kind: EventKind,
+        source: EventSource,
+        email: &'a SubscriberEmail,
+        list_id: Option<i64>,
+        reason: &'a str,
+    ) -> Self {
+        NewEvent {
+            kind,
+            source,
+            email,
+            list_id,
+            delivery: None,
+            status: None,
+            reason,
+        }
+    }
+}
+
 /// A recorded event, as `events ls` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Event {

@@ -79,15 +79,7 @@ impl Office<'_> {
         list_id: Option<i64>,
         reason: &str,
     ) -> Result<(), StoreError> {
-        let event = NewEvent {
-            kind,
-            source: self.source,
-            email,
-            list_id,
-            delivery: None,
-            status: None,
-            reason,
-        };
+        let event = NewEvent::about(kind, self.source, email, list_id, reason);
         self.feedback.record_event(&event).await
     }
 }

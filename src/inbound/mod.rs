@@ -673,15 +673,7 @@ impl Handler {
         reason: &str,
     ) -> Result<(), InboundError> {
         self.store
-            .record_event(&NewEvent {
-                kind,
-                source: self.source,
-                email,
-                list_id,
-                delivery: None,
-                status: None,
-                reason,
-            })
+            .record_event(&NewEvent::about(kind, self.source, email, list_id, reason))
             .await?;
         Ok(())
     }

@@ -512,15 +512,7 @@ async fn record_event(
     list_id: Option<i64>,
     reason: &str,
 ) {
-    let event = NewEvent {
-        kind,
-        source: EventSource::Web,
-        email,
-        list_id,
-        delivery: None,
-        status: None,
-        reason,
-    };
+    let event = NewEvent::about(kind, EventSource::Web, email, list_id, reason);
     if let Err(e) = state.feedback.record_event(&event).await {
         tracing::error!(error = %e, %kind, "the event was not recorded");
     }

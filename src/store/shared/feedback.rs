@@ -356,15 +356,7 @@ impl FeedbackStore for SqlStore<Db> {
         };
         Self::insert_event(
             &mut tx,
-            &NewEvent {
-                kind: EventKind::Suppress,
-                source,
-                email,
-                list_id: None,
-                delivery: None,
-                status: None,
-                reason: &why,
-            },
+            &NewEvent::about(EventKind::Suppress, source, email, None, &why),
         )
         .await?;
         tx.commit().await?;
@@ -389,15 +381,7 @@ impl FeedbackStore for SqlStore<Db> {
         if removed {
             Self::insert_event(
                 &mut tx,
-                &NewEvent {
-                    kind: EventKind::Unsuppress,
-                    source,
-                    email,
-                    list_id: None,
-                    delivery: None,
-                    status: None,
-                    reason: note,
-                },
+                &NewEvent::about(EventKind::Unsuppress, source, email, None, note),
             )
             .await?;
         }
