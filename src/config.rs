@@ -284,6 +284,9 @@ variables! {
          message is handled as mail to bounces@, then deleted. Unset: no mailbox is polled.";
     bounce_poll_schedule: Schedule, "NECMAIL_BOUNCE_POLL_SCHEDULE" = "*/5 * * * *", schedule,
         "When `serve` polls NECMAIL_BOUNCE_MAILBOX: a crontab line (5 fields, or 6 with seconds).";
+    bounce_poll_max: usize, "NECMAIL_BOUNCE_POLL_MAX" = "500", whole_number(1, 100_000),
+        "Messages one poll of NECMAIL_BOUNCE_MAILBOX takes at most, oldest first; the rest wait \
+         for the next poll.";
 }
 
 impl Config {
@@ -1633,6 +1636,17 @@ mod tests {
         .unwrap();
         assert_eq!(c.dkim()[0].domain, "necmail.localhost");
         assert_eq!(c.dkim().len(), 1);
+    }
+
+    #[test]
+    fn a_bounce_mailbox_poll_takes_500_messages_unless_told_otherwise_and_at_least_one() {
+        assert_eq!(load(&[]).unwrap().bounce_poll_max, 500);
+        let told = load(&[("NECMAIL_BOUNCE_POLL_MAX", "2")]).unwrap();
+        assert_eq!(told.bounce_poll_max, 2);
+        for bad in ["0", "100001", "many"] {
+            let err = load(&[("NECMAIL_BOUNCE_POLL_MAX", bad)]).unwrap_err();
+            assert_eq!(err.0[0].variable, "NECMAIL_BOUNCE_POLL_MAX", "{bad}");
+        }
     }
 
     #[test]
