@@ -102,7 +102,8 @@ variables! {
     database_url: DatabaseUrl, "DATABASE_URL" = DEFAULT_DATABASE_URL, DatabaseUrl::parse,
         "Where necmail keeps its data: sqlite://FILE?mode=rwc or postgres://USER:PASS@HOST:PORT/DB.";
     db_max_connections: u32, "NECMAIL_DB_MAX_CONNECTIONS" = "5", whole_number(1, 1000),
-        "How many database connections each necmail process opens at most.";
+        "How many database connections each necmail process opens at most. On SQLite it opens \
+         one more, which only writes.";
     log_filter: Option<String>, "NECMAIL_LOG", some(log_filter),
         "Log filter, e.g. info or info,necmail=debug. Unset: info for serve, warn otherwise.";
     log_format: LogFormat, "NECMAIL_LOG_FORMAT" = "text", log_format,
