@@ -3,7 +3,10 @@
 # deliveries, on SQLite and on PostgreSQL: the p50 and p95 of the campaign's
 # status page (its recipients a page at a time, by state and by a search of
 # the start of their address), the campaign list and the dashboard, from
-# sequential requests over one kept-alive connection, as an owner.
+# sequential requests over one kept-alive connection, as an owner, and the
+# CPU time per request of the server and of PostgreSQL's backends, which
+# wanders less than wall-clock time with the load of a shared machine
+# (bench/lib/admin-session.sh).
 #
 #   bench/admin-campaigns.sh [ROWS] [REQUESTS]   (default 600000 deliveries, 200 requests a page)
 #
@@ -34,7 +37,14 @@ pg_server=${NECMAIL_BENCH_POSTGRES_URL-postgres://postgres@127.0.0.1:5432/postgr
 port=${NECMAIL_BENCH_ADMIN_PORT:-18082}
 work=$(mktemp -d)
 server_pid=
-cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; rm -rf "$work"; }
+pg_url=
+cleanup() {
+  set +e # do all of it, whatever fails
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null
+  [ -n "$pg_url" ] &&
+    psql "$pg_server" -qc 'DROP DATABASE IF EXISTS necmail_bench_campaigns WITH (FORCE)'
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 bench_binary
@@ -118,24 +128,6 @@ pg_fill() {
   psql -q -v ON_ERROR_STOP=1 "$pg_url" -f "$work/fill.sql" -c 'VACUUM ANALYZE' >/dev/null
 }
 
-# p50 and p95, in ms, of $requests requests to URL $2, over one connection.
-measure() { # label url
-  local label=$1 config=$work/curl.txt
-  : > "$config"
-  for _ in $(seq "$requests"); do
-    printf 'url = "%s"\noutput = "/dev/null"\n' "$base$2" >> "$config"
-  done
-  curl -s -H "Cookie: $cookie" -w '%{http_code} %{time_total}\n' -K "$config" > "$work/times.txt"
-  if grep -qv '^200 ' "$work/times.txt"; then
-    echo "$label: a request failed: $(grep -v '^200 ' "$work/times.txt" | head -1)" >&2
-    exit 1
-  fi
-  awk '{print $2 * 1000}' "$work/times.txt" | sort -n | awk -v label="$label" '
-    { t[NR] = $1 }
-    END { printf "  %-44s p50 %6.1f ms  p95 %6.1f ms  (%d requests)\n",
-                 label, t[int(NR * 0.5)], t[int(NR * 0.95)], NR }'
-}
-
 bench() { # label database-url fill
   local label=$1
   export DATABASE_URL=$2
@@ -147,16 +139,16 @@ bench() { # label database-url fill
   id=$(curl -s -H "Cookie: $cookie" "$base/admin/campaigns" \
     | grep -o 'href="/admin/campaigns/[0-9]*"' | head -1 | grep -o '[0-9]*')
   echo "$label, $rows deliveries (campaign $id sending):"
-  measure "campaign status page" "/admin/campaigns/$id"
-  measure "campaign status, failed recipients" "/admin/campaigns/$id?state=failed"
-  measure "campaign status, a later recipients page" "/admin/campaigns/$id?after=$((rows / 2))"
-  measure "recipient search, one address" "/admin/campaigns/$id?q=Member$((rows / 3))%40"
-  measure "recipient search, a rare start" "/admin/campaigns/$id?q=member$((rows / 3))"
-  measure "recipient search, a common start" "/admin/campaigns/$id?q=member5"
-  measure "recipient search, a common start, failed" \
+  page "campaign status page" "/admin/campaigns/$id"
+  page "campaign status, failed recipients" "/admin/campaigns/$id?state=failed"
+  page "campaign status, a later recipients page" "/admin/campaigns/$id?after=$((rows / 2))"
+  page "recipient search, one address" "/admin/campaigns/$id?q=Member$((rows / 3))%40"
+  page "recipient search, a rare start" "/admin/campaigns/$id?q=member$((rows / 3))"
+  page "recipient search, a common start" "/admin/campaigns/$id?q=member5"
+  page "recipient search, a common start, failed" \
     "/admin/campaigns/$id?q=member5&state=failed"
-  measure "campaign list" "/admin/campaigns"
-  measure "dashboard" "/admin"
+  page "campaign list" "/admin/campaigns"
+  page "dashboard" "/admin"
   kill "$server_pid"
   wait "$server_pid" 2>/dev/null || true
   server_pid=
@@ -171,7 +163,6 @@ if [ -n "$pg_server" ]; then
        -c 'CREATE DATABASE necmail_bench_campaigns' >/dev/null 2>&1; then
     pg_url="${pg_server%/*}/necmail_bench_campaigns"
     bench PostgreSQL "$pg_url" pg_fill
-    psql "$pg_server" -qc 'DROP DATABASE necmail_bench_campaigns' >/dev/null
   else
     echo "PostgreSQL  skipped: cannot reach $pg_server"
   fi

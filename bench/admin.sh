@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Measures the web admin's subscriber search and list pages with 600,000
-# subscribers, on SQLite and on PostgreSQL: the p95 (and p50) of each, from
-# sequential requests over one kept-alive connection, as an owner.
+# subscribers, on SQLite and on PostgreSQL: the p50 and p95 of each, from
+# sequential requests over one kept-alive connection, as an owner, and the
+# CPU time per request of the server and of PostgreSQL's backends, which
+# wanders less than wall-clock time with the load of a shared machine
+# (bench/lib/admin-session.sh).
 #
 #   bench/admin.sh [ROWS] [REQUESTS]        (default 600000 subscribers, 200 requests a page)
 #
@@ -10,7 +13,10 @@
 # an event (a bounce or a join), written straight into the tables, so the
 # suppressions, bounces and events pages have pages to turn. The owner is
 # made with `necmail admin add`, sets a password through the one-time link
-# and signs in, as a person would (bench/lib/admin-session.sh).
+# and signs in, as a person would. Then two CSVs of new people, a sixth of
+# ROWS and then ROWS, are uploaded through the import page and followed
+# until imported: the time each took, and the server's peak RSS (VmHWM)
+# before and after each, which stays flat if uploads stream.
 #
 # NECMAIL_BENCH_BIN runs that binary instead of building this tree's (to
 # measure another revision). PostgreSQL is taken from
@@ -29,7 +35,13 @@ pg_server=${NECMAIL_BENCH_POSTGRES_URL-postgres://postgres@127.0.0.1:5432/postgr
 port=${NECMAIL_BENCH_ADMIN_PORT:-18081}
 work=$(mktemp -d)
 server_pid=
-cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; rm -rf "$work"; }
+pg_url=
+cleanup() {
+  set +e # do all of it, whatever fails
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null
+  [ -n "$pg_url" ] && psql "$pg_server" -qc 'DROP DATABASE IF EXISTS necmail_bench WITH (FORCE)'
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 bench_binary
@@ -40,18 +52,20 @@ export NECMAIL_SECRET=bench-secret-bench-secret-bench-secret NECMAIL_LOG=warn \
   NECMAIL_ADMIN_ADDR=127.0.0.1:$port NECMAIL_ADMIN_URL=$base \
   NECMAIL_METRICS_ADDR=off NECMAIL_INBOUND_ADDR=off
 
+# A CSV of $2 people, their addresses starting with $1, a tenth of them
+# councillors, spread over eight councils.
+people() { # prefix rows
+  awk -v prefix="$1" -v n="$2" 'BEGIN {
+    split("Islington,Camden,Hackney,Leeds,Bristol,Cardiff,Glasgow,Norwich", councils, ",");
+    print "email,name,role,council";
+    for (i = 0; i < n; i++) {
+      role = (i % 10 == 0) ? "councillor" : "member";
+      printf "%s%07d@example.org,Member %d,%s,%s\n", prefix, i, i, role, councils[i % 8 + 1];
+    }
+  }'
+}
 csv=$work/subscribers.csv
-awk -v n="$rows" 'BEGIN {
-  split("Islington,Camden,Hackney,Leeds,Bristol,Cardiff,Glasgow,Norwich", councils, ",");
-  print "email,name,role,council";
-  for (i = 0; i < n; i++) {
-    role = (i % 10 == 0) ? "councillor" : "member";
-    printf "member%07d@example.org,Member %d,%s,%s\n", i, i, role, councils[i % 8 + 1];
-  }
-}' > "$csv"
-
-upload=$work/upload.csv
-sed 's/^member/upload/' "$csv" > "$upload"
+people member "$rows" > "$csv"
 
 # The searches: starts of addresses and of names, long and short, one
 # address exactly, and starts that match nobody.
@@ -68,25 +82,26 @@ awk -v n="$requests" -v rows="$rows" 'BEGIN {
   }
 }' > "$work/searches.txt"
 
-# p50 and p95, in ms, of the requests to the URLs in file $2, over one connection.
-measure() { # label urls-file
-  local label=$1 file=$2 config=$work/curl.txt
-  : > "$config"
-  while read -r url; do
-    printf 'url = "%s"\noutput = "/dev/null"\n' "$url" >> "$config"
-  done < "$file"
-  curl -s -H "Cookie: $cookie" -w '%{http_code} %{time_total}\n' -K "$config" > "$work/times.txt"
-  if grep -qv '^200 ' "$work/times.txt"; then
-    echo "$label: a request failed: $(grep -v '^200 ' "$work/times.txt" | head -1)" >&2
-    exit 1
-  fi
-  awk '{print $2 * 1000}' "$work/times.txt" | sort -n | awk -v label="$label" '
-    { t[NR] = $1 }
-    END { printf "  %-44s p50 %6.1f ms  p95 %6.1f ms  (%d requests)\n", label, t[int(NR * 0.5)], t[int(NR * 0.95)], NR }'
-}
+# The server's peak RSS so far, in MB.
+peak_rss() { awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$server_pid/status"; }
 
-# The same URL, $requests times.
-repeat() { for _ in $(seq "$requests"); do echo "$base$1"; done > "$work/urls.txt"; echo "$work/urls.txt"; }
+# A CSV of $2 new people, their addresses starting with $1, uploaded through
+# the import page and followed until imported: the time it took, and the
+# server's peak RSS before and after, which stays flat if the upload streams.
+upload() { # prefix rows
+  local file=$work/$1.csv before start csrf job
+  people "$1" "$2" > "$file"
+  before=$(peak_rss)
+  csrf=$(curl -s -H "Cookie: $cookie" "$base/admin/subscribers/import" | field csrf)
+  start=$(date +%s.%N)
+  job=$(curl -s -o /dev/null -w '%{redirect_url}' -H "Cookie: $cookie" -F "csrf=$csrf" \
+    -F list=members -F "file=@$file;type=text/csv" "$base/admin/subscribers/upload")
+  [ -n "$job" ] || { echo "upload of $2 rows: refused" >&2; exit 1; }
+  while curl -s -H "Cookie: $cookie" "$job" | grep -q 'Importing'; do sleep 0.5; done
+  printf '  %-44s %6.1f s  server peak RSS %d MB (%d MB before)\n' \
+    "upload and import of $2 new rows ($(du -h "$file" | cut -f1))" \
+    "$(echo "$(date +%s.%N) - $start" | bc)" "$(peak_rss)" "$before"
+}
 
 bench() { # label database-url fill-sql-client
   local label=$1 url=$2
@@ -106,31 +121,19 @@ SQL
   echo "$label, $rows subscribers:"
   sed "s|^|$base/admin/subscribers?q=|" "$work/searches.txt" > "$work/search-urls.txt"
   measure "subscriber search (mixed prefixes)" "$work/search-urls.txt"
-  measure "subscribers, first page" "$(repeat /admin/subscribers)"
-  measure "subscribers, a middle page" "$(repeat "/admin/subscribers?after=$((rows / 2))")"
-  measure "subscribers on a list, confirmed" "$(repeat "/admin/subscribers?list=members&status=confirmed")"
-  measure "subscribers with role=councillor" "$(repeat "/admin/subscribers?attr=role%3Dcouncillor")"
-  measure "a person's page" "$(repeat "/admin/subscribers/$((rows / 3))")"
-  measure "lists, with counts" "$(repeat /admin/lists)"
-  measure "suppressions" "$(repeat /admin/suppressions)"
-  measure "bounces" "$(repeat /admin/bounces)"
-  measure "events" "$(repeat /admin/events)"
-  measure "events, an older page" "$(repeat "/admin/events?before=$((rows / 12))")"
+  page "subscribers, first page" /admin/subscribers
+  page "subscribers, a middle page" "/admin/subscribers?after=$((rows / 2))"
+  page "subscribers on a list, confirmed" "/admin/subscribers?list=members&status=confirmed"
+  page "subscribers with role=councillor" "/admin/subscribers?attr=role%3Dcouncillor"
+  page "a person's page" "/admin/subscribers/$((rows / 3))"
+  page "lists, with counts" /admin/lists
+  page "suppressions" /admin/suppressions
+  page "bounces" /admin/bounces
+  page "events" /admin/events
+  page "events, an older page" "/admin/events?before=$((rows / 12))"
 
-  # A CSV of as many new people, uploaded through the import page and
-  # followed to the end: the server's peak memory before and after.
-  local before peak start csrf_upload job
-  before=$(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$server_pid/status")
-  csrf_upload=$(curl -s -H "Cookie: $cookie" "$base/admin/subscribers/import" | field csrf)
-  start=$(date +%s.%N)
-  job=$(curl -s -o /dev/null -w '%{redirect_url}' -H "Cookie: $cookie" -F "csrf=$csrf_upload" \
-    -F list=members -F "file=@$upload;type=text/csv" "$base/admin/subscribers/upload")
-  [ -n "$job" ] || { echo "$label: the upload was refused" >&2; exit 1; }
-  while curl -s -H "Cookie: $cookie" "$job" | grep -q 'Importing'; do sleep 0.5; done
-  peak=$(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$server_pid/status")
-  printf '  %-44s %6.1f s  server peak RSS %d MB (%d MB before)\n' \
-    "upload and import of $rows new rows ($(du -h "$upload" | cut -f1))" \
-    "$(echo "$(date +%s.%N) - $start" | bc)" "$peak" "$before"
+  upload small $((rows / 6))
+  upload large "$rows"
   kill "$server_pid"
   wait "$server_pid" 2>/dev/null || true
   server_pid=
@@ -142,14 +145,14 @@ if [ "${NECMAIL_BENCH_SQLITE:-1}" != 0 ]; then
 fi
 
 if [ -n "$pg_server" ]; then
-  if psql "$pg_server" -qc 'DROP DATABASE IF EXISTS necmail_bench' -c 'CREATE DATABASE necmail_bench' >/dev/null 2>&1; then
+  if psql "$pg_server" -qc 'DROP DATABASE IF EXISTS necmail_bench' \
+       -c 'CREATE DATABASE necmail_bench' >/dev/null 2>&1; then
     pg_url="${pg_server%/*}/necmail_bench"
     # VACUUM ANALYZE: the steady state autovacuum reaches soon after a bulk
     # import (PostgreSQL 13+ vacuums after inserts too), whose visibility
     # map lets the lists' counts read their index alone.
     pg_fill() { psql -q "$pg_url" -f - -c 'VACUUM ANALYZE' >/dev/null; }
     bench PostgreSQL "$pg_url" pg_fill
-    psql "$pg_server" -qc 'DROP DATABASE necmail_bench' >/dev/null
   else
     echo "PostgreSQL  skipped: cannot reach $pg_server"
   fi

@@ -13,6 +13,10 @@
 # necmail sends over 16 connections from a fresh database each time. Prints
 # the medians: messages/s, CPU seconds per 1,000 messages and peak RSS, the
 # ratio of each to smtp-source, and DKIM's to `openssl speed -multi 2 rsa2048`.
+# NECMAIL_BENCH_SENDERS runs only the senders it names, of the default
+# "smtp-source sqlite postgres sqlite+dkim" (say "sqlite" for peak RSS alone);
+# without smtp-source the ratios are "-", without sqlite+dkim there is no
+# `openssl speed`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,9 +25,23 @@ runs=${2:-3}
 port=${NECMAIL_BENCH_SMTP_PORT:-25250}
 pg=${NECMAIL_BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432}
 pg_db=necmail_bench_send
+senders=${NECMAIL_BENCH_SENDERS:-smtp-source sqlite postgres sqlite+dkim}
+for sender in $senders; do
+  case $sender in
+    smtp-source | sqlite | postgres | sqlite+dkim) ;;
+    *) echo "NECMAIL_BENCH_SENDERS: no sender $sender" >&2; exit 2 ;;
+  esac
+done
+runs_sender() { case " $senders " in *" $1 "*) ;; *) return 1 ;; esac; } # name
 work=$(mktemp -d)
 sink_pid=
-cleanup() { [ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null; rm -rf "$work"; }
+postgres=
+cleanup() {
+  set +e # do all of it, whatever fails
+  [ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null
+  [ -n "$postgres" ] && psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)"
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 if ! command -v smtp-sink >/dev/null && ! [ -x /usr/sbin/smtp-sink ]; then
@@ -52,9 +70,11 @@ awk -v n="$n" 'BEGIN { print "email,name,role"; for (i = 0; i < n; i++)
   > "$work/subscribers.csv"
 openssl genrsa -out "$work/dkim.pem" 2048 2>/dev/null
 
-postgres=yes
-psql "$pg/postgres" -qc 'SELECT 1' >/dev/null 2>&1 || postgres=
-[ -n "$postgres" ] || echo "!! SKIPPED: PostgreSQL (nothing answers at $pg)"
+if runs_sender postgres; then
+  postgres=yes
+  psql "$pg/postgres" -qc 'SELECT 1' >/dev/null 2>&1 || postgres=
+  [ -n "$postgres" ] || echo "!! SKIPPED: PostgreSQL (nothing answers at $pg)"
+fi
 
 # A fresh database at $1 with the subscribers and the 3,000-word report.
 fill() {
@@ -97,28 +117,37 @@ for run in $(seq "$runs"); do
     size=$(stat -c %s "$work/preview/preview.eml")
     echo "   message size: $size bytes"
   fi
-  /usr/bin/time -v -o "$work/time.txt" \
-    smtp-source -s 16 -d -m "$n" -l "$size" -f bench@example.org -t sink@example.org 127.0.0.1:"$port"
-  record smtp-source "$work/time.txt"
-  rm -f "$work"/sqlite.db*
-  necmail_run sqlite "sqlite://$work/sqlite.db?mode=rwc"
+  if runs_sender smtp-source; then
+    /usr/bin/time -v -o "$work/time.txt" smtp-source -s 16 -d -m "$n" -l "$size" \
+      -f bench@example.org -t sink@example.org 127.0.0.1:"$port"
+    record smtp-source "$work/time.txt"
+  fi
+  if runs_sender sqlite; then
+    rm -f "$work"/sqlite.db*
+    necmail_run sqlite "sqlite://$work/sqlite.db?mode=rwc"
+  fi
   if [ -n "$postgres" ]; then
     psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS $pg_db" -c "CREATE DATABASE $pg_db" >/dev/null
     necmail_run postgres "$pg/$pg_db"
   fi
-  rm -f "$work"/sqlite.db*
-  necmail_run sqlite+dkim "sqlite://$work/sqlite.db?mode=rwc" \
-    NECMAIL_DKIM_SELECTOR=bench NECMAIL_DKIM_KEY_FILE="$work/dkim.pem"
+  if runs_sender sqlite+dkim; then
+    rm -f "$work"/sqlite.db*
+    necmail_run sqlite+dkim "sqlite://$work/sqlite.db?mode=rwc" \
+      NECMAIL_DKIM_SELECTOR=bench NECMAIL_DKIM_KEY_FILE="$work/dkim.pem"
+  fi
   for label in smtp-source sqlite postgres sqlite+dkim; do
     [ -f "$work/runs-$label" ] && printf '   %-12s %s\n' "$label" "$(tail -1 "$work/runs-$label")"
   done
 done
-[ -n "$postgres" ] && psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS $pg_db" >/dev/null
 
-signs=$(openssl speed -multi 2 -seconds 3 rsa2048 2>/dev/null | awk '/^rsa 2048 bits/ { print $6 }')
-
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-source_rate=$(cut -d' ' -f1 "$work/runs-smtp-source" | median)
+median() {
+  sort -n | awk '{ v[NR] = $1 }
+    END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+source_rate=
+if runs_sender smtp-source; then
+  source_rate=$(cut -d' ' -f1 "$work/runs-smtp-source" | median)
+fi
 echo
 echo "== medians of $runs runs, $n messages of $size bytes, 16 connections"
 printf '%-14s %12s %16s %10s %10s\n' sender messages/s "CPU s/1000 msgs" "RSS MB" ratio
@@ -127,9 +156,16 @@ for label in smtp-source sqlite postgres sqlite+dkim; do
   rate=$(cut -d' ' -f1 "$work/runs-$label" | median)
   cpu=$(cut -d' ' -f2 "$work/runs-$label" | median)
   rss=$(cut -d' ' -f3 "$work/runs-$label" | median)
-  printf '%-14s %12.0f %16.3f %10.0f %10.2f\n' "$label" "$rate" "$cpu" "$rss" \
-    "$(awk -v a="$rate" -v b="$source_rate" 'BEGIN { print a / b }')"
+  ratio=-
+  if [ -n "$source_rate" ]; then
+    ratio=$(awk -v a="$rate" -v b="$source_rate" 'BEGIN { printf "%.2f", a / b }')
+  fi
+  printf '%-14s %12.0f %16.3f %10.0f %10s\n' "$label" "$rate" "$cpu" "$rss" "$ratio"
 done
-dkim_rate=$(cut -d' ' -f1 "$work/runs-sqlite+dkim" | median)
-echo "openssl speed -multi 2 rsa2048: $signs signs/s; necmail with DKIM:" \
-  "$(awk -v a="$dkim_rate" -v b="$signs" 'BEGIN { printf "%.2f", a / b }') of it"
+if runs_sender sqlite+dkim; then
+  signs=$(openssl speed -multi 2 -seconds 3 rsa2048 2>/dev/null \
+    | awk '/^rsa 2048 bits/ { print $6 }')
+  dkim_rate=$(cut -d' ' -f1 "$work/runs-sqlite+dkim" | median)
+  echo "openssl speed -multi 2 rsa2048: $signs signs/s; necmail with DKIM:" \
+    "$(awk -v a="$dkim_rate" -v b="$signs" 'BEGIN { printf "%.2f", a / b }') of it"
+fi

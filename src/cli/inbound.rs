@@ -285,7 +285,9 @@ pub async fn suppression(
             reason,
             note,
         } => {
-            store.add_suppression(&email, reason, note.trim()).await?;
+            store
+                .add_suppression(&email, reason, note.trim(), EventSource::Cli)
+                .await?;
             println!("{email} is suppressed ({reason})");
             Ok(())
         }
@@ -296,7 +298,10 @@ pub async fn suppression(
                     "--reason must say why the suppression is lifted".into(),
                 ));
             }
-            if store.remove_suppression(&email, reason).await? {
+            if store
+                .remove_suppression(&email, reason, EventSource::Cli)
+                .await?
+            {
                 println!("{email} is no longer suppressed");
                 Ok(())
             } else {

@@ -8,6 +8,7 @@ use super::output::{self, JsonArray};
 use super::progress::Progress;
 use super::{CliError, CliResult};
 use crate::config::Config;
+use crate::feedback::{EventSource, Office};
 use crate::lists::{ListSlug, OptIn};
 use crate::store::{Store, StoreError};
 use crate::subscribers::import::{CsvImportError, ImportOptions, Reject, RejectsFile, import_csv};
@@ -210,7 +211,7 @@ pub async fn run(command: SubscriberCommand, store: &dyn Store, config: &Config)
             Ok(())
         }
         SubscriberCommand::Unsubscribe { email, list } => {
-            let subscriber = store.unsubscribe(&email, list.as_ref()).await?;
+            let subscriber = office(store).unsubscribe(&email, list.as_ref()).await?;
             match list {
                 Some(slug) => println!("unsubscribed {} from {slug}", subscriber.email),
                 None => println!(
@@ -256,23 +257,32 @@ pub async fn run(command: SubscriberCommand, store: &dyn Store, config: &Config)
     }
 }
 
+/// The command line's hand in a person's record: its events say `cli`.
+fn office(store: &dyn Store) -> Office<'_> {
+    Office {
+        subscribers: store,
+        lists: store,
+        feedback: store,
+        source: EventSource::Cli,
+    }
+}
+
 async fn add(store: &dyn Store, args: AddArgs) -> CliResult {
     let consent = if args.resubscribe {
         Consent::resubscribed_by_admin(AdminChannel::Cli)
     } else {
         Consent::by_admin(AdminChannel::Cli, ConsentMethod::Admin)
     };
-    let added = store
-        .add_subscriber(&NewSubscriber {
-            email: args.email.clone(),
-            name: args.name.and_then(|n| n.0),
-            attributes: args.attributes.into_iter().collect(),
-            lists: args.lists,
-            confirmed: args.confirmed,
-            resubscribe: args.resubscribe,
-            consent,
-        })
-        .await;
+    let new = NewSubscriber {
+        email: args.email.clone(),
+        name: args.name.and_then(|n| n.0),
+        attributes: args.attributes.into_iter().collect(),
+        lists: args.lists,
+        confirmed: args.confirmed,
+        resubscribe: args.resubscribe,
+        consent,
+    };
+    let added = store.add_subscriber(&new).await;
     let subscriber = match added {
         Err(refused @ StoreError::Refused(_)) => {
             let way_back = match store.suppression(&args.email).await? {
@@ -290,6 +300,9 @@ async fn add(store: &dyn Store, args: AddArgs) -> CliResult {
         }
         added => added?,
     };
+    if args.resubscribe {
+        office(store).resubscribed(&subscriber, &new.lists).await?;
+    }
     println!("added {} to {}", subscriber.email, memberships(&subscriber));
     Ok(())
 }

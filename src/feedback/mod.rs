@@ -8,8 +8,10 @@
 //! [`FeedbackStore`].
 
 mod classify;
+mod office;
 
 pub use classify::{BouncedRecipient, Classified, Enclosed, classify, is_automatic, parse};
+pub use office::Office;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -34,8 +36,15 @@ string_enum!(
 );
 
 string_enum!(
-    /// Where an event came from.
-    EventSource { Web = "web", Email = "email", Mailbox = "mailbox", Admin = "admin" }
+    /// Where an event came from: the public pages, mail to necmail, the
+    /// bounce mailbox, the web admin or the command line.
+    EventSource {
+        Web = "web",
+        Email = "email",
+        Mailbox = "mailbox",
+        Admin = "admin",
+        Cli = "cli",
+    }
 );
 
 /// One delivery of a campaign, as a VERP token or a Message-ID names it.
@@ -162,18 +171,21 @@ pub trait FeedbackStore: Send + Sync {
         limit: i64,
     ) -> Result<Vec<SuppressionEntry>, StoreError>;
     /// Suppresses an address by an admin's word, with `note` as the reason
-    /// recorded. An unsubscribe never weakens a stronger suppression.
+    /// recorded and `source` (the web admin or the command line) as where it
+    /// came from. An unsubscribe never weakens a stronger suppression.
     async fn add_suppression(
         &self,
         email: &SubscriberEmail,
         reason: SuppressionReason,
         note: &str,
+        source: EventSource,
     ) -> Result<(), StoreError>;
-    /// Lifts an address's suppression by an admin's word, recording `note`;
-    /// false when it was not suppressed.
+    /// Lifts an address's suppression by an admin's word, recording `note`
+    /// and `source`; false when it was not suppressed.
     async fn remove_suppression(
         &self,
         email: &SubscriberEmail,
         note: &str,
+        source: EventSource,
     ) -> Result<bool, StoreError>;
 }

@@ -290,6 +290,15 @@ on_both_backends! {
         let s = store.subscriber(&email("jo@example.org")).await.unwrap();
         assert_eq!(s.lists[0].status, SubscriptionStatus::Confirmed);
         assert_eq!(s.lists[0].consent.wording, "web-admin-resubscribe");
+        let joined = store.events(&necmail::feedback::EventFilter {
+            email: Some(email("jo@example.org")),
+            kinds: vec![EventKind::Join],
+            limit: 10,
+            ..Default::default()
+        }).await.unwrap();
+        assert_eq!(joined.len(), 1, "coming back is recorded: {joined:?}");
+        assert_eq!((joined[0].source, joined[0].list_id.is_some()), (EventSource::Admin, true));
+        assert_eq!(joined[0].reason, "added again at their request");
 
         let asked = admin.submit(&path("erase"), &owner, &[]).await;
         assert_eq!(asked.status(), 200);
@@ -471,7 +480,7 @@ on_both_backends! {
                 })
                 .await
                 .unwrap();
-            store.add_suppression(&address, SuppressionReason::HardBounce, "").await.unwrap();
+            store.add_suppression(&address, SuppressionReason::HardBounce, "", EventSource::Admin).await.unwrap();
         }
         // Newest first: the older page of events holds earlier ones, that
         // of suppressions the oldest.

@@ -7,7 +7,8 @@
 //! The office signs in from its one-time link, pastes a report and sees its
 //! preview, makes a campaign of it and watches the campaign finish; an
 //! owner finds a subscriber and unsubscribes them, and uploads a CSV and
-//! follows its import to the end (these two on both backends).
+//! follows its import to the end (all three on both backends). A campaign's
+//! recipients table fits a phone and a desktop whatever the addresses.
 //! The tests need `chromium` and `chromedriver` on the PATH, so they are
 //! `#[ignore]`d; `scripts/test` runs them when they are installed and counts
 //! them as skipped otherwise.
@@ -401,57 +402,72 @@ async fn owner_signs_in(client: &Client, store: &dyn Store, admin: &str) {
     expect_heading(client, "Dashboard").await;
 }
 
-/// Step by step, as the office would: the one-time link, signing in,
-/// pasting a report and seeing its preview, then making a campaign of it and
-/// watching its page, which refreshes itself, until it is done.
-#[tokio::test]
+/// Where a campaign's recipients table ends up: the page's width, the
+/// viewport's, the table's scrolling box, and the long address's box.
+const RECIPIENTS: &str = "
+    const scroll = document.querySelector('#recipients ~ .scroll');
+    const long = Array.from(document.querySelectorAll('table.recipients .clip'))
+        .find((clip) => clip.title.length > 60);
+    const cell = long.getBoundingClientRect();
+    const last = document.querySelector('table.recipients tbody tr td:last-child')
+        .getBoundingClientRect();
+    return { view: document.documentElement.clientWidth,
+             document: document.documentElement.scrollWidth,
+             scroll: scroll.scrollWidth, box: scroll.clientWidth,
+             text: long.textContent, title: long.title,
+             clipped: long.scrollWidth > long.clientWidth,
+             right: cell.right, last: last.right };
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs chromium and chromedriver: scripts/test runs it when they are installed"]
-async fn the_office_signs_in_pastes_a_report_and_watches_its_campaign_finish_in_chromium() {
-    let (_driver, client) = browser().await;
+async fn a_campaigns_recipients_fit_a_phone_and_a_desktop_whatever_their_address_in_chromium() {
     let db = TestDb::sqlite();
-    let (store, _) = crate::campaigns::world(&db, 3).await;
-    let server = crate::support::smtp::SmtpServer::start().await;
-    let app =
-        crate::support::app::spawn_app_with(&db, &[("NECMAIL_SMTP_URL", &server.url())]).await;
+    let (store, report) = crate::campaigns::world(&db, 2).await;
+    let long = "a.very.long.address.of.someone.on.the.council@hackney-and-islington.example";
+    let mut councillor = crate::lists::subscriber(long, &["members"], true);
+    councillor.name = SubscriberName::parse("Someone on the council").unwrap();
+    store.add_subscriber(&councillor).await.unwrap();
+    let id = campaign(&*store, report, &["members"]).await;
+    run(&db, &["campaign", "pause", &id.to_string()]).ok();
+    let app = spawn_app(&db).await;
     let admin = app.admin.clone().expect("the admin's own listener");
+    let (_driver, client) = browser().await;
     owner_signs_in(&client, &*store, &admin).await;
 
-    client
-        .goto(&format!("{admin}/admin/reports/new"))
-        .await
-        .unwrap();
-    let text = "# Report of the December NEC\n\n## Finance\n\nThe budget passed.\n";
-    type_into(&client, "#text", text).await;
-    click(
-        &client,
-        Locator::XPath("//button[normalize-space()='Import and preview']"),
-    )
-    .await;
-    expect_heading(&client, "Report of the December NEC").await;
-    client.find(Locator::Css("iframe.email")).await.unwrap();
-
-    click(&client, Locator::LinkText("Send as a campaign…")).await;
-    expect_heading(&client, "New campaign").await;
-    click(&client, Locator::Css("input[name='list:members']")).await;
-    click(
-        &client,
-        Locator::XPath("//button[normalize-space()='Create campaign']"),
-    )
-    .await;
-    expect_heading(&client, "Report of the December NEC").await;
-    let _daemon = crate::admin_campaigns::daemon(&store, &server);
-    let done = client
-        .wait()
-        .at_most(Duration::from_secs(30))
-        .for_element(Locator::Css(".tag.state-done"))
-        .await;
-    if done.is_err() {
-        let source = client.source().await.unwrap_or_default();
-        panic!("the campaign did not finish; the browser shows:\n{source}");
+    for width in [375, 1280] {
+        viewport(&client, width).await;
+        let page = format!("{admin}/admin/campaigns/{id}");
+        client.goto(&page).await.unwrap();
+        let m = client.execute(RECIPIENTS, Vec::new()).await.unwrap();
+        let number = |key: &str| m[key].as_f64().unwrap();
+        assert!(number("document") <= number("view"), "at {width} px: {m}");
+        assert!(
+            number("scroll") <= number("box"),
+            "no sideways scroll at {width} px: {m}"
+        );
+        assert!(
+            number("last") <= number("view"),
+            "the last column shows at {width} px: {m}"
+        );
+        assert_eq!(
+            (m["text"].as_str(), m["title"].as_str()),
+            (Some(long), Some(long)),
+            "{m}"
+        );
+        let clipped = m["clipped"].as_bool().unwrap();
+        if width == 375 {
+            assert!(
+                !clipped && number("right") <= number("view"),
+                "whole on a phone: {m}"
+            );
+        } else {
+            assert!(
+                clipped,
+                "an ellipsis on a desktop, the whole address in its title: {m}"
+            );
+        }
     }
-    let page = client.source().await.unwrap();
-    assert!(page.contains("3 of 3 done (100%)"), "{page}");
-    assert_eq!(server.messages().len(), 3);
     client.close().await.unwrap();
 }
 
@@ -485,6 +501,38 @@ async fn wait_for(client: &Client, what: &str, locator: Locator<'_>, seconds: u6
 on_both_backends_needing! {
     "needs chromium and chromedriver: scripts/test runs it when they are installed",
     "needs chromium, chromedriver and PostgreSQL: scripts/test runs it when all are here";
+
+    // Step by step, as the office would: the one-time link, signing in,
+    // pasting a report and seeing its preview, then making a campaign of it
+    // and watching its page, which refreshes itself, until it is done.
+    async fn the_office_signs_in_pastes_a_report_and_watches_its_campaign_finish_in_chromium(db) {
+        let (_driver, client) = browser().await;
+        let (store, _) = crate::campaigns::world(db, 3).await;
+        let server = crate::support::smtp::SmtpServer::start().await;
+        let app =
+            crate::support::app::spawn_app_with(db, &[("NECMAIL_SMTP_URL", &server.url())]).await;
+        let admin = app.admin.clone().expect("the admin's own listener");
+        owner_signs_in(&client, &*store, &admin).await;
+
+        client.goto(&format!("{admin}/admin/reports/new")).await.unwrap();
+        let text = "# Report of the December NEC\n\n## Finance\n\nThe budget passed.\n";
+        type_into(&client, "#text", text).await;
+        click(&client, Locator::XPath("//button[normalize-space()='Import and preview']")).await;
+        expect_heading(&client, "Report of the December NEC").await;
+        client.find(Locator::Css("iframe.email")).await.unwrap();
+
+        click(&client, Locator::LinkText("Send as a campaign…")).await;
+        expect_heading(&client, "New campaign").await;
+        click(&client, Locator::Css("input[name='list:members']")).await;
+        click(&client, Locator::XPath("//button[normalize-space()='Create campaign']")).await;
+        expect_heading(&client, "Report of the December NEC").await;
+        let _daemon = crate::admin_campaigns::daemon(&store, &server);
+        wait_for(&client, "the campaign's end", Locator::Css(".tag.state-done"), 30).await;
+        let page = client.source().await.unwrap();
+        assert!(page.contains("3 of 3 done (100%)"), "{page}");
+        assert_eq!(server.messages().len(), 3);
+        client.close().await.unwrap();
+    }
 
     async fn an_owner_finds_a_subscriber_by_a_search_and_unsubscribes_them_in_chromium(db) {
         let (app, admin, _driver, client) = office(db).await;

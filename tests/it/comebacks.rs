@@ -6,6 +6,7 @@
 //! nobody to send to is refused by the command line and paused by the
 //! daemon, and never appears in the archive as sent.
 
+use necmail::lists::ListSlug;
 use necmail::subscribers::SubscriberEmail;
 
 use crate::serve::{Daemon, WAIT, campaigns_done, decoded, hidden_fields, link_path, reports_to};
@@ -160,6 +161,62 @@ on_both_backends! {
         assert_eq!(bo[0]["lists"][0]["status"], "confirmed", "nothing was changed");
         let di = run(db, &["subscriber", "show", "di@example.org"]).fails(2).to_owned();
         assert!(di.contains("there is no subscriber") && di.contains("erased"), "{di}");
+    }
+
+    async fn leaving_and_coming_back_on_the_command_line_are_recorded_as_events_from_it(db) {
+        run(db, &["list", "create", "members", "--name", "Party members"]).ok();
+        run(db, &["list", "create", "news", "--name", "Quick news"]).ok();
+        let both = ["--list", "members", "--list", "news", "--confirmed"];
+        run(db, &[&["subscriber", "add", "jo@example.org"][..], &both].concat()).ok();
+        run(db, &["subscriber", "add", "bo@example.org", "--list", "members"]).ok();
+        let store = db.store().await;
+        let id = |slug: &'static str| {
+            let store = &store;
+            async move { store.list(&ListSlug::parse(slug).unwrap()).await.unwrap().id }
+        };
+        let (members, news) = (id("members").await, id("news").await);
+
+        run(db, &["subscriber", "unsubscribe", "jo@example.org", "--list", "news"]).ok();
+        run(db, &["subscriber", "unsubscribe", "jo@example.org"]).ok();
+        let back = [&["subscriber", "add", "jo@example.org"][..], &both, &["--resubscribe"]];
+        run(db, &back.concat()).ok();
+        let note = ["--note", "told us by phone"];
+        run(db, &[&["suppression", "add", "bo@example.org"][..], &note].concat()).ok();
+        run(db, &["suppression", "rm", "bo@example.org", "--reason", "a typo"]).ok();
+        for quiet in ["block", "unblock", "rm"] {
+            run(db, &["subscriber", quiet, "bo@example.org"]).ok();
+        }
+
+        let events = run(db, &["events", "ls", "--json"]).json();
+        let seen: Vec<_> = events
+            .as_array()
+            .unwrap()
+            .iter()
+            .rev()
+            .map(|e| {
+                let text = |key: &str| e[key].as_str().map(str::to_owned);
+                (text("kind"), text("source"), text("email"), e["list_id"].as_i64(), text("reason"))
+            })
+            .collect();
+        let event = |kind: &str, email: Option<&str>, list: Option<i64>, reason: &str| {
+            let text = |s: &str| Some(s.to_owned());
+            (text(kind), text("cli"), email.map(str::to_owned), list, text(reason))
+        };
+        let (jo, bo) = (Some("jo@example.org"), None);
+        let left = "unsubscribed on the command line";
+        let again = "added again at their request";
+        assert_eq!(
+            seen,
+            [
+                event("leave", jo, Some(news), left),
+                event("leave", jo, None, left),
+                event("join", jo, Some(members), again),
+                event("join", jo, Some(news), again),
+                event("suppress", bo, None, "hard-bounce: told us by phone"),
+                event("unsuppress", bo, None, "a typo"),
+            ],
+            "blocking, unblocking and removing record nothing: {events}"
+        );
     }
 
     async fn an_import_says_who_gets_nothing_and_confirm_pending_asks_them_within_the_limits(db) {

@@ -827,8 +827,8 @@ on_both_backends! {
         assert_eq!(kinds, [EventKind::Bounce, EventKind::Suppress, EventKind::Bounce]);
 
         // A complaint outranks a hard bounce; an unsubscribe from everything does not.
-        store.add_suppression(&m001, SuppressionReason::Complaint, "").await.unwrap();
-        store.add_suppression(&m002, SuppressionReason::Unsubscribed, "").await.unwrap();
+        store.add_suppression(&m001, SuppressionReason::Complaint, "", EventSource::Admin).await.unwrap();
+        store.add_suppression(&m002, SuppressionReason::Unsubscribed, "", EventSource::Admin).await.unwrap();
         for (email, kept, kinds) in [
             (&m001, SuppressionReason::Complaint, &[EventKind::Suppress, EventKind::Bounce][..]),
             (&m002, SuppressionReason::HardBounce,
@@ -842,7 +842,7 @@ on_both_backends! {
         }
 
         // Soft bounces count up to the limit, then suppress.
-        store.remove_suppression(&m002, "back").await.unwrap();
+        store.remove_suppression(&m002, "back", EventSource::Admin).await.unwrap();
         let m002_events = events(&m002).await.len();
         assert_eq!(store.record_bounce(&bounce(&m002, None, false)).await.unwrap(),
                    BounceOutcome::Counted);
@@ -870,7 +870,7 @@ on_both_backends! {
         let events = run(db, &["events", "ls", "--json"]).json();
         assert_eq!(events[0]["kind"], "unsuppress");
         assert_eq!(events[0]["reason"], "asked to come back");
-        assert_eq!(events[0]["source"], "admin");
+        assert_eq!(events[0]["source"], "cli", "done on the command line");
         run(db, &["suppression", "rm", "jo@example.org", "--reason", "again"]).fails(2);
         // Erasing the subscriber erases the address from the events; what
         // happened stays, by the address's hash.
@@ -1248,7 +1248,7 @@ async fn rebuilding_events_and_suppressions_on_sqlite_keeps_their_rows_and_their
     }
     conn.close().await.unwrap();
 
-    // Opening the store applies the migrations left: 0017.
+    // Opening the store applies the migrations left: 0017 onwards.
     let store = db.store().await;
     let events = store
         .events(&EventFilter {

@@ -356,6 +356,7 @@ impl FeedbackStore for SqlStore<Db> {
         email: &SubscriberEmail,
         reason: SuppressionReason,
         note: &str,
+        source: EventSource,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         Self::lock_address(&mut tx, email).await?;
@@ -369,7 +370,7 @@ impl FeedbackStore for SqlStore<Db> {
             &mut tx,
             &NewEvent {
                 kind: EventKind::Suppress,
-                source: EventSource::Admin,
+                source,
                 email,
                 list_id: None,
                 delivery: None,
@@ -387,6 +388,7 @@ impl FeedbackStore for SqlStore<Db> {
         &self,
         email: &SubscriberEmail,
         note: &str,
+        source: EventSource,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         Self::lock_address(&mut tx, email).await?;
@@ -401,7 +403,7 @@ impl FeedbackStore for SqlStore<Db> {
                 &mut tx,
                 &NewEvent {
                     kind: EventKind::Unsuppress,
-                    source: EventSource::Admin,
+                    source,
                     email,
                     list_id: None,
                     delivery: None,

@@ -11,7 +11,7 @@ use serde_json::json;
 use super::pages::{AdminPageError, render};
 use super::session::{CsrfForm, Owner, SignedIn};
 use crate::admin;
-use crate::feedback::{EventFilter, EventKind};
+use crate::feedback::{EventFilter, EventKind, EventSource};
 use crate::subscribers::{SubscriberEmail, SuppressionReason};
 use crate::web::Shared;
 
@@ -125,7 +125,10 @@ pub(super) async fn suppress(
         .find(|r| r.as_str() == form.reason)
         .ok_or_else(|| AdminPageError::Invalid("Choose a reason.".into()))?;
     let note = form.note.trim();
-    state.feedback.add_suppression(&email, reason, note).await?;
+    state
+        .feedback
+        .add_suppression(&email, reason, note, EventSource::Admin)
+        .await?;
     let detail = format!("{} ({reason})", hashed(&email));
     log(&state, &who, "suppression.add", &detail).await
 }
@@ -144,7 +147,11 @@ pub(super) async fn unsuppress(
             "Say why the suppression is lifted.".into(),
         ));
     }
-    if !state.feedback.remove_suppression(&email, note).await? {
+    let lifted = state
+        .feedback
+        .remove_suppression(&email, note, EventSource::Admin)
+        .await?;
+    if !lifted {
         return Err(AdminPageError::Invalid(format!(
             "{email} is not suppressed."
         )));

@@ -21,14 +21,14 @@ use super::pages::{AdminPageError, csv_download, list_choices, render};
 use super::session::{CsrfForm, Owner, SignedIn};
 use crate::admin;
 use crate::error::StoreError;
-use crate::feedback::{EventFilter, EventKind, EventSource, NewEvent};
+use crate::feedback::{EventFilter, EventSource, Office};
 use crate::lists::ListSlug;
 use crate::subscribers::{
     AdminChannel, AttributePair, Attributes, Consent, ConsentMethod, NewSubscriber, SearchCursor,
     StatusFilter, Subscriber, SubscriberEmail, SubscriberFilter, SubscriberName, SubscriberUpdate,
     SuppressionReason, spreadsheet,
 };
-use crate::web::Shared;
+use crate::web::{AppState, Shared};
 
 /// Subscribers per page of the search.
 const PAGE: i64 = 50;
@@ -302,6 +302,16 @@ impl PersonForm {
     }
 }
 
+/// The web admin's hand in a person's record: its events say `admin`.
+fn office(state: &AppState) -> Office<'_> {
+    Office {
+        subscribers: &*state.subscribers,
+        lists: &*state.lists,
+        feedback: &*state.feedback,
+        source: EventSource::Admin,
+    }
+}
+
 /// Subscribes `new` and writes the audit log, or says why the store
 /// refused, with the way back for someone who unsubscribed from everything.
 async fn subscribe(
@@ -323,6 +333,7 @@ async fn subscribe(
         added => added?,
     };
     let action = if new.resubscribe {
+        office(state).resubscribed(&subscriber, &new.lists).await?;
         "subscriber.resubscribe"
     } else {
         "subscriber.subscribe"
@@ -527,24 +538,7 @@ pub(super) async fn act(
                 "" => None,
                 _ => Some(form.list()?),
             };
-            state
-                .subscribers
-                .unsubscribe(&s.email, list.as_ref())
-                .await?;
-            let list_id = match &list {
-                Some(slug) => Some(state.lists.list(slug).await?.id),
-                None => None,
-            };
-            let left = NewEvent {
-                kind: EventKind::Leave,
-                source: EventSource::Admin,
-                email: &s.email,
-                list_id,
-                delivery: None,
-                status: None,
-                reason: "unsubscribed by the office",
-            };
-            state.feedback.record_event(&left).await?;
+            office(&state).unsubscribe(&s.email, list.as_ref()).await?;
             let from = list.as_ref().map_or("every list", ListSlug::as_str);
             log("subscriber.unsubscribe", format!("{detail} from {from}")).await?;
         }
