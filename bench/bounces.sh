@@ -4,16 +4,26 @@
 # subscriber (so each suppresses an address and records two events), sent
 # over one SMTP connection, then N more over one LMTP connection.
 #
-#   bench/bounces.sh [N]        (default 10000; NECMAIL_BIN to use a built binary)
+# It also prints the CPU time serve spent per bounce. With NECMAIL_CALLGRIND=1,
+# serve runs under callgrind, which counts from the first bounce to the last
+# only, and the instructions and allocations per bounce are printed instead
+# (they do not depend on the load of the machine; the rates then mean nothing).
+#
+#   bench/bounces.sh [N]        (default 10000; NECMAIL_BIN to use a built binary;
+#                                NECMAIL_PROFILE_OUT=file keeps the profile)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib/callgrind.sh
 
 n=${1:-10000}
 port=${NECMAIL_BENCH_INBOUND_PORT:-12525}
 http=${NECMAIL_BENCH_HTTP_PORT:-18081}
 work=$(mktemp -d)
 server_pid=
-cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; rm -rf "$work"; }
+cleanup() {
+  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null; fi
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 if [ -z "${NECMAIL_BIN:-}" ]; then
@@ -32,12 +42,30 @@ awk -v n="$((2 * n))" 'BEGIN { print "email"; for (i = 1; i <= n; i++) printf "m
   > "$work/subscribers.csv"
 $necmail subscriber import "$work/subscribers.csv" --list members --confirmed >/dev/null
 
-$necmail serve 2>"$work/serve.log" &
+profile=
+if [ -n "${NECMAIL_CALLGRIND:-}" ]; then
+  callgrind_needed
+  profile=${NECMAIL_PROFILE_OUT:-$work/callgrind.out}
+  valgrind --tool=callgrind --callgrind-out-file="$profile" "$necmail" serve 2>"$work/serve.log" &
+else
+  $necmail serve 2>"$work/serve.log" &
+fi
 server_pid=$!
-for _ in $(seq 100); do
+for _ in $(seq 1200); do
   (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
+  kill -0 "$server_pid" 2>/dev/null || break
   sleep 0.1
 done
+if ! kill -0 "$server_pid" 2>/dev/null || ! (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
+  echo "bench/bounces.sh: necmail serve did not start listening on 127.0.0.1:$port:" >&2
+  cat "$work/serve.log" >&2
+  exit 1
+fi
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$server_pid/stat"; } # utime + stime
+callgrind_command() { # zero or dump: serve's counts
+  callgrind_control "--$1" "$server_pid" >/dev/null 2>&1 ||
+    { echo "bench/bounces.sh: callgrind_control --$1 failed" >&2; exit 1; }
+}
 
 send() { # PROTOCOL FIRST
   python3 - "$port" "$n" "$1" "$2" <<'PY'
@@ -65,7 +93,19 @@ print(f"{proto.upper():5} {n} bounces in {elapsed:.2f} s: {n / elapsed:.0f} boun
 PY
 }
 echo "== $n hard bounces to bounces@, each suppressing another subscriber (SQLite)"
+if [ -n "$profile" ]; then
+  callgrind_command zero
+fi
+ticks=$(cpu_ticks)
 send smtp 1
 send lmtp $((n + 1))
+ticks=$(( $(cpu_ticks) - ticks ))
+if [ -n "$profile" ]; then
+  callgrind_command dump
+  callgrind_counts "$profile.1" "$((2 * n))" bounce
+else
+  awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v n="$((2 * n))" \
+    'BEGIN { printf "serve CPU: %.3f ms per bounce\n", 1000 * t / hz / n }'
+fi
 suppressed=$($necmail suppression ls --json | grep -c '"hard-bounce"')
 echo "suppressed: $suppressed of $((2 * n))"

@@ -10,6 +10,7 @@
 # build (to profile another commit); NECMAIL_PROFILE_OUT=file keeps the profile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib/callgrind.sh
 
 n=${1:-10000}
 port=${NECMAIL_BENCH_SMTP_PORT:-25251}
@@ -24,7 +25,7 @@ if ! command -v smtp-sink >/dev/null; then
   echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix >/dev/null
 fi
-command -v valgrind >/dev/null || apt-get install -y -qq valgrind >/dev/null
+callgrind_needed
 
 if [ -n "${NECMAIL_BIN:-}" ]; then
   necmail=$NECMAIL_BIN
@@ -57,17 +58,5 @@ NECMAIL_SMTP_URL="smtp://127.0.0.1:$port" NECMAIL_SMTP_CONNECTIONS=16 \
     cat "$work/send.txt" "$work/valgrind.txt"; exit 1; }
 tail -1 "$work/send.txt"
 
-total=$(callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
-awk -v t="$total" -v n="$n" 'BEGIN { printf "instructions: %d in all, %.0f per message\n", t, t / n }'
-# Calls of malloc, calloc and realloc, whoever made them (sqlx, tokio, necmail).
-awk -v n="$n" '
-  /^c?fn=\([0-9]+\)/ { match($0, /\([0-9]+\)/); id = substr($0, RSTART + 1, RLENGTH - 2)
-    name = substr($0, RSTART + RLENGTH + 1); if (name != "") names[id] = name
-    if ($0 ~ /^cfn=/) callee = names[id] }
-  /^calls=/ { split(substr($0, 7), c, " "); if (callee ~ /^(malloc|calloc|realloc)$/) a += c[1] }
-  END { printf "allocations: %d in all, %.1f per message\n", a, a / n }' "$out"
-echo "== top functions, inclusive (share of all instructions)"
-callgrind_annotate --inclusive=yes --threshold=100 "$out" 2>/dev/null |
-  awk -v t="$total" 'shown < 40 && /^ *[0-9,]+ \(/ { c = $1; gsub(",", "", c)
-    sub(/^ *[0-9,]+ \( *[0-9.]+%\) */, ""); shown++
-    printf "%5.1f%%  %s\n", 100 * c / t, substr($0, 1, 150) }'
+callgrind_counts "$out" "$n" message
+callgrind_top "$out"

@@ -102,7 +102,8 @@ variables! {
     database_url: DatabaseUrl, "DATABASE_URL" = DEFAULT_DATABASE_URL, DatabaseUrl::parse,
         "Where necmail keeps its data: sqlite://FILE?mode=rwc or postgres://USER:PASS@HOST:PORT/DB.";
     db_max_connections: u32, "NECMAIL_DB_MAX_CONNECTIONS" = "5", whole_number(1, 1000),
-        "How many database connections each necmail process opens at most.";
+        "How many database connections each necmail process opens at most. On SQLite it opens \
+         one more, which only writes.";
     log_filter: Option<String>, "NECMAIL_LOG", some(log_filter),
         "Log filter, e.g. info or info,necmail=debug. Unset: info for serve, warn otherwise.";
     log_format: LogFormat, "NECMAIL_LOG_FORMAT" = "text", log_format,
@@ -284,6 +285,9 @@ variables! {
          message is handled as mail to bounces@, then deleted. Unset: no mailbox is polled.";
     bounce_poll_schedule: Schedule, "NECMAIL_BOUNCE_POLL_SCHEDULE" = "*/5 * * * *", schedule,
         "When `serve` polls NECMAIL_BOUNCE_MAILBOX: a crontab line (5 fields, or 6 with seconds).";
+    bounce_poll_max: usize, "NECMAIL_BOUNCE_POLL_MAX" = "500", whole_number(1, 100_000),
+        "Messages one poll of NECMAIL_BOUNCE_MAILBOX takes at most, oldest first; the rest wait \
+         for the next poll.";
 }
 
 impl Config {
@@ -1633,6 +1637,17 @@ mod tests {
         .unwrap();
         assert_eq!(c.dkim()[0].domain, "necmail.localhost");
         assert_eq!(c.dkim().len(), 1);
+    }
+
+    #[test]
+    fn a_bounce_mailbox_poll_takes_500_messages_unless_told_otherwise_and_at_least_one() {
+        assert_eq!(load(&[]).unwrap().bounce_poll_max, 500);
+        let told = load(&[("NECMAIL_BOUNCE_POLL_MAX", "2")]).unwrap();
+        assert_eq!(told.bounce_poll_max, 2);
+        for bad in ["0", "100001", "many"] {
+            let err = load(&[("NECMAIL_BOUNCE_POLL_MAX", bad)]).unwrap_err();
+            assert_eq!(err.0[0].variable, "NECMAIL_BOUNCE_POLL_MAX", "{bad}");
+        }
     }
 
     #[test]

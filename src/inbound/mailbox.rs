@@ -14,8 +14,9 @@
 //! the next one takes it.
 //!
 //! Every step (connecting, TLS, the greeting, LOGIN and each command) has
-//! `NECMAIL_INBOUND_TIMEOUT_SECS`; a poll takes at most [`MAX_PER_POLL`]
-//! messages, and at most `NECMAIL_INBOUND_MAX_BYTES` of each. The password
+//! `NECMAIL_INBOUND_TIMEOUT_SECS`; a poll takes at most
+//! `NECMAIL_BOUNCE_POLL_MAX` messages, the oldest first, and at most
+//! `NECMAIL_INBOUND_MAX_BYTES` of each. The password
 //! shows in no error and no log line.
 
 use std::fmt;
@@ -36,9 +37,6 @@ use crate::config::{BounceMailbox, Config};
 use crate::delivery::smtp::{is_certificate_error, tls_connector};
 use crate::error::StoreError;
 use crate::scheduler::ScheduledJob;
-
-/// Messages one poll takes at most; the rest wait for the next poll.
-pub const MAX_PER_POLL: usize = 500;
 
 /// The name the bounce mailbox's ticks are claimed under.
 pub const MAILBOX_TICK: &str = "bounce-mailbox";
@@ -78,7 +76,7 @@ pub struct Polled {
     pub handled: usize,
     /// Messages the handler could not read (or too large): left seen.
     pub rejected: usize,
-    /// Unseen messages beyond [`MAX_PER_POLL`], left for the next poll.
+    /// Unseen messages beyond `NECMAIL_BOUNCE_POLL_MAX`, left for the next poll.
     pub waiting: usize,
 }
 
@@ -90,6 +88,8 @@ pub struct Mailbox {
     tls: Option<TlsConnector>,
     timeout: Duration,
     max_bytes: usize,
+    /// Messages one poll takes at most: `NECMAIL_BOUNCE_POLL_MAX`.
+    max_per_poll: usize,
 }
 
 impl Mailbox {
@@ -117,6 +117,7 @@ impl Mailbox {
             tls,
             timeout: config.inbound_timeout,
             max_bytes: config.inbound_max_bytes,
+            max_per_poll: config.bounce_poll_max,
         })
     }
 
@@ -125,7 +126,8 @@ impl Mailbox {
         self.mailbox.to_string()
     }
 
-    /// Takes the unseen messages, at most [`MAX_PER_POLL`], and handles each.
+    /// Takes the unseen messages, at most `NECMAIL_BOUNCE_POLL_MAX` of them,
+    /// the oldest first, and handles each.
     #[tracing::instrument(name = "bounce_mailbox", skip_all, fields(mailbox = %self.mailbox))]
     pub async fn poll(&self) -> Result<Polled, MailboxError> {
         let host = self
@@ -196,10 +198,10 @@ impl Mailbox {
             .collect();
         unseen.sort_unstable();
         let mut polled = Polled {
-            waiting: unseen.len().saturating_sub(MAX_PER_POLL),
+            waiting: unseen.len().saturating_sub(self.max_per_poll),
             ..Polled::default()
         };
-        unseen.truncate(MAX_PER_POLL);
+        unseen.truncate(self.max_per_poll);
         for uid in unseen {
             let partial = format!("(UID BODY.PEEK[]<0.{}>)", self.max_bytes + 1);
             let fetched = self

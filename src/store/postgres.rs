@@ -75,6 +75,7 @@ impl PgStore {
             ))
         })?;
         Ok(Self {
+            write_pool: pool.clone(),
             pool,
             write_turn: None,
             state_changes: tokio::sync::watch::Sender::new(0),
@@ -86,7 +87,7 @@ impl PgStore {
 impl PgStore {
     /// Begins a write transaction; PostgreSQL's row locks need no turn.
     async fn begin_write(&self) -> Result<WriteTx<'_, Postgres>, sqlx::Error> {
-        let tx = self.pool.begin().await?;
+        let tx = self.write_pool.begin().await?;
         Ok(WriteTx { tx, _turn: None })
     }
 

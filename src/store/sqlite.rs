@@ -45,15 +45,26 @@ impl SqliteStore {
         // rolls back a transaction left open; pinging it again before each use
         // (its default) costs every write a round trip to SQLite's thread,
         // and a file cannot hang up meanwhile as a server can.
-        let pool = SqlitePoolOptions::new()
-            .test_before_acquire(false)
+        let pool_options = || {
+            SqlitePoolOptions::new()
+                .test_before_acquire(false)
+                .acquire_timeout(options.acquire_timeout)
+        };
+        let pool = pool_options()
             .max_connections(options.max_connections)
-            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect.clone())
+            .await
+            .map_err(cannot_open)?;
+        // The writers take turns, so one connection serves them all: see
+        // the store's module documentation.
+        let write_pool = pool_options()
+            .max_connections(1)
             .connect_with(connect)
             .await
             .map_err(cannot_open)?;
         Ok(Self {
             pool,
+            write_pool,
             write_turn: Some(tokio::sync::Mutex::new(())),
             state_changes: tokio::sync::watch::Sender::new(0),
             queue_walks: QueueWalks::default(),
@@ -61,10 +72,10 @@ impl SqliteStore {
     }
 
     /// Begins a write transaction in this process's turn, holding SQLite's
-    /// write lock from the start.
+    /// write lock from the start, on the writers' own connection.
     async fn begin_write(&self) -> Result<WriteTx<'_, Sqlite>, sqlx::Error> {
         let turn = self.turn().await;
-        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let tx = self.write_pool.begin_with("BEGIN IMMEDIATE").await?;
         Ok(WriteTx { tx, _turn: turn })
     }
 
@@ -184,6 +195,7 @@ impl Store for SqliteStore {
             ),
             Err(e) => tracing::warn!(error = %e, "cannot checkpoint the write-ahead log"),
         }
+        self.write_pool.close().await;
         self.pool.close().await;
     }
 }

@@ -1100,6 +1100,40 @@ mod dovecot {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "needs dovecot: scripts/test runs it when dovecot is installed"]
+    async fn a_poll_takes_no_more_messages_than_necmail_bounce_poll_max_oldest_first() {
+        let db = TestDb::sqlite();
+        let dovecot = Dovecot::start().await;
+        let (store, _) = world(&db, 3).await;
+        for i in 0..3 {
+            let bounce = dsn(
+                &[(&format!("m{i:03}@example.org"), "failed", "5.1.1")],
+                "Subject: x",
+            );
+            dovecot.append(bounce.as_bytes()).await;
+        }
+        let polled = poll(&db, &dovecot.url(), &[("NECMAIL_BOUNCE_POLL_MAX", "2")]);
+        assert!(
+            polled.ok().starts_with("2 handled, 0 left"),
+            "{}",
+            polled.stdout
+        );
+        assert!(polled.stdout.contains("1 waiting"), "{}", polled.stdout);
+        let bounced = [
+            (EventKind::Bounce, EventSource::Mailbox),
+            (EventKind::Suppress, EventSource::Mailbox),
+        ];
+        assert_eq!(events_of(&*store, "m000@example.org").await, bounced);
+        assert_eq!(events_of(&*store, "m001@example.org").await, bounced);
+        assert_eq!(events_of(&*store, "m002@example.org").await, []);
+        let left = dovecot.flags().await;
+        assert_eq!(left.len(), 1, "the newest stays: {left:?}");
+        assert!(!left[0].iter().any(|f| f == "Seen"), "unseen: {left:?}");
+        drop(store);
+        db.finish().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs dovecot: scripts/test runs it when dovecot is installed"]
     async fn serve_polls_the_bounce_mailbox_on_its_schedule() {
         let db = TestDb::sqlite();
         let (dovecot, store) = one_hard_bounce_waiting(&db).await;

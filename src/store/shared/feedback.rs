@@ -37,6 +37,14 @@ const INSERT_SUBSCRIBER_EVENT: &str = insert_event!(
     "SELECT $1, $2, $3, $4, $5, id, $7, $8, $9, $10, $11 FROM subscribers WHERE email_key = $6"
 );
 
+/// A bounce's event and then its suppression's (kind `$12`, reason `$13`,
+/// no status), only when a subscriber has the address, in one statement.
+const INSERT_BOUNCE_AND_SUPPRESSION_EVENTS: &str = insert_event!(
+    "SELECT $1, $2, $3, $4, $5, id, $7, $8, $9, $10, $11 FROM subscribers WHERE email_key = $6
+     UNION ALL
+     SELECT $1, $12, $3, $4, $5, id, $7, $8, $9, NULL, $13 FROM subscribers WHERE email_key = $6"
+);
+
 type EventRow = (
     i64,
     DateTime<Utc>,
@@ -99,7 +107,16 @@ impl SqlStore<Db> {
         sql: &'static str,
         event: &NewEvent<'_>,
     ) -> Result<u64, StoreError> {
-        let inserted = sqlx::query::<Db>(sql)
+        let inserted = Self::event_query(sql, event).execute(&mut *conn).await?;
+        Ok(inserted.rows_affected())
+    }
+
+    /// `sql`, one of the inserts above, with `event` bound as `$1` to `$11`.
+    fn event_query(
+        sql: &'static str,
+        event: &NewEvent<'_>,
+    ) -> sqlx::query::Query<'static, Db, <Db as sqlx::Database>::Arguments> {
+        sqlx::query::<Db>(sql)
             .bind(Utc::now())
             .bind(event.kind.as_str())
             .bind(event.source.as_str())
@@ -111,9 +128,6 @@ impl SqlStore<Db> {
             .bind(event.delivery.map(|d| d.id))
             .bind(event.status)
             .bind(event.reason)
-            .execute(&mut *conn)
-            .await?;
-        Ok(inserted.rows_affected())
     }
 
     async fn mark_delivery(
@@ -176,11 +190,6 @@ impl FeedbackStore for SqlStore<Db> {
         // listener answers a bounce only once it is committed.
         let mut tx = self.begin_write().await?;
         Self::lock_address(&mut tx, bounce.email).await?;
-        let kind = if bounce.hard {
-            EventKind::Bounce
-        } else {
-            EventKind::SoftBounce
-        };
         let event = |kind, status, reason| NewEvent {
             kind,
             source: bounce.source,
@@ -190,47 +199,50 @@ impl FeedbackStore for SqlStore<Db> {
             status,
             reason,
         };
-        let bounced = event(kind, Some(bounce.status), bounce.reason);
+        if bounce.hard {
+            // Two statements: the suppression, only if a subscriber has the
+            // address, then the bounce's event and the suppression's at once.
+            let bounced = event(EventKind::Bounce, Some(bounce.status), bounce.reason);
+            let suppressed =
+                Self::suppress_subscriber_over_unsubscribe(&mut tx, bounce.email).await?;
+            let inserted = if suppressed {
+                Self::event_query(INSERT_BOUNCE_AND_SUPPRESSION_EVENTS, &bounced)
+                    .bind(EventKind::Suppress.as_str())
+                    .bind("a hard bounce")
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+            } else {
+                Self::insert_event_as(&mut tx, INSERT_SUBSCRIBER_EVENT, &bounced).await?
+            };
+            if inserted == 0 {
+                return Ok(BounceOutcome::Unknown);
+            }
+            Self::mark_delivery(&mut tx, bounce.delivery, "bounced").await?;
+            tx.commit().await?;
+            return Ok(BounceOutcome::Suppressed);
+        }
+        let bounced = event(EventKind::SoftBounce, Some(bounce.status), bounce.reason);
         if Self::insert_event_as(&mut tx, INSERT_SUBSCRIBER_EVENT, &bounced).await? == 0 {
             return Ok(BounceOutcome::Unknown);
         }
-        Self::mark_delivery(
-            &mut tx,
-            bounce.delivery,
-            if bounce.hard {
-                "bounced"
-            } else {
-                "soft-bounce"
-            },
+        Self::mark_delivery(&mut tx, bounce.delivery, "soft-bounce").await?;
+        let soft: i64 = sqlx::query_scalar::<Db, i64>(
+            "SELECT COUNT(*) FROM subscriber_events
+              WHERE email_hash = $1 AND kind = 'soft-bounce' AND at >= $2",
         )
+        .bind(bounce.email.suppression_hash())
+        .bind(bounce.soft_since)
+        .fetch_one(&mut *tx)
         .await?;
-        let suppress = if bounce.hard {
-            Some("a hard bounce".to_owned())
-        } else {
-            let soft: i64 = sqlx::query_scalar::<Db, i64>(
-                "SELECT COUNT(*) FROM subscriber_events
-                  WHERE email_hash = $1 AND kind = 'soft-bounce' AND at >= $2",
-            )
-            .bind(bounce.email.suppression_hash())
-            .bind(bounce.soft_since)
-            .fetch_one(&mut *tx)
-            .await?;
-            (soft >= i64::from(bounce.soft_limit)).then(|| format!("{soft} soft bounces"))
-        };
-        let outcome = match suppress {
-            Some(why) => {
-                if Self::suppress_over_unsubscribe(
-                    &mut tx,
-                    bounce.email,
-                    SuppressionReason::HardBounce,
-                )
-                .await?
-                {
-                    Self::insert_event(&mut tx, &event(EventKind::Suppress, None, &why)).await?;
-                }
-                BounceOutcome::Suppressed
+        let outcome = if soft >= i64::from(bounce.soft_limit) {
+            if Self::suppress_subscriber_over_unsubscribe(&mut tx, bounce.email).await? {
+                let why = format!("{soft} soft bounces");
+                Self::insert_event(&mut tx, &event(EventKind::Suppress, None, &why)).await?;
             }
-            None => BounceOutcome::Counted,
+            BounceOutcome::Suppressed
+        } else {
+            BounceOutcome::Counted
         };
         tx.commit().await?;
         Ok(outcome)

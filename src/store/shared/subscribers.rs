@@ -294,22 +294,24 @@ impl SqlStore<Db> {
         Ok(())
     }
 
-    /// Suppresses the address for `reason` unless it is suppressed already
-    /// for a reason stronger than an unsubscribe; true when it did.
-    pub(super) async fn suppress_over_unsubscribe(
+    /// Suppresses the address for a bounce, when a subscriber has it, unless
+    /// it is suppressed already for a reason stronger than an unsubscribe;
+    /// true when it did.
+    pub(super) async fn suppress_subscriber_over_unsubscribe(
         conn: &mut <Db as sqlx::Database>::Connection,
         email: &SubscriberEmail,
-        reason: SuppressionReason,
     ) -> Result<bool, StoreError> {
         let written = sqlx::query::<Db>(
-            "INSERT INTO suppressions (email_hash, reason, created_at) VALUES ($1, $2, $3)
+            "INSERT INTO suppressions (email_hash, reason, created_at)
+             SELECT $1, $2, $3 FROM subscribers WHERE email_key = $4
              ON CONFLICT (email_hash) DO UPDATE
                 SET reason = excluded.reason, created_at = excluded.created_at
               WHERE suppressions.reason = 'unsubscribed'",
         )
         .bind(email.suppression_hash())
-        .bind(reason.as_str())
+        .bind(SuppressionReason::HardBounce.as_str())
         .bind(Utc::now())
+        .bind(email.key())
         .execute(&mut *conn)
         .await?;
         Ok(written.rows_affected() > 0)
