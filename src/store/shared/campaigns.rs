@@ -1076,12 +1076,13 @@ impl CampaignStore for SqlStore<Db> {
             .map(|r| r.delivery_id)
             .collect();
         // One statement commits by itself, without a transaction's BEGIN
-        // and COMMIT: two round trips fewer for each batch.
+        // and COMMIT: two round trips fewer for each batch. It is a write,
+        // so on SQLite it takes the writers' connection.
         if outcomes.len() <= RECORD_CHUNK && bounced.is_empty() {
             let _turn = self.turn().await;
             record_outcomes(worker, outcomes, now)
                 .build()
-                .execute(&self.pool)
+                .execute(&self.write_pool)
                 .await?;
             return Ok(());
         }
