@@ -435,7 +435,7 @@ async fn a_campaigns_recipients_fit_a_phone_and_a_desktop_whatever_their_address
     let (_driver, client) = browser().await;
     owner_signs_in(&client, &*store, &admin).await;
 
-    for width in [375, 1280] {
+    for width in [375, 800, 1280] {
         viewport(&client, width).await;
         let page = format!("{admin}/admin/campaigns/{id}");
         client.goto(&page).await.unwrap();
