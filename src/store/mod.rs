@@ -186,6 +186,11 @@ pub async fn connect(url: &str, options: &PoolOptions) -> Result<Arc<dyn Store>,
     Ok(store)
 }
 
+/// How many rows a reader lets a key's tallies (migration 0021) grow to
+/// before it folds them ([`Dialect::FOLD_DELIVERY_TALLIES`]): a count reads
+/// at most this many, and a fold rewrites about this many.
+const TALLY_ROWS_BEFORE_FOLD: i64 = 64;
+
 /// The SQL that differs between the backends, implemented for each
 /// database type.
 trait Dialect {
@@ -205,6 +210,14 @@ trait Dialect {
     /// two at once do not race for a report: PostgreSQL locks the meetings
     /// against other writers; SQLite needs nothing, as above.
     const MEETINGS_LOCK: Option<&'static str>;
+    /// Folds campaign `$1`'s delivery tallies (migration 0021) into one row
+    /// per state, taking only rows no one else is folding: PostgreSQL's
+    /// triggers append rows; `None` on SQLite, whose triggers keep one row
+    /// per state.
+    const FOLD_DELIVERY_TALLIES: Option<&'static str>;
+    /// Folds every list's subscription tallies into one row per list and
+    /// status, in the same way.
+    const FOLD_SUBSCRIPTION_TALLIES: Option<&'static str>;
 }
 
 /// A write transaction that, on SQLite, also holds the process's write turn

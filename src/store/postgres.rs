@@ -111,6 +111,26 @@ impl Dialect for Postgres {
     const CLAIM_LOCK: &'static str = " FOR UPDATE SKIP LOCKED";
     const ADDRESS_LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(hashtext($1))");
     const MEETINGS_LOCK: Option<&'static str> = Some("LOCK TABLE meetings IN EXCLUSIVE MODE");
+    const FOLD_DELIVERY_TALLIES: Option<&'static str> = Some(
+        "WITH folded AS (
+             DELETE FROM delivery_tallies t
+              USING (SELECT ctid FROM delivery_tallies WHERE campaign_id = $1
+                        FOR UPDATE SKIP LOCKED) mine
+              WHERE t.ctid = mine.ctid
+             RETURNING t.state, t.n)
+         INSERT INTO delivery_tallies (campaign_id, state, n)
+             SELECT $1, state, SUM(n) FROM folded GROUP BY state HAVING SUM(n) <> 0",
+    );
+    const FOLD_SUBSCRIPTION_TALLIES: Option<&'static str> = Some(
+        "WITH folded AS (
+             DELETE FROM subscription_tallies t
+              USING (SELECT ctid FROM subscription_tallies FOR UPDATE SKIP LOCKED) mine
+              WHERE t.ctid = mine.ctid
+             RETURNING t.list_id, t.status, t.n)
+         INSERT INTO subscription_tallies (list_id, status, n)
+             SELECT list_id, status, SUM(n) FROM folded
+              GROUP BY list_id, status HAVING SUM(n) <> 0",
+    );
 }
 
 #[async_trait::async_trait]

@@ -146,6 +146,8 @@ impl Dialect for Sqlite {
     const CLAIM_LOCK: &'static str = "";
     const ADDRESS_LOCK: Option<&'static str> = None;
     const MEETINGS_LOCK: Option<&'static str> = None;
+    const FOLD_DELIVERY_TALLIES: Option<&'static str> = None;
+    const FOLD_SUBSCRIPTION_TALLIES: Option<&'static str> = None;
 }
 
 #[async_trait::async_trait]

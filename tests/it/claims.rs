@@ -68,9 +68,10 @@ struct Touched {
     finding: u64,
 }
 
-/// What each claim statement touched while `work` ran, from the plans
-/// `auto_explain` sends back as notices.
-async fn touched_per_claim<F: Future<Output = ()>>(work: F) -> Vec<Touched> {
+/// The plan of each statement run while `work` ran, with its query text
+/// (`Query Text`), from the plans `auto_explain` sends back as notices to a
+/// store from [`partly_sent`].
+pub(crate) async fn plans_of<F: Future<Output = ()>>(work: F) -> Vec<serde_json::Value> {
     let notices = Arc::new(Mutex::new(Vec::new()));
     let subscriber = tracing_subscriber::registry().with(Notices(Arc::clone(&notices)));
     let guard = tracing::subscriber::set_default(subscriber);
@@ -79,9 +80,16 @@ async fn touched_per_claim<F: Future<Output = ()>>(work: F) -> Vec<Touched> {
     let notices = notices.lock().unwrap();
     notices
         .iter()
-        .filter_map(|notice: &String| {
-            let plan: serde_json::Value =
-                serde_json::from_str(&notice[notice.find('{')?..]).ok()?;
+        .filter_map(|notice: &String| serde_json::from_str(&notice[notice.find('{')?..]).ok())
+        .collect()
+}
+
+/// What each claim statement touched while `work` ran.
+async fn touched_per_claim<F: Future<Output = ()>>(work: F) -> Vec<Touched> {
+    plans_of(work)
+        .await
+        .iter()
+        .filter_map(|plan| {
             if !plan["Query Text"]
                 .as_str()?
                 .contains("SET state = 'sending'")
@@ -97,7 +105,8 @@ async fn touched_per_claim<F: Future<Output = ()>>(work: F) -> Vec<Touched> {
         .collect()
 }
 
-fn buffers(node: &serde_json::Value) -> u64 {
+/// The buffers (pages) a plan's node touched, its children's included.
+pub(crate) fn buffers(node: &serde_json::Value) -> u64 {
     ["Shared Hit Blocks", "Shared Read Blocks"]
         .iter()
         .map(|key| node[key].as_u64().unwrap_or(0))
@@ -148,7 +157,7 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Notices {
 /// (leaving PostgreSQL's indexes full of dead entries, as a send does
 /// between vacuums), and the statistics of a freshly filled table. Returns a
 /// store whose every statement is explained, and the campaign.
-async fn partly_sent(db: &TestDb, n: u32, sent: u32) -> (Arc<dyn Store>, i64) {
+pub(crate) async fn partly_sent(db: &TestDb, n: u32, sent: u32) -> (Arc<dyn Store>, i64) {
     let (store, report) = world(db, 0).await;
     db.execute("ALTER TABLE deliveries SET (autovacuum_enabled = false)")
         .await;

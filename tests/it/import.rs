@@ -8,7 +8,7 @@ use necmail::subscribers::{SubscriberEmail, SubscriberFilter, SubscriptionStatus
 use crate::lists::{new_list, subscriber};
 use crate::support::on_both_backends;
 
-async fn import(
+pub(crate) async fn import(
     store: &dyn Store,
     csv: impl Into<Vec<u8>>,
     confirmed: bool,

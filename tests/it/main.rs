@@ -32,4 +32,5 @@ mod smtp;
 mod sources;
 mod sqlite_files;
 mod subscribers;
+mod tallies;
 mod web;

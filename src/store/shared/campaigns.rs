@@ -18,7 +18,7 @@ use crate::campaigns::{
 };
 use crate::error::{StoreError, UnknownName};
 use crate::lists::ListSlug;
-use crate::store::{Dialect, QueueWalk, SqlStore, WriteTx};
+use crate::store::{Dialect, QueueWalk, SqlStore, TALLY_ROWS_BEFORE_FOLD, WriteTx};
 use crate::subscribers::{Attributes, SubscriberEmail};
 
 #[derive(sqlx::FromRow)]
@@ -515,17 +515,31 @@ impl SqlStore<Db> {
         })
     }
 
-    /// Campaign `id`'s deliveries counted by state, from the state index alone.
+    /// Campaign `id`'s deliveries counted by state, from the tallies the
+    /// triggers keep (migration 0021): a few rows however large the
+    /// campaign. Where the tallies have grown many rows (PostgreSQL appends
+    /// one or two per statement that moves deliveries), it folds them.
     async fn state_counts(
         conn: &mut <Db as sqlx::Database>::Connection,
         id: i64,
     ) -> Result<Vec<(String, i64)>, StoreError> {
-        Ok(sqlx::query_as::<Db, (String, i64)>(
-            "SELECT state, COUNT(*) FROM deliveries WHERE campaign_id = $1 GROUP BY state",
+        let tallies = sqlx::query_as::<Db, (String, i64, i64)>(
+            "SELECT state, CAST(SUM(n) AS BIGINT), COUNT(*) FROM delivery_tallies
+              WHERE campaign_id = $1 GROUP BY state",
         )
         .bind(id)
         .fetch_all(&mut *conn)
-        .await?)
+        .await?;
+        if let Some(fold) = <Db as Dialect>::FOLD_DELIVERY_TALLIES
+            && tallies.iter().map(|(_, _, rows)| rows).sum::<i64>() > TALLY_ROWS_BEFORE_FOLD
+        {
+            sqlx::query::<Db>(fold).bind(id).execute(&mut *conn).await?;
+        }
+        Ok(tallies
+            .into_iter()
+            .filter(|(_, n, _)| *n != 0)
+            .map(|(state, n, _)| (state, n))
+            .collect())
     }
 
     /// The campaigns `ids` names, in that order.
@@ -1225,10 +1239,12 @@ impl CampaignStore for SqlStore<Db> {
 impl TotalsStore for SqlStore<Db> {
     #[tracing::instrument(level = "debug", skip_all)]
     async fn totals(&self) -> Result<Totals, StoreError> {
-        let deliveries: Vec<(String, i64)> =
-            sqlx::query_as::<Db, _>("SELECT state, COUNT(*) FROM deliveries GROUP BY state")
-                .fetch_all(&self.pool)
-                .await?;
+        let deliveries: Vec<(String, i64)> = sqlx::query_as::<Db, _>(
+            "SELECT state, CAST(SUM(n) AS BIGINT) FROM delivery_tallies
+                  GROUP BY state HAVING SUM(n) <> 0",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         let suppressions: Vec<(String, i64)> =
             sqlx::query_as::<Db, _>("SELECT reason, COUNT(*) FROM suppressions GROUP BY reason")
                 .fetch_all(&self.pool)

@@ -8,6 +8,7 @@ pub mod http;
 pub mod imap;
 pub mod smtp;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -123,6 +124,28 @@ impl TestDb {
                 .execute(&mut conn)
                 .await
                 .unwrap();
+        }
+    }
+
+    /// Runs a query of (key, count) rows behind the store's back and
+    /// returns them by key, as a check of what the store says.
+    pub async fn counts(&self, sql: &str) -> BTreeMap<String, i64> {
+        if self.schema.is_some() {
+            let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+            sqlx::query_as::<_, (String, i64)>(AssertSqlSafe(sql))
+                .fetch_all(&mut conn)
+                .await
+                .unwrap()
+                .into_iter()
+                .collect()
+        } else {
+            let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+            sqlx::query_as::<_, (String, i64)>(AssertSqlSafe(sql))
+                .fetch_all(&mut conn)
+                .await
+                .unwrap()
+                .into_iter()
+                .collect()
         }
     }
 
