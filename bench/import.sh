@@ -4,6 +4,7 @@
 #
 #   bench/import.sh [ROWS]        (default 600000)
 #
+# NECMAIL_BIN=path measures that binary instead of this tree's release build.
 # PostgreSQL is taken from NECMAIL_BENCH_POSTGRES_URL (a server URL; the
 # script creates and drops the database necmail_bench on it), default
 # postgres://postgres@127.0.0.1:5432/postgres. Set it to "" to skip.
@@ -16,8 +17,12 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time; }
-cargo build --release --quiet
-bin=$PWD/target/release/necmail
+if [ -n "${NECMAIL_BIN:-}" ]; then
+  bin=$NECMAIL_BIN
+else
+  cargo build --release --quiet
+  bin=$PWD/target/release/necmail
+fi
 
 csv=$work/subscribers.csv
 awk -v n="$rows" 'BEGIN {

@@ -16,8 +16,14 @@
 -- another here. A count is the sum of its key's rows; a reader that finds
 -- many folds them into one per key (the store's `fold` statements), taking
 -- only rows no one else is folding.
+--
+-- The tallies name their campaign or list without a foreign key: checking
+-- one would lock the campaign's row in every claim and every outcome, the
+-- same row in each instance's transactions at once, which PostgreSQL does
+-- by writing a lock, and a multixact when they overlap. A campaign's or a
+-- list's deletion takes its tallies with it by a trigger instead.
 CREATE TABLE delivery_tallies (
-    campaign_id BIGINT NOT NULL REFERENCES campaigns (id) ON DELETE CASCADE,
+    campaign_id BIGINT NOT NULL,
     state       TEXT NOT NULL,
     n           BIGINT NOT NULL
 );
@@ -47,8 +53,8 @@ BEGIN
 END
 $$;
 
--- A campaign's deletion takes its deliveries and its tallies with it: the
--- deliveries of a campaign that no longer exists are not counted.
+-- The deliveries a campaign's deletion takes with it are not counted: the
+-- campaign's own trigger below removes its tallies.
 CREATE FUNCTION delivery_tallies_delete() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO delivery_tallies (campaign_id, state, n)
@@ -69,8 +75,18 @@ CREATE TRIGGER delivery_tallies_delete AFTER DELETE ON deliveries
     REFERENCING OLD TABLE AS old_rows
     FOR EACH STATEMENT EXECUTE FUNCTION delivery_tallies_delete();
 
+CREATE FUNCTION delivery_tallies_forget() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM delivery_tallies t USING old_rows o WHERE t.campaign_id = o.id;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER delivery_tallies_forget AFTER DELETE ON campaigns
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION delivery_tallies_forget();
+
 CREATE TABLE subscription_tallies (
-    list_id BIGINT NOT NULL REFERENCES lists (id) ON DELETE CASCADE,
+    list_id BIGINT NOT NULL,
     status  TEXT NOT NULL,
     n       BIGINT NOT NULL
 );
@@ -109,6 +125,16 @@ BEGIN
     RETURN NULL;
 END
 $$;
+
+CREATE FUNCTION subscription_tallies_forget() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM subscription_tallies t USING old_rows o WHERE t.list_id = o.id;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER subscription_tallies_forget AFTER DELETE ON lists
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION subscription_tallies_forget();
 
 CREATE TRIGGER subscription_tallies_insert AFTER INSERT ON subscriptions
     REFERENCING NEW TABLE AS new_rows

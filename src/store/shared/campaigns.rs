@@ -533,7 +533,11 @@ impl SqlStore<Db> {
         if let Some(fold) = <Db as Dialect>::FOLD_DELIVERY_TALLIES
             && tallies.iter().map(|(_, _, rows)| rows).sum::<i64>() > TALLY_ROWS_BEFORE_FOLD
         {
-            sqlx::query::<Db>(fold).bind(id).execute(&mut *conn).await?;
+            // The counts are read; a fold that fails (a deadlock with a
+            // deletion, say) is tidying the next reader does instead.
+            if let Err(e) = sqlx::query::<Db>(fold).bind(id).execute(&mut *conn).await {
+                tracing::warn!(campaign = id, error = %e, "could not fold the delivery tallies");
+            }
         }
         Ok(tallies
             .into_iter()
