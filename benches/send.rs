@@ -2,6 +2,7 @@
 //! in the addressing, write the MIME message, and send it through the SMTP
 //! relay to a sink on loopback (PIPELINING offered, as Postfix does). A
 //! counting allocator reports the allocations per message of each step.
+//! The DKIM group signs that message with each algorithm.
 //!
 //!   cargo bench --bench send
 
@@ -14,7 +15,8 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use criterion::{Criterion, criterion_group, criterion_main};
-use necmail::config::{Config, SmtpUrl};
+use necmail::config::{Config, DkimSettings, SmtpUrl};
+use necmail::delivery::dkim::{DkimSigner, SIGNATURE_ROOM, sign_with};
 use necmail::delivery::{Addressing, Envelope, ListRef, Outgoing, SmtpRelay, Transport};
 use necmail::render::{ListInfo, Prepared, Site, Templates};
 use necmail::reports::import::{Format, parse};
@@ -89,6 +91,22 @@ fn report() -> Report {
     }
 }
 
+/// The report, rendered for the campaign.
+fn prepared(config: &Config) -> Prepared {
+    let templates = Arc::new(Templates::load(None).expect("the built-in templates load"));
+    Prepared::new(templates, &report(), &Site::from_config(config)).expect("it renders")
+}
+
+fn members() -> ListRef {
+    ListRef::one(
+        1,
+        ListInfo {
+            slug: "members".into(),
+            name: "Party members".into(),
+        },
+    )
+}
+
 /// An SMTP server on loopback, on threads of its own, that accepts every
 /// message and keeps nothing.
 fn sink() -> std::net::SocketAddr {
@@ -142,21 +160,13 @@ fn per_message(c: &mut Criterion) {
     let mut config = Config::from_lookup(|_| None).expect("the default configuration is valid");
     config.smtp = Some(SmtpUrl::parse(&format!("smtp://{addr}")).expect("a valid SMTP URL"));
     let signer = config.signer();
-    let templates = Arc::new(Templates::load(None).expect("the built-in templates load"));
-    let prepared =
-        Prepared::new(templates, &report(), &Site::from_config(&config)).expect("it renders");
+    let prepared = prepared(&config);
     let relay = SmtpRelay::new(&config).expect("the relay");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a runtime");
-    let list = ListRef::one(
-        1,
-        ListInfo {
-            slug: "members".into(),
-            name: "Party members".into(),
-        },
-    );
+    let list = members();
     let mut councillor = Attributes::new();
     councillor.set("role".into(), "councillor".into());
     let member = Attributes::new();
@@ -218,9 +228,60 @@ fn per_message(c: &mut Criterion) {
     );
 }
 
+/// One member's message of the report, as a campaign worker writes it.
+fn one_message(config: &Config) -> String {
+    let list = members();
+    let mut addressing = Addressing::default();
+    addressing.fill(config, &config.signer(), 1, &list, 1, 1);
+    let member = Attributes::new();
+    let recipient = addressing.recipient(
+        "member0000001@example.org",
+        Some("Jo Bloggs"),
+        &member,
+        &list,
+    );
+    let mut out = String::new();
+    prepared(config)
+        .write_message(&recipient, &addressing.meta(), &mut out)
+        .expect("it renders");
+    out
+}
+
+fn dkim(c: &mut Criterion) {
+    let config = Config::from_lookup(|_| None).expect("the default configuration is valid");
+    let message = one_message(&config);
+    let mut group = c.benchmark_group(format!("DKIM: sign a {} KB message", message.len() / 1024));
+    for (algorithm, file) in [
+        ("rsa-sha256", "rsa2048.pkcs1.pem"),
+        ("ed25519", "ed25519.pem"),
+    ] {
+        let signer = DkimSigner::load(&DkimSettings {
+            selector: "nec2025".into(),
+            domain: "example.org".into(),
+            key_file: format!("{}/tests/fixtures/dkim/{file}", env!("CARGO_MANIFEST_DIR")).into(),
+        })
+        .expect("the test key loads");
+        let mut header = String::with_capacity(SIGNATURE_ROOM);
+        group.bench_function(algorithm, |b| {
+            b.iter(|| {
+                header.clear();
+                sign_with(
+                    std::slice::from_ref(&signer),
+                    message.as_bytes(),
+                    1,
+                    &mut header,
+                )
+                .expect("it signs");
+                black_box(header.len())
+            })
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(50);
-    targets = per_message
+    targets = per_message, dkim
 }
 criterion_main!(benches);
