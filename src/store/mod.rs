@@ -201,6 +201,13 @@ trait Dialect {
     const BYTE_ORDER: &'static str;
     /// Appended to the subquery that picks deliveries to claim.
     const CLAIM_LOCK: &'static str;
+    /// The first entry, named `no_flush`, of the `WITH` of a claim that
+    /// reads what its messages need in the claim's own statement, one round
+    /// trip: PostgreSQL's lets that statement commit without waiting for the
+    /// disk (see its `begin_claim`). `None` on SQLite, which takes no
+    /// `UPDATE` in a `WITH`: there a claim reads in a second statement of
+    /// its transaction.
+    const CLAIM_AND_READ: Option<&'static str>;
     /// Run first in a write transaction about one address (its key bound as
     /// `$1`) to serialise concurrent ones: PostgreSQL takes a transaction-level
     /// advisory lock; SQLite needs nothing, as `BEGIN IMMEDIATE` serialises

@@ -148,6 +148,7 @@ impl Dialect for Sqlite {
     const MEETINGS_LOCK: Option<&'static str> = None;
     const FOLD_DELIVERY_TALLIES: Option<&'static str> = None;
     const FOLD_SUBSCRIPTION_TALLIES: Option<&'static str> = None;
+    const CLAIM_AND_READ: Option<&'static str> = None;
 }
 
 #[async_trait::async_trait]

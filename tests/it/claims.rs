@@ -3,10 +3,12 @@
 //! and whatever PostgreSQL's statistics say. PostgreSQL's own account of
 //! each claim (`auto_explain` with buffers, sent back as notices) proves it.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use necmail::campaigns::ClaimFrom;
+use necmail::config::Backend;
 use necmail::store::Store;
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::{Context, SubscriberExt};
@@ -56,6 +58,64 @@ on_both_backends! {
         let again = claimed(&*store, id, "here-1-1", 10, ClaimFrom::Anywhere).await;
         assert_eq!(again, other, "a claim from anywhere looks behind the walk");
         assert_eq!(store.delivery_counts(id).await.unwrap().queued, 0);
+    }
+}
+
+on_both_backends! {
+    async fn a_claim_that_breaks_part_way_hands_over_what_it_took_where_each_of_its_statements_committed(db) {
+        let (store, report) = world(db, 3).await;
+        let id = campaign(&*store, report, &["members"]).await;
+        // A process that is gone held two deliveries: one's lease has run
+        // out; the other was deferred and its retry is due.
+        let gone = claimed(&*store, id, "gone-9-9", 2, ClaimFrom::Queue).await;
+        db.execute(&format!(
+            "UPDATE deliveries SET lease_until = '2000-01-01T00:00:00+00:00' WHERE id = {}",
+            gone[0]
+        ))
+        .await;
+        db.execute(&format!(
+            "UPDATE deliveries SET state = 'deferred', worker = NULL, lease_until = NULL,
+                    next_attempt_at = '2000-01-01T00:00:00+00:00' WHERE id = {}",
+            gone[1]
+        ))
+        .await;
+        // Claiming the retry breaks, as a connection cut mid-claim would.
+        let postgres = store.backend() == Backend::Postgres;
+        if postgres {
+            db.execute(
+                "CREATE FUNCTION break_claim() RETURNS trigger LANGUAGE plpgsql
+                   AS $$ BEGIN RAISE EXCEPTION 'the connection broke'; END $$",
+            )
+            .await;
+            db.execute(
+                "CREATE TRIGGER break_claim BEFORE UPDATE ON deliveries FOR EACH ROW
+                   WHEN (OLD.state = 'deferred') EXECUTE FUNCTION break_claim()",
+            )
+            .await;
+        } else {
+            db.execute(
+                "CREATE TRIGGER break_claim BEFORE UPDATE ON deliveries
+                   WHEN OLD.state = 'deferred' BEGIN SELECT RAISE(ABORT, 'the connection broke'); END",
+            )
+            .await;
+        }
+
+        let claim = store.claim(id, "here-1-1", 10, LEASE, ClaimFrom::Anywhere).await;
+        let holders = db
+            .counts("SELECT worker, COUNT(*) FROM deliveries WHERE state = 'sending' GROUP BY worker")
+            .await;
+        if postgres {
+            // The expired lease was claimed by a statement that committed:
+            // it is handed over, not left leased to a live worker, which
+            // never takes back its own leases.
+            let took: Vec<i64> = claim.unwrap().iter().map(|c| c.delivery_id).collect();
+            assert_eq!(took, [gone[0]]);
+            assert_eq!(holders, BTreeMap::from([("here-1-1".to_owned(), 1)]));
+        } else {
+            // One transaction: all of it was rolled back.
+            assert!(claim.is_err());
+            assert_eq!(holders, BTreeMap::from([("gone-9-9".to_owned(), 1)]));
+        }
     }
 }
 

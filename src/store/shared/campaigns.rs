@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::AssertSqlSafe;
+use sqlx::query::QueryAs;
 use sqlx::types::Json;
 use tokio::sync::watch;
 
@@ -90,17 +91,20 @@ fn start_time(send_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> DateTime<Ut
 }
 
 /// The claim statement for deliveries matching `condition` (which names
-/// the campaign, `$4`), locked as the dialect allows.
+/// the campaign, `$4`), locked as the dialect allows, without its
+/// `RETURNING`.
 fn claim_sql(condition: &str, lock: &str) -> String {
     format!(
         "UPDATE deliveries
             SET state = 'sending', worker = $1, lease_until = $2, attempts = attempts + 1,
                 ambiguous = ambiguous + CASE WHEN state = 'sending' THEN 1 ELSE 0 END,
                 first_attempt_at = COALESCE(first_attempt_at, $3), updated_at = $3
-          WHERE id IN (SELECT id FROM deliveries WHERE {condition} ORDER BY id LIMIT $5{lock})
-          RETURNING id"
+          WHERE id IN (SELECT id FROM deliveries WHERE {condition} ORDER BY id LIMIT $5{lock})"
     )
 }
+
+/// A claim statement returning rows of `O`.
+type ClaimQuery<'q, O> = QueryAs<'q, Db, O, <Db as sqlx::Database>::Arguments>;
 
 /// One claim's parameters, for each of its statements.
 struct Claim<'a> {
@@ -110,33 +114,57 @@ struct Claim<'a> {
     lease_until: DateTime<Utc>,
 }
 
-impl Claim<'_> {
+impl<'a> Claim<'a> {
     /// Claims up to `limit` deliveries matching `condition`, binding
-    /// `window` as `$6` and `$7` when given.
+    /// `window` as `$6` and `$7` when given, and reads what their messages
+    /// need: in the claim's own statement where the dialect can
+    /// ([`Dialect::CLAIM_AND_READ`]), else in a second one.
     async fn fetch(
         &self,
         conn: &mut <Db as sqlx::Database>::Connection,
         condition: &str,
         limit: i64,
         window: Option<(i64, i64)>,
-    ) -> Result<Vec<i64>, sqlx::Error> {
-        let sql = claim_sql(condition, <Db as Dialect>::CLAIM_LOCK);
-        let query = sqlx::query_scalar::<Db, i64>(AssertSqlSafe(sql))
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let update = claim_sql(condition, <Db as Dialect>::CLAIM_LOCK);
+        let Some(first) = <Db as Dialect>::CLAIM_AND_READ else {
+            let sql = format!("{update} RETURNING id");
+            let query = self.bind(sqlx::query_as::<Db, (i64,)>(AssertSqlSafe(sql)), limit);
+            let ids = match window {
+                Some((after, end)) => query.bind(after).bind(end).fetch_all(&mut *conn).await,
+                None => query.fetch_all(&mut *conn).await,
+            }?;
+            return read_claimed(conn, ids.into_iter().map(|(id,)| id)).await;
+        };
+        let sql = format!(
+            "WITH {first}, d AS ({update} RETURNING {CLAIMED_RETURNING})
+             {CLAIMED_COLUMNS} FROM d CROSS JOIN no_flush{CLAIMED_JOINS}{CLAIMED_ORDER}"
+        );
+        let query = self.bind(sqlx::query_as::<Db, ClaimedRow>(AssertSqlSafe(sql)), limit);
+        let rows = match window {
+            Some((after, end)) => query.bind(after).bind(end).fetch_all(conn).await,
+            None => query.fetch_all(conn).await,
+        }?;
+        fold_claimed(rows)
+    }
+
+    /// `query` with the claim's parameters `$1` to `$5` bound.
+    fn bind<'q, O>(&self, query: ClaimQuery<'q, O>, limit: i64) -> ClaimQuery<'q, O>
+    where
+        'a: 'q,
+    {
+        query
             .bind(self.worker)
             .bind(self.lease_until)
             .bind(self.now)
             .bind(self.id)
-            .bind(limit);
-        match window {
-            Some((after, end)) => query.bind(after).bind(end).fetch_all(conn).await,
-            None => query.fetch_all(conn).await,
-        }
+            .bind(limit)
     }
 }
 
-/// How many `ids` there are, as SQL counts.
-fn count(ids: &[i64]) -> i64 {
-    i64::try_from(ids.len()).unwrap_or(i64::MAX)
+/// How many `claimed` there are, as SQL counts.
+fn count(claimed: &[Claimed]) -> i64 {
+    i64::try_from(claimed.len()).unwrap_or(i64::MAX)
 }
 
 /// What a claim takes before the queue, in this order: expired leases
@@ -164,17 +192,18 @@ const QUEUE_SPAN: &str = "SELECT MIN(id), MAX(id) FROM deliveries
 const WINDOW_PER_CLAIM: i64 = 4;
 const MIN_WINDOW: i64 = 256;
 
-/// What claimed deliveries' messages need: one row per delivery, or one
-/// per other list of the campaign its subscriber is confirmed on (found
-/// through the campaign's few lists and the subscriptions' primary key), in
-/// the campaign's order; see [`fold_claimed`].
-const SELECT_CLAIMED: &str = "SELECT d.id AS delivery_id, d.subscriber_id, d.list_id,
+/// What claimed deliveries `d` need for their messages: one row per
+/// delivery, or one per other list of the campaign its subscriber is
+/// confirmed on (found through the campaign's few lists and the
+/// subscriptions' primary key), in the campaign's order; see
+/// [`fold_claimed`]. The columns, then the joins after `d`, then the order.
+const CLAIMED_COLUMNS: &str = "SELECT d.id AS delivery_id, d.subscriber_id, d.list_id,
         l.slug AS list_slug, l.name AS list_name, d.attempts, d.first_attempt_at,
         s.email, s.name, s.attributes,
         COALESCE(x.status = 'confirmed' AND s.status = 'active'
                  AND NOT EXISTS (SELECT 1 FROM suppressions p WHERE p.email_hash = s.email_hash), FALSE) AS eligible,
-        o.id AS also_id, o.slug AS also_slug, o.name AS also_name
-   FROM deliveries d
+        o.id AS also_id, o.slug AS also_slug, o.name AS also_name";
+const CLAIMED_JOINS: &str = "
    JOIN subscribers s ON s.id = d.subscriber_id
    JOIN lists l ON l.id = d.list_id
    LEFT JOIN subscriptions x ON x.subscriber_id = d.subscriber_id AND x.list_id = d.list_id
@@ -182,10 +211,36 @@ const SELECT_CLAIMED: &str = "SELECT d.id AS delivery_id, d.subscriber_id, d.lis
         AND EXISTS (SELECT 1 FROM subscriptions y
                      WHERE y.subscriber_id = d.subscriber_id AND y.list_id = ol.list_id
                        AND y.status = 'confirmed')
-   LEFT JOIN lists o ON o.id = ol.list_id
-  WHERE d.id IN (";
+   LEFT JOIN lists o ON o.id = ol.list_id";
+const CLAIMED_ORDER: &str = " ORDER BY d.id, ol.position";
+/// The columns of the claimed deliveries that [`CLAIMED_COLUMNS`] and
+/// [`CLAIMED_JOINS`] use, as the claim returns them: their values after it.
+const CLAIMED_RETURNING: &str =
+    "id, campaign_id, subscriber_id, list_id, attempts, first_attempt_at";
 
-/// A row of [`SELECT_CLAIMED`].
+/// Reads what the deliveries `ids`, just claimed on `conn`, need for their
+/// messages.
+async fn read_claimed(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    ids: impl ExactSizeIterator<Item = i64>,
+) -> Result<Vec<Claimed>, StoreError> {
+    if ids.len() == 0 {
+        return Ok(Vec::new());
+    }
+    let mut qb = sqlx::QueryBuilder::<Db>::new(CLAIMED_COLUMNS);
+    qb.push(" FROM deliveries d")
+        .push(CLAIMED_JOINS)
+        .push(" WHERE d.id IN (");
+    let mut sep = qb.separated(", ");
+    for id in ids {
+        sep.push_bind(id);
+    }
+    qb.push(")").push(CLAIMED_ORDER);
+    let rows = qb.build_query_as::<ClaimedRow>().fetch_all(conn).await?;
+    fold_claimed(rows)
+}
+
+/// A row of [`CLAIMED_COLUMNS`].
 #[derive(sqlx::FromRow)]
 struct ClaimedRow {
     delivery_id: i64,
@@ -215,7 +270,7 @@ impl ClaimedRow {
     }
 }
 
-/// The claimed deliveries of [`SELECT_CLAIMED`]'s rows, in order: the rows
+/// The claimed deliveries of [`CLAIMED_COLUMNS`]' rows, in order: the rows
 /// of one delivery each add one of its other lists.
 fn fold_claimed(rows: Vec<ClaimedRow>) -> Result<Vec<Claimed>, StoreError> {
     let mut claimed: Vec<Claimed> = Vec::with_capacity(rows.len());
@@ -398,40 +453,36 @@ impl SqlStore<Db> {
             now,
             lease_until,
         };
-        let mut ids: Vec<i64> = Vec::new();
-        // One transaction: one commit for the claim's statements, and the
-        // rows read on the connection that claimed them.
-        let mut tx = self.begin_claim().await?;
-        if from == ClaimFrom::Anywhere {
-            for condition in BEYOND_QUEUE {
-                let want = limit - count(&ids);
-                if want <= 0 {
-                    break;
+        let mut claimed = Vec::new();
+        let mut conn = self.begin_claim().await?;
+        let walked = async {
+            if from == ClaimFrom::Anywhere {
+                for condition in BEYOND_QUEUE {
+                    let want = limit - count(&claimed);
+                    if want <= 0 {
+                        break;
+                    }
+                    claimed.extend(claim.fetch(&mut conn, condition, want, None).await?);
                 }
-                ids.extend(claim.fetch(&mut tx, condition, want, None).await?);
             }
+            self.walk_queue(&mut conn, &claim, from, limit, &mut claimed)
+                .await
         }
-        self.walk_queue(&mut tx, &claim, from, limit, &mut ids)
-            .await?;
-        if ids.is_empty() {
-            tx.commit().await?;
-            return Ok(Vec::new());
+        .await;
+        match walked {
+            Ok(()) => conn.commit().await?,
+            // Where each statement committed by itself, what the claim took
+            // before the error is claimed: it is sent, and the error comes
+            // back next time. In a transaction it was rolled back.
+            Err(e) if <Db as Dialect>::CLAIM_AND_READ.is_some() && !claimed.is_empty() => {
+                tracing::warn!(error = %e, "a claim stopped short");
+            }
+            Err(e) => return Err(e),
         }
-        let mut qb = sqlx::QueryBuilder::<Db>::new(SELECT_CLAIMED);
-        let mut sep = qb.separated(", ");
-        for d in &ids {
-            sep.push_bind(*d);
-        }
-        qb.push(") ORDER BY d.id, ol.position");
-        let rows = qb
-            .build_query_as::<ClaimedRow>()
-            .fetch_all(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        fold_claimed(rows)
+        Ok(claimed)
     }
 
-    /// Claims queued deliveries until `ids` holds `limit`, walking the
+    /// Claims queued deliveries until `claimed` holds `limit`, walking the
     /// queue in id order a window at a time from where this worker's last
     /// claim stopped. A walk that is new, or over when the claim is from
     /// anywhere, starts again at the queue's first id, for deliveries queued
@@ -442,12 +493,12 @@ impl SqlStore<Db> {
         claim: &Claim<'_>,
         from: ClaimFrom,
         limit: i64,
-        ids: &mut Vec<i64>,
+        claimed: &mut Vec<Claimed>,
     ) -> Result<(), StoreError> {
         let mut walk = self.queue_walks.get(claim.id, claim.worker);
         let mut looked = false;
         loop {
-            let want = limit - count(ids);
+            let want = limit - count(claimed);
             if want <= 0 {
                 break;
             }
@@ -470,7 +521,7 @@ impl SqlStore<Db> {
                 .fetch(conn, QUEUED_IN_WINDOW, want, Some((current.after, end)))
                 .await?;
             current.after = match got.last() {
-                Some(&last) if count(&got) == want => last,
+                Some(last) if count(&got) == want => last.delivery_id,
                 _ => end,
             };
             if got.is_empty() && !current.is_over() {
@@ -485,7 +536,7 @@ impl SqlStore<Db> {
                     next
                 };
             }
-            ids.extend(got);
+            claimed.extend(got);
             walk = Some(current);
         }
         if let Some(walk) = walk {
