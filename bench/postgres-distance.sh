@@ -41,6 +41,7 @@ else
   necmail=$PWD/target/release/necmail
 fi
 export PATH=$PATH:/usr/sbin
+command -v smtp-sink >/dev/null || { echo "needs smtp-sink: apt-get install postfix" >&2; exit 2; }
 export NECMAIL_OUTBOX_DIR="$work/outbox" NECMAIL_LOG=warn NECMAIL_SECRET=bench-secret-of-some-length
 postmaster=$(pgrep -o -u postgres -x postgres)
 
@@ -95,7 +96,7 @@ for run in $(seq "$runs"); do
   for delay in 0 0.00025; do
     python3 bench/lib/delay-proxy.py "$proxy_port" "$pg_port" "$delay" &
     proxy_pid=$!
-    sleep 1
+    for _ in $(seq 100); do (: <"/dev/tcp/127.0.0.1/$proxy_port") 2>/dev/null && break; sleep 0.05; done
     send "proxy, $delay s each way" "$proxy_port"
     kill "$proxy_pid"
     wait "$proxy_pid" 2>/dev/null || true
