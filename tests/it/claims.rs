@@ -3,14 +3,17 @@
 //! and whatever PostgreSQL's statistics say. PostgreSQL's own account of
 //! each claim (`auto_explain` with buffers, sent back as notices) proves it.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use necmail::campaigns::ClaimFrom;
 use necmail::config::Backend;
 use necmail::store::Store;
+use tracing::Metadata;
 use tracing::field::{Field, Visit};
+use tracing::subscriber::Interest;
 use tracing_subscriber::layer::{Context, SubscriberExt};
 
 use crate::campaigns::{campaign, world};
@@ -130,14 +133,17 @@ struct Touched {
 
 /// The plan of each statement run while `work` ran, with its query text
 /// (`Query Text`), from the plans `auto_explain` sends back as notices to a
-/// store from [`partly_sent`].
+/// store from [`partly_sent`]. `work` must run on this thread: a
+/// `current_thread` runtime's.
 pub(crate) async fn plans_of<F: Future<Output = ()>>(work: F) -> Vec<serde_json::Value> {
-    let notices = Arc::new(Mutex::new(Vec::new()));
-    let subscriber = tracing_subscriber::registry().with(Notices(Arc::clone(&notices)));
-    let guard = tracing::subscriber::set_default(subscriber);
+    static LISTENER: Once = Once::new();
+    LISTENER.call_once(|| {
+        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(Notices))
+            .expect("no other global subscriber in the tests");
+    });
+    HEARD.set(Some(Vec::new()));
     work.await;
-    drop(guard);
-    let notices = notices.lock().unwrap();
+    let notices = HEARD.take().unwrap_or_default();
     notices
         .iter()
         .filter_map(|notice: &String| serde_json::from_str(&notice[notice.find('{')?..]).ok())
@@ -187,10 +193,35 @@ fn limit_node(node: &serde_json::Value, depth: usize) -> Option<&serde_json::Val
         .find_map(|child| limit_node(child, depth + 1))
 }
 
-/// Keeps the message of every notice PostgreSQL sends.
-struct Notices(Arc<Mutex<Vec<String>>>);
+/// Where `sqlx` reports the notices PostgreSQL sends.
+const NOTICE: &str = "sqlx::postgres::notice";
+
+thread_local! {
+    /// The notices that came in on this thread while [`plans_of`] listened.
+    static HEARD: RefCell<Option<Vec<String>>> = const { RefCell::new(None) };
+}
+
+/// Keeps the message of every notice PostgreSQL sends on a thread that
+/// [`plans_of`] listens on. It is the test process's global subscriber,
+/// installed once: tracing caches which subscribers want each call site
+/// across all threads, and a subscriber set on one thread only while other
+/// tests' threads set theirs could miss every notice of a claim (10 of 20,
+/// once, in a whole run of the suite).
+struct Notices;
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Notices {
+    fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
+        if metadata.target() == NOTICE {
+            Interest::always()
+        } else {
+            Interest::never()
+        }
+    }
+
+    fn enabled(&self, metadata: &Metadata<'_>, _: Context<'_, S>) -> bool {
+        metadata.target() == NOTICE
+    }
+
     fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
         struct Message(Option<String>);
         impl Visit for Message {
@@ -205,10 +236,14 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Notices {
                 }
             }
         }
-        if event.metadata().target() == "sqlx::postgres::notice" {
+        if event.metadata().target() == NOTICE {
             let mut message = Message(None);
             event.record(&mut message);
-            self.0.lock().unwrap().extend(message.0);
+            HEARD.with_borrow_mut(|heard| {
+                if let Some(heard) = heard {
+                    heard.extend(message.0);
+                }
+            });
         }
     }
 }
