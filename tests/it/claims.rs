@@ -204,9 +204,10 @@ thread_local! {
 /// Keeps the message of every notice PostgreSQL sends on a thread that
 /// [`plans_of`] listens on. It is the test process's global subscriber,
 /// installed once: tracing caches which subscribers want each call site
-/// across all threads, and a subscriber set on one thread only while other
-/// tests' threads set theirs could miss every notice of a claim (10 of 20,
-/// once, in a whole run of the suite).
+/// across all threads, and rebuilds it whenever any thread sets one: a
+/// subscriber set on this thread alone, while other tests' threads set
+/// theirs, could be left out of a racing rebuild and miss notices. One that
+/// is always there takes part in every rebuild.
 struct Notices;
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Notices {
