@@ -282,9 +282,9 @@ fn bare_address(text: &str) -> Option<(usize, usize)> {
             .next_back()
             .is_none_or(|c| c.is_whitespace() || matches!(c, '(' | '[' | '<' | '“' | '‘' | '"'));
         let rest = &text[at..];
-        let scheme = ["https://", "http://"]
-            .into_iter()
-            .find(|s| rest.len() > s.len() && rest[..s.len()].eq_ignore_ascii_case(s));
+        let scheme = ["https://", "http://"].into_iter().find(|s| {
+            rest.len() > s.len() && rest.as_bytes()[..s.len()].eq_ignore_ascii_case(s.as_bytes())
+        });
         if let (true, Some(scheme)) = (starts_word, scheme) {
             let end = rest
                 .find(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '"' | '“' | '”'))
@@ -738,6 +738,19 @@ mod tests {
             text.ends_with("[1] https://example.org/m\n[2] https://example.org/p\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn an_address_broken_by_a_character_of_several_bytes_in_its_scheme_is_left_as_text() {
+        for md in [
+            "https:/\u{FFFD}/nec-rep.example.org/?p=168\n",
+            "http:\u{e9}//x\n",
+            "http\u{1F600}\n",
+        ] {
+            let html = to_html(md);
+            assert!(!html.contains("<a "), "{html}");
+            assert!(!to_text(md).contains("[1]"), "{md:?}");
+        }
     }
 
     #[test]

@@ -84,6 +84,12 @@ const REPORT_TOKENS: &[&str] = &[
     "\u{e000}",
     "Leader’s Report\n",
     "575,000 ",
+    "https://",
+    " http://www.",
+    "é",
+    "—",
+    "“",
+    "😀",
 ];
 
 static TEMPLATES: LazyLock<Arc<Templates>> =
