@@ -20,6 +20,14 @@ mod shared;
 
 pub type PgStore = SqlStore<Postgres>;
 
+/// How long a connection may have been idle in the pool and still be used
+/// without a ping first. sqlx pings every connection it takes back, which
+/// also rolls back a transaction left open; its default, a second ping
+/// before each use, was a third of a send's round trips to the server. A
+/// connection idle for longer is pinged, so one the server dropped
+/// meanwhile (a restart, an idle timeout) is replaced before use.
+const PING_WHEN_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl PgStore {
     pub async fn connect(url: &str, options: &PoolOptions) -> Result<Self, StoreError> {
         let connect = PgConnectOptions::from_str(url).map_err(|e| {
@@ -58,6 +66,15 @@ impl PgStore {
                 PgPoolOptions::new()
                     .max_connections(options.max_connections)
                     .acquire_timeout(options.acquire_timeout)
+                    .test_before_acquire(false)
+                    .before_acquire(|conn, meta| {
+                        Box::pin(async move {
+                            if meta.idle_for >= PING_WHEN_IDLE {
+                                conn.ping().await?;
+                            }
+                            Ok(true)
+                        })
+                    })
                     .connect_with(connect)
                     .await
             }

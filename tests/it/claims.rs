@@ -2,6 +2,7 @@
 //! claim reads only about as many rows as it takes, however long the queue
 //! and whatever PostgreSQL's statistics say. PostgreSQL's own account of
 //! each claim (`auto_explain` with buffers, sent back as notices) proves it.
+//! On PostgreSQL a claim is one round trip: no ping before it.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -349,4 +350,127 @@ async fn a_claim_reads_about_as_many_rows_as_it_takes_however_long_the_queue_and
             );
         }
     }
+}
+
+/// A TCP hop in front of PostgreSQL that counts sqlx's pings: a Sync
+/// message written alone, the simplest call and response of the protocol.
+struct PingCounter {
+    url: String,
+    pings: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl PingCounter {
+    async fn start(url: &str) -> PingCounter {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        const SYNC: &[u8] = b"S\0\0\0\x04";
+        let mut proxied = url::Url::parse(url).unwrap();
+        let server = format!(
+            "{}:{}",
+            proxied.host_str().unwrap(),
+            proxied.port().unwrap_or(5432)
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        proxied
+            .set_port(Some(listener.local_addr().unwrap().port()))
+            .unwrap();
+        // In the clear, for the messages to be seen.
+        proxied.query_pairs_mut().append_pair("sslmode", "disable");
+        let pings = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = Arc::clone(&pings);
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let upstream = tokio::net::TcpStream::connect(&server).await.unwrap();
+                let (mut from_client, mut to_client) = client.into_split();
+                let (mut from_server, mut to_server) = upstream.into_split();
+                let counted = Arc::clone(&counted);
+                tokio::spawn(async move {
+                    let mut buf = vec![0; 64 * 1024];
+                    while let Ok(n @ 1..) = from_client.read(&mut buf).await {
+                        if &buf[..n] == SYNC {
+                            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
+                        if to_server.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                tokio::spawn(async move {
+                    tokio::io::copy(&mut from_server, &mut to_client).await.ok();
+                });
+            }
+        });
+        PingCounter {
+            url: proxied.to_string(),
+            pings,
+        }
+    }
+
+    fn pings(&self) -> usize {
+        self.pings.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test runs it when NECMAIL_TEST_POSTGRES_URL is set"]
+async fn claims_one_after_another_on_postgres_take_their_connection_without_a_ping_first() {
+    let db = TestDb::postgres().await;
+    let (store, report) = world(&db, 40).await;
+    let id = campaign(&*store, report, &["members"]).await;
+    let proxy = PingCounter::start(&db.url).await;
+    // One connection: each claim takes it back only once its ping is done.
+    let one = necmail::config::PoolOptions {
+        max_connections: 1,
+        ..Default::default()
+    };
+    let proxied = necmail::store::connect(&proxy.url, &one).await.unwrap();
+    let before = proxy.pings();
+    for _ in 0..20 {
+        let ids = claimed(&*proxied, id, "here-1-1", 2, ClaimFrom::Queue).await;
+        assert_eq!(ids.len(), 2);
+    }
+    // sqlx pings each connection it takes back, once a claim is done (the
+    // last claim's may still be on its way); a second ping, before each
+    // use, was a round trip more a claim.
+    let pings = proxy.pings() - before;
+    assert!(
+        (19..=20).contains(&pings),
+        "{pings} pings for 20 claims: one as each connection went back to the pool, none before"
+    );
+    drop((proxied, store));
+    db.finish().await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test runs it when NECMAIL_TEST_POSTGRES_URL is set"]
+async fn a_connection_the_server_dropped_while_idle_is_replaced_before_a_claim_uses_it() {
+    let db = TestDb::postgres().await;
+    let (store, report) = world(&db, 4).await;
+    let id = campaign(&*store, report, &["members"]).await;
+    let name = format!("necmail-idle-{}", std::process::id());
+    let url = format!("{}&application_name={name}", db.url);
+    let one = necmail::config::PoolOptions {
+        max_connections: 1,
+        ..Default::default()
+    };
+    let named = necmail::store::connect(&url, &one).await.unwrap();
+    assert_eq!(
+        claimed(&*named, id, "here-1-1", 2, ClaimFrom::Queue)
+            .await
+            .len(),
+        2
+    );
+    db.execute(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{name}'"
+    ))
+    .await;
+    // Idle for longer than a connection is used unpinged.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        claimed(&*named, id, "here-1-1", 2, ClaimFrom::Queue)
+            .await
+            .len(),
+        2
+    );
+    drop((named, store));
+    db.finish().await;
 }
