@@ -410,6 +410,16 @@ impl PingCounter {
     }
 }
 
+/// A store at `url` with a pool of one connection: a claim takes it only
+/// once the last one has given it back, its ping done.
+async fn on_one_connection(url: &str) -> Arc<dyn Store> {
+    let one = necmail::config::PoolOptions {
+        max_connections: 1,
+        ..Default::default()
+    };
+    necmail::store::connect(url, &one).await.unwrap()
+}
+
 #[tokio::test]
 #[ignore = "needs PostgreSQL: scripts/test runs it when NECMAIL_TEST_POSTGRES_URL is set"]
 async fn claims_one_after_another_on_postgres_take_their_connection_without_a_ping_first() {
@@ -417,12 +427,7 @@ async fn claims_one_after_another_on_postgres_take_their_connection_without_a_pi
     let (store, report) = world(&db, 40).await;
     let id = campaign(&*store, report, &["members"]).await;
     let proxy = PingCounter::start(&db.url).await;
-    // One connection: each claim takes it back only once its ping is done.
-    let one = necmail::config::PoolOptions {
-        max_connections: 1,
-        ..Default::default()
-    };
-    let proxied = necmail::store::connect(&proxy.url, &one).await.unwrap();
+    let proxied = on_one_connection(&proxy.url).await;
     let before = proxy.pings();
     for _ in 0..20 {
         let ids = claimed(&*proxied, id, "here-1-1", 2, ClaimFrom::Queue).await;
@@ -447,12 +452,7 @@ async fn a_connection_the_server_dropped_while_idle_is_replaced_before_a_claim_u
     let (store, report) = world(&db, 4).await;
     let id = campaign(&*store, report, &["members"]).await;
     let name = format!("necmail-idle-{}", std::process::id());
-    let url = format!("{}&application_name={name}", db.url);
-    let one = necmail::config::PoolOptions {
-        max_connections: 1,
-        ..Default::default()
-    };
-    let named = necmail::store::connect(&url, &one).await.unwrap();
+    let named = on_one_connection(&format!("{}&application_name={name}", db.url)).await;
     assert_eq!(
         claimed(&*named, id, "here-1-1", 2, ClaimFrom::Queue)
             .await
