@@ -31,16 +31,17 @@
 //! a transaction through each backend's `begin_write` (which also takes SQLite's
 //! lock up front with `BEGIN IMMEDIATE`, as a deferred transaction that
 //! upgrades from reading to writing would fail at once when another process
-//! writes), and a single statement through `turn`. Reads never
+//! writes), a single statement through `turn`, and a claim, whose
+//! statements each commit by themselves, through `begin_claim`. Reads never
 //! wait: WAL lets them run beside the writer. PostgreSQL's row locks need no
 //! turn, so there both are free.
 //!
-//! On SQLite `begin_write` also takes its connection from a pool of its own,
-//! of one connection: a connection whose cache holds pages another
-//! connection has since written must read them again, so a write on one of
-//! the readers' connections read most of the pages it touched from the file
-//! again (25.5 pages a hard bounce, against 0.1 on the writers' own). On
-//! PostgreSQL it is the same pool as the reads.
+//! On SQLite `begin_write` and `begin_claim` also take their connection from
+//! a pool of its own, of one connection: a connection whose cache holds
+//! pages another connection has since written must read them again, so a
+//! write on one of the readers' connections read most of the pages it
+//! touched from the file again (25.5 pages a hard bounce, against 0.1 on
+//! the writers' own). On PostgreSQL it is the same pool as the reads.
 
 mod error;
 #[expect(
@@ -122,6 +123,40 @@ impl<DB: sqlx::Database> SqlStore<DB> {
             None => None,
         }
     }
+
+    /// A claim's connection, the writers' own, in this process's write
+    /// turn, on which each statement commits by itself: a claim is one
+    /// statement that claims and reads what its messages need, so one round
+    /// trip to the server or to SQLite's thread, with no `BEGIN` or
+    /// `COMMIT`. When a later statement of a claim fails, what the earlier
+    /// ones took is claimed and goes to the workers.
+    async fn begin_claim(&self) -> Result<Autocommit<'_, DB>, sqlx::Error> {
+        let turn = self.turn().await;
+        let conn = self.write_pool.acquire().await?;
+        Ok(Autocommit { conn, _turn: turn })
+    }
+}
+
+/// A pooled connection whose statements each commit by themselves, holding
+/// the write turn on SQLite. It derefs to the connection.
+struct Autocommit<'a, DB: sqlx::Database> {
+    // Declared first so that it goes back to the pool before the turn ends.
+    conn: sqlx::pool::PoolConnection<DB>,
+    _turn: Option<tokio::sync::MutexGuard<'a, ()>>,
+}
+
+impl<DB: sqlx::Database> std::ops::Deref for Autocommit<'_, DB> {
+    type Target = DB::Connection;
+
+    fn deref(&self) -> &DB::Connection {
+        &self.conn
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::DerefMut for Autocommit<'_, DB> {
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        &mut self.conn
+    }
 }
 
 /// How far a worker has walked a campaign's queue: the queued deliveries it
@@ -201,12 +236,12 @@ trait Dialect {
     const BYTE_ORDER: &'static str;
     /// Appended to the subquery that picks deliveries to claim.
     const CLAIM_LOCK: &'static str;
-    /// The first entry, named `no_flush`, of the `WITH` of a claim that
-    /// reads what its messages need in the claim's own statement, one round
-    /// trip: PostgreSQL's lets that statement commit without waiting for the
-    /// disk (see its `begin_claim`). `None` on SQLite, which takes no
-    /// `UPDATE` in a `WITH`: there a claim reads in a second statement of
-    /// its transaction.
+    /// The first entry, named `no_flush`, of the `WITH` of a claim, whose
+    /// next entry is the claim's `UPDATE … RETURNING`, joined to the tables
+    /// that give what its messages need: PostgreSQL's lets that statement
+    /// commit without waiting for the disk. `None` on SQLite, which takes no
+    /// `UPDATE` in a `WITH`: there the `UPDATE`'s own `RETURNING` reads
+    /// through subqueries. Either way a claim is one statement.
     const CLAIM_AND_READ: Option<&'static str>;
     /// Run first in a write transaction about one address (its key bound as
     /// `$1`) to serialise concurrent ones: PostgreSQL takes a transaction-level

@@ -4,7 +4,6 @@ use std::str::FromStr;
 
 use sqlx::Connection;
 use sqlx::Postgres;
-use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 
 use super::{Dialect, QueueWalks, SqlStore, Store, StoreError, WriteTx};
@@ -108,41 +107,6 @@ impl PgStore {
         let tx = self.write_pool.begin().await?;
         Ok(WriteTx { tx, _turn: None })
     }
-
-    /// A claim's connection, on which each statement commits by itself
-    /// and without waiting for the disk ([`Dialect::CLAIM_AND_READ`]): a
-    /// claim lost in a crash of the server leaves its deliveries queued, to
-    /// be sent once, and the commit of any outcome flushes the claim before
-    /// it. Each claim is then one round trip, with no `BEGIN` or `COMMIT`,
-    /// and no disk flush.
-    async fn begin_claim(&self) -> Result<Autocommit, sqlx::Error> {
-        Ok(Autocommit(self.pool.acquire().await?))
-    }
-}
-
-/// A pooled connection whose statements each commit by themselves.
-struct Autocommit(PoolConnection<Postgres>);
-
-impl Autocommit {
-    /// Nothing: each statement has committed. (A claim on SQLite commits
-    /// its transaction here.)
-    async fn commit(self) -> Result<(), sqlx::Error> {
-        Ok(())
-    }
-}
-
-impl std::ops::Deref for Autocommit {
-    type Target = PgConnection;
-
-    fn deref(&self) -> &PgConnection {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Autocommit {
-    fn deref_mut(&mut self) -> &mut PgConnection {
-        &mut self.0
-    }
 }
 
 impl Dialect for Postgres {
@@ -150,6 +114,9 @@ impl Dialect for Postgres {
         "SELECT DISTINCT jsonb_object_keys(attributes) AS key FROM subscribers ORDER BY 1";
     const BYTE_ORDER: &'static str = " COLLATE \"C\"";
     const CLAIM_LOCK: &'static str = " FOR UPDATE SKIP LOCKED";
+    /// The claim commits without waiting for the disk: a claim lost in a
+    /// crash of the server leaves its deliveries queued, to be sent once,
+    /// and the commit of any outcome flushes the claim before it.
     const CLAIM_AND_READ: Option<&'static str> =
         Some("no_flush AS (SELECT set_config('synchronous_commit', 'off', true))");
     const ADDRESS_LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(hashtext($1))");

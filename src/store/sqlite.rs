@@ -79,12 +79,6 @@ impl SqliteStore {
         Ok(WriteTx { tx, _turn: turn })
     }
 
-    /// Begins a claim's transaction: a write transaction, as SQLite's
-    /// commits do not wait for the disk in its write-ahead log mode.
-    async fn begin_claim(&self) -> Result<WriteTx<'_, Sqlite>, sqlx::Error> {
-        self.begin_write().await
-    }
-
     /// `PRAGMA wal_checkpoint(TRUNCATE)` without waiting for other
     /// connections; true when the whole log was copied and emptied.
     async fn checkpoint(&self) -> Result<bool, sqlx::Error> {

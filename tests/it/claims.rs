@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use necmail::campaigns::ClaimFrom;
 use necmail::config::Backend;
+use necmail::lists::OptIn;
 use necmail::store::Store;
 use tracing::Metadata;
 use tracing::field::{Field, Visit};
@@ -18,6 +19,7 @@ use tracing::subscriber::Interest;
 use tracing_subscriber::layer::{Context, SubscriberExt};
 
 use crate::campaigns::{campaign, world};
+use crate::lists::{new_list, subscriber};
 use crate::support::{TestDb, on_both_backends};
 
 const LEASE: Duration = Duration::from_secs(600);
@@ -84,8 +86,7 @@ on_both_backends! {
         ))
         .await;
         // Claiming the retry breaks, as a connection cut mid-claim would.
-        let postgres = store.backend() == Backend::Postgres;
-        if postgres {
+        if store.backend() == Backend::Postgres {
             db.execute(
                 "CREATE FUNCTION break_claim() RETURNS trigger LANGUAGE plpgsql
                    AS $$ BEGIN RAISE EXCEPTION 'the connection broke'; END $$",
@@ -108,18 +109,54 @@ on_both_backends! {
         let holders = db
             .counts("SELECT worker, COUNT(*) FROM deliveries WHERE state = 'sending' GROUP BY worker")
             .await;
-        if postgres {
-            // The expired lease was claimed by a statement that committed:
-            // it is handed over, not left leased to a live worker, which
-            // never takes back its own leases.
-            let took: Vec<i64> = claim.unwrap().iter().map(|c| c.delivery_id).collect();
-            assert_eq!(took, [gone[0]]);
-            assert_eq!(holders, BTreeMap::from([("here-1-1".to_owned(), 1)]));
-        } else {
-            // One transaction: all of it was rolled back.
-            assert!(claim.is_err());
-            assert_eq!(holders, BTreeMap::from([("gone-9-9".to_owned(), 1)]));
+        // The expired lease was claimed by a statement that committed: it is
+        // handed over, not left leased to a live worker, which never takes
+        // back its own leases.
+        let took: Vec<i64> = claim.unwrap().iter().map(|c| c.delivery_id).collect();
+        assert_eq!(took, [gone[0]]);
+        assert_eq!(holders, BTreeMap::from([("here-1-1".to_owned(), 1)]));
+    }
+}
+
+on_both_backends! {
+    async fn a_claim_reads_each_delivery_in_order_with_the_campaigns_other_lists_its_subscriber_is_on(db) {
+        let (store, report) = world(db, 2).await;
+        store.create_list(&new_list("branch", OptIn::Double)).await.unwrap();
+        for (email, lists) in [
+            ("all@example.org", &["councillors", "members", "branch"][..]),
+            ("two@example.org", &["members", "branch"]),
+            ("pending@example.org", &["councillors"]),
+        ] {
+            store.add_subscriber(&subscriber(email, lists, true)).await.unwrap();
         }
+        // Not confirmed on the members list: the message does not name it.
+        store.add_subscriber(&subscriber("pending@example.org", &["members"], false)).await.unwrap();
+        let id = campaign(&*store, report, &["branch", "members", "councillors"]).await;
+
+        let claimed = store.claim(id, "here-1-1", 10, LEASE, ClaimFrom::Anywhere).await.unwrap();
+        let ids: Vec<i64> = claimed.iter().map(|c| c.delivery_id).collect();
+        assert!(ids.is_sorted(), "in the order of the queue: {ids:?}");
+        let read: BTreeMap<String, (String, Vec<String>)> = claimed
+            .iter()
+            .map(|c| {
+                assert_eq!((c.attempts, c.first_attempt_at.is_some(), c.eligible), (1, true, true));
+                let also = c.also.iter().map(|l| l.slug.clone()).collect();
+                (c.email.to_string(), (c.list_slug.clone(), also))
+            })
+            .collect();
+        let expected = |list: &str, also: &[&str]| {
+            (list.to_owned(), also.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
+        };
+        assert_eq!(
+            read,
+            BTreeMap::from([
+                ("all@example.org".to_owned(), expected("branch", &["members", "councillors"])),
+                ("m000@example.org".to_owned(), expected("members", &[])),
+                ("m001@example.org".to_owned(), expected("members", &[])),
+                ("pending@example.org".to_owned(), expected("councillors", &[])),
+                ("two@example.org".to_owned(), expected("branch", &["members"])),
+            ])
+        );
     }
 }
 

@@ -117,8 +117,7 @@ struct Claim<'a> {
 impl<'a> Claim<'a> {
     /// Claims up to `limit` deliveries matching `condition`, binding
     /// `window` as `$6` and `$7` when given, and reads what their messages
-    /// need: in the claim's own statement where the dialect can
-    /// ([`Dialect::CLAIM_AND_READ`]), else in a second one.
+    /// need, in one statement ([`Dialect::CLAIM_AND_READ`]).
     async fn fetch(
         &self,
         conn: &mut <Db as sqlx::Database>::Connection,
@@ -127,24 +126,21 @@ impl<'a> Claim<'a> {
         window: Option<(i64, i64)>,
     ) -> Result<Vec<Claimed>, StoreError> {
         let update = claim_sql(condition, <Db as Dialect>::CLAIM_LOCK);
-        let Some(first) = <Db as Dialect>::CLAIM_AND_READ else {
-            let sql = format!("{update} RETURNING id");
-            let query = self.bind(sqlx::query_as::<Db, (i64,)>(AssertSqlSafe(sql)), limit);
-            let ids = match window {
-                Some((after, end)) => query.bind(after).bind(end).fetch_all(&mut *conn).await,
-                None => query.fetch_all(&mut *conn).await,
-            }?;
-            return read_claimed(conn, ids.into_iter().map(|(id,)| id)).await;
+        let sql = match <Db as Dialect>::CLAIM_AND_READ {
+            Some(first) => format!(
+                "WITH {first}, d AS ({update} RETURNING {CLAIMED_RETURNING})
+                 {CLAIMED_COLUMNS} FROM d CROSS JOIN no_flush{CLAIMED_JOINS}{CLAIMED_ORDER}"
+            ),
+            None => format!("{update} RETURNING {CLAIMED_THROUGH_SUBQUERIES}"),
         };
-        let sql = format!(
-            "WITH {first}, d AS ({update} RETURNING {CLAIMED_RETURNING})
-             {CLAIMED_COLUMNS} FROM d CROSS JOIN no_flush{CLAIMED_JOINS}{CLAIMED_ORDER}"
-        );
         let query = self.bind(sqlx::query_as::<Db, ClaimedRow>(AssertSqlSafe(sql)), limit);
-        let rows = match window {
+        let mut rows = match window {
             Some((after, end)) => query.bind(after).bind(end).fetch_all(conn).await,
             None => query.fetch_all(conn).await,
         }?;
+        // SQLite returns an UPDATE's rows in no particular order. The sort
+        // is stable: one delivery's rows keep the order of its other lists.
+        rows.sort_by_key(|row| row.delivery_id);
         fold_claimed(rows)
     }
 
@@ -218,29 +214,31 @@ const CLAIMED_ORDER: &str = " ORDER BY d.id, ol.position";
 const CLAIMED_RETURNING: &str =
     "id, campaign_id, subscriber_id, list_id, attempts, first_attempt_at";
 
-/// Reads what the deliveries `ids`, just claimed on `conn`, need for their
-/// messages.
-async fn read_claimed(
-    conn: &mut <Db as sqlx::Database>::Connection,
-    ids: impl ExactSizeIterator<Item = i64>,
-) -> Result<Vec<Claimed>, StoreError> {
-    if ids.len() == 0 {
-        return Ok(Vec::new());
-    }
-    let mut qb = sqlx::QueryBuilder::<Db>::new(CLAIMED_COLUMNS);
-    qb.push(" FROM deliveries d")
-        .push(CLAIMED_JOINS)
-        .push(" WHERE d.id IN (");
-    let mut sep = qb.separated(", ");
-    for id in ids {
-        sep.push_bind(id);
-    }
-    qb.push(")").push(CLAIMED_ORDER);
-    let rows = qb.build_query_as::<ClaimedRow>().fetch_all(conn).await?;
-    fold_claimed(rows)
-}
+/// [`CLAIMED_COLUMNS`] and [`CLAIMED_JOINS`] as a `RETURNING` of the
+/// claim's `UPDATE` of `deliveries` can give them, through a subquery for
+/// each: one row per delivery, with its other lists in `also_lists`, a JSON
+/// array of `[id, slug, name]` in the campaign's order, or NULL for none.
+const CLAIMED_THROUGH_SUBQUERIES: &str = "id AS delivery_id, subscriber_id, list_id,
+        (SELECT l.slug FROM lists l WHERE l.id = deliveries.list_id) AS list_slug,
+        (SELECT l.name FROM lists l WHERE l.id = deliveries.list_id) AS list_name,
+        attempts, first_attempt_at,
+        (SELECT s.email FROM subscribers s WHERE s.id = deliveries.subscriber_id) AS email,
+        (SELECT s.name FROM subscribers s WHERE s.id = deliveries.subscriber_id) AS name,
+        (SELECT s.attributes FROM subscribers s WHERE s.id = deliveries.subscriber_id) AS attributes,
+        (SELECT COALESCE(x.status = 'confirmed' AND s.status = 'active'
+                         AND NOT EXISTS (SELECT 1 FROM suppressions p WHERE p.email_hash = s.email_hash), FALSE)
+           FROM subscribers s
+           LEFT JOIN subscriptions x ON x.subscriber_id = s.id AND x.list_id = deliveries.list_id
+          WHERE s.id = deliveries.subscriber_id) AS eligible,
+        (SELECT NULLIF(json_group_array(json_array(o.id, o.slug, o.name) ORDER BY ol.position), '[]')
+           FROM campaign_lists ol JOIN lists o ON o.id = ol.list_id
+          WHERE ol.campaign_id = deliveries.campaign_id AND ol.list_id <> deliveries.list_id
+            AND EXISTS (SELECT 1 FROM subscriptions y
+                         WHERE y.subscriber_id = deliveries.subscriber_id AND y.list_id = ol.list_id
+                           AND y.status = 'confirmed')) AS also_lists";
 
-/// A row of [`CLAIMED_COLUMNS`].
+/// A row of a claim: [`CLAIMED_COLUMNS`] on PostgreSQL,
+/// [`CLAIMED_THROUGH_SUBQUERIES`] on SQLite.
 #[derive(sqlx::FromRow)]
 struct ClaimedRow {
     delivery_id: i64,
@@ -254,24 +252,36 @@ struct ClaimedRow {
     name: Option<String>,
     attributes: Json<Attributes>,
     eligible: bool,
+    /// One other list per row ([`CLAIMED_JOINS`]), or all of them in
+    /// `also_lists` ([`CLAIMED_THROUGH_SUBQUERIES`]).
+    #[sqlx(default)]
     also_id: Option<i64>,
+    #[sqlx(default)]
     also_slug: Option<String>,
+    #[sqlx(default)]
     also_name: Option<String>,
+    #[sqlx(default)]
+    also_lists: Option<Json<Vec<(i64, String, String)>>>,
 }
 
 impl ClaimedRow {
-    /// The other list this row names, if any.
-    fn also(&mut self) -> Option<AlsoList> {
-        Some(AlsoList {
-            id: self.also_id?,
-            slug: self.also_slug.take()?,
-            name: self.also_name.take()?,
-        })
+    /// The other lists this row names: none, one, or all of the delivery's.
+    fn also(&mut self) -> Vec<AlsoList> {
+        if let Some(Json(lists)) = self.also_lists.take() {
+            return lists
+                .into_iter()
+                .map(|(id, slug, name)| AlsoList { id, slug, name })
+                .collect();
+        }
+        match (self.also_id, self.also_slug.take(), self.also_name.take()) {
+            (Some(id), Some(slug), Some(name)) => vec![AlsoList { id, slug, name }],
+            _ => Vec::new(),
+        }
     }
 }
 
-/// The claimed deliveries of [`CLAIMED_COLUMNS`]' rows, in order: the rows
-/// of one delivery each add one of its other lists.
+/// The claimed deliveries of a claim's rows, in order: the rows of one
+/// delivery each add one of its other lists, or all of them.
 fn fold_claimed(rows: Vec<ClaimedRow>) -> Result<Vec<Claimed>, StoreError> {
     let mut claimed: Vec<Claimed> = Vec::with_capacity(rows.len());
     for mut row in rows {
@@ -470,16 +480,16 @@ impl SqlStore<Db> {
         }
         .await;
         match walked {
-            Ok(()) => conn.commit().await?,
-            // Where each statement committed by itself, what the claim took
-            // before the error is claimed: it is sent, and the error comes
-            // back next time. In a transaction it was rolled back.
-            Err(e) if <Db as Dialect>::CLAIM_AND_READ.is_some() && !claimed.is_empty() => {
+            Ok(()) => Ok(claimed),
+            // Each statement committed by itself: what the claim took before
+            // the error is claimed. It is sent, and the error comes back next
+            // time.
+            Err(e) if !claimed.is_empty() => {
                 tracing::warn!(error = %e, "a claim stopped short");
+                Ok(claimed)
             }
-            Err(e) => return Err(e),
+            Err(e) => Err(e),
         }
-        Ok(claimed)
     }
 
     /// Claims queued deliveries until `claimed` holds `limit`, walking the
