@@ -104,6 +104,10 @@ variables! {
     db_max_connections: u32, "NECMAIL_DB_MAX_CONNECTIONS" = "5", whole_number(1, 1000),
         "How many database connections each necmail process opens at most. On SQLite it opens \
          one more, which only writes.";
+    worker_threads: Option<usize>, "NECMAIL_WORKER_THREADS", some(whole_number(1, 1024)),
+        "How many threads run necmail's tasks (sending, pages, the scheduler). Unset: one fewer \
+         than the CPUs necmail may use, and at least one, which leaves a core to the database and \
+         the relay.";
     log_filter: Option<String>, "NECMAIL_LOG", some(log_filter),
         "Log filter, e.g. info or info,necmail=debug. Unset: info for serve, warn otherwise.";
     log_format: LogFormat, "NECMAIL_LOG_FORMAT" = "text", log_format,
@@ -431,6 +435,18 @@ impl Config {
             within_days: self.report_overdue_days,
             timezone: self.timezone,
         }
+    }
+
+    /// How many threads run the async tasks: NECMAIL_WORKER_THREADS, or one
+    /// fewer than the CPUs this process may use, and at least one. A send
+    /// hands work back and forth between these threads, SQLite's own thread
+    /// and the relay; on two cores one worker thread sent 2–4% faster, with
+    /// 5–7% less CPU per message, than two did (README, "Worker threads").
+    pub fn worker_threads(&self) -> usize {
+        self.worker_threads.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map_or(1, |cpus| cpus.get().saturating_sub(1).max(1))
+        })
     }
 
     pub fn pool_options(&self) -> PoolOptions {

@@ -135,6 +135,7 @@ pub async fn serve(
         transport = %sending.transport.describe(),
         connections = config.smtp_connections,
         worker = engine.worker(),
+        worker_threads = tokio::runtime::Handle::current().metrics().num_workers(),
         "delivery workers running"
     );
     let supervisor = Supervisor::new(Arc::clone(&store) as _, engine);

@@ -240,6 +240,7 @@ pub fn main() -> ExitCode {
     };
     crate::telemetry::init(&config, default_filter);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.worker_threads())
         .enable_all()
         .build()
     {

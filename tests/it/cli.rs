@@ -316,12 +316,17 @@ fn config_check_names_each_invalid_variable_and_fails() {
     let out = run_command(
         necmail_at("mysql://localhost/x", dir.path())
             .env("NECMAIL_DB_MAX_CONNECTIONS", "0")
+            .env("NECMAIL_WORKER_THREADS", "0")
             .args(["config", "check"]),
     );
     let err = out.fails(2);
     assert!(err.contains("DATABASE_URL:"), "{err}");
     assert!(
         err.contains("NECMAIL_DB_MAX_CONNECTIONS: \"0\" is not a whole number from 1 to 1000"),
+        "{err}"
+    );
+    assert!(
+        err.contains("NECMAIL_WORKER_THREADS: \"0\" is not a whole number from 1 to 1024"),
         "{err}"
     );
 }

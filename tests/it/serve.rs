@@ -584,6 +584,28 @@ async fn a_spooled_one_click_survives_a_restart_of_the_daemon() {
 }
 
 #[tokio::test]
+async fn serve_runs_on_the_worker_threads_it_is_given_and_by_default_leaves_a_core_free() {
+    let db = TestDb::sqlite();
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    for (env, threads) in [
+        (vec![("NECMAIL_WORKER_THREADS", "3".to_owned())], 3),
+        (vec![], (cpus - 1).max(1)),
+    ] {
+        let daemon = Daemon::start(&db, &env).await;
+        let (code, log) = daemon.stop().await;
+        assert_eq!(code, 0, "{log}");
+        let line = log
+            .lines()
+            .find(|line| line.contains("delivery workers running"))
+            .unwrap_or_else(|| panic!("no line on the delivery workers in:\n{log}"));
+        assert!(
+            line.contains(&format!("worker_threads={threads}")),
+            "{line}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_slowloris_flood_neither_stops_one_click_nor_holds_its_connections() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let db = TestDb::sqlite();
