@@ -25,7 +25,7 @@
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::future::Future;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -53,6 +53,11 @@ const LOOK_BEYOND_QUEUE_EVERY: Duration = Duration::from_secs(1);
 /// How long the claimer waits for more workers to be free before it
 /// claims for those that are.
 const GATHER_FREE: Duration = Duration::from_millis(2);
+/// How long the recorder waits, after an outcome, for more to commit with
+/// it. Each of those workers waits for the commit before its next message,
+/// so this is short; but each transaction it saves is a write to the
+/// database and, on SQLite, two hand-offs to and from its thread.
+const GATHER_OUTCOMES: Duration = Duration::from_millis(2);
 /// How often a run reads its campaign's state, for a pause or cancel made
 /// by another process; one made through this process's store reaches the
 /// run at once.
@@ -175,6 +180,7 @@ impl Engine {
             ending: watch::Sender::new(None),
             unstarted: Mutex::new(Vec::new()),
             held: Mutex::new(HashSet::new()),
+            sending: AtomicUsize::new(0),
             free: Semaphore::new(self.config.smtp_connections.max(1)),
             progress: Notify::new(),
         }))
@@ -412,6 +418,8 @@ struct Shared {
     /// The deliveries this run has claimed and not yet recorded or given
     /// back: the ones whose leases it renews.
     held: Mutex<HashSet<i64>>,
+    /// Workers on a message whose outcome they have not yet handed in.
+    sending: AtomicUsize,
     /// Workers free to start a message: the claimer claims no more.
     free: Semaphore,
     /// Notified after each commit of outcomes.
@@ -450,7 +458,7 @@ impl Shared {
     }
 
     /// Waits until at least one worker is free, then up to [`GATHER_FREE`]
-    /// for a quarter of them, and takes every free one: a worker frees
+    /// for half of them, and takes every free one: a worker frees
     /// itself while its outcome commits, so the wait costs it nothing, and
     /// claiming for several at once saves the database work.
     async fn take_free(&self) -> usize {
@@ -461,7 +469,7 @@ impl Shared {
             .expect("the semaphore is never closed");
         first.forget();
         let mut taken = 1;
-        let enough = (self.config.smtp_connections / 4).max(1);
+        let enough = self.half_of_workers();
         let deadline = Instant::now() + GATHER_FREE;
         while taken < enough {
             match tokio::time::timeout_at(deadline, self.free.acquire()).await {
@@ -481,6 +489,12 @@ impl Shared {
 
     fn give_free(&self, n: usize) {
         self.free.add_permits(n);
+    }
+
+    /// How many workers the claimer and the recorder wait for, briefly, to
+    /// do their database work for several at once.
+    fn half_of_workers(&self) -> usize {
+        (self.config.smtp_connections / 2).max(1)
     }
 
     /// Counts a failure of the relay, or clears the count when the relay
@@ -707,7 +721,9 @@ async fn work(
             continue;
         }
         shared.pace.wait().await;
+        shared.sending.fetch_add(1, Ordering::Relaxed);
         let (outcome, relay) = deliver(&shared, &job, &mut scratch).await;
+        shared.sending.fetch_sub(1, Ordering::Relaxed);
         shared.note(relay);
         let (durable, committed) = oneshot::channel();
         let pending = Pending {
@@ -915,17 +931,19 @@ fn is_hard_bounce(reply: &str) -> bool {
     })
 }
 
-/// Commits outcomes as they arrive: all that have arrived, up to
-/// [`RECORD_BATCH`], in one transaction, then tells their workers and the
-/// claimer. Outcomes that arrive during a commit wait for the next one.
+/// Commits outcomes in groups ([`gather`]) of up to [`RECORD_BATCH`], one
+/// transaction each, and tells their workers and the claimer. Outcomes that
+/// arrive during a commit wait for the next one.
 async fn record(
     store: Arc<dyn CampaignStore>,
     worker: String,
     shared: Arc<Shared>,
     mut rx: mpsc::Receiver<Pending>,
 ) {
+    let enough = shared.half_of_workers();
+    let more_to_come = || shared.sending.load(Ordering::Relaxed) > 0;
     let mut batch = Vec::with_capacity(RECORD_BATCH);
-    while rx.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+    while gather(&mut rx, &mut batch, enough, more_to_come).await > 0 {
         let (recorded, waiting): (Vec<Recorded>, Vec<_>) =
             batch.drain(..).map(|p| (p.recorded, p.durable)).unzip();
         write(&*store, &worker, &recorded).await;
@@ -935,6 +953,31 @@ async fn record(
         }
         shared.progress.notify_one();
     }
+}
+
+/// Waits for what `rx` brings into the empty `batch`, then up to
+/// [`GATHER_OUTCOMES`] for more, while `batch` holds fewer than `enough` and
+/// `more_to_come` says more can come; takes all that have arrived, up to
+/// [`RECORD_BATCH`]. Returns how many it took: none once `rx` is closed and
+/// empty.
+async fn gather<T>(
+    rx: &mut mpsc::Receiver<T>,
+    batch: &mut Vec<T>,
+    enough: usize,
+    more_to_come: impl Fn() -> bool,
+) -> usize {
+    if rx.recv_many(batch, RECORD_BATCH).await == 0 {
+        return 0;
+    }
+    let deadline = Instant::now() + GATHER_OUTCOMES;
+    while batch.len() < enough && more_to_come() {
+        let room = RECORD_BATCH - batch.len();
+        match tokio::time::timeout_at(deadline, rx.recv_many(batch, room)).await {
+            Ok(n) if n > 0 => {}
+            _ => break,
+        }
+    }
+    batch.len()
 }
 
 /// Writes `outcomes`, trying until it works: an outcome must not be lost to
@@ -1132,5 +1175,57 @@ mod tests {
             pace.wait().await;
         }
         assert_eq!(Instant::now() - start, Duration::from_millis(400));
+    }
+
+    /// Sends `1, 2, …` on `tx`, each `delays_ms` after the one before (at
+    /// once for 0; tokio's timers count whole milliseconds).
+    fn send_after(tx: mpsc::Sender<u32>, delays_ms: &[u64]) {
+        let delays = delays_ms.to_vec();
+        tokio::spawn(async move {
+            for (n, delay) in (1..).zip(delays) {
+                if delay > 0 {
+                    tokio::time::sleep(Duration::from_millis(delay)).await;
+                }
+                tx.send(n).await.expect("gathering");
+            }
+        });
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn outcomes_that_follow_the_first_within_the_gathering_time_commit_with_it() {
+        let (tx, mut rx) = mpsc::channel(RECORD_BATCH);
+        send_after(tx, &[0, 1, 0, 0, 5]);
+        let mut batch = Vec::new();
+        let start = Instant::now();
+        assert_eq!(gather(&mut rx, &mut batch, 4, || true).await, 4);
+        assert_eq!(batch, [1, 2, 3, 4], "enough came: the fifth is for later");
+        assert_eq!(Instant::now() - start, Duration::from_millis(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_gathering_ends_at_its_time_with_what_came() {
+        let (tx, mut rx) = mpsc::channel(RECORD_BATCH);
+        send_after(tx, &[0, 1, 2]);
+        let mut batch = Vec::new();
+        let start = Instant::now();
+        assert_eq!(gather(&mut rx, &mut batch, 4, || true).await, 2);
+        assert_eq!(Instant::now() - start, GATHER_OUTCOMES);
+        batch.clear();
+        assert_eq!(gather(&mut rx, &mut batch, 4, || true).await, 1);
+        assert_eq!(
+            gather(&mut rx, &mut Vec::new(), 4, || true).await,
+            0,
+            "closed"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_recorder_waits_for_nothing_when_no_other_message_is_out() {
+        let (tx, mut rx) = mpsc::channel(RECORD_BATCH);
+        send_after(tx, &[0, 1]);
+        let mut batch = Vec::new();
+        let start = Instant::now();
+        assert_eq!(gather(&mut rx, &mut batch, 4, || false).await, 1);
+        assert_eq!(Instant::now(), start);
     }
 }
