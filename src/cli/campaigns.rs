@@ -453,16 +453,30 @@ async fn send(store: Arc<dyn Store>, id: i64, wait: bool, config: &Config) -> Cl
             }
         })
     };
-    let finish = engine.run(id, stop_rx).await;
-    engine.close().await;
+    // The run goes on the runtime's worker threads, as under `serve`: on
+    // this thread, which only waits, every hand-off between the claimer
+    // and the workers would wake another thread.
+    let run = tokio::spawn(async move {
+        let finish = engine.run(id, stop_rx).await;
+        engine.close().await;
+        finish
+    })
+    .await;
     watcher.abort();
     progress.finish();
-    let finish = finish.map_err(|e| match e {
-        crate::delivery::engine::EngineError::Store(e) => CliError::from(e),
-        render @ crate::delivery::engine::EngineError::Render { .. } => {
-            CliError::BadInput(render.to_string())
-        }
-    })?;
+    let finish = run
+        .map_err(|e| {
+            tracing::error!(error = %e, "the campaign's run ended abnormally");
+            CliError::Runtime(format!(
+                "the send of campaign {id} stopped unexpectedly; send it again to carry on"
+            ))
+        })?
+        .map_err(|e| match e {
+            crate::delivery::engine::EngineError::Store(e) => CliError::from(e),
+            render @ crate::delivery::engine::EngineError::Render { .. } => {
+                CliError::BadInput(render.to_string())
+            }
+        })?;
     let c = store.delivery_counts(id).await?;
     let summary = format!(
         "{} sent, {} failed, {} skipped, {} deferred",

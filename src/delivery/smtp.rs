@@ -432,6 +432,7 @@ impl SmtpRelay {
         session: &mut Session,
         envelope: &Envelope<'_>,
         message: Outgoing<'_>,
+        eight_bit: bool,
     ) -> Result<String, (Step, Failure)> {
         let lost = |step: Step| {
             move |why: String| {
@@ -439,11 +440,7 @@ impl SmtpRelay {
                 (step, Failure::Lost { why, sent: false })
             }
         };
-        let body = if message.is_ascii() {
-            ""
-        } else {
-            " BODY=8BITMIME"
-        };
+        let body = if eight_bit { " BODY=8BITMIME" } else { "" };
         let utf8 = if envelope.mail_from.is_ascii() {
             ""
         } else {
@@ -545,10 +542,11 @@ async fn quit(mut connection: Connection, timeout: Duration) {
     let _ = tokio::time::timeout(timeout, session.shutdown()).await;
 }
 
-/// Refuses, before MAIL FROM, what the envelope or this server cannot carry.
+/// Refuses, before MAIL FROM, what the envelope or this server cannot
+/// carry; `eight_bit` says whether the message has 8-bit content.
 fn check_envelope(
     offers: Extensions,
-    message: Outgoing<'_>,
+    eight_bit: bool,
     envelope: &Envelope<'_>,
 ) -> Result<(), SendError> {
     let from = envelope.mail_from;
@@ -559,7 +557,7 @@ fn check_envelope(
             "the return path {from:?} is not an address SMTP can carry"
         )));
     }
-    if !message.is_ascii() && !offers.eight_bit_mime {
+    if eight_bit && !offers.eight_bit_mime {
         return Err(SendError::Local(
             "the message has 8-bit content and the relay does not offer 8BITMIME".into(),
         ));
@@ -585,6 +583,8 @@ impl Transport for SmtpRelay {
             .acquire()
             .await
             .map_err(|_| SendError::Local("the SMTP connection pool is closed".into()))?;
+        // One scan of the message, for both the check and MAIL FROM.
+        let eight_bit = !message.is_ascii();
         let mut pooled = self.take_idle();
         loop {
             let reused = pooled.is_some();
@@ -592,12 +592,12 @@ impl Transport for SmtpRelay {
                 Some(connection) => connection,
                 None => self.connect().await?,
             };
-            if let Err(e) = check_envelope(connection.session.extensions, message, envelope) {
+            if let Err(e) = check_envelope(connection.session.extensions, eight_bit, envelope) {
                 self.put_back(connection);
                 return Err(e);
             }
             let outcome = self
-                .transaction(&mut connection.session, envelope, message)
+                .transaction(&mut connection.session, envelope, message, eight_bit)
                 .await;
             match outcome {
                 Ok(reply) => {
@@ -790,9 +790,25 @@ mod tests {
     }
 
     #[test]
+    fn eight_bit_content_is_refused_before_mail_from_only_by_a_relay_without_8bitmime() {
+        let jo = crate::subscribers::SubscriberEmail::parse("jo@example.org").unwrap();
+        let envelope = Envelope {
+            id: "d1",
+            mail_from: "bounce+d1@example.org",
+            rcpt_to: &jo,
+        };
+        let with_8bitmime = Extensions {
+            eight_bit_mime: true,
+            ..Extensions::default()
+        };
+        assert!(check_envelope(Extensions::default(), true, &envelope).is_err());
+        assert!(check_envelope(Extensions::default(), false, &envelope).is_ok());
+        assert!(check_envelope(with_8bitmime, true, &envelope).is_ok());
+    }
+
+    #[test]
     fn a_return_path_smtp_cannot_carry_is_refused_before_mail_from() {
         let jo = crate::subscribers::SubscriberEmail::parse("jo@example.org").unwrap();
-        let message = Outgoing::from(&b"Subject: x\r\n\r\nx\r\n"[..]);
         for (from, ok) in [
             ("bounce+x@example.org", true),
             ("", true),
@@ -806,7 +822,7 @@ mod tests {
                 rcpt_to: &jo,
             };
             assert_eq!(
-                check_envelope(Extensions::default(), message, &envelope).is_ok(),
+                check_envelope(Extensions::default(), false, &envelope).is_ok(),
                 ok,
                 "{from}"
             );
