@@ -33,11 +33,11 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use super::{Addressing, Envelope, ListRef, Outgoing, SendError, Sending, Transport};
+use super::{Addressing, Envelope, ListRef, Outgoing, Piece, SendError, Sending, Transport};
 use crate::campaigns::{CampaignState, CampaignStore, ClaimFrom, Claimed, Outcome, Recorded};
 use crate::config::{Config, RetryPolicy};
 use crate::error::StoreError;
-use crate::render::{ListInfo, Prepared, Site, Templates};
+use crate::render::{ListInfo, Prepared, Site, Splice, Templates};
 use crate::reports::{ReportRef, ReportStore};
 use crate::tokens::Signer;
 
@@ -169,9 +169,12 @@ impl Engine {
             reason: e.to_string(),
         })?;
         prepared.set_subject(campaign.subject.clone());
+        let safe_bodies =
+            [false, true].map(|html| Piece::is_data_safe(prepared.encoded_body(html).as_bytes()));
         Ok(Arc::new(Shared {
             campaign: id,
             prepared,
+            safe_bodies,
             transport: Arc::clone(&self.transport),
             config: Arc::clone(&self.config),
             signer: self.signer.clone(),
@@ -406,6 +409,10 @@ enum Ending {
 struct Shared {
     campaign: i64,
     prepared: Prepared,
+    /// Whether the report's encoded body, as text and as HTML, is safe in
+    /// SMTP DATA as it is ([`Piece::is_data_safe`]): checked once here
+    /// rather than in every message.
+    safe_bodies: [bool; 2],
     transport: Arc<dyn Transport>,
     config: Arc<Config>,
     signer: Signer,
@@ -427,6 +434,20 @@ struct Shared {
 }
 
 impl Shared {
+    /// The pieces of a message written around the report's body
+    /// ([`Prepared::write_message_around`]).
+    fn pieces<'a>(&'a self, message: &'a str, splices: &'a [Splice]) -> Vec<Piece<'a>> {
+        let spliced = self.prepared.spliced(message, splices);
+        spliced
+            .map(|(body, bytes)| match body {
+                Some(html) if self.safe_bodies[usize::from(html)] => {
+                    Piece::checked(bytes.as_bytes())
+                }
+                _ => Piece::new(bytes.as_bytes()),
+            })
+            .collect()
+    }
+
     /// Ends the run for `why`, unless it is already ending.
     fn end(&self, why: Ending) {
         self.ending.send_if_modified(|ending| {
@@ -749,7 +770,9 @@ async fn work(
 /// costs few allocations.
 #[derive(Default)]
 struct Scratch {
+    /// The message but for the report's body, which goes in at `splices`.
     message: String,
+    splices: Vec<Splice>,
     addressing: Addressing,
     id: String,
     /// The lists of the messages so far, and which of them together: a
@@ -798,6 +821,7 @@ fn list_of<'a>(lists: &'a mut Vec<ListRef>, job: &Claimed) -> &'a ListRef {
 async fn deliver(shared: &Shared, job: &Claimed, scratch: &mut Scratch) -> (Outcome, RelayHealth) {
     let Scratch {
         message,
+        splices,
         addressing,
         id,
         lists,
@@ -818,9 +842,10 @@ async fn deliver(shared: &Shared, job: &Claimed, scratch: &mut Scratch) -> (Outc
         &job.attributes,
         list,
     );
-    if let Err(e) = shared
-        .prepared
-        .write_message(&recipient, &addressing.meta(), message)
+    if let Err(e) =
+        shared
+            .prepared
+            .write_message_around(&recipient, &addressing.meta(), message, splices)
     {
         let error = format!("the message could not be rendered: {e}");
         return (
@@ -839,9 +864,10 @@ async fn deliver(shared: &Shared, job: &Claimed, scratch: &mut Scratch) -> (Outc
         rcpt_to: &job.email,
     };
     let policy = shared.config.retry();
+    let pieces = shared.pieces(message, splices);
     match shared
         .transport
-        .send(&envelope, Outgoing::from(message.as_bytes()))
+        .send(&envelope, Outgoing::in_pieces(&pieces))
         .await
     {
         Ok(accepted) => (

@@ -15,6 +15,7 @@ pub mod supervisor;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use memchr::memmem;
 
 use crate::config::Config;
 use crate::render::{TemplateError, Templates};
@@ -37,30 +38,67 @@ pub struct Envelope<'a> {
 }
 
 /// A message's bytes as a transport sends them: `head`, header fields the
-/// transport layer puts in front (the DKIM signatures), then `message`, as
-/// it was built. Kept apart so that signing never copies the message.
+/// transport layer puts in front (the DKIM signatures), then the message as
+/// it was built, whole or in pieces: a campaign's messages share the
+/// report's encoded body rather than each holding a copy. Kept apart so
+/// that sending copies none of it.
 #[derive(Debug, Clone, Copy)]
 pub struct Outgoing<'a> {
     pub head: &'a [u8],
-    pub message: &'a [u8],
+    message: Pieces<'a>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Pieces<'a> {
+    Whole(&'a [u8]),
+    Split(&'a [Piece<'a>]),
 }
 
 impl<'a> From<&'a [u8]> for Outgoing<'a> {
     fn from(message: &'a [u8]) -> Self {
-        Outgoing { head: b"", message }
+        Outgoing {
+            head: b"",
+            message: Pieces::Whole(message),
+        }
     }
 }
 
-impl Outgoing<'_> {
-    /// The parts in the order they are sent, the empty ones left out.
-    pub fn parts(&self) -> impl Iterator<Item = &[u8]> {
-        [self.head, self.message]
-            .into_iter()
-            .filter(|part| !part.is_empty())
+impl<'a> Outgoing<'a> {
+    /// The message made of `pieces`, one after another.
+    pub fn in_pieces(pieces: &'a [Piece<'a>]) -> Self {
+        Outgoing {
+            head: b"",
+            message: Pieces::Split(pieces),
+        }
+    }
+
+    /// The same message behind another head.
+    pub fn with_head<'b>(&self, head: &'b [u8]) -> Outgoing<'b>
+    where
+        'a: 'b,
+    {
+        Outgoing { head, ..*self }
+    }
+
+    /// The message's pieces, without the head.
+    pub fn pieces(&self) -> impl Iterator<Item = Piece<'a>> + use<'a> {
+        let (whole, split) = match self.message {
+            Pieces::Whole(bytes) => (Some(Piece::new(bytes)), &[][..]),
+            Pieces::Split(pieces) => (None, pieces),
+        };
+        whole.into_iter().chain(split.iter().copied())
+    }
+
+    /// The head and the pieces in the order they are sent, the empty ones
+    /// left out.
+    pub fn parts(&self) -> impl Iterator<Item = Piece<'a>> + use<'a> {
+        std::iter::once(Piece::new(self.head))
+            .chain(self.pieces())
+            .filter(|part| !part.bytes.is_empty())
     }
 
     pub fn len(&self) -> usize {
-        self.head.len() + self.message.len()
+        self.parts().map(|part| part.bytes.len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -68,7 +106,39 @@ impl Outgoing<'_> {
     }
 
     pub fn is_ascii(&self) -> bool {
-        self.head.is_ascii() && self.message.is_ascii()
+        self.parts().all(|part| part.safe || part.bytes.is_ascii())
+    }
+}
+
+/// Bytes of a message, and whether they are known to be safe in SMTP DATA
+/// as they are: ASCII, with no line that starts with a dot. The SMTP client
+/// neither checks such bytes for 8-bit content nor looks for dots to stuff.
+#[derive(Debug, Clone, Copy)]
+pub struct Piece<'a> {
+    pub bytes: &'a [u8],
+    safe: bool,
+}
+
+impl<'a> Piece<'a> {
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Piece { bytes, safe: false }
+    }
+
+    /// Bytes that [`Piece::is_data_safe`] said are safe; a campaign checks
+    /// the report's body once rather than in every message.
+    pub fn checked(bytes: &'a [u8]) -> Self {
+        debug_assert!(Piece::is_data_safe(bytes));
+        Piece { bytes, safe: true }
+    }
+
+    /// Whether `bytes` are ASCII and no line in them starts with a dot,
+    /// wherever they begin: the first is not a dot either.
+    pub fn is_data_safe(bytes: &[u8]) -> bool {
+        bytes.is_ascii() && bytes.first() != Some(&b'.') && memmem::find(bytes, b"\n.").is_none()
+    }
+
+    pub fn is_safe(&self) -> bool {
+        self.safe
     }
 }
 
@@ -192,4 +262,49 @@ pub trait Transport: Send + Sync {
     /// Closes open connections (QUIT) once the sends in progress are done;
     /// the engine calls it on shutdown.
     async fn close(&self) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_are_safe_in_data_only_when_ascii_with_no_line_that_starts_with_a_dot() {
+        for safe in [
+            &b""[..],
+            b"a.b\r\nc.\r\n",
+            b"=2E at the start\r\n",
+            b"x\r\n",
+        ] {
+            assert!(Piece::is_data_safe(safe), "{safe:?}");
+        }
+        for unsafe_ in [&b".a"[..], b"a\r\n.b", b"a\n.", b"caf\xc3\xa9\r\n"] {
+            assert!(!Piece::is_data_safe(unsafe_), "{unsafe_:?}");
+        }
+    }
+
+    #[test]
+    fn a_message_in_pieces_is_its_head_then_its_pieces_in_order() {
+        let pieces = [
+            Piece::new(b"Subject: x\r\n\r\n"),
+            Piece::checked(b"body\r\n"),
+            Piece::new(b""),
+            Piece::new(b"caf\xc3\xa9\r\n"),
+        ];
+        let outgoing = Outgoing::in_pieces(&pieces).with_head(b"H: v\r\n");
+        let parts: Vec<&[u8]> = outgoing.parts().map(|p| p.bytes).collect();
+        assert_eq!(
+            parts,
+            [
+                &b"H: v\r\n"[..],
+                b"Subject: x\r\n\r\n",
+                b"body\r\n",
+                b"caf\xc3\xa9\r\n"
+            ]
+        );
+        assert_eq!(outgoing.len(), 33);
+        assert!(!outgoing.is_ascii());
+        assert!(Outgoing::in_pieces(&pieces[..3]).is_ascii());
+        assert_eq!(outgoing.pieces().count(), 4);
+    }
 }

@@ -198,16 +198,19 @@ impl Session {
         self.stream.flush().await
     }
 
-    /// Writes `message` as the content of DATA: dot-stuffed, then
-    /// CRLF.CRLF (the message's own final CRLF being the first of them).
+    /// Writes `message` as the content of DATA: dot-stuffed (but for the
+    /// pieces checked to need none), then CRLF.CRLF (the message's own
+    /// final CRLF being the first of them).
     pub async fn send_data(&mut self, message: Outgoing<'_>) -> io::Result<()> {
         let mut slices: [IoSlice<'_>; SLICES] = [IoSlice::new(&[]); SLICES];
         let mut used = 0;
         let mut at_line_start = true;
         let mut ends_with_crlf = true;
         for part in message.parts() {
+            let (safe, part) = (part.is_safe(), part.bytes);
             let mut from = 0;
-            for dot in line_start_dots(part, at_line_start) {
+            let dots = (!safe).then(|| line_start_dots(part, at_line_start));
+            for dot in dots.into_iter().flatten() {
                 if used + 2 > SLICES {
                     write_all_vectored(&mut self.stream, &mut slices[..used]).await?;
                     used = 0;

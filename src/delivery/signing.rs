@@ -43,8 +43,8 @@ impl Signing {
 
 #[async_trait]
 impl Transport for Signing {
-    /// Signs `message.message` and puts the signatures first, before any
-    /// head a decorator in front of this one added.
+    /// Signs the message and puts the signatures first, before any head a
+    /// decorator in front of this one added.
     async fn send(
         &self,
         envelope: &Envelope<'_>,
@@ -60,7 +60,10 @@ impl Transport for Signing {
             .await
             .map_err(|_| SendError::Local("signing has stopped".into()))?;
         let signers = Arc::clone(&self.signers);
-        let copy = message.message.to_vec();
+        let mut copy = Vec::with_capacity(message.len());
+        for piece in message.pieces() {
+            copy.extend_from_slice(piece.bytes);
+        }
         let signed = tokio::task::spawn_blocking(move || {
             let mut head = String::with_capacity(room);
             sign_with(&signers, &copy, now, &mut head).map(|()| head)
@@ -72,11 +75,7 @@ impl Transport for Signing {
             .map_err(|e| SendError::Unsignable(e.to_string()))?;
         let mut head = head.into_bytes();
         head.extend_from_slice(message.head);
-        let signed = Outgoing {
-            head: &head,
-            message: message.message,
-        };
-        self.inner.send(envelope, signed).await
+        self.inner.send(envelope, message.with_head(&head)).await
     }
 
     fn describe(&self) -> String {

@@ -11,6 +11,6 @@ mod tests;
 
 pub use markdown::{TEXT_WIDTH, to_html, to_text, wrap};
 pub use personal::{
-    ListInfo, MessageMeta, Prepared, Recipient, RenderError, Rendered, Site, TestLinks,
+    ListInfo, MessageMeta, Prepared, Recipient, RenderError, Rendered, Site, Splice, TestLinks,
 };
 pub use templates::{BUILT_IN, TemplateError, Templates};

@@ -643,8 +643,63 @@ impl Prepared {
         meta: &MessageMeta<'_>,
         out: &mut String,
     ) -> Result<(), RenderError> {
-        let variant = self.variant(r)?;
         out.reserve(self.body_html.qp.len() + self.body_text.qp.len() + 16 * 1024);
+        self.write(r, meta, out, &mut Bodies::Inline)
+    }
+
+    /// Writes the recipient's message as [`Prepared::write_message`] does,
+    /// except for the report's encoded bodies, the same in every message
+    /// of the campaign: `splices` gets where each belongs in `out`, in
+    /// order. [`Prepared::spliced`] gives the whole message.
+    pub fn write_message_around(
+        &self,
+        r: &Recipient<'_>,
+        meta: &MessageMeta<'_>,
+        out: &mut String,
+        splices: &mut Vec<Splice>,
+    ) -> Result<(), RenderError> {
+        splices.clear();
+        out.reserve(16 * 1024);
+        self.write(r, meta, out, &mut Bodies::Around(splices))
+    }
+
+    /// The report's body, quoted-printable encoded, as HTML or as text.
+    pub fn encoded_body(&self, html: bool) -> &str {
+        if html {
+            &self.body_html.qp
+        } else {
+            &self.body_text.qp
+        }
+    }
+
+    /// A message written by [`Prepared::write_message_around`], in the
+    /// order of its bytes: pieces of `message` itself (`None`) and the
+    /// report's encoded bodies at their splices (`Some(html)`).
+    pub fn spliced<'a>(
+        &'a self,
+        message: &'a str,
+        splices: &'a [Splice],
+    ) -> impl Iterator<Item = (Option<bool>, &'a str)> + 'a {
+        let end = splices.last().map_or(0, |s| s.at);
+        let mut from = 0;
+        splices
+            .iter()
+            .flat_map(move |s| {
+                let own = &message[from..s.at];
+                from = s.at;
+                [(None, own), (Some(s.html), self.encoded_body(s.html))]
+            })
+            .chain(std::iter::once((None, &message[end..])))
+    }
+
+    fn write(
+        &self,
+        r: &Recipient<'_>,
+        meta: &MessageMeta<'_>,
+        out: &mut String,
+        bodies: &mut Bodies<'_>,
+    ) -> Result<(), RenderError> {
+        let variant = self.variant(r)?;
 
         let mut from = Header::start(out, "From");
         from.mailbox(self.site.sender.name.as_deref(), &self.site.sender.address);
@@ -714,7 +769,7 @@ impl Prepared {
             out.push_str(content_type);
             out.push_str("; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n");
             let html = content_type == "text/html";
-            write_qp(pieces, body, html, r, out);
+            write_qp(pieces, body, html, r, out, bodies);
             out.push_str("\r\n");
         }
         out.push_str("--");
@@ -724,13 +779,42 @@ impl Prepared {
     }
 }
 
+/// Where the report's encoded body goes in a message written by
+/// [`Prepared::write_message_around`]: at byte `at` of its text, the body
+/// as HTML or as text ([`Prepared::encoded_body`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Splice {
+    pub at: usize,
+    pub html: bool,
+}
+
+/// What [`write_qp`] does with the report's body: writes it, or notes where
+/// it goes.
+enum Bodies<'a> {
+    Inline,
+    Around(&'a mut Vec<Splice>),
+}
+
 /// Writes pieces quoted-printable encoded: the static ones as they were
 /// encoded once, the personal values for `r`.
-fn write_qp(pieces: &[Piece], body: &Encoded, html: bool, r: &Recipient<'_>, out: &mut String) {
+fn write_qp(
+    pieces: &[Piece],
+    body: &Encoded,
+    html: bool,
+    r: &Recipient<'_>,
+    out: &mut String,
+    bodies: &mut Bodies<'_>,
+) {
     for piece in pieces {
         match piece {
             Piece::Text { qp, .. } => out.push_str(qp),
-            Piece::Slot(Slot::Body) => out.push_str(&body.qp),
+            Piece::Slot(Slot::Body) => match bodies {
+                Bodies::Inline => out.push_str(&body.qp),
+                Bodies::Around(splices) => splices.push(Splice {
+                    at: out.len(),
+                    html,
+                }),
+            },
             Piece::Slot(slot) => {
                 let value = &slot_text(*slot, r);
                 if html && value.contains(['&', '<', '>', '"', '\'']) {
@@ -741,7 +825,7 @@ fn write_qp(pieces: &[Piece], body: &Encoded, html: bool, r: &Recipient<'_>, out
             }
             Piece::Line { parts, fixed } => match wrapped_line(parts, *fixed, r) {
                 Some(line) => qp_piece(&line, out),
-                None => write_qp(parts, body, html, r, out),
+                None => write_qp(parts, body, html, r, out, bodies),
             },
         }
     }

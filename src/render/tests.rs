@@ -209,11 +209,9 @@ fn recipients_with_the_same_attributes_share_one_html_variant() {
     assert_eq!(p.html_variant_count() - before, 2);
 }
 
-#[test]
-fn a_message_is_well_formed_mime_with_text_first() {
-    let p = prepared(BODY);
-    let (attrs, list) = (Attributes::new(), members());
-    let meta = MessageMeta {
+/// What a campaign's message to a member of "members" is sent with.
+fn campaign_meta() -> MessageMeta<'static> {
+    MessageMeta {
         message_id: "d42.c3@nec.example",
         date: Utc.with_ymd_and_hms(2026, 3, 22, 9, 0, 0).unwrap(),
         list_unsubscribe: Some((
@@ -222,7 +220,14 @@ fn a_message_is_well_formed_mime_with_text_first() {
         )),
         list_id: Some("members.nec.example"),
         feedback_id: Some("3:members:report:necmail"),
-    };
+    }
+}
+
+#[test]
+fn a_message_is_well_formed_mime_with_text_first() {
+    let p = prepared(BODY);
+    let (attrs, list) = (Attributes::new(), members());
+    let meta = campaign_meta();
     let mut out = String::new();
     p.write_message(
         &recipient(Some("Siobhán O’Neill"), &attrs, &list),
@@ -327,19 +332,11 @@ fn an_unknown_variable_is_reported_with_file_and_line_before_any_send() {
 
 #[test]
 fn an_override_replaces_only_its_own_template() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("email")).unwrap();
-    std::fs::write(
-        dir.path().join("email/report.subject.tera"),
+    let p = prepared_with(
+        "report.subject.tera",
         "[NEC] {{ report.title }}",
-    )
-    .unwrap();
-    let p = Prepared::new(
-        Arc::new(Templates::load(Some(dir.path())).unwrap()),
         &report(BODY),
-        &site(),
-    )
-    .unwrap();
+    );
     let (attrs, list) = (Attributes::new(), members());
     let r = p.render(&recipient(None, &attrs, &list)).unwrap();
     assert_eq!(r.subject, "[NEC] Labour NEC Report – March 2026");
@@ -707,14 +704,15 @@ fn the_email_has_a_dark_palette_and_the_summary_as_hidden_preview_text() {
     );
 }
 
-/// A report whose subject template is `subject`.
-fn prepared_with_subject(subject: &str) -> Prepared {
+/// `report` prepared with the built-in templates but for `email/{file}`,
+/// which is `template`.
+fn prepared_with(file: &str, template: &str, report: &Report) -> Prepared {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("email")).unwrap();
-    std::fs::write(dir.path().join("email/report.subject.tera"), subject).unwrap();
+    std::fs::write(dir.path().join("email").join(file), template).unwrap();
     Prepared::new(
         Arc::new(Templates::load(Some(dir.path())).unwrap()),
-        &report(BODY),
+        report,
         &site(),
     )
     .unwrap()
@@ -722,9 +720,11 @@ fn prepared_with_subject(subject: &str) -> Prepared {
 
 #[test]
 fn a_subject_with_personal_values_is_each_recipients_own_with_single_spaces() {
-    let p = prepared_with_subject(
+    let p = prepared_with(
+        "report.subject.tera",
         "  {% if subscriber.attributes.role %}[{{ subscriber.attributes.role }}]{% endif %}\n\
          Report   for {{ subscriber.name }}{% if subscriber.name %},{% endif %}  {{ list.name }} ",
+        &report(BODY),
     );
     let list = members();
     let (councillor, member) = (councillor(), Attributes::new());
@@ -781,6 +781,39 @@ fn each_recipient_gets_the_variant_of_their_own_attributes_list_and_name() {
             assert_eq!(jump, attributes == &councillor, "{attributes:?}");
             assert!(r.html.contains(&list.name), "{}", list.name);
             assert_eq!(r.text.contains("Dear Jo,"), name == Some("Jo"));
+        }
+    }
+}
+
+#[test]
+fn a_message_written_around_the_body_is_the_whole_message_once_the_bodies_go_in() {
+    let body = ".A line with a dot first\n\nThe NEC met on Tuesday. Résumé, with “quotes”.\n";
+    let report = report(body);
+    let built_in = Prepared::new(Arc::new(Templates::load(None).unwrap()), &report, &site());
+    let custom = prepared_with(
+        "report.txt.tera",
+        "Dear {{ subscriber.name }}\n\n{{ report.body_text }}\n\nAgain:\n{{ report.body_text }}",
+        &report,
+    );
+    let list = members();
+    let meta = campaign_meta();
+    let (mut around, mut splices) = (String::new(), Vec::new());
+    for (p, bodies) in [(built_in.unwrap(), 2), (custom, 3)] {
+        for (name, attrs) in [
+            (Some("Jo <Bloggs>"), councillor()),
+            (None, Attributes::new()),
+        ] {
+            let r = recipient(name, &attrs, &list);
+            let mut whole = String::new();
+            p.write_message(&r, &meta, &mut whole).unwrap();
+            around.clear();
+            p.write_message_around(&r, &meta, &mut around, &mut splices)
+                .unwrap();
+            assert_eq!(splices.len(), bodies, "{splices:?}");
+            assert_eq!(splices.iter().filter(|s| s.html).count(), 1);
+            assert!(!around.contains("The NEC met on Tuesday"), "{around}");
+            let spliced: String = p.spliced(&around, &splices).map(|(_, s)| s).collect();
+            assert_eq!(spliced, whole);
         }
     }
 }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use necmail::config::{Config, SmtpUrl};
-use necmail::delivery::{Accepted, Envelope, Outgoing, SendError, SmtpRelay, Transport};
+use necmail::delivery::{Accepted, Envelope, Outgoing, Piece, SendError, SmtpRelay, Transport};
 use necmail::subscribers::SubscriberEmail;
 
 use crate::campaigns::{campaign, config as campaign_config, engine, run, world};
@@ -68,11 +68,44 @@ async fn a_message_with_a_head_arrives_as_one_dot_stuffed_across_the_join() {
     let relay = SmtpRelay::new(&server.config()).unwrap();
     let head = b"DKIM-Signature: v=1; b=x\r\n";
     let message = b".X-Dot: first\r\n\r\n.a dot\r\n";
-    let outgoing = Outgoing { head, message };
+    let outgoing = Outgoing::from(&message[..]).with_head(head);
     relay.send(&envelope(&jo()), outgoing).await.unwrap();
     let received = &server.messages()[0];
     assert_eq!(received.data, [&head[..], message].concat());
     assert_eq!(received.body(), ".a dot\r\n");
+}
+
+#[tokio::test]
+async fn a_message_in_pieces_is_dot_stuffed_across_every_join_as_if_it_were_whole() {
+    let server = SmtpServer::start_with(Behaviour::accept().pipelining()).await;
+    let relay = SmtpRelay::new(&server.config()).unwrap();
+    // A dot that starts a piece starts a line only after a line end; a
+    // checked piece holds none that does.
+    let pieces = [
+        Piece::new(b"Subject: x\r\n\r\n"),
+        Piece::new(b".a dot after a join\r\nno line end"),
+        Piece::new(b".not at a line start\r\n"),
+        Piece::checked(b"checked=2E\r\nsafe\r\n"),
+        Piece::new(b".after a checked piece\r\n..two\r\n"),
+    ];
+    relay
+        .send(
+            &envelope(&jo()),
+            Outgoing::in_pieces(&pieces).with_head(b".H: v\r\n"),
+        )
+        .await
+        .unwrap();
+    let whole: Vec<u8> = [&b".H: v\r\n"[..]]
+        .into_iter()
+        .chain(pieces.iter().map(|p| p.bytes))
+        .collect::<Vec<_>>()
+        .concat();
+    let received = &server.messages()[0];
+    assert_eq!(
+        String::from_utf8_lossy(&received.wire),
+        String::from_utf8_lossy(&stuffed(&whole))
+    );
+    assert_eq!(received.data, whole);
 }
 
 /// `message` as SMTP carries it: a dot before each line that starts with
@@ -109,7 +142,7 @@ async fn the_data_on_the_wire_is_dot_stuffed_with_crlf_and_ends_with_crlf_dot_cr
         let relay = SmtpRelay::new(&server.config()).unwrap();
         for (head, message) in cases {
             relay
-                .send(&envelope(&jo()), Outgoing { head, message })
+                .send(&envelope(&jo()), Outgoing::from(message).with_head(head))
                 .await
                 .unwrap();
         }
