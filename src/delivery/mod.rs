@@ -115,7 +115,7 @@ impl<'a> Outgoing<'a> {
 /// neither checks such bytes for 8-bit content nor looks for dots to stuff.
 #[derive(Debug, Clone, Copy)]
 pub struct Piece<'a> {
-    pub bytes: &'a [u8],
+    bytes: &'a [u8],
     safe: bool,
 }
 
@@ -135,6 +135,10 @@ impl<'a> Piece<'a> {
     /// wherever they begin: the first is not a dot either.
     pub fn is_data_safe(bytes: &[u8]) -> bool {
         bytes.is_ascii() && bytes.first() != Some(&b'.') && memmem::find(bytes, b"\n.").is_none()
+    }
+
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
     }
 
     pub fn is_safe(&self) -> bool {

@@ -43,7 +43,7 @@ impl Transport for Outbox {
         data.extend_from_slice(format!("Return-Path: <{}>\r\n", envelope.mail_from).as_bytes());
         data.extend_from_slice(format!("X-Envelope-To: <{}>\r\n", envelope.rcpt_to).as_bytes());
         for part in message.parts() {
-            data.extend_from_slice(part.bytes);
+            data.extend_from_slice(part.bytes());
         }
         let fail =
             |e: std::io::Error| SendError::Local(format!("cannot write {}: {e}", path.display()));

@@ -207,7 +207,7 @@ impl Session {
         let mut at_line_start = true;
         let mut ends_with_crlf = true;
         for part in message.parts() {
-            let (safe, part) = (part.is_safe(), part.bytes);
+            let (safe, part) = (part.is_safe(), part.bytes());
             let mut from = 0;
             let dots = (!safe).then(|| line_start_dots(part, at_line_start));
             for dot in dots.into_iter().flatten() {

@@ -62,7 +62,7 @@ impl Transport for Signing {
         let signers = Arc::clone(&self.signers);
         let mut copy = Vec::with_capacity(message.len());
         for piece in message.pieces() {
-            copy.extend_from_slice(piece.bytes);
+            copy.extend_from_slice(piece.bytes());
         }
         let signed = tokio::task::spawn_blocking(move || {
             let mut head = String::with_capacity(room);

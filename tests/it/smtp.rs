@@ -97,7 +97,7 @@ async fn a_message_in_pieces_is_dot_stuffed_across_every_join_as_if_it_were_whol
         .unwrap();
     let whole: Vec<u8> = [&b".H: v\r\n"[..]]
         .into_iter()
-        .chain(pieces.iter().map(|p| p.bytes))
+        .chain(pieces.iter().map(Piece::bytes))
         .collect::<Vec<_>>()
         .concat();
     let received = &server.messages()[0];
