@@ -41,7 +41,7 @@ pub struct Envelope<'a> {
 /// transport layer puts in front (the DKIM signatures), then the message as
 /// it was built, whole or in pieces: a campaign's messages share the
 /// report's encoded body rather than each holding a copy. Kept apart so
-/// that sending copies none of it.
+/// that the SMTP client writes it without copying it (DKIM hashes a copy).
 #[derive(Debug, Clone, Copy)]
 pub struct Outgoing<'a> {
     pub head: &'a [u8],
