@@ -47,11 +47,12 @@ use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::response::Redirect;
+use axum::response::{IntoResponse, Redirect};
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -432,7 +433,10 @@ fn limited(routes: Router<Shared>, state: &Shared, limit: usize) -> Router<Share
 }
 
 /// What every listener of pages wraps its routes in: the friendly error
-/// pages, the security headers, the request timeout and the trace span.
+/// pages, the security headers, the request timeout and the trace span. A
+/// handler that panics (a bug) answers with the friendly error page of a
+/// 500, not with a dropped connection; the panic's one line goes to the
+/// log, not to the visitor.
 fn with_layers(routes: Router<Shared>, state: Shared) -> Router {
     let trace = TraceLayer::new_for_http().make_span_with(|request: &Request| {
         // The route, never the path: paths carry tokens.
@@ -443,6 +447,10 @@ fn with_layers(routes: Router<Shared>, state: Shared) -> Router {
         tracing::info_span!("http", method = %request.method(), route)
     });
     routes
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("a page's handler panicked");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }))
         .layer(from_fn_with_state(state.clone(), pages::friendly_errors))
         .layer(from_fn(protect::security_headers))
         .layer(TimeoutLayer::with_status_code(
@@ -621,6 +629,60 @@ fn multipart_fields(body: &[u8], boundary: &str) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The pages' state on a fresh SQLite file in `dir`.
+    async fn state_in(dir: &std::path::Path) -> Shared {
+        let path = |name: &str| dir.join(name).display().to_string();
+        let env: std::collections::HashMap<&str, String> = [
+            ("DATABASE_URL", format!("sqlite://{}", path("necmail.db"))),
+            ("NECMAIL_SECRET", "a test secret of some length".to_owned()),
+            ("NECMAIL_HTTP_ADDR", "127.0.0.1:0".to_owned()),
+            ("NECMAIL_OUTBOX_DIR", path("outbox")),
+            ("NECMAIL_SPOOL_DIR", path("spool")),
+        ]
+        .into();
+        let config = Arc::new(Config::from_lookup(|k| env.get(k).cloned()).unwrap());
+        let store = crate::store::connect(config.database_url.expose(), &config.pool_options())
+            .await
+            .unwrap();
+        let app = Application::build(Context {
+            store,
+            transport: crate::delivery::transport(&config).unwrap(),
+            templates: Arc::new(Templates::load(None).unwrap()),
+            config,
+        })
+        .await
+        .unwrap();
+        Arc::clone(&app.state)
+    }
+
+    #[tokio::test]
+    async fn a_handler_that_panics_gets_the_friendly_error_page_without_the_panic() {
+        use tower::ServiceExt;
+        let dir = tempfile::tempdir().unwrap();
+        let routes = Router::new().route(
+            "/bug",
+            get(|| async {
+                let missing: Option<StatusCode> = None;
+                missing.expect("the secret inside the panic")
+            }),
+        );
+        let pages = with_layers(routes, state_in(dir.path()).await);
+        let request = Request::builder()
+            .uri("/bug")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = pages.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let html = response.headers()[header::CONTENT_TYPE].to_str().unwrap();
+        assert!(html.starts_with("text/html"), "{html}");
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let page = String::from_utf8_lossy(&body);
+        assert!(page.contains("</html>"), "{page}");
+        assert!(!page.contains("secret"), "{page}");
+    }
 
     #[test]
     fn a_multipart_form_gives_its_fields_whatever_the_boundary() {
