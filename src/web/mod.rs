@@ -47,7 +47,7 @@ use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::response::{IntoResponse, Redirect};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
@@ -357,9 +357,16 @@ async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)> {
 
 /// The metrics listener's pages: `/metrics` only.
 fn metrics_router(state: Shared) -> Router {
-    Router::new()
-        .route("/metrics", get(ops::metrics))
+    let routes = Router::new().route("/metrics", get(ops::metrics));
+    with_metrics_layers(routes, state)
+}
+
+/// What the metrics listener wraps its routes in: a bare 404 elsewhere, a
+/// bare 500 for a handler that panics, and the request timeout.
+fn with_metrics_layers(routes: Router<Shared>, state: Shared) -> Router {
+    routes
         .fallback(|| async { StatusCode::NOT_FOUND })
+        .layer(catch_panics())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             REQUEST_TIMEOUT,
@@ -447,10 +454,7 @@ fn with_layers(routes: Router<Shared>, state: Shared) -> Router {
         tracing::info_span!("http", method = %request.method(), route)
     });
     routes
-        .layer(CatchPanicLayer::custom(|_| {
-            tracing::error!("a page's handler panicked");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }))
+        .layer(catch_panics())
         .layer(from_fn_with_state(state.clone(), pages::friendly_errors))
         .layer(from_fn(protect::security_headers))
         .layer(TimeoutLayer::with_status_code(
@@ -459,6 +463,15 @@ fn with_layers(routes: Router<Shared>, state: Shared) -> Router {
         ))
         .layer(trace)
         .with_state(state)
+}
+
+/// Turns a handler's panic (a bug) into a bare 500, so the listener answers
+/// instead of dropping the connection; the panic's text stays in the log.
+fn catch_panics() -> CatchPanicLayer<fn(Box<dyn std::any::Any + Send>) -> Response> {
+    CatchPanicLayer::custom(|_| {
+        tracing::error!("a handler panicked");
+        StatusCode::INTERNAL_SERVER_ERROR.into_response()
+    })
 }
 
 /// Sends the email made of the templates `email/{name}.subject.tera`,
@@ -679,6 +692,27 @@ mod tests {
         let page = String::from_utf8_lossy(&body);
         assert!(page.contains("</html>"), "{page}");
         assert!(!page.contains("secret"), "{page}");
+    }
+
+    #[tokio::test]
+    async fn a_metrics_handler_that_panics_gets_a_bare_500_without_the_panic() {
+        use tower::ServiceExt;
+        async fn bug() -> StatusCode {
+            panic!("the secret inside the panic")
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let routes = Router::new().route("/metrics", get(bug));
+        let metrics = with_metrics_layers(routes, state_in(dir.path()).await);
+        let request = Request::builder()
+            .uri("/metrics")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = metrics.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        assert!(body.is_empty(), "{body:?}");
     }
 
     #[test]
