@@ -6,36 +6,14 @@
 use std::hint::black_box;
 use std::sync::Arc;
 
-use chrono::Utc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use necmail::config::Config;
-use necmail::delivery::{Addressing, ListRef};
-use necmail::render::{ListInfo, Prepared, Site, Templates};
-use necmail::reports::import::{Format, parse};
-use necmail::reports::{Report, ReportSource};
+use necmail::delivery::Addressing;
+use necmail::render::{Prepared, Site, Templates};
 use necmail::subscribers::Attributes;
 
-fn report() -> Report {
-    let draft = parse(
-        include_bytes!("../tests/fixtures/render/three-thousand-words.md"),
-        Format::Markdown,
-    )
-    .expect("the fixture parses")
-    .remove(0);
-    Report {
-        id: 1,
-        slug: "labour-nec-report-march-2026".into(),
-        title: draft.title.clone(),
-        meeting_date: draft.meeting_date,
-        summary: draft.summary.clone(),
-        content_hash: draft.content_hash(),
-        body_markdown: draft.body_markdown,
-        source: ReportSource::Paste,
-        published_at: Utc::now(),
-        created_at: Utc::now(),
-        excerpt: false,
-    }
-}
+mod support;
+use support::{members, report};
 
 fn per_recipient(c: &mut Criterion) {
     let config = Config::from_lookup(|_| None).expect("the default configuration is valid");
@@ -44,13 +22,7 @@ fn per_recipient(c: &mut Criterion) {
     let report = report();
     let prepared = Prepared::new(Arc::clone(&templates), &report, &Site::from_config(&config))
         .expect("it renders");
-    let list = ListRef::one(
-        1,
-        ListInfo {
-            slug: "members".into(),
-            name: "Party members".into(),
-        },
-    );
+    let list = members();
     let mut councillor = Attributes::new();
     councillor.set("role".into(), "councillor".into());
     let member = Attributes::new();

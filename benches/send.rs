@@ -13,15 +13,15 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use chrono::Utc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use necmail::config::{Config, DkimSettings, SmtpUrl};
 use necmail::delivery::dkim::{DkimSigner, SIGNATURE_ROOM, sign_with};
-use necmail::delivery::{Addressing, Envelope, ListRef, Outgoing, SmtpRelay, Transport};
-use necmail::render::{ListInfo, Prepared, Site, Templates};
-use necmail::reports::import::{Format, parse};
-use necmail::reports::{Report, ReportSource};
+use necmail::delivery::{Addressing, Envelope, Outgoing, SmtpRelay, Transport};
+use necmail::render::{Prepared, Site, Templates};
 use necmail::subscribers::{Attributes, SubscriberEmail};
+
+mod support;
+use support::{members, report};
 
 /// Counts the allocations (and reallocations) of the thread that asks.
 struct Counting;
@@ -69,42 +69,10 @@ fn allocations<T>(f: impl FnOnce() -> T) -> (T, u64) {
     (value, ALLOCATIONS.with(Cell::get))
 }
 
-fn report() -> Report {
-    let draft = parse(
-        include_bytes!("../tests/fixtures/render/three-thousand-words.md"),
-        Format::Markdown,
-    )
-    .expect("the fixture parses")
-    .remove(0);
-    Report {
-        id: 1,
-        slug: "labour-nec-report-march-2026".into(),
-        title: draft.title.clone(),
-        meeting_date: draft.meeting_date,
-        summary: draft.summary.clone(),
-        content_hash: draft.content_hash(),
-        body_markdown: draft.body_markdown,
-        source: ReportSource::Paste,
-        published_at: Utc::now(),
-        created_at: Utc::now(),
-        excerpt: false,
-    }
-}
-
 /// The report, rendered for the campaign.
 fn prepared(config: &Config) -> Prepared {
     let templates = Arc::new(Templates::load(None).expect("the built-in templates load"));
     Prepared::new(templates, &report(), &Site::from_config(config)).expect("it renders")
-}
-
-fn members() -> ListRef {
-    ListRef::one(
-        1,
-        ListInfo {
-            slug: "members".into(),
-            name: "Party members".into(),
-        },
-    )
 }
 
 /// An SMTP server on loopback, on threads of its own, that accepts every
