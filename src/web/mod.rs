@@ -669,50 +669,51 @@ mod tests {
         Arc::clone(&app.state)
     }
 
-    #[tokio::test]
-    async fn a_handler_that_panics_gets_the_friendly_error_page_without_the_panic() {
+    /// What a listener's `layers` answer to a GET of `/bug`, whose handler
+    /// panics: the status, the content type and the body.
+    async fn answer_to_a_panic(
+        layers: fn(Router<Shared>, Shared) -> Router,
+    ) -> (StatusCode, Option<String>, String) {
         use tower::ServiceExt;
         async fn bug() -> StatusCode {
             panic!("the secret inside the panic")
         }
         let dir = tempfile::tempdir().unwrap();
         let routes = Router::new().route("/bug", get(bug));
-        let pages = with_layers(routes, state_in(dir.path()).await);
         let request = Request::builder()
             .uri("/bug")
             .body(axum::body::Body::empty())
             .unwrap();
-        let response = pages.oneshot(request).await.unwrap();
-        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        let html = response.headers()[header::CONTENT_TYPE].to_str().unwrap();
-        assert!(html.starts_with("text/html"), "{html}");
+        let response = layers(routes, state_in(dir.path()).await)
+            .oneshot(request)
+            .await
+            .unwrap();
+        let status = response.status();
+        let kind = (response.headers().get(header::CONTENT_TYPE))
+            .map(|kind| kind.to_str().unwrap().to_owned());
         let body = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
             .unwrap();
-        let page = String::from_utf8_lossy(&body);
+        (status, kind, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn a_handler_that_panics_gets_the_friendly_error_page_without_the_panic() {
+        let (status, kind, page) = answer_to_a_panic(with_layers).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(
+            kind.as_deref().unwrap().starts_with("text/html"),
+            "{kind:?}"
+        );
         assert!(page.contains("</html>"), "{page}");
         assert!(!page.contains("secret"), "{page}");
     }
 
     #[tokio::test]
     async fn a_metrics_handler_that_panics_gets_a_bare_500_without_the_panic() {
-        use tower::ServiceExt;
-        async fn bug() -> StatusCode {
-            panic!("the secret inside the panic")
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let routes = Router::new().route("/metrics", get(bug));
-        let metrics = with_metrics_layers(routes, state_in(dir.path()).await);
-        let request = Request::builder()
-            .uri("/metrics")
-            .body(axum::body::Body::empty())
-            .unwrap();
-        let response = metrics.oneshot(request).await.unwrap();
-        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        assert!(body.is_empty(), "{body:?}");
+        let (status, _, body) = answer_to_a_panic(with_metrics_layers).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(body.is_empty(), "{body}");
     }
 
     #[test]
