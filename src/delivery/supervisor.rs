@@ -45,12 +45,16 @@ impl Supervisor {
     }
 
     /// Runs sending campaigns until `stop` turns true, then lets each run
-    /// finish its in-flight messages and closes the transport.
+    /// finish its in-flight messages and closes the transport. Once the
+    /// sender of `stop` is gone, it looks for no more campaigns and waits
+    /// for the runs it started, which nobody can stop now, to end.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut running: JoinSet<(i64, Option<Finish>)> = JoinSet::new();
         let mut active: HashSet<i64> = HashSet::new();
         let mut resting: HashMap<i64, Instant> = HashMap::new();
-        while !*stop.borrow() {
+        // A sender gone can no longer say stop: then `changed` answers at
+        // once, and looking again would spin.
+        while !*stop.borrow() && stop.has_changed().is_ok() {
             match self.campaigns.sending_campaigns().await {
                 Ok(sending) => {
                     resting.retain(|_, until| *until > Instant::now());

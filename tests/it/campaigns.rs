@@ -6,10 +6,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use necmail::campaigns::{CampaignState, ClaimFrom, NewCampaign, Outcome, Recorded};
+use necmail::campaigns::{CampaignState, CampaignStore, ClaimFrom, NewCampaign, Outcome, Recorded};
 use necmail::config::Config;
 use necmail::delivery::Sending;
 use necmail::delivery::engine::{Engine, Finish};
+use necmail::delivery::supervisor::Supervisor;
 use necmail::lists::{ListSlug, OptIn};
 use necmail::reports::{Report, ReportDraft, ReportRef, ReportSource, Stored};
 use necmail::store::Store;
@@ -502,5 +503,21 @@ on_both_backends! {
         assert_eq!(siobhan["to"], "Siobhán O’Neill <siobhan@example.org>");
         assert!(siobhan["html"].as_str().unwrap().contains("Dear Siobhán O’Neill,"));
         assert!(siobhan["html"].as_str().unwrap().contains("As a councillor"));
+    }
+}
+
+on_both_backends! {
+    async fn the_supervisor_returns_once_nobody_is_left_to_stop_it(db) {
+        let store = db.store().await;
+        let server = SmtpServer::start().await;
+        let engine = Arc::new(engine(&store, config(&server, &[])));
+        let supervisor = Supervisor::new(Arc::clone(&store) as Arc<dyn CampaignStore>, engine);
+        let (stop, stopped) = watch::channel(false);
+        let running = tokio::spawn(supervisor.run(stopped));
+        drop(stop);
+        tokio::time::timeout(WAIT, running)
+            .await
+            .expect("the supervisor returns instead of looking for campaigns again and again")
+            .unwrap();
     }
 }
