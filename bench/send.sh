@@ -13,6 +13,11 @@
 # necmail sends over 16 connections from a fresh database each time. Prints
 # the medians: messages/s, CPU seconds per 1,000 messages and peak RSS, the
 # ratio of each to smtp-source, and DKIM's to `openssl speed -multi 2 rsa2048`.
+# Beside each sender it prints the sink's CPU seconds per 1,000 messages and
+# how busy the sender and the sink kept the machine's cores between them (a
+# PostgreSQL server's share is not counted): a sender that keeps them near
+# 100% can only go faster by costing less. With DKIM it prints the most the
+# cores allow at what necmail and the sink cost a signed message.
 # NECMAIL_BENCH_SENDERS runs only the senders it names, of the default
 # "smtp-source sqlite postgres sqlite+dkim" (say "sqlite" for peak RSS alone);
 # without smtp-source the ratios are "-", without sqlite+dkim there is no
@@ -84,14 +89,21 @@ fill() {
   DATABASE_URL=$1 "$necmail" report import tests/fixtures/render/three-thousand-words.md >/dev/null
 }
 
-# Records rate, CPU seconds per 1,000 and peak RSS (MB) of a timed command
-# that sent $n messages, under label $1, from /usr/bin/time's file $2.
+# The CPU time smtp-sink has used so far, in clock ticks.
+sink_ticks() { awk '{ print $14 + $15 }' "/proc/$sink_pid/stat"; }
+
+# Records rate, CPU seconds per 1,000, peak RSS (MB), the sink's CPU seconds
+# per 1,000 and the share of the cores the two kept busy, of a timed command
+# that sent $n messages, under label $1, from /usr/bin/time's file $2, with
+# the sink's ticks at its start in $3.
 record() {
-  awk -F': ' -v n="$n" '
+  awk -F': ' -v n="$n" -v sink="$(($(sink_ticks) - $3))" -v hz="$(getconf CLK_TCK)" \
+    -v cores="$(nproc)" '
     /Elapsed \(wall clock\)/ { k = split($2, t, ":"); s = 0; for (i = 1; i <= k; i++) s = s * 60 + t[i] }
     /User time/ { cpu += $2 } /System time/ { cpu += $2 }
     /Maximum resident set size/ { rss = $2 / 1024 }
-    END { printf "%.0f %.3f %.0f\n", n / s, cpu / n * 1000, rss }' "$2" >> "$work/runs-$1"
+    END { printf "%.0f %.3f %.0f %.3f %.2f\n", n / s, cpu / n * 1000, rss, sink / hz / n * 1000,
+      (cpu + sink / hz) / s / cores }' "$2" >> "$work/runs-$1"
 }
 
 necmail_run() { # label, database URL, then extra environment
@@ -100,10 +112,11 @@ necmail_run() { # label, database URL, then extra environment
   rm -rf "$work/outbox"
   fill "$url"
   id=$(DATABASE_URL=$url "$necmail" campaign create --report 1 --list members)
+  sink_start=$(sink_ticks)
   env "$@" DATABASE_URL="$url" NECMAIL_SMTP_URL="smtp://127.0.0.1:$port" NECMAIL_SMTP_CONNECTIONS=16 \
     /usr/bin/time -v -o "$work/time.txt" "$necmail" campaign send "$id" --wait > "$work/send.txt" 2>&1
   grep -q " $n sent" "$work/send.txt" || { echo "!! $label did not send every message:"; cat "$work/send.txt"; }
-  record "$label" "$work/time.txt"
+  record "$label" "$work/time.txt" "$sink_start"
 }
 
 size=
@@ -118,9 +131,10 @@ for run in $(seq "$runs"); do
     echo "   message size: $size bytes"
   fi
   if runs_sender smtp-source; then
+    sink_start=$(sink_ticks)
     /usr/bin/time -v -o "$work/time.txt" smtp-source -s 16 -d -m "$n" -l "$size" \
       -f bench@example.org -t sink@example.org 127.0.0.1:"$port"
-    record smtp-source "$work/time.txt"
+    record smtp-source "$work/time.txt" "$sink_start"
   fi
   if runs_sender sqlite; then
     rm -f "$work"/sqlite.db*
@@ -150,22 +164,32 @@ if runs_sender smtp-source; then
 fi
 echo
 echo "== medians of $runs runs, $n messages of $size bytes, 16 connections"
-printf '%-14s %12s %16s %10s %10s\n' sender messages/s "CPU s/1000 msgs" "RSS MB" ratio
+printf '%-14s %12s %16s %10s %10s %16s %11s\n' sender messages/s "CPU s/1000 msgs" "RSS MB" ratio \
+  "sink CPU s/1000" "cores busy"
 for label in smtp-source sqlite postgres sqlite+dkim; do
   [ -f "$work/runs-$label" ] || continue
   rate=$(cut -d' ' -f1 "$work/runs-$label" | median)
   cpu=$(cut -d' ' -f2 "$work/runs-$label" | median)
   rss=$(cut -d' ' -f3 "$work/runs-$label" | median)
+  sink=$(cut -d' ' -f4 "$work/runs-$label" | median)
+  busy=$(cut -d' ' -f5 "$work/runs-$label" | median)
   ratio=-
   if [ -n "$source_rate" ]; then
     ratio=$(awk -v a="$rate" -v b="$source_rate" 'BEGIN { printf "%.2f", a / b }')
   fi
-  printf '%-14s %12.0f %16.3f %10.0f %10s\n' "$label" "$rate" "$cpu" "$rss" "$ratio"
+  printf '%-14s %12.0f %16.3f %10.0f %10s %16.3f %10.0f%%\n' "$label" "$rate" "$cpu" "$rss" "$ratio" \
+    "$sink" "$(awk -v b="$busy" 'BEGIN { print b * 100 }')"
 done
 if runs_sender sqlite+dkim; then
   signs=$(openssl speed -multi 2 -seconds 3 rsa2048 2>/dev/null \
     | awk '/^rsa 2048 bits/ { print $6 }')
   dkim_rate=$(cut -d' ' -f1 "$work/runs-sqlite+dkim" | median)
+  dkim_cpu=$(cut -d' ' -f2 "$work/runs-sqlite+dkim" | median)
+  dkim_sink=$(cut -d' ' -f4 "$work/runs-sqlite+dkim" | median)
   echo "openssl speed -multi 2 rsa2048: $signs signs/s; necmail with DKIM:" \
     "$(awk -v a="$dkim_rate" -v b="$signs" 'BEGIN { printf "%.2f", a / b }') of it"
+  awk -v c="$dkim_cpu" -v k="$dkim_sink" -v cores="$(nproc)" -v r="$dkim_rate" -v o="$signs" 'BEGIN {
+    most = cores * 1000 / (c + k)
+    printf "signed, necmail and the sink cost %.3f ms a message: %d cores send at most %.0f a second" \
+      " (%.2f of openssl speed), and necmail reached %.2f of that\n", c + k, cores, most, most / o, r / most }'
 fi
